@@ -1,0 +1,121 @@
+"""The contract every NMVS hub client keeps: states, reasons, results and the `HubClient` protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal, Protocol, runtime_checkable
+
+from fmd.codes.model import PackIdentifier
+
+
+class PackState(StrEnum):
+    ACTIVE = "ACTIVE"
+    INACTIVE = "INACTIVE"
+    UNKNOWN = "UNKNOWN"
+
+
+class Reason(StrEnum):
+    """Why a pack is inactive (Arvato NMVS catalogue)."""
+
+    # pack level: set by an end user
+    SUPPLIED = "SUPPLIED"
+    DESTROYED = "DESTROYED"
+    LOCKED = "LOCKED"
+    EXPORTED = "EXPORTED"
+    SAMPLE = "SAMPLE"
+    FREE_SAMPLE = "FREESAMPLE"
+    STOLEN = "STOLEN"
+    CHECKED_OUT = "CHECKED_OUT"
+    # batch level
+    RECALLED = "RECALLED"
+    EXPIRED = "EXPIRED"
+    # product level
+    WITHDRAWN = "WITHDRAWN"
+
+
+PACK_LEVEL_REASONS = frozenset(
+    {
+        Reason.SUPPLIED,
+        Reason.DESTROYED,
+        Reason.LOCKED,
+        Reason.EXPORTED,
+        Reason.SAMPLE,
+        Reason.FREE_SAMPLE,
+        Reason.STOLEN,
+        Reason.CHECKED_OUT,
+    }
+)
+
+Outcome = Literal["ok", "refused", "alert", "technical", "rate_limited", "invalid_request"]
+Operation = Literal["verify", "decommission", "undo"]
+
+
+class HubUnavailable(Exception):
+    """The hub could not be reached or did not answer (timeout, TLS, connection)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HubResult:
+    """What the hub answered to one transaction."""
+
+    outcome: Outcome
+    return_code: str
+    state: PackState = PackState.UNKNOWN
+    reasons: tuple[Reason, ...] = ()
+    client_trx_id: str = ""
+    hub_trx_id: str = ""
+    at: datetime | None = None
+    alert_id: str | None = None
+    message: str = ""
+    intermarket: bool = False
+    latency_s: float = 0.0
+
+    @property
+    def alert(self) -> bool:
+        """True when the hub raised an L5 alert (potential falsification)."""
+        return self.outcome == "alert"
+
+
+@dataclass(frozen=True, slots=True)
+class BulkItem:
+    """One pack in a bulk request: verify it, or decommission it to `to`."""
+
+    ui: PackIdentifier
+    operation: Literal["verify", "decommission"] = "verify"
+    to: Reason | None = None
+    trx: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    """Answers to a bulk request, in the order of its items."""
+
+    hub_trx_id: str
+    results: tuple[HubResult, ...] = field(default_factory=tuple)
+
+
+@runtime_checkable
+class HubClient(Protocol):
+    """A connection to the national verification system, bound to one location and user."""
+
+    async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult: ...
+
+    async def decommission(
+        self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
+    ) -> HubResult: ...
+
+    async def undo(
+        self,
+        ui: PackIdentifier,
+        from_: Reason,
+        *,
+        trx: str | None = None,
+        ref_trx: str | None = None,
+    ) -> HubResult: ...
+
+    async def bulk(self, items: Sequence[BulkItem]) -> BulkResult: ...
+
+    async def ping(self) -> None: ...
