@@ -1,0 +1,165 @@
+"""The loading policy: pure rules that turn a scan and the hub's answer into a route for the pack.
+
+Safe by default: a pack is shelved only when everything is clear (DESIGN.md invariant 1).
+Anything that might be falsified goes to QUARANTINE; a scan that must be read again goes back to
+the operator through REJECT; an expired pack is rejected (it is not suspect, just not dispensable).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Literal
+
+from fmd.codes.model import ParsedScan
+from fmd.hub.contract import HubResult, PackState, Reason
+
+Mode = Literal["hospital", "community"]
+OfflinePolicy = Literal["quarantine", "shelve_then_verify"]
+NonSerialisedPolicy = Literal["reject", "shelve"]
+
+
+class Action(StrEnum):
+    SHELVE = "shelve"
+    REJECT = "reject"
+    QUARANTINE = "quarantine"
+
+
+class Why(StrEnum):
+    """Reason codes carried by every decision (stable strings, stored in the log)."""
+
+    VERIFIED = "verified"
+    DECOMMISSIONED = "decommissioned"
+    NOT_SERIALISED = "not-serialised"
+    UNREADABLE = "unreadable"
+    DAMAGED_SCAN = "damaged-scan"
+    EXPIRED = "expired"
+    EXPIRY_INVALID = "expiry-invalid"
+    DUPLICATE = "duplicate-in-stock"
+    ALERT = "alert"
+    UNKNOWN_PRODUCT = "unknown-product"
+    RECALLED = "recalled"
+    WITHDRAWN = "withdrawn"
+    INACTIVE = "inactive"
+    REFUSED = "hub-refused"
+    INVALID_REQUEST = "invalid-request"
+    HUB_UNAVAILABLE = "hub-unavailable"
+    SHELVED_UNVERIFIED = "shelved-unverified"
+    DECOMMISSION_FAILED = "decommission-failed"
+
+
+@dataclass(frozen=True, slots=True)
+class SitePolicy:
+    """What the site has chosen. Defaults are the safe ones."""
+
+    mode: Mode = "hospital"
+    offline: OfflinePolicy = "quarantine"
+    non_serialised: NonSerialisedPolicy = "reject"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Where a pack goes and why; `decommission_to` asks for a state change before shelving."""
+
+    action: Action
+    why: Why
+    message: str = ""
+    decommission_to: Reason | None = None
+    verify_later: bool = False
+
+
+def decide_before_hub(
+    parsed: ParsedScan, site: SitePolicy, *, today: date, already_in_stock: bool = False
+) -> Decision | None:
+    """The local checks that need no hub: a decision when they settle the route, else None."""
+    if not parsed.submit:
+        if parsed.ui is None and parsed.has("not-serialised"):
+            if site.non_serialised == "shelve":
+                return Decision(Action.SHELVE, Why.NOT_SERIALISED, "not FMD-serialised")
+            return Decision(Action.REJECT, Why.NOT_SERIALISED, "no FMD unique identifier")
+        if parsed.ui is not None:
+            return Decision(Action.REJECT, Why.DAMAGED_SCAN, _first_error(parsed))
+        return Decision(Action.REJECT, Why.UNREADABLE, _first_error(parsed) or "not a pack UI")
+    ui = parsed.ui
+    assert ui is not None  # a scan to submit always carries a UI
+    if already_in_stock:
+        return Decision(Action.QUARANTINE, Why.DUPLICATE, "this UI is already on the shelf")
+    if ui.expiry is None:
+        return Decision(Action.QUARANTINE, Why.EXPIRY_INVALID, f"expiry {ui.expiry_raw} is no date")
+    if ui.expiry < today:
+        return Decision(Action.REJECT, Why.EXPIRED, f"expired {ui.expiry.isoformat()}")
+    return None
+
+
+def decide(
+    parsed: ParsedScan,
+    result: HubResult | None,
+    site: SitePolicy,
+    *,
+    today: date,
+    already_in_stock: bool = False,
+) -> Decision:
+    """Route a pack from its scan and the hub's answer to verify (None: the hub was unavailable)."""
+    local = decide_before_hub(parsed, site, today=today, already_in_stock=already_in_stock)
+    if local is not None:
+        return local
+    if result is None or result.outcome in ("technical", "rate_limited"):
+        return _offline(site, result)
+    hub = _hub_decision(result)
+    if hub is not None:
+        return hub
+    if result.state is not PackState.ACTIVE:
+        return Decision(Action.QUARANTINE, Why.INACTIVE, _describe(result))
+    if site.mode == "hospital":
+        return Decision(Action.SHELVE, Why.VERIFIED, "active", decommission_to=Reason.SUPPLIED)
+    return Decision(Action.SHELVE, Why.VERIFIED, "active")
+
+
+def settle_decommission(decision: Decision, result: HubResult | None, site: SitePolicy) -> Decision:
+    """Route a pack after the decommission the decision asked for (None: no answer)."""
+    if result is None or result.outcome in ("technical", "rate_limited"):
+        return _offline(site, result)
+    hub = _hub_decision(result)
+    if hub is not None:
+        return hub
+    if decision.decommission_to in result.reasons:
+        return Decision(Action.SHELVE, Why.DECOMMISSIONED, result.return_code)
+    return Decision(Action.QUARANTINE, Why.DECOMMISSION_FAILED, _describe(result))
+
+
+def _hub_decision(result: HubResult) -> Decision | None:
+    """A diverting decision for an alert, a refusal or a batch/product-level reason, else None."""
+    if result.alert:
+        return Decision(Action.QUARANTINE, Why.ALERT, _describe(result))
+    if result.outcome == "invalid_request":
+        return Decision(Action.QUARANTINE, Why.INVALID_REQUEST, _describe(result))
+    reasons = set(result.reasons)
+    if Reason.EXPIRED in reasons:
+        return Decision(Action.REJECT, Why.EXPIRED, _describe(result))
+    if Reason.RECALLED in reasons:
+        return Decision(Action.QUARANTINE, Why.RECALLED, _describe(result))
+    if Reason.WITHDRAWN in reasons:
+        return Decision(Action.QUARANTINE, Why.WITHDRAWN, _describe(result))
+    if result.return_code == "NMVS_NC_PC_01":
+        return Decision(Action.QUARANTINE, Why.UNKNOWN_PRODUCT, _describe(result))
+    if result.outcome != "ok":
+        return Decision(Action.QUARANTINE, Why.REFUSED, _describe(result))
+    return None
+
+
+def _offline(site: SitePolicy, result: HubResult | None) -> Decision:
+    what = _describe(result) if result is not None else "no answer from the hub"
+    if site.offline == "shelve_then_verify":
+        return Decision(Action.SHELVE, Why.SHELVED_UNVERIFIED, what, verify_later=True)
+    return Decision(Action.QUARANTINE, Why.HUB_UNAVAILABLE, what)
+
+
+def _describe(result: HubResult) -> str:
+    text = f"{result.return_code} {result.message}".strip()
+    return f"{text} (alert {result.alert_id})" if result.alert_id else text
+
+
+def _first_error(parsed: ParsedScan) -> str:
+    errors = parsed.errors
+    return errors[0].message if errors else ""

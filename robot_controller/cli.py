@@ -1,0 +1,216 @@
+"""The `fmd-robot` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fmd.codes import ParsedScan, parse_scan
+from fmd.codes.escapes import show_controls, unescape_controls
+from fmd.policy import Decision, SitePolicy
+from robot_controller.config import Config, ConfigError, load_config
+from robot_controller.demo import DemoOptions, DemoReport, run_demo
+from robot_controller.logs import configure_logging
+from robot_controller.runtime import build_daemon
+
+app = typer.Typer(
+    name="fmd-robot",
+    help="EU FMD verification for pharmacy dispensing robots.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+
+def main() -> None:
+    app()
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@app.command()
+def parse(
+    raw: Annotated[str, typer.Argument(help="The scan; control characters as <GS>, <RS>, "
+                                            "<EOT>, <FNC1> or \\x1d; may start with ]d2.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    separator: Annotated[
+        str | None, typer.Option(help="A substitute character the scanner sends for GS.")
+    ] = None,
+) -> None:
+    """Parse one scan and show its unique identifier and any problems.
+
+    Exit 0 when the scan is a pack UI, 1 when it is not, 2 on usage errors.
+    """
+    if separator is not None and len(unescape_controls(separator)) != 1:
+        raise _fail("--separator takes exactly one character")
+    separators = "\x1d" + (unescape_controls(separator) if separator else "")
+    parsed = parse_scan(unescape_controls(raw), separators=separators)
+    if as_json:
+        sys.stdout.write(json.dumps(parsed_as_json(parsed), ensure_ascii=False) + "\n")
+    else:
+        _show_parsed(parsed)
+    raise typer.Exit(0 if parsed.ui is not None else 1)
+
+
+def parsed_as_json(parsed: ParsedScan) -> dict[str, object]:
+    """The `parse --json` object: exactly the documented keys."""
+    return {
+        "format": parsed.format,
+        "scheme": parsed.scheme,
+        "product_code": parsed.product_code,
+        "serial": parsed.serial,
+        "batch": parsed.batch,
+        "expiry": parsed.expiry.isoformat() if parsed.expiry else None,
+        "expiry_raw": parsed.expiry_raw,
+        "nhrn": parsed.nhrn,
+        "nhrn_ai": parsed.nhrn_ai,
+        "submit": parsed.submit,
+        "problems": [
+            {"code": p.code, "severity": p.severity, "message": p.message}
+            for p in parsed.problems
+        ],
+    }
+
+
+def _show_parsed(parsed: ParsedScan) -> None:
+    table = Table(show_header=False, box=None)
+    table.add_row("scan", show_controls(parsed.raw[:200]))
+    for key, value in parsed_as_json(parsed).items():
+        if key != "problems":
+            table.add_row(key, "—" if value is None else str(value))
+    out.print(table)
+    for problem in parsed.problems:
+        colour = "red" if problem.severity == "error" else "yellow"
+        out.print(f"[{colour}]{problem.severity}[/] {problem.code}: {problem.message}",
+                  highlight=False)
+    verdict = "[green]pack UI[/]" if parsed.ui else "[red]not a pack UI[/]"
+    out.print(f"{verdict}; {'send to the hub' if parsed.submit else 'do not send: rescan'}")
+
+
+@app.command()
+def demo(
+    packs: Annotated[int, typer.Option(min=0, help="Packs in the delivery.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the delivery (same seed, same run).")] = 1,
+    suspect_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of suspect packs.")
+    ] = 0.1,
+    mode: Annotated[str, typer.Option(help="hospital (decommission at loading) or community.")]
+    = "hospital",
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+    db: Annotated[Path | None, typer.Option(help="SQLite file (default: a new one).")] = None,
+    hub_latency_ms: Annotated[float, typer.Option(min=0.0, help="Simulated hub latency.")] = 0.0,
+    move_time_ms: Annotated[float, typer.Option(min=0.0, help="Robot time per move.")] = 0.0,
+) -> None:
+    """Load a generated delivery (genuine and suspect packs) through the whole pipeline."""
+    if mode not in ("hospital", "community"):
+        raise _fail(f"--mode must be hospital or community, not {mode!r}")
+    if db is not None and db.exists():
+        raise _fail(f"{db} exists; the demo needs a fresh store (choose another --db)")
+    folder = Path(tempfile.mkdtemp(prefix="fmd-robot-demo-"))
+    options = DemoOptions(
+        packs=packs,
+        seed=seed,
+        suspect_rate=suspect_rate,
+        site=replace(SitePolicy(), mode=mode),  # type: ignore[arg-type]
+        db=db or folder / "fmd-robot.db",
+        hub_latency_s=hub_latency_ms / 1000,
+        move_time_s=move_time_ms / 1000,
+    )
+    with (folder / "fmd-robot.log").open("w", encoding="utf-8") as log_file:
+        configure_logging(stream=log_file)
+        report = _run_demo_with_progress(options, quiet=as_json)
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_json()) + "\n")
+    else:
+        _show_report(report, folder / "fmd-robot.log")
+    raise typer.Exit(0 if report.misrouted == 0 and report.lost == 0 else 1)
+
+
+def _run_demo_with_progress(options: DemoOptions, *, quiet: bool) -> DemoReport:
+    progress = Progress(
+        TextColumn("loading delivery"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[routes]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet or not err.is_terminal,
+    )
+    routes: Counter[str] = Counter()
+    with progress:
+        task = progress.add_task("packs", total=options.packs, routes="")
+
+        def routed(_token: int, route: str, _decision: Decision) -> None:
+            routes[route] += 1
+            shown = " ".join(f"{name} {count}" for name, count in sorted(routes.items()))
+            progress.update(task, advance=1, routes=shown)
+
+        return asyncio.run(run_demo(options, on_routed=routed))
+
+
+def _show_report(report: DemoReport, log_path: Path) -> None:
+    table = Table(title="Delivery loaded", title_justify="left")
+    table.add_column("pack kind")
+    for route in ("shelved", "quarantined", "rejected", "lost"):
+        table.add_column(route, justify="right")
+    for kind, routes in sorted(report.by_kind.items()):
+        table.add_row(kind, *(str(routes.get(r, 0) or "") for r in
+                              ("shelved", "quarantined", "rejected", "lost")))
+    out.print(table)
+    verdict = "[green]every pack routed as expected[/]" if report.misrouted == 0 else \
+        f"[red]{report.misrouted} packs misrouted[/]"
+    out.print(
+        f"{report.packs} packs in {report.elapsed_s:.2f} s ({report.packs_per_s:.0f} packs/s): "
+        f"{report.shelved} shelved, {report.quarantined} quarantined, {report.rejected} rejected; "
+        f"{report.decommissioned} decommissioned, {report.alerts} alerts, {report.lost} lost. "
+        f"{verdict}",
+        highlight=False,
+    )
+    out.print(f"store: {report.db}\nlog:   {log_path}", highlight=False)
+
+
+@app.command()
+def run(
+    config: Annotated[
+        Path | None, typer.Option(help="TOML configuration file (default: embedded defaults).")
+    ] = None,
+) -> None:
+    """Run the daemon until SIGINT or SIGTERM, finishing the packs already taken."""
+    try:
+        settings = load_config(config)
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+    configure_logging(level=settings.log.level, fmt=settings.log.format, stream=sys.stderr)
+    try:
+        asyncio.run(_run_daemon(settings))
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+
+
+async def _run_daemon(settings: Config) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    daemon = await build_daemon(settings)
+    try:
+        await daemon.pipeline.run(daemon.scanners, stop=stop)
+    finally:
+        await daemon.aclose()

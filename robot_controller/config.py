@@ -1,0 +1,131 @@
+"""Configuration: TOML files into Pydantic models, with `FMD_…` environment overrides."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from fmd.policy import SitePolicy
+
+_PACKAGED = Path(__file__).with_name("default.toml")
+_REPOSITORY = Path(__file__).parents[1] / "config" / "default.toml"
+
+
+class ConfigError(Exception):
+    """A configuration file or override that cannot be used; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Site(_Section):
+    location: str = Field(min_length=1)
+    user: str = "loading-bench"
+    mode: Literal["hospital", "community"] = "hospital"
+    offline: Literal["quarantine", "shelve_then_verify"] = "quarantine"
+    non_serialised: Literal["reject", "shelve"] = "reject"
+    separators: str = Field(default="\x1d", min_length=1)
+
+    def policy(self) -> SitePolicy:
+        return SitePolicy(mode=self.mode, offline=self.offline, non_serialised=self.non_serialised)
+
+
+class StoreConfig(_Section):
+    url: str = "sqlite:///fmd-robot.db"
+
+
+class HubConfig(_Section):
+    kind: Literal["mock"] = "mock"
+    latency_ms: float = Field(default=0, ge=0)
+    timeout_rate: float = Field(default=0.0, ge=0, le=1)
+    technical_error_rate: float = Field(default=0.0, ge=0, le=1)
+    lost_reply_rate: float = Field(default=0.0, ge=0, le=1)
+
+
+class RobotConfig(_Section):
+    kind: Literal["sim"] = "sim"
+    move_time_ms: float = Field(default=0, ge=0)
+    capacity: int = Field(default=100_000, ge=1)
+
+
+class ScannerConfig(_Section):
+    kind: Literal["script"] = "script"
+    path: Path | None = None  # a file of scans, one per line; none: the simulated delivery
+    interval_ms: float = Field(default=0, ge=0)
+
+
+class Simulation(_Section):
+    packs: int = Field(default=200, ge=0)
+    seed: int = 1
+    suspect_rate: float = Field(default=0.1, ge=0, le=1)
+
+
+class PipelineConfig(_Section):
+    window: int = Field(default=32, ge=1, le=10_000)
+
+
+class LogConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Config(BaseSettings):
+    """The whole configuration of one daemon."""
+
+    model_config = SettingsConfigDict(env_prefix="FMD_", env_nested_delimiter="__", extra="forbid")
+
+    site: Site
+    store: StoreConfig = StoreConfig()
+    hub: HubConfig = HubConfig()
+    robot: RobotConfig = RobotConfig()
+    scanners: list[ScannerConfig] = Field(default_factory=lambda: [ScannerConfig()])
+    simulation: Simulation = Simulation()
+    pipeline: PipelineConfig = PipelineConfig()
+    log: LogConfig = LogConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings
+
+
+def default_config_path() -> Path:
+    """The embedded defaults: packaged with the wheel, or `config/default.toml` in a checkout."""
+    return _PACKAGED if _PACKAGED.exists() else _REPOSITORY
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read a TOML file (default: the embedded defaults) and apply the environment on top."""
+    path = path or default_config_path()
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    try:
+        return Config(**data)
+    except ValidationError as error:
+        raise ConfigError(f"{path}: {_first_problem(error)}") from None
+
+
+def _first_problem(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        value = item.get("input")
+        shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+        problems.append(f"{key}: {item['msg']}{shown}")
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return problems[0] + more

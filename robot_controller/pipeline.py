@@ -1,0 +1,335 @@
+"""The loading pipeline: scans in, verified and decided packs out to the robot, every step logged.
+
+Verification of the next packs overlaps the robot's current job (a bounded window of packs in
+flight); the robot receives its jobs one at a time, in scan order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import ParamSpec, TypeVar
+
+import structlog
+
+from fmd.codes import PackIdentifier, ParsedScan, parse_scan
+from fmd.hub.contract import HubClient, HubResult, HubUnavailable, PackState, Reason
+from fmd.policy import Action, Decision, SitePolicy, Why, decide, decide_before_hub
+from fmd.policy import settle_decommission as settle
+from robot_controller.robot.base import Job, JobOutcome, Robot, RobotError
+from robot_controller.routing import job_for, route_of
+from robot_controller.store import Intent, Store, Unfinished
+from scanners.base import Scan, Scanner
+
+P = ParamSpec("P")
+T = TypeVar("T")
+log = structlog.get_logger("fmd.pipeline")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_trx() -> str:
+    """A client transaction id: 32 characters of [0-9a-f], within the NMVS limit."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A pack ready for the robot: its token, its scan as parsed, and the final decision."""
+
+    token: int
+    parsed: ParsedScan
+    decision: Decision
+
+
+class Pipeline:
+    """Runs packs from scanners through parse → verify → decide → decommission → robot."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        hub: HubClient,
+        robot: Robot,
+        site: SitePolicy,
+        separators: str = "\x1d",
+        clock: Callable[[], datetime] = utc_now,
+        window: int = 32,
+        on_routed: Callable[[int, str, Decision], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.hub = hub
+        self.robot = robot
+        self.site = site
+        self.separators = separators
+        self.clock = clock
+        self.window = window
+        self.on_routed = on_routed
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fmd-store")
+        self._in_flight: set[tuple[str, str]] = set()
+
+    async def aclose(self) -> None:
+        self._db.shutdown(wait=True)
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self, scanners: Sequence[Scanner], *, stop: asyncio.Event | None = None) -> None:
+        """Recover what a crash left, then load packs until the scanners end or `stop` is set.
+
+        On stop, no new scan is taken; every pack already taken is finished.
+        """
+        stop = stop or asyncio.Event()
+        slots = asyncio.Semaphore(self.window)
+        queue: asyncio.Queue[tuple[int, asyncio.Task[Prepared]] | None] = asyncio.Queue()
+        for item in await self.recover_unfinished():
+            await queue.put((item.token, asyncio.ensure_future(_ready(item))))
+        placer = asyncio.create_task(self._place_all(queue, slots))
+        try:
+            intakes = [asyncio.create_task(self._intake(s, queue, slots, stop)) for s in scanners]
+            stopper = asyncio.create_task(stop.wait())
+            pending = set(intakes)
+            while pending:
+                _done, pending = await asyncio.wait(
+                    pending | {stopper}, return_when=asyncio.FIRST_COMPLETED
+                )
+                pending.discard(stopper)
+                if stop.is_set():
+                    break
+            for task in (*pending, stopper):
+                task.cancel()
+            await asyncio.gather(*intakes, stopper, return_exceptions=True)
+        finally:
+            await queue.put(None)
+            await placer
+            for scanner in scanners:
+                await scanner.aclose()
+
+    async def _intake(
+        self,
+        scanner: Scanner,
+        queue: asyncio.Queue[tuple[int, asyncio.Task[Prepared]] | None],
+        slots: asyncio.Semaphore,
+        stop: asyncio.Event,
+    ) -> None:
+        async for scan in scanner.scans():
+            await slots.acquire()
+            token = await self._call(self.store.record_scan, scan, at=self.clock())
+            log.info("scan.recorded", token=token, source=scan.source)
+            task = asyncio.create_task(self.prepare(token, scan.raw, scan.symbology_id))
+            await queue.put((token, task))
+            if stop.is_set():
+                return
+
+    async def _place_all(
+        self, queue: asyncio.Queue[tuple[int, asyncio.Task[Prepared]] | None], slots: asyncio.Semaphore
+    ) -> None:
+        while (entry := await queue.get()) is not None:
+            token, task = entry
+            try:
+                await self.place(await self._prepared_or_reject(token, task))
+            finally:
+                slots.release()
+
+    async def _prepared_or_reject(self, token: int, task: asyncio.Task[Prepared]) -> Prepared:
+        """The pack's decision; a failure inside the pipeline diverts the pack, never stops it."""
+        try:
+            return await task
+        except Exception as error:
+            log.exception("pack.internal_error", token=token, error=str(error))
+            decision = Decision(Action.REJECT, Why.UNREADABLE, f"internal error: {error}")
+            return Prepared(token, parse_scan(""), decision)
+
+    # -- one pack ----------------------------------------------------------------------
+
+    async def prepare(self, token: int, raw: str, symbology: str | None) -> Prepared:
+        """Parse, check locally, verify and (per policy) decommission one recorded scan."""
+        today = self.clock().date()
+        parsed = parse_scan(raw, symbology=symbology, separators=self.separators, today=today)
+        log.info("scan.parsed", token=token, format=parsed.format, submit=parsed.submit,
+                 problems=[p.code for p in parsed.problems])
+        ui = parsed.ui
+        in_stock = False
+        if ui is not None:
+            key = (ui.product_code, ui.serial)
+            in_stock = key in self._in_flight or await self._call(self.store.in_stock, ui)
+            if not in_stock:
+                self._in_flight.add(key)
+        local = decide_before_hub(parsed, self.site, today=today, already_in_stock=in_stock)
+        if local is not None or ui is None:
+            decision = local or Decision(Action.REJECT, Why.UNREADABLE, "no UI")
+            await self._call(self.store.record_decision, token, "verify", parsed, decision,
+                             at=self.clock())
+            return self._decided(token, parsed, decision)
+        result = await self._transact(token, "verify", ui, new_trx())
+        decision = decide(parsed, result, self.site, today=today)
+        intent = await self._call(
+            self.store.record_decision, token, "verify", parsed, decision, at=self.clock(),
+            intent_trx=new_trx() if decision.decommission_to or decision.verify_later else None,
+        )
+        if intent is None or intent.operation != "decommission":
+            return self._decided(token, parsed, decision)
+        outcome = await self.send_intent(intent)
+        final = settle(decision, outcome, self.site)
+        await self._call(self.store.record_decision, token, "decommission", parsed, final,
+                         at=self.clock())
+        return self._decided(token, parsed, final)
+
+    def _decided(self, token: int, parsed: ParsedScan, decision: Decision) -> Prepared:
+        log.info("pack.decided", token=token, action=decision.action.value,
+                 why=decision.why.value, detail=decision.message)
+        return Prepared(token, parsed, decision)
+
+    async def place(self, item: Prepared) -> None:
+        """Hand a decided pack to the robot and record where it really went."""
+        job = job_for(item.decision, item.token)
+        job_id = await self._call(self.store.start_job, job, at=self.clock())
+        outcome = await self._execute(job)
+        route, flagged = route_of(job, outcome)
+        message = item.decision.message if outcome is None else (outcome.message or
+                                                                item.decision.message)
+        await self._call(
+            self.store.finish, item.token, route=route, why=item.decision.why.value,
+            message=message, ui=item.parsed.ui, at=self.clock(), job_id=job_id,
+            outcome=outcome, flagged=flagged,
+        )
+        if item.parsed.ui is not None:
+            self._in_flight.discard((item.parsed.ui.product_code, item.parsed.ui.serial))
+        log.info("pack.routed", token=item.token, route=route, flagged=flagged,
+                 why=item.decision.why.value)
+        if self.on_routed is not None:
+            self.on_routed(item.token, route, item.decision)
+
+    async def _execute(self, job: Job) -> JobOutcome | None:
+        try:
+            return await self.robot.execute(job)
+        except RobotError as error:
+            log.error("robot.error", token=job.token, error=str(error))
+            return None
+
+    # -- the hub, under invariant 3 ---------------------------------------------------------
+
+    async def send_intent(self, intent: Intent, *, verify_first: bool = False) -> HubResult | None:
+        """Send a stored decommission; on a lost reply, verify before sending again.
+
+        `verify_first` is for an intent that may already have reached the hub (after a crash).
+        Returns the hub's answer, or None while it is unknown (the intent stays pending).
+        """
+        assert intent.reason is not None
+        result = None
+        if not verify_first:
+            result = await self._transact(
+                intent.token, "decommission", intent.ui, intent.client_trx_id, intent.reason
+            )
+        if result is None:
+            result = await self._resolve_lost_reply(intent)
+        if result is None or result.outcome in ("technical", "rate_limited"):
+            code = result.return_code if result else None
+            await self._call(self.store.settle_intent, intent.id, "pending", code, at=self.clock())
+            return None
+        landed = result.outcome == "ok" and intent.reason in result.reasons
+        await self._call(
+            self.store.settle_intent, intent.id, "done" if landed else "failed",
+            result.return_code, at=self.clock(),
+        )
+        return result
+
+    async def _resolve_lost_reply(self, intent: Intent) -> HubResult | None:
+        """After no answer: ask the pack's state, and re-send only if the change did not land."""
+        assert intent.reason is not None
+        state = await self._transact(intent.token, "verify", intent.ui, new_trx())
+        if state is None or state.outcome != "ok":
+            return None
+        if state.state is PackState.INACTIVE and intent.reason in state.reasons:
+            log.info("hub.landed", token=intent.token, trx=intent.client_trx_id)
+            return state
+        if state.state is not PackState.ACTIVE:
+            return state
+        return await self._transact(intent.token, "decommission", intent.ui,
+                                    intent.client_trx_id, intent.reason)
+
+    async def _transact(
+        self, token: int, operation: str, ui: PackIdentifier, trx: str,
+        reason: Reason | None = None,
+    ) -> HubResult | None:
+        """One hub call, recorded with its latency; None when the hub did not answer."""
+        started = time.perf_counter()
+        error: str | None = None
+        result: HubResult | None = None
+        try:
+            if operation == "verify":
+                result = await self.hub.verify(ui, trx=trx)
+            else:
+                assert reason is not None
+                result = await self.hub.decommission(ui, reason, trx=trx)
+        except HubUnavailable as exc:
+            error = str(exc) or type(exc).__name__
+        latency = time.perf_counter() - started
+        await self._call(self.store.record_verification, token, operation, ui, trx, result,
+                         error=error, latency_s=latency, at=self.clock(), reason=reason)
+        log.info(f"hub.{operation}", token=token, trx=trx, latency_ms=round(latency * 1000, 2),
+                 code=result.return_code if result else None, error=error)
+        return result
+
+    # -- crash recovery -----------------------------------------------------------------
+
+    async def recover_unfinished(self) -> list[Prepared]:
+        """Resolve what a crash left half done; returns the packs still to hand to the robot.
+
+        A pack whose robot job had started has an unknown outcome: it is flagged for the
+        operator. A stored but unsettled decommission is checked with a verify before it is
+        sent again. Everything else is decided again from its recorded raw scan.
+        """
+        unfinished: list[Unfinished] = await self._call(self.store.unfinished)
+        ready: list[Prepared] = []
+        for pack in unfinished:
+            if pack.started_job is not None:
+                await self._call(
+                    self.store.finish, pack.token, route="rejected", why="robot-outcome-unknown",
+                    message="the daemon stopped during this robot job: check the reject chute "
+                    "and the shelf", ui=None, at=self.clock(), job_id=pack.started_job,
+                    flagged=True,
+                )
+                log.warning("recovery.flagged", token=pack.token)
+                continue
+            ready.append(await self._resume(pack))
+        if unfinished:
+            log.info("recovery.done", packs=len(unfinished))
+        return ready
+
+    async def _resume(self, pack: Unfinished) -> Prepared:
+        log.info("recovery.resume", token=pack.token)
+        if pack.open_intent is None:
+            decided = await self._call(self.store.last_decision, pack.token)
+            if decided is None:
+                return await self.prepare(pack.token, pack.raw, pack.symbology)
+            parsed = parse_scan(pack.raw, symbology=pack.symbology, separators=self.separators,
+                                today=self.clock().date())
+            return Prepared(pack.token, parsed, decided)
+        parsed = parse_scan(pack.raw, symbology=pack.symbology, separators=self.separators,
+                            today=self.clock().date())
+        decision = await self._call(self.store.last_decision, pack.token)
+        assert decision is not None  # an intent is committed with its decision
+        if pack.open_intent.operation != "decommission":
+            return Prepared(pack.token, parsed, decision)
+        outcome = await self.send_intent(pack.open_intent, verify_first=True)
+        final = settle(decision, outcome, self.site)
+        await self._call(self.store.record_decision, pack.token, "decommission", parsed, final,
+                         at=self.clock())
+        return Prepared(pack.token, parsed, final)
+
+    async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, partial(fn, *args, **kwargs))
+
+
+async def _ready(item: Prepared) -> Prepared:
+    return item
+

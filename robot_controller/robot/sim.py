@@ -1,0 +1,88 @@
+"""An in-process robot with a shelf model: the `sim` driver, for demos, tests and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from robot_controller.robot.base import (
+    Job,
+    JobCode,
+    JobOutcome,
+    JobResult,
+    MachineCommand,
+    PackMLState,
+    RobotStatus,
+)
+
+NO_SHELF_SPACE = 7  # fault code, as the status word's bit 7
+
+
+class SimRobot:
+    """Shelves packs into numbered locations until full; diverts to the reject or quarantine chute.
+
+    `moves` counts every physical move per pack token, so tests can prove none moved twice.
+    """
+
+    def __init__(self, *, capacity: int = 100_000, move_time_s: float = 0.0) -> None:
+        self.capacity = capacity
+        self.move_time_s = move_time_s
+        self.shelf: dict[int, int] = {}  # location -> token
+        self.moves: Counter[int] = Counter()
+        self.state = PackMLState.EXECUTE
+        self._counts: Counter[JobResult] = Counter()
+        self._next_location = 1
+
+    async def status(self) -> RobotStatus:
+        return RobotStatus(
+            state=self.state,
+            ready=self.state is PackMLState.EXECUTE,
+            fault=None,
+            packs_stored=self._counts[JobResult.STORED],
+            packs_rejected=self._counts[JobResult.REJECTED],
+            packs_quarantined=self._counts[JobResult.QUARANTINED],
+        )
+
+    async def execute(self, job: Job) -> JobOutcome:
+        if self.state is not PackMLState.EXECUTE:
+            return JobOutcome(JobResult.REFUSED_NOT_READY, message=f"robot is {self.state.name}")
+        if self.move_time_s:
+            await asyncio.sleep(self.move_time_s)
+        outcome = self._move(job)
+        self.moves[job.token] += 1
+        self._counts[outcome.result] += 1
+        return outcome
+
+    def _move(self, job: Job) -> JobOutcome:
+        if job.code is JobCode.PLACE_ON_SHELF:
+            if len(self.shelf) >= self.capacity:
+                return JobOutcome(JobResult.REJECTED, fault=NO_SHELF_SPACE, message="no shelf space")
+            location = self._next_location
+            self._next_location += 1
+            self.shelf[location] = job.token
+            return JobOutcome(JobResult.STORED, location=location)
+        if job.code is JobCode.DIVERT_TO_REJECT:
+            return JobOutcome(JobResult.REJECTED)
+        if job.code is JobCode.DIVERT_TO_QUARANTINE:
+            return JobOutcome(JobResult.QUARANTINED)
+        if job.location is None or job.location not in self.shelf:
+            return JobOutcome(JobResult.FAILED, message=f"nothing at location {job.location}")
+        del self.shelf[job.location]
+        return JobOutcome(JobResult.RETRIEVED, location=job.location)
+
+    async def command(self, command: MachineCommand) -> None:
+        transitions = {
+            MachineCommand.STOP: PackMLState.STOPPED,
+            MachineCommand.RESET: PackMLState.IDLE,
+            MachineCommand.START: PackMLState.EXECUTE,
+            MachineCommand.HOLD: PackMLState.HELD,
+            MachineCommand.UNHOLD: PackMLState.EXECUTE,
+            MachineCommand.SUSPEND: PackMLState.SUSPENDED,
+            MachineCommand.UNSUSPEND: PackMLState.EXECUTE,
+            MachineCommand.ABORT: PackMLState.ABORTED,
+            MachineCommand.CLEAR: PackMLState.STOPPED,
+        }
+        self.state = transitions[command]
+
+    async def aclose(self) -> None:
+        return None

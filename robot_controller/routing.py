@@ -1,0 +1,57 @@
+"""Pure mapping between policy decisions, robot jobs and the pack's recorded route."""
+
+from __future__ import annotations
+
+from fmd.policy import Action, Decision, Why
+from robot_controller.robot.base import Job, JobCode, JobOutcome, JobReason, JobResult
+
+_JOB_REASONS = {
+    Why.ALERT: JobReason.FMD_ALERT,
+    Why.INACTIVE: JobReason.FMD_ALERT,
+    Why.DUPLICATE: JobReason.FMD_ALERT,
+    Why.RECALLED: JobReason.FMD_ALERT,
+    Why.WITHDRAWN: JobReason.FMD_ALERT,
+    Why.REFUSED: JobReason.FMD_ALERT,
+    Why.INVALID_REQUEST: JobReason.FMD_ALERT,
+    Why.DECOMMISSION_FAILED: JobReason.FMD_ALERT,
+    Why.EXPIRED: JobReason.EXPIRED,
+    Why.EXPIRY_INVALID: JobReason.UNREADABLE,
+    Why.UNKNOWN_PRODUCT: JobReason.UNKNOWN_PRODUCT,
+    Why.NOT_SERIALISED: JobReason.UNKNOWN_PRODUCT,
+    Why.UNREADABLE: JobReason.UNREADABLE,
+    Why.DAMAGED_SCAN: JobReason.UNREADABLE,
+    Why.HUB_UNAVAILABLE: JobReason.HUB_UNAVAILABLE,
+}
+
+_ROUTES = {
+    JobResult.STORED: "shelved",
+    JobResult.REJECTED: "rejected",
+    JobResult.QUARANTINED: "quarantined",
+}
+
+
+def job_for(decision: Decision, token: int) -> Job:
+    """The robot job that carries out a decision."""
+    if decision.action is Action.SHELVE:
+        return Job(JobCode.PLACE_ON_SHELF, token)
+    code = (
+        JobCode.DIVERT_TO_QUARANTINE
+        if decision.action is Action.QUARANTINE
+        else JobCode.DIVERT_TO_REJECT
+    )
+    return Job(code, token, _JOB_REASONS.get(decision.why, JobReason.OPERATOR))
+
+
+def route_of(job: Job, outcome: JobOutcome | None) -> tuple[str, bool]:
+    """The route a pack really took, and whether the operator must check it.
+
+    Anything the robot did not clearly report is flagged; the robot's own default for an
+    unclear job is the reject chute, so that is where the operator looks first.
+    """
+    if outcome is None or outcome.result not in _ROUTES:
+        return "rejected", True
+    route = _ROUTES[outcome.result]
+    asked_to_shelve = job.code is JobCode.PLACE_ON_SHELF
+    if route == "shelved" and not asked_to_shelve:
+        return route, True  # the robot shelved a pack it was told to divert: retrieve it
+    return route, route != "shelved" and asked_to_shelve

@@ -1,0 +1,508 @@
+"""The durable verification log: one short transaction per pipeline step, each with its audit event.
+
+Synchronous by design (SQLite and psycopg are blocking); the pipeline calls it from one worker
+thread so the event loop never waits on a disk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from fmd.codes.model import PackIdentifier, ParsedScan
+from fmd.hub.contract import HubResult, Reason
+from fmd.policy import Action, Decision, Why
+from robot_controller.robot.base import Job, JobOutcome
+from robot_controller.store.audit import GENESIS, AuditEvent, ChainCheck, chain_hash, check_chain
+from robot_controller.store.audit import canonical_json as _json
+from robot_controller.store.db import create_engine_for, migrate
+from robot_controller.store.schema import (
+    AlertRow,
+    AuditRow,
+    DecisionRow,
+    JobRow,
+    OutboxRow,
+    OutcomeRow,
+    ScanRow,
+    VerificationRow,
+)
+from scanners.base import Scan
+
+_scans = ScanRow.__table__  # type: ignore[attr-defined]
+_decisions = DecisionRow.__table__  # type: ignore[attr-defined]
+_verifications = VerificationRow.__table__  # type: ignore[attr-defined]
+_outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+_jobs = JobRow.__table__  # type: ignore[attr-defined]
+_outcomes = OutcomeRow.__table__  # type: ignore[attr-defined]
+_alerts = AlertRow.__table__  # type: ignore[attr-defined]
+_audit = AuditRow.__table__  # type: ignore[attr-defined]
+
+ACTOR = "daemon"
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A state change for the hub, as kept in the outbox."""
+
+    id: int
+    token: int
+    operation: str
+    reason: Reason | None
+    client_trx_id: str
+    ui: PackIdentifier
+    status: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unfinished:
+    """A scan without a final outcome, with what a crash may have left half done."""
+
+    token: int
+    raw: str
+    symbology: str | None
+    source: str
+    scanned_at: datetime
+    decided: bool
+    open_intent: Intent | None
+    started_job: int | None
+
+
+def encode_raw(raw: str) -> bytes:
+    return raw.encode("utf-8", "surrogatepass")
+
+
+def decode_raw(data: bytes) -> str:
+    return data.decode("utf-8", "surrogatepass")
+
+
+def ui_columns(ui: PackIdentifier) -> dict[str, Any]:
+    return {
+        "scheme": ui.scheme,
+        "product_code": ui.product_code,
+        "serial": ui.serial,
+        "batch": ui.batch,
+        "expiry_raw": ui.expiry_raw,
+    }
+
+
+class Store:
+    """The verification log on SQLite (default) or PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._pg = engine.dialect.name == "postgresql"
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Open (and create or upgrade, with Alembic) the store at a SQLAlchemy URL."""
+        engine = create_engine_for(url)
+        migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writes: one transaction each ------------------------------------------------------
+
+    def record_scan(self, scan: Scan, *, at: datetime) -> int:
+        """Commit a raw scan; returns its token."""
+        with self.engine.begin() as conn:
+            token = conn.execute(
+                _scans.insert().returning(_scans.c.id),
+                {
+                    "raw": encode_raw(scan.raw),
+                    "symbology": scan.symbology_id,
+                    "source": scan.source,
+                    "scanned_at": scan.at,
+                    "recorded_at": at,
+                },
+            ).scalar_one()
+            self._audit(conn, at, "scan.recorded", token, scan.source, {"len": len(scan.raw)})
+        return int(token)
+
+    def record_decision(
+        self,
+        token: int,
+        stage: str,
+        parsed: ParsedScan,
+        decision: Decision,
+        *,
+        at: datetime,
+        intent_trx: str | None = None,
+    ) -> Intent | None:
+        """Commit a decision; when it asks for a decommission, the outbox intent with it."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                _decisions.insert(),
+                {
+                    "token": token,
+                    "stage": stage,
+                    "format": parsed.format,
+                    "scheme": parsed.scheme,
+                    "product_code": parsed.product_code,
+                    "serial": parsed.serial,
+                    "batch": parsed.batch,
+                    "expiry_raw": parsed.expiry_raw,
+                    "problems": json.dumps(
+                        [
+                            {"code": p.code, "severity": p.severity, "message": p.message}
+                            for p in parsed.problems
+                        ]
+                    ),
+                    "action": decision.action.value,
+                    "why": decision.why.value,
+                    "message": decision.message,
+                    "decommission_to": decision.decommission_to,
+                    "decided_at": at,
+                },
+            )
+            self._audit(
+                conn,
+                at,
+                f"decision.{stage}",
+                token,
+                decision.why.value,
+                {"action": decision.action.value, "message": decision.message},
+            )
+            needs_intent = decision.decommission_to is not None or decision.verify_later
+            if not needs_intent or parsed.ui is None or intent_trx is None:
+                return None
+            operation = "decommission" if decision.decommission_to is not None else "verify"
+            return self._add_intent(
+                conn, token, parsed.ui, operation, decision.decommission_to, intent_trx, at
+            )
+
+    def record_verification(
+        self,
+        token: int,
+        operation: str,
+        ui: PackIdentifier,
+        trx: str,
+        result: HubResult | None,
+        *,
+        error: str | None,
+        latency_s: float,
+        at: datetime,
+        reason: Reason | None = None,
+    ) -> None:
+        """Commit one hub transaction (and an alert register entry for an alert)."""
+        request = {**ui_columns(ui), "reason": reason, "trx": trx}
+        row: dict[str, Any] = {
+            "token": token,
+            "operation": operation,
+            "client_trx_id": trx,
+            "request": _json(request),
+            "error": error,
+            "latency_s": latency_s,
+            "at": at,
+            "message": "",
+        }
+        if result is not None:
+            row |= {
+                "outcome": result.outcome,
+                "return_code": result.return_code,
+                "state": result.state.value,
+                "reasons": ",".join(result.reasons),
+                "hub_trx_id": result.hub_trx_id,
+                "alert_id": result.alert_id,
+                "message": result.message,
+            }
+        with self.engine.begin() as conn:
+            conn.execute(_verifications.insert(), row)
+            why = result.return_code if result is not None else (error or "no answer")
+            self._audit(conn, at, f"hub.{operation}", token, why, {"trx": trx})
+            if result is not None and result.alert:
+                conn.execute(
+                    _alerts.insert(),
+                    {
+                        "token": token,
+                        "alert_id": result.alert_id,
+                        "return_code": result.return_code,
+                        "message": result.message,
+                        "raised_at": at,
+                    },
+                )
+                self._audit(conn, at, "alert.raised", token, result.return_code, {})
+
+    def settle_intent(self, intent_id: int, status: str, code: str | None, *, at: datetime) -> None:
+        """Mark an outbox intent done, failed or flagged (or still pending after an attempt)."""
+        with self.engine.begin() as conn:
+            token = conn.execute(
+                _outbox.update()
+                .where(_outbox.c.id == intent_id)
+                .values(
+                    status=status,
+                    last_code=code,
+                    attempts=_outbox.c.attempts + 1,
+                    updated_at=at,
+                )
+                .returning(_outbox.c.token)
+            ).scalar_one()
+            self._audit(conn, at, f"outbox.{status}", token, code or "", {"intent": intent_id})
+
+    def start_job(self, job: Job, *, at: datetime) -> int:
+        """Commit a robot job as started, before the robot is asked to move the pack."""
+        with self.engine.begin() as conn:
+            job_id = conn.execute(
+                _jobs.insert().returning(_jobs.c.id),
+                {
+                    "token": job.token,
+                    "code": int(job.code),
+                    "reason": int(job.reason),
+                    "status": "started",
+                    "started_at": at,
+                },
+            ).scalar_one()
+            self._audit(conn, at, "robot.job", job.token, job.code.name, {"job": job_id})
+        return int(job_id)
+
+    def finish(
+        self,
+        token: int,
+        *,
+        route: str,
+        why: str,
+        message: str,
+        ui: PackIdentifier | None,
+        at: datetime,
+        job_id: int | None = None,
+        outcome: JobOutcome | None = None,
+        flagged: bool = False,
+    ) -> None:
+        """Commit a pack's final route (and the job's outcome) in one transaction."""
+        location = outcome.location if outcome is not None else None
+        with self.engine.begin() as conn:
+            if job_id is not None:
+                conn.execute(
+                    _jobs.update()
+                    .where(_jobs.c.id == job_id)
+                    .values(
+                        status="done" if outcome is not None else "unknown",
+                        result=int(outcome.result) if outcome else None,
+                        location=location,
+                        fault=outcome.fault if outcome else None,
+                        message=outcome.message if outcome else message,
+                        done_at=at,
+                    )
+                )
+            conn.execute(
+                _outcomes.insert(),
+                {
+                    "token": token,
+                    "route": route,
+                    "why": why,
+                    "message": message,
+                    "location": location,
+                    "flagged": flagged,
+                    "product_code": ui.product_code if ui else None,
+                    "serial": ui.serial if ui else None,
+                    "at": at,
+                },
+            )
+            self._audit(conn, at, f"pack.{route}", token, why, {"location": location})
+
+    # -- reads --------------------------------------------------------------------------
+
+    def in_stock(self, ui: PackIdentifier) -> bool:
+        """True when a pack with this product code and serial was shelved here before."""
+        query = sa.select(sa.literal(1)).where(
+            _outcomes.c.product_code == ui.product_code,
+            _outcomes.c.serial == ui.serial,
+            _outcomes.c.route == "shelved",
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
+
+    def unfinished(self) -> list[Unfinished]:
+        """Scans without a final outcome, oldest first, with their open intent and started job."""
+        done = sa.select(_outcomes.c.token)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(_scans).where(_scans.c.id.not_in(done)).order_by(_scans.c.id)
+            ).all()
+            result = []
+            for row in rows:
+                decided = conn.execute(
+                    sa.select(sa.literal(1)).where(_decisions.c.token == row.id).limit(1)
+                ).first()
+                job = conn.execute(
+                    sa.select(_jobs.c.id).where(_jobs.c.token == row.id, _jobs.c.status == "started")
+                ).scalar()
+                intents = self._intents(conn, (_outbox.c.token == row.id,))
+                open_intent = next((i for i in intents if i.status == "pending"), None)
+                result.append(
+                    Unfinished(
+                        token=row.id,
+                        raw=decode_raw(row.raw),
+                        symbology=row.symbology,
+                        source=row.source,
+                        scanned_at=row.scanned_at,
+                        decided=decided is not None,
+                        open_intent=open_intent,
+                        started_job=job,
+                    )
+                )
+        return result
+
+    def last_decision(self, token: int) -> Decision | None:
+        """The newest decision recorded for a pack."""
+        query = (
+            sa.select(_decisions)
+            .where(_decisions.c.token == token)
+            .order_by(_decisions.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return Decision(
+            action=Action(row.action),
+            why=Why(row.why),
+            message=row.message,
+            decommission_to=Reason(row.decommission_to) if row.decommission_to else None,
+        )
+
+    def pending_intents(self) -> list[Intent]:
+        with self.engine.connect() as conn:
+            return list(self._intents(conn, (_outbox.c.status == "pending",)))
+
+    def summary(self) -> dict[str, int]:
+        """Counts for the end of a run: packs, routes, alerts, decommissions, unfinished scans."""
+        with self.engine.connect() as conn:
+            packs = conn.execute(sa.select(sa.func.count()).select_from(_scans)).scalar_one()
+            routes = dict(
+                conn.execute(
+                    sa.select(_outcomes.c.route, sa.func.count()).group_by(_outcomes.c.route)
+                ).all()
+            )
+            alerts = conn.execute(sa.select(sa.func.count()).select_from(_alerts)).scalar_one()
+            decommissioned = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(_outbox)
+                .where(_outbox.c.operation == "decommission", _outbox.c.status == "done")
+            ).scalar_one()
+            flagged = conn.execute(
+                sa.select(sa.func.count()).select_from(_outcomes).where(_outcomes.c.flagged)
+            ).scalar_one()
+        finished = sum(routes.values())
+        return {
+            "packs": packs,
+            "shelved": routes.get("shelved", 0),
+            "rejected": routes.get("rejected", 0),
+            "quarantined": routes.get("quarantined", 0),
+            "alerts": alerts,
+            "decommissioned": decommissioned,
+            "flagged": flagged,
+            "lost": packs - finished,
+        }
+
+    def outcomes(self) -> dict[int, tuple[str, str]]:
+        """Every finished pack: token → (route, why)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(_outcomes.c.token, _outcomes.c.route, _outcomes.c.why))
+            return {token: (route, why) for token, route, why in rows}
+
+    def raw_scans(self) -> Iterator[tuple[int, str]]:
+        """Every scan: (token, raw) in token order."""
+        with self.engine.connect() as conn:
+            for token, raw in conn.execute(sa.select(_scans.c.id, _scans.c.raw).order_by("id")):
+                yield token, decode_raw(raw)
+
+    def check_audit_chain(self) -> ChainCheck:
+        """Re-compute the audit hash chain over the whole log."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(_audit).order_by(_audit.c.id))
+            return check_chain(
+                (
+                    r.id,
+                    AuditEvent(r.at, r.actor, r.action, r.subject, r.why, r.detail),
+                    r.prev_hash,
+                    r.hash,
+                )
+                for r in rows
+            )
+
+    # -- inside a transaction -----------------------------------------------------------
+
+    def _add_intent(
+        self,
+        conn: Connection,
+        token: int,
+        ui: PackIdentifier,
+        operation: str,
+        reason: Reason | None,
+        trx: str,
+        at: datetime,
+    ) -> Intent:
+        intent_id = conn.execute(
+            _outbox.insert().returning(_outbox.c.id),
+            {
+                "token": token,
+                "operation": operation,
+                "reason": reason,
+                "client_trx_id": trx,
+                **ui_columns(ui),
+                "nhrn": ui.nhrn,
+                "nhrn_ai": ui.nhrn_ai,
+                "status": "pending",
+                "created_at": at,
+                "updated_at": at,
+            },
+        ).scalar_one()
+        self._audit(conn, at, "outbox.queued", token, operation, {"trx": trx, "reason": reason})
+        return Intent(int(intent_id), token, operation, reason, trx, ui, "pending", 0)
+
+    def _intents(self, conn: Connection, where: tuple[Any, ...]) -> Iterator[Intent]:
+        for r in conn.execute(sa.select(_outbox).where(*where).order_by(_outbox.c.id)):
+            ui = PackIdentifier(
+                scheme=r.scheme,
+                product_code=r.product_code,
+                serial=r.serial,
+                batch=r.batch,
+                expiry=None,
+                expiry_raw=r.expiry_raw,
+                nhrn=r.nhrn,
+                nhrn_ai=r.nhrn_ai,
+            )
+            reason = Reason(r.reason) if r.reason else None
+            yield Intent(
+                r.id, r.token, r.operation, reason, r.client_trx_id, ui, r.status, r.attempts
+            )
+
+    def _audit(
+        self,
+        conn: Connection,
+        at: datetime,
+        action: str,
+        token: int,
+        why: str,
+        detail: dict[str, Any],
+    ) -> None:
+        if self._pg:  # one chain across writers: serialise appends
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7420161)"))
+        prev = conn.execute(
+            sa.select(_audit.c.hash).order_by(_audit.c.id.desc()).limit(1)
+        ).scalar() or GENESIS
+        at = at.astimezone(UTC)
+        event = AuditEvent(at, ACTOR, action, f"pack:{token}", why, _json(detail))
+        conn.execute(
+            _audit.insert(),
+            {
+                "at": at,
+                "actor": event.actor,
+                "action": action,
+                "subject": event.subject,
+                "why": why,
+                "detail": event.detail,
+                "prev_hash": prev,
+                "hash": chain_hash(prev, event),
+            },
+        )

@@ -1,0 +1,239 @@
+"""A seeded, reproducible delivery with ground truth: genuine packs and every kind of suspect one.
+
+`generate_delivery` makes the packs and the expected route of each; `seed_hub` puts the matching
+master data and pack states into a `MockHub`, as the national system would hold them.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from enum import StrEnum
+
+from fmd.codes.checks import gtin_check_digit
+from fmd.codes.encode import encode_gs1
+from fmd.codes.model import PackIdentifier
+from fmd.hub import MockHub, Reason
+
+OTHER_LOCATION = "other-pharmacy"
+
+
+class Kind(StrEnum):
+    GENUINE = "genuine"
+    UNKNOWN_SERIAL = "unknown-serial"
+    ALREADY_SUPPLIED = "already-supplied"
+    EXPIRED = "expired"
+    RECALLED = "recalled-batch"
+    WITHDRAWN = "withdrawn-product"
+    BATCH_MISMATCH = "batch-mismatch"
+    EXPIRY_MISMATCH = "expiry-mismatch"
+    DUPLICATE = "duplicated-serial"
+    DAMAGED = "damaged-scan"
+
+
+SUSPECT_KINDS: tuple[Kind, ...] = tuple(k for k in Kind if k is not Kind.GENUINE)
+
+EXPECTED_ROUTE = {
+    Kind.GENUINE: "shelved",
+    Kind.UNKNOWN_SERIAL: "quarantined",
+    Kind.ALREADY_SUPPLIED: "quarantined",
+    Kind.EXPIRED: "rejected",
+    Kind.RECALLED: "quarantined",
+    Kind.WITHDRAWN: "quarantined",
+    Kind.BATCH_MISMATCH: "quarantined",
+    Kind.EXPIRY_MISMATCH: "quarantined",
+    Kind.DUPLICATE: "quarantined",
+    Kind.DAMAGED: "rejected",
+}
+
+_SERIAL_CHARS = string.ascii_uppercase + string.digits
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPack:
+    """One pack of the delivery: what the scanner reads, and what must happen to it."""
+
+    raw: str
+    kind: Kind
+    ui: PackIdentifier  # the pack's true identifier (the scan may differ from it)
+
+    @property
+    def expected_route(self) -> str:
+        return EXPECTED_ROUTE[self.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    product_code: str
+    batch: str
+    expiry: date
+
+
+@dataclass
+class Delivery:
+    """The packs in loading order plus the master data the hub needs."""
+
+    packs: list[DeliveryPack]
+    products: list[str]
+    batches: list[Batch]
+    withdrawn: set[str] = field(default_factory=set)
+    recalled: set[tuple[str, str]] = field(default_factory=set)
+    on_hub: list[PackIdentifier] = field(default_factory=list)
+    supplied_elsewhere: list[PackIdentifier] = field(default_factory=list)
+
+    @property
+    def raws(self) -> list[str]:
+        return [p.raw for p in self.packs]
+
+
+def generate_delivery(
+    n: int, *, seed: int = 1, suspect_rate: float = 0.1, today: date | None = None
+) -> Delivery:
+    """`n` packs, about `suspect_rate` of them suspect (each kind in turn), reproducible by seed."""
+    if n < 0 or not 0.0 <= suspect_rate <= 1.0:
+        raise ValueError("n must be ≥ 0 and suspect_rate within 0…1")
+    rng = random.Random(seed)
+    today = today or date.today()
+    maker = _Maker(rng, today)
+    kinds = [
+        SUSPECT_KINDS[i % len(SUSPECT_KINDS)] if rng.random() < suspect_rate else Kind.GENUINE
+        for i in range(n)
+    ]
+    packs: list[DeliveryPack] = []
+    for kind in kinds:
+        if kind is Kind.DUPLICATE:
+            originals = [p for p in packs if p.kind is Kind.GENUINE]
+            if not originals:
+                kind = Kind.GENUINE
+            else:
+                original = rng.choice(originals)
+                packs.append(DeliveryPack(maker.scan(original.ui), kind, original.ui))
+                continue
+        packs.append(maker.pack(kind))
+    return maker.delivery(packs)
+
+
+def seed_hub(hub: MockHub, delivery: Delivery) -> None:
+    """Load the delivery's master data and pack states into a mock national system."""
+    for product in delivery.products:
+        hub.add_product(product)
+    for batch in delivery.batches:
+        hub.add_batch(batch.product_code, batch.batch, batch.expiry)
+    for ui in delivery.on_hub:
+        hub.add_pack(ui)
+    for product_code, batch_id in sorted(delivery.recalled):
+        hub.recall_batch(product_code, batch_id)
+    for product_code in sorted(delivery.withdrawn):
+        hub.withdraw_product(product_code)
+
+
+async def supply_elsewhere(hub: MockHub, delivery: Delivery) -> None:
+    """Decommission, at another pharmacy, the packs the delivery holds as already supplied."""
+    client = hub.client(OTHER_LOCATION)
+    for ui in delivery.supplied_elsewhere:
+        await client.decommission(ui, Reason.SUPPLIED)
+
+
+class _Maker:
+    """Makes products, batches and packs for one delivery."""
+
+    def __init__(self, rng: random.Random, today: date) -> None:
+        self.rng = rng
+        self.today = today
+        self.products = [self._gtin() for _ in range(8)]
+        self.batches = [self._batch(p, future=True) for p in self.products for _ in range(2)]
+        self.extra_batches: list[Batch] = []
+        self.withdrawn: set[str] = set()
+        self.recalled: set[tuple[str, str]] = set()
+        self.on_hub: list[PackIdentifier] = []
+        self.supplied_elsewhere: list[PackIdentifier] = []
+        self.serials: set[str] = set()
+
+    def pack(self, kind: Kind) -> DeliveryPack:
+        if kind is Kind.EXPIRED:
+            batch = self._extra_batch(self.rng.choice(self.products), future=False)
+        elif kind is Kind.RECALLED:
+            batch = self._extra_batch(self.rng.choice(self.products), future=True)
+            self.recalled.add((batch.product_code, batch.batch))
+        elif kind is Kind.WITHDRAWN:
+            product = self._gtin()
+            self.withdrawn.add(product)
+            batch = self._extra_batch(product, future=True)
+        else:
+            batch = self.rng.choice(self.batches)
+        ui = self._ui(batch)
+        if kind is not Kind.UNKNOWN_SERIAL:
+            self.on_hub.append(ui)
+        if kind is Kind.ALREADY_SUPPLIED:
+            self.supplied_elsewhere.append(ui)
+        return DeliveryPack(self._scan_for(kind, ui), kind, ui)
+
+    def scan(self, ui: PackIdentifier) -> str:
+        order = self.rng.choice((("01", "21", "17", "10"), ("01", "17", "10", "21")))
+        return encode_gs1(ui, order=order, symbology=self.rng.choice(("]d2", None)))
+
+    def delivery(self, packs: list[DeliveryPack]) -> Delivery:
+        return Delivery(
+            packs=packs,
+            products=[*self.products, *sorted(self.withdrawn)],
+            batches=[*self.batches, *self.extra_batches],
+            withdrawn=self.withdrawn,
+            recalled=self.recalled,
+            on_hub=self.on_hub,
+            supplied_elsewhere=self.supplied_elsewhere,
+        )
+
+    def _scan_for(self, kind: Kind, ui: PackIdentifier) -> str:
+        if kind is Kind.BATCH_MISMATCH:
+            other = next(b for b in self.batches if b.product_code == ui.product_code
+                         and b.batch != ui.batch)
+            return self.scan(replace(ui, batch=other.batch))
+        if kind is Kind.EXPIRY_MISMATCH:
+            assert ui.expiry is not None
+            shifted = _last_day_of_month(ui.expiry + timedelta(days=40))
+            return self.scan(replace(ui, expiry=shifted, expiry_raw=shifted.strftime("%y%m%d")))
+        if kind is Kind.DAMAGED:  # a keyboard wedge lost the GS after the batch
+            return encode_gs1(ui, order=("01", "17", "10", "21"), separator="", symbology=None)
+        return self.scan(ui)
+
+    def _ui(self, batch: Batch) -> PackIdentifier:
+        serial = ""
+        while not serial or serial in self.serials:
+            length = self.rng.randint(12, 20)
+            serial = "".join(self.rng.choices(_SERIAL_CHARS, k=length))
+        self.serials.add(serial)
+        return PackIdentifier(
+            scheme="GTIN",
+            product_code=batch.product_code,
+            serial=serial,
+            batch=batch.batch,
+            expiry=batch.expiry,
+            expiry_raw=batch.expiry.strftime("%y%m%d"),
+        )
+
+    def _gtin(self) -> str:
+        body = "0" + "".join(self.rng.choices(string.digits, k=12))
+        return body + gtin_check_digit(body)
+
+    def _batch(self, product: str, *, future: bool) -> Batch:
+        days = self.rng.randint(200, 900) if future else -self.rng.randint(30, 400)
+        expiry = _last_day_of_month(self.today + timedelta(days=days))
+        batch_id = "".join(self.rng.choices(_SERIAL_CHARS, k=self.rng.randint(5, 10)))
+        return Batch(product, batch_id, expiry)
+
+    def _extra_batch(self, product: str, *, future: bool) -> Batch:
+        batch = self._batch(product, future=future)
+        self.extra_batches.append(batch)
+        return batch
+
+
+def _last_day_of_month(day: date) -> date:
+    following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return following - timedelta(days=1)
+
+
+def expected_routes(packs: Sequence[DeliveryPack]) -> list[str]:
+    return [p.expected_route for p in packs]

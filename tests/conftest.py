@@ -1,0 +1,69 @@
+"""Shared fixtures: stores on SQLite and PostgreSQL, a controlled clock."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from robot_controller.store import Store
+
+POSTGRES_URL = os.environ.get(
+    "FMD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def services_required() -> bool:
+    """Under CI (`FMD_REQUIRE_SERVICES=1`) a missing service fails the test instead of skipping."""
+    return os.environ.get("FMD_REQUIRE_SERVICES") == "1"
+
+
+def _missing(what: str) -> None:
+    if services_required():
+        pytest.fail(f"{what} is required (FMD_REQUIRE_SERVICES=1) but not available")
+    pytest.skip(f"{what} not available")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    try:
+        import psycopg
+    except ImportError:
+        _missing("psycopg")
+    conninfo = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        admin = psycopg.connect(conninfo, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        _missing(f"PostgreSQL at {POSTGRES_URL}")
+    name = f"fmd_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield conninfo.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'fmd-robot.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> str:
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = Store.open(store_url)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -1,0 +1,126 @@
+"""The verification log: durable steps, the outbox, the audit hash chain, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from fmd.codes.model import PackIdentifier, ParsedScan
+from fmd.hub.contract import HubResult, PackState, Reason
+from fmd.policy import Action, Decision, Why
+from robot_controller.robot.base import Job, JobCode, JobOutcome, JobResult
+from robot_controller.store import Store
+from robot_controller.store.db import alembic_config
+from scanners.base import Scan
+
+AT = datetime(2026, 11, 26, 9, 30, 0, 123456, tzinfo=UTC)
+UI = PackIdentifier("GTIN", "09506000134352", "SN123", "B1", date(2028, 1, 31), "280131")
+PARSED = ParsedScan(
+    raw="x", format="gs1", symbology="]d2", ui=UI, submit=True, scheme="GTIN",
+    product_code=UI.product_code, serial=UI.serial, batch=UI.batch, expiry_raw=UI.expiry_raw,
+)
+SHELVE = Decision(Action.SHELVE, Why.VERIFIED, "active", decommission_to=Reason.SUPPLIED)
+
+
+def scan(raw: str = "]d20109506000134352") -> Scan:
+    return Scan(raw=raw, symbology_id=None, source="test", at=AT)
+
+
+def test_a_new_store_is_migrated_to_the_newest_schema(store: Store) -> None:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with store.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == head
+
+
+def test_opening_an_existing_store_again_keeps_its_data(store_url: str) -> None:
+    first = Store.open(store_url)
+    token = first.record_scan(scan(), at=AT)
+    first.close()
+    again = Store.open(store_url)
+    try:
+        assert list(again.raw_scans()) == [(token, scan().raw)]
+    finally:
+        again.close()
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "\x00\x1d\x1e\x04", "\ud800 unpaired", "é€😀", "A" * 100_000]
+)
+def test_any_scan_text_is_kept_exactly(store: Store, raw: str) -> None:
+    token = store.record_scan(scan(raw), at=AT)
+    assert dict(store.raw_scans())[token] == raw
+
+
+def test_a_decommission_intent_is_committed_with_its_decision(store: Store) -> None:
+    token = store.record_scan(scan(), at=AT)
+    intent = store.record_decision(token, "verify", PARSED, SHELVE, at=AT, intent_trx="t-1")
+    assert intent is not None
+    assert (intent.operation, intent.reason, intent.status) == ("decommission", Reason.SUPPLIED,
+                                                               "pending")
+    assert [i.client_trx_id for i in store.pending_intents()] == ["t-1"]
+    store.settle_intent(intent.id, "done", "NMVS_SUCCESS", at=AT)
+    assert store.pending_intents() == []
+    assert store.summary()["decommissioned"] == 1
+
+
+def test_a_decision_without_a_state_change_queues_nothing(store: Store) -> None:
+    token = store.record_scan(scan(), at=AT)
+    decision = Decision(Action.QUARANTINE, Why.ALERT, "NMVS_NC_PC_02")
+    assert store.record_decision(token, "verify", PARSED, decision, at=AT, intent_trx="t") is None
+    assert store.last_decision(token) == decision
+
+
+def test_an_alert_enters_the_alert_register(store: Store) -> None:
+    token = store.record_scan(scan(), at=AT)
+    alert = HubResult("alert", "NMVS_NC_PC_02", PackState.UNKNOWN, alert_id="ALR-1")
+    store.record_verification(token, "verify", UI, "t-2", alert, error=None, latency_s=0.01, at=AT)
+    store.record_verification(token, "verify", UI, "t-3", None, error="timeout", latency_s=5,
+                              at=AT)
+    assert store.summary()["alerts"] == 1
+
+
+def test_unfinished_scans_show_what_a_crash_left_half_done(store: Store) -> None:
+    fresh = store.record_scan(scan(), at=AT)
+    queued = store.record_scan(scan(), at=AT)
+    store.record_decision(queued, "verify", PARSED, SHELVE, at=AT, intent_trx="t-4")
+    moving = store.record_scan(scan(), at=AT)
+    store.start_job(Job(JobCode.PLACE_ON_SHELF, moving), at=AT)
+    done = store.record_scan(scan(), at=AT)
+    store.finish(done, route="rejected", why="unreadable", message="", ui=None, at=AT)
+
+    unfinished = {u.token: u for u in store.unfinished()}
+    assert set(unfinished) == {fresh, queued, moving}
+    assert not unfinished[fresh].decided
+    assert unfinished[queued].open_intent is not None
+    assert unfinished[moving].started_job is not None
+    assert store.summary()["lost"] == 3
+
+
+def test_a_shelved_ui_is_in_stock(store: Store) -> None:
+    token = store.record_scan(scan(), at=AT)
+    job = store.start_job(Job(JobCode.PLACE_ON_SHELF, token), at=AT)
+    assert not store.in_stock(UI)
+    store.finish(token, route="shelved", why="verified", message="", ui=UI, at=AT, job_id=job,
+                 outcome=JobOutcome(JobResult.STORED, location=17))
+    assert store.in_stock(UI)
+    assert store.outcomes() == {token: ("shelved", "verified")}
+
+
+def test_the_audit_chain_verifies_and_shows_where_it_was_tampered_with(store: Store) -> None:
+    for minute in range(3):
+        store.record_scan(scan(), at=AT + timedelta(minutes=minute))
+    check = store.check_audit_chain()
+    assert check.ok and check.events == 3
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_events SET why = 'forged' WHERE id = 2"))
+    check = store.check_audit_chain()
+    assert not check.ok and check.broken_at == 2
+
+
+def test_a_naive_timestamp_is_refused(store: Store) -> None:
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        store.record_scan(scan(), at=datetime(2026, 1, 1))  # noqa: DTZ001
