@@ -1,4 +1,4 @@
-"""The contract every NMVS hub client keeps: states, reasons, results and the `HubClient` protocol."""
+"""The contract every NMVS hub client keeps: states, reasons, results and `HubClient`."""
 
 from __future__ import annotations
 

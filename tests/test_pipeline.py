@@ -1,0 +1,296 @@
+"""The loading pipeline end to end: every kind of pack takes its route, and what was recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from fmd.codes.encode import encode_gs1
+from fmd.codes.model import PackIdentifier
+from fmd.hub import BulkItem, BulkResult, HubClient, HubResult, HubUnavailable, MockHub, Reason
+from fmd.policy import SitePolicy
+from robot_controller.pipeline import Pipeline
+from robot_controller.robot.sim import SimRobot
+from robot_controller.store import Store
+from scanners.script import ScriptedScanner
+from simulators.delivery import (
+    SUSPECT_KINDS,
+    Delivery,
+    Kind,
+    generate_delivery,
+    seed_hub,
+    supply_elsewhere,
+)
+
+TODAY = datetime.now(UTC).date()
+LOCATION = "ward-pharmacy"
+
+
+class Loaded:
+    """One delivery loaded through a pipeline, with everything needed to inspect it."""
+
+    def __init__(self, delivery: Delivery, hub: MockHub, store: Store, robot: SimRobot) -> None:
+        self.delivery = delivery
+        self.hub = hub
+        self.store = store
+        self.robot = robot
+        self.outcomes = store.outcomes()
+        self.tokens = [token for token, _raw in store.raw_scans()]
+
+    def routes(self, kind: Kind) -> list[str]:
+        return [
+            self.outcomes[token][0]
+            for token, pack in zip(self.tokens, self.delivery.packs, strict=True)
+            if pack.kind is kind
+        ]
+
+    def rows(self, table: str, **where: object) -> list[sa.Row[tuple[object, ...]]]:
+        clause = " AND ".join(f"{key} = :{key}" for key in where) or "1 = 1"
+        with self.store.engine.connect() as conn:
+            return list(conn.execute(sa.text(f"SELECT * FROM {table} WHERE {clause}"), where))
+
+
+async def load(
+    tmp_path: Path,
+    delivery: Delivery,
+    *,
+    site: SitePolicy,
+    hub: MockHub | None = None,
+    client: HubClient | None = None,
+) -> Loaded:
+    hub = hub or MockHub(seed=3)
+    seed_hub(hub, delivery)
+    await supply_elsewhere(hub, delivery)
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    robot = SimRobot()
+    pipeline = Pipeline(
+        store=store, hub=client or hub.client(LOCATION), robot=robot, site=site, window=8
+    )
+    await pipeline.run([ScriptedScanner(delivery.raws)])
+    await pipeline.aclose()
+    return Loaded(delivery, hub, store, robot)
+
+
+def every_kind(seed: int = 5) -> Delivery:
+    delivery = generate_delivery(4 * len(SUSPECT_KINDS), seed=seed, suspect_rate=1.0, today=TODAY)
+    assert {p.kind for p in delivery.packs} >= set(SUSPECT_KINDS)
+    return delivery
+
+
+@pytest.fixture(params=["hospital", "community"])
+def site(request: pytest.FixtureRequest) -> SitePolicy:
+    return SitePolicy(mode=request.param)
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+async def test_each_kind_of_pack_takes_its_expected_route(
+    tmp_path: Path, site: SitePolicy, kind: Kind
+) -> None:
+    loaded = await load(tmp_path, every_kind(), site=site)
+    expected = next(p.expected_route for p in loaded.delivery.packs if p.kind is kind)
+    routes = loaded.routes(kind)
+    assert routes and set(routes) == {expected}
+    assert loaded.store.summary()["lost"] == 0
+
+
+async def test_hospital_mode_decommissions_every_shelved_pack_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    loaded = await load(tmp_path, every_kind(), site=SitePolicy(mode="hospital"))
+    shelved = [p for p, t in zip(loaded.delivery.packs, loaded.tokens, strict=True)
+               if loaded.outcomes[t][0] == "shelved"]
+    assert shelved
+    for pack in shelved:
+        state, reasons = loaded.hub.pack_state(pack.ui.product_code, pack.ui.serial)
+        assert (state.value, reasons) == ("INACTIVE", (Reason.SUPPLIED,))
+        ours = [t for t in loaded.hub.history(pack.ui.product_code, pack.ui.serial)
+                if t.location == LOCATION and t.operation == "decommission"]
+        assert len(ours) == 1
+    assert loaded.store.summary()["decommissioned"] == len(shelved)
+    assert sum(loaded.hub.state_changes_by_pack.values()) == len(shelved) + len(
+        loaded.delivery.supplied_elsewhere
+    )
+
+
+async def test_community_mode_only_verifies(tmp_path: Path) -> None:
+    loaded = await load(tmp_path, every_kind(), site=SitePolicy(mode="community"))
+    assert loaded.rows("verifications", operation="decommission") == []
+    assert loaded.store.summary()["decommissioned"] == 0
+
+
+async def test_alerts_enter_the_register_with_the_hubs_alert_id(tmp_path: Path) -> None:
+    loaded = await load(tmp_path, every_kind(), site=SitePolicy())
+    register = {row.alert_id for row in loaded.rows("alerts")}
+    assert register == {alert.alert_id for alert in loaded.hub.alerts}
+    assert len(register) == sum(
+        len(loaded.routes(k)) for k in (Kind.UNKNOWN_SERIAL, Kind.BATCH_MISMATCH,
+                                        Kind.EXPIRY_MISMATCH)
+    )
+
+
+async def test_damaged_and_expired_scans_never_reach_the_hub(tmp_path: Path) -> None:
+    loaded = await load(tmp_path, every_kind(), site=SitePolicy())
+    for pack in loaded.delivery.packs:
+        if pack.kind in (Kind.DAMAGED, Kind.EXPIRED):
+            assert loaded.hub.history(pack.ui.product_code, pack.ui.serial) == []
+
+
+async def test_a_duplicated_serial_is_shelved_once_and_quarantined_without_a_hub_alert(
+    tmp_path: Path, site: SitePolicy
+) -> None:
+    loaded = await load(tmp_path, every_kind(), site=site)
+    for pack in loaded.delivery.packs:
+        if pack.kind is Kind.DUPLICATE:
+            same = [t for t, p in zip(loaded.tokens, loaded.delivery.packs, strict=True)
+                    if p.ui == pack.ui]
+            routes = [loaded.outcomes[t][0] for t in same]
+            assert routes[0] == "shelved"
+            assert set(routes[1:]) == {"quarantined"}
+    assert not any(a.return_code == "NMVS_NC_PCK_22" for a in loaded.hub.alerts)
+
+
+async def test_the_robot_receives_packs_in_scan_order(tmp_path: Path) -> None:
+    loaded = await load(tmp_path, generate_delivery(60, seed=2, today=TODAY), site=SitePolicy())
+    assert list(loaded.robot.moves) == loaded.tokens
+    assert set(loaded.robot.moves.values()) == {1}
+
+
+async def test_every_step_is_in_the_audit_chain(tmp_path: Path) -> None:
+    loaded = await load(tmp_path, every_kind(), site=SitePolicy())
+    check = loaded.store.check_audit_chain()
+    assert check.ok
+    assert check.events > 5 * len(loaded.delivery.packs)
+
+
+async def test_a_hub_that_never_answers_quarantines_every_pack_and_loses_none(
+    tmp_path: Path,
+) -> None:
+    hub = MockHub(seed=1, timeout_rate=1.0)
+    delivery = generate_delivery(20, seed=4, suspect_rate=0.0, today=TODAY)
+    loaded = await load(tmp_path, delivery, site=SitePolicy(), hub=hub)
+    assert set(loaded.routes(Kind.GENUINE)) == {"quarantined"}
+    assert loaded.store.summary()["lost"] == 0
+    assert all(row.why == "hub-unavailable" for row in loaded.rows("outcomes"))
+
+
+class LoseReplies:
+    """A hub connection that loses the reply of the first decommission of each pack.
+
+    `landed` says whether the hub had applied the change before the reply was lost.
+    """
+
+    def __init__(self, inner: HubClient, *, landed: bool) -> None:
+        self.inner = inner
+        self.landed = landed
+        self.lost: set[str] = set()
+
+    async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+        return await self.inner.verify(ui, trx=trx)
+
+    async def decommission(
+        self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
+    ) -> HubResult:
+        if ui.serial not in self.lost:
+            self.lost.add(ui.serial)
+            if self.landed:
+                await self.inner.decommission(ui, to, trx=trx)
+            raise HubUnavailable("read timeout")
+        return await self.inner.decommission(ui, to, trx=trx)
+
+    async def undo(
+        self, ui: PackIdentifier, from_: Reason, *, trx: str | None = None,
+        ref_trx: str | None = None,
+    ) -> HubResult:
+        return await self.inner.undo(ui, from_, trx=trx, ref_trx=ref_trx)
+
+    async def bulk(self, items: Sequence[BulkItem]) -> BulkResult:
+        return await self.inner.bulk(items)
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["change-landed", "change-lost"])
+async def test_a_lost_decommission_reply_is_checked_before_any_resend(
+    tmp_path: Path, landed: bool
+) -> None:
+    hub = MockHub(seed=1)
+    delivery = generate_delivery(10, seed=8, suspect_rate=0.0, today=TODAY)
+    client = LoseReplies(hub.client(LOCATION), landed=landed)
+    loaded = await load(tmp_path, delivery, site=SitePolicy(), hub=hub, client=client)
+    assert set(loaded.routes(Kind.GENUINE)) == {"shelved"}
+    assert set(hub.state_changes_by_pack.values()) == {1}
+    assert hub.alerts == []
+    sent = loaded.rows("verifications", operation="decommission")
+    assert len(sent) == (10 if landed else 20)  # a resend only when the first did not land
+
+
+async def test_verification_of_the_next_packs_overlaps_the_robots_move(tmp_path: Path) -> None:
+    hub = MockHub(seed=1, latency_s=0.02)
+    delivery = generate_delivery(24, seed=9, suspect_rate=0.0, today=TODAY)
+    seed_hub(hub, delivery)
+    in_flight = 0
+    most = 0
+    inner = hub.client(LOCATION)
+
+    class Counting(LoseReplies):
+        async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+            nonlocal in_flight, most
+            in_flight += 1
+            most = max(most, in_flight)
+            try:
+                return await inner.verify(ui, trx=trx)
+            finally:
+                in_flight -= 1
+
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    pipeline = Pipeline(store=store, hub=Counting(inner, landed=True), robot=SimRobot(
+        move_time_s=0.01), site=SitePolicy(mode="community"), window=8)
+    await pipeline.run([ScriptedScanner(delivery.raws)])
+    await pipeline.aclose()
+    assert most > 1
+    assert store.summary()["shelved"] == 24
+
+
+async def test_stopping_finishes_every_pack_already_taken(tmp_path: Path) -> None:
+    delivery = generate_delivery(50, seed=6, suspect_rate=0.0, today=TODAY)
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    stop = asyncio.Event()
+    routed = 0
+
+    def on_routed(*_: object) -> None:
+        nonlocal routed
+        routed += 1
+        if routed == 5:
+            stop.set()
+
+    pipeline = Pipeline(store=store, hub=hub.client(LOCATION), robot=SimRobot(),
+                        site=SitePolicy(), window=4, on_routed=on_routed)
+    await pipeline.run([ScriptedScanner(delivery.raws, interval_s=0.001)], stop=stop)
+    await pipeline.aclose()
+    summary = store.summary()
+    assert 5 <= summary["packs"] < 50
+    assert summary["lost"] == 0
+
+
+def test_a_ui_with_an_invalid_expiry_is_still_recorded(tmp_path: Path) -> None:
+    ui = PackIdentifier("GTIN", "09506000134352", "SN1", "B1", date(2028, 1, 31), "281340")
+    raw = encode_gs1(ui)
+
+    async def go() -> Store:
+        store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+        pipeline = Pipeline(store=store, hub=MockHub().client(LOCATION), robot=SimRobot(),
+                            site=SitePolicy())
+        await pipeline.run([ScriptedScanner([raw])])
+        await pipeline.aclose()
+        return store
+
+    store = asyncio.run(go())
+    assert store.outcomes() == {1: ("quarantined", "expiry-invalid")}
