@@ -47,8 +47,13 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 @app.command()
 def parse(
-    raw: Annotated[str, typer.Argument(help="The scan; control characters as <GS>, <RS>, "
-                                            "<EOT>, <FNC1> or \\x1d; may start with ]d2.")],
+    raw: Annotated[
+        str,
+        typer.Argument(
+            help="The scan; control characters as <GS>, <RS>, "
+            "<EOT>, <FNC1> or \\x1d; may start with ]d2."
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     separator: Annotated[
         str | None, typer.Option(help="A substitute character the scanner sends for GS.")
@@ -83,8 +88,7 @@ def parsed_as_json(parsed: ParsedScan) -> dict[str, object]:
         "nhrn_ai": parsed.nhrn_ai,
         "submit": parsed.submit,
         "problems": [
-            {"code": p.code, "severity": p.severity, "message": p.message}
-            for p in parsed.problems
+            {"code": p.code, "severity": p.severity, "message": p.message} for p in parsed.problems
         ],
     }
 
@@ -98,8 +102,9 @@ def _show_parsed(parsed: ParsedScan) -> None:
     out.print(table)
     for problem in parsed.problems:
         colour = "red" if problem.severity == "error" else "yellow"
-        out.print(f"[{colour}]{problem.severity}[/] {problem.code}: {problem.message}",
-                  highlight=False)
+        out.print(
+            f"[{colour}]{problem.severity}[/] {problem.code}: {problem.message}", highlight=False
+        )
     verdict = "[green]pack UI[/]" if parsed.ui else "[red]not a pack UI[/]"
     out.print(f"{verdict}; {'send to the hub' if parsed.submit else 'do not send: rescan'}")
 
@@ -111,8 +116,9 @@ def demo(
     suspect_rate: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of suspect packs.")
     ] = 0.1,
-    mode: Annotated[str, typer.Option(help="hospital (decommission at loading) or community.")]
-    = "hospital",
+    mode: Annotated[
+        str, typer.Option(help="hospital (decommission at loading) or community.")
+    ] = "hospital",
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
     db: Annotated[Path | None, typer.Option(help="SQLite file (default: a new one).")] = None,
     hub_latency_ms: Annotated[float, typer.Option(min=0.0, help="Simulated hub latency.")] = 0.0,
@@ -171,11 +177,16 @@ def _show_report(report: DemoReport, log_path: Path) -> None:
     for route in ("shelved", "quarantined", "rejected", "lost"):
         table.add_column(route, justify="right")
     for kind, routes in sorted(report.by_kind.items()):
-        table.add_row(kind, *(str(routes.get(r, 0) or "") for r in
-                              ("shelved", "quarantined", "rejected", "lost")))
+        table.add_row(
+            kind,
+            *(str(routes.get(r, 0) or "") for r in ("shelved", "quarantined", "rejected", "lost")),
+        )
     out.print(table)
-    verdict = "[green]every pack routed as expected[/]" if report.misrouted == 0 else \
-        f"[red]{report.misrouted} packs misrouted[/]"
+    verdict = (
+        "[green]every pack routed as expected[/]"
+        if report.misrouted == 0
+        else f"[red]{report.misrouted} packs misrouted[/]"
+    )
     out.print(
         f"{report.packs} packs in {report.elapsed_s:.2f} s ({report.packs_per_s:.0f} packs/s): "
         f"{report.shelved} shelved, {report.quarantined} quarantined, {report.rejected} rejected; "

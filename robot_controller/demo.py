@@ -24,12 +24,12 @@ class DemoOptions:
     packs: int = 200
     seed: int = 1
     suspect_rate: float = 0.1
-    site: SitePolicy = SitePolicy()
+    site: SitePolicy = field(default_factory=SitePolicy)
     location: str = "hospital-pharmacy-1"
     db: Path = Path("fmd-robot-demo.db")
     hub_latency_s: float = 0.0
     move_time_s: float = 0.0
-    window: int = 32
+    window: int = 128
 
 
 @dataclass

@@ -10,11 +10,9 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
-from typing import ParamSpec, TypeVar
+from typing import Any
 
 import structlog
 
@@ -25,10 +23,9 @@ from fmd.policy import settle_decommission as settle
 from robot_controller.robot.base import Job, JobOutcome, Robot, RobotError
 from robot_controller.routing import job_for, route_of
 from robot_controller.store import Intent, Store, Unfinished
+from robot_controller.store.runner import StoreRunner
 from scanners.base import Scan, Scanner
 
-P = ParamSpec("P")
-T = TypeVar("T")
 log = structlog.get_logger("fmd.pipeline")
 
 
@@ -48,6 +45,29 @@ class Prepared:
     token: int
     parsed: ParsedScan
     decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class HubCall:
+    """One call to the hub, to be recorded: the answer, or the transport error."""
+
+    operation: str
+    ui: PackIdentifier
+    trx: str
+    reason: Reason | None
+    result: HubResult | None
+    error: str | None
+    latency_s: float
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A decommission's answer (None: unknown), the calls it took, and the intent's status."""
+
+    result: HubResult | None
+    calls: tuple[HubCall, ...]
+    status: str
 
 
 class Pipeline:
@@ -73,11 +93,13 @@ class Pipeline:
         self.clock = clock
         self.window = window
         self.on_routed = on_routed
-        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fmd-store")
+        self._db = StoreRunner(store)
+        self._call = self._db.call
         self._in_flight: set[tuple[str, str]] = set()
+        self._takes: set[asyncio.Future[None]] = set()
 
     async def aclose(self) -> None:
-        self._db.shutdown(wait=True)
+        await self._db.aclose()
 
     # -- running ---------------------------------------------------------------------------
 
@@ -95,7 +117,7 @@ class Pipeline:
         try:
             intakes = [asyncio.create_task(self._intake(s, queue, slots, stop)) for s in scanners]
             stopper = asyncio.create_task(stop.wait())
-            pending = set(intakes)
+            pending: set[asyncio.Future[Any]] = set(intakes)
             while pending:
                 _done, pending = await asyncio.wait(
                     pending | {stopper}, return_when=asyncio.FIRST_COMPLETED
@@ -107,6 +129,7 @@ class Pipeline:
                 task.cancel()
             await asyncio.gather(*intakes, stopper, return_exceptions=True)
         finally:
+            await asyncio.gather(*self._takes, return_exceptions=True)
             await queue.put(None)
             await placer
             for scanner in scanners:
@@ -120,23 +143,43 @@ class Pipeline:
         stop: asyncio.Event,
     ) -> None:
         async for scan in scanner.scans():
-            await slots.acquire()
-            token = await self._call(self.store.record_scan, scan, at=self.clock())
-            log.info("scan.recorded", token=token, source=scan.source)
-            task = asyncio.create_task(self.prepare(token, scan.raw, scan.symbology_id))
-            await queue.put((token, task))
+            # A scan read from the device is always recorded and queued, even when stopping.
+            take = asyncio.ensure_future(self._take(scan, queue, slots))
+            self._takes.add(take)
+            take.add_done_callback(self._takes.discard)
+            await asyncio.shield(take)
             if stop.is_set():
                 return
 
-    async def _place_all(
-        self, queue: asyncio.Queue[tuple[int, asyncio.Task[Prepared]] | None], slots: asyncio.Semaphore
+    async def _take(
+        self,
+        scan: Scan,
+        queue: asyncio.Queue[tuple[int, asyncio.Task[Prepared]] | None],
+        slots: asyncio.Semaphore,
     ) -> None:
+        await slots.acquire()
+        token = await self._call(self.store.record_scan, scan, at=self.clock())
+        log.info("scan.recorded", token=token, source=scan.source)
+        task = asyncio.create_task(self.prepare(token, scan.raw, scan.symbology_id))
+        await queue.put((token, task))
+
+    async def _place_all(
+        self,
+        queue: asyncio.Queue[tuple[int, asyncio.Task[Prepared]] | None],
+        slots: asyncio.Semaphore,
+    ) -> None:
+        recording: set[asyncio.Future[None]] = set()
+
+        def recorded(future: asyncio.Future[None]) -> None:
+            recording.discard(future)
+            slots.release()
+
         while (entry := await queue.get()) is not None:
             token, task = entry
-            try:
-                await self.place(await self._prepared_or_reject(token, task))
-            finally:
-                slots.release()
+            finished = await self.place(await self._prepared_or_reject(token, task))
+            recording.add(finished)
+            finished.add_done_callback(recorded)
+        await asyncio.gather(*recording)
 
     async def _prepared_or_reject(self, token: int, task: asyncio.Task[Prepared]) -> Prepared:
         """The pack's decision; a failure inside the pipeline diverts the pack, never stops it."""
@@ -153,8 +196,13 @@ class Pipeline:
         """Parse, check locally, verify and (per policy) decommission one recorded scan."""
         today = self.clock().date()
         parsed = parse_scan(raw, symbology=symbology, separators=self.separators, today=today)
-        log.info("scan.parsed", token=token, format=parsed.format, submit=parsed.submit,
-                 problems=[p.code for p in parsed.problems])
+        log.info(
+            "scan.parsed",
+            token=token,
+            format=parsed.format,
+            submit=parsed.submit,
+            problems=[p.code for p in parsed.problems],
+        )
         ui = parsed.ui
         in_stock = False
         if ui is not None:
@@ -165,45 +213,117 @@ class Pipeline:
         local = decide_before_hub(parsed, self.site, today=today, already_in_stock=in_stock)
         if local is not None or ui is None:
             decision = local or Decision(Action.REJECT, Why.UNREADABLE, "no UI")
-            await self._call(self.store.record_decision, token, "verify", parsed, decision,
-                             at=self.clock())
+            await self._call(self._record, token, "verify", parsed, decision, ())
             return self._decided(token, parsed, decision)
-        result = await self._transact(token, "verify", ui, new_trx())
-        decision = decide(parsed, result, self.site, today=today)
+        verified = await self._ask(token, "verify", ui, new_trx())
+        decision = decide(parsed, verified.result, self.site, today=today)
+        wants_intent = decision.decommission_to is not None or decision.verify_later
         intent = await self._call(
-            self.store.record_decision, token, "verify", parsed, decision, at=self.clock(),
-            intent_trx=new_trx() if decision.decommission_to or decision.verify_later else None,
+            self._record,
+            token,
+            "verify",
+            parsed,
+            decision,
+            (verified,),
+            intent_trx=new_trx() if wants_intent else None,
         )
         if intent is None or intent.operation != "decommission":
             return self._decided(token, parsed, decision)
-        outcome = await self.send_intent(intent)
-        final = settle(decision, outcome, self.site)
-        await self._call(self.store.record_decision, token, "decommission", parsed, final,
-                         at=self.clock())
+        sent = await self.send_intent(intent)
+        final = settle(decision, sent.result, self.site)
+        await self._call(
+            self._record,
+            token,
+            "decommission",
+            parsed,
+            final,
+            sent.calls,
+            settled=(intent.id, sent.status),
+        )
         return self._decided(token, parsed, final)
 
+    def _record(
+        self,
+        token: int,
+        stage: str,
+        parsed: ParsedScan,
+        decision: Decision,
+        calls: Sequence[HubCall],
+        *,
+        intent_trx: str | None = None,
+        settled: tuple[int, str] | None = None,
+    ) -> Intent | None:
+        """In the store's thread: the hub calls, the intent's new status and the decision, as
+        one transaction."""
+        at = self.clock()
+        for call in calls:
+            self.store.record_verification(
+                token,
+                call.operation,
+                call.ui,
+                call.trx,
+                call.result,
+                error=call.error,
+                latency_s=call.latency_s,
+                at=call.at,
+                reason=call.reason,
+            )
+        if settled is not None:
+            code = next((c.result.return_code for c in reversed(calls) if c.result), None)
+            self.store.settle_intent(settled[0], settled[1], code, at=at)
+        return self.store.record_decision(
+            token, stage, parsed, decision, at=at, intent_trx=intent_trx
+        )
+
     def _decided(self, token: int, parsed: ParsedScan, decision: Decision) -> Prepared:
-        log.info("pack.decided", token=token, action=decision.action.value,
-                 why=decision.why.value, detail=decision.message)
+        log.info(
+            "pack.decided",
+            token=token,
+            action=decision.action.value,
+            why=decision.why.value,
+            detail=decision.message,
+        )
         return Prepared(token, parsed, decision)
 
-    async def place(self, item: Prepared) -> None:
-        """Hand a decided pack to the robot and record where it really went."""
+    async def place(self, item: Prepared) -> asyncio.Future[None]:
+        """Hand a decided pack to the robot; returns the recording of where it really went.
+
+        The next job need not wait for that recording: the store runs calls in order, so the
+        next job's start is committed with or after this outcome, never before it.
+        """
         job = job_for(item.decision, item.token)
         job_id = await self._call(self.store.start_job, job, at=self.clock())
         outcome = await self._execute(job)
+        return asyncio.ensure_future(self._record_route(item, job, job_id, outcome))
+
+    async def _record_route(
+        self, item: Prepared, job: Job, job_id: int, outcome: JobOutcome | None
+    ) -> None:
         route, flagged = route_of(job, outcome)
-        message = item.decision.message if outcome is None else (outcome.message or
-                                                                item.decision.message)
+        message = (
+            item.decision.message if outcome is None else (outcome.message or item.decision.message)
+        )
         await self._call(
-            self.store.finish, item.token, route=route, why=item.decision.why.value,
-            message=message, ui=item.parsed.ui, at=self.clock(), job_id=job_id,
-            outcome=outcome, flagged=flagged,
+            self.store.finish,
+            item.token,
+            route=route,
+            why=item.decision.why.value,
+            message=message,
+            ui=item.parsed.ui,
+            at=self.clock(),
+            job_id=job_id,
+            outcome=outcome,
+            flagged=flagged,
         )
         if item.parsed.ui is not None:
             self._in_flight.discard((item.parsed.ui.product_code, item.parsed.ui.serial))
-        log.info("pack.routed", token=item.token, route=route, flagged=flagged,
-                 why=item.decision.why.value)
+        log.info(
+            "pack.routed",
+            token=item.token,
+            route=route,
+            flagged=flagged,
+            why=item.decision.why.value,
+        )
         if self.on_routed is not None:
             self.on_routed(item.token, route, item.decision)
 
@@ -216,50 +336,51 @@ class Pipeline:
 
     # -- the hub, under invariant 3 ---------------------------------------------------------
 
-    async def send_intent(self, intent: Intent, *, verify_first: bool = False) -> HubResult | None:
+    async def send_intent(self, intent: Intent, *, verify_first: bool = False) -> Sent:
         """Send a stored decommission; on a lost reply, verify before sending again.
 
         `verify_first` is for an intent that may already have reached the hub (after a crash).
-        Returns the hub's answer, or None while it is unknown (the intent stays pending).
+        The answer is None while the outcome is unknown: the intent then stays pending.
         """
         assert intent.reason is not None
-        result = None
+        calls: list[HubCall] = []
         if not verify_first:
-            result = await self._transact(
-                intent.token, "decommission", intent.ui, intent.client_trx_id, intent.reason
+            calls.append(
+                await self._ask(
+                    intent.token, "decommission", intent.ui, intent.client_trx_id, intent.reason
+                )
             )
-        if result is None:
-            result = await self._resolve_lost_reply(intent)
+        if not calls or calls[-1].result is None:
+            calls += await self._resolve_lost_reply(intent)
+        result = calls[-1].result
         if result is None or result.outcome in ("technical", "rate_limited"):
-            code = result.return_code if result else None
-            await self._call(self.store.settle_intent, intent.id, "pending", code, at=self.clock())
-            return None
+            return Sent(None, tuple(calls), "pending")
         landed = result.outcome == "ok" and intent.reason in result.reasons
-        await self._call(
-            self.store.settle_intent, intent.id, "done" if landed else "failed",
-            result.return_code, at=self.clock(),
-        )
-        return result
+        return Sent(result, tuple(calls), "done" if landed else "failed")
 
-    async def _resolve_lost_reply(self, intent: Intent) -> HubResult | None:
+    async def _resolve_lost_reply(self, intent: Intent) -> list[HubCall]:
         """After no answer: ask the pack's state, and re-send only if the change did not land."""
         assert intent.reason is not None
-        state = await self._transact(intent.token, "verify", intent.ui, new_trx())
-        if state is None or state.outcome != "ok":
-            return None
-        if state.state is PackState.INACTIVE and intent.reason in state.reasons:
-            log.info("hub.landed", token=intent.token, trx=intent.client_trx_id)
-            return state
-        if state.state is not PackState.ACTIVE:
-            return state
-        return await self._transact(intent.token, "decommission", intent.ui,
-                                    intent.client_trx_id, intent.reason)
+        check = await self._ask(intent.token, "verify", intent.ui, new_trx())
+        state = check.result
+        if state is None or state.outcome != "ok" or state.state is not PackState.ACTIVE:
+            if state is not None and intent.reason in state.reasons:
+                log.info("hub.landed", token=intent.token, trx=intent.client_trx_id)
+            return [check]
+        resent = await self._ask(
+            intent.token, "decommission", intent.ui, intent.client_trx_id, intent.reason
+        )
+        return [check, resent]
 
-    async def _transact(
-        self, token: int, operation: str, ui: PackIdentifier, trx: str,
+    async def _ask(
+        self,
+        token: int,
+        operation: str,
+        ui: PackIdentifier,
+        trx: str,
         reason: Reason | None = None,
-    ) -> HubResult | None:
-        """One hub call, recorded with its latency; None when the hub did not answer."""
+    ) -> HubCall:
+        """One hub call and its latency (result None: the hub did not answer)."""
         started = time.perf_counter()
         error: str | None = None
         result: HubResult | None = None
@@ -272,11 +393,15 @@ class Pipeline:
         except HubUnavailable as exc:
             error = str(exc) or type(exc).__name__
         latency = time.perf_counter() - started
-        await self._call(self.store.record_verification, token, operation, ui, trx, result,
-                         error=error, latency_s=latency, at=self.clock(), reason=reason)
-        log.info(f"hub.{operation}", token=token, trx=trx, latency_ms=round(latency * 1000, 2),
-                 code=result.return_code if result else None, error=error)
-        return result
+        log.info(
+            f"hub.{operation}",
+            token=token,
+            trx=trx,
+            latency_ms=round(latency * 1000, 2),
+            code=result.return_code if result else None,
+            error=error,
+        )
+        return HubCall(operation, ui, trx, reason, result, error, latency, self.clock())
 
     # -- crash recovery -----------------------------------------------------------------
 
@@ -292,9 +417,15 @@ class Pipeline:
         for pack in unfinished:
             if pack.started_job is not None:
                 await self._call(
-                    self.store.finish, pack.token, route="rejected", why="robot-outcome-unknown",
+                    self.store.finish,
+                    pack.token,
+                    route="rejected",
+                    why="robot-outcome-unknown",
                     message="the daemon stopped during this robot job: check the reject chute "
-                    "and the shelf", ui=None, at=self.clock(), job_id=pack.started_job,
+                    "and the shelf",
+                    ui=None,
+                    at=self.clock(),
+                    job_id=pack.started_job,
                     flagged=True,
                 )
                 log.warning("recovery.flagged", token=pack.token)
@@ -310,26 +441,36 @@ class Pipeline:
             decided = await self._call(self.store.last_decision, pack.token)
             if decided is None:
                 return await self.prepare(pack.token, pack.raw, pack.symbology)
-            parsed = parse_scan(pack.raw, symbology=pack.symbology, separators=self.separators,
-                                today=self.clock().date())
+            parsed = parse_scan(
+                pack.raw,
+                symbology=pack.symbology,
+                separators=self.separators,
+                today=self.clock().date(),
+            )
             return Prepared(pack.token, parsed, decided)
-        parsed = parse_scan(pack.raw, symbology=pack.symbology, separators=self.separators,
-                            today=self.clock().date())
+        parsed = parse_scan(
+            pack.raw,
+            symbology=pack.symbology,
+            separators=self.separators,
+            today=self.clock().date(),
+        )
         decision = await self._call(self.store.last_decision, pack.token)
         assert decision is not None  # an intent is committed with its decision
         if pack.open_intent.operation != "decommission":
             return Prepared(pack.token, parsed, decision)
-        outcome = await self.send_intent(pack.open_intent, verify_first=True)
-        final = settle(decision, outcome, self.site)
-        await self._call(self.store.record_decision, pack.token, "decommission", parsed, final,
-                         at=self.clock())
+        sent = await self.send_intent(pack.open_intent, verify_first=True)
+        final = settle(decision, sent.result, self.site)
+        await self._call(
+            self._record,
+            pack.token,
+            "decommission",
+            parsed,
+            final,
+            sent.calls,
+            settled=(pack.open_intent.id, sent.status),
+        )
         return Prepared(pack.token, parsed, final)
-
-    async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db, partial(fn, *args, **kwargs))
 
 
 async def _ready(item: Prepared) -> Prepared:
     return item
-

@@ -71,8 +71,9 @@ async def build_hub(config: Config, delivery: Delivery) -> HubClient:
 def build_scanner(config: ScannerConfig, delivery: Delivery) -> Scanner:
     """A scripted scanner: the lines of `path` (control characters spelled out), or the delivery."""
     raws = delivery.raws if config.path is None else _read_script(config.path)
-    return ScriptedScanner(raws, source=f"script:{config.path or 'delivery'}",
-                           interval_s=config.interval_ms / 1000)
+    return ScriptedScanner(
+        raws, source=f"script:{config.path or 'delivery'}", interval_s=config.interval_ms / 1000
+    )
 
 
 def _read_script(path: Path) -> list[str]:

@@ -188,8 +188,9 @@ class _Maker:
 
     def _scan_for(self, kind: Kind, ui: PackIdentifier) -> str:
         if kind is Kind.BATCH_MISMATCH:
-            other = next(b for b in self.batches if b.product_code == ui.product_code
-                         and b.batch != ui.batch)
+            other = next(
+                b for b in self.batches if b.product_code == ui.product_code and b.batch != ui.batch
+            )
             return self.scan(replace(ui, batch=other.batch))
         if kind is Kind.EXPIRY_MISMATCH:
             assert ui.expiry is not None

@@ -94,7 +94,8 @@ async def test_each_kind_of_pack_takes_its_expected_route(
     loaded = await load(tmp_path, every_kind(), site=site)
     expected = next(p.expected_route for p in loaded.delivery.packs if p.kind is kind)
     routes = loaded.routes(kind)
-    assert routes and set(routes) == {expected}
+    assert routes
+    assert set(routes) == {expected}
     assert loaded.store.summary()["lost"] == 0
 
 
@@ -102,14 +103,20 @@ async def test_hospital_mode_decommissions_every_shelved_pack_and_nothing_else(
     tmp_path: Path,
 ) -> None:
     loaded = await load(tmp_path, every_kind(), site=SitePolicy(mode="hospital"))
-    shelved = [p for p, t in zip(loaded.delivery.packs, loaded.tokens, strict=True)
-               if loaded.outcomes[t][0] == "shelved"]
+    shelved = [
+        p
+        for p, t in zip(loaded.delivery.packs, loaded.tokens, strict=True)
+        if loaded.outcomes[t][0] == "shelved"
+    ]
     assert shelved
     for pack in shelved:
         state, reasons = loaded.hub.pack_state(pack.ui.product_code, pack.ui.serial)
         assert (state.value, reasons) == ("INACTIVE", (Reason.SUPPLIED,))
-        ours = [t for t in loaded.hub.history(pack.ui.product_code, pack.ui.serial)
-                if t.location == LOCATION and t.operation == "decommission"]
+        ours = [
+            t
+            for t in loaded.hub.history(pack.ui.product_code, pack.ui.serial)
+            if t.location == LOCATION and t.operation == "decommission"
+        ]
         assert len(ours) == 1
     assert loaded.store.summary()["decommissioned"] == len(shelved)
     assert sum(loaded.hub.state_changes_by_pack.values()) == len(shelved) + len(
@@ -128,8 +135,8 @@ async def test_alerts_enter_the_register_with_the_hubs_alert_id(tmp_path: Path) 
     register = {row.alert_id for row in loaded.rows("alerts")}
     assert register == {alert.alert_id for alert in loaded.hub.alerts}
     assert len(register) == sum(
-        len(loaded.routes(k)) for k in (Kind.UNKNOWN_SERIAL, Kind.BATCH_MISMATCH,
-                                        Kind.EXPIRY_MISMATCH)
+        len(loaded.routes(k))
+        for k in (Kind.UNKNOWN_SERIAL, Kind.BATCH_MISMATCH, Kind.EXPIRY_MISMATCH)
     )
 
 
@@ -146,8 +153,11 @@ async def test_a_duplicated_serial_is_shelved_once_and_quarantined_without_a_hub
     loaded = await load(tmp_path, every_kind(), site=site)
     for pack in loaded.delivery.packs:
         if pack.kind is Kind.DUPLICATE:
-            same = [t for t, p in zip(loaded.tokens, loaded.delivery.packs, strict=True)
-                    if p.ui == pack.ui]
+            same = [
+                t
+                for t, p in zip(loaded.tokens, loaded.delivery.packs, strict=True)
+                if p.ui == pack.ui
+            ]
             routes = [loaded.outcomes[t][0] for t in same]
             assert routes[0] == "shelved"
             assert set(routes[1:]) == {"quarantined"}
@@ -203,7 +213,11 @@ class LoseReplies:
         return await self.inner.decommission(ui, to, trx=trx)
 
     async def undo(
-        self, ui: PackIdentifier, from_: Reason, *, trx: str | None = None,
+        self,
+        ui: PackIdentifier,
+        from_: Reason,
+        *,
+        trx: str | None = None,
         ref_trx: str | None = None,
     ) -> HubResult:
         return await self.inner.undo(ui, from_, trx=trx, ref_trx=ref_trx)
@@ -249,8 +263,13 @@ async def test_verification_of_the_next_packs_overlaps_the_robots_move(tmp_path:
                 in_flight -= 1
 
     store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
-    pipeline = Pipeline(store=store, hub=Counting(inner, landed=True), robot=SimRobot(
-        move_time_s=0.01), site=SitePolicy(mode="community"), window=8)
+    pipeline = Pipeline(
+        store=store,
+        hub=Counting(inner, landed=True),
+        robot=SimRobot(move_time_s=0.01),
+        site=SitePolicy(mode="community"),
+        window=8,
+    )
     await pipeline.run([ScriptedScanner(delivery.raws)])
     await pipeline.aclose()
     assert most > 1
@@ -271,8 +290,14 @@ async def test_stopping_finishes_every_pack_already_taken(tmp_path: Path) -> Non
         if routed == 5:
             stop.set()
 
-    pipeline = Pipeline(store=store, hub=hub.client(LOCATION), robot=SimRobot(),
-                        site=SitePolicy(), window=4, on_routed=on_routed)
+    pipeline = Pipeline(
+        store=store,
+        hub=hub.client(LOCATION),
+        robot=SimRobot(),
+        site=SitePolicy(),
+        window=4,
+        on_routed=on_routed,
+    )
     await pipeline.run([ScriptedScanner(delivery.raws, interval_s=0.001)], stop=stop)
     await pipeline.aclose()
     summary = store.summary()
@@ -286,8 +311,9 @@ def test_a_ui_with_an_invalid_expiry_is_still_recorded(tmp_path: Path) -> None:
 
     async def go() -> Store:
         store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
-        pipeline = Pipeline(store=store, hub=MockHub().client(LOCATION), robot=SimRobot(),
-                            site=SitePolicy())
+        pipeline = Pipeline(
+            store=store, hub=MockHub().client(LOCATION), robot=SimRobot(), site=SitePolicy()
+        )
         await pipeline.run([ScriptedScanner([raw])])
         await pipeline.aclose()
         return store

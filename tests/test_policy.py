@@ -107,7 +107,9 @@ def test_a_damaged_scan_is_rejected_for_a_rescan_even_with_a_complete_ui() -> No
     assert (decision.action, decision.why) == (Action.REJECT, Why.DAMAGED_SCAN)
 
 
-@pytest.mark.parametrize(("setting", "action"), [("reject", Action.REJECT), ("shelve", Action.SHELVE)])
+@pytest.mark.parametrize(
+    ("setting", "action"), [("reject", Action.REJECT), ("shelve", Action.SHELVE)]
+)
 def test_packs_without_a_serial_follow_the_site_setting(setting: str, action: Action) -> None:
     plain = scan(None, Problem("not-serialised", "warning", "a plain GTIN"))
     site = SitePolicy(non_serialised=setting)  # type: ignore[arg-type]
@@ -122,8 +124,11 @@ def test_a_ui_already_on_the_shelf_is_quarantined_as_a_possible_clone() -> None:
 
 @pytest.mark.parametrize(
     "result",
-    [None, answer("NMVS_TI_TO_01", "technical", PackState.UNKNOWN),
-     answer("NMVS_FI_SE_CLI_01", "rate_limited", PackState.UNKNOWN)],
+    [
+        None,
+        answer("NMVS_TI_TO_01", "technical", PackState.UNKNOWN),
+        answer("NMVS_FI_SE_CLI_01", "rate_limited", PackState.UNKNOWN),
+    ],
 )
 def test_hub_unavailable_quarantines_by_default(result: HubResult | None) -> None:
     decision = decide(scan(), result, HOSPITAL, today=TODAY)

@@ -1,4 +1,4 @@
-"""The verification log: durable steps, the outbox, the audit hash chain, on SQLite and PostgreSQL."""
+"""The verification log: durable steps, outbox, audit hash chain, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,8 +20,16 @@ from scanners.base import Scan
 AT = datetime(2026, 11, 26, 9, 30, 0, 123456, tzinfo=UTC)
 UI = PackIdentifier("GTIN", "09506000134352", "SN123", "B1", date(2028, 1, 31), "280131")
 PARSED = ParsedScan(
-    raw="x", format="gs1", symbology="]d2", ui=UI, submit=True, scheme="GTIN",
-    product_code=UI.product_code, serial=UI.serial, batch=UI.batch, expiry_raw=UI.expiry_raw,
+    raw="x",
+    format="gs1",
+    symbology="]d2",
+    ui=UI,
+    submit=True,
+    scheme="GTIN",
+    product_code=UI.product_code,
+    serial=UI.serial,
+    batch=UI.batch,
+    expiry_raw=UI.expiry_raw,
 )
 SHELVE = Decision(Action.SHELVE, Why.VERIFIED, "active", decommission_to=Reason.SUPPLIED)
 
@@ -47,9 +55,7 @@ def test_opening_an_existing_store_again_keeps_its_data(store_url: str) -> None:
         again.close()
 
 
-@pytest.mark.parametrize(
-    "raw", ["", "\x00\x1d\x1e\x04", "\ud800 unpaired", "é€😀", "A" * 100_000]
-)
+@pytest.mark.parametrize("raw", ["", "\x00\x1d\x1e\x04", "\ud800 unpaired", "é€😀", "A" * 100_000])
 def test_any_scan_text_is_kept_exactly(store: Store, raw: str) -> None:
     token = store.record_scan(scan(raw), at=AT)
     assert dict(store.raw_scans())[token] == raw
@@ -59,8 +65,11 @@ def test_a_decommission_intent_is_committed_with_its_decision(store: Store) -> N
     token = store.record_scan(scan(), at=AT)
     intent = store.record_decision(token, "verify", PARSED, SHELVE, at=AT, intent_trx="t-1")
     assert intent is not None
-    assert (intent.operation, intent.reason, intent.status) == ("decommission", Reason.SUPPLIED,
-                                                               "pending")
+    assert (intent.operation, intent.reason, intent.status) == (
+        "decommission",
+        Reason.SUPPLIED,
+        "pending",
+    )
     assert [i.client_trx_id for i in store.pending_intents()] == ["t-1"]
     store.settle_intent(intent.id, "done", "NMVS_SUCCESS", at=AT)
     assert store.pending_intents() == []
@@ -78,8 +87,7 @@ def test_an_alert_enters_the_alert_register(store: Store) -> None:
     token = store.record_scan(scan(), at=AT)
     alert = HubResult("alert", "NMVS_NC_PC_02", PackState.UNKNOWN, alert_id="ALR-1")
     store.record_verification(token, "verify", UI, "t-2", alert, error=None, latency_s=0.01, at=AT)
-    store.record_verification(token, "verify", UI, "t-3", None, error="timeout", latency_s=5,
-                              at=AT)
+    store.record_verification(token, "verify", UI, "t-3", None, error="timeout", latency_s=5, at=AT)
     assert store.summary()["alerts"] == 1
 
 
@@ -104,8 +112,16 @@ def test_a_shelved_ui_is_in_stock(store: Store) -> None:
     token = store.record_scan(scan(), at=AT)
     job = store.start_job(Job(JobCode.PLACE_ON_SHELF, token), at=AT)
     assert not store.in_stock(UI)
-    store.finish(token, route="shelved", why="verified", message="", ui=UI, at=AT, job_id=job,
-                 outcome=JobOutcome(JobResult.STORED, location=17))
+    store.finish(
+        token,
+        route="shelved",
+        why="verified",
+        message="",
+        ui=UI,
+        at=AT,
+        job_id=job,
+        outcome=JobOutcome(JobResult.STORED, location=17),
+    )
     assert store.in_stock(UI)
     assert store.outcomes() == {token: ("shelved", "verified")}
 
@@ -114,13 +130,15 @@ def test_the_audit_chain_verifies_and_shows_where_it_was_tampered_with(store: St
     for minute in range(3):
         store.record_scan(scan(), at=AT + timedelta(minutes=minute))
     check = store.check_audit_chain()
-    assert check.ok and check.events == 3
+    assert check.ok
+    assert check.events == 3
     with store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE audit_events SET why = 'forged' WHERE id = 2"))
     check = store.check_audit_chain()
-    assert not check.ok and check.broken_at == 2
+    assert not check.ok
+    assert check.broken_at == 2
 
 
 def test_a_naive_timestamp_is_refused(store: Store) -> None:
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
-        store.record_scan(scan(), at=datetime(2026, 1, 1))  # noqa: DTZ001
+        store.record_scan(scan(), at=datetime(2026, 1, 1))

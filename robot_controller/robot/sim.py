@@ -56,7 +56,9 @@ class SimRobot:
     def _move(self, job: Job) -> JobOutcome:
         if job.code is JobCode.PLACE_ON_SHELF:
             if len(self.shelf) >= self.capacity:
-                return JobOutcome(JobResult.REJECTED, fault=NO_SHELF_SPACE, message="no shelf space")
+                return JobOutcome(
+                    JobResult.REJECTED, fault=NO_SHELF_SPACE, message="no shelf space"
+                )
             location = self._next_location
             self._next_location += 1
             self.shelf[location] = job.token

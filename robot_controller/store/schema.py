@@ -167,7 +167,7 @@ class AuditRow(SQLModel, table=True):
     subject: str
     why: str
     detail: str  # JSON
-    prev_hash: str
+    prev_hash: str = Field(unique=True)  # the chain cannot fork
     hash: str = Field(unique=True)
 
 

@@ -7,10 +7,12 @@ thread so the event loop never waits on a disk.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -44,6 +46,8 @@ _alerts = AlertRow.__table__  # type: ignore[attr-defined]
 _audit = AuditRow.__table__  # type: ignore[attr-defined]
 
 ACTOR = "daemon"
+_LAST_HASH = sa.select(_audit.c.hash).order_by(_audit.c.id.desc()).limit(1)
+_LOCK_CHAIN = sa.text("SELECT pg_advisory_xact_lock(7420161)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._pg = engine.dialect.name == "postgresql"
+        self._batch = threading.local()
+        self._last_hash: str | None = None  # the chain's head, as this process last wrote it
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -109,12 +115,50 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    # -- writes: one transaction each ------------------------------------------------------
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run every store call made inside it, in this thread, in one transaction."""
+        try:
+            with self.engine.begin() as conn:
+                self._batch.conn = conn
+                try:
+                    yield
+                finally:
+                    self._batch.conn = None
+        except BaseException:
+            self._last_hash = None  # rolled back: read the head again next time
+            raise
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        conn: Connection | None = getattr(self._batch, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except BaseException:
+            self._last_hash = None
+            raise
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        conn: Connection | None = getattr(self._batch, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.connect() as conn:
+            yield conn
+
+    # -- writes: one transaction each (or part of a batch) -------------------------------
 
     def record_scan(self, scan: Scan, *, at: datetime) -> int:
         """Commit a raw scan; returns its token."""
-        with self.engine.begin() as conn:
-            token = conn.execute(
+        with self._tx() as conn:
+            token: int = conn.execute(
                 _scans.insert().returning(_scans.c.id),
                 {
                     "raw": encode_raw(scan.raw),
@@ -138,7 +182,7 @@ class Store:
         intent_trx: str | None = None,
     ) -> Intent | None:
         """Commit a decision; when it asks for a decommission, the outbox intent with it."""
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             conn.execute(
                 _decisions.insert(),
                 {
@@ -214,7 +258,7 @@ class Store:
                 "alert_id": result.alert_id,
                 "message": result.message,
             }
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             conn.execute(_verifications.insert(), row)
             why = result.return_code if result is not None else (error or "no answer")
             self._audit(conn, at, f"hub.{operation}", token, why, {"trx": trx})
@@ -233,8 +277,8 @@ class Store:
 
     def settle_intent(self, intent_id: int, status: str, code: str | None, *, at: datetime) -> None:
         """Mark an outbox intent done, failed or flagged (or still pending after an attempt)."""
-        with self.engine.begin() as conn:
-            token = conn.execute(
+        with self._tx() as conn:
+            token: int = conn.execute(
                 _outbox.update()
                 .where(_outbox.c.id == intent_id)
                 .values(
@@ -249,8 +293,8 @@ class Store:
 
     def start_job(self, job: Job, *, at: datetime) -> int:
         """Commit a robot job as started, before the robot is asked to move the pack."""
-        with self.engine.begin() as conn:
-            job_id = conn.execute(
+        with self._tx() as conn:
+            job_id: int = conn.execute(
                 _jobs.insert().returning(_jobs.c.id),
                 {
                     "token": job.token,
@@ -278,7 +322,7 @@ class Store:
     ) -> None:
         """Commit a pack's final route (and the job's outcome) in one transaction."""
         location = outcome.location if outcome is not None else None
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             if job_id is not None:
                 conn.execute(
                     _jobs.update()
@@ -317,13 +361,13 @@ class Store:
             _outcomes.c.serial == ui.serial,
             _outcomes.c.route == "shelved",
         )
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return conn.execute(query.limit(1)).first() is not None
 
     def unfinished(self) -> list[Unfinished]:
         """Scans without a final outcome, oldest first, with their open intent and started job."""
         done = sa.select(_outcomes.c.token)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(_scans).where(_scans.c.id.not_in(done)).order_by(_scans.c.id)
             ).all()
@@ -333,7 +377,9 @@ class Store:
                     sa.select(sa.literal(1)).where(_decisions.c.token == row.id).limit(1)
                 ).first()
                 job = conn.execute(
-                    sa.select(_jobs.c.id).where(_jobs.c.token == row.id, _jobs.c.status == "started")
+                    sa.select(_jobs.c.id).where(
+                        _jobs.c.token == row.id, _jobs.c.status == "started"
+                    )
                 ).scalar()
                 intents = self._intents(conn, (_outbox.c.token == row.id,))
                 open_intent = next((i for i in intents if i.status == "pending"), None)
@@ -359,7 +405,7 @@ class Store:
             .order_by(_decisions.c.id.desc())
             .limit(1)
         )
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
@@ -371,18 +417,19 @@ class Store:
         )
 
     def pending_intents(self) -> list[Intent]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return list(self._intents(conn, (_outbox.c.status == "pending",)))
 
     def summary(self) -> dict[str, int]:
         """Counts for the end of a run: packs, routes, alerts, decommissions, unfinished scans."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             packs = conn.execute(sa.select(sa.func.count()).select_from(_scans)).scalar_one()
-            routes = dict(
-                conn.execute(
+            routes: dict[str, int] = {
+                str(route): cast(int, count)
+                for route, count in conn.execute(
                     sa.select(_outcomes.c.route, sa.func.count()).group_by(_outcomes.c.route)
-                ).all()
-            )
+                )
+            }
             alerts = conn.execute(sa.select(sa.func.count()).select_from(_alerts)).scalar_one()
             decommissioned = conn.execute(
                 sa.select(sa.func.count())
@@ -406,19 +453,19 @@ class Store:
 
     def outcomes(self) -> dict[int, tuple[str, str]]:
         """Every finished pack: token → (route, why)."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(sa.select(_outcomes.c.token, _outcomes.c.route, _outcomes.c.why))
-            return {token: (route, why) for token, route, why in rows}
+            return {cast(int, token): (str(route), str(why)) for token, route, why in rows}
 
     def raw_scans(self) -> Iterator[tuple[int, str]]:
         """Every scan: (token, raw) in token order."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for token, raw in conn.execute(sa.select(_scans.c.id, _scans.c.raw).order_by("id")):
-                yield token, decode_raw(raw)
+                yield cast(int, token), decode_raw(cast(bytes, raw))
 
     def check_audit_chain(self) -> ChainCheck:
         """Re-compute the audit hash chain over the whole log."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(sa.select(_audit).order_by(_audit.c.id))
             return check_chain(
                 (
@@ -442,7 +489,7 @@ class Store:
         trx: str,
         at: datetime,
     ) -> Intent:
-        intent_id = conn.execute(
+        intent_id: int = conn.execute(
             _outbox.insert().returning(_outbox.c.id),
             {
                 "token": token,
@@ -486,13 +533,14 @@ class Store:
         why: str,
         detail: dict[str, Any],
     ) -> None:
-        if self._pg:  # one chain across writers: serialise appends
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7420161)"))
-        prev = conn.execute(
-            sa.select(_audit.c.hash).order_by(_audit.c.id.desc()).limit(1)
-        ).scalar() or GENESIS
+        if self._pg:  # several writers share one chain: serialise appends
+            conn.execute(_LOCK_CHAIN)
+            prev = conn.execute(_LAST_HASH).scalar() or GENESIS
+        else:  # one writer; the unique prev_hash refuses a fork if another process appended
+            prev = self._last_hash or conn.execute(_LAST_HASH).scalar() or GENESIS
         at = at.astimezone(UTC)
         event = AuditEvent(at, ACTOR, action, f"pack:{token}", why, _json(detail))
+        digest = chain_hash(prev, event)
         conn.execute(
             _audit.insert(),
             {
@@ -503,6 +551,7 @@ class Store:
                 "why": why,
                 "detail": event.detail,
                 "prev_hash": prev,
-                "hash": chain_hash(prev, event),
+                "hash": digest,
             },
         )
+        self._last_hash = digest

@@ -1,0 +1,220 @@
+"""From the elements of a scan to the fields of a pack identifier, with their checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from fmd.codes.ai import AI_TABLE
+from fmd.codes.checks import (
+    gtin_check_digit,
+    is_cset82,
+    is_digits,
+    is_ppn_format,
+    is_valid_gtin,
+    is_valid_ppn,
+    is_valid_pzn,
+    non_cset82,
+    ppn_check_digits,
+    pzn_in_product_code,
+)
+from fmd.codes.dates import parse_yymmdd, parse_yyyymmdd
+from fmd.codes.keys import ROLES, Role, label
+from fmd.codes.model import Element, PackIdentifier, Problem, Scheme
+from fmd.codes.problems import problem
+
+MAX_TEXT_LENGTH = 20
+"""Serial and batch: at most 20 characters (DR 2016/161 Art. 4; GS1 AIs 10 and 21)."""
+
+
+@dataclass(slots=True)
+class Fields:
+    """The parts of a pack identifier found so far (None where absent)."""
+
+    scheme: Scheme | None = None
+    product_code: str | None = None
+    serial: str | None = None
+    batch: str | None = None
+    expiry: date | None = None
+    expiry_raw: str | None = None
+    nhrn: str | None = None
+    nhrn_ai: str | None = None
+
+    def pack_identifier(self) -> PackIdentifier | None:
+        """The UI when product code, serial, batch and expiry are all present."""
+        if (
+            self.scheme is None
+            or self.product_code is None
+            or self.serial is None
+            or self.batch is None
+            or self.expiry_raw is None
+        ):
+            return None
+        return PackIdentifier(
+            self.scheme,
+            self.product_code,
+            self.serial,
+            self.batch,
+            self.expiry,
+            self.expiry_raw,
+            self.nhrn,
+            self.nhrn_ai,
+        )
+
+
+def read_fields(elements: Iterable[Element], this_year: int, problems: list[Problem]) -> Fields:
+    """Pick the UI fields out of `elements` (the first of each wins) and check them.
+
+    Problems found are appended to `problems`: conflicting repeats, ignored AIs, invalid values.
+    """
+    reader = _Reader(this_year, problems)
+    seen: dict[Role | str, Element] = {}
+    for element in elements:
+        key, value = element.key, element.value
+        role = ROLES.get(key) or ROLES.get(key.upper())
+        if role is None:
+            problems.append(problem("ignored-ai", key=label(key)[1]))
+            continue
+        where = key if role is _NHRN else role
+        first = seen.get(where)
+        if first is not None:
+            if first.value != value:
+                problems.append(_conflict(role, first, element))
+            continue
+        seen[where] = element
+        if value:
+            _TAKE[role](reader, key, value)
+    return reader.fields
+
+
+@dataclass(slots=True)
+class _Reader:
+    """Takes each element's data into `fields` and reports what is wrong with it."""
+
+    this_year: int
+    problems: list[Problem]
+    fields: Fields = field(default_factory=Fields)
+
+    def gtin(self, key: str, value: str) -> None:
+        if self.fields.product_code is None:
+            self.fields.product_code, self.fields.scheme = value, "GTIN"
+            self.check_gtin(value)
+
+    def ppn(self, key: str, value: str) -> None:
+        if self.fields.product_code is None:
+            self.fields.product_code, self.fields.scheme = value, "PPN"
+            self.check_ppn(value)
+
+    def serial(self, key: str, value: str) -> None:
+        self.fields.serial = value
+        self.check_text(key, value, MAX_TEXT_LENGTH)
+
+    def batch(self, key: str, value: str) -> None:
+        self.fields.batch = value
+        self.check_text(key, value, MAX_TEXT_LENGTH)
+
+    def expiry(self, key: str, value: str) -> None:
+        printed = parse_yymmdd(value, self.this_year)
+        self.fields.expiry, self.fields.expiry_raw = printed.value, value
+        if printed.value is None:
+            self.problems.append(problem("invalid-date", raw=value))
+        elif printed.day_unspecified:
+            self.problems.append(problem("day-00", raw=value))
+
+    def nhrn(self, key: str, value: str) -> None:
+        if self.fields.nhrn is None:
+            self.fields.nhrn, self.fields.nhrn_ai = value, key
+        self.check_text(key, value, AI_TABLE[key].max_length)
+        if key == "710" and not is_valid_pzn(value):
+            self.problems.append(problem("pzn-check-digit", pzn=value, where="NHRN (AI 710)"))
+
+    def production_date(self, key: str, value: str) -> None:
+        long_form = key.upper() == "16D"
+        if long_form and parse_yyyymmdd(value) is not None:
+            return
+        if not long_form and parse_yymmdd(value, self.this_year).value is not None:
+            return
+        self.problems.append(problem("invalid-production-date", raw=value, key=label(key)[1]))
+
+    def keep(self, key: str, value: str) -> None:
+        """Known data outside the UI (AI 7003): kept in the elements only."""
+
+    def check_gtin(self, code: str) -> None:
+        if len(code) != 14 or not is_digits(code):
+            self.problems.append(problem("gtin-format", code=code))
+        elif not is_valid_gtin(code):
+            expected = gtin_check_digit(code[:13])
+            self.problems.append(problem("gtin-check-digit", code=code, expected=expected))
+        else:
+            self.check_pzn_inside(code, "GTIN")
+
+    def check_ppn(self, code: str) -> None:
+        if not is_ppn_format(code):
+            self.problems.append(problem("ppn-format", code=code))
+        elif not is_valid_ppn(code):
+            expected = ppn_check_digits(code[:-2])
+            self.problems.append(problem("ppn-check-digits", code=code, expected=expected))
+        else:
+            self.check_pzn_inside(code, "PPN")
+
+    def check_pzn_inside(self, code: str, scheme: Scheme) -> None:
+        pzn = pzn_in_product_code(code)
+        if pzn is not None and not is_valid_pzn(pzn):
+            self.problems.append(problem("pzn-check-digit", pzn=pzn, where=f"{scheme} {code}"))
+
+    def check_text(self, key: str, value: str, maximum: int) -> None:
+        if len(value) > maximum:
+            name, key_label = label(key)
+            self.problems.append(
+                problem(
+                    "invalid-length", field=name, key=key_label, length=len(value), maximum=maximum
+                )
+            )
+        if not is_cset82(value):
+            name, key_label = label(key)
+            chars = ", ".join(repr(c) for c in non_cset82(value))
+            self.problems.append(
+                problem("invalid-characters", field=name, key=key_label, chars=chars)
+            )
+
+
+_NHRN = Role.NHRN
+_TAKE: dict[Role, Callable[[_Reader, str, str], None]] = {
+    Role.GTIN: _Reader.gtin,
+    Role.PPN: _Reader.ppn,
+    Role.SERIAL: _Reader.serial,
+    Role.BATCH: _Reader.batch,
+    Role.EXPIRY: _Reader.expiry,
+    Role.NHRN: _Reader.nhrn,
+    Role.PRODUCTION_DATE: _Reader.production_date,
+    Role.PRODUCTION_DATE_LONG: _Reader.production_date,
+    Role.KNOWN: _Reader.keep,
+}
+"""What to do with the data of each role."""
+
+
+def _conflict(role: Role, first: Element, second: Element) -> Problem:
+    return problem(
+        "conflicting-values",
+        field=role.value,
+        first=f"{first.key}={first.value!r}",
+        second=f"{second.key}={second.value!r}",
+    )
+
+
+def missing_parts(fields: Fields, read_whole: bool, problems: list[Problem]) -> None:
+    """Report the missing parts of the UI; a scan read to its end that holds only a product code
+    is a pack without a serial number (`not-serialised`), not a damaged one."""
+    only_product = (fields.serial, fields.batch, fields.expiry_raw) == (None, None, None)
+    if read_whole and fields.product_code is not None and only_product:
+        problems.append(problem("not-serialised", code=fields.product_code))
+        return
+    if fields.product_code is None:
+        problems.append(problem("missing-product-code"))
+    if fields.serial is None:
+        problems.append(problem("missing-serial"))
+    if fields.batch is None:
+        problems.append(problem("missing-batch"))
+    if fields.expiry_raw is None:
+        problems.append(problem("missing-expiry"))

@@ -1,0 +1,140 @@
+"""A daemon process for the crash-recovery test: loads a delivery until it is killed or done.
+
+The mock national system lives in this process, so every state change it applies is appended to
+a journal (fsynced) before the answer is returned; a restarted child rebuilds the hub from it.
+Usage: python crash_child.py DB JOURNAL SEED PACKS
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from fmd.codes.model import PackIdentifier
+from fmd.hub import BulkItem, BulkResult, HubClient, HubResult, MockHub, Reason
+from fmd.policy import SitePolicy
+from robot_controller.logs import configure_logging
+from robot_controller.pipeline import Pipeline
+from robot_controller.robot.sim import SimRobot
+from robot_controller.store import Store
+from scanners.script import ScriptedScanner
+from simulators.delivery import OTHER_LOCATION, generate_delivery, seed_hub
+
+TODAY = date(2026, 11, 26)
+LOCATION = "crash-test-pharmacy"
+
+
+class JournaledClient:
+    """Passes calls to a mock hub client and journals each decommission's answer durably."""
+
+    def __init__(self, inner: HubClient, journal: io.TextIOWrapper, location: str) -> None:
+        self.inner = inner
+        self.journal = journal
+        self.location = location
+
+    async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+        return await self.inner.verify(ui, trx=trx)
+
+    async def decommission(
+        self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
+    ) -> HubResult:
+        result = await self.inner.decommission(ui, to, trx=trx)
+        line = {
+            "location": self.location,
+            "ui": _ui(ui),
+            "reason": to.value,
+            "trx": trx,
+            "code": result.return_code,
+            "outcome": result.outcome,
+        }
+        self.journal.write(json.dumps(line) + "\n")
+        self.journal.flush()
+        os.fsync(self.journal.fileno())
+        return result
+
+    async def undo(
+        self,
+        ui: PackIdentifier,
+        from_: Reason,
+        *,
+        trx: str | None = None,
+        ref_trx: str | None = None,
+    ) -> HubResult:
+        return await self.inner.undo(ui, from_, trx=trx, ref_trx=ref_trx)
+
+    async def bulk(self, items: Sequence[BulkItem]) -> BulkResult:
+        return await self.inner.bulk(items)
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+
+def clock() -> datetime:
+    """Real time of day on a fixed date, so the delivery's dates mean the same in any year."""
+    return datetime.combine(TODAY, datetime.now(UTC).timetz())
+
+
+def _ui(ui: PackIdentifier) -> dict[str, str]:
+    return {
+        "product_code": ui.product_code,
+        "serial": ui.serial,
+        "batch": ui.batch,
+        "expiry_raw": ui.expiry_raw,
+    }
+
+
+async def rebuild(hub: MockHub, lines: list[dict[str, Any]]) -> None:
+    """Re-apply the journaled state changes to a freshly seeded hub."""
+    for line in lines:
+        if line["outcome"] != "ok":
+            continue
+        ui = PackIdentifier(
+            "GTIN",
+            line["ui"]["product_code"],
+            line["ui"]["serial"],
+            line["ui"]["batch"],
+            None,
+            line["ui"]["expiry_raw"],
+        )
+        await hub.client(line["location"]).decommission(ui, Reason(line["reason"]), trx=line["trx"])
+
+
+async def main(db: Path, journal: io.TextIOWrapper, seed: int, packs: int) -> None:
+    configure_logging(stream=io.StringIO(), level="error")
+    delivery = generate_delivery(packs, seed=seed, suspect_rate=0.2, today=TODAY)
+    hub = MockHub(clock, seed=seed, latency_s=0.002)
+    seed_hub(hub, delivery)
+    journal.seek(0)
+    lines = [json.loads(line) for line in journal.read().splitlines() if line]
+    await rebuild(hub, lines)
+    if not lines:
+        other = JournaledClient(hub.client(OTHER_LOCATION), journal, OTHER_LOCATION)
+        for ui in delivery.supplied_elsewhere:
+            await other.decommission(ui, Reason.SUPPLIED)
+    store = Store.open(f"sqlite:///{db}")
+    already = sum(1 for _ in store.raw_scans())
+    pipeline = Pipeline(
+        store=store,
+        hub=JournaledClient(hub.client(LOCATION), journal, LOCATION),
+        robot=SimRobot(move_time_s=0.004),
+        site=SitePolicy(mode="hospital"),
+        window=8,
+        clock=clock,
+    )
+    print("ready", flush=True)
+    await pipeline.run([ScriptedScanner(delivery.raws[already:])])
+    await pipeline.aclose()
+    store.close()
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    with Path(sys.argv[2]).open("a+", encoding="utf-8") as journal_file:
+        asyncio.run(main(Path(sys.argv[1]), journal_file, int(sys.argv[3]), int(sys.argv[4])))
