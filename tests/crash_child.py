@@ -12,13 +12,14 @@ import io
 import json
 import os
 import sys
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from relay import RelayClient
+
 from fmd.codes.model import PackIdentifier
-from fmd.hub import BulkItem, BulkResult, HubClient, HubResult, MockHub, Reason
+from fmd.hub import HubClient, HubResult, MockHub, Reason
 from fmd.policy import SitePolicy
 from robot_controller.logs import configure_logging
 from robot_controller.pipeline import Pipeline
@@ -31,49 +32,24 @@ TODAY = date(2026, 11, 26)
 LOCATION = "crash-test-pharmacy"
 
 
-class JournaledClient:
-    """Passes calls to a mock hub client and journals each decommission's answer durably."""
+class JournaledClient(RelayClient):
+    """Journals each decommission's answer durably before returning it."""
 
     def __init__(self, inner: HubClient, journal: io.TextIOWrapper, location: str) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.journal = journal
         self.location = location
-
-    async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
-        return await self.inner.verify(ui, trx=trx)
 
     async def decommission(
         self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
     ) -> HubResult:
         result = await self.inner.decommission(ui, to, trx=trx)
-        line = {
-            "location": self.location,
-            "ui": _ui(ui),
-            "reason": to.value,
-            "trx": trx,
-            "code": result.return_code,
-            "outcome": result.outcome,
-        }
+        line = {"location": self.location, "ui": _ui(ui), "reason": to.value, "trx": trx,
+                "code": result.return_code, "outcome": result.outcome}  # fmt: skip
         self.journal.write(json.dumps(line) + "\n")
         self.journal.flush()
         os.fsync(self.journal.fileno())
         return result
-
-    async def undo(
-        self,
-        ui: PackIdentifier,
-        from_: Reason,
-        *,
-        trx: str | None = None,
-        ref_trx: str | None = None,
-    ) -> HubResult:
-        return await self.inner.undo(ui, from_, trx=trx, ref_trx=ref_trx)
-
-    async def bulk(self, items: Sequence[BulkItem]) -> BulkResult:
-        return await self.inner.bulk(items)
-
-    async def ping(self) -> None:
-        await self.inner.ping()
 
 
 def clock() -> datetime:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from relay import RelayClient
 
 from fmd.codes.encode import encode_gs1
 from fmd.codes.model import PackIdentifier
-from fmd.hub import BulkItem, BulkResult, HubClient, HubResult, HubUnavailable, MockHub, Reason
+from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, Reason
 from fmd.policy import SitePolicy
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.sim import SimRobot
@@ -188,19 +188,16 @@ async def test_a_hub_that_never_answers_quarantines_every_pack_and_loses_none(
     assert all(row.why == "hub-unavailable" for row in loaded.rows("outcomes"))
 
 
-class LoseReplies:
-    """A hub connection that loses the reply of the first decommission of each pack.
+class LoseReplies(RelayClient):
+    """Loses the reply to the first decommission of each pack.
 
     `landed` says whether the hub had applied the change before the reply was lost.
     """
 
     def __init__(self, inner: HubClient, *, landed: bool) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.landed = landed
         self.lost: set[str] = set()
-
-    async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
-        return await self.inner.verify(ui, trx=trx)
 
     async def decommission(
         self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
@@ -211,22 +208,6 @@ class LoseReplies:
                 await self.inner.decommission(ui, to, trx=trx)
             raise HubUnavailable("read timeout")
         return await self.inner.decommission(ui, to, trx=trx)
-
-    async def undo(
-        self,
-        ui: PackIdentifier,
-        from_: Reason,
-        *,
-        trx: str | None = None,
-        ref_trx: str | None = None,
-    ) -> HubResult:
-        return await self.inner.undo(ui, from_, trx=trx, ref_trx=ref_trx)
-
-    async def bulk(self, items: Sequence[BulkItem]) -> BulkResult:
-        return await self.inner.bulk(items)
-
-    async def ping(self) -> None:
-        await self.inner.ping()
 
 
 @pytest.mark.parametrize("landed", [True, False], ids=["change-landed", "change-lost"])
@@ -252,7 +233,7 @@ async def test_verification_of_the_next_packs_overlaps_the_robots_move(tmp_path:
     most = 0
     inner = hub.client(LOCATION)
 
-    class Counting(LoseReplies):
+    class Counting(RelayClient):
         async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
             nonlocal in_flight, most
             in_flight += 1
@@ -265,7 +246,7 @@ async def test_verification_of_the_next_packs_overlaps_the_robots_move(tmp_path:
     store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
     pipeline = Pipeline(
         store=store,
-        hub=Counting(inner, landed=True),
+        hub=Counting(inner),
         robot=SimRobot(move_time_s=0.01),
         site=SitePolicy(mode="community"),
         window=8,

@@ -22,11 +22,13 @@ _DATA_IDENTIFIER = re.compile(r"[0-9]{0,3}[A-Za-z]")
 
 class Envelope(NamedTuple):
     """The elements of all segments in scan order; `gs1` is True when the first segment holds
-    GS1 AIs (format 05); `trailing` is what follows the end of transmission."""
+    GS1 AIs (format 05); `trailing` is what follows the end of transmission; `damage` holds
+    Caps Lock signs, `problems` what could not be read."""
 
     elements: list[Element]
     gs1: bool
     trailing: str
+    damage: list[Problem]
     problems: list[Problem]
 
 
@@ -35,6 +37,7 @@ def split_envelope(text: str) -> Envelope:
     ended by RS, the whole ended by EOT (a missing RS/EOT at the very end is accepted)."""
     elements: list[Element] = []
     problems: list[Problem] = []
+    inverted: list[str] = []
     body, _, trailing = text.partition(EOT)
     segments = [s for s in body.split(RS) if s]
     for segment in segments:
@@ -46,20 +49,23 @@ def split_envelope(text: str) -> Envelope:
         if kind == "05":
             found, _, error = split_element_string(data)
         else:
-            found, error = _split_asc(data, problems)
+            found, error = _split_asc(data, inverted)
         elements += found
         if error is not None:
             problems.append(error)
             break
     gs1 = bool(segments) and segments[0].startswith("05")
-    return Envelope(elements, gs1, trailing, problems)
+    damage = []
+    if inverted:
+        detail = "data identifiers " + ", ".join(inverted) + " should be upper case"
+        damage.append(problem("caps-lock", detail=detail))
+    return Envelope(elements, gs1, trailing, damage, problems)
 
 
-def _split_asc(data: str, problems: list[Problem]) -> tuple[list[Element], Problem | None]:
-    """Fields ``<data identifier><value>`` separated by GS; a known identifier in lower case
-    (Caps Lock) is reported to `problems`."""
+def _split_asc(data: str, inverted: list[str]) -> tuple[list[Element], Problem | None]:
+    """Fields ``<data identifier><value>`` separated by GS; known identifiers that arrived in
+    lower case (Caps Lock) are added to `inverted`."""
     elements: list[Element] = []
-    inverted: list[str] = []
     for field in data.split(GS):
         if not field:
             continue
@@ -70,7 +76,4 @@ def _split_asc(data: str, problems: list[Problem]) -> tuple[list[Element], Probl
         elements.append(Element(key, field[match.end() :]))
         if not key.isupper() and key.upper() in ROLES:
             inverted.append(key)
-    if inverted:
-        detail = "data identifiers " + ", ".join(inverted) + " should be upper case"
-        problems.append(problem("caps-lock", detail=detail))
     return elements, None

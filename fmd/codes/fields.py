@@ -20,7 +20,7 @@ from fmd.codes.checks import (
     pzn_in_product_code,
 )
 from fmd.codes.dates import parse_yymmdd, parse_yyyymmdd
-from fmd.codes.keys import ROLES, Role, label
+from fmd.codes.keys import ROLES, Role, label, slot
 from fmd.codes.model import Element, PackIdentifier, Problem, Scheme
 from fmd.codes.problems import problem
 
@@ -76,7 +76,7 @@ def read_fields(elements: Iterable[Element], this_year: int, problems: list[Prob
         if role is None:
             problems.append(problem("ignored-ai", key=label(key)[1]))
             continue
-        where = key if role is _NHRN else role
+        where = slot(key)
         first = seen.get(where)
         if first is not None:
             if first.value != value:
@@ -179,7 +179,6 @@ class _Reader:
             )
 
 
-_NHRN = Role.NHRN
 _TAKE: dict[Role, Callable[[_Reader, str, str], None]] = {
     Role.GTIN: _Reader.gtin,
     Role.PPN: _Reader.ppn,

@@ -145,7 +145,8 @@ def _element_string(body: str, symbology: str | None) -> _Scan:
 
 def _envelope(body: str) -> _Scan:
     envelope = split_envelope(body)
-    scan = _Scan("gs1" if envelope.gs1 else "ifa", envelope.elements, problems=envelope.problems)
+    kind: ScanFormat = "gs1" if envelope.gs1 else "ifa"
+    scan = _Scan(kind, envelope.elements, envelope.damage, envelope.problems)
     if not scan.elements and blocks_submit(scan.problems):
         scan.format = "unknown"
     if envelope.trailing.strip(GS):

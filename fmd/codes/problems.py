@@ -38,9 +38,8 @@ CATALOGUE: dict[str, ProblemKind] = {
     "unknown-ai": ProblemKind(
         "error",
         True,
-        "Unknown data identifier at {text!r}: the scan is damaged or not a pack code; "
-        + _RESCAN
-        + ".",
+        "Unknown GS1 AI or data identifier at {text!r}: the scan is damaged or not a pack "
+        "code; " + _RESCAN + ".",
     ),
     "truncated": ProblemKind(
         "error",
