@@ -141,7 +141,10 @@ def demo(
     )
     with (folder / "fmd-robot.log").open("w", encoding="utf-8") as log_file:
         configure_logging(stream=log_file)
-        report = _run_demo_with_progress(options, quiet=as_json)
+        try:
+            report = _run_demo_with_progress(options, quiet=as_json)
+        finally:
+            configure_logging(level="warning", stream=sys.stderr)
     if as_json:
         sys.stdout.write(json.dumps(report.as_json()) + "\n")
     else:

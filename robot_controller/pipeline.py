@@ -47,6 +47,10 @@ class Prepared:
     decision: Decision
 
 
+class ScannerFailed(Exception):
+    """A scan source failed; the packs it had delivered were all finished."""
+
+
 @dataclass(frozen=True, slots=True)
 class HubCall:
     """One call to the hub, to be recorded: the answer, or the transport error."""
@@ -119,10 +123,13 @@ class Pipeline:
             stopper = asyncio.create_task(stop.wait())
             pending: set[asyncio.Future[Any]] = set(intakes)
             while pending:
-                _done, pending = await asyncio.wait(
+                done, pending = await asyncio.wait(
                     pending | {stopper}, return_when=asyncio.FIRST_COMPLETED
                 )
                 pending.discard(stopper)
+                for task in done - {stopper}:
+                    if task.exception() is not None:
+                        log.error("scanner.failed", error=repr(task.exception()))
                 if stop.is_set():
                     break
             for task in (*pending, stopper):
@@ -134,6 +141,9 @@ class Pipeline:
             await placer
             for scanner in scanners:
                 await scanner.aclose()
+        failed = [t.exception() for t in intakes if not t.cancelled() and t.exception()]
+        if failed:
+            raise ScannerFailed(f"{len(failed)} scanner(s) failed: {failed[0]!r}") from failed[0]
 
     async def _intake(
         self,

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from robot_controller.store import Store
 
@@ -25,6 +26,16 @@ def _missing(what: str) -> None:
     if services_required():
         pytest.fail(f"{what} is required (FMD_REQUIRE_SERVICES=1) but not available")
     pytest.skip(f"{what} not available")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_structured_logs() -> None:
+    """Render every log event (so logging is exercised) but keep it off pytest's streams."""
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
+        logger_factory=structlog.ReturnLoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
 
 
 @pytest.fixture
