@@ -20,7 +20,7 @@ from fmd.codes import PackIdentifier, ParsedScan, parse_scan
 from fmd.hub.contract import HubClient, HubResult, HubUnavailable, PackState, Reason
 from fmd.policy import Action, Decision, SitePolicy, Why, decide, decide_before_hub
 from fmd.policy import settle_decommission as settle
-from robot_controller.robot.base import Job, JobOutcome, Robot, RobotError
+from robot_controller.robot.base import Job, JobOutcome, Robot
 from robot_controller.routing import job_for, route_of
 from robot_controller.store import Intent, Store, Unfinished
 from robot_controller.store.runner import StoreRunner
@@ -99,7 +99,7 @@ class Pipeline:
         self.on_routed = on_routed
         self._db = StoreRunner(store)
         self._call = self._db.call
-        self._in_flight: set[tuple[str, str]] = set()
+        self._in_flight: dict[tuple[str, str], int] = {}  # UI -> token of the pack holding it
         self._takes: set[asyncio.Future[None]] = set()
 
     async def aclose(self) -> None:
@@ -115,9 +115,10 @@ class Pipeline:
         stop = stop or asyncio.Event()
         slots = asyncio.Semaphore(self.window)
         queue: asyncio.Queue[tuple[int, asyncio.Task[Prepared]] | None] = asyncio.Queue()
-        for item in await self.recover_unfinished():
-            await queue.put((item.token, asyncio.ensure_future(_ready(item))))
         placer = asyncio.create_task(self._place_all(queue, slots))
+        for item in await self.recover_unfinished():
+            await slots.acquire()
+            await queue.put((item.token, asyncio.ensure_future(_ready(item))))
         try:
             intakes = [asyncio.create_task(self._intake(s, queue, slots, stop)) for s in scanners]
             stopper = asyncio.create_task(stop.wait())
@@ -168,10 +169,24 @@ class Pipeline:
         slots: asyncio.Semaphore,
     ) -> None:
         await slots.acquire()
-        token = await self._call(self.store.record_scan, scan, at=self.clock())
+        try:
+            token = await self._record_scan(scan)
+        except BaseException:
+            slots.release()
+            raise
         log.info("scan.recorded", token=token, source=scan.source)
         task = asyncio.create_task(self.prepare(token, scan.raw, scan.symbology_id))
         await queue.put((token, task))
+
+    async def _record_scan(self, scan: Scan, attempts: int = 4) -> int:
+        """Commit a scan, retrying a failing store a few times before giving up."""
+        for attempt in range(attempts - 1):
+            try:
+                return await self._call(self.store.record_scan, scan, at=self.clock())
+            except Exception as error:
+                log.error("store.retry", step="record_scan", error=repr(error))
+                await asyncio.sleep(0.2 * 2**attempt)
+        return await self._call(self.store.record_scan, scan, at=self.clock())
 
     async def _place_all(
         self,
@@ -186,7 +201,12 @@ class Pipeline:
 
         while (entry := await queue.get()) is not None:
             token, task = entry
-            finished = await self.place(await self._prepared_or_reject(token, task))
+            item = await self._prepared_or_reject(token, task)
+            try:
+                finished = await self.place(item)
+            except Exception as error:  # the store failed before the robot moved
+                log.exception("pack.place_failed", token=token, error=repr(error))
+                finished = asyncio.ensure_future(self._record_route(item, None, None, None))
             recording.add(finished)
             finished.add_done_callback(recorded)
         await asyncio.gather(*recording)
@@ -196,6 +216,7 @@ class Pipeline:
         try:
             return await task
         except Exception as error:
+            self._release(token)
             log.exception("pack.internal_error", token=token, error=str(error))
             decision = Decision(Action.REJECT, Why.UNREADABLE, f"internal error: {error}")
             return Prepared(token, parse_scan(""), decision)
@@ -217,9 +238,12 @@ class Pipeline:
         in_stock = False
         if ui is not None:
             key = (ui.product_code, ui.serial)
-            in_stock = key in self._in_flight or await self._call(self.store.in_stock, ui)
+            in_stock = key in self._in_flight
             if not in_stock:
-                self._in_flight.add(key)
+                self._in_flight[key] = token  # reserved before any await: no twin slips past
+                in_stock = await self._call(self.store.in_stock, ui)
+                if in_stock:
+                    self._release(token)
         local = decide_before_hub(parsed, self.site, today=today, already_in_stock=in_stock)
         if local is not None or ui is None:
             decision = local or Decision(Action.REJECT, Why.UNREADABLE, "no UI")
@@ -307,26 +331,31 @@ class Pipeline:
         return asyncio.ensure_future(self._record_route(item, job, job_id, outcome))
 
     async def _record_route(
-        self, item: Prepared, job: Job, job_id: int, outcome: JobOutcome | None
+        self, item: Prepared, job: Job | None, job_id: int | None, outcome: JobOutcome | None
     ) -> None:
-        route, flagged = route_of(job, outcome)
+        """Record where the pack went (`job` None: it never reached the robot, so flagged)."""
+        route, flagged = route_of(job, outcome) if job is not None else ("rejected", True)
         message = (
             item.decision.message if outcome is None else (outcome.message or item.decision.message)
         )
-        await self._call(
-            self.store.finish,
-            item.token,
-            route=route,
-            why=item.decision.why.value,
-            message=message,
-            ui=item.parsed.ui,
-            at=self.clock(),
-            job_id=job_id,
-            outcome=outcome,
-            flagged=flagged,
-        )
-        if item.parsed.ui is not None:
-            self._in_flight.discard((item.parsed.ui.product_code, item.parsed.ui.serial))
+        try:
+            await self._call(
+                self.store.finish,
+                item.token,
+                route=route,
+                why=item.decision.why.value,
+                message=message,
+                ui=item.parsed.ui,
+                at=self.clock(),
+                job_id=job_id,
+                outcome=outcome,
+                flagged=flagged,
+            )
+        except Exception as error:  # left unfinished: the next start recovers it
+            log.exception("pack.record_failed", token=item.token, error=repr(error))
+            return
+        finally:
+            self._release(item.token)
         log.info(
             "pack.routed",
             token=item.token,
@@ -337,11 +366,17 @@ class Pipeline:
         if self.on_routed is not None:
             self.on_routed(item.token, route, item.decision)
 
+    def _release(self, token: int) -> None:
+        """Free the UI a pack held while in flight (if it held one)."""
+        for key, holder in list(self._in_flight.items()):
+            if holder == token:
+                del self._in_flight[key]
+
     async def _execute(self, job: Job) -> JobOutcome | None:
         try:
             return await self.robot.execute(job)
-        except RobotError as error:
-            log.error("robot.error", token=job.token, error=str(error))
+        except Exception as error:  # RobotError, or a driver's own: the outcome is unknown
+            log.error("robot.error", token=job.token, error=repr(error))
             return None
 
     # -- the hub, under invariant 3 ---------------------------------------------------------
@@ -440,7 +475,12 @@ class Pipeline:
                 )
                 log.warning("recovery.flagged", token=pack.token)
                 continue
-            ready.append(await self._resume(pack))
+            try:
+                ready.append(await self._resume(pack))
+            except Exception as error:
+                log.exception("recovery.failed", token=pack.token, error=repr(error))
+                decision = Decision(Action.REJECT, Why.UNREADABLE, f"internal error: {error}")
+                ready.append(Prepared(pack.token, parse_scan(""), decision))
         if unfinished:
             log.info("recovery.done", packs=len(unfinished))
         return ready

@@ -15,6 +15,7 @@ from fmd.codes.model import PackIdentifier
 from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, Reason
 from fmd.policy import SitePolicy
 from robot_controller.pipeline import Pipeline
+from robot_controller.robot.base import Job, JobOutcome
 from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
 from scanners.script import ScriptedScanner
@@ -301,3 +302,46 @@ def test_a_ui_with_an_invalid_expiry_is_still_recorded(tmp_path: Path) -> None:
 
     store = asyncio.run(go())
     assert store.outcomes() == {1: ("quarantined", "expiry-invalid")}
+
+
+async def test_the_same_ui_from_two_scanners_at_once_is_shelved_only_once(
+    tmp_path: Path, site: SitePolicy
+) -> None:
+    delivery = generate_delivery(1, seed=12, suspect_rate=0.0, today=TODAY)
+    hub = MockHub(seed=1, resupply_alert_after=1)
+    seed_hub(hub, delivery)
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    pipeline = Pipeline(store=store, hub=hub.client(LOCATION), robot=SimRobot(), site=site)
+    twins = [ScriptedScanner(delivery.raws, source=name) for name in ("bench-a", "bench-b")]
+    await pipeline.run(twins)
+    await pipeline.aclose()
+    assert sorted(route for route, _why in store.outcomes().values()) == [
+        "quarantined",
+        "shelved",
+    ]
+    assert hub.alerts == []
+    assert set(hub.state_changes_by_pack.values()) <= {1}
+
+
+class Jammed(SimRobot):
+    """A robot whose driver fails in its own way on one pack."""
+
+    async def execute(self, job: Job) -> JobOutcome:
+        if job.token == 2:
+            raise TimeoutError("no reply from the robot")
+        return await super().execute(job)
+
+
+async def test_a_robot_failure_flags_that_pack_and_loading_goes_on(tmp_path: Path) -> None:
+    delivery = generate_delivery(6, seed=13, suspect_rate=0.0, today=TODAY)
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    pipeline = Pipeline(store=store, hub=hub.client(LOCATION), robot=Jammed(),
+                        site=SitePolicy())  # fmt: skip
+    await pipeline.run([ScriptedScanner(delivery.raws)])
+    await pipeline.aclose()
+    outcomes = store.outcomes()
+    assert outcomes[2] == ("rejected", "decommissioned")
+    assert [outcomes[t][0] for t in (1, 3, 4, 5, 6)] == ["shelved"] * 5
+    assert store.summary()["flagged"] == 1

@@ -77,10 +77,10 @@ class StoreRunner:
                 return [(False, error)]
             return [self._alone(call) for call in batch]
 
-    @staticmethod
-    def _alone(call: _Call) -> tuple[bool, Any]:
+    def _alone(self, call: _Call) -> tuple[bool, Any]:
         try:
-            return True, call.run()
+            with self.store.batch():  # a call of several steps stays one transaction
+                return True, call.run()
         except Exception as error:
             return False, error
 
