@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -90,6 +91,8 @@ class MockHub:
     - `resupply_alert_after`: a location supplying again its own supplied pack gets a refusal
       without alert until this attempt, which raises the alert (FiMVS: 3; 1 = alert at once).
     - `monotonic`: the clock of the rate limit (default `time.monotonic`).
+    - `remembered_trx`: how many client transaction ids are remembered for idempotent replays
+      (the oldest are forgotten first), so a long-running simulator stays bounded in memory.
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class MockHub:
         rate_limit_per_s: int | None = None,
         resupply_alert_after: int = 3,
         monotonic: Callable[[], float] = time.monotonic,
+        remembered_trx: int = 10_000,
     ) -> None:
         if resupply_alert_after < 1:
             raise ValueError("resupply_alert_after must be at least 1")
@@ -128,7 +132,8 @@ class MockHub:
         self._id_rng = random.Random(f"ids-{seed}")
         self._limiter = SlidingWindowLimiter(monotonic)
         self._history: dict[PackKey, list[Transaction]] = {}
-        self._answered: dict[tuple[str, str], tuple[Request, HubResult]] = {}
+        self._answered: OrderedDict[tuple[str, str], tuple[Request, HubResult]] = OrderedDict()
+        self._remembered_trx = remembered_trx
         self._state_changes: dict[PackKey, int] = {}
         self._state_change_total = 0
         self._transactions = 0
@@ -274,6 +279,8 @@ class MockHub:
         result = self._answer(request, client_trx, answer, now)
         if trx is not None:
             self._answered[key] = (request, result)
+            if len(self._answered) > self._remembered_trx:
+                self._answered.popitem(last=False)
         return result
 
     def _answer(

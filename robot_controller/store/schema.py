@@ -132,13 +132,14 @@ class OutcomeRow(SQLModel, table=True):
     """The final route of a pack. A scan without one is unfinished (or lost)."""
 
     __tablename__ = "outcomes"
+    __table_args__ = (sa.Index("ix_outcomes_ui", "product_code", "serial"),)
     token: int = Field(foreign_key="scans.id", primary_key=True)
     route: str  # shelved | rejected | quarantined
     why: str
     message: str
     location: int | None = None
     flagged: bool = False  # the operator must check this pack
-    product_code: str | None = Field(default=None, index=True)
+    product_code: str | None = None
     serial: str | None = None
     at: datetime = _at()
 

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.expression import ClauseElement
 
 from fmd.codes.model import PackIdentifier, ParsedScan
 from fmd.hub.contract import HubResult, Reason
@@ -34,6 +35,7 @@ from robot_controller.store.schema import (
     ScanRow,
     VerificationRow,
 )
+from robot_controller.store.statements import HotPath
 from scanners.base import Scan
 
 _scans = ScanRow.__table__  # type: ignore[attr-defined]
@@ -46,8 +48,54 @@ _alerts = AlertRow.__table__  # type: ignore[attr-defined]
 _audit = AuditRow.__table__  # type: ignore[attr-defined]
 
 ACTOR = "daemon"
-_LAST_HASH = sa.select(_audit.c.hash).order_by(_audit.c.id.desc()).limit(1)
 _LOCK_CHAIN = sa.text("SELECT pg_advisory_xact_lock(7420161)")
+
+
+def _last_hash() -> ClauseElement:
+    return sa.select(_audit.c.hash).order_by(_audit.c.id.desc()).limit(1)
+
+
+def _shelved() -> ClauseElement:
+    return (
+        sa.select(sa.literal(1))
+        .where(
+            _outcomes.c.product_code == sa.bindparam("product_code"),
+            _outcomes.c.serial == sa.bindparam("serial"),
+            _outcomes.c.route == "shelved",
+        )
+        .limit(1)
+    )
+
+
+def _settle_intent() -> ClauseElement:
+    statement: ClauseElement = (
+        _outbox.update()
+        .where(_outbox.c.id == sa.bindparam("intent"))
+        .values(
+            status=sa.bindparam("to"),
+            last_code=sa.bindparam("code"),
+            attempts=_outbox.c.attempts + 1,
+            updated_at=sa.bindparam("at"),
+        )
+        .returning(_outbox.c.token)
+    )
+    return statement
+
+
+def _finish_job() -> ClauseElement:
+    statement: ClauseElement = (
+        _jobs.update()
+        .where(_jobs.c.id == sa.bindparam("job"))
+        .values(
+            status=sa.bindparam("to"),
+            result=sa.bindparam("result"),
+            location=sa.bindparam("location"),
+            fault=sa.bindparam("fault"),
+            message=sa.bindparam("message_"),
+            done_at=sa.bindparam("at"),
+        )
+    )
+    return statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +151,7 @@ class Store:
         self.engine = engine
         self._pg = engine.dialect.name == "postgresql"
         self._batch = threading.local()
+        self._sql = HotPath(engine.dialect)
         self._last_hash: str | None = None  # the chain's head, as this process last wrote it
 
     @classmethod
@@ -158,8 +207,9 @@ class Store:
     def record_scan(self, scan: Scan, *, at: datetime) -> int:
         """Commit a raw scan; returns its token."""
         with self._tx() as conn:
-            token: int = conn.execute(
-                _scans.insert().returning(_scans.c.id),
+            token: int = self._sql.insert(
+                conn,
+                _scans,
                 {
                     "raw": encode_raw(scan.raw),
                     "symbology": scan.symbology_id,
@@ -167,7 +217,8 @@ class Store:
                     "scanned_at": scan.at,
                     "recorded_at": at,
                 },
-            ).scalar_one()
+                returning="id",
+            ).fetchone()[0]
             self._audit(conn, at, "scan.recorded", token, scan.source, {"len": len(scan.raw)})
         return int(token)
 
@@ -183,8 +234,9 @@ class Store:
     ) -> Intent | None:
         """Commit a decision; when it asks for a decommission, the outbox intent with it."""
         with self._tx() as conn:
-            conn.execute(
-                _decisions.insert(),
+            self._sql.insert(
+                conn,
+                _decisions,
                 {
                     "token": token,
                     "stage": stage,
@@ -203,7 +255,9 @@ class Store:
                     "action": decision.action.value,
                     "why": decision.why.value,
                     "message": decision.message,
-                    "decommission_to": decision.decommission_to,
+                    "decommission_to": decision.decommission_to.value
+                    if decision.decommission_to
+                    else None,
                     "decided_at": at,
                 },
             )
@@ -259,17 +313,19 @@ class Store:
                 "message": result.message,
             }
         with self._tx() as conn:
-            conn.execute(_verifications.insert(), row)
+            self._sql.insert(conn, _verifications, row)
             why = result.return_code if result is not None else (error or "no answer")
             self._audit(conn, at, f"hub.{operation}", token, why, {"trx": trx})
             if result is not None and result.alert:
-                conn.execute(
-                    _alerts.insert(),
+                self._sql.insert(
+                    conn,
+                    _alerts,
                     {
                         "token": token,
                         "alert_id": result.alert_id,
                         "return_code": result.return_code,
                         "message": result.message,
+                        "status": "open",
                         "raised_at": at,
                     },
                 )
@@ -278,32 +334,27 @@ class Store:
     def settle_intent(self, intent_id: int, status: str, code: str | None, *, at: datetime) -> None:
         """Mark an outbox intent done, failed or flagged (or still pending after an attempt)."""
         with self._tx() as conn:
-            token: int = conn.execute(
-                _outbox.update()
-                .where(_outbox.c.id == intent_id)
-                .values(
-                    status=status,
-                    last_code=code,
-                    attempts=_outbox.c.attempts + 1,
-                    updated_at=at,
-                )
-                .returning(_outbox.c.token)
-            ).scalar_one()
+            token: int = self._sql.execute(
+                conn, _settle_intent, intent=intent_id, to=status, code=code, at=at
+            ).fetchone()[0]
             self._audit(conn, at, f"outbox.{status}", token, code or "", {"intent": intent_id})
 
     def start_job(self, job: Job, *, at: datetime) -> int:
         """Commit a robot job as started, before the robot is asked to move the pack."""
         with self._tx() as conn:
-            job_id: int = conn.execute(
-                _jobs.insert().returning(_jobs.c.id),
+            job_id: int = self._sql.insert(
+                conn,
+                _jobs,
                 {
                     "token": job.token,
                     "code": int(job.code),
                     "reason": int(job.reason),
                     "status": "started",
+                    "message": "",
                     "started_at": at,
                 },
-            ).scalar_one()
+                returning="id",
+            ).fetchone()[0]
             self._audit(conn, at, "robot.job", job.token, job.code.name, {"job": job_id})
         return int(job_id)
 
@@ -324,20 +375,20 @@ class Store:
         location = outcome.location if outcome is not None else None
         with self._tx() as conn:
             if job_id is not None:
-                conn.execute(
-                    _jobs.update()
-                    .where(_jobs.c.id == job_id)
-                    .values(
-                        status="done" if outcome is not None else "unknown",
-                        result=int(outcome.result) if outcome else None,
-                        location=location,
-                        fault=outcome.fault if outcome else None,
-                        message=outcome.message if outcome else message,
-                        done_at=at,
-                    )
+                self._sql.execute(
+                    conn,
+                    _finish_job,
+                    job=job_id,
+                    to="done" if outcome is not None else "unknown",
+                    result=int(outcome.result) if outcome else None,
+                    location=location,
+                    fault=outcome.fault if outcome else None,
+                    message_=outcome.message if outcome else message,
+                    at=at,
                 )
-            conn.execute(
-                _outcomes.insert(),
+            self._sql.insert(
+                conn,
+                _outcomes,
                 {
                     "token": token,
                     "route": route,
@@ -356,13 +407,11 @@ class Store:
 
     def in_stock(self, ui: PackIdentifier) -> bool:
         """True when a pack with this product code and serial was shelved here before."""
-        query = sa.select(sa.literal(1)).where(
-            _outcomes.c.product_code == ui.product_code,
-            _outcomes.c.serial == ui.serial,
-            _outcomes.c.route == "shelved",
-        )
         with self._read() as conn:
-            return conn.execute(query.limit(1)).first() is not None
+            cursor = self._sql.execute(
+                conn, _shelved, product_code=ui.product_code, serial=ui.serial
+            )
+            return cursor.fetchone() is not None
 
     def unfinished(self) -> list[Unfinished]:
         """Scans without a final outcome, oldest first, with their open intent and started job."""
@@ -489,21 +538,24 @@ class Store:
         trx: str,
         at: datetime,
     ) -> Intent:
-        intent_id: int = conn.execute(
-            _outbox.insert().returning(_outbox.c.id),
+        intent_id: int = self._sql.insert(
+            conn,
+            _outbox,
             {
                 "token": token,
                 "operation": operation,
-                "reason": reason,
+                "reason": reason.value if reason else None,
                 "client_trx_id": trx,
                 **ui_columns(ui),
                 "nhrn": ui.nhrn,
                 "nhrn_ai": ui.nhrn_ai,
                 "status": "pending",
+                "attempts": 0,
                 "created_at": at,
                 "updated_at": at,
             },
-        ).scalar_one()
+            returning="id",
+        ).fetchone()[0]
         self._audit(conn, at, "outbox.queued", token, operation, {"trx": trx, "reason": reason})
         return Intent(int(intent_id), token, operation, reason, trx, ui, "pending", 0)
 
@@ -535,14 +587,15 @@ class Store:
     ) -> None:
         if self._pg:  # several writers share one chain: serialise appends
             conn.execute(_LOCK_CHAIN)
-            prev = conn.execute(_LAST_HASH).scalar() or GENESIS
+            prev = self._chain_head(conn)
         else:  # one writer; the unique prev_hash refuses a fork if another process appended
-            prev = self._last_hash or conn.execute(_LAST_HASH).scalar() or GENESIS
+            prev = self._last_hash or self._chain_head(conn)
         at = at.astimezone(UTC)
         event = AuditEvent(at, ACTOR, action, f"pack:{token}", why, _json(detail))
         digest = chain_hash(prev, event)
-        conn.execute(
-            _audit.insert(),
+        self._sql.insert(
+            conn,
+            _audit,
             {
                 "at": at,
                 "actor": event.actor,
@@ -555,3 +608,7 @@ class Store:
             },
         )
         self._last_hash = digest
+
+    def _chain_head(self, conn: Connection) -> str:
+        row = self._sql.execute(conn, _last_hash).fetchone()
+        return str(row[0]) if row else GENESIS

@@ -120,7 +120,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('token')
     )
     with op.batch_alter_table('outcomes', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_outcomes_product_code'), ['product_code'], unique=False)
+        batch_op.create_index('ix_outcomes_ui', ['product_code', 'serial'], unique=False)
 
     op.create_table('robot_jobs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -178,7 +178,7 @@ def downgrade() -> None:
 
     op.drop_table('robot_jobs')
     with op.batch_alter_table('outcomes', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_outcomes_product_code'))
+        batch_op.drop_index('ix_outcomes_ui')
 
     op.drop_table('outcomes')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
