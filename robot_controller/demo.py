@@ -66,7 +66,9 @@ class DemoReport:
 
 
 async def run_demo(
-    options: DemoOptions, on_routed: Callable[[int, str, Decision], None] | None = None
+    options: DemoOptions,
+    on_routed: Callable[[int, str, Decision], None] | None = None,
+    on_loading: Callable[[], None] | None = None,
 ) -> DemoReport:
     """Generate a delivery, seed a mock NMVS, load every pack, and compare with ground truth."""
     today = datetime.now(UTC).date()
@@ -86,6 +88,8 @@ async def run_demo(
         window=options.window,
         on_routed=on_routed,
     )
+    if on_loading is not None:  # the simulated world is ready; loading starts now
+        on_loading()
     started = time.perf_counter()
     try:
         await pipeline.run([ScriptedScanner(delivery.raws, source="delivery")])
