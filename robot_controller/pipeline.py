@@ -487,39 +487,21 @@ class Pipeline:
 
     async def _resume(self, pack: Unfinished) -> Prepared:
         log.info("recovery.resume", token=pack.token)
-        if pack.open_intent is None:
-            decided = await self._call(self.store.last_decision, pack.token)
-            if decided is None:
-                return await self.prepare(pack.token, pack.raw, pack.symbology)
-            parsed = parse_scan(
-                pack.raw,
-                symbology=pack.symbology,
-                separators=self.separators,
-                today=self.clock().date(),
-            )
-            return Prepared(pack.token, parsed, decided)
-        parsed = parse_scan(
-            pack.raw,
-            symbology=pack.symbology,
-            separators=self.separators,
-            today=self.clock().date(),
-        )
         decision = await self._call(self.store.last_decision, pack.token)
-        assert decision is not None  # an intent is committed with its decision
-        if pack.open_intent.operation != "decommission":
-            return Prepared(pack.token, parsed, decision)
-        sent = await self.send_intent(pack.open_intent, verify_first=True)
-        final = settle(decision, sent.result, self.site)
-        await self._call(
-            self._record,
-            pack.token,
-            "decommission",
-            parsed,
-            final,
-            sent.calls,
-            settled=(pack.open_intent.id, sent.status),
-        )
-        return Prepared(pack.token, parsed, final)
+        if decision is None:
+            return await self.prepare(pack.token, pack.raw, pack.symbology)
+        today = self.clock().date()
+        parsed = parse_scan(pack.raw, symbology=pack.symbology, separators=self.separators,
+                            today=today)  # fmt: skip
+        intent = pack.open_intent
+        if intent is not None and intent.operation == "decommission":
+            sent = await self.send_intent(intent, verify_first=True)
+            decision = settle(decision, sent.result, self.site)
+            await self._call(self._record, pack.token, "decommission", parsed, decision,
+                             sent.calls, settled=(intent.id, sent.status))  # fmt: skip
+        if decision.action is Action.SHELVE:  # the day may have turned since it was decided
+            decision = decide_before_hub(parsed, self.site, today=today) or decision
+        return Prepared(pack.token, parsed, decision)
 
 
 async def _ready(item: Prepared) -> Prepared:

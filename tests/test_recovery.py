@@ -1,0 +1,84 @@
+"""Start-up recovery: each half-done state a crash can leave is finished or resolved safely."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fmd.codes import parse_scan
+from fmd.hub import MockHub, Reason
+from fmd.policy import Action, Decision, SitePolicy, Why
+from robot_controller.pipeline import Pipeline
+from robot_controller.robot.base import Job, JobCode
+from robot_controller.robot.sim import SimRobot
+from robot_controller.store import Store
+from scanners.base import Scan
+from simulators.delivery import generate_delivery, seed_hub
+
+LOCATION = "ward-pharmacy"
+NOW = datetime.now(UTC)
+SHELVE = Decision(Action.SHELVE, Why.VERIFIED, "active", decommission_to=Reason.SUPPLIED)
+
+
+async def test_every_half_done_pack_is_finished_without_a_second_decommission(
+    tmp_path: Path,
+) -> None:
+    delivery = generate_delivery(5, seed=21, suspect_rate=0.0, today=NOW.date())
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    client = hub.client(LOCATION)
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    raw = delivery.raws
+    tokens = [store.record_scan(Scan(r, None, "bench", NOW), at=NOW) for r in raw]
+    parsed = [parse_scan(r) for r in raw]
+    # 1: only recorded. 2: intent stored, sent, landed, reply lost. 3: intent stored, never sent.
+    landed = store.record_decision(tokens[1], "verify", parsed[1], SHELVE, at=NOW, intent_trx="a1")
+    assert landed is not None
+    await client.decommission(delivery.packs[1].ui, Reason.SUPPLIED, trx="a1")
+    store.record_decision(tokens[2], "verify", parsed[2], SHELVE, at=NOW, intent_trx="a2")
+    # 4: the robot was moving it. 5: decided to quarantine, not yet handed to the robot.
+    store.record_decision(tokens[3], "verify", parsed[3], Decision(Action.SHELVE, Why.VERIFIED),
+                          at=NOW)  # fmt: skip
+    store.start_job(Job(JobCode.PLACE_ON_SHELF, tokens[3]), at=NOW)
+    store.record_decision(tokens[4], "verify", parsed[4], Decision(Action.QUARANTINE, Why.ALERT),
+                          at=NOW)  # fmt: skip
+
+    pipeline = Pipeline(store=store, hub=client, robot=SimRobot(), site=SitePolicy())
+    await pipeline.run([])
+    await pipeline.aclose()
+
+    outcomes = store.outcomes()
+    assert [outcomes[t][0] for t in tokens] == [
+        "shelved",
+        "shelved",
+        "shelved",
+        "rejected",
+        "quarantined",
+    ]
+    assert store.summary()["flagged"] == 1  # the pack that was on the move: the operator checks
+    assert store.summary()["lost"] == 0
+    assert set(hub.state_changes_by_pack.values()) == {1}
+    assert hub.alerts == []
+    assert store.pending_intents() == []
+
+
+async def test_a_pack_decided_yesterday_that_expired_overnight_is_not_shelved(
+    tmp_path: Path,
+) -> None:
+    delivery = generate_delivery(1, seed=22, suspect_rate=0.0, today=NOW.date())
+    expiry = delivery.packs[0].ui.expiry
+    assert expiry is not None
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    raw = delivery.raws[0]
+    token = store.record_scan(Scan(raw, None, "bench", NOW), at=NOW)
+    store.record_decision(token, "verify", parse_scan(raw), Decision(Action.SHELVE, Why.VERIFIED),
+                          at=NOW)  # fmt: skip
+
+    def after_expiry() -> datetime:
+        return datetime.combine(expiry + timedelta(days=1), NOW.timetz())
+
+    pipeline = Pipeline(store=store, hub=MockHub().client(LOCATION), robot=SimRobot(),
+                        site=SitePolicy(mode="community"), clock=after_expiry)  # fmt: skip
+    await pipeline.run([])
+    await pipeline.aclose()
+    assert store.outcomes() == {token: ("rejected", "expired")}
