@@ -60,7 +60,11 @@ class SitePolicy:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """Where a pack goes and why; `decommission_to` asks for a state change before shelving."""
+    """Where a pack goes and why.
+
+    `decommission_to` asks for a state change before shelving; `verify_later` keeps the pack in
+    the outbox to be checked once the hub answers again (it was routed without its answer).
+    """
 
     action: Action
     why: Why
@@ -152,7 +156,7 @@ def _offline(site: SitePolicy, result: HubResult | None) -> Decision:
     what = _describe(result) if result is not None else "no answer from the hub"
     if site.offline == "shelve_then_verify":
         return Decision(Action.SHELVE, Why.SHELVED_UNVERIFIED, what, verify_later=True)
-    return Decision(Action.QUARANTINE, Why.HUB_UNAVAILABLE, what)
+    return Decision(Action.QUARANTINE, Why.HUB_UNAVAILABLE, what, verify_later=True)
 
 
 def _describe(result: HubResult) -> str:

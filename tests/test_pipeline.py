@@ -187,6 +187,9 @@ async def test_a_hub_that_never_answers_quarantines_every_pack_and_loses_none(
     assert set(loaded.routes(Kind.GENUINE)) == {"quarantined"}
     assert loaded.store.summary()["lost"] == 0
     assert all(row.why == "hub-unavailable" for row in loaded.rows("outcomes"))
+    queued = loaded.store.pending_intents()
+    assert len(queued) == 20
+    assert {intent.operation for intent in queued} == {"verify"}
 
 
 class LoseReplies(RelayClient):

@@ -133,6 +133,7 @@ def test_a_ui_already_on_the_shelf_is_quarantined_as_a_possible_clone() -> None:
 def test_hub_unavailable_quarantines_by_default(result: HubResult | None) -> None:
     decision = decide(scan(), result, HOSPITAL, today=TODAY)
     assert (decision.action, decision.why) == (Action.QUARANTINE, Why.HUB_UNAVAILABLE)
+    assert decision.verify_later
 
 
 def test_shelve_then_verify_shelves_offline_and_asks_for_a_later_check() -> None:
