@@ -72,6 +72,7 @@ class HubResult:
     message: str = ""
     intermarket: bool = False
     latency_s: float = 0.0
+    retry_after_s: float | None = None  # a throttled answer's wait, when the hub named one
 
     @property
     def alert(self) -> bool:

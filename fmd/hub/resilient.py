@@ -1,0 +1,230 @@
+"""Resilience around any `HubClient`, in one place: timeouts, safe retries, backoff, a breaker.
+
+The retry rule of DESIGN.md invariant 3: a state change whose answer was lost is never re-sent
+blindly. The pack's state is asked first (verify); the change is re-sent, with the same client
+transaction id, only if it did not land. A throttled request (nothing applied) waits for
+`Retry-After` or the backoff and goes again. Verify is read-only and simply retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from fmd.codes.model import PackIdentifier
+from fmd.hub.contract import (
+    BulkItem,
+    BulkResult,
+    HubClient,
+    HubResult,
+    HubUnavailable,
+    PackState,
+    Reason,
+)
+
+BreakerState = Literal["closed", "open", "half-open"]
+T = TypeVar("T")
+
+
+class CircuitOpen(HubUnavailable):
+    """The breaker is open: the hub failed too often; calls fail fast until the cool-down ends."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently to try one call."""
+
+    attempts: int = 4
+    backoff_s: float = 0.2
+    backoff_max_s: float = 5.0
+    jitter: float = 0.5  # each wait is scaled by a random factor within 1 ± jitter
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """The wait before retry number `attempt` (1-based): exponential, capped, jittered."""
+        base: float = min(self.backoff_max_s, self.backoff_s * 2.0 ** (attempt - 1))
+        return base * rng.uniform(1 - self.jitter, 1 + self.jitter)
+
+
+class CircuitBreaker:
+    """Opens after `failures` failures in a row; after `cooldown_s`, lets one trial call through."""
+
+    def __init__(
+        self,
+        *,
+        failures: int = 5,
+        cooldown_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.failures = failures
+        self.cooldown_s = cooldown_s
+        self._clock = clock
+        self._consecutive = 0
+        self._opened_at: float | None = None
+        self._trial_out = False
+
+    @property
+    def state(self) -> BreakerState:
+        if self._opened_at is None:
+            return "closed"
+        if self._clock() - self._opened_at >= self.cooldown_s:
+            return "half-open"
+        return "open"
+
+    def allow(self) -> bool:
+        """May a call go to the hub now?"""
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "half-open" and not self._trial_out:
+            self._trial_out = True
+            return True
+        return False
+
+    def record(self, *, ok: bool) -> None:
+        """Count the outcome of a call that was allowed."""
+        self._trial_out = False
+        if ok:
+            self._consecutive = 0
+            self._opened_at = None
+            return
+        self._consecutive += 1
+        if self._opened_at is not None or self._consecutive >= self.failures:
+            self._opened_at = self._clock()
+
+
+class ResilientHub:
+    """A `HubClient` that wraps another with timeouts, safe retries, backoff and a breaker."""
+
+    def __init__(
+        self,
+        inner: HubClient,
+        *,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        timeout_s: float = 10.0,
+        seed: int | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.inner = inner
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker()
+        self.timeout_s = timeout_s
+        self._rng = random.Random(seed)
+        self._sleep = sleep
+
+    async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+        trx = trx or _new_trx()
+        last: HubUnavailable | None = None
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                result = await self._call(lambda: self.inner.verify(ui, trx=trx))
+            except CircuitOpen:
+                raise
+            except HubUnavailable as error:
+                last = error
+            else:
+                if result.outcome not in ("technical", "rate_limited"):
+                    return result
+                if attempt == self.retry.attempts:
+                    return result
+                last = None
+                await self._wait(attempt, result)
+                continue
+            if attempt < self.retry.attempts:
+                await self._wait(attempt, None)
+        raise last or HubUnavailable("the hub did not answer")
+
+    async def decommission(
+        self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
+    ) -> HubResult:
+        trx = trx or _new_trx()
+        return await self._change(
+            lambda: self.inner.decommission(ui, to, trx=trx),
+            ui,
+            landed=lambda s: s.state is PackState.INACTIVE and to in s.reasons,
+        )
+
+    async def undo(
+        self,
+        ui: PackIdentifier,
+        from_: Reason,
+        *,
+        trx: str | None = None,
+        ref_trx: str | None = None,
+    ) -> HubResult:
+        trx = trx or _new_trx()
+        return await self._change(
+            lambda: self.inner.undo(ui, from_, trx=trx, ref_trx=ref_trx),
+            ui,
+            landed=lambda s: s.state is PackState.ACTIVE,
+            pending=lambda s: s.state is PackState.INACTIVE and from_ in s.reasons,
+        )
+
+    async def bulk(self, items: Sequence[BulkItem]) -> BulkResult:
+        return await self._call(lambda: self.inner.bulk(items))
+
+    async def ping(self) -> None:
+        await self._call(self.inner.ping)
+
+    async def _change(
+        self,
+        send: Callable[[], Awaitable[HubResult]],
+        ui: PackIdentifier,
+        *,
+        landed: Callable[[HubResult], bool],
+        pending: Callable[[HubResult], bool] | None = None,
+    ) -> HubResult:
+        """Send a state change; after a lost or technical answer, verify before any re-send."""
+        still_to_do = pending or (lambda s: s.state is PackState.ACTIVE)
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                result: HubResult | None = await self._call(send)
+            except CircuitOpen:
+                raise
+            except HubUnavailable:
+                result = None
+            if result is not None and result.outcome == "rate_limited":
+                if attempt == self.retry.attempts:
+                    return result
+                await self._wait(attempt, result)  # nothing was applied: send again
+                continue
+            if result is not None and result.outcome != "technical":
+                return result
+            state = await self.verify(ui)  # did the change land before the answer was lost?
+            if state.outcome == "ok" and landed(state):
+                return state
+            if state.outcome != "ok" or not still_to_do(state):
+                return state  # something else happened to the pack: never re-send over it
+            if attempt < self.retry.attempts:
+                await self._wait(attempt, None)
+        raise HubUnavailable("the state change could not be confirmed; it stays in the outbox")
+
+    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+        if not self.breaker.allow():
+            raise CircuitOpen("the hub failed too often; calls are paused for a while")
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                result = await call()
+        except TimeoutError:
+            self.breaker.record(ok=False)
+            raise HubUnavailable(f"no answer within {self.timeout_s:g} s") from None
+        except HubUnavailable:
+            self.breaker.record(ok=False)
+            raise
+        self.breaker.record(
+            ok=not (isinstance(result, HubResult) and result.outcome == "technical")
+        )
+        return result
+
+    async def _wait(self, attempt: int, result: HubResult | None) -> None:
+        asked = result.retry_after_s if result is not None else None
+        await self._sleep(asked if asked is not None else self.retry.delay(attempt, self._rng))
+
+
+def _new_trx() -> str:
+    return uuid.uuid4().hex

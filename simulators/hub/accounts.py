@@ -1,0 +1,52 @@
+"""Who may log in to the hub simulator, and which pharmacy (location) each login stands for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class SoapLogin:
+    """Arvato-style login fields sent in every SOAP body (besides the client certificate)."""
+
+    client_login_id: str
+    user_id: str
+    password: str
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class RestEquipment:
+    """Solidsoft-style OAuth2 client credentials of one registered piece of equipment."""
+
+    client_id: str
+    client_secret: str
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accounts:
+    soap: tuple[SoapLogin, ...] = field(
+        default=(SoapLogin("PHARMACY01", "robot01", "sim-password-1", "hospital-pharmacy-1"),)
+    )
+    rest: tuple[RestEquipment, ...] = field(
+        default=(RestEquipment("robot-equipment-01", "sim-secret-1", "hospital-pharmacy-1"),)
+    )
+
+    def soap_login(self, client_login_id: str, user_id: str, password: str) -> SoapLogin | None:
+        """The login these fields match, or None."""
+        for login in self.soap:
+            if (login.client_login_id, login.user_id, login.password) == (
+                client_login_id,
+                user_id,
+                password,
+            ):
+                return login
+        return None
+
+    def equipment(self, client_id: str, client_secret: str) -> RestEquipment | None:
+        """The equipment these client credentials match, or None."""
+        for equipment in self.rest:
+            if (equipment.client_id, equipment.client_secret) == (client_id, client_secret):
+                return equipment
+        return None

@@ -1,0 +1,142 @@
+"""Runs the hub simulator on loopback: SOAP over mutual TLS on one port, REST over TLS on another.
+
+`HubSimulator` serves from its own thread (its own event loop), so a daemon in the same process
+reaches it over real sockets, TLS and HTTP, exactly as it would reach a national system.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import uvicorn
+
+from fmd.hub import MockHub
+from simulators.hub.accounts import Accounts
+from simulators.hub.app import DIALECTS, REST_PREFIX, SOAP_PREFIX, create_app
+from simulators.hub.faults import Faults
+from simulators.hub.tls import Pki, make_pki
+
+
+class HubSimulator:
+    """The simulator's servers; use as a context manager or call `start()` and `stop()`."""
+
+    def __init__(
+        self,
+        hub: MockHub,
+        *,
+        host: str = "127.0.0.1",
+        soap_port: int = 0,
+        rest_port: int = 0,
+        dialects: Sequence[str] = DIALECTS,
+        faults: Faults | None = None,
+        accounts: Accounts | None = None,
+        seed: int = 0,
+        folder: Path | None = None,
+    ) -> None:
+        self.hub = hub
+        self.host = host
+        self.dialects = tuple(dialects)
+        self.faults = faults or Faults()
+        self.accounts = accounts or Accounts()
+        self.seed = seed
+        self._ports = {"soap": soap_port, "rest": rest_port}
+        self._folder = folder or Path(tempfile.mkdtemp(prefix="fmd-hub-sim-"))
+        self.pki: Pki | None = None
+        self.ports: dict[str, int] = {}
+        self._servers: list[uvicorn.Server] = []
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+
+    @property
+    def soap_url(self) -> str:
+        return f"https://{self.host}:{self.ports['soap']}{SOAP_PREFIX}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"https://{self.host}:{self.ports['rest']}{REST_PREFIX}"
+
+    @property
+    def admin_url(self) -> str:
+        dialect = "rest" if "rest" in self.ports else "soap"
+        return f"https://{self.host}:{self.ports[dialect]}/admin"
+
+    def start(self) -> None:
+        """Generate the certificates, bind the ports and serve until `stop()`."""
+        self.pki = make_pki(self._folder, hosts=(self.host, "localhost"))
+        sockets = {}
+        for dialect in self.dialects:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # NODELAY
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self._ports[dialect]))
+            sockets[dialect] = sock
+            self.ports[dialect] = sock.getsockname()[1]
+        for index, dialect in enumerate(self.dialects):
+            app = create_app(
+                self.hub,
+                faults=self.faults,
+                accounts=self.accounts,
+                dialects=(dialect,),
+                seed=self.seed + index,
+            )
+            config = uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                ssl_certfile=str(self.pki.server_cert),
+                ssl_keyfile=str(self.pki.server_key),
+                ssl_ca_certs=str(self.pki.ca),
+                ssl_cert_reqs=ssl.CERT_REQUIRED if dialect == "soap" else ssl.CERT_NONE,
+                lifespan="off",
+            )
+            self._servers.append(uvicorn.Server(config))
+        self._thread = threading.Thread(
+            target=self._serve, args=(list(sockets.values()),), name="hub-simulator", daemon=True
+        )
+        self._thread.start()
+        if not self._ready.wait(timeout=20) or self._failure is not None:
+            raise RuntimeError(f"the hub simulator did not start: {self._failure!r}")
+
+    def _serve(self, sockets: list[socket.socket]) -> None:
+        async def serve_all() -> None:
+            tasks = [
+                asyncio.create_task(server.serve(sockets=[sock]))
+                for server, sock in zip(self._servers, sockets, strict=True)
+            ]
+            while not all(server.started for server in self._servers):
+                if any(task.done() for task in tasks):
+                    break
+                await asyncio.sleep(0.01)
+            self._ready.set()
+            await asyncio.gather(*tasks)
+
+        try:
+            asyncio.run(serve_all())
+        except BaseException as error:  # reported to the thread that started us
+            self._failure = error
+            self._ready.set()
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> HubSimulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,592 @@
+"""The REST dialect end to end: `RestHubClient` ↔ the hub simulator over real HTTPS."""
+
+from __future__ import annotations
+
+import itertools
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+
+import httpx
+import pytest
+
+from fmd.codes.model import PackIdentifier, Scheme
+from fmd.hub import BulkItem, HubUnavailable, MockHub, PackState, Reason
+from fmd.hub.clock import ManualClock
+from fmd.hub.rest import RestHubClient, retry_after_seconds
+from simulators.hub import Accounts, Faults, HubSimulator, RestEquipment
+
+START = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+GTIN = "04006381333931"
+GTIN_UNKNOWN = "08712345678906"
+PPN = "110375286414"
+EXPIRY = date(2026, 12, 31)
+SECRET_A = "sim-secret-a"
+ACCOUNTS = Accounts(
+    rest=(
+        RestEquipment("robot-a", SECRET_A, "pharmacy-a"),
+        RestEquipment("robot-b", "sim-secret-b", "pharmacy-b"),
+    )
+)
+_serials = itertools.count(1)
+
+
+def ui(
+    serial: str,
+    batch: str = "B1",
+    expiry_raw: str = "261231",
+    *,
+    product: str = GTIN,
+    scheme: Scheme = "GTIN",
+) -> PackIdentifier:
+    return PackIdentifier(scheme, product, serial, batch, None, expiry_raw)
+
+
+@pytest.fixture(scope="module")
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture(scope="module")
+def hub(clock: ManualClock) -> MockHub:
+    hub = MockHub(clock, seed=3)
+    hub.add_product(GTIN)
+    hub.add_batch(GTIN, "B1", EXPIRY)
+    hub.add_batch(GTIN, "B2", EXPIRY)
+    hub.add_batch(GTIN, "RECALLED", EXPIRY)
+    hub.add_product(PPN, scheme="PPN")
+    hub.add_batch(PPN, "L1", EXPIRY)
+    return hub
+
+
+@pytest.fixture(scope="module")
+def sim(hub: MockHub) -> Iterator[HubSimulator]:
+    with HubSimulator(hub, dialects=("rest",), accounts=ACCOUNTS) as simulator:
+        yield simulator
+
+
+@pytest.fixture(autouse=True)
+def _no_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "sim" in request.fixturenames:
+        simulator: HubSimulator = request.getfixturevalue("sim")
+        simulator.faults.update(asdict(Faults()))
+        simulator.hub.rate_limit_per_s = None
+        simulator.hub.set_faults(timeout_rate=0.0)
+
+
+@pytest.fixture
+def ca(sim: HubSimulator) -> str:
+    assert sim.pki is not None
+    return str(sim.pki.ca)
+
+
+def make_client(sim: HubSimulator, ca: str, **options: object) -> RestHubClient:
+    settings: dict[str, object] = {"client_id": "robot-a", "client_secret": SECRET_A, "verify": ca}
+    settings.update(options)
+    return RestHubClient(sim.rest_url, **settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def client(sim: HubSimulator, ca: str) -> AsyncIterator[RestHubClient]:
+    async with make_client(sim, ca) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def client_b(sim: HubSimulator, ca: str) -> AsyncIterator[RestHubClient]:
+    async with make_client(sim, ca, client_id="robot-b", client_secret="sim-secret-b") as opened:
+        yield opened
+
+
+@pytest.fixture
+def new_pack(hub: MockHub) -> PackIdentifier:
+    """A fresh ACTIVE pack, registered at the hub."""
+    pack = ui(f"RS{next(_serials):06d}")
+    hub.add_pack(pack)
+    return pack
+
+
+async def set_faults(sim: HubSimulator, ca: str, **faults: float) -> None:
+    async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca)) as admin:
+        response = await admin.put(f"{sim.admin_url}/faults", json=faults)
+        response.raise_for_status()
+
+
+class Counting(httpx.AsyncBaseTransport):
+    """A real HTTPS transport that remembers every path it sent a request to."""
+
+    def __init__(self, ca: str) -> None:
+        self.inner = httpx.AsyncHTTPTransport(verify=ssl.create_default_context(cafile=ca))
+        self.paths: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def count(self, suffix: str) -> int:
+        return sum(path.endswith(suffix) for path in self.paths)
+
+
+# -- the happy path --------------------------------------------------------------------------------
+
+
+async def test_verify_decommission_undo(
+    client: RestHubClient, hub: MockHub, new_pack: PackIdentifier
+) -> None:
+    verified = await client.verify(new_pack, trx="trx-verify-1")
+    assert (verified.outcome, verified.return_code) == ("ok", "10000000")
+    assert (verified.state, verified.reasons, verified.alert_id) == (PackState.ACTIVE, (), None)
+    assert verified.client_trx_id == "trx-verify-1"
+    assert len(verified.hub_trx_id) == 32
+    assert verified.at is not None
+    assert verified.at.tzinfo is UTC
+    assert verified.latency_s > 0
+    assert verified.message.startswith("NMVS_SUCCESS (10000000)")
+
+    supplied = await client.decommission(new_pack, Reason.SUPPLIED, trx="trx-supply-1")
+    assert (supplied.outcome, supplied.state, supplied.reasons) == (
+        "ok",
+        PackState.INACTIVE,
+        (Reason.SUPPLIED,),
+    )
+    again = await client.decommission(new_pack, Reason.SUPPLIED, trx="trx-supply-1")
+    assert again.hub_trx_id == supplied.hub_trx_id  # idempotent replay, nothing applied
+    assert hub.state_changes_by_pack[(new_pack.product_code, new_pack.serial)] == 1
+
+    undone = await client.undo(new_pack, Reason.SUPPLIED, ref_trx="trx-supply-1")
+    assert (undone.outcome, undone.state, undone.reasons) == ("ok", PackState.ACTIVE, ())
+    assert hub.pack_state(new_pack.product_code, new_pack.serial) == (PackState.ACTIVE, ())
+
+
+async def test_every_pack_level_reason_round_trips(
+    client: RestHubClient, hub: MockHub, new_pack: PackIdentifier
+) -> None:
+    for reason in (Reason.LOCKED, Reason.EXPORTED, Reason.SAMPLE, Reason.FREE_SAMPLE):
+        result = await client.decommission(new_pack, reason)
+        assert (result.outcome, result.reasons) == ("ok", (reason,))
+        assert (await client.undo(new_pack, reason)).outcome == "ok"
+
+
+async def test_ppn_scheme_and_serial_with_slash(client: RestHubClient, hub: MockHub) -> None:
+    pack = ui("A/B%?&+1", "L1", product=PPN, scheme="PPN")
+    hub.add_pack(pack)
+    assert (await client.verify(pack)).outcome == "ok"
+    assert (await client.decommission(pack, Reason.DESTROYED)).outcome == "ok"
+    assert hub.pack_state(PPN, "A/B%?&+1") == (PackState.INACTIVE, (Reason.DESTROYED,))
+
+
+async def test_bulk_runs_each_item_in_order(
+    client: RestHubClient, hub: MockHub, new_pack: PackIdentifier
+) -> None:
+    items = [
+        BulkItem(new_pack, "decommission", Reason.SUPPLIED),
+        BulkItem(ui("NO-SUCH-SERIAL")),
+        BulkItem(new_pack, "decommission", None),
+    ]
+    result = await client.bulk(items)
+    assert len(result.hub_trx_id) == 32
+    assert [r.outcome for r in result.results] == ["ok", "alert", "invalid_request"]
+    assert all(r.client_trx_id for r in result.results)
+
+
+async def test_ping(client: RestHubClient) -> None:
+    await client.ping()
+
+
+# -- status mapping --------------------------------------------------------------------------------
+
+
+async def test_unknown_serial_is_an_alert_with_alert_id(client: RestHubClient) -> None:
+    result = await client.verify(ui("NEVER-MADE-1"))
+    assert (result.outcome, result.return_code, result.state) == (
+        "alert",
+        "41020001",
+        PackState.UNKNOWN,
+    )
+    assert result.alert_id
+    assert result.alert_id.startswith("ALR-")
+    assert result.message.startswith("NMVS_NC_PC_02 (41020001): Serial number unknown")
+
+
+async def test_unknown_product_is_refused_without_alert(client: RestHubClient) -> None:
+    result = await client.verify(ui("S1", product=GTIN_UNKNOWN))
+    assert (result.outcome, result.return_code, result.alert_id) == ("refused", "41010001", None)
+
+
+@pytest.mark.parametrize(
+    ("batch", "expiry", "code"),
+    [("B2", "261231", "41020008"), ("NOBATCH", "261231", "41020003"), ("B1", "261130", "41020007")],
+)
+async def test_batch_and_expiry_mismatch_are_alerts(
+    client: RestHubClient, new_pack: PackIdentifier, batch: str, expiry: str, code: str
+) -> None:
+    result = await client.verify(ui(new_pack.serial, batch, expiry))
+    assert (result.outcome, result.return_code) == ("alert", code)
+    assert result.alert_id
+
+
+async def test_recalled_batch_is_refused_with_its_state(
+    client: RestHubClient, hub: MockHub
+) -> None:
+    pack = ui("RECALLED-1", "RECALLED")
+    hub.add_pack(pack)
+    hub.recall_batch(GTIN, "RECALLED")
+    result = await client.decommission(pack, Reason.SUPPLIED)
+    assert (result.outcome, result.return_code) == ("refused", "51110001")
+    assert (result.state, result.reasons) == (PackState.INACTIVE, (Reason.RECALLED,))
+
+
+async def test_already_supplied(
+    client: RestHubClient, client_b: RestHubClient, new_pack: PackIdentifier
+) -> None:
+    await client.decommission(new_pack, Reason.SUPPLIED)
+    own_again = await client.decommission(new_pack, Reason.SUPPLIED)
+    assert (own_again.outcome, own_again.return_code, own_again.alert_id) == (
+        "refused",
+        "51320001",
+        None,
+    )
+    other = await client_b.decommission(new_pack, Reason.SUPPLIED)
+    assert (other.outcome, other.return_code) == ("alert", "51320001")
+    assert (other.state, other.reasons) == (PackState.INACTIVE, (Reason.SUPPLIED,))
+    assert other.alert_id
+
+
+async def test_undo_after_ten_days_is_an_alert(
+    client: RestHubClient, clock: ManualClock, new_pack: PackIdentifier
+) -> None:
+    await client.decommission(new_pack, Reason.SUPPLIED)
+    clock.advance(days=10, seconds=1)
+    result = await client.undo(new_pack, Reason.SUPPLIED)
+    assert (result.outcome, result.return_code, result.state) == (
+        "alert",
+        "51420020",
+        PackState.INACTIVE,
+    )
+
+
+async def test_invalid_product_code_and_expiry_are_invalid_requests(
+    client: RestHubClient, new_pack: PackIdentifier
+) -> None:
+    bad_gtin = await client.verify(ui(new_pack.serial, product="04006381333932"))
+    assert (bad_gtin.outcome, bad_gtin.return_code) == ("invalid_request", "61020008")
+    bad_expiry = await client.verify(ui(new_pack.serial, expiry_raw="261399"))
+    assert (bad_expiry.outcome, bad_expiry.return_code) == ("invalid_request", "61020007")
+
+
+async def test_hub_rate_limit_gives_429_with_retry_after(
+    client: RestHubClient, hub: MockHub, new_pack: PackIdentifier
+) -> None:
+    hub.rate_limit_per_s = 1
+    first = await client.verify(new_pack)
+    second = await client.verify(new_pack)
+    assert first.outcome == "ok"
+    assert (second.outcome, second.return_code) == ("rate_limited", "71000001")
+    assert retry_after_seconds(second) == 1.0
+    assert retry_after_seconds(first) is None
+
+
+# -- requests refused before sending ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pack", "trx"),
+    [
+        (ui("S1"), "x" * 33),
+        (ui("S1"), "bad trx!"),
+        (ui("S" * 21), None),
+        (ui("S1", batch=""), None),
+        (ui("S1", scheme="NTIN"), None),  # type: ignore[arg-type]
+        (ui("S1", product="0400/6381"), None),
+    ],
+)
+async def test_bad_requests_are_refused_locally(
+    client: RestHubClient, hub: MockHub, pack: PackIdentifier, trx: str | None
+) -> None:
+    before = hub.transactions
+    result = await client.verify(pack, trx=trx)
+    assert result.outcome == "invalid_request"
+    assert result.message.startswith("refused before sending")
+    assert hub.transactions == before
+
+
+async def test_non_pack_level_reasons_are_refused_locally(client: RestHubClient) -> None:
+    assert (await client.decommission(ui("S1"), Reason.RECALLED)).outcome == "invalid_request"
+    assert (await client.undo(ui("S1"), Reason.EXPIRED)).outcome == "invalid_request"
+    result = await client.undo(ui("S1"), Reason.SUPPLIED, ref_trx="no spaces")
+    assert result.outcome == "invalid_request"
+
+
+# -- authentication --------------------------------------------------------------------------------
+
+
+async def test_token_is_cached_and_refreshed_before_expiry(
+    sim: HubSimulator, ca: str, new_pack: PackIdentifier
+) -> None:
+    transport = Counting(ca)
+    now = [0.0]
+    async with make_client(sim, ca, transport=transport, clock=lambda: now[0]) as client:
+        for _ in range(3):
+            assert (await client.verify(new_pack)).outcome == "ok"
+        assert transport.count("/token") == 1
+        now[0] = 3600 - 61
+        await client.verify(new_pack)
+        assert transport.count("/token") == 1
+        now[0] = 3600 - 59
+        await client.verify(new_pack)
+        assert transport.count("/token") == 2
+
+
+async def test_a_401_refreshes_the_token_once() -> None:
+    tokens: list[str] = []
+    api_calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            tokens.append(f"t{len(tokens)}")
+            return httpx.Response(200, json={"access_token": tokens[-1], "expires_in": 3600})
+        api_calls.append(request.headers["authorization"])
+        if request.headers["authorization"] == "Bearer t0":
+            return httpx.Response(401, json={"operationCode": "81000001"})
+        body = {"operationCode": "10000000", "state": "Active", "transactionId": "h1"}
+        return httpx.Response(200, json=body)
+
+    async with RestHubClient(
+        "https://hub.test/rest",
+        client_id="c",
+        client_secret="s",
+        transport=httpx.MockTransport(handler),
+    ) as client:
+        result = await client.verify(ui("S1"))
+    assert (result.outcome, result.hub_trx_id) == ("ok", "h1")
+    assert api_calls == ["Bearer t0", "Bearer t1"]
+
+
+async def test_a_second_401_gives_up() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        return httpx.Response(401)
+
+    async with RestHubClient(
+        "https://hub.test/rest",
+        client_id="c",
+        client_secret="s",
+        transport=httpx.MockTransport(handler),
+    ) as client:
+        result = await client.verify(ui("S1"))
+    assert (result.outcome, result.return_code) == ("technical", "NMVS_FE_AU_01")
+
+
+async def test_bad_credentials(sim: HubSimulator, ca: str) -> None:
+    secret = "wrong-secret-value"
+    async with make_client(sim, ca, client_secret=secret) as client:
+        result = await client.verify(ui("S1"))
+        assert (result.outcome, result.return_code) == ("technical", "NMVS_FE_AU_01")
+        assert "invalid_client" in result.message
+        with pytest.raises(HubUnavailable) as raised:
+            await client.ping()
+        assert secret not in result.message
+        assert secret not in str(raised.value)
+        assert secret not in repr(client)
+
+
+async def test_raw_requests_need_token_header_and_a_valid_body(
+    sim: HubSimulator, ca: str, new_pack: PackIdentifier
+) -> None:
+    url = f"{sim.rest_url}/api/product/gs1/{GTIN}/pack/{new_pack.serial}"
+    params = {"batch": "B1", "expiry": "261231"}
+    async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca)) as http:
+        anonymous = await http.get(url, params=params)
+        assert anonymous.status_code == 401
+        form = {"grant_type": "client_credentials", "client_id": "robot-a"}
+        token = await http.post(
+            f"{sim.rest_url}/identity/connect/token", data={**form, "client_secret": SECRET_A}
+        )
+        assert token.json()["token_type"] == "Bearer"
+        assert token.json()["expires_in"] == 3600
+        refused = await http.post(
+            f"{sim.rest_url}/identity/connect/token", data={**form, "client_secret": "nope"}
+        )
+        assert (refused.status_code, refused.json()) == (401, {"error": "invalid_client"})
+        grant = await http.post(
+            f"{sim.rest_url}/identity/connect/token", data={"grant_type": "password"}
+        )
+        assert (grant.status_code, grant.json()) == (400, {"error": "unsupported_grant_type"})
+        auth = {"authorization": f"Bearer {token.json()['access_token']}"}
+
+        async def code(method: str, headers: dict[str, str], **kw: object) -> tuple[int, str]:
+            response = await http.request(
+                method,
+                url,
+                params=params,
+                headers={**auth, **headers},
+                **kw,  # type: ignore[arg-type]
+            )
+            return response.status_code, response.json()["operationCode"]
+
+        assert await code("GET", {}) == (422, "61020012")
+        assert await code("GET", {"emvs-data-entry-mode": "keyboard"}) == (422, "61020013")
+        assert await code("GET", {"emvs-data-entry-mode": "manual"}) == (200, "10000000")
+        scanned = {"emvs-data-entry-mode": "scanned"}
+        assert await code("PATCH", scanned, content=b"{not json") == (422, "61020002")
+        assert await code("PATCH", scanned, json={"state": "Recalled"}) == (422, "61020002")
+        assert await code("PATCH", scanned, json=["Supplied"]) == (422, "61020002")
+        assert await code("PATCH", scanned, json={"state": "Locked"}) == (200, "10000000")
+        assert await code("PATCH", scanned, json={"state": "Active"}) == (200, "10000000")
+        missing = await http.get(url, params={"batch": "B1"}, headers={**auth, **scanned})
+        assert (missing.status_code, missing.json()["operationCode"]) == (422, "61020007")
+
+
+# -- faults ----------------------------------------------------------------------------------------
+
+
+async def test_malformed_body_is_technical(
+    client: RestHubClient, sim: HubSimulator, ca: str, new_pack: PackIdentifier
+) -> None:
+    await set_faults(sim, ca, malformed_rate=1.0)
+    result = await client.verify(new_pack)
+    assert (result.outcome, result.return_code) == ("technical", "NMVS_TE_JS_01")
+    assert "not JSON" in result.message
+
+
+async def test_truncated_body_is_technical(
+    client: RestHubClient, sim: HubSimulator, ca: str, new_pack: PackIdentifier
+) -> None:
+    await set_faults(sim, ca, truncated_rate=1.0)
+    result = await client.verify(new_pack)
+    assert (result.outcome, result.return_code) == ("technical", "NMVS_TE_JS_01")
+
+
+async def test_server_error_is_technical(
+    client: RestHubClient, sim: HubSimulator, ca: str, new_pack: PackIdentifier
+) -> None:
+    await set_faults(sim, ca, error_rate=1.0)
+    result = await client.verify(new_pack)
+    assert (result.outcome, result.return_code) == ("technical", "NMVS_ERROR")
+    assert "HTTP 503" in result.message
+
+
+async def test_throttling_is_rate_limited_with_retry_after(
+    client: RestHubClient, sim: HubSimulator, ca: str, new_pack: PackIdentifier
+) -> None:
+    await set_faults(sim, ca, throttle_rate=1.0, retry_after_s=7)
+    result = await client.verify(new_pack)
+    assert result.outcome == "rate_limited"
+    assert retry_after_seconds(result) == 7.0
+
+
+@pytest.mark.parametrize("fault", ["drop_rate", "lost_reply_rate"])
+async def test_dropped_connection_raises_hub_unavailable(
+    client: RestHubClient,
+    sim: HubSimulator,
+    hub: MockHub,
+    ca: str,
+    new_pack: PackIdentifier,
+    fault: str,
+) -> None:
+    await set_faults(sim, ca, **{fault: 1.0})
+    with pytest.raises(HubUnavailable, match="connection dropped"):
+        await client.decommission(new_pack, Reason.SUPPLIED)
+    applied = hub.state_changes_by_pack.get((new_pack.product_code, new_pack.serial), 0)
+    assert applied == (1 if fault == "lost_reply_rate" else 0)
+
+
+async def test_bulk_items_without_answer_become_technical(
+    client: RestHubClient, sim: HubSimulator, ca: str, new_pack: PackIdentifier
+) -> None:
+    await client.ping()
+    await set_faults(sim, ca, drop_rate=1.0)
+    result = await client.bulk([BulkItem(new_pack), BulkItem(new_pack, trx="bulk-trx-2")])
+    assert [r.return_code for r in result.results] == ["NMVS_TI_RT_02"] * 2
+    assert result.results[1].client_trx_id == "bulk-trx-2"
+    assert "may have been processed" in result.results[0].message
+
+
+async def test_hub_timeout_behind_the_api_is_technical(
+    client: RestHubClient, hub: MockHub, new_pack: PackIdentifier
+) -> None:
+    hub.set_faults(timeout_rate=1.0)
+    result = await client.verify(new_pack)
+    assert (result.outcome, result.return_code) == ("technical", "91000002")
+    assert "NMVS_TI_TO_01" in result.message
+
+
+async def test_a_hanging_hub_times_out(
+    sim: HubSimulator, ca: str, new_pack: PackIdentifier
+) -> None:
+    async with make_client(sim, ca, timeout=0.3) as client:
+        await client.ping()  # the token is fetched before the hub starts hanging
+        await set_faults(sim, ca, hang_rate=1.0, hang_s=0.6)
+        with pytest.raises(HubUnavailable, match="read timeout"):
+            await client.verify(new_pack)
+
+
+async def test_untrusted_certificate_raises_hub_unavailable(sim: HubSimulator) -> None:
+    async with make_client(sim, "", verify=True) as client:
+        with pytest.raises(HubUnavailable, match="TLS or connection failure"):
+            await client.verify(ui("S1"))
+
+
+async def test_nothing_listening_raises_hub_unavailable() -> None:
+    async with RestHubClient(
+        "https://127.0.0.1:9/rest", client_id="c", client_secret="s"
+    ) as client:
+        with pytest.raises(HubUnavailable):
+            await client.ping()
+
+
+def fixed(status: int, **kw: object) -> httpx.MockTransport:
+    """A hub that hands out tokens and answers every API call with one response."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        return httpx.Response(status, **kw)  # type: ignore[arg-type]
+
+    return httpx.MockTransport(handler)
+
+
+def streamed(*chunks: bytes, encoding: str = "identity") -> httpx.MockTransport:
+    """A hub whose API answers are streamed, without a Content-Length."""
+
+    async def body() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        headers = {"content-type": "application/json", "content-encoding": encoding}
+        return httpx.Response(200, content=body(), headers=headers)
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize(
+    ("transport", "expected"),
+    [
+        (fixed(302, headers={"location": "https://evil.test/"}), "redirects are not followed"),
+        (fixed(200, content=b" " * 1_000_001), "larger than 1000000 bytes"),
+        (streamed(b"x" * 600_000, b"x" * 600_000), "larger than 1000000 bytes"),
+        (fixed(200, json={"state": "Active"}), "operationCode"),
+        (fixed(200, json={"operationCode": "10000000", "state": "Reborn"}), "unknown state"),
+        (fixed(418, text="teapot"), "HTTP 418"),
+        (fixed(200, text='{"state": "Active"}'), "not JSON"),
+        (streamed(b"junk", encoding="gzip"), "could not be decoded"),
+    ],
+)
+async def test_unusable_answers_are_technical(
+    transport: httpx.MockTransport, expected: str
+) -> None:
+    async with RestHubClient(
+        "https://hub.test/rest", client_id="c", client_secret="s", transport=transport
+    ) as client:
+        result = await client.verify(ui("S1"))
+    assert result.outcome == "technical"
+    assert expected in result.message
