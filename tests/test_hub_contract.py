@@ -8,7 +8,7 @@ the dialect carries it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -18,6 +18,9 @@ from fmd.codes.encode import gtin_check_digit
 from fmd.codes.model import PackIdentifier
 from fmd.hub import BulkItem, HubClient, HubResult, MockHub, PackState, Reason
 from fmd.hub.clock import ManualClock
+from fmd.hub.rest import RestHubClient
+from fmd.hub.soap import SoapHubClient
+from simulators.hub import Accounts, HubSimulator, RestEquipment, SoapLogin
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 HERE, THERE = "hospital-pharmacy-1", "other-pharmacy"
@@ -61,12 +64,42 @@ def arrange(hub: MockHub) -> None:
     hub.withdraw_product(WITHDRAWN_GTIN)
 
 
-@pytest.fixture(params=["mock"])
-def backend(request: pytest.FixtureRequest) -> Backend:
+ACCOUNTS = Accounts(
+    soap=tuple(SoapLogin(f"LOGIN{i}", f"user{i}", f"password-{i}", place)
+               for i, place in enumerate((HERE, THERE))),
+    rest=tuple(RestEquipment(f"equipment-{i}", f"secret-{i}", place)
+               for i, place in enumerate((HERE, THERE))),
+)  # fmt: skip
+
+
+@pytest.fixture(params=["mock", "soap", "rest"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     clock = ManualClock(START)
     hub = MockHub(clock, seed=5)
     arrange(hub)
-    return Backend("mock", hub, clock, hub.client, carries_nmvs_codes=True)
+    if request.param == "mock":
+        yield Backend("mock", hub, clock, hub.client, carries_nmvs_codes=True)
+        return
+    with HubSimulator(hub, dialects=(request.param,), accounts=ACCOUNTS) as sim:
+        assert sim.pki is not None
+        clients: dict[str, SoapHubClient | RestHubClient] = {}
+
+        def client(location: str) -> HubClient:
+            if location not in clients:
+                i = (HERE, THERE).index(location)
+                clients[location] = (
+                    SoapHubClient(sim.soap_url, client_login_id=f"LOGIN{i}", user_id=f"user{i}",
+                                  password=f"password-{i}", cert=str(sim.pki.client_cert),
+                                  key=str(sim.pki.client_key), ca=str(sim.pki.ca))
+                    if request.param == "soap"
+                    else RestHubClient(sim.rest_url, client_id=f"equipment-{i}",
+                                       client_secret=f"secret-{i}", verify=str(sim.pki.ca))
+                )  # fmt: skip
+            return clients[location]
+
+        yield Backend(request.param, hub, clock, client, carries_nmvs_codes=request.param == "soap")
+        for opened in clients.values():
+            await opened.aclose()
 
 
 @dataclass(frozen=True)

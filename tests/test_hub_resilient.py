@@ -1,0 +1,223 @@
+"""The resilience wrapper: retries that never double a state change, backoff, the breaker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+from relay import RelayClient
+
+from fmd.codes.encode import gtin_check_digit
+from fmd.codes.model import PackIdentifier
+from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, PackState, Reason
+from fmd.hub.resilient import CircuitBreaker, CircuitOpen, ResilientHub, RetryPolicy
+from fmd.hub.rest import RestHubClient
+from fmd.hub.soap import SoapHubClient
+from simulators.hub import Faults, HubSimulator
+
+GTIN = "0950600013435" + gtin_check_digit("0950600013435")
+HERE = "hospital-pharmacy-1"
+
+
+def pack(serial: str) -> PackIdentifier:
+    return PackIdentifier("GTIN", GTIN, serial, "B1", None, "281231")
+
+
+def stocked(*serials: str, **faults: float) -> MockHub:
+    hub = MockHub(seed=3, **faults)  # type: ignore[arg-type]
+    hub.add_product(GTIN)
+    hub.add_batch(GTIN, "B1", date(2028, 12, 31))
+    for serial in serials:
+        hub.add_pack(pack(serial))
+    return hub
+
+
+class Sleeps:
+    """An injected sleep that records the waits instead of waiting."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+class Scripted(RelayClient):
+    """Fails the first `n` calls of each kind the way it is told to, then relays."""
+
+    def __init__(self, inner: HubClient, *, fail: str, n: int = 1, landed: bool = False) -> None:
+        super().__init__(inner)
+        self.fail, self.left, self.landed = fail, {"verify": n, "decommission": n}, landed
+        self.sent = 0
+
+    async def _maybe(self, kind: str) -> None:
+        if self.left[kind] > 0 and self.fail in (kind, "both"):
+            self.left[kind] -= 1
+            raise HubUnavailable("read timeout")
+
+    async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+        await self._maybe("verify")
+        return await self.inner.verify(ui, trx=trx)
+
+    async def decommission(
+        self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
+    ) -> HubResult:
+        self.sent += 1
+        if self.left["decommission"] > 0 and self.fail in ("decommission", "both"):
+            self.left["decommission"] -= 1
+            if self.landed:
+                await self.inner.decommission(ui, to, trx=trx)
+            raise HubUnavailable("connection dropped")
+        return await self.inner.decommission(ui, to, trx=trx)
+
+
+def wrap(inner: HubClient, **kwargs: object) -> tuple[ResilientHub, Sleeps]:
+    sleeps = Sleeps()
+    return ResilientHub(inner, sleep=sleeps, seed=1, **kwargs), sleeps  # type: ignore[arg-type]
+
+
+async def test_verify_is_retried_after_no_answer_with_growing_waits() -> None:
+    hub = stocked("S1")
+    resilient, sleeps = wrap(Scripted(hub.client(HERE), fail="verify", n=2))
+    result = await resilient.verify(pack("S1"))
+    assert result.state is PackState.ACTIVE
+    assert len(sleeps.waits) == 2
+    assert sleeps.waits[1] > sleeps.waits[0] * 0.5  # exponential, with jitter
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["landed", "not-landed"])
+async def test_a_lost_decommission_is_verified_before_any_resend(landed: bool) -> None:
+    hub = stocked("S2")
+    scripted = Scripted(hub.client(HERE), fail="decommission", landed=landed)
+    resilient, _ = wrap(scripted)
+    result = await resilient.decommission(pack("S2"), Reason.SUPPLIED, trx="t-1")
+    assert (result.state, result.reasons) == (PackState.INACTIVE, (Reason.SUPPLIED,))
+    assert hub.state_changes_by_pack == {(GTIN, "S2"): 1}
+    assert scripted.sent == (1 if landed else 2)
+    assert hub.alerts == []
+
+
+async def test_a_change_by_someone_else_meanwhile_is_never_overwritten() -> None:
+    hub = stocked("S3")
+
+    class StolenMeanwhile(RelayClient):
+        async def decommission(
+            self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
+        ) -> HubResult:
+            await hub.client("elsewhere").decommission(ui, Reason.STOLEN)
+            raise HubUnavailable("read timeout")
+
+    resilient, _ = wrap(StolenMeanwhile(hub.client(HERE)))
+    result = await resilient.decommission(pack("S3"), Reason.SUPPLIED)
+    assert result.reasons == (Reason.STOLEN,)
+    assert hub.state_changes_by_pack == {(GTIN, "S3"): 1}
+
+
+async def test_throttling_waits_as_long_as_the_hub_asked() -> None:
+    hub = stocked("S4")
+
+    class Throttled(RelayClient):
+        calls = 0
+
+        async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+            Throttled.calls += 1
+            if Throttled.calls == 1:
+                return HubResult("rate_limited", "NMVS_FI_SE_CLI_01", retry_after_s=7.0)
+            return await self.inner.verify(ui, trx=trx)
+
+    resilient, sleeps = wrap(Throttled(hub.client(HERE)))
+    assert (await resilient.verify(pack("S4"))).outcome == "ok"
+    assert sleeps.waits == [7.0]
+
+
+async def test_a_hub_that_never_answers_gives_up_after_the_attempts() -> None:
+    hub = stocked("S5", timeout_rate=1.0)
+    resilient, sleeps = wrap(hub.client(HERE), retry=RetryPolicy(attempts=3))
+    with pytest.raises(HubUnavailable):
+        await resilient.verify(pack("S5"))
+    assert len(sleeps.waits) == 2
+
+
+async def test_a_hanging_hub_times_out() -> None:
+    class Hanging(RelayClient):
+        async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+            await asyncio.sleep(10)
+            raise AssertionError("not reached")
+
+    resilient, _ = wrap(Hanging(stocked().client(HERE)), timeout_s=0.05,
+                        retry=RetryPolicy(attempts=1))  # fmt: skip
+    with pytest.raises(HubUnavailable, match="no answer within"):
+        await resilient.verify(pack("S6"))
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_breaker_opens_after_failures_and_tries_once_after_the_cooldown() -> None:
+    ticks = Ticks()
+    breaker = CircuitBreaker(failures=3, cooldown_s=30, clock=ticks)
+    for _ in range(3):
+        assert breaker.allow()
+        breaker.record(ok=False)
+    assert breaker.state == "open"
+    assert not breaker.allow()
+    ticks.now = 31
+    assert breaker.state == "half-open"
+    assert breaker.allow()
+    assert not breaker.allow()  # one trial at a time
+    breaker.record(ok=True)
+    assert breaker.state == "closed"
+
+
+async def test_an_open_breaker_fails_fast_so_the_pipeline_goes_offline() -> None:
+    hub = stocked("S7", timeout_rate=1.0)
+    breaker = CircuitBreaker(failures=2, cooldown_s=60)
+    resilient, _ = wrap(hub.client(HERE), breaker=breaker, retry=RetryPolicy(attempts=2))
+    with pytest.raises(HubUnavailable):
+        await resilient.verify(pack("S7"))
+    before = hub.transactions
+    with pytest.raises(CircuitOpen):
+        await resilient.verify(pack("S7"))
+    assert hub.transactions == before
+
+
+@pytest.fixture(params=["soap", "rest"])
+def wire(request: pytest.FixtureRequest) -> Iterator[tuple[MockHub, HubSimulator, str]]:
+    serials = [f"W{i}" for i in range(40)]
+    hub = stocked(*serials)
+    faults = Faults(lost_reply_rate=0.3, drop_rate=0.1, error_rate=0.1, throttle_rate=0.1,
+                    retry_after_s=0)  # fmt: skip
+    with HubSimulator(hub, dialects=(request.param,), faults=faults, seed=4) as sim:
+        yield hub, sim, request.param
+
+
+async def test_over_a_faulty_wire_every_pack_is_decommissioned_exactly_once(
+    wire: tuple[MockHub, HubSimulator, str],
+) -> None:
+    hub, sim, dialect = wire
+    assert sim.pki is not None
+    inner: SoapHubClient | RestHubClient = (
+        SoapHubClient(sim.soap_url, client_login_id="PHARMACY01", user_id="robot01",
+                      password="sim-password-1", cert=str(sim.pki.client_cert),
+                      key=str(sim.pki.client_key), ca=str(sim.pki.ca))
+        if dialect == "soap"
+        else RestHubClient(sim.rest_url, client_id="robot-equipment-01",
+                           client_secret="sim-secret-1", verify=str(sim.pki.ca))
+    )  # fmt: skip
+    resilient, _ = wrap(inner, retry=RetryPolicy(attempts=8), breaker=CircuitBreaker(failures=99))
+    try:
+        results = [await resilient.decommission(pack(f"W{i}"), Reason.SUPPLIED) for i in range(40)]
+    finally:
+        await inner.aclose()
+    assert all(r.reasons == (Reason.SUPPLIED,) for r in results)
+    assert set(hub.state_changes_by_pack.values()) == {1}
+    assert len(hub.state_changes_by_pack) == 40
+    assert hub.alerts == []
+    assert hub.transactions > 50  # the faults forced checks and re-sends
