@@ -53,7 +53,11 @@ def scenario(packs: int, latency_ms: float, traced: bool) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as folder:
         options = DemoOptions(
-            packs=packs, seed=1, hub_latency_s=latency_ms / 1000, db=Path(folder) / "fmd.db"
+            packs=packs,
+            seed=1,
+            hub_latency_s=latency_ms / 1000,
+            db=Path(folder) / "fmd.db",
+            hub="mock",
         )
         report = asyncio.run(
             run_demo(options, on_routed=on_routed, on_loading=tracemalloc.start if traced else None)

@@ -22,6 +22,7 @@ from fmd.codes.escapes import show_controls, unescape_controls
 from fmd.policy import Decision, SitePolicy
 from robot_controller.config import Config, ConfigError, load_config
 from robot_controller.demo import DemoOptions, DemoReport, run_demo
+from robot_controller.hub_connection import HUB_KINDS
 from robot_controller.logs import configure_logging
 from robot_controller.runtime import build_daemon
 
@@ -123,10 +124,15 @@ def demo(
     db: Annotated[Path | None, typer.Option(help="SQLite file (default: a new one).")] = None,
     hub_latency_ms: Annotated[float, typer.Option(min=0.0, help="Simulated hub latency.")] = 0.0,
     move_time_ms: Annotated[float, typer.Option(min=0.0, help="Robot time per move.")] = 0.0,
+    hub: Annotated[
+        str, typer.Option(help="mock (in process), or soap / rest over HTTPS to the simulator.")
+    ] = "soap",
 ) -> None:
     """Load a generated delivery (genuine and suspect packs) through the whole pipeline."""
     if mode not in ("hospital", "community"):
         raise _fail(f"--mode must be hospital or community, not {mode!r}")
+    if hub not in HUB_KINDS:
+        raise _fail(f"--hub must be one of {', '.join(HUB_KINDS)}, not {hub!r}")
     if db is not None and db.exists():
         raise _fail(f"{db} exists; the demo needs a fresh store (choose another --db)")
     folder = Path(tempfile.mkdtemp(prefix="fmd-robot-demo-"))
@@ -138,6 +144,7 @@ def demo(
         db=db or folder / "fmd-robot.db",
         hub_latency_s=hub_latency_ms / 1000,
         move_time_s=move_time_ms / 1000,
+        hub=hub,
     )
     with (folder / "fmd-robot.log").open("w", encoding="utf-8") as log_file:
         configure_logging(stream=log_file)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fmd.hub import MockHub
 from fmd.policy import Decision, SitePolicy
+from robot_controller.hub_connection import HubKind, simulated_hub
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
@@ -30,6 +31,7 @@ class DemoOptions:
     hub_latency_s: float = 0.0
     move_time_s: float = 0.0
     window: int = 128
+    hub: HubKind = "soap"
 
 
 @dataclass
@@ -80,22 +82,23 @@ async def run_demo(
     await supply_elsewhere(hub, delivery)
     hub.latency_s = options.hub_latency_s
     store = await asyncio.to_thread(Store.open, f"sqlite:///{options.db}")
-    pipeline = Pipeline(
-        store=store,
-        hub=hub.client(options.location, "demo"),
-        robot=SimRobot(move_time_s=options.move_time_s),
-        site=options.site,
-        window=options.window,
-        on_routed=on_routed,
-    )
-    if on_loading is not None:  # the simulated world is ready; loading starts now
-        on_loading()
-    started = time.perf_counter()
-    try:
-        await pipeline.run([ScriptedScanner(delivery.raws, source="delivery")])
-    finally:
-        await pipeline.aclose()
-    elapsed = time.perf_counter() - started
+    async with simulated_hub(options.hub, hub, location=options.location) as client:
+        pipeline = Pipeline(
+            store=store,
+            hub=client,
+            robot=SimRobot(move_time_s=options.move_time_s),
+            site=options.site,
+            window=options.window,
+            on_routed=on_routed,
+        )
+        if on_loading is not None:  # the simulated world is ready; loading starts now
+            on_loading()
+        started = time.perf_counter()
+        try:
+            await pipeline.run([ScriptedScanner(delivery.raws, source="delivery")])
+        finally:
+            await pipeline.aclose()
+        elapsed = time.perf_counter() - started
     try:
         return await asyncio.to_thread(_report, store, delivery, options.db, elapsed)
     finally:

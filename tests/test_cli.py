@@ -74,10 +74,13 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
     assert runner.invoke(app, args).exit_code == 2
 
 
-def test_demo_json_ends_with_one_line_of_figures(tmp_path: Path) -> None:
+@pytest.mark.parametrize("hub", ["soap", "rest", "mock"])
+def test_demo_json_ends_with_one_line_of_figures(tmp_path: Path, hub: str) -> None:
     result = runner.invoke(
-        app, ["demo", "--packs", "80", "--seed", "4", "--json", "--db", str(tmp_path / "demo.db")]
-    )
+        app,
+        ["demo", "--packs", "80", "--seed", "4", "--json", "--hub", hub,
+         "--db", str(tmp_path / "demo.db")],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(figures) == DEMO_KEYS
