@@ -17,14 +17,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fmd.codes import ParsedScan, parse_scan
+from fmd.codes import PackIdentifier, ParsedScan, parse_scan
 from fmd.codes.escapes import show_controls, unescape_controls
+from fmd.hub import HubResult, HubUnavailable, PackState
 from fmd.policy import Decision, SitePolicy
 from robot_controller.config import Config, ConfigError, load_config
 from robot_controller.demo import DemoOptions, DemoReport, run_demo
 from robot_controller.hub_connection import HUB_KINDS
 from robot_controller.logs import configure_logging
-from robot_controller.runtime import build_daemon
+from robot_controller.runtime import build_daemon, build_hub, close_hub
+from simulators.delivery import generate_delivery
 
 app = typer.Typer(
     name="fmd-robot",
@@ -205,6 +207,67 @@ def _show_report(report: DemoReport, log_path: Path) -> None:
         highlight=False,
     )
     out.print(f"store: {report.db}\nlog:   {log_path}", highlight=False)
+
+
+@app.command()
+def verify(
+    raw: Annotated[str, typer.Argument(help="The scan, spelled as for `parse`.")],
+    config: Annotated[
+        Path | None, typer.Option(help="TOML configuration file (default: embedded defaults).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Check one scan against the configured hub and print its answer.
+
+    Exit 0 when the pack is ACTIVE, 1 when it is not (or the hub did not answer), 2 on usage
+    or configuration errors.
+    """
+    try:
+        settings = load_config(config)
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+    parsed = parse_scan(unescape_controls(raw), separators=settings.site.separators)
+    if parsed.ui is None or not parsed.submit:
+        _show_parsed(parsed)
+        raise typer.Exit(1)
+    configure_logging(level="warning", stream=sys.stderr)
+    try:
+        result = asyncio.run(_verify_once(settings, parsed.ui))
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+    except HubUnavailable as error:
+        raise _fail(f"the hub did not answer: {error}", code=1) from None
+    answer = {
+        "outcome": result.outcome,
+        "return_code": result.return_code,
+        "state": result.state.value,
+        "reasons": [r.value for r in result.reasons],
+        "alert_id": result.alert_id,
+        "message": result.message,
+        "latency_ms": round(result.latency_s * 1000, 1),
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(answer) + "\n")
+    else:
+        table = Table(show_header=False, box=None)
+        for key, value in answer.items():
+            table.add_row(key, "—" if value in (None, []) else str(value))
+        out.print(table)
+    ok = result.outcome == "ok" and result.state is PackState.ACTIVE
+    raise typer.Exit(0 if ok else 1)
+
+
+async def _verify_once(settings: Config, ui: PackIdentifier) -> HubResult:
+    delivery = generate_delivery(
+        settings.simulation.packs,
+        seed=settings.simulation.seed,
+        suspect_rate=settings.simulation.suspect_rate,
+    )
+    hub = await build_hub(settings, delivery)
+    try:
+        return await hub.verify(ui)
+    finally:
+        await close_hub(hub)
 
 
 @app.command()

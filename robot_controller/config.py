@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from fmd.policy import SitePolicy
@@ -39,12 +40,92 @@ class StoreConfig(_Section):
     url: str = "sqlite:///fmd-robot.db"
 
 
+class Secret(_Section):
+    """Where a secret comes from: an environment variable or a file, never the config file."""
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_written_here(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            raise ValueError(
+                'secrets are never written in the config file: use {env = "VARIABLE"} '
+                'or {file = "/path/to/secret"}'
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Secret:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env (a variable name) or file (a path)")
+        return self
+
+    def read(self) -> SecretStr:
+        """The secret's value (raises ConfigError naming the source when it is missing)."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ConfigError(f"the environment variable {self.env} is not set")
+            return SecretStr(value)
+        assert self.file is not None
+        try:
+            return SecretStr(self.file.read_text(encoding="utf-8").strip())
+        except OSError as error:
+            raise ConfigError(f"cannot read secret file {self.file}: {error.strerror}") from None
+
+
+class SoapHubConfig(_Section):
+    """Arvato-style SOAP: login fields plus a client certificate (PEM pair or PKCS#12)."""
+
+    client_login_id: str = Field(min_length=1, max_length=20)
+    user_id: str = Field(min_length=4, max_length=20)
+    password: Secret
+    cert: Path | None = None
+    key: Path | None = None
+    pkcs12: Path | None = None
+    pkcs12_password: Secret | None = None
+    ca: Path | None = None  # the CA to trust for the hub (default: the system store)
+
+    @model_validator(mode="after")
+    def _one_certificate(self) -> SoapHubConfig:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key go together")
+        if (self.cert is None) == (self.pkcs12 is None):
+            raise ValueError("give a client certificate: cert + key, or pkcs12")
+        return self
+
+
+class RestHubConfig(_Section):
+    """Solidsoft-style REST: OAuth2 client credentials of the registered equipment."""
+
+    client_id: str = Field(min_length=1)
+    client_secret: Secret
+    data_entry_mode: Literal["scanned", "manual"] = "scanned"
+    ca: Path | None = None
+
+
 class HubConfig(_Section):
-    kind: Literal["mock"] = "mock"
+    kind: Literal["mock", "soap", "rest"] = "mock"
+    url: str | None = None  # the dialect's base URL (soap, rest)
+    timeout_s: float = Field(default=10.0, gt=0)
+    soap: SoapHubConfig | None = None
+    rest: RestHubConfig | None = None
+    # the mock national system (kind = "mock") and its injected faults
     latency_ms: float = Field(default=0, ge=0)
     timeout_rate: float = Field(default=0.0, ge=0, le=1)
     technical_error_rate: float = Field(default=0.0, ge=0, le=1)
     lost_reply_rate: float = Field(default=0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _dialect_settings(self) -> HubConfig:
+        if self.kind != "mock":
+            if not self.url:
+                raise ValueError(f"kind {self.kind} needs url")
+            if getattr(self, self.kind) is None:
+                raise ValueError(f"kind {self.kind} needs a [hub.{self.kind}] section")
+        return self
 
 
 class RobotConfig(_Section):
@@ -125,7 +206,8 @@ def _first_problem(error: ValidationError) -> str:
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         value = item.get("input")
-        shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+        secret = any(word in key for word in ("password", "secret"))
+        shown = "" if secret or isinstance(value, dict | list) else f" (got {value!r})"
         problems.append(f"{key}: {item['msg']}{shown}")
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return problems[0] + more

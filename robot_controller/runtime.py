@@ -9,7 +9,16 @@ from pathlib import Path
 
 from fmd.codes.escapes import unescape_controls
 from fmd.hub import HubClient, MockHub
-from robot_controller.config import Config, ConfigError, ScannerConfig
+from fmd.hub.resilient import ResilientHub
+from fmd.hub.rest import RestHubClient
+from fmd.hub.soap import SoapHubClient
+from robot_controller.config import (
+    Config,
+    ConfigError,
+    RestHubConfig,
+    ScannerConfig,
+    SoapHubConfig,
+)
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
@@ -27,6 +36,7 @@ class Daemon:
     async def aclose(self) -> None:
         await self.pipeline.aclose()
         await self.pipeline.robot.aclose()
+        await close_hub(self.pipeline.hub)
         self.store.close()
 
 
@@ -55,17 +65,60 @@ async def build_daemon(config: Config) -> Daemon:
 
 
 async def build_hub(config: Config, delivery: Delivery) -> HubClient:
-    """The mock national system, holding the simulated delivery's master data."""
-    hub = MockHub(
+    """The configured national system: a real dialect behind the resilience wrapper, or the
+    mock one holding the simulated delivery's master data."""
+    hub = config.hub
+    if hub.kind == "soap" and hub.soap is not None and hub.url is not None:
+        return ResilientHub(soap_client(hub.url, hub.soap, hub.timeout_s), timeout_s=hub.timeout_s)
+    if hub.kind == "rest" and hub.rest is not None and hub.url is not None:
+        return ResilientHub(rest_client(hub.url, hub.rest, hub.timeout_s), timeout_s=hub.timeout_s)
+    mock = MockHub(
         seed=config.simulation.seed,
-        timeout_rate=config.hub.timeout_rate,
-        technical_error_rate=config.hub.technical_error_rate,
-        lost_reply_rate=config.hub.lost_reply_rate,
+        timeout_rate=hub.timeout_rate,
+        technical_error_rate=hub.technical_error_rate,
+        lost_reply_rate=hub.lost_reply_rate,
     )
-    seed_hub(hub, delivery)
-    await supply_elsewhere(hub, delivery)
-    hub.latency_s = config.hub.latency_ms / 1000
-    return hub.client(config.site.location, config.site.user)
+    seed_hub(mock, delivery)
+    await supply_elsewhere(mock, delivery)
+    mock.latency_s = hub.latency_ms / 1000
+    return mock.client(config.site.location, config.site.user)
+
+
+async def close_hub(hub: HubClient) -> None:
+    """Close a hub client's connections (the in-process mock has none)."""
+    close = getattr(hub, "aclose", None)
+    if close is not None:
+        await close()
+
+
+def soap_client(url: str, soap: SoapHubConfig, timeout_s: float) -> SoapHubClient:
+    """A SOAP client from its configuration (secrets read from the environment or files)."""
+    return SoapHubClient(
+        url,
+        client_login_id=soap.client_login_id,
+        user_id=soap.user_id,
+        password=soap.password.read().get_secret_value(),
+        cert=str(soap.cert) if soap.cert else None,
+        key=str(soap.key) if soap.key else None,
+        pkcs12=str(soap.pkcs12) if soap.pkcs12 else None,
+        pkcs12_password=(
+            soap.pkcs12_password.read().get_secret_value() if soap.pkcs12_password else None
+        ),
+        ca=str(soap.ca) if soap.ca else True,
+        timeout=timeout_s,
+    )
+
+
+def rest_client(url: str, rest: RestHubConfig, timeout_s: float) -> RestHubClient:
+    """A REST client from its configuration (the secret read from the environment or a file)."""
+    return RestHubClient(
+        url,
+        client_id=rest.client_id,
+        client_secret=rest.client_secret.read().get_secret_value(),
+        verify=str(rest.ca) if rest.ca else True,
+        data_entry_mode=rest.data_entry_mode,
+        timeout=timeout_s,
+    )
 
 
 def build_scanner(config: ScannerConfig, delivery: Delivery) -> Scanner:

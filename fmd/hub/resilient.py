@@ -171,6 +171,12 @@ class ResilientHub:
     async def ping(self) -> None:
         await self._call(self.inner.ping)
 
+    async def aclose(self) -> None:
+        """Close the wrapped client, if it holds connections."""
+        close = getattr(self.inner, "aclose", None)
+        if close is not None:
+            await close()
+
     async def _change(
         self,
         send: Callable[[], Awaitable[HubResult]],

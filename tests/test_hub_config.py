@@ -1,0 +1,109 @@
+"""Real hubs from configuration: SOAP and REST examples, secrets only from outside the file,
+and never in a log line."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+import structlog
+from typer.testing import CliRunner
+
+from fmd.codes.encode import encode_gs1, gtin_check_digit
+from fmd.codes.escapes import show_controls
+from fmd.codes.model import PackIdentifier
+from fmd.hub import MockHub
+from robot_controller.cli import app
+from robot_controller.config import ConfigError, load_config
+from robot_controller.logs import configure_logging
+from simulators.hub import HubSimulator
+
+CONFIG = Path(__file__).parents[1] / "config"
+GTIN = "0950600013435" + gtin_check_digit("0950600013435")
+PACK = PackIdentifier("GTIN", GTIN, "CFG1", "B1", date(2028, 12, 31), "281231")
+SECRETS = {"soap": "sim-password-1", "rest": "sim-secret-1"}
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("example", ["soap-hub.example.toml", "rest-hub.example.toml"])
+def test_the_example_configs_are_valid(example: str) -> None:
+    settings = load_config(CONFIG / example)
+    assert settings.hub.kind in ("soap", "rest")
+
+
+def test_a_secret_written_in_the_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[site]\nlocation = "x"\n[hub]\nkind = "rest"\nurl = "https://hub"\n'
+        '[hub.rest]\nclient_id = "a"\nclient_secret = "plain-text"\n'
+    )
+    with pytest.raises(ConfigError, match="never written in the config file") as caught:
+        load_config(path)
+    assert "plain-text" not in str(caught.value)
+
+
+@pytest.fixture(params=["soap", "rest"])
+def configured(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, str]]:
+    dialect: str = request.param
+    hub = MockHub(seed=2)
+    hub.add_product(GTIN)
+    hub.add_batch(GTIN, "B1", date(2028, 12, 31))
+    hub.add_pack(PACK)
+    with HubSimulator(hub, dialects=(dialect,)) as sim:
+        assert sim.pki is not None
+        secret_file = tmp_path / "secret"
+        secret_file.write_text(SECRETS[dialect] + "\n")
+        if dialect == "soap":
+            section = (
+                f'url = "{sim.soap_url}"\n[hub.soap]\nclient_login_id = "PHARMACY01"\n'
+                f'user_id = "robot01"\npassword = {{ env = "FMD_TEST_HUB_PASSWORD" }}\n'
+                f'cert = "{sim.pki.client_cert}"\nkey = "{sim.pki.client_key}"\n'
+                f'ca = "{sim.pki.ca}"\n'
+            )
+            monkeypatch.setenv("FMD_TEST_HUB_PASSWORD", SECRETS["soap"])
+        else:
+            section = (
+                f'url = "{sim.rest_url}"\n[hub.rest]\nclient_id = "robot-equipment-01"\n'
+                f'client_secret = {{ file = "{secret_file}" }}\nca = "{sim.pki.ca}"\n'
+            )
+        path = tmp_path / f"{dialect}.toml"
+        path.write_text(f'[site]\nlocation = "hospital-pharmacy-1"\n[hub]\nkind = "{dialect}"\n'
+                        + section)  # fmt: skip
+        yield path, SECRETS[dialect]
+
+
+def test_verify_reaches_the_configured_hub_and_no_log_line_holds_the_secret(
+    configured: tuple[Path, str],
+) -> None:
+    path, secret = configured
+    logs = io.StringIO()
+    configure_logging(level="debug", stream=logs)
+    raw = show_controls(encode_gs1(PACK))
+    result = runner.invoke(app, ["verify", "--json", "--config", str(path), raw])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert (answer["outcome"], answer["state"]) == ("ok", "ACTIVE")
+    assert secret not in logs.getvalue()
+    assert secret not in result.output
+    assert secret not in repr(load_config(path))
+    structlog.reset_defaults()
+
+
+def test_a_missing_secret_is_one_clear_error(
+    configured: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = configured
+    monkeypatch.delenv("FMD_TEST_HUB_PASSWORD", raising=False)
+    path.write_text(path.read_text().replace('{ file = "', '{ file = "/nonexistent'))
+    raw = show_controls(encode_gs1(PACK))
+    result = runner.invoke(app, ["verify", "--config", str(path), raw])
+    assert result.exit_code == 2
+    message = result.stderr.strip()
+    assert "FMD_TEST_HUB_PASSWORD" in message or "cannot read secret file" in message
+    assert "Traceback" not in message
