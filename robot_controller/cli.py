@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import tempfile
+import threading
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -19,14 +20,15 @@ from rich.table import Table
 
 from fmd.codes import PackIdentifier, ParsedScan, parse_scan
 from fmd.codes.escapes import show_controls, unescape_controls
-from fmd.hub import HubResult, HubUnavailable, PackState
+from fmd.hub import HubResult, HubUnavailable, MockHub, PackState
 from fmd.policy import Decision, SitePolicy
 from robot_controller.config import Config, ConfigError, load_config
 from robot_controller.demo import DemoOptions, DemoReport, run_demo
 from robot_controller.hub_connection import HUB_KINDS
 from robot_controller.logs import configure_logging
 from robot_controller.runtime import build_daemon, build_hub, close_hub
-from simulators.delivery import generate_delivery
+from simulators.delivery import generate_delivery, seed_hub
+from simulators.hub import HubSimulator
 
 app = typer.Typer(
     name="fmd-robot",
@@ -37,6 +39,10 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 out = Console()
+
+
+sim = typer.Typer(help="Run a simulated device standalone.", no_args_is_help=True)
+app.add_typer(sim, name="sim")
 
 
 def main() -> None:
@@ -268,6 +274,59 @@ async def _verify_once(settings: Config, ui: PackIdentifier) -> HubResult:
         return await hub.verify(ui)
     finally:
         await close_hub(hub)
+
+
+@sim.command("hub")
+def sim_hub(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=0, max=65534, help="REST port; SOAP on the next.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the master data and of the faults.")] = 1,
+    packs: Annotated[int, typer.Option(min=0, help="Packs of master data to load.")] = 200,
+    dialects: Annotated[str, typer.Option(help="Comma-separated: soap,rest.")] = "soap,rest",
+) -> None:
+    """Serve the NMVS simulator (SOAP over mutual TLS, REST over TLS) until Ctrl-C."""
+    chosen = tuple(d.strip() for d in dialects.split(",") if d.strip())
+    if not chosen or set(chosen) - {"soap", "rest"}:
+        raise _fail("--dialects takes soap, rest or soap,rest")
+    delivery = generate_delivery(packs, seed=seed)
+    hub = MockHub(seed=seed)
+    seed_hub(hub, delivery)
+    simulator = HubSimulator(
+        hub,
+        host=host,
+        rest_port=port,
+        soap_port=port + 1 if port else 0,
+        dialects=chosen,
+        seed=seed,
+    )
+    try:
+        simulator.start()
+    except (OSError, RuntimeError) as error:
+        raise _fail(f"cannot start the simulator: {error}") from None
+    assert simulator.pki is not None
+    if "soap" in chosen:
+        out.print(f"SOAP  {simulator.soap_url}  (client certificate required)", highlight=False)
+    if "rest" in chosen:
+        out.print(f"REST  {simulator.rest_url}", highlight=False)
+    out.print(f"admin {simulator.admin_url}/stats, PUT {simulator.admin_url}/faults",
+              highlight=False)  # fmt: skip
+    out.print(
+        f"CA {simulator.pki.ca}\nclient certificate {simulator.pki.client_cert} "
+        f"key {simulator.pki.client_key}\nSOAP login PHARMACY01 / robot01 / sim-password-1; "
+        f"REST client robot-equipment-01 / sim-secret-1\n{len(delivery.packs)} packs of master "
+        "data loaded. Ctrl-C stops.",
+        highlight=False,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        simulator.stop()
 
 
 @app.command()

@@ -181,3 +181,25 @@ def test_run_finishes_the_packs_in_hand_on_sigterm(tmp_path: Path) -> None:
         store.close()
     assert 0 < summary["packs"] < 500
     assert summary["lost"] == 0
+
+
+def test_sim_hub_serves_until_sigterm_and_says_where() -> None:
+    import ssl
+
+    import httpx
+
+    env = {**os.environ, "COLUMNS": "200"}
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "robot_controller", "sim", "hub", "--packs", "5"],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert sim.stdout is not None
+    lines = [sim.stdout.readline() for _ in range(4)]
+    rest = next(line.split()[1] for line in lines if line.startswith("REST"))
+    ca = next(line.split()[1] for line in lines if line.startswith("CA"))
+    stats = httpx.get(
+        rest.replace("/rest", "/admin/stats"), verify=ssl.create_default_context(cafile=ca)
+    ).json()
+    assert stats["transactions"] == 0
+    sim.send_signal(signal.SIGTERM)
+    assert sim.wait(timeout=20) == 0
