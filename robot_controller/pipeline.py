@@ -7,7 +7,6 @@ flight); the robot receives its jobs one at a time, in scan order.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ from typing import Any
 import structlog
 
 from fmd.codes import PackIdentifier, ParsedScan, parse_scan
-from fmd.hub.contract import HubClient, HubResult, HubUnavailable, PackState, Reason
+from fmd.hub.contract import HubClient, HubResult, HubUnavailable, Reason
+from fmd.hub.resilient import Attempt, ResilientHub, traced
 from fmd.policy import Action, Decision, SitePolicy, Why, decide, decide_before_hub
 from fmd.policy import settle_decommission as settle
 from robot_controller.robot.base import Job, JobOutcome, Robot
@@ -52,25 +52,11 @@ class ScannerFailed(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class HubCall:
-    """One call to the hub, to be recorded: the answer, or the transport error."""
-
-    operation: str
-    ui: PackIdentifier
-    trx: str
-    reason: Reason | None
-    result: HubResult | None
-    error: str | None
-    latency_s: float
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class Sent:
     """A decommission's answer (None: unknown), the calls it took, and the intent's status."""
 
     result: HubResult | None
-    calls: tuple[HubCall, ...]
+    calls: tuple[Attempt, ...]
     status: str
 
 
@@ -90,7 +76,7 @@ class Pipeline:
         on_routed: Callable[[int, str, Decision], None] | None = None,
     ) -> None:
         self.store = store
-        self.hub = hub
+        self.hub = hub if isinstance(hub, ResilientHub) else ResilientHub(hub)
         self.robot = robot
         self.site = site
         self.separators = separators
@@ -249,8 +235,8 @@ class Pipeline:
             decision = local or Decision(Action.REJECT, Why.UNREADABLE, "no UI")
             await self._call(self._record, token, "verify", parsed, decision, ())
             return self._decided(token, parsed, decision)
-        verified = await self._ask(token, "verify", ui, new_trx())
-        decision = decide(parsed, verified.result, self.site, today=today)
+        verified, calls = await self._ask(token, "verify", ui, new_trx())
+        decision = decide(parsed, verified, self.site, today=today)
         wants_intent = decision.decommission_to is not None or decision.verify_later
         intent = await self._call(
             self._record,
@@ -258,7 +244,7 @@ class Pipeline:
             "verify",
             parsed,
             decision,
-            (verified,),
+            calls,
             intent_trx=new_trx() if wants_intent else None,
         )
         if intent is None or intent.operation != "decommission":
@@ -282,7 +268,7 @@ class Pipeline:
         stage: str,
         parsed: ParsedScan,
         decision: Decision,
-        calls: Sequence[HubCall],
+        calls: Sequence[Attempt],
         *,
         intent_trx: str | None = None,
         settled: tuple[int, str] | None = None,
@@ -382,40 +368,20 @@ class Pipeline:
     # -- the hub, under invariant 3 ---------------------------------------------------------
 
     async def send_intent(self, intent: Intent, *, verify_first: bool = False) -> Sent:
-        """Send a stored decommission; on a lost reply, verify before sending again.
+        """Send a stored decommission through the resilience wrapper (invariant 3 lives there).
 
         `verify_first` is for an intent that may already have reached the hub (after a crash).
         The answer is None while the outcome is unknown: the intent then stays pending.
         """
         assert intent.reason is not None
-        calls: list[HubCall] = []
-        if not verify_first:
-            calls.append(
-                await self._ask(
-                    intent.token, "decommission", intent.ui, intent.client_trx_id, intent.reason
-                )
-            )
-        if not calls or calls[-1].result is None:
-            calls += await self._resolve_lost_reply(intent)
-        result = calls[-1].result
-        if result is None or result.outcome in ("technical", "rate_limited"):
-            return Sent(None, tuple(calls), "pending")
-        landed = result.outcome == "ok" and intent.reason in result.reasons
-        return Sent(result, tuple(calls), "done" if landed else "failed")
-
-    async def _resolve_lost_reply(self, intent: Intent) -> list[HubCall]:
-        """After no answer: ask the pack's state, and re-send only if the change did not land."""
-        assert intent.reason is not None
-        check = await self._ask(intent.token, "verify", intent.ui, new_trx())
-        state = check.result
-        if state is None or state.outcome != "ok" or state.state is not PackState.ACTIVE:
-            if state is not None and intent.reason in state.reasons:
-                log.info("hub.landed", token=intent.token, trx=intent.client_trx_id)
-            return [check]
-        resent = await self._ask(
-            intent.token, "decommission", intent.ui, intent.client_trx_id, intent.reason
+        operation = "confirm" if verify_first else "decommission"
+        result, calls = await self._ask(
+            intent.token, operation, intent.ui, intent.client_trx_id, intent.reason
         )
-        return [check, resent]
+        if result is None or result.outcome in ("technical", "rate_limited"):
+            return Sent(None, calls, "pending")
+        landed = result.outcome == "ok" and intent.reason in result.reasons
+        return Sent(result, calls, "done" if landed else "failed")
 
     async def _ask(
         self,
@@ -424,29 +390,32 @@ class Pipeline:
         ui: PackIdentifier,
         trx: str,
         reason: Reason | None = None,
-    ) -> HubCall:
-        """One hub call and its latency (result None: the hub did not answer)."""
-        started = time.perf_counter()
+    ) -> tuple[HubResult | None, tuple[Attempt, ...]]:
+        """One hub operation with its retries; the answer (None: none came) and every call made."""
         error: str | None = None
         result: HubResult | None = None
-        try:
-            if operation == "verify":
-                result = await self.hub.verify(ui, trx=trx)
-            else:
-                assert reason is not None
-                result = await self.hub.decommission(ui, reason, trx=trx)
-        except HubUnavailable as exc:
-            error = str(exc) or type(exc).__name__
-        latency = time.perf_counter() - started
+        with traced() as attempts:
+            try:
+                if operation == "verify":
+                    result = await self.hub.verify(ui, trx=trx)
+                elif operation == "confirm":
+                    assert reason is not None
+                    result = await self.hub.confirm_or_decommission(ui, reason, trx=trx)
+                else:
+                    assert reason is not None
+                    result = await self.hub.decommission(ui, reason, trx=trx)
+            except HubUnavailable as exc:
+                error = str(exc) or type(exc).__name__
         log.info(
             f"hub.{operation}",
             token=token,
             trx=trx,
-            latency_ms=round(latency * 1000, 2),
+            calls=len(attempts),
+            latency_ms=round(sum(a.latency_s for a in attempts) * 1000, 2),
             code=result.return_code if result else None,
             error=error,
         )
-        return HubCall(operation, ui, trx, reason, result, error, latency, self.clock())
+        return result, tuple(attempts)
 
     # -- crash recovery -----------------------------------------------------------------
 

@@ -12,8 +12,11 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
 from fmd.codes.model import PackIdentifier
@@ -29,6 +32,34 @@ from fmd.hub.contract import (
 
 BreakerState = Literal["closed", "open", "half-open"]
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One call that reached (or tried to reach) the hub, for the verification log."""
+
+    operation: str
+    ui: PackIdentifier
+    trx: str
+    reason: Reason | None
+    result: HubResult | None
+    error: str | None
+    latency_s: float
+    at: datetime
+
+
+_attempts: ContextVar[list[Attempt] | None] = ContextVar("fmd_hub_attempts", default=None)
+
+
+@contextmanager
+def traced() -> Iterator[list[Attempt]]:
+    """Collect every hub call made by this task inside the block (retries and checks included)."""
+    attempts: list[Attempt] = []
+    token = _attempts.set(attempts)
+    try:
+        yield attempts
+    finally:
+        _attempts.reset(token)
 
 
 class CircuitOpen(HubUnavailable):
@@ -122,7 +153,9 @@ class ResilientHub:
         last: HubUnavailable | None = None
         for attempt in range(1, self.retry.attempts + 1):
             try:
-                result = await self._call(lambda: self.inner.verify(ui, trx=trx))
+                result = await self._call(
+                    lambda: self.inner.verify(ui, trx=trx), "verify", ui, trx, None
+                )
             except CircuitOpen:
                 raise
             except HubUnavailable as error:
@@ -142,11 +175,23 @@ class ResilientHub:
     async def decommission(
         self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
     ) -> HubResult:
-        trx = trx or _new_trx()
+        return await self._decommission(ui, to, trx or _new_trx(), verify_first=False)
+
+    async def confirm_or_decommission(
+        self, ui: PackIdentifier, to: Reason, *, trx: str
+    ) -> HubResult:
+        """A decommission that may already have reached the hub (say, before a crash): ask
+        the pack's state first, and send only if the change has not landed."""
+        return await self._decommission(ui, to, trx, verify_first=True)
+
+    async def _decommission(
+        self, ui: PackIdentifier, to: Reason, trx: str, *, verify_first: bool
+    ) -> HubResult:
         return await self._change(
             lambda: self.inner.decommission(ui, to, trx=trx),
-            ui,
+            ("decommission", ui, trx, to),
             landed=lambda s: s.state is PackState.INACTIVE and to in s.reasons,
+            verify_first=verify_first,
         )
 
     async def undo(
@@ -160,7 +205,7 @@ class ResilientHub:
         trx = trx or _new_trx()
         return await self._change(
             lambda: self.inner.undo(ui, from_, trx=trx, ref_trx=ref_trx),
-            ui,
+            ("undo", ui, trx, from_),
             landed=lambda s: s.state is PackState.ACTIVE,
             pending=lambda s: s.state is PackState.INACTIVE and from_ in s.reasons,
         )
@@ -180,20 +225,24 @@ class ResilientHub:
     async def _change(
         self,
         send: Callable[[], Awaitable[HubResult]],
-        ui: PackIdentifier,
+        what: tuple[str, PackIdentifier, str, Reason],
         *,
         landed: Callable[[HubResult], bool],
         pending: Callable[[HubResult], bool] | None = None,
+        verify_first: bool = False,
     ) -> HubResult:
         """Send a state change; after a lost or technical answer, verify before any re-send."""
         still_to_do = pending or (lambda s: s.state is PackState.ACTIVE)
+        ui = what[1]
         for attempt in range(1, self.retry.attempts + 1):
-            try:
-                result: HubResult | None = await self._call(send)
-            except CircuitOpen:
-                raise
-            except HubUnavailable:
-                result = None
+            result: HubResult | None = None
+            if not (verify_first and attempt == 1):
+                try:
+                    result = await self._call(send, *what)
+                except CircuitOpen:
+                    raise
+                except HubUnavailable:
+                    result = None
             if result is not None and result.outcome == "rate_limited":
                 if attempt == self.retry.attempts:
                     return result
@@ -210,21 +259,42 @@ class ResilientHub:
                 await self._wait(attempt, None)
         raise HubUnavailable("the state change could not be confirmed; it stays in the outbox")
 
-    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _call(
+        self,
+        call: Callable[[], Awaitable[T]],
+        operation: str = "",
+        ui: PackIdentifier | None = None,
+        trx: str = "",
+        reason: Reason | None = None,
+    ) -> T:
+        """One call to the hub under the breaker and the timeout, traced when it concerns a pack."""
         if not self.breaker.allow():
             raise CircuitOpen("the hub failed too often; calls are paused for a while")
+        started = time.perf_counter()
+        at = datetime.now(UTC)
+
+        def trace(result: object, error: str | None) -> None:
+            attempts = _attempts.get()
+            if attempts is not None and ui is not None:
+                answer = result if isinstance(result, HubResult) else None
+                latency = time.perf_counter() - started
+                attempts.append(Attempt(operation, ui, trx, reason, answer, error, latency, at))
+
         try:
             async with asyncio.timeout(self.timeout_s):
                 result = await call()
         except TimeoutError:
             self.breaker.record(ok=False)
+            trace(None, f"no answer within {self.timeout_s:g} s")
             raise HubUnavailable(f"no answer within {self.timeout_s:g} s") from None
-        except HubUnavailable:
+        except HubUnavailable as error:
             self.breaker.record(ok=False)
+            trace(None, str(error) or type(error).__name__)
             raise
         self.breaker.record(
             ok=not (isinstance(result, HubResult) and result.outcome == "technical")
         )
+        trace(result, None)
         return result
 
     async def _wait(self, attempt: int, result: HubResult | None) -> None:
