@@ -1,0 +1,168 @@
+"""Benchmark of the NMVS wire dialects against the local simulator. Prints one JSON line.
+
+- verify requests per second through each dialect (SOAP over mutual TLS, REST over TLS) at
+  concurrency 8, against the simulator on loopback (in this process, its own thread);
+- each client's own overhead per request: the same client replaying a recorded answer through
+  an in-memory transport, so no network and no simulator work is counted;
+- the demo pipeline over SOAP with 300 ms of simulated hub latency.
+Usage: python bench/hub.py [--requests 2000] [--packs 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import ssl
+import statistics
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from fmd.codes.encode import gtin_check_digit
+from fmd.codes.model import PackIdentifier
+from fmd.hub import HubClient, MockHub
+from fmd.hub.rest import RestHubClient
+from fmd.hub.soap import SoapHubClient
+from robot_controller.demo import DemoOptions, run_demo
+from robot_controller.logs import configure_logging
+from simulators.hub import HubSimulator
+
+GTIN = "0950600013435" + gtin_check_digit("0950600013435")
+
+
+def stocked(packs: int) -> tuple[MockHub, list[PackIdentifier]]:
+    hub = MockHub(seed=1)
+    hub.add_product(GTIN)
+    hub.add_batch(GTIN, "B1", date(2028, 12, 31))
+    uis = [PackIdentifier("GTIN", GTIN, f"SN{i:06d}", "B1", None, "281231") for i in range(packs)]
+    for ui in uis:
+        hub.add_pack(ui)
+    return hub, uis
+
+
+def make_client(
+    dialect: str, sim: HubSimulator, transport: httpx.AsyncBaseTransport | None = None
+) -> SoapHubClient | RestHubClient:
+    assert sim.pki is not None
+    if dialect == "soap":
+        return SoapHubClient(sim.soap_url, client_login_id="PHARMACY01", user_id="robot01",
+                             password="sim-password-1", cert=str(sim.pki.client_cert),
+                             key=str(sim.pki.client_key), ca=str(sim.pki.ca),
+                             transport=transport)  # fmt: skip
+    return RestHubClient(sim.rest_url, client_id="robot-equipment-01", client_secret="sim-secret-1",
+                         verify=str(sim.pki.ca), transport=transport)  # fmt: skip
+
+
+async def verify_rate(client: HubClient, uis: list[PackIdentifier], concurrency: int) -> float:
+    queue = list(uis)
+
+    async def worker() -> None:
+        while queue:
+            result = await client.verify(queue.pop())
+            assert result.outcome == "ok", result
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(uis) / (time.perf_counter() - started)
+
+
+class Recorder(httpx.AsyncBaseTransport):
+    """Passes requests on, keeping the last answer so it can be replayed without a network."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.last: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        body = await response.aread()
+        self.last = (response.status_code, list(response.headers.raw), body)
+        return httpx.Response(response.status_code, headers=response.headers.raw, content=body)
+
+
+def replaying(recorded: tuple[int, list[tuple[bytes, bytes]], bytes]) -> httpx.MockTransport:
+    """Answers every request with the recorded answer (and a token request with a token)."""
+    status, headers, body = recorded
+    kept = [(k, v) for k, v in headers if k.lower() not in (b"content-length", b"date")]
+    token = {"access_token": "bench", "token_type": "Bearer", "expires_in": 3600}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            return httpx.Response(200, json=token)
+        return httpx.Response(status, headers=kept, content=body)
+
+    return httpx.MockTransport(answer)
+
+
+def tls_transport(dialect: str, sim: HubSimulator) -> httpx.AsyncHTTPTransport:
+    assert sim.pki is not None
+    context = ssl.create_default_context(cafile=str(sim.pki.ca))
+    if dialect == "soap":
+        context.load_cert_chain(str(sim.pki.client_cert), str(sim.pki.client_key))
+    return httpx.AsyncHTTPTransport(verify=context)
+
+
+async def client_overhead_ms(dialect: str, sim: HubSimulator, uis: list[PackIdentifier]) -> float:
+    """p50 of one verify through the client with a replayed answer: the client's own work."""
+    recorder = Recorder(tls_transport(dialect, sim))
+    live = make_client(dialect, sim, transport=recorder)
+    await live.verify(uis[0], trx="bench-overhead")
+    await live.aclose()
+    assert recorder.last is not None
+    replay = make_client(dialect, sim, transport=replaying(recorder.last))
+    await replay.verify(uis[0], trx="bench-overhead")  # the token, once
+    times = []
+    for _ in range(400):
+        started = time.perf_counter()
+        result = await replay.verify(uis[0], trx="bench-overhead")
+        times.append(time.perf_counter() - started)
+        assert result.outcome == "ok", result
+    await replay.aclose()
+    return statistics.median(times) * 1000
+
+
+async def wire(args: argparse.Namespace) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for dialect in ("soap", "rest"):
+        hub, uis = stocked(args.requests)
+        with HubSimulator(hub, dialects=(dialect,)) as sim:
+            client = make_client(dialect, sim)
+            await client.verify(uis[0])  # connect, log in
+            figures[f"{dialect}_verify_per_s"] = round(await verify_rate(client, uis, 8), 1)
+            await client.aclose()
+            figures[f"{dialect}_client_overhead_p50_ms"] = round(
+                await client_overhead_ms(dialect, sim, uis), 3
+            )
+    return figures
+
+
+def pipeline_over_soap(packs: int) -> float:
+    configure_logging(stream=io.StringIO(), level="warning")
+    with tempfile.TemporaryDirectory() as folder:
+        options = DemoOptions(packs=packs, hub="soap", hub_latency_s=0.3, db=Path(folder) / "x.db")
+        report = asyncio.run(run_demo(options))
+    assert (report.misrouted, report.lost) == (0, 0), report
+    return round(report.packs_per_s, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--packs", type=int, default=400)
+    args = parser.parse_args()
+    figures = asyncio.run(wire(args))
+    figures["pipeline_soap_300ms_packs_per_s"] = pipeline_over_soap(args.packs)
+    figures["cores"] = os.cpu_count()
+    figures["targets"] = {"client_overhead_p50_ms": 2.0, "pipeline_soap_300ms_packs_per_s": 20}
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
