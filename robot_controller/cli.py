@@ -21,12 +21,16 @@ from rich.table import Table
 from fmd.codes import PackIdentifier, ParsedScan, parse_scan
 from fmd.codes.escapes import show_controls, unescape_controls
 from fmd.hub import HubResult, HubUnavailable, MockHub, PackState
+from fmd.hub.resilient import ResilientHub
 from fmd.policy import Decision, SitePolicy
 from robot_controller.config import Config, ConfigError, load_config
 from robot_controller.demo import DemoOptions, DemoReport, run_demo
 from robot_controller.hub_connection import HUB_KINDS
 from robot_controller.logs import configure_logging
+from robot_controller.outbox import ReplayReport, replay
+from robot_controller.pipeline import utc_now
 from robot_controller.runtime import build_daemon, build_hub, close_hub
+from robot_controller.store import Store
 from simulators.delivery import generate_delivery, seed_hub
 from simulators.hub import HubSimulator
 
@@ -43,6 +47,71 @@ out = Console()
 
 sim = typer.Typer(help="Run a simulated device standalone.", no_args_is_help=True)
 app.add_typer(sim, name="sim")
+outbox = typer.Typer(help="State changes and checks waiting for the hub.", no_args_is_help=True)
+app.add_typer(outbox, name="outbox")
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML configuration file (default: embedded).")
+]
+
+
+def _settings(config: Path | None) -> Config:
+    try:
+        return load_config(config)
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+
+
+@outbox.command("status")
+def outbox_status(config: ConfigOption = None) -> None:
+    """Show what the outbox holds, by operation and status."""
+    settings = _settings(config)
+    store = Store.open(settings.store.url)
+    try:
+        counts = store.outbox_counts()
+    finally:
+        store.close()
+    table = Table(title="Outbox", title_justify="left")
+    for column in ("operation", "status", "intents"):
+        table.add_column(column, justify="right" if column == "intents" else "left")
+    for (operation, status), count in sorted(counts.items()):
+        table.add_row(operation, status, str(count))
+    out.print(table)
+    pending = sum(n for (_, status), n in counts.items() if status == "pending")
+    out.print(f"{pending} waiting for the hub.")
+
+
+@outbox.command("replay")
+def outbox_replay(config: ConfigOption = None) -> None:
+    """Send what the outbox holds to the configured hub, oldest first."""
+    settings = _settings(config)
+    configure_logging(level="warning", stream=sys.stderr)
+    try:
+        report = asyncio.run(_replay(settings))
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+    out.print(
+        f"{report.done} done, {report.failed} refused by the hub, {report.flagged} flagged for "
+        f"the operator (packs {', '.join(map(str, report.flagged_tokens)) or 'none'})",
+        highlight=False,
+    )
+    if report.stopped:
+        raise _fail(f"stopped with {report.left} left: {report.stopped}", code=1)
+
+
+async def _replay(settings: Config) -> ReplayReport:
+    delivery = generate_delivery(
+        settings.simulation.packs,
+        seed=settings.simulation.seed,
+        suspect_rate=settings.simulation.suspect_rate,
+    )
+    hub = await build_hub(settings, delivery)
+    store = await asyncio.to_thread(Store.open, settings.store.url)
+    try:
+        resilient = hub if isinstance(hub, ResilientHub) else ResilientHub(hub)
+        return await replay(store, resilient, clock=utc_now)
+    finally:
+        await close_hub(hub)
+        store.close()
 
 
 def main() -> None:

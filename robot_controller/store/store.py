@@ -110,6 +110,7 @@ class Intent:
     ui: PackIdentifier
     status: str
     attempts: int
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +340,20 @@ class Store:
             ).fetchone()[0]
             self._audit(conn, at, f"outbox.{status}", token, code or "", {"intent": intent_id})
 
+    def queue_intent(
+        self,
+        token: int,
+        ui: PackIdentifier,
+        operation: str,
+        reason: Reason | None,
+        *,
+        trx: str,
+        at: datetime,
+    ) -> Intent:
+        """Commit a state change for the hub to the outbox (for instance an operator's undo)."""
+        with self._tx() as conn:
+            return self._add_intent(conn, token, ui, operation, reason, trx, at)
+
     def start_job(self, job: Job, *, at: datetime) -> int:
         """Commit a robot job as started, before the robot is asked to move the pack."""
         with self._tx() as conn:
@@ -445,6 +460,14 @@ class Store:
                     )
                 )
         return result
+
+    def outbox_counts(self) -> dict[tuple[str, str], int]:
+        """How many intents there are per (operation, status)."""
+        query = sa.select(_outbox.c.operation, _outbox.c.status, sa.func.count()).group_by(
+            _outbox.c.operation, _outbox.c.status
+        )
+        with self._read() as conn:
+            return {(str(op), str(status)): cast(int, n) for op, status, n in conn.execute(query)}
 
     def last_decision(self, token: int) -> Decision | None:
         """The newest decision recorded for a pack."""
@@ -557,7 +580,7 @@ class Store:
             returning="id",
         ).fetchone()[0]
         self._audit(conn, at, "outbox.queued", token, operation, {"trx": trx, "reason": reason})
-        return Intent(int(intent_id), token, operation, reason, trx, ui, "pending", 0)
+        return Intent(int(intent_id), token, operation, reason, trx, ui, "pending", 0, at)
 
     def _intents(self, conn: Connection, where: tuple[Any, ...]) -> Iterator[Intent]:
         for r in conn.execute(sa.select(_outbox).where(*where).order_by(_outbox.c.id)):
@@ -573,7 +596,15 @@ class Store:
             )
             reason = Reason(r.reason) if r.reason else None
             yield Intent(
-                r.id, r.token, r.operation, reason, r.client_trx_id, ui, r.status, r.attempts
+                r.id,
+                r.token,
+                r.operation,
+                reason,
+                r.client_trx_id,
+                ui,
+                r.status,
+                r.attempts,
+                r.created_at,
             )
 
     def _audit(

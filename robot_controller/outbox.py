@@ -1,0 +1,108 @@
+"""Replaying the outbox once the hub answers again: queued state changes and deferred checks.
+
+Intents are replayed oldest first, so each pack's changes keep their order. A decommission is
+confirmed before it is sent (it may have landed before its answer was lost); an undo whose
+10-day window (Art. 13) has passed is not sent but flagged for the operator; a deferred verify
+that does not come back clean is flagged, so the pack can be retrieved to quarantine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from fmd.hub.contract import HubResult, HubUnavailable, PackState
+from fmd.hub.resilient import Attempt, ResilientHub, traced
+from robot_controller.store import Intent, Store
+
+UNDO_WINDOW = timedelta(hours=240)
+log = structlog.get_logger("fmd.outbox")
+
+
+@dataclass
+class ReplayReport:
+    """What one replay did; `stopped` says why it ended early (the hub went away again)."""
+
+    done: int = 0
+    failed: int = 0
+    flagged: int = 0
+    left: int = 0
+    stopped: str | None = None
+    flagged_tokens: list[int] = field(default_factory=list)
+
+
+def settle_status(intent: Intent, result: HubResult) -> str:
+    """The intent's new status once the hub has answered (pure)."""
+    if intent.operation == "verify":
+        clean = result.outcome == "ok" and result.state is PackState.ACTIVE
+        return "done" if clean else "flagged"
+    landed = result.outcome == "ok" and (
+        intent.reason in result.reasons
+        if intent.operation == "decommission"
+        else result.state is PackState.ACTIVE
+    )
+    return "done" if landed else "failed"
+
+
+async def replay(
+    store: Store,
+    hub: ResilientHub,
+    *,
+    clock: Callable[[], datetime],
+    limit: int | None = None,
+) -> ReplayReport:
+    """Send what the outbox holds, in order, until it is empty or the hub stops answering."""
+    report = ReplayReport()
+    intents = await asyncio.to_thread(store.pending_intents)
+    for index, intent in enumerate(intents[:limit]):
+        if intent.operation == "undo" and clock() - intent.created_at > UNDO_WINDOW:
+            await asyncio.to_thread(
+                store.settle_intent, intent.id, "flagged", "undo-window-passed", at=clock()
+            )
+            report.flagged += 1
+            report.flagged_tokens.append(intent.token)
+            continue
+        try:
+            result, attempts = await _send(hub, intent)
+        except HubUnavailable as error:
+            report.stopped = str(error) or type(error).__name__
+            report.left = len(intents) - index
+            break
+        await asyncio.to_thread(_record, store, intent, result, attempts, clock())
+        status = settle_status(intent, result)
+        setattr(report, status, getattr(report, status) + 1)
+        if status == "flagged":
+            report.flagged_tokens.append(intent.token)
+        log.info("outbox.replayed", token=intent.token, operation=intent.operation, status=status)
+    return report
+
+
+async def _send(hub: ResilientHub, intent: Intent) -> tuple[HubResult, list[Attempt]]:
+    with traced() as attempts:
+        if intent.operation == "verify":
+            result = await hub.verify(intent.ui)
+        elif intent.operation == "decommission":
+            assert intent.reason is not None
+            result = await hub.confirm_or_decommission(
+                intent.ui, intent.reason, trx=intent.client_trx_id
+            )
+        else:
+            assert intent.reason is not None
+            result = await hub.undo(intent.ui, intent.reason, trx=intent.client_trx_id)
+    return result, attempts
+
+
+def _record(
+    store: Store, intent: Intent, result: HubResult, attempts: list[Attempt], at: datetime
+) -> None:
+    with store.batch():  # the calls and the intent's new status: one transaction
+        for call in attempts:
+            store.record_verification(
+                intent.token, call.operation, call.ui, call.trx, call.result, error=call.error,
+                latency_s=call.latency_s, at=call.at, reason=call.reason,
+            )  # fmt: skip
+        store.settle_intent(intent.id, settle_status(intent, result), result.return_code, at=at)

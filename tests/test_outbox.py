@@ -1,0 +1,127 @@
+"""Replaying the outbox when the hub is back: in order, confirmed before sending, undo window."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from relay import RelayClient
+
+from fmd.codes.model import PackIdentifier
+from fmd.hub import HubResult, HubUnavailable, MockHub, Reason
+from fmd.hub.resilient import ResilientHub, RetryPolicy
+from fmd.policy import SitePolicy
+from robot_controller.outbox import replay
+from robot_controller.pipeline import Pipeline
+from robot_controller.robot.sim import SimRobot
+from robot_controller.store import Store
+from scanners.base import Scan
+from scanners.script import ScriptedScanner
+from simulators.delivery import generate_delivery, seed_hub
+
+LOCATION = "ward-pharmacy"
+NOW = datetime.now(UTC)
+
+
+def at_now() -> datetime:
+    return NOW
+
+
+async def no_wait(_: float) -> None:
+    return None
+
+
+def quick(inner: MockHub | RelayClient) -> ResilientHub:
+    client = inner.client(LOCATION) if isinstance(inner, MockHub) else inner
+    return ResilientHub(client, retry=RetryPolicy(attempts=2), sleep=no_wait)
+
+
+async def test_packs_loaded_while_the_hub_was_down_are_verified_once_it_is_back(
+    tmp_path: Path,
+) -> None:
+    delivery = generate_delivery(12, seed=31, suspect_rate=0.3, today=NOW.date())
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    hub.set_faults(timeout_rate=1.0)
+    pipeline = Pipeline(store=store, hub=quick(hub), robot=SimRobot(), site=SitePolicy())
+    await pipeline.run([ScriptedScanner(delivery.raws)])
+    await pipeline.aclose()
+    queued = store.pending_intents()
+    assert queued
+    hub.set_faults(timeout_rate=0.0)
+
+    report = await replay(store, quick(hub), clock=at_now)
+
+    assert report.stopped is None
+    assert report.done + report.flagged == len(queued)
+    assert store.pending_intents() == []
+    assert report.flagged > 0  # the suspect packs among them come back for a look
+    assert hub.state_changes == 0  # a deferred check changes nothing at the hub
+
+
+async def test_a_decommission_whose_answer_was_lost_is_confirmed_not_sent_again(
+    tmp_path: Path,
+) -> None:
+    delivery = generate_delivery(1, seed=32, suspect_rate=0.0, today=NOW.date())
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    ui = delivery.packs[0].ui
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
+    store.queue_intent(token, ui, "decommission", Reason.SUPPLIED, trx="lost-1", at=NOW)
+    await hub.client(LOCATION).decommission(ui, Reason.SUPPLIED, trx="lost-1")  # landed, reply lost
+
+    report = await replay(store, quick(hub), clock=at_now)
+
+    assert (report.done, report.failed) == (1, 0)
+    assert hub.state_changes_by_pack == {(ui.product_code, ui.serial): 1}
+    assert hub.alerts == []
+    assert store.outbox_counts() == {("decommission", "done"): 1}
+
+
+async def test_an_undo_past_its_ten_days_is_flagged_not_sent(tmp_path: Path) -> None:
+    delivery = generate_delivery(1, seed=33, suspect_rate=0.0, today=NOW.date())
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    ui = delivery.packs[0].ui
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
+    store.queue_intent(token, ui, "undo", Reason.SUPPLIED, trx="undo-1",
+                       at=NOW - timedelta(days=11))  # fmt: skip
+    before = hub.transactions
+
+    report = await replay(store, quick(hub), clock=at_now)
+
+    assert (report.flagged, report.flagged_tokens) == (1, [token])
+    assert hub.transactions == before
+
+
+class DownAfter(RelayClient):
+    """Answers `n` verifies, then no more."""
+
+    def __init__(self, inner: object, n: int) -> None:
+        super().__init__(inner)  # type: ignore[arg-type]
+        self.left = n
+
+    async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+        if self.left <= 0:
+            raise HubUnavailable("connection refused")
+        self.left -= 1
+        return await self.inner.verify(ui, trx=trx)
+
+
+async def test_a_replay_stops_when_the_hub_goes_away_and_keeps_the_rest(tmp_path: Path) -> None:
+    delivery = generate_delivery(5, seed=34, suspect_rate=0.0, today=NOW.date())
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    for raw, pack in zip(delivery.raws, delivery.packs, strict=True):
+        token = store.record_scan(Scan(raw, None, "bench", NOW), at=NOW)
+        store.queue_intent(token, pack.ui, "verify", None, trx=f"v-{token}", at=NOW)
+
+    report = await replay(store, quick(DownAfter(hub.client(LOCATION), 2)), clock=at_now)
+
+    assert (report.done, report.left) == (2, 3)
+    assert report.stopped is not None
+    assert len(store.pending_intents()) == 3
