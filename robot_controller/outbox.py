@@ -1,7 +1,8 @@
 """Replaying the outbox once the hub answers again: queued state changes and deferred checks.
 
-Intents are replayed oldest first, so each pack's changes keep their order. A decommission is
-confirmed before it is sent (it may have landed before its answer was lost); an undo whose
+Intents are replayed oldest first, so each pack's changes keep their order. A decommission that
+was sent before is confirmed before it is sent again (it may have landed before its answer was
+lost); one never sent goes straight out, under the same idempotent transaction id. An undo whose
 10-day window (Art. 13) has passed is not sent but flagged for the operator; a deferred verify
 that does not come back clean is flagged, so the pack can be retrieved to quarantine.
 """
@@ -9,6 +10,7 @@ that does not come back clean is flagged, so the pack can be retrieved to quaran
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,39 +55,73 @@ async def replay(
     hub: ResilientHub,
     *,
     clock: Callable[[], datetime],
-    limit: int | None = None,
+    concurrency: int = 8,
 ) -> ReplayReport:
-    """Send what the outbox holds, in order, until it is empty or the hub stops answering."""
+    """Send what the outbox holds until it is empty or the hub stops answering.
+
+    Packs are replayed side by side (up to `concurrency` at once); each pack's own intents go
+    one after the other, oldest first.
+    """
     report = ReplayReport()
     intents = await asyncio.to_thread(store.pending_intents)
-    for index, intent in enumerate(intents[:limit]):
-        if intent.operation == "undo" and clock() - intent.created_at > UNDO_WINDOW:
-            await asyncio.to_thread(
-                store.settle_intent, intent.id, "flagged", "undo-window-passed", at=clock()
-            )
-            report.flagged += 1
-            report.flagged_tokens.append(intent.token)
-            continue
-        try:
-            result, attempts = await _send(hub, intent)
-        except HubUnavailable as error:
-            report.stopped = str(error) or type(error).__name__
-            report.left = len(intents) - index
-            break
-        await asyncio.to_thread(_record, store, intent, result, attempts, clock())
-        status = settle_status(intent, result)
-        setattr(report, status, getattr(report, status) + 1)
-        if status == "flagged":
-            report.flagged_tokens.append(intent.token)
-        log.info("outbox.replayed", token=intent.token, operation=intent.operation, status=status)
+    by_pack: dict[int, list[Intent]] = defaultdict(list)
+    for intent in intents:
+        by_pack[intent.token].append(intent)
+    slots = asyncio.Semaphore(concurrency)
+    handled = 0
+
+    async def one_pack(queue: list[Intent]) -> None:
+        nonlocal handled
+        async with slots:
+            for intent in queue:
+                if report.stopped is not None:
+                    return
+                status = await _replay_one(store, hub, intent, clock, report)
+                if status is None:
+                    return
+                handled += 1
+                setattr(report, status, getattr(report, status) + 1)
+                if status == "flagged":
+                    report.flagged_tokens.append(intent.token)
+
+    await asyncio.gather(*(one_pack(queue) for queue in by_pack.values()))
+    report.left = len(intents) - handled
+    report.flagged_tokens.sort()
     return report
+
+
+async def _replay_one(
+    store: Store,
+    hub: ResilientHub,
+    intent: Intent,
+    clock: Callable[[], datetime],
+    report: ReplayReport,
+) -> str | None:
+    """Replay one intent; its new status, or None when the hub stopped answering."""
+    if intent.operation == "undo" and clock() - intent.created_at > UNDO_WINDOW:
+        await asyncio.to_thread(
+            store.settle_intent, intent.id, "flagged", "undo-window-passed", at=clock()
+        )
+        return "flagged"
+    try:
+        result, attempts = await _send(hub, intent)
+    except HubUnavailable as error:
+        report.stopped = str(error) or type(error).__name__
+        return None
+    await asyncio.to_thread(_record, store, intent, result, attempts, clock())
+    status = settle_status(intent, result)
+    log.info("outbox.replayed", token=intent.token, operation=intent.operation, status=status)
+    return status
 
 
 async def _send(hub: ResilientHub, intent: Intent) -> tuple[HubResult, list[Attempt]]:
     with traced() as attempts:
         if intent.operation == "verify":
             result = await hub.verify(intent.ui)
-        elif intent.operation == "decommission":
+        elif intent.operation == "decommission" and intent.attempts == 0:  # never sent yet
+            assert intent.reason is not None
+            result = await hub.decommission(intent.ui, intent.reason, trx=intent.client_trx_id)
+        elif intent.operation == "decommission":  # sent before: it may have landed
             assert intent.reason is not None
             result = await hub.confirm_or_decommission(
                 intent.ui, intent.reason, trx=intent.client_trx_id

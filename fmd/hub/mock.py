@@ -21,7 +21,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from types import MappingProxyType
 
@@ -403,7 +403,10 @@ class MockHubClient:
         reason: Reason | None = None,
         ref_trx: str | None = None,
     ) -> Request:
-        return Request(operation, ui, self.location, self.user, reason, ref_trx)
+        # Only what goes over the wire identifies a request: the expiry as printed, not the
+        # date a parser made of it (a replayed request must equal the one first sent).
+        wire_ui = replace(ui, expiry=None) if ui.expiry is not None else ui
+        return Request(operation, wire_ui, self.location, self.user, reason, ref_trx)
 
 
 def _probability(name: str, value: float) -> float:

@@ -138,10 +138,14 @@ class ResilientHub:
         retry: RetryPolicy | None = None,
         breaker: CircuitBreaker | None = None,
         timeout_s: float = 10.0,
+        max_rate_per_s: float | None = None,
         seed: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """`max_rate_per_s` spaces calls evenly so a hub's known rate limit is never hit."""
         self.inner = inner
+        self.max_rate_per_s = max_rate_per_s
+        self._next_slot = 0.0
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker()
         self.timeout_s = timeout_s
@@ -270,6 +274,7 @@ class ResilientHub:
         """One call to the hub under the breaker and the timeout, traced when it concerns a pack."""
         if not self.breaker.allow():
             raise CircuitOpen("the hub failed too often; calls are paused for a while")
+        await self._pace()
         started = time.perf_counter()
         at = datetime.now(UTC)
 
@@ -296,6 +301,16 @@ class ResilientHub:
         )
         trace(result, None)
         return result
+
+    async def _pace(self) -> None:
+        """Take the next free slot of the rate limit (calls from all tasks share it)."""
+        if not self.max_rate_per_s:
+            return
+        now = time.monotonic()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + 1.0 / self.max_rate_per_s
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
     async def _wait(self, attempt: int, result: HubResult | None) -> None:
         asked = result.retry_after_s if result is not None else None
