@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -50,20 +51,26 @@ def settle_status(intent: Intent, result: HubResult) -> str:
     return "done" if landed else "failed"
 
 
+StoreCall = Callable[..., Awaitable[Any]]
+
+
 async def replay(
     store: Store,
     hub: ResilientHub,
     *,
     clock: Callable[[], datetime],
     concurrency: int = 8,
+    run: StoreCall = asyncio.to_thread,
+    finished_packs_only: bool = False,
 ) -> ReplayReport:
     """Send what the outbox holds until it is empty or the hub stops answering.
 
     Packs are replayed side by side (up to `concurrency` at once); each pack's own intents go
-    one after the other, oldest first.
+    one after the other, oldest first. `run` executes the store's calls (a running daemon
+    passes its own store thread, so replay and loading share it).
     """
     report = ReplayReport()
-    intents = await asyncio.to_thread(store.pending_intents)
+    intents = await run(store.pending_intents, finished_packs_only=finished_packs_only)
     by_pack: dict[int, list[Intent]] = defaultdict(list)
     for intent in intents:
         by_pack[intent.token].append(intent)
@@ -76,7 +83,7 @@ async def replay(
             for intent in queue:
                 if report.stopped is not None:
                     return
-                status = await _replay_one(store, hub, intent, clock, report)
+                status = await _replay_one(store, hub, intent, clock, report, run)
                 if status is None:
                     return
                 handled += 1
@@ -96,19 +103,18 @@ async def _replay_one(
     intent: Intent,
     clock: Callable[[], datetime],
     report: ReplayReport,
+    run: StoreCall,
 ) -> str | None:
     """Replay one intent; its new status, or None when the hub stopped answering."""
     if intent.operation == "undo" and clock() - intent.created_at > UNDO_WINDOW:
-        await asyncio.to_thread(
-            store.settle_intent, intent.id, "flagged", "undo-window-passed", at=clock()
-        )
+        await run(store.settle_intent, intent.id, "flagged", "undo-window-passed", at=clock())
         return "flagged"
     try:
         result, attempts = await _send(hub, intent)
     except HubUnavailable as error:
         report.stopped = str(error) or type(error).__name__
         return None
-    await asyncio.to_thread(_record, store, intent, result, attempts, clock())
+    await run(_record, store, intent, result, attempts, clock())
     status = settle_status(intent, result)
     log.info("outbox.replayed", token=intent.token, operation=intent.operation, status=status)
     return status

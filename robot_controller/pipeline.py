@@ -20,6 +20,7 @@ from fmd.hub.contract import HubClient, HubResult, HubUnavailable, Reason
 from fmd.hub.resilient import Attempt, ResilientHub, traced
 from fmd.policy import Action, Decision, SitePolicy, Why, decide, decide_before_hub
 from fmd.policy import settle_decommission as settle
+from robot_controller.outbox import replay
 from robot_controller.robot.base import Job, JobOutcome, Robot
 from robot_controller.routing import job_for, route_of
 from robot_controller.store import Intent, Store, Unfinished
@@ -74,7 +75,10 @@ class Pipeline:
         clock: Callable[[], datetime] = utc_now,
         window: int = 32,
         on_routed: Callable[[int, str, Decision], None] | None = None,
+        replay_every_s: float | None = None,
     ) -> None:
+        """`replay_every_s`: how often the outbox is replayed in the background while loading
+        (None: never; `fmd-robot outbox replay` does it on demand)."""
         self.store = store
         self.hub = hub if isinstance(hub, ResilientHub) else ResilientHub(hub)
         self.robot = robot
@@ -83,6 +87,7 @@ class Pipeline:
         self.clock = clock
         self.window = window
         self.on_routed = on_routed
+        self.replay_every_s = replay_every_s
         self._db = StoreRunner(store)
         self._call = self._db.call
         self._in_flight: dict[tuple[str, str], int] = {}  # UI -> token of the pack holding it
@@ -102,6 +107,7 @@ class Pipeline:
         slots = asyncio.Semaphore(self.window)
         queue: asyncio.Queue[tuple[int, asyncio.Task[Prepared]] | None] = asyncio.Queue()
         placer = asyncio.create_task(self._place_all(queue, slots))
+        replayer = asyncio.create_task(self._replay_loop()) if self.replay_every_s else None
         for item in await self.recover_unfinished():
             await slots.acquire()
             await queue.put((item.token, asyncio.ensure_future(_ready(item))))
@@ -126,6 +132,9 @@ class Pipeline:
             await asyncio.gather(*self._takes, return_exceptions=True)
             await queue.put(None)
             await placer
+            if replayer is not None:
+                replayer.cancel()
+                await asyncio.gather(replayer, return_exceptions=True)
             for scanner in scanners:
                 await scanner.aclose()
         failed = [t.exception() for t in intakes if not t.cancelled() and t.exception()]
@@ -351,6 +360,25 @@ class Pipeline:
         )
         if self.on_routed is not None:
             self.on_routed(item.token, route, item.decision)
+
+    async def _replay_loop(self) -> None:
+        """Replay the outbox now and then, beside loading, for packs already routed."""
+        assert self.replay_every_s is not None
+        while True:
+            await asyncio.sleep(self.replay_every_s)
+            if self.hub.breaker.state == "open":
+                continue
+            try:
+                report = await replay(
+                    self.store, self.hub, clock=self.clock, concurrency=2, run=self._call,
+                    finished_packs_only=True,
+                )  # fmt: skip
+            except Exception as error:  # the next round tries again
+                log.exception("outbox.replay_failed", error=repr(error))
+                continue
+            if report.done or report.failed or report.flagged:
+                log.info("outbox.replay", done=report.done, failed=report.failed,
+                         flagged=report.flagged, left=report.left)  # fmt: skip
 
     def _release(self, token: int) -> None:
         """Free the UI a pack held while in flight (if it held one)."""

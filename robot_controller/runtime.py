@@ -59,6 +59,7 @@ async def build_daemon(config: Config) -> Daemon:
         site=config.site.policy(),
         separators=config.site.separators,
         window=config.pipeline.window,
+        replay_every_s=config.pipeline.replay_every_s,
     )
     scanners = [build_scanner(s, delivery) for s in config.scanners]
     return Daemon(pipeline, scanners, store)

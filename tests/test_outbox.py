@@ -9,7 +9,7 @@ from relay import RelayClient
 
 from fmd.codes.model import PackIdentifier
 from fmd.hub import HubResult, HubUnavailable, MockHub, Reason
-from fmd.hub.resilient import ResilientHub, RetryPolicy
+from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
 from fmd.policy import SitePolicy
 from robot_controller.outbox import replay
 from robot_controller.pipeline import Pipeline
@@ -125,3 +125,30 @@ async def test_a_replay_stops_when_the_hub_goes_away_and_keeps_the_rest(tmp_path
     assert (report.done, report.left) == (2, 3)
     assert report.stopped is not None
     assert len(store.pending_intents()) == 3
+
+
+async def test_the_daemon_replays_its_outbox_in_the_background_while_loading(
+    tmp_path: Path,
+) -> None:
+    delivery = generate_delivery(40, seed=35, suspect_rate=0.0, today=NOW.date())
+    hub = MockHub(seed=1, timeout_rate=1.0)
+    seed_hub(hub, delivery)
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    routed = 0
+
+    def hub_back_after_ten(*_: object) -> None:
+        nonlocal routed
+        routed += 1
+        if routed == 10:
+            hub.set_faults(timeout_rate=0.0)
+
+    resilient = ResilientHub(hub.client(LOCATION), retry=RetryPolicy(attempts=1), sleep=no_wait,
+                             breaker=CircuitBreaker(failures=3, cooldown_s=0.05))  # fmt: skip
+    pipeline = Pipeline(store=store, hub=resilient, robot=SimRobot(), site=SitePolicy(),
+                        window=2, on_routed=hub_back_after_ten, replay_every_s=0.02)  # fmt: skip
+    await pipeline.run([ScriptedScanner(delivery.raws, interval_s=0.01)])
+    await pipeline.aclose()
+    counts = store.outbox_counts()
+    assert counts.get(("verify", "done"), 0) > 0  # checked while the later packs were loading
+    assert store.summary()["lost"] == 0
+    assert hub.alerts == []

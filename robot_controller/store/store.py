@@ -169,7 +169,13 @@ class Store:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Run every store call made inside it, in this thread, in one transaction."""
+        """Run every store call made inside it, in this thread, in one transaction.
+
+        Nested inside another batch, it simply joins that one.
+        """
+        if getattr(self._batch, "conn", None) is not None:
+            yield
+            return
         try:
             with self.engine.begin() as conn:
                 self._batch.conn = conn
@@ -488,9 +494,14 @@ class Store:
             decommission_to=Reason(row.decommission_to) if row.decommission_to else None,
         )
 
-    def pending_intents(self) -> list[Intent]:
+    def pending_intents(self, *, finished_packs_only: bool = False) -> list[Intent]:
+        """Intents still waiting for the hub, oldest first; optionally only those of packs
+        whose route is settled (the pipeline itself handles the packs still in flight)."""
+        where: tuple[Any, ...] = (_outbox.c.status == "pending",)
+        if finished_packs_only:
+            where += (_outbox.c.token.in_(sa.select(_outcomes.c.token)),)
         with self._read() as conn:
-            return list(self._intents(conn, (_outbox.c.status == "pending",)))
+            return list(self._intents(conn, where))
 
     def summary(self) -> dict[str, int]:
         """Counts for the end of a run: packs, routes, alerts, decommissions, unfinished scans."""
