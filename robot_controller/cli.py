@@ -32,7 +32,7 @@ from robot_controller.pipeline import utc_now
 from robot_controller.runtime import build_daemon, build_hub, close_hub
 from robot_controller.store import Store
 from simulators.delivery import generate_delivery, seed_hub
-from simulators.hub import HubSimulator
+from simulators.hub import Faults, HubSimulator
 
 app = typer.Typer(
     name="fmd-robot",
@@ -354,11 +354,23 @@ def sim_hub(
     seed: Annotated[int, typer.Option(help="Seed of the master data and of the faults.")] = 1,
     packs: Annotated[int, typer.Option(min=0, help="Packs of master data to load.")] = 200,
     dialects: Annotated[str, typer.Option(help="Comma-separated: soap,rest.")] = "soap,rest",
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="A fault setting NAME=VALUE, e.g. lost_reply_rate=0.1 (repeatable)."),
+    ] = None,
 ) -> None:
     """Serve the NMVS simulator (SOAP over mutual TLS, REST over TLS) until Ctrl-C."""
     chosen = tuple(d.strip() for d in dialects.split(",") if d.strip())
     if not chosen or set(chosen) - {"soap", "rest"}:
         raise _fail("--dialects takes soap, rest or soap,rest")
+    faults = Faults()
+    malformed = [item for item in fault or [] if "=" not in item]
+    if malformed:
+        raise _fail(f"--fault takes NAME=VALUE, not {malformed[0]!r}")
+    try:
+        faults.update(dict(item.split("=", 1) for item in fault or []))
+    except ValueError as error:
+        raise _fail(f"--fault: {error} (NAME=VALUE, names: {', '.join(vars(faults))})") from None
     delivery = generate_delivery(packs, seed=seed)
     hub = MockHub(seed=seed)
     seed_hub(hub, delivery)
@@ -369,6 +381,7 @@ def sim_hub(
         soap_port=port + 1 if port else 0,
         dialects=chosen,
         seed=seed,
+        faults=faults,
     )
     try:
         simulator.start()

@@ -221,3 +221,22 @@ async def test_over_a_faulty_wire_every_pack_is_decommissioned_exactly_once(
     assert len(hub.state_changes_by_pack) == 40
     assert hub.alerts == []
     assert hub.transactions > 50  # the faults forced checks and re-sends
+
+
+@pytest.mark.parametrize("dialect", ["soap", "rest"])
+async def test_an_expired_server_certificate_is_refused_as_unavailable(dialect: str) -> None:
+    with HubSimulator(stocked("X1"), dialects=(dialect,), server_cert_expired=True) as sim:
+        assert sim.pki is not None
+        client: SoapHubClient | RestHubClient = (
+            SoapHubClient(sim.soap_url, client_login_id="PHARMACY01", user_id="robot01",
+                          password="sim-password-1", cert=str(sim.pki.client_cert),
+                          key=str(sim.pki.client_key), ca=str(sim.pki.ca))
+            if dialect == "soap"
+            else RestHubClient(sim.rest_url, client_id="robot-equipment-01",
+                               client_secret="sim-secret-1", verify=str(sim.pki.ca))
+        )  # fmt: skip
+        try:
+            with pytest.raises(HubUnavailable, match=r"(?i)certificate|ssl|tls"):
+                await client.verify(pack("X1"))
+        finally:
+            await client.aclose()

@@ -39,6 +39,7 @@ class HubSimulator:
         accounts: Accounts | None = None,
         seed: int = 0,
         folder: Path | None = None,
+        server_cert_expired: bool = False,
     ) -> None:
         self.hub = hub
         self.host = host
@@ -46,6 +47,7 @@ class HubSimulator:
         self.faults = faults or Faults()
         self.accounts = accounts or Accounts()
         self.seed = seed
+        self._server_cert_expired = server_cert_expired
         self._ports = {"soap": soap_port, "rest": rest_port}
         self._folder = folder or Path(tempfile.mkdtemp(prefix="fmd-hub-sim-"))
         self.pki: Pki | None = None
@@ -70,7 +72,11 @@ class HubSimulator:
 
     def start(self) -> None:
         """Generate the certificates, bind the ports and serve until `stop()`."""
-        self.pki = make_pki(self._folder, hosts=(self.host, "localhost"))
+        self.pki = make_pki(
+            self._folder,
+            hosts=(self.host, "localhost"),
+            server_expired=self._server_cert_expired,
+        )
         sockets = {}
         for dialect in self.dialects:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # NODELAY

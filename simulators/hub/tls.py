@@ -24,8 +24,16 @@ class Pki:
     client_key: Path
 
 
-def make_pki(folder: Path, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> Pki:
-    """Generate a CA and certificates valid for `hosts`, written as PEM files in `folder`."""
+def make_pki(
+    folder: Path,
+    *,
+    hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
+    server_expired: bool = False,
+) -> Pki:
+    """Generate a CA and certificates valid for `hosts`, written as PEM files in `folder`.
+
+    `server_expired` makes a server certificate that ran out yesterday (for clients' tests).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fmd-robot simulator CA")])
@@ -42,7 +50,7 @@ def make_pki(folder: Path, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"
         except ValueError:
             names.append(x509.DNSName(host))
     server = (
-        _builder(_cn("nmvs simulator"), ca_name, server_key.public_key())
+        _builder(_cn("nmvs simulator"), ca_name, server_key.public_key(), expired=server_expired)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
@@ -73,9 +81,13 @@ def _cn(name: str) -> x509.Name:
 
 
 def _builder(
-    subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePublicKey
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: ec.EllipticCurvePublicKey,
+    *,
+    expired: bool = False,
 ) -> x509.CertificateBuilder:
-    now = datetime.now(UTC)
+    now = datetime.now(UTC) - (timedelta(days=3) if expired else timedelta(0))
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
