@@ -58,14 +58,7 @@ def stocked(packs: int) -> tuple[MockHub, list[PackIdentifier]]:
 def make_client(
     dialect: str, sim: HubSimulator, transport: httpx.AsyncBaseTransport | None = None
 ) -> SoapHubClient | RestHubClient:
-    assert sim.pki is not None
-    if dialect == "soap":
-        return SoapHubClient(sim.soap_url, client_login_id="PHARMACY01", user_id="robot01",
-                             password="sim-password-1", cert=str(sim.pki.client_cert),
-                             key=str(sim.pki.client_key), ca=str(sim.pki.ca),
-                             transport=transport)  # fmt: skip
-    return RestHubClient(sim.rest_url, client_id="robot-equipment-01", client_secret="sim-secret-1",
-                         verify=str(sim.pki.ca), transport=transport)  # fmt: skip
+    return sim.client(dialect, transport=transport)
 
 
 async def verify_rate(client: HubClient, uis: list[PackIdentifier], concurrency: int) -> float:

@@ -37,6 +37,7 @@ class Why(StrEnum):
     EXPIRED = "expired"
     EXPIRY_INVALID = "expiry-invalid"
     DUPLICATE = "duplicate-in-stock"
+    CHANGE_PENDING = "hub-change-pending"
     ALERT = "alert"
     UNKNOWN_PRODUCT = "unknown-product"
     RECALLED = "recalled"
@@ -74,7 +75,12 @@ class Decision:
 
 
 def decide_before_hub(
-    parsed: ParsedScan, site: SitePolicy, *, today: date, already_in_stock: bool = False
+    parsed: ParsedScan,
+    site: SitePolicy,
+    *,
+    today: date,
+    already_in_stock: bool = False,
+    change_pending: bool = False,
 ) -> Decision | None:
     """The local checks that need no hub: a decision when they settle the route, else None."""
     if not parsed.submit:
@@ -89,6 +95,10 @@ def decide_before_hub(
     assert ui is not None  # a scan to submit always carries a UI
     if already_in_stock:
         return Decision(Action.QUARANTINE, Why.DUPLICATE, "this UI is already on the shelf")
+    if change_pending:  # sending anything now could race the outbox and raise an alert
+        return Decision(
+            Action.QUARANTINE, Why.CHANGE_PENDING, "a change for this pack still waits for the hub"
+        )
     if ui.expiry is None:
         return Decision(Action.QUARANTINE, Why.EXPIRY_INVALID, f"expiry {ui.expiry_raw} is no date")
     if ui.expiry < today:

@@ -108,7 +108,8 @@ async def _replay(settings: Config) -> ReplayReport:
     store = await asyncio.to_thread(Store.open, settings.store.url)
     try:
         resilient = hub if isinstance(hub, ResilientHub) else ResilientHub(hub)
-        return await replay(store, resilient, clock=utc_now)
+        # packs still being loaded belong to the running daemon, never to this command
+        return await replay(store, resilient, clock=utc_now, finished_packs_only=True)
     finally:
         await close_hub(hub)
         store.close()

@@ -9,8 +9,6 @@ from typing import Literal
 
 from fmd.hub import HubClient, MockHub
 from fmd.hub.resilient import ResilientHub
-from fmd.hub.rest import RestHubClient
-from fmd.hub.soap import SoapHubClient
 from simulators.hub import Accounts, HubSimulator, RestEquipment, SoapLogin
 
 HubKind = Literal["mock", "soap", "rest"]
@@ -34,27 +32,11 @@ async def simulated_hub(
     )
     simulator = HubSimulator(hub, dialects=(kind,), accounts=accounts)
     await asyncio.to_thread(simulator.start)
-    pki = simulator.pki
-    assert pki is not None
-    client: SoapHubClient | RestHubClient
-    if kind == "soap":
-        login, user_id, password = _SOAP_LOGIN
-        client = SoapHubClient(
-            simulator.soap_url,
-            client_login_id=login,
-            user_id=user_id,
-            password=password,
-            cert=str(pki.client_cert),
-            key=str(pki.client_key),
-            ca=str(pki.ca),
-        )
-    else:
-        client_id, secret = _REST_CLIENT
-        client = RestHubClient(
-            simulator.rest_url, client_id=client_id, client_secret=secret, verify=str(pki.ca)
-        )
     try:
-        yield ResilientHub(client)
+        client = simulator.client()
+        try:
+            yield ResilientHub(client)
+        finally:
+            await client.aclose()
     finally:
-        await client.aclose()
         await asyncio.to_thread(simulator.stop)

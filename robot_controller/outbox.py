@@ -109,37 +109,38 @@ async def _replay_one(
     if intent.operation == "undo" and clock() - intent.created_at > UNDO_WINDOW:
         await run(store.settle_intent, intent.id, "flagged", "undo-window-passed", at=clock())
         return "flagged"
-    try:
-        result, attempts = await _send(hub, intent)
-    except HubUnavailable as error:
-        report.stopped = str(error) or type(error).__name__
-        return None
-    await run(_record, store, intent, result, attempts, clock())
+    with traced() as attempts:
+        try:
+            result = await _send(hub, intent)
+        except HubUnavailable as error:
+            report.stopped = str(error) or type(error).__name__
+            # what was tried is kept, and the intent counts as sent: next time, ask first
+            await run(_record, store, intent, None, list(attempts), clock())
+            return None
+    await run(_record, store, intent, result, list(attempts), clock())
     status = settle_status(intent, result)
     log.info("outbox.replayed", token=intent.token, operation=intent.operation, status=status)
     return status
 
 
-async def _send(hub: ResilientHub, intent: Intent) -> tuple[HubResult, list[Attempt]]:
-    with traced() as attempts:
-        if intent.operation == "verify":
-            result = await hub.verify(intent.ui)
-        elif intent.operation == "decommission" and intent.attempts == 0:  # never sent yet
-            assert intent.reason is not None
-            result = await hub.decommission(intent.ui, intent.reason, trx=intent.client_trx_id)
-        elif intent.operation == "decommission":  # sent before: it may have landed
-            assert intent.reason is not None
-            result = await hub.confirm_or_decommission(
-                intent.ui, intent.reason, trx=intent.client_trx_id
-            )
-        else:
-            assert intent.reason is not None
-            result = await hub.undo(intent.ui, intent.reason, trx=intent.client_trx_id)
-    return result, attempts
+async def _send(hub: ResilientHub, intent: Intent) -> HubResult:
+    """Send one intent. One that was sent before may have landed: its state is asked first."""
+    sent_before = intent.attempts > 0
+    if intent.operation == "verify":
+        return await hub.verify(intent.ui)
+    assert intent.reason is not None
+    trx = intent.client_trx_id
+    if intent.operation == "decommission":
+        if sent_before:
+            return await hub.confirm_or_decommission(intent.ui, intent.reason, trx=trx)
+        return await hub.decommission(intent.ui, intent.reason, trx=trx)
+    if sent_before:
+        return await hub.confirm_or_undo(intent.ui, intent.reason, trx=trx)
+    return await hub.undo(intent.ui, intent.reason, trx=trx)
 
 
 def _record(
-    store: Store, intent: Intent, result: HubResult, attempts: list[Attempt], at: datetime
+    store: Store, intent: Intent, result: HubResult | None, attempts: list[Attempt], at: datetime
 ) -> None:
     with store.batch():  # the calls and the intent's new status: one transaction
         for call in attempts:
@@ -147,4 +148,7 @@ def _record(
                 intent.token, call.operation, call.ui, call.trx, call.result, error=call.error,
                 latency_s=call.latency_s, at=call.at, reason=call.reason,
             )  # fmt: skip
-        store.settle_intent(intent.id, settle_status(intent, result), result.return_code, at=at)
+        if result is None:  # no answer: still pending, one more attempt counted
+            store.settle_intent(intent.id, "pending", None, at=at)
+        else:
+            store.settle_intent(intent.id, settle_status(intent, result), result.return_code, at=at)

@@ -230,16 +230,22 @@ class Pipeline:
             problems=[p.code for p in parsed.problems],
         )
         ui = parsed.ui
-        in_stock = False
+        in_stock = change_pending = False
         if ui is not None:
             key = (ui.product_code, ui.serial)
             in_stock = key in self._in_flight
             if not in_stock:
                 self._in_flight[key] = token  # reserved before any await: no twin slips past
-                in_stock = await self._call(self.store.in_stock, ui)
-                if in_stock:
+                in_stock, change_pending = await self._call(self._held, ui)
+                if in_stock or change_pending:
                     self._release(token)
-        local = decide_before_hub(parsed, self.site, today=today, already_in_stock=in_stock)
+        local = decide_before_hub(
+            parsed,
+            self.site,
+            today=today,
+            already_in_stock=in_stock,
+            change_pending=change_pending,
+        )
         if local is not None or ui is None:
             decision = local or Decision(Action.REJECT, Why.UNREADABLE, "no UI")
             await self._call(self._record, token, "verify", parsed, decision, ())
@@ -379,6 +385,10 @@ class Pipeline:
             if report.done or report.failed or report.flagged:
                 log.info("outbox.replay", done=report.done, failed=report.failed,
                          flagged=report.flagged, left=report.left)  # fmt: skip
+
+    def _held(self, ui: PackIdentifier) -> tuple[bool, bool]:
+        """In the store's thread: is this UI on the shelf, and does a change for it wait?"""
+        return self.store.in_stock(ui), self.store.change_pending(ui)
 
     def _release(self, token: int) -> None:
         """Free the UI a pack held while in flight (if it held one)."""

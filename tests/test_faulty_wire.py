@@ -10,8 +10,6 @@ import pytest
 
 from fmd.hub import MockHub
 from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
-from fmd.hub.rest import RestHubClient
-from fmd.hub.soap import SoapHubClient
 from fmd.policy import SitePolicy
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.sim import SimRobot
@@ -33,15 +31,7 @@ async def test_a_faulty_wire_loses_nothing_and_never_doubles_a_decommission(
     faults = Faults(lost_reply_rate=0.15, drop_rate=0.05, error_rate=0.05, throttle_rate=0.05,
                     truncated_rate=0.05, malformed_rate=0.05, retry_after_s=0)  # fmt: skip
     with HubSimulator(hub, dialects=(dialect,), faults=faults, seed=7) as sim:
-        assert sim.pki is not None
-        client: SoapHubClient | RestHubClient = (
-            SoapHubClient(sim.soap_url, client_login_id="PHARMACY01", user_id="robot01",
-                          password="sim-password-1", cert=str(sim.pki.client_cert),
-                          key=str(sim.pki.client_key), ca=str(sim.pki.ca))
-            if dialect == "soap"
-            else RestHubClient(sim.rest_url, client_id="robot-equipment-01",
-                               client_secret="sim-secret-1", verify=str(sim.pki.ca))
-        )  # fmt: skip
+        client = sim.client()
         resilient = ResilientHub(client, retry=RetryPolicy(attempts=6, backoff_s=0.01),
                                  breaker=CircuitBreaker(failures=50))  # fmt: skip
         store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")

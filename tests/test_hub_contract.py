@@ -81,20 +81,11 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         yield Backend("mock", hub, clock, hub.client, carries_nmvs_codes=True)
         return
     with HubSimulator(hub, dialects=(request.param,), accounts=ACCOUNTS) as sim:
-        assert sim.pki is not None
         clients: dict[str, SoapHubClient | RestHubClient] = {}
 
         def client(location: str) -> HubClient:
             if location not in clients:
-                i = (HERE, THERE).index(location)
-                clients[location] = (
-                    SoapHubClient(sim.soap_url, client_login_id=f"LOGIN{i}", user_id=f"user{i}",
-                                  password=f"password-{i}", cert=str(sim.pki.client_cert),
-                                  key=str(sim.pki.client_key), ca=str(sim.pki.ca))
-                    if request.param == "soap"
-                    else RestHubClient(sim.rest_url, client_id=f"equipment-{i}",
-                                       client_secret=f"secret-{i}", verify=str(sim.pki.ca))
-                )  # fmt: skip
+                clients[location] = sim.client(account=(HERE, THERE).index(location))
             return clients[location]
 
         yield Backend(request.param, hub, clock, client, carries_nmvs_codes=request.param == "soap")

@@ -13,8 +13,6 @@ from fmd.codes.encode import gtin_check_digit
 from fmd.codes.model import PackIdentifier
 from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, PackState, Reason
 from fmd.hub.resilient import CircuitBreaker, CircuitOpen, ResilientHub, RetryPolicy
-from fmd.hub.rest import RestHubClient
-from fmd.hub.soap import SoapHubClient
 from simulators.hub import Faults, HubSimulator
 
 GTIN = "0950600013435" + gtin_check_digit("0950600013435")
@@ -201,16 +199,8 @@ def wire(request: pytest.FixtureRequest) -> Iterator[tuple[MockHub, HubSimulator
 async def test_over_a_faulty_wire_every_pack_is_decommissioned_exactly_once(
     wire: tuple[MockHub, HubSimulator, str],
 ) -> None:
-    hub, sim, dialect = wire
-    assert sim.pki is not None
-    inner: SoapHubClient | RestHubClient = (
-        SoapHubClient(sim.soap_url, client_login_id="PHARMACY01", user_id="robot01",
-                      password="sim-password-1", cert=str(sim.pki.client_cert),
-                      key=str(sim.pki.client_key), ca=str(sim.pki.ca))
-        if dialect == "soap"
-        else RestHubClient(sim.rest_url, client_id="robot-equipment-01",
-                           client_secret="sim-secret-1", verify=str(sim.pki.ca))
-    )  # fmt: skip
+    hub, sim, _dialect = wire
+    inner = sim.client()
     resilient, _ = wrap(inner, retry=RetryPolicy(attempts=8), breaker=CircuitBreaker(failures=99))
     try:
         results = [await resilient.decommission(pack(f"W{i}"), Reason.SUPPLIED) for i in range(40)]
@@ -226,17 +216,39 @@ async def test_over_a_faulty_wire_every_pack_is_decommissioned_exactly_once(
 @pytest.mark.parametrize("dialect", ["soap", "rest"])
 async def test_an_expired_server_certificate_is_refused_as_unavailable(dialect: str) -> None:
     with HubSimulator(stocked("X1"), dialects=(dialect,), server_cert_expired=True) as sim:
-        assert sim.pki is not None
-        client: SoapHubClient | RestHubClient = (
-            SoapHubClient(sim.soap_url, client_login_id="PHARMACY01", user_id="robot01",
-                          password="sim-password-1", cert=str(sim.pki.client_cert),
-                          key=str(sim.pki.client_key), ca=str(sim.pki.ca))
-            if dialect == "soap"
-            else RestHubClient(sim.rest_url, client_id="robot-equipment-01",
-                               client_secret="sim-secret-1", verify=str(sim.pki.ca))
-        )  # fmt: skip
+        client = sim.client()
         try:
             with pytest.raises(HubUnavailable, match=r"(?i)certificate|ssl|tls"):
                 await client.verify(pack("X1"))
         finally:
             await client.aclose()
+
+
+async def test_a_hub_asking_for_a_very_long_wait_gets_its_throttled_answer_back() -> None:
+    class SlowDown(RelayClient):
+        async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+            return HubResult("rate_limited", "NMVS_FI_SE_CLI_01", retry_after_s=86_400.0)
+
+    resilient, sleeps = wrap(SlowDown(stocked().client(HERE)))
+    result = await resilient.verify(pack("S8"))
+    assert result.outcome == "rate_limited"
+    assert sleeps.waits == []
+
+
+async def test_a_cancelled_trial_call_frees_the_half_open_breaker() -> None:
+    ticks = Ticks()
+    breaker = CircuitBreaker(failures=1, cooldown_s=10, clock=ticks)
+    breaker.record(ok=False)
+    ticks.now = 11
+
+    class Hanging(RelayClient):
+        async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+            await asyncio.sleep(10)
+            raise AssertionError("not reached")
+
+    resilient, _ = wrap(Hanging(stocked().client(HERE)), breaker=breaker)
+    trial = asyncio.create_task(resilient.verify(pack("S9")))
+    await asyncio.sleep(0.01)
+    trial.cancel()
+    await asyncio.gather(trial, return_exceptions=True)
+    assert breaker.allow()  # the next call may try again

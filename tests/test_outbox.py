@@ -152,3 +152,53 @@ async def test_the_daemon_replays_its_outbox_in_the_background_while_loading(
     assert counts.get(("verify", "done"), 0) > 0  # checked while the later packs were loading
     assert store.summary()["lost"] == 0
     assert hub.alerts == []
+
+
+async def test_a_replay_cut_short_remembers_what_it_sent_and_asks_first_next_time(
+    tmp_path: Path,
+) -> None:
+    delivery = generate_delivery(1, seed=36, suspect_rate=0.0, today=NOW.date())
+    hub = MockHub(seed=1, remembered_trx=0)  # a hub that would not repeat its first answer
+    seed_hub(hub, delivery)
+    ui = delivery.packs[0].ui
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
+    store.queue_intent(token, ui, "decommission", Reason.SUPPLIED, trx="cut-1", at=NOW)
+
+    class LandsThenGoesAway(RelayClient):
+        async def decommission(
+            self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
+        ) -> HubResult:
+            await self.inner.decommission(ui, to, trx=trx)
+            raise HubUnavailable("connection dropped")
+
+        async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+            raise HubUnavailable("connection refused")
+
+    first = await replay(store, quick(LandsThenGoesAway(hub.client(LOCATION))), clock=at_now)
+    assert first.stopped is not None
+    assert store.pending_intents()[0].attempts == 1
+
+    second = await replay(store, quick(hub), clock=at_now)
+    assert (second.done, second.failed) == (1, 0)
+    assert hub.state_changes_by_pack == {(ui.product_code, ui.serial): 1}
+    assert hub.alerts == []
+
+
+async def test_a_pack_fed_again_while_its_change_waits_is_held_back(tmp_path: Path) -> None:
+    delivery = generate_delivery(1, seed=37, suspect_rate=0.0, today=NOW.date())
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    ui = delivery.packs[0].ui
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    first = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
+    store.queue_intent(first, ui, "decommission", Reason.SUPPLIED, trx="wait-1", at=NOW)
+    store.finish(first, route="rejected", why="hub-unavailable", message="", ui=ui, at=NOW)
+    before = hub.transactions
+
+    pipeline = Pipeline(store=store, hub=quick(hub), robot=SimRobot(), site=SitePolicy())
+    await pipeline.run([ScriptedScanner(delivery.raws)])
+    await pipeline.aclose()
+
+    assert store.outcomes()[first + 1] == ("quarantined", "hub-change-pending")
+    assert hub.transactions == before

@@ -74,6 +74,7 @@ class RetryPolicy:
     backoff_s: float = 0.2
     backoff_max_s: float = 5.0
     jitter: float = 0.5  # each wait is scaled by a random factor within 1 ± jitter
+    max_retry_after_s: float = 30.0  # a hub asking for a longer wait gets its answer back
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """The wait before retry number `attempt` (1-based): exponential, capped, jittered."""
@@ -115,6 +116,10 @@ class CircuitBreaker:
             self._trial_out = True
             return True
         return False
+
+    def abandon(self) -> None:
+        """A call that was allowed ended without an answer (cancelled): free the trial slot."""
+        self._trial_out = False
 
     def record(self, *, ok: bool) -> None:
         """Count the outcome of a call that was allowed."""
@@ -167,7 +172,7 @@ class ResilientHub:
             else:
                 if result.outcome not in ("technical", "rate_limited"):
                     return result
-                if attempt == self.retry.attempts:
+                if attempt == self.retry.attempts or self._too_long(result):
                     return result
                 last = None
                 await self._wait(attempt, result)
@@ -214,6 +219,18 @@ class ResilientHub:
             pending=lambda s: s.state is PackState.INACTIVE and from_ in s.reasons,
         )
 
+    async def confirm_or_undo(
+        self, ui: PackIdentifier, from_: Reason, *, trx: str, ref_trx: str | None = None
+    ) -> HubResult:
+        """An undo that may already have reached the hub: ask first, send only if still needed."""
+        return await self._change(
+            lambda: self.inner.undo(ui, from_, trx=trx, ref_trx=ref_trx),
+            ("undo", ui, trx, from_),
+            landed=lambda s: s.state is PackState.ACTIVE,
+            pending=lambda s: s.state is PackState.INACTIVE and from_ in s.reasons,
+            verify_first=True,
+        )
+
     async def bulk(self, items: Sequence[BulkItem]) -> BulkResult:
         return await self._call(lambda: self.inner.bulk(items))
 
@@ -248,7 +265,7 @@ class ResilientHub:
                 except HubUnavailable:
                     result = None
             if result is not None and result.outcome == "rate_limited":
-                if attempt == self.retry.attempts:
+                if attempt == self.retry.attempts or self._too_long(result):
                     return result
                 await self._wait(attempt, result)  # nothing was applied: send again
                 continue
@@ -296,6 +313,9 @@ class ResilientHub:
             self.breaker.record(ok=False)
             trace(None, str(error) or type(error).__name__)
             raise
+        except BaseException:  # cancelled, or the client failed its own way: no verdict
+            self.breaker.abandon()
+            raise
         self.breaker.record(
             ok=not (isinstance(result, HubResult) and result.outcome == "technical")
         )
@@ -311,6 +331,10 @@ class ResilientHub:
         self._next_slot = slot + 1.0 / self.max_rate_per_s
         if slot > now:
             await asyncio.sleep(slot - now)
+
+    def _too_long(self, result: HubResult) -> bool:
+        asked = result.retry_after_s
+        return asked is not None and asked > self.retry.max_retry_after_s
 
     async def _wait(self, attempt: int, result: HubResult | None) -> None:
         asked = result.retry_after_s if result is not None else None

@@ -434,6 +434,21 @@ class Store:
             )
             return cursor.fetchone() is not None
 
+    def change_pending(self, ui: PackIdentifier) -> bool:
+        """True when a state change for this pack still waits in the outbox."""
+        query = (
+            sa.select(sa.literal(1))
+            .where(
+                _outbox.c.product_code == ui.product_code,
+                _outbox.c.serial == ui.serial,
+                _outbox.c.status == "pending",
+                _outbox.c.operation != "verify",
+            )
+            .limit(1)
+        )
+        with self._read() as conn:
+            return conn.execute(query).first() is not None
+
     def unfinished(self) -> list[Unfinished]:
         """Scans without a final outcome, oldest first, with their open intent and started job."""
         done = sa.select(_outcomes.c.token)

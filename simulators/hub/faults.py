@@ -8,6 +8,7 @@ body) are the ones that make a careless client decommission a pack twice.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -34,15 +35,18 @@ class Faults:
 
     def update(self, changes: dict[str, Any]) -> None:
         """Set the named fields (unknown names or bad values raise ValueError)."""
-        known = {f.name: f.type for f in fields(self)}
+        known = {f.name for f in fields(self)}
+        checked: dict[str, float] = {}
         for name, value in changes.items():
             if name not in known:
                 raise ValueError(f"unknown fault setting {name!r}")
             number = float(value)
-            if name.endswith("_rate") and not 0.0 <= number <= 1.0:
+            if not math.isfinite(number) or number < 0:
+                raise ValueError(f"{name} must be a finite number, not negative")
+            if name.endswith("_rate") and number > 1.0:
                 raise ValueError(f"{name} must be within 0…1")
-            if number < 0:
-                raise ValueError(f"{name} must not be negative")
+            checked[name] = number
+        for name, number in checked.items():  # all or nothing
             setattr(self, name, int(number) if name == "retry_after_s" else number)
 
     def draw(self, rng: random.Random) -> Fault | None:

@@ -14,10 +14,13 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 
 from fmd.hub import MockHub
+from fmd.hub.rest import RestHubClient
+from fmd.hub.soap import SoapHubClient
 from simulators.hub.accounts import Accounts
 from simulators.hub.app import DIALECTS, REST_PREFIX, SOAP_PREFIX, create_app
 from simulators.hub.faults import Faults
@@ -69,6 +72,37 @@ class HubSimulator:
     def admin_url(self) -> str:
         dialect = "rest" if "rest" in self.ports else "soap"
         return f"https://{self.host}:{self.ports[dialect]}/admin"
+
+    def client(
+        self, dialect: str | None = None, *, account: int = 0, **options: Any
+    ) -> SoapHubClient | RestHubClient:
+        """A client of this simulator, logged in as one of its accounts (the first by default),
+        trusting its CA and, for SOAP, presenting its client certificate. `options` go to the
+        client's constructor (timeouts, transport, …)."""
+        pki = self.pki
+        if pki is None:
+            raise RuntimeError("start the simulator first")
+        dialect = dialect or self.dialects[0]
+        if dialect == "soap":
+            login = self.accounts.soap[account]
+            return SoapHubClient(
+                self.soap_url,
+                client_login_id=login.client_login_id,
+                user_id=login.user_id,
+                password=login.password,
+                cert=str(pki.client_cert),
+                key=str(pki.client_key),
+                ca=str(pki.ca),
+                **options,
+            )
+        equipment = self.accounts.rest[account]
+        return RestHubClient(
+            self.rest_url,
+            client_id=equipment.client_id,
+            client_secret=equipment.client_secret,
+            verify=str(pki.ca),
+            **options,
+        )
 
     def start(self) -> None:
         """Generate the certificates, bind the ports and serve until `stop()`."""
