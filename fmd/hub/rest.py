@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
@@ -44,6 +43,7 @@ from fmd.hub.contract import (
 )
 from fmd.hub.rest_response import Exchange, parse_response, retry_after_seconds, technical
 from fmd.hub.validation import field_ok, trx_problem
+from fmd.hub.wire import WireClient
 
 __all__ = ["RestHubClient", "retry_after_seconds"]
 
@@ -72,7 +72,7 @@ class _Token:
     refresh_at: float
 
 
-class RestHubClient:
+class RestHubClient(WireClient):
     """A `HubClient` speaking the REST dialect to one hub, as one piece of equipment.
 
     `verify`: True (system trust store), False, an `ssl.SSLContext` or a CA bundle path.
@@ -116,21 +116,6 @@ class RestHubClient:
 
     def __repr__(self) -> str:
         return f"RestHubClient({self.base_url!r}, client_id={self.client_id!r})"
-
-    async def aclose(self) -> None:
-        """Close the connections."""
-        await self._http.aclose()
-
-    async def __aenter__(self) -> RestHubClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- HubClient --------------------------------------------------------------------------------
 

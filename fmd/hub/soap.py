@@ -26,7 +26,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from types import TracebackType
 
 import httpx
 
@@ -65,12 +64,13 @@ from fmd.hub.soap_responses import (
 )
 from fmd.hub.soap_tls import client_context
 from fmd.hub.validation import Invalid, trx_problem, ui_problem
+from fmd.hub.wire import WireClient
 
 _XML_TEXT = re.compile(r"[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
 _LIMITS = {"client_login_id": (1, 20), "user_id": (4, 20), "password": (8, 60)}
 
 
-class SoapHubClient:
+class SoapHubClient(WireClient):
     """A `HubClient` speaking Arvato NMVS v5 SOAP to `base_url` (the services are below it).
 
     The client certificate is `cert` + `key` (PEM files) or `pkcs12` (+ `pkcs12_password`);
@@ -123,21 +123,6 @@ class SoapHubClient:
             f"SoapHubClient({self.base_url!r}, client_login_id={login.client_login_id!r}, "
             f"user_id={login.user_id!r})"
         )
-
-    async def aclose(self) -> None:
-        """Close the connections."""
-        await self._http.aclose()
-
-    async def __aenter__(self) -> SoapHubClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- HubClient ------------------------------------------------------------------------------
 
