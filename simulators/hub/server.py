@@ -135,6 +135,7 @@ class HubSimulator:
                 ssl_ca_certs=str(self.pki.ca),
                 ssl_cert_reqs=ssl.CERT_REQUIRED if dialect == "soap" else ssl.CERT_NONE,
                 lifespan="off",
+                timeout_graceful_shutdown=2,  # a hanging fault must not hold up stop()
             )
             self._servers.append(uvicorn.Server(config))
         self._thread = threading.Thread(
@@ -151,7 +152,9 @@ class HubSimulator:
                 for server, sock in zip(self._servers, sockets, strict=True)
             ]
             while not all(server.started for server in self._servers):
-                if any(task.done() for task in tasks):
+                ended = next((task for task in tasks if task.done()), None)
+                if ended is not None:  # a server gave up before it started: say why
+                    self._failure = ended.exception() or RuntimeError("a server stopped early")
                     break
                 await asyncio.sleep(0.01)
             self._ready.set()
@@ -168,6 +171,8 @@ class HubSimulator:
             server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+            if self._thread.is_alive():
+                raise RuntimeError("the hub simulator did not stop within 10 s")
 
     def __enter__(self) -> HubSimulator:
         self.start()
