@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from enum import StrEnum
@@ -234,7 +233,3 @@ class _Maker:
 def _last_day_of_month(day: date) -> date:
     following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
     return following - timedelta(days=1)
-
-
-def expected_routes(packs: Sequence[DeliveryPack]) -> list[str]:
-    return [p.expected_route for p in packs]
