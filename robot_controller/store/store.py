@@ -173,38 +173,41 @@ class Store:
 
         Nested inside another batch, it simply joins that one.
         """
-        if getattr(self._batch, "conn", None) is not None:
+        if self._joined() is not None:
             yield
             return
-        try:
-            with self.engine.begin() as conn:
-                self._batch.conn = conn
-                try:
-                    yield
-                finally:
-                    self._batch.conn = None
-        except BaseException:
-            self._last_hash = None  # rolled back: read the head again next time
-            raise
+        with self._tx() as conn:
+            self._batch.conn = conn
+            try:
+                yield
+            finally:
+                self._batch.conn = None
+
+    def _joined(self) -> Connection | None:
+        """The connection of the batch running in this thread, if any."""
+        conn: Connection | None = getattr(self._batch, "conn", None)
+        return conn
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        conn: Connection | None = getattr(self._batch, "conn", None)
-        if conn is not None:
-            yield conn
+        """A write transaction (or the running batch's)."""
+        joined = self._joined()
+        if joined is not None:
+            yield joined
             return
         try:
             with self.engine.begin() as conn:
                 yield conn
         except BaseException:
-            self._last_hash = None
+            self._last_hash = None  # rolled back: read the chain's head again next time
             raise
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        conn: Connection | None = getattr(self._batch, "conn", None)
-        if conn is not None:
-            yield conn
+        """A connection for reading (or the running batch's, to see its own writes)."""
+        joined = self._joined()
+        if joined is not None:
+            yield joined
             return
         with self.engine.connect() as conn:
             yield conn
