@@ -17,7 +17,7 @@ from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
 from scanners.base import Scan
 from scanners.script import ScriptedScanner
-from simulators.delivery import generate_delivery, seed_hub
+from simulators.delivery import Delivery, generate_delivery, seed_hub
 
 LOCATION = "ward-pharmacy"
 NOW = datetime.now(UTC)
@@ -31,6 +31,16 @@ async def no_wait(_: float) -> None:
     return None
 
 
+def world(
+    tmp_path: Path, packs: int, *, seed: int, suspect_rate: float = 0.0, hub: MockHub | None = None
+) -> tuple[Delivery, MockHub, Store]:
+    """A delivery, a national system that knows it, and a fresh store."""
+    delivery = generate_delivery(packs, seed=seed, suspect_rate=suspect_rate, today=NOW.date())
+    hub = hub or MockHub(seed=1)
+    seed_hub(hub, delivery)
+    return delivery, hub, Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+
+
 def quick(inner: MockHub | RelayClient) -> ResilientHub:
     client = inner.client(LOCATION) if isinstance(inner, MockHub) else inner
     return ResilientHub(client, retry=RetryPolicy(attempts=2), sleep=no_wait)
@@ -39,10 +49,7 @@ def quick(inner: MockHub | RelayClient) -> ResilientHub:
 async def test_packs_loaded_while_the_hub_was_down_are_verified_once_it_is_back(
     tmp_path: Path,
 ) -> None:
-    delivery = generate_delivery(12, seed=31, suspect_rate=0.3, today=NOW.date())
-    hub = MockHub(seed=1)
-    seed_hub(hub, delivery)
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    delivery, hub, store = world(tmp_path, 12, seed=31, suspect_rate=0.3)
     hub.set_faults(timeout_rate=1.0)
     pipeline = Pipeline(store=store, hub=quick(hub), robot=SimRobot(), site=SitePolicy())
     await pipeline.run([ScriptedScanner(delivery.raws)])
@@ -63,11 +70,8 @@ async def test_packs_loaded_while_the_hub_was_down_are_verified_once_it_is_back(
 async def test_a_decommission_whose_answer_was_lost_is_confirmed_not_sent_again(
     tmp_path: Path,
 ) -> None:
-    delivery = generate_delivery(1, seed=32, suspect_rate=0.0, today=NOW.date())
-    hub = MockHub(seed=1)
-    seed_hub(hub, delivery)
+    delivery, hub, store = world(tmp_path, 1, seed=32)
     ui = delivery.packs[0].ui
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
     token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
     store.queue_intent(token, ui, "decommission", Reason.SUPPLIED, trx="lost-1", at=NOW)
     await hub.client(LOCATION).decommission(ui, Reason.SUPPLIED, trx="lost-1")  # landed, reply lost
@@ -81,11 +85,8 @@ async def test_a_decommission_whose_answer_was_lost_is_confirmed_not_sent_again(
 
 
 async def test_an_undo_past_its_ten_days_is_flagged_not_sent(tmp_path: Path) -> None:
-    delivery = generate_delivery(1, seed=33, suspect_rate=0.0, today=NOW.date())
-    hub = MockHub(seed=1)
-    seed_hub(hub, delivery)
+    delivery, hub, store = world(tmp_path, 1, seed=33)
     ui = delivery.packs[0].ui
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
     token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
     store.queue_intent(token, ui, "undo", Reason.SUPPLIED, trx="undo-1",
                        at=NOW - timedelta(days=11))  # fmt: skip
@@ -112,10 +113,7 @@ class DownAfter(RelayClient):
 
 
 async def test_a_replay_stops_when_the_hub_goes_away_and_keeps_the_rest(tmp_path: Path) -> None:
-    delivery = generate_delivery(5, seed=34, suspect_rate=0.0, today=NOW.date())
-    hub = MockHub(seed=1)
-    seed_hub(hub, delivery)
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    delivery, hub, store = world(tmp_path, 5, seed=34)
     for raw, pack in zip(delivery.raws, delivery.packs, strict=True):
         token = store.record_scan(Scan(raw, None, "bench", NOW), at=NOW)
         store.queue_intent(token, pack.ui, "verify", None, trx=f"v-{token}", at=NOW)
@@ -130,10 +128,7 @@ async def test_a_replay_stops_when_the_hub_goes_away_and_keeps_the_rest(tmp_path
 async def test_the_daemon_replays_its_outbox_in_the_background_while_loading(
     tmp_path: Path,
 ) -> None:
-    delivery = generate_delivery(40, seed=35, suspect_rate=0.0, today=NOW.date())
-    hub = MockHub(seed=1, timeout_rate=1.0)
-    seed_hub(hub, delivery)
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    delivery, hub, store = world(tmp_path, 40, seed=35, hub=MockHub(seed=1, timeout_rate=1.0))
     routed = 0
 
     def hub_back_after_ten(*_: object) -> None:
@@ -186,11 +181,8 @@ async def test_a_replay_cut_short_remembers_what_it_sent_and_asks_first_next_tim
 
 
 async def test_a_pack_fed_again_while_its_change_waits_is_held_back(tmp_path: Path) -> None:
-    delivery = generate_delivery(1, seed=37, suspect_rate=0.0, today=NOW.date())
-    hub = MockHub(seed=1)
-    seed_hub(hub, delivery)
+    delivery, hub, store = world(tmp_path, 1, seed=37)
     ui = delivery.packs[0].ui
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
     first = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
     store.queue_intent(first, ui, "decommission", Reason.SUPPLIED, trx="wait-1", at=NOW)
     store.finish(first, route="rejected", why="hub-unavailable", message="", ui=ui, at=NOW)
