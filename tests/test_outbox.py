@@ -152,11 +152,9 @@ async def test_the_daemon_replays_its_outbox_in_the_background_while_loading(
 async def test_a_replay_cut_short_remembers_what_it_sent_and_asks_first_next_time(
     tmp_path: Path,
 ) -> None:
-    delivery = generate_delivery(1, seed=36, suspect_rate=0.0, today=NOW.date())
-    hub = MockHub(seed=1, remembered_trx=0)  # a hub that would not repeat its first answer
-    seed_hub(hub, delivery)
+    # a hub that would not repeat its first answer to a re-sent transaction id
+    delivery, hub, store = world(tmp_path, 1, seed=36, hub=MockHub(seed=1, remembered_trx=0))
     ui = delivery.packs[0].ui
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
     token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
     store.queue_intent(token, ui, "decommission", Reason.SUPPLIED, trx="cut-1", at=NOW)
 
