@@ -24,3 +24,7 @@ class Scanner(Protocol):
     def scans(self) -> AsyncIterator[Scan]: ...
 
     async def aclose(self) -> None: ...
+
+
+class ScannerError(Exception):
+    """A scan source that cannot be opened or read; the message is one line an operator can act on."""
