@@ -27,4 +27,4 @@ class Scanner(Protocol):
 
 
 class ScannerError(Exception):
-    """A scan source that cannot be opened or read; the message is one line an operator can act on."""
+    """A scan source that cannot be opened or read; the message is one line to act on."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -28,14 +30,26 @@ def _missing(what: str) -> None:
     pytest.skip(f"{what} not available")
 
 
+Logs = list[MutableMapping[str, Any]]
+
+
 @pytest.fixture(autouse=True)
 def _quiet_structured_logs() -> None:
-    """Render every log event (so logging is exercised) but keep it off pytest's streams."""
+    """Render every log event at every level (so logging is exercised, whatever level an earlier
+    test set) but keep it off pytest's streams."""
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
         logger_factory=structlog.ReturnLoggerFactory(),
         cache_logger_on_first_use=False,
     )
+
+
+@pytest.fixture
+def logs() -> Iterator[Logs]:
+    """Every structlog event the test causes."""
+    with structlog.testing.capture_logs() as captured:
+        yield captured
 
 
 @pytest.fixture
