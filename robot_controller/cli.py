@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -23,11 +22,15 @@ from fmd.codes.escapes import show_controls, unescape_controls
 from fmd.hub import HubResult, HubUnavailable, MockHub, PackState
 from fmd.hub.resilient import ResilientHub
 from fmd.policy import Decision, SitePolicy
+from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_scanner
 from robot_controller.config import Config, ConfigError, load_config
+from robot_controller.console import err, fail, out
 from robot_controller.demo import DemoOptions, DemoReport, run_demo
+from robot_controller.demo_scanners import SCANNER_KINDS
 from robot_controller.hub_connection import HUB_KINDS
 from robot_controller.logs import configure_logging
 from robot_controller.outbox import ReplayReport, replay
+from robot_controller.parsed_json import parsed_as_json
 from robot_controller.pipeline import utc_now
 from robot_controller.runtime import build_daemon, build_hub, close_hub
 from robot_controller.store import Store
@@ -41,14 +44,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err = Console(stderr=True)
-out = Console()
 
 
 sim = typer.Typer(help="Run a simulated device standalone.", no_args_is_help=True)
 app.add_typer(sim, name="sim")
 outbox = typer.Typer(help="State changes and checks waiting for the hub.", no_args_is_help=True)
 app.add_typer(outbox, name="outbox")
+app.command("scan")(scan)
+app.command("scanner-check")(scanner_check)
+sim.command("scanner")(sim_scanner)
+sim.command("camera")(sim_camera)
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML configuration file (default: embedded).")
 ]
@@ -58,7 +63,7 @@ def _settings(config: Path | None) -> Config:
     try:
         return load_config(config)
     except ConfigError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
 
 
 @outbox.command("status")
@@ -88,14 +93,14 @@ def outbox_replay(config: ConfigOption = None) -> None:
     try:
         report = asyncio.run(_replay(settings))
     except ConfigError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     out.print(
         f"{report.done} done, {report.failed} refused by the hub, {report.flagged} flagged for "
         f"the operator (packs {', '.join(map(str, report.flagged_tokens)) or 'none'})",
         highlight=False,
     )
     if report.stopped:
-        raise _fail(f"stopped with {report.left} left: {report.stopped}", code=1)
+        raise fail(f"stopped with {report.left} left: {report.stopped}", code=1)
 
 
 async def _replay(settings: Config) -> ReplayReport:
@@ -119,11 +124,6 @@ def main() -> None:
     app()
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
 @app.command()
 def parse(
     raw: Annotated[
@@ -143,7 +143,7 @@ def parse(
     Exit 0 when the scan is a pack UI, 1 when it is not, 2 on usage errors.
     """
     if separator is not None and len(unescape_controls(separator)) != 1:
-        raise _fail("--separator takes exactly one character")
+        raise fail("--separator takes exactly one character")
     separators = "\x1d" + (unescape_controls(separator) if separator else "")
     parsed = parse_scan(unescape_controls(raw), separators=separators)
     if as_json:
@@ -151,25 +151,6 @@ def parse(
     else:
         _show_parsed(parsed)
     raise typer.Exit(0 if parsed.ui is not None else 1)
-
-
-def parsed_as_json(parsed: ParsedScan) -> dict[str, object]:
-    """The `parse --json` object: exactly the documented keys."""
-    return {
-        "format": parsed.format,
-        "scheme": parsed.scheme,
-        "product_code": parsed.product_code,
-        "serial": parsed.serial,
-        "batch": parsed.batch,
-        "expiry": parsed.expiry.isoformat() if parsed.expiry else None,
-        "expiry_raw": parsed.expiry_raw,
-        "nhrn": parsed.nhrn,
-        "nhrn_ai": parsed.nhrn_ai,
-        "submit": parsed.submit,
-        "problems": [
-            {"code": p.code, "severity": p.severity, "message": p.message} for p in parsed.problems
-        ],
-    }
 
 
 def _show_parsed(parsed: ParsedScan) -> None:
@@ -205,14 +186,23 @@ def demo(
     hub: Annotated[
         str, typer.Option(help="mock (in process), or soap / rest over HTTPS to the simulator.")
     ] = "soap",
+    scanner: Annotated[
+        str,
+        typer.Option(
+            help="script (in process), serial (a virtual scanner on a pty) or camera "
+            "(a generated video read through OpenCV)."
+        ),
+    ] = "script",
 ) -> None:
     """Load a generated delivery (genuine and suspect packs) through the whole pipeline."""
     if mode not in ("hospital", "community"):
-        raise _fail(f"--mode must be hospital or community, not {mode!r}")
+        raise fail(f"--mode must be hospital or community, not {mode!r}")
     if hub not in HUB_KINDS:
-        raise _fail(f"--hub must be one of {', '.join(HUB_KINDS)}, not {hub!r}")
+        raise fail(f"--hub must be one of {', '.join(HUB_KINDS)}, not {hub!r}")
+    if scanner not in SCANNER_KINDS:
+        raise fail(f"--scanner must be one of {', '.join(SCANNER_KINDS)}, not {scanner!r}")
     if db is not None and db.exists():
-        raise _fail(f"{db} exists; the demo needs a fresh store (choose another --db)")
+        raise fail(f"{db} exists; the demo needs a fresh store (choose another --db)")
     folder = Path(tempfile.mkdtemp(prefix="fmd-robot-demo-"))
     options = DemoOptions(
         packs=packs,
@@ -223,6 +213,7 @@ def demo(
         hub_latency_s=hub_latency_ms / 1000,
         move_time_s=move_time_ms / 1000,
         hub=hub,
+        scanner=scanner,
     )
     with (folder / "fmd-robot.log").open("w", encoding="utf-8") as log_file:
         configure_logging(stream=log_file)
@@ -301,7 +292,7 @@ def verify(
     try:
         settings = load_config(config)
     except ConfigError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     parsed = parse_scan(unescape_controls(raw), separators=settings.site.separators)
     if parsed.ui is None or not parsed.submit:
         _show_parsed(parsed)
@@ -310,9 +301,9 @@ def verify(
     try:
         result = asyncio.run(_verify_once(settings, parsed.ui))
     except ConfigError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     except HubUnavailable as error:
-        raise _fail(f"the hub did not answer: {error}", code=1) from None
+        raise fail(f"the hub did not answer: {error}", code=1) from None
     answer = {
         "outcome": result.outcome,
         "return_code": result.return_code,
@@ -363,15 +354,15 @@ def sim_hub(
     """Serve the NMVS simulator (SOAP over mutual TLS, REST over TLS) until Ctrl-C."""
     chosen = tuple(d.strip() for d in dialects.split(",") if d.strip())
     if not chosen or set(chosen) - {"soap", "rest"}:
-        raise _fail("--dialects takes soap, rest or soap,rest")
+        raise fail("--dialects takes soap, rest or soap,rest")
     faults = Faults()
     malformed = [item for item in fault or [] if "=" not in item]
     if malformed:
-        raise _fail(f"--fault takes NAME=VALUE, not {malformed[0]!r}")
+        raise fail(f"--fault takes NAME=VALUE, not {malformed[0]!r}")
     try:
         faults.update(dict(item.split("=", 1) for item in fault or []))
     except ValueError as error:
-        raise _fail(f"--fault: {error} (NAME=VALUE, names: {', '.join(vars(faults))})") from None
+        raise fail(f"--fault: {error} (NAME=VALUE, names: {', '.join(vars(faults))})") from None
     delivery = generate_delivery(packs, seed=seed)
     hub = MockHub(seed=seed)
     seed_hub(hub, delivery)
@@ -387,7 +378,7 @@ def sim_hub(
     try:
         simulator.start()
     except (OSError, RuntimeError) as error:
-        raise _fail(f"cannot start the simulator: {error}") from None
+        raise fail(f"cannot start the simulator: {error}") from None
     assert simulator.pki is not None
     if "soap" in chosen:
         out.print(f"SOAP  {simulator.soap_url}  (client certificate required)", highlight=False)
@@ -422,12 +413,12 @@ def run(
     try:
         settings = load_config(config)
     except ConfigError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     configure_logging(level=settings.log.level, fmt=settings.log.format, stream=sys.stderr)
     try:
         asyncio.run(_run_daemon(settings))
     except ConfigError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
 
 
 async def _run_daemon(settings: Config) -> None:

@@ -1,4 +1,5 @@
-"""`fmd-robot scan` and `fmd-robot scanner-check`: an integrator's view of a scan source."""
+"""`fmd-robot scan` and `scanner-check` (an integrator's view of a scan source), and the
+simulated scanner and camera (`fmd-robot sim scanner|camera`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -20,6 +23,9 @@ from robot_controller.runtime import build_scanner
 from robot_controller.sources import SOURCE_HELP, source_config
 from scanners.base import Scan, Scanner, ScannerError
 from scanners.check import CheckReport, check_scans
+from simulators.camera import CONVEYOR, write_delivery_video
+from simulators.delivery import generate_delivery
+from simulators.scanner import PROFILES, run_virtual_scanner
 
 SourceOption = Annotated[str, typer.Option("--source", help=SOURCE_HELP)]
 SeparatorOption = Annotated[
@@ -172,3 +178,60 @@ def _show_check(report: CheckReport) -> None:
             out.print(f"    → {finding.advice}", highlight=False)
     verdict = "[green]the scanner is set up well[/]" if report.ok else "[red]change the above[/]"
     out.print(verdict, highlight=False)
+
+
+def sim_scanner(
+    profile: Annotated[str, typer.Option(help=f"Scanner set-up: {', '.join(PROFILES)}.")] = "good",
+    packs: Annotated[int, typer.Option(min=1, help="Packs of a generated delivery to type.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the delivery.")] = 1,
+    interval: Annotated[float, typer.Option(min=0.0, help="Seconds between scans.")] = 1.0,
+    start_delay: Annotated[
+        float, typer.Option(min=0.0, help="Seconds to start the reader before the first scan.")
+    ] = 5.0,
+) -> None:
+    """A virtual serial scanner on a pty that types a delivery with a chosen set-up profile."""
+    if profile not in PROFILES:
+        raise fail(f"--profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+    delivery = generate_delivery(packs, seed=seed)
+
+    def announce(port: Path) -> None:
+        out.print(
+            f"virtual scanner ({profile}) on {port}; typing {packs} scans in {start_delay:g} s, "
+            f"e.g. read them with: fmd-robot scan --source serial:{port}",
+            highlight=False,
+        )
+
+    try:
+        sent = run_virtual_scanner(
+            delivery.raws,
+            PROFILES[profile],
+            interval_s=interval,
+            start_delay_s=start_delay,
+            announce=announce,
+        )
+    except KeyboardInterrupt:
+        return
+    out.print(f"{sent} scans typed; unplugged.", highlight=False)
+
+
+def sim_camera(
+    out_file: Annotated[Path, typer.Option("--out", help="The video to write (.mkv or .avi).")],
+    packs: Annotated[int, typer.Option(min=1, help="Packs of a generated delivery.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the delivery and of the scene.")] = 1,
+    width: Annotated[int, typer.Option(min=320, help="Frame width in pixels.")] = 1280,
+    height: Annotated[int, typer.Option(min=240, help="Frame height in pixels.")] = 720,
+    fps: Annotated[float, typer.Option(min=1.0, help="Frames per second.")] = 10.0,
+) -> None:
+    """Write a conveyor video of a delivery's DataMatrix codes, for `scan --source file:…`."""
+    delivery = generate_delivery(packs, seed=seed)
+    scene = replace(CONVEYOR, width=width, height=height)
+    try:
+        truth = write_delivery_video(out_file, delivery.raws, seed=seed, settings=scene, fps=fps)
+    except (OSError, ValueError) as error:
+        raise fail(str(error)) from None
+    frames = truth[-1].last_frame + 1 if truth else 0
+    out.print(
+        f"{out_file}: {frames} frames of {width}×{height} at {fps:g} fps, {len(truth)} packs; "
+        f"read it with: fmd-robot scan --source file:{out_file}",
+        highlight=False,
+    )

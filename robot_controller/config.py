@@ -5,9 +5,17 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from fmd.policy import SitePolicy
@@ -134,10 +142,63 @@ class RobotConfig(_Section):
     capacity: int = Field(default=100_000, ge=1)
 
 
-class ScannerConfig(_Section):
+class ScriptScannerConfig(_Section):
+    """Replays a file of scans (control characters spelled out), or the simulated delivery."""
+
     kind: Literal["script"] = "script"
     path: Path | None = None  # a file of scans, one per line; none: the simulated delivery
     interval_ms: float = Field(default=0, ge=0)
+
+
+class SerialScannerConfig(_Section):
+    """A fixed or handheld scanner on a serial or USB-CDC port (or a pyserial URL)."""
+
+    kind: Literal["serial"]
+    port: str = Field(min_length=1)  # /dev/ttyACM0, /dev/serial/by-id/…, socket://host:port
+    baudrate: int = Field(default=9600, gt=0)
+    bytesize: Literal[5, 6, 7, 8] = 8
+    parity: Literal["N", "E", "O", "M", "S"] = "N"
+    stopbits: float = 1
+
+    @field_validator("stopbits")
+    @classmethod
+    def _stop_bits(cls, value: float) -> float:
+        if value not in (1, 1.5, 2):
+            raise ValueError("stop bits are 1, 1.5 or 2")
+        return value
+
+    suffix: Literal["CR", "LF", "CRLF"] = "CR"
+    max_line: int = Field(default=4096, ge=64, le=1_000_000)
+
+
+class KeyboardScannerConfig(_Section):
+    """A keyboard-wedge scanner: a HID input device, or lines typed on stdin."""
+
+    kind: Literal["keyboard"]
+    device: Path | None = None  # /dev/input/by-id/…-event-kbd; none: standard input
+    gs_substitute: str | None = Field(default=None, min_length=1, max_length=1)
+    grab: bool = True  # keep the scanner's keystrokes away from the console
+
+
+class CameraScannerConfig(_Section):
+    """A camera over the conveyor (device index or RTSP/HTTP URL), or a video file."""
+
+    kind: Literal["camera"]
+    source: int | str
+    decoder: Literal["zxing", "libdmtx"] = "zxing"
+    roi: tuple[int, int, int, int] | None = None  # x, y, width, height in pixels
+    dedupe_window_s: float = Field(default=2.0, ge=0)
+    realtime: bool | None = None  # pace a video file like a camera; default: only live sources
+
+
+ScannerConfig = Annotated[
+    ScriptScannerConfig | SerialScannerConfig | KeyboardScannerConfig | CameraScannerConfig,
+    Field(discriminator="kind"),
+]
+
+
+def _script_scanner() -> list[ScannerConfig]:
+    return [ScriptScannerConfig()]
 
 
 class Simulation(_Section):
@@ -165,7 +226,7 @@ class Config(BaseSettings):
     store: StoreConfig = StoreConfig()
     hub: HubConfig = HubConfig()
     robot: RobotConfig = RobotConfig()
-    scanners: list[ScannerConfig] = Field(default_factory=lambda: [ScannerConfig()])
+    scanners: list[ScannerConfig] = Field(default_factory=_script_scanner, min_length=1)
     simulation: Simulation = Simulation()
     pipeline: PipelineConfig = PipelineConfig()
     log: LogConfig = LogConfig()
@@ -199,10 +260,10 @@ def load_config(path: Path | None = None) -> Config:
     try:
         return Config(**data)
     except ValidationError as error:
-        raise ConfigError(f"{path}: {_first_problem(error)}") from None
+        raise ConfigError(f"{path}: {first_problem(error)}") from None
 
 
-def _first_problem(error: ValidationError) -> str:
+def first_problem(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"

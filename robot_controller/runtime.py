@@ -13,17 +13,25 @@ from fmd.hub.resilient import ResilientHub
 from fmd.hub.rest import RestHubClient
 from fmd.hub.soap import SoapHubClient
 from robot_controller.config import (
+    CameraScannerConfig,
     Config,
     ConfigError,
+    KeyboardScannerConfig,
     RestHubConfig,
     ScannerConfig,
+    ScriptScannerConfig,
+    SerialScannerConfig,
     SoapHubConfig,
 )
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
-from scanners.base import Scanner
+from scanners.base import Scanner, ScannerError
+from scanners.camera import CameraScanner, Region
+from scanners.decoders import make_decoder
+from scanners.keyboard import KeyboardScanner
 from scanners.script import ScriptedScanner
+from scanners.serial import SerialScanner, SerialSettings
 from simulators.delivery import Delivery, generate_delivery, seed_hub, supply_elsewhere
 
 
@@ -48,6 +56,7 @@ async def build_daemon(config: Config) -> Daemon:
         suspect_rate=config.simulation.suspect_rate,
         today=datetime.now(UTC).date(),
     )
+    scanners = await open_scanners(config, delivery)
     hub = await build_hub(config, delivery)
     store = await asyncio.to_thread(Store.open, config.store.url)
     pipeline = Pipeline(
@@ -61,8 +70,23 @@ async def build_daemon(config: Config) -> Daemon:
         window=config.pipeline.window,
         replay_every_s=config.pipeline.replay_every_s,
     )
-    scanners = [build_scanner(s, delivery) for s in config.scanners]
     return Daemon(pipeline, scanners, store)
+
+
+async def open_scanners(config: Config, delivery: Delivery | None = None) -> list[Scanner]:
+    """Every configured scanner, opened; if one cannot be, those already open are closed."""
+    opened: list[Scanner] = []
+    try:
+        for number, settings in enumerate(config.scanners):
+            try:
+                opened.append(build_scanner(settings, delivery))
+            except ScannerError as error:
+                raise ConfigError(f"scanners.{number}: {error}") from None
+    except BaseException:
+        for scanner in opened:
+            await scanner.aclose()
+        raise
+    return opened
 
 
 async def build_hub(config: Config, delivery: Delivery) -> HubClient:
@@ -122,12 +146,50 @@ def rest_client(url: str, rest: RestHubConfig, timeout_s: float) -> RestHubClien
     )
 
 
-def build_scanner(config: ScannerConfig, delivery: Delivery) -> Scanner:
-    """A scripted scanner: the lines of `path` (control characters spelled out), or the delivery."""
-    raws = delivery.raws if config.path is None else _read_script(config.path)
-    return ScriptedScanner(
-        raws, source=f"script:{config.path or 'delivery'}", interval_s=config.interval_ms / 1000
-    )
+def build_scanner(config: ScannerConfig, delivery: Delivery | None = None) -> Scanner:
+    """The configured scan source, opened: `ScannerError` (one line) when it cannot be used."""
+    match config:
+        case SerialScannerConfig():
+            serial = SerialScanner(
+                SerialSettings(
+                    url=config.port,
+                    baudrate=config.baudrate,
+                    bytesize=config.bytesize,
+                    parity=config.parity,
+                    stopbits=config.stopbits,
+                    suffix=config.suffix,
+                    max_line=config.max_line,
+                )
+            )
+            serial.open()
+            return serial
+        case KeyboardScannerConfig():
+            keyboard = KeyboardScanner(
+                device=config.device, gs_substitute=config.gs_substitute, grab=config.grab
+            )
+            keyboard.open()
+            return keyboard
+        case CameraScannerConfig():
+            camera = CameraScanner(
+                config.source,
+                decoder=make_decoder(config.decoder),
+                roi=Region(*config.roi) if config.roi else None,
+                dedupe_window_s=config.dedupe_window_s,
+                realtime=config.realtime,
+            )
+            camera.open()
+            return camera
+        case ScriptScannerConfig(path=None):
+            if delivery is None:
+                raise ConfigError("scanners.path: a script scanner here needs a file of scans")
+            return ScriptedScanner(
+                delivery.raws, source="script:delivery", interval_s=config.interval_ms / 1000
+            )
+        case ScriptScannerConfig(path=Path() as path):
+            return ScriptedScanner(
+                _read_script(path), source=f"script:{path}", interval_s=config.interval_ms / 1000
+            )
+    raise AssertionError(f"unknown scanner configuration {config!r}")
 
 
 def _read_script(path: Path) -> list[str]:

@@ -1,0 +1,87 @@
+"""The daemon takes its scanners from configuration: a serial scanner, a camera and a keyboard
+wedge feed one pipeline at once, and every pack is routed as its ground truth says."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from test_scanner_keyboard import keystrokes
+
+from robot_controller.config import Config, ConfigError
+from robot_controller.demo import content
+from robot_controller.runtime import build_daemon
+from simulators.camera import CONVEYOR, write_delivery_video
+from simulators.delivery import generate_delivery
+from simulators.scanner import PROFILES, VirtualScanner
+
+PACKS, SEED = 24, 5
+
+
+def settings(tmp_path: Path, scanners: list[dict[str, object]]) -> Config:
+    return Config(
+        site={"location": "test-pharmacy"},
+        store={"url": f"sqlite:///{tmp_path / 'fmd.db'}"},
+        simulation={"packs": PACKS, "seed": SEED, "suspect_rate": 0.25},
+        pipeline={"replay_every_s": None},
+        scanners=scanners,
+    )
+
+
+async def test_a_serial_scanner_a_camera_and_a_keyboard_feed_one_pipeline(tmp_path: Path) -> None:
+    delivery = generate_delivery(
+        PACKS, seed=SEED, suspect_rate=0.25, today=datetime.now(UTC).date()
+    )
+    by_serial, by_camera, by_keyboard = (delivery.packs[i::3] for i in range(3))
+    video = tmp_path / "belt.mkv"
+    small_belt = replace(CONVEYOR, width=640, height=480)
+    write_delivery_video(video, [p.raw for p in by_camera], settings=small_belt)
+    keys = tmp_path / "wedge-events"
+    keys.write_bytes(b"".join(keystrokes(p.raw + "\n") for p in by_keyboard))
+
+    with VirtualScanner(PROFILES["good"], link_dir=tmp_path) as virtual:
+        config = settings(
+            tmp_path,
+            [
+                {"kind": "serial", "port": str(virtual.port)},
+                {"kind": "camera", "source": str(video), "dedupe_window_s": 0.25},
+                {"kind": "keyboard", "device": str(keys), "grab": False},
+            ],
+        )
+        daemon = await build_daemon(config)  # opens the serial port before anything is typed
+        typist = threading.Thread(target=lambda: [virtual.type(p.raw) for p in by_serial])
+        stop = asyncio.Event()
+        loading = asyncio.create_task(daemon.pipeline.run(daemon.scanners, stop=stop))
+        typist.start()
+        try:
+            for _ in range(300):
+                if len(await asyncio.to_thread(daemon.store.outcomes)) >= PACKS:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await loading
+            typist.join()
+        scans = dict(daemon.store.raw_scans())
+        outcomes = daemon.store.outcomes()
+        await daemon.aclose()
+
+    # A duplicated serial shares its content with a genuine pack: whichever of the two came
+    # first is shelved and the other quarantined, so compare what happened as multisets.
+    routed = Counter((content(scans[token]), route) for token, (route, _) in outcomes.items())
+    expected = Counter((content(p.raw), p.expected_route) for p in delivery.packs)
+    assert routed == expected
+
+
+async def test_a_scanner_that_cannot_be_opened_stops_start_up_with_one_line(
+    tmp_path: Path,
+) -> None:
+    config = settings(tmp_path, [{"kind": "serial", "port": str(tmp_path / "ttyACM9")}])
+    with pytest.raises(ConfigError, match=r"^scanners\.0: .*ttyACM9.*plugged in"):
+        await build_daemon(config)
+    assert not (tmp_path / "fmd.db").exists()
