@@ -26,6 +26,7 @@ from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_s
 from robot_controller.config import Config, ConfigError, load_config
 from robot_controller.console import err, fail, out
 from robot_controller.demo import DemoOptions, DemoReport, run_demo
+from robot_controller.demo_robots import ROBOT_KINDS
 from robot_controller.demo_scanners import SCANNER_KINDS
 from robot_controller.hub_connection import HUB_KINDS
 from robot_controller.logs import configure_logging
@@ -193,12 +194,21 @@ def demo(
             "(a generated video read through OpenCV)."
         ),
     ] = "script",
+    robot: Annotated[
+        str,
+        typer.Option(
+            help="modbus-tcp (a simulated PLC on loopback), modbus-rtu / serial (simulated "
+            "robots over ptys) or sim (in process)."
+        ),
+    ] = "modbus-tcp",
 ) -> None:
     """Load a generated delivery (genuine and suspect packs) through the whole pipeline."""
     if mode not in ("hospital", "community"):
         raise fail(f"--mode must be hospital or community, not {mode!r}")
     if hub not in HUB_KINDS:
         raise fail(f"--hub must be one of {', '.join(HUB_KINDS)}, not {hub!r}")
+    if robot not in ROBOT_KINDS:
+        raise fail(f"--robot must be one of {', '.join(ROBOT_KINDS)}, not {robot!r}")
     if scanner not in SCANNER_KINDS:
         raise fail(f"--scanner must be one of {', '.join(SCANNER_KINDS)}, not {scanner!r}")
     if db is not None and db.exists():
@@ -214,6 +224,7 @@ def demo(
         move_time_s=move_time_ms / 1000,
         hub=hub,
         scanner=scanner,
+        robot=robot,
     )
     with (folder / "fmd-robot.log").open("w", encoding="utf-8") as log_file:
         configure_logging(stream=log_file)
@@ -225,7 +236,7 @@ def demo(
         sys.stdout.write(json.dumps(report.as_json()) + "\n")
     else:
         _show_report(report, folder / "fmd-robot.log")
-    raise typer.Exit(0 if report.misrouted == 0 and report.lost == 0 else 1)
+    raise typer.Exit(0 if report.misrouted == report.lost == report.moved_twice == 0 else 1)
 
 
 def _run_demo_with_progress(options: DemoOptions, *, quiet: bool) -> DemoReport:

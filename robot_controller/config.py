@@ -136,10 +136,77 @@ class HubConfig(_Section):
         return self
 
 
-class RobotConfig(_Section):
+class SimRobotConfig(_Section):
+    """The in-process robot model."""
+
     kind: Literal["sim"] = "sim"
     move_time_ms: float = Field(default=0, ge=0)
     capacity: int = Field(default=100_000, ge=1)
+
+
+class _Handshake(_Section):
+    """The timing of a wired robot's handshake."""
+
+    ack_timeout_s: float = Field(default=1.0, gt=0)  # the robot echoes the job's sequence number
+    done_timeout_s: float = Field(default=30.0, gt=0)  # the pack is on the shelf or in a chute
+    heartbeat_s: float = Field(default=0.5, gt=0)  # the host's heartbeat period
+    stale_after_s: float = Field(default=2.0, gt=0)  # the robot's heartbeat unchanged: link lost
+
+
+class _SerialLine(_Handshake):
+    port: str = Field(min_length=1)  # /dev/ttyUSB0, /dev/serial/by-id/…, socket://host:port
+    bytesize: Literal[5, 6, 7, 8] = 8
+    parity: Literal["N", "E", "O", "M", "S"] = "N"
+    stopbits: float = 1
+
+    @field_validator("stopbits")
+    @classmethod
+    def _stop_bits(cls, value: float) -> float:
+        return _checked_stop_bits(value)
+
+
+class ModbusTcpRobotConfig(_Handshake):
+    """A robot PLC on Modbus TCP."""
+
+    kind: Literal["modbus-tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=502, ge=1, le=65535)
+    device_id: int = Field(default=1, ge=0, le=247)
+
+
+class ModbusRtuRobotConfig(_SerialLine):
+    """A robot PLC on Modbus RTU (RS-485)."""
+
+    kind: Literal["modbus-rtu"]
+    baudrate: int = Field(default=19200, gt=0)
+    parity: Literal["N", "E", "O", "M", "S"] = "E"  # the Modbus serial-line default
+    device_id: int = Field(default=1, ge=1, le=247)
+
+    @field_validator("stopbits")
+    @classmethod
+    def _whole_stop_bits(cls, value: float) -> float:
+        if value not in (1, 2):
+            raise ValueError("Modbus RTU uses 1 or 2 stop bits")
+        return value
+
+
+class SerialRobotConfig(_SerialLine):
+    """A robot on the line protocol of DESIGN.md (ASCII, checksummed)."""
+
+    kind: Literal["serial"]
+    baudrate: int = Field(default=115200, gt=0)
+
+
+RobotConfig = Annotated[
+    SimRobotConfig | ModbusTcpRobotConfig | ModbusRtuRobotConfig | SerialRobotConfig,
+    Field(discriminator="kind"),
+]
+
+
+def _checked_stop_bits(value: float) -> float:
+    if value not in (1, 1.5, 2):
+        raise ValueError("stop bits are 1, 1.5 or 2")
+    return value
 
 
 class ScriptScannerConfig(_Section):
@@ -163,9 +230,7 @@ class SerialScannerConfig(_Section):
     @field_validator("stopbits")
     @classmethod
     def _stop_bits(cls, value: float) -> float:
-        if value not in (1, 1.5, 2):
-            raise ValueError("stop bits are 1, 1.5 or 2")
-        return value
+        return _checked_stop_bits(value)
 
     suffix: Literal["CR", "LF", "CRLF"] = "CR"
     max_line: int = Field(default=4096, ge=64, le=1_000_000)
@@ -225,7 +290,7 @@ class Config(BaseSettings):
     site: Site
     store: StoreConfig = StoreConfig()
     hub: HubConfig = HubConfig()
-    robot: RobotConfig = RobotConfig()
+    robot: RobotConfig = SimRobotConfig()
     scanners: list[ScannerConfig] = Field(default_factory=_script_scanner, min_length=1)
     simulation: Simulation = Simulation()
     pipeline: PipelineConfig = PipelineConfig()

@@ -13,10 +13,10 @@ from pathlib import Path
 from fmd.codes.symbology import read_symbology
 from fmd.hub import MockHub
 from fmd.policy import Decision, SitePolicy
+from robot_controller.demo_robots import RobotKind, delivery_robot
 from robot_controller.demo_scanners import ScannerKind, delivery_scanner
 from robot_controller.hub_connection import HubKind, simulated_hub
 from robot_controller.pipeline import Pipeline
-from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
 from simulators.delivery import Delivery, generate_delivery, seed_hub, supply_elsewhere
 
@@ -34,11 +34,12 @@ class DemoOptions:
     window: int = 128
     hub: HubKind = "soap"
     scanner: ScannerKind = "script"
+    robot: RobotKind = "modbus-tcp"
 
 
 @dataclass
 class DemoReport:
-    """The figures of one demo run; `misrouted` and `lost` must be 0."""
+    """The figures of one demo run; `misrouted`, `lost` and `moved_twice` must be 0."""
 
     packs: int
     shelved: int
@@ -52,6 +53,7 @@ class DemoReport:
     packs_per_s: float
     db: str
     by_kind: dict[str, Counter[str]] = field(default_factory=dict)
+    moved_twice: int = 0  # packs the robot's mechanics moved more than once
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -63,6 +65,7 @@ class DemoReport:
             "decommissioned": self.decommissioned,
             "misrouted": self.misrouted,
             "lost": self.lost,
+            "moved_twice": self.moved_twice,
             "elapsed_s": round(self.elapsed_s, 3),
             "packs_per_s": round(self.packs_per_s, 1),
             "db": self.db,
@@ -98,11 +101,12 @@ async def run_demo(
             scanner,
             all_in,
         ),
+        delivery_robot(options.robot, move_time_s=options.move_time_s) as (robot, moves),
     ):
         pipeline = Pipeline(
             store=store,
             hub=client,
-            robot=SimRobot(move_time_s=options.move_time_s),
+            robot=robot,
             site=options.site,
             window=options.window,
             on_routed=count,
@@ -116,9 +120,11 @@ async def run_demo(
             await pipeline.aclose()
         elapsed = time.perf_counter() - started
     try:
-        return await asyncio.to_thread(_report, store, delivery, options.db, elapsed)
+        report = await asyncio.to_thread(_report, store, delivery, options.db, elapsed)
     finally:
         store.close()
+    report.moved_twice = sum(count > 1 for count in moves.values())
+    return report
 
 
 def _report(store: Store, delivery: Delivery, db: Path, elapsed: float) -> DemoReport:

@@ -36,6 +36,7 @@ class ReplayReport:
     left: int = 0
     stopped: str | None = None
     flagged_tokens: list[int] = field(default_factory=list)
+    suspect_tokens: list[int] = field(default_factory=list)  # a deferred check came back bad
 
 
 def settle_status(intent: Intent, result: HubResult) -> str:
@@ -90,10 +91,13 @@ async def replay(
                 setattr(report, status, getattr(report, status) + 1)
                 if status == "flagged":
                     report.flagged_tokens.append(intent.token)
+                    if intent.operation == "verify":
+                        report.suspect_tokens.append(intent.token)
 
     await asyncio.gather(*(one_pack(queue) for queue in by_pack.values()))
     report.left = len(intents) - handled
     report.flagged_tokens.sort()
+    report.suspect_tokens.sort()
     return report
 
 

@@ -21,7 +21,7 @@ from fmd.hub.resilient import Attempt, ResilientHub, traced
 from fmd.policy import Action, Decision, SitePolicy, Why, decide, decide_before_hub
 from fmd.policy import settle_decommission as settle
 from robot_controller.outbox import replay
-from robot_controller.robot.base import Job, JobOutcome, Robot
+from robot_controller.robot.base import Job, JobCode, JobOutcome, JobReason, Robot
 from robot_controller.routing import job_for, route_of
 from robot_controller.store import Intent, Store, Unfinished
 from robot_controller.store.runner import StoreRunner
@@ -92,6 +92,7 @@ class Pipeline:
         self._call = self._db.call
         self._in_flight: dict[tuple[str, str], int] = {}  # UI -> token of the pack holding it
         self._takes: set[asyncio.Future[None]] = set()
+        self._robot_turn = asyncio.Lock()
 
     async def aclose(self) -> None:
         await self._db.aclose()
@@ -385,6 +386,8 @@ class Pipeline:
             if report.done or report.failed or report.flagged:
                 log.info("outbox.replay", done=report.done, failed=report.failed,
                          flagged=report.flagged, left=report.left)  # fmt: skip
+            for token in report.suspect_tokens:
+                await self.retrieve_to_quarantine(token)
 
     def _held(self, ui: PackIdentifier) -> tuple[bool, bool]:
         """In the store's thread: is this UI on the shelf, and does a change for it wait?"""
@@ -397,11 +400,27 @@ class Pipeline:
                 del self._in_flight[key]
 
     async def _execute(self, job: Job) -> JobOutcome | None:
-        try:
-            return await self.robot.execute(job)
-        except Exception as error:  # RobotError, or a driver's own: the outcome is unknown
-            log.error("robot.error", token=job.token, error=repr(error))
+        async with self._robot_turn:  # one robot job at a time: placing, or retrieving
+            try:
+                return await self.robot.execute(job)
+            except Exception as error:  # RobotError, or a driver's own: the outcome is unknown
+                log.error("robot.error", token=job.token, error=repr(error))
+                return None
+
+    async def retrieve_to_quarantine(self, token: int) -> str | None:
+        """Take a shelved pack whose deferred check failed off the shelf into quarantine
+        (`shelve_then_verify`); its route afterwards, or None when it is not on the shelf."""
+        location = await self._call(self.store.shelved_location, token)
+        if location is None:
             return None
+        job = Job(JobCode.RETRIEVE_TO_QUARANTINE, token, JobReason.FMD_ALERT, location)
+        job_id = await self._call(self.store.start_job, job, at=self.clock())
+        outcome = await self._execute(job)
+        route: str = await self._call(
+            self.store.record_retrieval, token, job_id, outcome, at=self.clock()
+        )
+        log.warning("pack.retrieve", token=token, location=location, route=route)
+        return route
 
     # -- the hub, under invariant 3 ---------------------------------------------------------
 

@@ -17,13 +17,21 @@ from robot_controller.config import (
     Config,
     ConfigError,
     KeyboardScannerConfig,
+    ModbusRtuRobotConfig,
+    ModbusTcpRobotConfig,
     RestHubConfig,
+    RobotConfig,
     ScannerConfig,
     ScriptScannerConfig,
+    SerialRobotConfig,
     SerialScannerConfig,
+    SimRobotConfig,
     SoapHubConfig,
 )
 from robot_controller.pipeline import Pipeline
+from robot_controller.robot.base import Robot, RobotError
+from robot_controller.robot.modbus import ModbusRobot, ModbusTimeouts
+from robot_controller.robot.serial import SerialRobot
 from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
 from scanners.base import Scanner, ScannerError
@@ -57,14 +65,18 @@ async def build_daemon(config: Config) -> Daemon:
         today=datetime.now(UTC).date(),
     )
     scanners = await open_scanners(config, delivery)
+    try:
+        robot = await open_robot(config.robot)
+    except BaseException:
+        for scanner in scanners:
+            await scanner.aclose()
+        raise
     hub = await build_hub(config, delivery)
     store = await asyncio.to_thread(Store.open, config.store.url)
     pipeline = Pipeline(
         store=store,
         hub=hub,
-        robot=SimRobot(
-            capacity=config.robot.capacity, move_time_s=config.robot.move_time_ms / 1000
-        ),
+        robot=robot,
         site=config.site.policy(),
         separators=config.site.separators,
         window=config.pipeline.window,
@@ -87,6 +99,62 @@ async def open_scanners(config: Config, delivery: Delivery | None = None) -> lis
             await scanner.aclose()
         raise
     return opened
+
+
+def build_robot(config: RobotConfig) -> Robot:
+    """The configured robot driver (not yet connected)."""
+    match config:
+        case ModbusTcpRobotConfig():
+            return ModbusRobot.tcp(
+                config.host, config.port, device_id=config.device_id, timeouts=_timeouts(config)
+            )
+        case ModbusRtuRobotConfig():
+            return ModbusRobot.rtu(
+                config.port,
+                baudrate=config.baudrate,
+                parity=config.parity,
+                stopbits=int(config.stopbits),
+                bytesize=config.bytesize,
+                device_id=config.device_id,
+                timeouts=_timeouts(config),
+            )
+        case SerialRobotConfig():
+            return SerialRobot(
+                config.port,
+                baudrate=config.baudrate,
+                parity=config.parity,
+                stopbits=config.stopbits,
+                bytesize=config.bytesize,
+                ack_timeout_s=config.ack_timeout_s,
+                done_timeout_s=config.done_timeout_s,
+                heartbeat_s=config.heartbeat_s,
+                stale_after_s=config.stale_after_s,
+            )
+        case SimRobotConfig():
+            return SimRobot(capacity=config.capacity, move_time_s=config.move_time_ms / 1000)
+    raise AssertionError(f"unknown robot configuration {config!r}")
+
+
+async def open_robot(config: RobotConfig) -> Robot:
+    """The configured robot, connected: `ConfigError` (one line) when it cannot be reached."""
+    robot = build_robot(config)
+    connect = getattr(robot, "connect", None)
+    if connect is not None:
+        try:
+            await connect()
+        except RobotError as error:
+            await robot.aclose()
+            raise ConfigError(f"robot: {error}") from None
+    return robot
+
+
+def _timeouts(config: ModbusTcpRobotConfig | ModbusRtuRobotConfig) -> ModbusTimeouts:
+    return ModbusTimeouts(
+        ack_timeout_s=config.ack_timeout_s,
+        done_timeout_s=config.done_timeout_s,
+        heartbeat_s=config.heartbeat_s,
+        stale_after_s=config.stale_after_s,
+    )
 
 
 async def build_hub(config: Config, delivery: Delivery) -> HubClient:

@@ -30,6 +30,12 @@ def _missing(what: str) -> None:
     pytest.skip(f"{what} not available")
 
 
+def require(what: str) -> None:
+    """For a test module (`from conftest import require`): `what` is missing, so skip the test,
+    or fail it under `FMD_REQUIRE_SERVICES=1`."""
+    _missing(what)
+
+
 Logs = list[MutableMapping[str, Any]]
 
 

@@ -6,7 +6,7 @@ Numbers follow the Modbus register map of DESIGN.md, so every driver speaks the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 from typing import Protocol
 
 
@@ -40,6 +40,7 @@ class JobResult(IntEnum):
 class PackMLState(IntEnum):
     """PackML state numbers (PackTags)."""
 
+    CLEARING = 1
     STOPPED = 2
     STARTING = 3
     IDLE = 4
@@ -50,7 +51,11 @@ class PackMLState(IntEnum):
     ABORTED = 9
     HOLDING = 10
     HELD = 11
+    UNHOLDING = 12
+    SUSPENDING = 13
+    UNSUSPENDING = 14
     RESETTING = 15
+    COMPLETING = 16
     COMPLETED = 17
 
 
@@ -64,6 +69,23 @@ class MachineCommand(IntEnum):
     UNSUSPEND = 7
     ABORT = 8
     CLEAR = 9
+
+
+class StatusFlags(IntFlag):
+    """The robot's status word (Modbus register 4)."""
+
+    NONE = 0
+    READY = 1 << 0
+    BUSY = 1 << 1
+    DONE = 1 << 2
+    ERROR = 1 << 3
+    FAULT = 1 << 4
+    PACK_AT_TRANSFER = 1 << 5
+    REJECT_CHUTE_FULL = 1 << 6
+    NO_SHELF_SPACE = 1 << 7
+    SAFETY_OK = 1 << 8
+    REMOTE = 1 << 9
+    HOST_WATCHDOG = 1 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +110,24 @@ class JobOutcome:
 
 @dataclass(frozen=True, slots=True)
 class RobotStatus:
+    """The robot's state. Drivers that see more of it (Modbus) fill the defaulted fields."""
+
     state: PackMLState
     ready: bool
     fault: int | None
     packs_stored: int
     packs_rejected: int
     packs_quarantined: int
+    flags: StatusFlags = StatusFlags.NONE
+    heartbeat: int = 0
+    job_ack_seq: int = 0
+    job_done_seq: int = 0
+    job_result: JobResult | None = None
+    location: int | None = None
+    command_ack_seq: int = 0
+    command_rejected: bool = False
+    unit_mode: int = 0
+    interface_version: int = 0
 
 
 class RobotError(Exception):

@@ -21,7 +21,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from fmd.codes.model import PackIdentifier, ParsedScan
 from fmd.hub.contract import HubResult, Reason
 from fmd.policy import Action, Decision, Why
-from robot_controller.robot.base import Job, JobOutcome
+from robot_controller.robot.base import Job, JobOutcome, JobResult
 from robot_controller.store.audit import GENESIS, AuditEvent, ChainCheck, chain_hash, check_chain
 from robot_controller.store.audit import canonical_json as _json
 from robot_controller.store.db import create_engine_for, migrate
@@ -427,7 +427,50 @@ class Store:
             )
             self._audit(conn, at, f"pack.{route}", token, why, {"location": location})
 
+    def record_retrieval(
+        self, token: int, job_id: int, outcome: JobOutcome | None, *, at: datetime
+    ) -> str:
+        """Commit the end of a retrieve-to-quarantine job; the pack's route from now on."""
+        retrieved = outcome is not None and outcome.result == JobResult.RETRIEVED
+        route = "quarantined" if retrieved else "shelved"
+        message = (
+            "retrieved to quarantine: its deferred check failed"
+            if retrieved
+            else "its deferred check failed but the robot did not retrieve it: "
+            + (outcome.message if outcome is not None and outcome.message else "outcome unknown")
+        )
+        with self._tx() as conn:
+            self._sql.execute(
+                conn,
+                _finish_job,
+                job=job_id,
+                to="done" if outcome is not None else "unknown",
+                result=int(outcome.result) if outcome else None,
+                location=outcome.location if outcome else None,
+                fault=outcome.fault if outcome else None,
+                message_=message,
+                at=at,
+            )
+            conn.execute(
+                _outcomes.update()
+                .where(_outcomes.c.token == token)
+                .values(route=route, message=message, flagged=not retrieved, at=at)
+            )
+            self._audit(conn, at, f"pack.{'retrieved' if retrieved else 'retrieve_failed'}",
+                        token, "deferred-check-failed", {"job": job_id})  # fmt: skip
+        return route
+
     # -- reads --------------------------------------------------------------------------
+
+    def shelved_location(self, token: int) -> int | None:
+        """Where a pack on the shelf is (None when it is not on the shelf)."""
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(_outcomes.c.location).where(
+                    _outcomes.c.token == token, _outcomes.c.route == "shelved"
+                )
+            ).fetchone()
+            return None if row is None or row[0] is None else int(row[0])
 
     def in_stock(self, ui: PackIdentifier) -> bool:
         """True when a pack with this product code and serial was shelved here before."""

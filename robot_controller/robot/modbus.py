@@ -1,0 +1,503 @@
+"""The Modbus driver (TCP or RTU) for a PLC-controlled robot with DESIGN.md's register map.
+
+Holding registers: one FC3 read of the status block 0–15, FC16 writes to the command block.
+A job is one FC16 of 101–107 (code, reason, token, seq, location): the seq sits in the same
+write as the parameters, and the location of a retrieve rides along. After a lost reply the
+driver re-reads the status and re-sends the same seq only if the robot has not acknowledged it;
+the robot ignores a seq it already acknowledged, so a retry never moves a pack twice.
+Anything unclear raises `RobotError`, so the pipeline flags the pack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+from pymodbus import FramerType
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.client.base import ModbusBaseClient
+from pymodbus.constants import ExcCodes
+from pymodbus.exceptions import ModbusException
+from pymodbus.pdu import ModbusPDU
+
+from robot_controller.robot.base import (
+    Job,
+    JobCode,
+    JobOutcome,
+    JobResult,
+    MachineCommand,
+    PackMLState,
+    RobotError,
+    RobotStatus,
+    StatusFlags,
+)
+
+log = structlog.get_logger("fmd.robot.modbus")
+
+STATUS_COUNT = 16
+HOST_HEARTBEAT = 100
+JOB_BLOCK = 101  # code, reason, token (u32), seq, location (u32)
+CNTRL_CMD = 110  # command, command seq
+FAULT_ACK = 112
+U16 = 0xFFFF
+U32 = 0xFFFF_FFFF
+
+_ACTING = frozenset(
+    {
+        PackMLState.CLEARING,
+        PackMLState.STARTING,
+        PackMLState.STOPPING,
+        PackMLState.ABORTING,
+        PackMLState.HOLDING,
+        PackMLState.UNHOLDING,
+        PackMLState.SUSPENDING,
+        PackMLState.UNSUSPENDING,
+        PackMLState.RESETTING,
+        PackMLState.COMPLETING,
+    }
+)
+_KNOWN_BITS = sum(int(flag) for flag in StatusFlags)
+_STATES = frozenset(PackMLState)
+_RESULTS = frozenset(JobResult)
+_TRANSIENT_EXCEPTIONS = frozenset({ExcCodes.ACKNOWLEDGE, ExcCodes.DEVICE_BUSY})
+_EXCEPTIONS: dict[int, str] = {
+    ExcCodes.ILLEGAL_FUNCTION: "function code not supported",
+    ExcCodes.ILLEGAL_ADDRESS: "register not in the robot's map (interface version?)",
+    ExcCodes.ILLEGAL_VALUE: "request refused as malformed",
+    ExcCodes.DEVICE_FAILURE: "robot controller failure (wrong device id?)",
+    ExcCodes.ACKNOWLEDGE: "accepted, still processing",
+    ExcCodes.DEVICE_BUSY: "robot controller busy",
+    ExcCodes.NEGATIVE_ACKNOWLEDGE: "request cannot be performed",
+    ExcCodes.MEMORY_PARITY_ERROR: "memory parity error",
+    ExcCodes.GATEWAY_PATH_UNAVIABLE: "gateway path unavailable",
+    ExcCodes.GATEWAY_NO_RESPONSE: "the gateway got no answer from the robot",
+}
+
+
+class _NoAnswer(RobotError):
+    """No usable answer this time (timeout, garbled frame, link down, busy): worth asking again."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusTimeouts:
+    """Handshake timing. `retries` is how often a write whose reply was lost is re-sent."""
+
+    ack_timeout_s: float = 1.0
+    done_timeout_s: float = 30.0
+    poll_s: float = 0.01
+    heartbeat_s: float = 0.5
+    stale_after_s: float = 2.0
+    request_timeout_s: float = 0.5
+    retries: int = 2
+    reconnect_min_s: float = 0.1
+    reconnect_max_s: float = 5.0
+
+
+# -- pure rules -----------------------------------------------------------------------------
+
+
+def next_seq(seq: int) -> int:
+    """The sequence number after `seq`: 1…65535, skipping 0."""
+    return seq % U16 + 1
+
+
+def encode_job(job: Job, seq: int) -> list[int]:
+    """Registers 101–107 for one job."""
+    location = job.location or 0
+    if not 0 <= job.token <= U32 or not 0 <= location <= U32 or not 1 <= seq <= U16:
+        raise RobotError(f"job for token {job.token} does not fit the register map")
+    return [int(job.code), int(job.reason), *_split(job.token), seq, *_split(location)]
+
+
+def decode_status(registers: Sequence[int], *, packs_quarantined: int = 0) -> RobotStatus:
+    """The status block 0–15 as a typed status; RobotError when it cannot be true."""
+    if len(registers) != STATUS_COUNT:
+        raise RobotError(f"impossible status: {len(registers)} registers, not {STATUS_COUNT}")
+    r = list(registers)
+    problems = []
+    if r[2] not in _STATES:
+        problems.append(f"unknown PackML state {r[2]}")
+    if r[7] != 0 and r[7] not in _RESULTS:
+        problems.append(f"unknown job result {r[7]}")
+    flags = StatusFlags(r[4] & _KNOWN_BITS)
+    if r[4] & ~_KNOWN_BITS:
+        problems.append(f"undefined status bits {r[4] & ~_KNOWN_BITS:#06x}")
+    if StatusFlags.READY in flags and StatusFlags.BUSY in flags:
+        problems.append("ready and busy at once")
+    if _ahead(done=r[6], ack=r[5]):
+        problems.append(f"job done seq {r[6]} ahead of ack seq {r[5]}")
+    if r[12] not in (0, 1):
+        problems.append(f"command rejected flag {r[12]}")
+    if problems:
+        raise RobotError("impossible status from the robot: " + "; ".join(problems))
+    return RobotStatus(
+        state=PackMLState(r[2]),
+        ready=StatusFlags.READY in flags,
+        fault=r[10] or None,
+        packs_stored=_u32(r[13], r[14]),
+        packs_rejected=r[15],
+        packs_quarantined=packs_quarantined,
+        flags=flags,
+        heartbeat=r[1],
+        job_ack_seq=r[5],
+        job_done_seq=r[6],
+        job_result=JobResult(r[7]) if r[7] else None,
+        location=_u32(r[8], r[9]) or None,
+        command_ack_seq=r[11],
+        command_rejected=bool(r[12]),
+        unit_mode=r[3],
+        interface_version=r[0],
+    )
+
+
+def unexpected(job: Job, outcome: JobOutcome) -> str:
+    """What is odd about an outcome for its job ('' when nothing): routing flags the pack."""
+    if outcome.result is JobResult.STORED and job.code is not JobCode.PLACE_ON_SHELF:
+        return f"stored a pack it was told to {job.code.name}"
+    if outcome.result is JobResult.RETRIEVED and job.code is not JobCode.RETRIEVE_TO_QUARANTINE:
+        return f"reported a retrieve for {job.code.name}"
+    if outcome.location and job.code in (JobCode.DIVERT_TO_REJECT, JobCode.DIVERT_TO_QUARANTINE):
+        return f"reported shelf location {outcome.location} for {job.code.name}"
+    return ""
+
+
+def _settling(status: RobotStatus) -> bool:
+    """A job or a PackML transition is still under way."""
+    return (
+        status.job_ack_seq != status.job_done_seq
+        or StatusFlags.BUSY in status.flags
+        or status.state in _ACTING
+    )
+
+
+def _ahead(*, done: int, ack: int) -> bool:
+    return done not in (0, ack) and (done - ack) % (U16 + 1) < 0x8000
+
+
+def _split(value: int) -> list[int]:
+    return [value >> 16, value & U16]
+
+
+def _u32(high: int, low: int) -> int:
+    return (high << 16) | low
+
+
+def _exception_error(where: str, what: str, code: int) -> RobotError:
+    meaning = _EXCEPTIONS.get(code)
+    text = f"robot at {where}: {what}: Modbus exception {code}"
+    if meaning is not None:
+        text += f" ({ExcCodes(code).name}): {meaning}"
+    return _NoAnswer(text) if code in _TRANSIENT_EXCEPTIONS else RobotError(text)
+
+
+# -- the driver -----------------------------------------------------------------------------
+
+
+class ModbusRobot:
+    """A robot behind a PLC speaking Modbus. Build it with `tcp()` or `rtu()`.
+
+    The pymodbus client is made by `client_factory` on `connect()` (pymodbus clients need a
+    running event loop), so a driver can be built anywhere.
+
+    A background task writes the host heartbeat every `heartbeat_s` and reads the status; the
+    robot is declared lost once its heartbeat has not changed for `stale_after_s`, and every
+    call then raises `RobotError` at once. pymodbus reconnects a dropped link with backoff.
+    """
+
+    def __init__(
+        self,
+        client_factory: Callable[[], ModbusBaseClient],
+        *,
+        where: str,
+        device_id: int = 1,
+        timeouts: ModbusTimeouts | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.where = f"{where} device {device_id}"
+        self.device_id = device_id
+        self.timeouts = timeouts or ModbusTimeouts()
+        self._client_factory = client_factory
+        self._client: ModbusBaseClient | None = None
+        self._clock = clock
+        self._job_seq = 0
+        self._host_heartbeat = 0
+        self._heartbeat_seen: int | None = None
+        self._heartbeat_changed_at = 0.0
+        self._lost: str | None = None
+        self._quarantined = 0
+        self._jobs = asyncio.Lock()
+        self._commands = asyncio.Lock()
+        self._heartbeat_task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def tcp(
+        cls,
+        host: str,
+        port: int = 502,
+        *,
+        device_id: int = 1,
+        timeouts: ModbusTimeouts | None = None,
+    ) -> ModbusRobot:
+        t = timeouts or ModbusTimeouts()
+
+        def client() -> ModbusBaseClient:
+            return AsyncModbusTcpClient(
+                host,
+                port=port,
+                timeout=t.request_timeout_s,
+                retries=0,
+                reconnect_delay=t.reconnect_min_s,
+                reconnect_delay_max=t.reconnect_max_s,
+            )
+
+        return cls(client, where=f"tcp {host}:{port}", device_id=device_id, timeouts=t)
+
+    @classmethod
+    def rtu(
+        cls,
+        port: str,
+        *,
+        baudrate: int = 19200,
+        parity: str = "N",
+        stopbits: int = 1,
+        bytesize: int = 8,
+        device_id: int = 1,
+        timeouts: ModbusTimeouts | None = None,
+    ) -> ModbusRobot:
+        t = timeouts or ModbusTimeouts()
+
+        def client() -> ModbusBaseClient:
+            return AsyncModbusSerialClient(
+                port,
+                framer=FramerType.RTU,
+                baudrate=baudrate,
+                parity=parity,
+                stopbits=stopbits,
+                bytesize=bytesize,
+                timeout=t.request_timeout_s,
+                retries=0,
+                reconnect_delay=t.reconnect_min_s,
+                reconnect_delay_max=t.reconnect_max_s,
+            )
+
+        where = f"rtu {port} {baudrate} {bytesize}{parity}{stopbits}"
+        return cls(client, where=where, device_id=device_id, timeouts=t)
+
+    # -- the Robot protocol ------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the link, check the robot answers with a sane status, start the heartbeat."""
+        if self._heartbeat_task is not None:
+            return
+        self._client = self._client_factory()
+        try:
+            if not await self._client.connect():
+                raise RobotError(f"cannot connect to the robot at {self.where}")
+            self._heartbeat_changed_at = self._clock()
+            status = await self._read_status()
+        except (OSError, ModbusException, RobotError) as error:
+            self._close_client()  # the next call starts afresh
+            if isinstance(error, RobotError):
+                raise
+            raise RobotError(f"cannot connect to the robot at {self.where}: {error}") from error
+        self._job_seq = status.job_ack_seq
+        self._heartbeat_task = asyncio.create_task(self._heartbeat())
+        log.info("robot.connected", where=self.where, state=status.state.name)
+
+    async def status(self) -> RobotStatus:
+        await self.connect()
+        status = await self._read_status()
+        self._check_alive()
+        return status
+
+    async def execute(self, job: Job) -> JobOutcome:
+        """Run one job through the handshake; a refusal is an outcome, anything unclear raises."""
+        await self.connect()
+        encode_job(job, 1)  # a job that cannot be encoded fails before anything is sent
+        async with self._jobs:
+            status = await self._poll(
+                lambda s: not _settling(s), self.timeouts.ack_timeout_s, "the robot to become idle"
+            )
+            if status.job_ack_seq != self._job_seq:
+                log.warning("robot.seq_adopted", ours=self._job_seq, robot=status.job_ack_seq)
+                self._job_seq = status.job_ack_seq
+            if not status.ready:
+                fault = f", fault {status.fault}" if status.fault else ""
+                message = f"robot not ready: {status.state.name}{fault}"
+                return JobOutcome(JobResult.REFUSED_NOT_READY, fault=status.fault, message=message)
+            seq = self._job_seq = next_seq(self._job_seq)
+            what = f"job {seq} ({job.code.name}, token {job.token})"
+            status = await self._request(
+                what, JOB_BLOCK, encode_job(job, seq), lambda s: s.job_ack_seq == seq
+            )
+            if status.job_done_seq != seq:
+                status = await self._poll(
+                    lambda s: s.job_done_seq == seq,
+                    self.timeouts.done_timeout_s,
+                    f"{what} to finish",
+                )
+            return self._outcome(job, seq, status)
+
+    async def command(self, command: MachineCommand) -> None:
+        """A PackML command; RobotError when the robot refuses it in its current state."""
+        await self.connect()
+        async with self._commands:
+            status = await self._read_status()
+            self._check_alive()
+            seq = next_seq(status.command_ack_seq)
+            status = await self._request(
+                f"command {command.name}",
+                CNTRL_CMD,
+                [int(command), seq],
+                lambda s: s.command_ack_seq == seq,
+            )
+        if status.command_rejected:
+            raise RobotError(f"robot refused {command.name} in state {status.state.name}")
+
+    async def ack_fault(self, code: int) -> bool:
+        """Acknowledge a fault; True when the robot cleared it (its cause is gone)."""
+        await self.connect()
+        status = await self._request(f"fault ack {code}", FAULT_ACK, [code & U16], lambda s: True)
+        return status.fault != code
+
+    async def aclose(self) -> None:
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            await asyncio.gather(self._heartbeat_task, return_exceptions=True)
+            self._heartbeat_task = None
+        self._close_client()
+
+    def _close_client(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- the handshake -----------------------------------------------------------------------
+
+    async def _request(
+        self,
+        what: str,
+        address: int,
+        values: list[int],
+        acked: Callable[[RobotStatus], bool],
+    ) -> RobotStatus:
+        """Write a request and wait for its acknowledgement. After a lost reply, re-read the
+        status: re-send the same values only if the robot has not acknowledged them."""
+        deadline = self._clock() + self.timeouts.ack_timeout_s
+        for attempt in range(self.timeouts.retries + 1):
+            try:
+                await self._write(address, values, what)
+            except _NoAnswer as error:
+                log.warning("robot.reply_lost", what=what, attempt=attempt, error=str(error))
+                status = await self._poll_until(lambda s: True, deadline, f"status after {what}")
+                if acked(status):
+                    return status
+                continue
+            return await self._poll_until(acked, deadline, f"the robot to acknowledge {what}")
+        tries = self.timeouts.retries + 1
+        raise RobotError(f"robot at {self.where}: no reply to {what} after {tries} tries")
+
+    async def _poll(
+        self, done: Callable[[RobotStatus], bool], timeout_s: float, what: str
+    ) -> RobotStatus:
+        return await self._poll_until(done, self._clock() + timeout_s, what)
+
+    async def _poll_until(
+        self, done: Callable[[RobotStatus], bool], deadline: float, what: str
+    ) -> RobotStatus:
+        """Read the status until `done` holds; a robot that stops answering or whose heartbeat
+        stops is given up on at once, whatever the deadline."""
+        while True:
+            try:
+                status = await self._read_status()
+                self._check_alive()
+                if done(status):
+                    return status
+            except _NoAnswer as error:
+                self._check_alive()
+                if self._clock() >= deadline:
+                    raise RobotError(f"timed out waiting for {what}: {error}") from error
+            if self._clock() >= deadline:
+                raise RobotError(f"timed out waiting for {what} (robot at {self.where})")
+            await asyncio.sleep(self.timeouts.poll_s)
+
+    def _outcome(self, job: Job, seq: int, status: RobotStatus) -> JobOutcome:
+        if status.job_result is None:
+            raise RobotError(f"robot at {self.where}: job {seq} done without a result")
+        if status.job_result is JobResult.STORED and status.location is None:
+            raise RobotError(f"robot at {self.where}: job {seq} stored without a location")
+        outcome = JobOutcome(status.job_result, status.location, status.fault)
+        problem = unexpected(job, outcome)
+        if problem:
+            log.warning("robot.unexpected_outcome", token=job.token, seq=seq, problem=problem)
+            outcome = JobOutcome(outcome.result, outcome.location, outcome.fault, problem)
+        if outcome.result in (JobResult.QUARANTINED, JobResult.RETRIEVED):
+            self._quarantined += 1
+        return outcome
+
+    # -- liveness ----------------------------------------------------------------------------
+
+    def _observe(self, heartbeat: int) -> None:
+        if heartbeat != self._heartbeat_seen:
+            self._heartbeat_seen = heartbeat
+            self._heartbeat_changed_at = self._clock()
+
+    def _check_alive(self) -> None:
+        quiet = self._clock() - self._heartbeat_changed_at
+        if quiet > self.timeouts.stale_after_s:
+            raise RobotError(
+                f"robot at {self.where} lost: its heartbeat has not changed for {quiet:.1f} s"
+            )
+
+    async def _heartbeat(self) -> None:
+        """Write the host heartbeat and watch the robot's; log when the link goes and comes."""
+        while True:
+            self._host_heartbeat = (self._host_heartbeat + 1) & U16
+            try:
+                await self._write(HOST_HEARTBEAT, [self._host_heartbeat], "host heartbeat")
+                await self._read_status()
+                self._check_alive()
+            except RobotError as error:
+                if self._lost is None:
+                    log.error("robot.link_lost", where=self.where, error=str(error))
+                self._lost = str(error)
+            else:
+                if self._lost is not None:
+                    log.info("robot.link_back", where=self.where)
+                self._lost = None
+            await asyncio.sleep(self.timeouts.heartbeat_s)
+
+    # -- Modbus requests ---------------------------------------------------------------------
+
+    async def _read_status(self) -> RobotStatus:
+        response = await self._call(
+            "status read",
+            lambda client: client.read_holding_registers(
+                0, count=STATUS_COUNT, device_id=self.device_id
+            ),
+        )
+        status = decode_status(response.registers, packs_quarantined=self._quarantined)
+        self._observe(status.heartbeat)
+        return status
+
+    async def _write(self, address: int, values: list[int], what: str) -> None:
+        await self._call(
+            what,
+            lambda client: client.write_registers(address, values, device_id=self.device_id),
+        )
+
+    async def _call(
+        self, what: str, request: Callable[[ModbusBaseClient], Awaitable[ModbusPDU]]
+    ) -> ModbusPDU:
+        if self._client is None:
+            raise _NoAnswer(f"robot at {self.where}: {what}: not connected")
+        try:
+            response = await request(self._client)
+        except ModbusException as error:  # timeout, garbled frame, link down
+            raise _NoAnswer(f"robot at {self.where}: {what}: {error}") from error
+        if response.isError():
+            raise _exception_error(self.where, what, response.exception_code)
+        return response

@@ -1,0 +1,546 @@
+"""The serial-line driver: DESIGN.md's line protocol (`line_protocol`) over pyserial.
+
+`url` is anything `serial.serial_for_url` opens: /dev/ttyUSB0, a pty, socket://host:port,
+loop://. A reader thread owns reading (a short read timeout keeps `aclose` prompt) and hands
+bytes to the event loop; writes run in a worker thread, so the loop never blocks. When the port
+goes away the reader reopens it with exponential backoff.
+
+Each request gets a new seq and is re-sent with the same seq while unanswered, which is also how
+a running job is polled (the reliability rules are in `line_protocol`). The robot is lost while
+the port is gone or its `* HB` counter has not changed for `stale_after_s`: waiting calls then
+fail at once and new ones fail fast, until its heartbeat comes back. Anything unclear raises
+`RobotError`, so the pipeline flags the pack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import serial
+import structlog
+
+from robot_controller.robot.base import (
+    Job,
+    JobCode,
+    JobOutcome,
+    JobResult,
+    MachineCommand,
+    PackMLState,
+    RobotError,
+    RobotStatus,
+    StatusFlags,
+)
+from robot_controller.robot.line_protocol import (
+    MAX_LINE,
+    Ack,
+    Command,
+    DecodeError,
+    Done,
+    Err,
+    ErrorKind,
+    FaultAck,
+    Heartbeat,
+    Nak,
+    NakCode,
+    Place,
+    Quarantine,
+    Reject,
+    Reply,
+    Request,
+    Retrieve,
+    RobotFrame,
+    StateChange,
+    StatusReply,
+    StatusRequest,
+    decode_robot,
+    encode,
+    next_seq,
+)
+from robot_controller.robot.modbus import unexpected
+from scanners.framing import Line, LineFramer, StrayTerminator, TooLong
+
+log = structlog.get_logger("fmd.robot.serial")
+
+READ_TIMEOUT_S = 0.05
+"""How long one read waits for a byte: bounds how long `aclose` waits for the reader thread."""
+
+_RESEND = frozenset({NakCode.BAD_CHECKSUM, NakCode.BAD_FRAME})
+_EXPECTED = {
+    JobCode.PLACE_ON_SHELF: JobResult.STORED,
+    JobCode.DIVERT_TO_REJECT: JobResult.REJECTED,
+    JobCode.DIVERT_TO_QUARANTINE: JobResult.QUARANTINED,
+    JobCode.RETRIEVE_TO_QUARANTINE: JobResult.RETRIEVED,
+}
+_KNOWN_FLAGS = StatusFlags(sum(StatusFlags))
+
+
+# -- pure rules --------------------------------------------------------------------------------
+
+
+def request_for(job: Job, seq: int) -> Request:
+    """The frame that asks the robot to do `job`."""
+    if job.code is JobCode.PLACE_ON_SHELF:
+        return Place(seq, job.token)
+    if job.code is JobCode.DIVERT_TO_REJECT:
+        return Reject(seq, job.token, job.reason)
+    if job.code is JobCode.DIVERT_TO_QUARANTINE:
+        return Quarantine(seq, job.token, job.reason)
+    return Retrieve(seq, job.location or 0)
+
+
+def outcome_of(reply: Reply) -> JobOutcome:
+    """What a job's last reply says the robot did; RobotError when that is unclear."""
+    if isinstance(reply, Done):
+        if reply.result not in JobResult.__members__.values():
+            raise RobotError(f"robot reported an unknown job result {reply.result}")
+        if reply.result == JobResult.STORED and not reply.location:
+            raise RobotError("robot stored the pack without saying where")
+        return JobOutcome(JobResult(reply.result), reply.location or None)
+    if isinstance(reply, Err):
+        if not reply.fault:
+            raise RobotError("robot reported a failed job without a fault code")
+        return JobOutcome(JobResult.FAILED, fault=reply.fault, message=f"robot fault {reply.fault}")
+    if isinstance(reply, Nak):
+        refusal = NakCode(reply.code).name if reply.code in NakCode.__members__.values() else "?"
+        message = f"robot did not take the job: NAK {reply.code} ({refusal})"
+        return JobOutcome(JobResult.REFUSED_BAD_COMMAND, message=message)
+    raise RobotError(f"robot answered a job with {type(reply).__name__}")
+
+
+def status_of(reply: StatusReply, heartbeat: int) -> RobotStatus:
+    """A STATUS reply as a typed status; RobotError when it cannot be true."""
+    if reply.state not in PackMLState.__members__.values():
+        raise RobotError(f"robot reported an unknown PackML state {reply.state}")
+    if reply.status_word & ~_KNOWN_FLAGS:
+        raise RobotError(f"robot reported undefined status bits {reply.status_word:#06x}")
+    flags = StatusFlags(reply.status_word)
+    return RobotStatus(
+        state=PackMLState(reply.state),
+        ready=StatusFlags.READY in flags,
+        fault=reply.fault or None,
+        packs_stored=reply.stored,
+        packs_rejected=reply.rejected,
+        packs_quarantined=reply.quarantined,
+        flags=flags,
+        heartbeat=heartbeat,
+    )
+
+
+def _state_name(state: int | None) -> str:
+    if state is None or state not in PackMLState.__members__.values():
+        return f"state {state}"
+    return PackMLState(state).name
+
+
+def _open_error(url: str, error: BaseException) -> str:
+    """One line naming the port and why it would not open."""
+    chain = (error, error.__cause__, error.__context__)
+    number = next((n for e in chain if (n := getattr(e, "errno", None))), None)
+    reason = os.strerror(number) if number else str(error) or type(error).__name__
+    return f"cannot open the robot's serial port {url}: {reason}"
+
+
+# -- the reader thread's messages to the event loop --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _LinkDown:
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class _StillDown:
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class _LinkUp:
+    pass
+
+
+_Item = bytes | _LinkDown | _StillDown | _LinkUp | Exception
+
+
+@dataclass(slots=True)
+class LinkStats:
+    """Counters for diagnostics and benchmarks."""
+
+    frames: int = 0
+    bad_frames: int = 0
+    resends: int = 0
+    reconnects: int = 0
+
+
+# -- the driver --------------------------------------------------------------------------------
+
+
+class SerialRobot:
+    """A robot on a serial line. `connect()` is optional: the first call connects."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        baudrate: int = 115200,
+        parity: str = "N",
+        stopbits: float = 1,
+        bytesize: int = 8,
+        ack_timeout_s: float = 1.0,
+        done_timeout_s: float = 30.0,
+        heartbeat_s: float = 0.5,
+        stale_after_s: float = 2.0,
+        retries: int = 2,
+        reconnect_initial_s: float = 0.2,
+        reconnect_max_s: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.baudrate = baudrate
+        self.parity = parity
+        self.stopbits = stopbits
+        self.bytesize = bytesize
+        self.ack_timeout_s = ack_timeout_s
+        self.done_timeout_s = done_timeout_s
+        self.heartbeat_s = heartbeat_s
+        self.stale_after_s = stale_after_s
+        self.retries = retries
+        self.reconnect_initial_s = reconnect_initial_s
+        self.reconnect_max_s = reconnect_max_s
+        self.stats = LinkStats()
+        self.state: int | None = None  # PackML, as the robot last reported it
+        self.status_word: int | None = None
+        self._port: serial.Serial | None = None
+        self._port_up = False
+        self._reader: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._framer = LineFramer("CRLF", MAX_LINE)
+        self._seq = 0
+        self._waiting: dict[int, asyncio.Queue[Reply | RobotError]] = {}
+        self._down: str | None = "not connected"  # why the robot counts as lost; None: alive
+        self._heartbeat: int | None = None
+        self._heartbeat_at = 0.0
+        self._ticker: asyncio.Task[None] | None = None
+        self._connecting = asyncio.Lock()
+        self._jobs = asyncio.Lock()
+        self._writing = asyncio.Lock()
+        self._closed = False
+
+    @property
+    def alive(self) -> bool:
+        """Connected, the port is there and the robot's heartbeat is fresh."""
+        return self._reader is not None and self._down is None
+
+    # -- the Robot protocol ----------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the port, read STATUS (to go on after the robot's last seq), start heartbeats.
+        RobotError with one line naming the port when it cannot be opened or nobody answers."""
+        async with self._connecting:
+            if self._closed:
+                raise RobotError(f"the robot driver for {self.url} is closed")
+            if self._reader is not None:
+                return
+            self._port = await asyncio.to_thread(self._open)
+            self._port_up = True
+            self._down = None
+            self._heartbeat_at = time.monotonic()
+            self._start_reader(asyncio.get_running_loop())
+            self._ticker = asyncio.create_task(self._tick())
+            try:
+                status, self._seq = await self._read_status()
+            except RobotError:
+                await self._shutdown()
+                raise
+            log.info("robot.connected", url=self.url, state=status.state.name, seq=self._seq)
+
+    async def status(self) -> RobotStatus:
+        await self.connect()
+        status, _ = await self._read_status()
+        return status
+
+    async def execute(self, job: Job) -> JobOutcome:
+        """Run one job; a refusal is an outcome, anything unclear raises RobotError."""
+        if job.code is JobCode.RETRIEVE_TO_QUARANTINE and not job.location:
+            return JobOutcome(JobResult.REFUSED_BAD_COMMAND, message="retrieve without a location")
+        try:
+            encode(request_for(job, 1))
+        except ValueError as error:
+            return JobOutcome(JobResult.REFUSED_BAD_COMMAND, message=str(error))
+        await self.connect()
+        what = f"{job.code.name} token {job.token}"
+        async with self._jobs:
+            reply = await self._ask(lambda seq: request_for(job, seq), what, job=True)
+        outcome = outcome_of(reply)
+        if isinstance(reply, Done) and outcome.result is not _EXPECTED[job.code]:
+            outcome = await self._explain(outcome)
+        problem = unexpected(job, outcome)
+        if problem:
+            log.warning("robot.unexpected_outcome", token=job.token, problem=problem)
+            message = f"{problem}; {outcome.message}" if outcome.message else problem
+            outcome = dataclasses.replace(outcome, message=message)
+        return outcome
+
+    async def command(self, command: MachineCommand) -> None:
+        """A PackML command; RobotError naming it when the robot refuses it."""
+        if not await self._ask_yes_no(Command, int(command), f"command {command.name}"):
+            state = _state_name(self.state)
+            raise RobotError(f"robot refused {command.name} in state {state}")
+
+    async def ack_fault(self, code: int) -> bool:
+        """Acknowledge a fault; True when the robot cleared it (its cause is gone)."""
+        return await self._ask_yes_no(FaultAck, code, f"fault ack {code}")
+
+    async def aclose(self) -> None:
+        """Stop heartbeats and the reader (within about READ_TIMEOUT_S); close the port."""
+        self._closed = True
+        await self._shutdown()
+
+    # -- requests ----------------------------------------------------------------------------
+
+    async def _ask_yes_no(self, make: Callable[[int, int], Request], arg: int, what: str) -> bool:
+        await self.connect()
+        reply = await self._ask(lambda seq: make(seq, arg), what)
+        if isinstance(reply, Nak) and reply.code == NakCode.NOT_ALLOWED:
+            return False
+        if isinstance(reply, Ack):
+            return True
+        raise RobotError(f"robot at {self.url}: {what}: unexpected answer {reply}")
+
+    async def _ask(self, make: Callable[[int], Request], what: str, *, job: bool = False) -> Reply:
+        """Send a request and return its answer, re-sending the same seq while unanswered. For
+        a job the answer is its DONE/ERR (or a NAK): an ACK only shows it is still running."""
+        self._check_alive()
+        seq = self._seq = next_seq(self._seq)
+        line = encode(make(seq))
+        replies: asyncio.Queue[Reply | RobotError] = asyncio.Queue()
+        self._waiting[seq] = replies
+        deadline = time.monotonic() + self.done_timeout_s
+        unanswered = 0
+        try:
+            await self._write(line)
+            while True:
+                wait = self.ack_timeout_s
+                if job and (wait := min(wait, deadline - time.monotonic())) <= 0:
+                    raise RobotError(
+                        f"robot at {self.url}: {what} not done within {self.done_timeout_s} s"
+                    )
+                try:
+                    reply = await asyncio.wait_for(replies.get(), wait)
+                except TimeoutError:
+                    reply = None
+                if isinstance(reply, RobotError):
+                    raise reply
+                if reply is None or (isinstance(reply, Nak) and reply.code in _RESEND):
+                    unanswered += 1
+                    if unanswered > self.retries:
+                        raise RobotError(
+                            f"robot at {self.url}: no answer to {what} after {unanswered} tries"
+                        )
+                    self.stats.resends += 1
+                    log.info("robot.resend", seq=seq, what=what, after=repr(reply))
+                    await self._write(line)
+                elif job and isinstance(reply, Ack):
+                    unanswered = 0
+                else:
+                    return reply
+        finally:
+            del self._waiting[seq]
+
+    async def _read_status(self) -> tuple[RobotStatus, int]:
+        """The robot's status, and the seq of its last job or command."""
+        reply = await self._ask(StatusRequest, "STATUS")
+        if not isinstance(reply, StatusReply):
+            raise RobotError(f"robot at {self.url}: STATUS answered with {reply}")
+        status = status_of(reply, self._heartbeat or 0)
+        self.state, self.status_word = reply.state, reply.status_word
+        return status, reply.last_seq
+
+    async def _explain(self, outcome: JobOutcome) -> JobOutcome:
+        """Add the robot's state and fault to an outcome other than the job's purpose (a place
+        that ended in the reject chute, a refusal): best effort, the outcome stands anyway."""
+        try:
+            status = await self.status()
+        except RobotError as error:
+            log.warning("robot.no_explanation", result=outcome.result.name, error=str(error))
+            return outcome
+        fault = f", fault {status.fault}" if status.fault else ""
+        if outcome.result is JobResult.REFUSED_NOT_READY:
+            lead = "robot not ready"
+        else:
+            lead = f"robot reported {outcome.result.name}"
+        message = f"{lead}: {status.state.name}{fault}"
+        return dataclasses.replace(outcome, fault=status.fault, message=message)
+
+    async def _write(self, line: bytes) -> None:
+        """Send a line; a lost one is re-sent by `_ask`, so a failure is only logged."""
+        async with self._writing:
+            try:
+                await asyncio.to_thread(self._write_now, line)
+            except (serial.SerialException, OSError) as error:
+                log.warning("robot.write_failed", url=self.url, error=str(error))
+
+    def _write_now(self, line: bytes) -> None:
+        port = self._port
+        if port is None:
+            raise serial.SerialException("the port is closed")
+        port.write(line)
+
+    # -- liveness ----------------------------------------------------------------------------
+
+    def _check_alive(self) -> None:
+        if self._down is not None:
+            raise RobotError(f"robot at {self.url} lost: {self._down}")
+
+    def _lose(self, reason: str, *, outage: bool = True) -> None:
+        """Declare the robot lost: every waiting call fails now."""
+        if self._down is None and outage:
+            log.error("robot.link_lost", url=self.url, reason=reason)
+        self._down = reason
+        for replies in self._waiting.values():
+            replies.put_nowait(RobotError(f"robot at {self.url} lost: {reason}"))
+
+    async def _tick(self) -> None:
+        """Send `* HB n` every heartbeat_s; declare the robot lost when its heartbeat is stale."""
+        n = 0
+        while True:
+            if self._port_up:
+                await self._write(encode(Heartbeat(n)))
+            n = (n + 1) & 0xFFFF
+            quiet = time.monotonic() - self._heartbeat_at
+            if self._down is None and quiet > self.stale_after_s:
+                self._lose(f"its heartbeat has not changed for {quiet:.1f} s")
+            await asyncio.sleep(self.heartbeat_s)
+
+    # -- what the reader thread posts --------------------------------------------------------
+
+    def _on_item(self, item: _Item) -> None:
+        if isinstance(item, bytes):
+            for event in self._framer.feed(item):
+                if isinstance(event, Line):
+                    self._on_frame(decode_robot(event.data))
+                elif isinstance(event, TooLong):
+                    self._on_frame(DecodeError(ErrorKind.TOO_LONG, f"{event.length} bytes"))
+                elif isinstance(event, StrayTerminator):
+                    log.warning("robot.framing_hint", url=self.url, advice=event.advice)
+        elif isinstance(item, _LinkDown):
+            self._port_up = False
+            self._framer.flush()
+            self._lose(f"serial link down: {item.cause}")
+        elif isinstance(item, _LinkUp):
+            self._port_up = True
+            self.stats.reconnects += 1
+            log.info("robot.reconnected", url=self.url, reconnects=self.stats.reconnects)
+        elif isinstance(item, _StillDown):
+            log.warning("robot.reconnect_failed", url=self.url, error=item.error)
+        else:
+            log.error("robot.reader_failed", url=self.url, error=repr(item))
+            self._lose(f"the reader failed: {item!r}")
+
+    def _on_frame(self, frame: RobotFrame | DecodeError) -> None:
+        if isinstance(frame, DecodeError):
+            self.stats.bad_frames += 1
+            log.warning("robot.bad_frame", url=self.url, kind=frame.kind.value, seq=frame.seq)
+            return
+        self.stats.frames += 1
+        if isinstance(frame, Heartbeat):
+            if frame.n != self._heartbeat:
+                self._heartbeat, self._heartbeat_at = frame.n, time.monotonic()
+                if self._down is not None and self._port_up:
+                    log.info("robot.link_back", url=self.url)
+                    self._down = None
+        elif isinstance(frame, StateChange):
+            log.info("robot.state", url=self.url, state=_state_name(frame.state))
+            self.state, self.status_word = frame.state, frame.status_word
+        elif (replies := self._waiting.get(frame.seq)) is not None:
+            replies.put_nowait(frame)
+
+    # -- the reader thread -------------------------------------------------------------------
+
+    def _start_reader(self, loop: asyncio.AbstractEventLoop) -> None:
+        def post(item: _Item) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody listens
+                loop.call_soon_threadsafe(self._on_item, item)
+
+        self._stop.clear()
+        self._reader = threading.Thread(
+            target=self._read_loop, args=(post,), name=f"robot {self.url}", daemon=True
+        )
+        self._reader.start()
+
+    async def _shutdown(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+            self._ticker = None
+        self._stop.set()
+        if self._reader is not None:
+            await asyncio.to_thread(self._reader.join)
+            self._reader = None
+        self._close_port()
+        self._lose("the driver is closed" if self._closed else "not connected", outage=False)
+
+    def _read_loop(self, post: Callable[[_Item], None]) -> None:
+        try:
+            while not self._stop.is_set() and (port := self._port) is not None:
+                try:
+                    data = _read_some(port)
+                except (serial.SerialException, OSError) as error:  # the device went away
+                    self._close_port()
+                    post(_LinkDown(str(error) or type(error).__name__))
+                    self._port = self._reopen(post)
+                    if self._port is not None:
+                        post(_LinkUp())
+                    continue
+                if data:
+                    post(data)
+        except Exception as error:  # a bug: fail the calls loudly rather than hang them
+            post(error)
+
+    def _reopen(self, post: Callable[[_Item], None]) -> serial.Serial | None:
+        """Open the port again, backing off exponentially with jitter; None once stopped."""
+        delay = self.reconnect_initial_s
+        reported = ""
+        while not self._stop.wait(delay * random.uniform(0.75, 1.0)):
+            try:
+                return self._open()
+            except RobotError as error:
+                if str(error) != reported:
+                    reported = str(error)
+                    post(_StillDown(reported))
+                delay = min(delay * 2, self.reconnect_max_s)
+        return None
+
+    def _open(self) -> serial.Serial:
+        try:
+            return serial.serial_for_url(
+                self.url,
+                baudrate=self.baudrate,
+                parity=self.parity,
+                stopbits=self.stopbits,
+                bytesize=self.bytesize,
+                timeout=READ_TIMEOUT_S,
+                write_timeout=self.ack_timeout_s,
+                exclusive=True,
+            )
+        except (serial.SerialException, OSError, ValueError) as error:
+            raise RobotError(_open_error(self.url, error)) from error
+
+    def _close_port(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            with contextlib.suppress(Exception):  # closing a vanished device may fail
+                port.close()
+
+
+def _read_some(port: serial.Serial) -> bytes:
+    """Wait up to the port's timeout for a byte, then take whatever else has arrived."""
+    data = port.read(1)
+    waiting = port.in_waiting if data else 0
+    return data + port.read(waiting) if waiting else data

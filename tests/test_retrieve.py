@@ -1,0 +1,101 @@
+"""`shelve_then_verify`: packs shelved while the hub was away are checked once it is back, and a
+pack whose check fails is retrieved from the shelf into quarantine by the robot."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fmd.hub import MockHub
+from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
+from fmd.policy import SitePolicy
+from robot_controller.pipeline import Pipeline
+from robot_controller.robot.base import JobCode
+from robot_controller.robot.sim import SimRobot
+from robot_controller.store import Store
+from scanners.base import Scan
+from scanners.script import ScriptedScanner
+from simulators.delivery import Kind, generate_delivery, seed_hub, supply_elsewhere
+
+TODAY = datetime.now(UTC).date()
+SUSPECT_ON_THE_SHELF = {Kind.ALREADY_SUPPLIED, Kind.RECALLED, Kind.UNKNOWN_SERIAL}
+
+
+class OpenScanner:
+    """A scanner left switched on: no scans, until it is closed."""
+
+    def __init__(self) -> None:
+        self._closed = asyncio.Event()
+
+    async def scans(self) -> AsyncIterator[Scan]:
+        await self._closed.wait()
+        return
+        yield  # an async generator that yields nothing
+
+    async def aclose(self) -> None:
+        self._closed.set()
+
+
+async def test_a_shelved_pack_whose_deferred_check_fails_is_retrieved_to_quarantine(
+    tmp_path: Path,
+) -> None:
+    delivery = generate_delivery(30, seed=8, suspect_rate=0.5, today=TODAY)
+    suspects = [p for p in delivery.packs if p.kind in SUSPECT_ON_THE_SHELF]
+    assert suspects
+    hub = MockHub(seed=2)
+    seed_hub(hub, delivery)
+    await supply_elsewhere(hub, delivery)
+    hub.timeout_rate = 1.0  # the national system is away while the delivery is loaded
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    robot = SimRobot()
+    resilient = ResilientHub(
+        hub.client("ward"),
+        retry=RetryPolicy(attempts=1),
+        breaker=CircuitBreaker(failures=1, cooldown_s=0.05),
+        timeout_s=1.0,
+    )
+    pipeline = Pipeline(
+        store=store,
+        hub=resilient,
+        robot=robot,
+        site=SitePolicy(mode="community", offline="shelve_then_verify"),
+        replay_every_s=0.05,
+    )
+    still_open = OpenScanner()
+    loading = asyncio.create_task(pipeline.run([ScriptedScanner(delivery.raws), still_open]))
+    tokens: list[int] = []
+    for _ in range(200):
+        tokens = [token for token, _ in store.raw_scans()]
+        if len(store.outcomes()) == len(delivery.packs):
+            break
+        await asyncio.sleep(0.05)
+    shelved_offline = {t for t, (route, _) in store.outcomes().items() if route == "shelved"}
+    token_of = dict(zip((p.raw for p in delivery.packs), tokens, strict=True))
+    assert {token_of[p.raw] for p in suspects} <= shelved_offline
+
+    hub.timeout_rate = 0.0  # back: the background replay checks the shelved packs
+    for _ in range(200):
+        routes = store.outcomes()
+        if all(routes[token_of[p.raw]][0] == "quarantined" for p in suspects):
+            break
+        await asyncio.sleep(0.05)
+    await still_open.aclose()
+    await loading
+    await pipeline.aclose()
+
+    routes = store.outcomes()
+    genuine = {token_of[p.raw] for p in delivery.packs if p.kind is Kind.GENUINE}
+    retrieved = shelved_offline - genuine  # every suspect the hub would have refused
+    assert {token_of[p.raw] for p in suspects} <= retrieved
+    assert all(routes[t][0] == "quarantined" for t in retrieved)
+    assert all(routes[t][0] == "shelved" for t in genuine)
+    assert all(robot.moves[t] == 2 for t in retrieved)  # shelved once, retrieved once
+    assert not retrieved & set(robot.shelf.values())
+    jobs = store.engine.connect().exec_driver_sql(
+        "SELECT token FROM robot_jobs WHERE code = ?", (int(JobCode.RETRIEVE_TO_QUARANTINE),)
+    )
+    assert sorted(row[0] for row in jobs) == sorted(retrieved)
+    assert store.check_audit_chain().ok
+    store.close()
