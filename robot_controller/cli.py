@@ -22,6 +22,7 @@ from fmd.codes.escapes import show_controls, unescape_controls
 from fmd.hub import HubResult, HubUnavailable, MockHub, PackState
 from fmd.hub.resilient import ResilientHub
 from fmd.policy import Decision, SitePolicy
+from robot_controller.cli_robot import robot_app, sim_plc, sim_serial_robot
 from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_scanner
 from robot_controller.config import Config, ConfigError, load_config
 from robot_controller.console import err, fail, out
@@ -55,6 +56,9 @@ app.command("scan")(scan)
 app.command("scanner-check")(scanner_check)
 sim.command("scanner")(sim_scanner)
 sim.command("camera")(sim_camera)
+sim.command("plc")(sim_plc)
+sim.command("serial-robot")(sim_serial_robot)
+app.add_typer(robot_app, name="robot")
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML configuration file (default: embedded).")
 ]

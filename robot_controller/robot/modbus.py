@@ -81,6 +81,9 @@ class _NoAnswer(RobotError):
     """No usable answer this time (timeout, garbled frame, link down, busy): worth asking again."""
 
 
+FIRST_POLL_S = 0.0005
+
+
 @dataclass(frozen=True, slots=True)
 class ModbusTimeouts:
     """Handshake timing. `retries` is how often a write whose reply was lost is re-sent."""
@@ -409,7 +412,9 @@ class ModbusRobot:
         self, done: Callable[[RobotStatus], bool], deadline: float, what: str
     ) -> RobotStatus:
         """Read the status until `done` holds; a robot that stops answering or whose heartbeat
-        stops is given up on at once, whatever the deadline."""
+        stops is given up on at once, whatever the deadline. The first reads follow each other
+        closely (a quick job is seen at once), later ones every `poll_s`."""
+        pause = FIRST_POLL_S
         while True:
             try:
                 status = await self._read_status()
@@ -422,7 +427,8 @@ class ModbusRobot:
                     raise RobotError(f"timed out waiting for {what}: {error}") from error
             if self._clock() >= deadline:
                 raise RobotError(f"timed out waiting for {what} (robot at {self.where})")
-            await asyncio.sleep(self.timeouts.poll_s)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.timeouts.poll_s)
 
     def _outcome(self, job: Job, seq: int, status: RobotStatus) -> JobOutcome:
         if status.job_result is None:

@@ -1,0 +1,162 @@
+"""`fmd-robot robot status|command|ack` for the robot control terminal, and the simulated robots
+(`fmd-robot sim plc|serial-robot`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.table import Table
+
+from robot_controller.config import ConfigError, load_config
+from robot_controller.console import fail, out
+from robot_controller.robot.base import MachineCommand, Robot, RobotError, RobotStatus
+from robot_controller.runtime import open_robot
+from simulators.plc import serve_plc
+from simulators.robot_model import Timings
+from simulators.serial_robot import serve_serial_robot
+
+robot_app = typer.Typer(help="The robot control terminal.", no_args_is_help=True)
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML configuration file (default: embedded).")
+]
+T = TypeVar("T")
+
+
+@robot_app.command("status")
+def robot_status(config: ConfigOption = None) -> None:
+    """Show the robot's PackML state, status word, fault and counters."""
+    status = _with_robot(config, lambda robot: robot.status())
+    table = Table(show_header=False, box=None)
+    table.add_row("state", status.state.name)
+    table.add_row("ready", "yes" if status.ready else "no")
+    flags = [flag.name for flag in type(status.flags) if flag and flag in status.flags]
+    table.add_row("status word", ", ".join(n for n in flags if n) or "—")
+    table.add_row("fault", str(status.fault) if status.fault else "none")
+    table.add_row("stored / rejected", f"{status.packs_stored} / {status.packs_rejected}")
+    table.add_row("last job", _last_job(status))
+    out.print(table)
+
+
+@robot_app.command("command")
+def robot_command(
+    command: Annotated[
+        str,
+        typer.Argument(
+            help="reset, start, stop, hold, unhold, suspend, unsuspend, abort or clear."
+        ),
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Send a PackML command; refused when the robot's state does not allow it."""
+    try:
+        chosen = MachineCommand[command.upper()]
+    except KeyError:
+        names = ", ".join(c.name.lower() for c in MachineCommand)
+        raise fail(f"unknown command {command!r}: one of {names}") from None
+
+    async def send(robot: Robot) -> RobotStatus:
+        await robot.command(chosen)
+        return await robot.status()
+
+    status = _with_robot(config, send)
+    out.print(f"{chosen.name.lower()} accepted; the robot is {status.state.name}", highlight=False)
+
+
+@robot_app.command("ack")
+def robot_ack(
+    fault: Annotated[int, typer.Argument(min=1, help="The fault code shown by `robot status`.")],
+    config: ConfigOption = None,
+) -> None:
+    """Acknowledge a fault once its cause is removed. Exit 1 when the robot still has it."""
+
+    async def ack(robot: Robot) -> bool:
+        acknowledge: Callable[[int], Awaitable[bool]] | None = getattr(robot, "ack_fault", None)
+        if acknowledge is None:
+            raise RobotError("this robot driver has no faults to acknowledge")
+        active = (await robot.status()).fault
+        if active != fault:
+            raise RobotError(f"fault {fault} is not active (the robot's fault: {active or 'none'})")
+        return await acknowledge(fault)
+
+    if _with_robot(config, ack):
+        out.print(f"fault {fault} cleared", highlight=False)
+        return
+    out.print(f"[red]fault {fault} is still active[/]: remove its cause first", highlight=False)
+    raise typer.Exit(1)
+
+
+def _with_robot(config: Path | None, action: Callable[[Robot], Awaitable[T]]) -> T:
+    async def run() -> T:
+        robot = await open_robot(load_config(config).robot)
+        try:
+            return await action(robot)
+        finally:
+            await robot.aclose()
+
+    try:
+        return asyncio.run(run())
+    except (ConfigError, RobotError) as error:
+        raise fail(str(error), code=1) from None
+
+
+def _last_job(status: RobotStatus) -> str:
+    if status.job_result is None:
+        return "—"
+    where = f" at location {status.location}" if status.location else ""
+    return f"{status.job_done_seq}: {status.job_result.name}{where}"
+
+
+def sim_plc(
+    tcp: Annotated[
+        str | None, typer.Option(help="Serve Modbus TCP on HOST:PORT (e.g. 127.0.0.1:5020).")
+    ] = None,
+    rtu: Annotated[
+        str | None, typer.Option(help="Serve Modbus RTU on a serial port or socket://HOST:PORT.")
+    ] = None,
+    move_time_ms: Annotated[float, typer.Option(min=0.0, help="Mechanical time per job.")] = 500,
+) -> None:
+    """A simulated robot PLC speaking the register map of DESIGN.md, until Ctrl-C."""
+    if (tcp is None) == (rtu is None):
+        raise fail("give exactly one of --tcp HOST:PORT or --rtu PORT")
+    address: tuple[str, int] | None = None
+    if tcp is not None:
+        host, _, port = tcp.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise fail(f"--tcp takes HOST:PORT, not {tcp!r}")
+        address = (host, int(port))
+    serving = serve_plc(
+        tcp=address, rtu=rtu, timings=Timings(move_s=move_time_ms / 1000), announce=_announce
+    )
+    _serve(serving)
+
+
+def sim_serial_robot(
+    move_time_ms: Annotated[float, typer.Option(min=0.0, help="Mechanical time per job.")] = 500,
+) -> None:
+    """A simulated robot on the serial line protocol, on a pty, until Ctrl-C."""
+    with contextlib.suppress(KeyboardInterrupt):
+        serve_serial_robot(
+            timings=Timings(move_s=move_time_ms / 1000),
+            announce=lambda port: _announce(f"serial robot on {port} (Ctrl-C stops)"),
+        )
+
+
+def _announce(message: Any) -> None:
+    out.print(str(message), highlight=False)
+
+
+def _serve(serving: Awaitable[None]) -> None:
+    async def run() -> None:
+        await serving
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    except OSError as error:
+        raise fail(f"cannot serve: {error}") from None
