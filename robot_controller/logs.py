@@ -33,3 +33,5 @@ def configure_logging(*, level: str = "info", fmt: str = "json", stream: TextIO)
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
+    # pymodbus logs every timeout at ERROR on stderr; the robot driver reports what matters.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)

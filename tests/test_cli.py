@@ -25,7 +25,7 @@ PARSE_KEYS = {
 }  # fmt: skip
 DEMO_KEYS = {
     "packs", "shelved", "rejected", "quarantined", "alerts", "decommissioned", "misrouted",
-    "lost", "elapsed_s", "packs_per_s", "db",
+    "lost", "moved_twice", "elapsed_s", "packs_per_s", "db",
 }  # fmt: skip
 
 
