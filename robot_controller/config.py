@@ -144,17 +144,10 @@ class SimRobotConfig(_Section):
     capacity: int = Field(default=100_000, ge=1)
 
 
-class _Handshake(_Section):
-    """The timing of a wired robot's handshake."""
+class _SerialPort(_Section):
+    """A serial port (or a pyserial URL) and its line settings."""
 
-    ack_timeout_s: float = Field(default=1.0, gt=0)  # the robot echoes the job's sequence number
-    done_timeout_s: float = Field(default=30.0, gt=0)  # the pack is on the shelf or in a chute
-    heartbeat_s: float = Field(default=0.5, gt=0)  # the host's heartbeat period
-    stale_after_s: float = Field(default=2.0, gt=0)  # the robot's heartbeat unchanged: link lost
-
-
-class _SerialLine(_Handshake):
-    port: str = Field(min_length=1)  # /dev/ttyUSB0, /dev/serial/by-id/…, socket://host:port
+    port: str = Field(min_length=1)  # /dev/ttyACM0, /dev/serial/by-id/…, socket://host:port
     bytesize: Literal[5, 6, 7, 8] = 8
     parity: Literal["N", "E", "O", "M", "S"] = "N"
     stopbits: float = 1
@@ -162,7 +155,18 @@ class _SerialLine(_Handshake):
     @field_validator("stopbits")
     @classmethod
     def _stop_bits(cls, value: float) -> float:
-        return _checked_stop_bits(value)
+        if value not in (1, 1.5, 2):
+            raise ValueError("stop bits are 1, 1.5 or 2")
+        return value
+
+
+class _Handshake(_Section):
+    """The timing of a wired robot's handshake."""
+
+    ack_timeout_s: float = Field(default=1.0, gt=0)  # the robot echoes the job's sequence number
+    done_timeout_s: float = Field(default=30.0, gt=0)  # the pack is on the shelf or in a chute
+    heartbeat_s: float = Field(default=0.5, gt=0)  # the host's heartbeat period
+    stale_after_s: float = Field(default=2.0, gt=0)  # the robot's heartbeat unchanged: link lost
 
 
 class ModbusTcpRobotConfig(_Handshake):
@@ -174,7 +178,7 @@ class ModbusTcpRobotConfig(_Handshake):
     device_id: int = Field(default=1, ge=0, le=247)
 
 
-class ModbusRtuRobotConfig(_SerialLine):
+class ModbusRtuRobotConfig(_SerialPort, _Handshake):
     """A robot PLC on Modbus RTU (RS-485)."""
 
     kind: Literal["modbus-rtu"]
@@ -190,7 +194,7 @@ class ModbusRtuRobotConfig(_SerialLine):
         return value
 
 
-class SerialRobotConfig(_SerialLine):
+class SerialRobotConfig(_SerialPort, _Handshake):
     """A robot on the line protocol of DESIGN.md (ASCII, checksummed)."""
 
     kind: Literal["serial"]
@@ -203,12 +207,6 @@ RobotConfig = Annotated[
 ]
 
 
-def _checked_stop_bits(value: float) -> float:
-    if value not in (1, 1.5, 2):
-        raise ValueError("stop bits are 1, 1.5 or 2")
-    return value
-
-
 class ScriptScannerConfig(_Section):
     """Replays a file of scans (control characters spelled out), or the simulated delivery."""
 
@@ -217,21 +215,11 @@ class ScriptScannerConfig(_Section):
     interval_ms: float = Field(default=0, ge=0)
 
 
-class SerialScannerConfig(_Section):
+class SerialScannerConfig(_SerialPort):
     """A fixed or handheld scanner on a serial or USB-CDC port (or a pyserial URL)."""
 
     kind: Literal["serial"]
-    port: str = Field(min_length=1)  # /dev/ttyACM0, /dev/serial/by-id/…, socket://host:port
     baudrate: int = Field(default=9600, gt=0)
-    bytesize: Literal[5, 6, 7, 8] = 8
-    parity: Literal["N", "E", "O", "M", "S"] = "N"
-    stopbits: float = 1
-
-    @field_validator("stopbits")
-    @classmethod
-    def _stop_bits(cls, value: float) -> float:
-        return _checked_stop_bits(value)
-
     suffix: Literal["CR", "LF", "CRLF"] = "CR"
     max_line: int = Field(default=4096, ge=64, le=1_000_000)
 

@@ -399,17 +399,7 @@ class Store:
         location = outcome.location if outcome is not None else None
         with self._tx() as conn:
             if job_id is not None:
-                self._sql.execute(
-                    conn,
-                    _finish_job,
-                    job=job_id,
-                    to="done" if outcome is not None else "unknown",
-                    result=int(outcome.result) if outcome else None,
-                    location=location,
-                    fault=outcome.fault if outcome else None,
-                    message_=outcome.message if outcome else message,
-                    at=at,
-                )
+                self._finish_job(conn, job_id, outcome, outcome.message if outcome else message, at)
             self._sql.insert(
                 conn,
                 _outcomes,
@@ -440,17 +430,7 @@ class Store:
             + (outcome.message if outcome is not None and outcome.message else "outcome unknown")
         )
         with self._tx() as conn:
-            self._sql.execute(
-                conn,
-                _finish_job,
-                job=job_id,
-                to="done" if outcome is not None else "unknown",
-                result=int(outcome.result) if outcome else None,
-                location=outcome.location if outcome else None,
-                fault=outcome.fault if outcome else None,
-                message_=message,
-                at=at,
-            )
+            self._finish_job(conn, job_id, outcome, message, at)
             conn.execute(
                 _outcomes.update()
                 .where(_outcomes.c.token == token)
@@ -459,6 +439,26 @@ class Store:
             self._audit(conn, at, f"pack.{'retrieved' if retrieved else 'retrieve_failed'}",
                         token, "deferred-check-failed", {"job": job_id})  # fmt: skip
         return route
+
+    def _finish_job(
+        self,
+        conn: sa.Connection,
+        job_id: int,
+        outcome: JobOutcome | None,
+        message: str,
+        at: datetime,
+    ) -> None:
+        self._sql.execute(
+            conn,
+            _finish_job,
+            job=job_id,
+            to="done" if outcome is not None else "unknown",
+            result=int(outcome.result) if outcome else None,
+            location=outcome.location if outcome else None,
+            fault=outcome.fault if outcome else None,
+            message_=message,
+            at=at,
+        )
 
     # -- reads --------------------------------------------------------------------------
 
