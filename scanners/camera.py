@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import structlog
 
 from scanners.base import Scan, ScannerError
@@ -48,7 +47,8 @@ class Region:
 
 
 class CodeReader:
-    """The per-frame work of the camera: crop to the region, convert to grey, decode."""
+    """The per-frame work of the camera: crop to the region, decode (the decoder takes grey or
+    colour frames), order the codes as read."""
 
     def __init__(self, decoder: Decoder, *, roi: Region | None = None) -> None:
         self.decoder = decoder
@@ -61,17 +61,8 @@ class CodeReader:
             frame = frame[r.y : r.y + r.height, r.x : r.x + r.width]
         if frame.size == 0:
             return []
-        if frame.ndim == 3:
-            frame = _grey(frame)
         found = self.decoder.decode(frame)
         return sorted(found, key=_reading_order) if len(found) > 1 else found
-
-
-def _grey(frame: Frame) -> Frame:
-    import cv2
-
-    code = cv2.COLOR_BGRA2GRAY if frame.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-    return np.asarray(cv2.cvtColor(frame, code), dtype=np.uint8)
 
 
 def _reading_order(code: Decoded) -> tuple[int, int]:
