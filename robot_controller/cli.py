@@ -277,9 +277,9 @@ def _show_report(report: DemoReport, log_path: Path) -> None:
         )
     out.print(table)
     verdict = (
-        "[green]every pack routed as expected[/]"
-        if report.misrouted == 0
-        else f"[red]{report.misrouted} packs misrouted[/]"
+        "[green]every pack routed as expected, none moved twice[/]"
+        if report.misrouted == report.moved_twice == 0
+        else f"[red]{report.misrouted} packs misrouted, {report.moved_twice} moved twice[/]"
     )
     out.print(
         f"{report.packs} packs in {report.elapsed_s:.2f} s ({report.packs_per_s:.0f} packs/s): "
