@@ -55,4 +55,6 @@ def route_of(job: Job, outcome: JobOutcome | None) -> tuple[str, bool]:
     asked_to_shelve = job.code is JobCode.PLACE_ON_SHELF
     if route == "shelved" and not asked_to_shelve:
         return route, True  # the robot shelved a pack it was told to divert: retrieve it
+    if route != "shelved" and outcome.location:
+        return route, True  # a chute with a shelf location: the report contradicts itself
     return route, route != "shelved" and asked_to_shelve

@@ -1,0 +1,40 @@
+"""Where a pack really went, from the job asked for and what the robot reported."""
+
+from __future__ import annotations
+
+import pytest
+
+from robot_controller.robot.base import Job, JobCode, JobOutcome, JobReason, JobResult
+from robot_controller.routing import route_of
+
+PLACE = Job(JobCode.PLACE_ON_SHELF, 1)
+REJECT = Job(JobCode.DIVERT_TO_REJECT, 1, JobReason.FMD_ALERT)
+
+
+@pytest.mark.parametrize(
+    ("job", "outcome", "expected"),
+    [
+        (PLACE, JobOutcome(JobResult.STORED, location=17), ("shelved", False)),
+        (REJECT, JobOutcome(JobResult.REJECTED), ("rejected", False)),
+        (PLACE, JobOutcome(JobResult.REJECTED, fault=400), ("rejected", True)),
+        (REJECT, JobOutcome(JobResult.STORED, location=17), ("shelved", True)),
+        (REJECT, JobOutcome(JobResult.REJECTED, location=17), ("rejected", True)),
+        (PLACE, JobOutcome(JobResult.FAILED, fault=200), ("rejected", True)),
+        (PLACE, JobOutcome(JobResult.REFUSED_NOT_READY), ("rejected", True)),
+        (PLACE, None, ("rejected", True)),
+    ],
+    ids=[
+        "stored-as-asked",
+        "diverted-as-asked",
+        "diverted-instead-of-stored",
+        "stored-instead-of-diverted",
+        "a-chute-with-a-shelf-location",
+        "failed",
+        "refused",
+        "outcome-unknown",
+    ],
+)
+def test_the_route_and_whether_the_operator_must_check_it(
+    job: Job, outcome: JobOutcome | None, expected: tuple[str, bool]
+) -> None:
+    assert route_of(job, outcome) == expected
