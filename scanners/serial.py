@@ -1,18 +1,15 @@
 """A scanner on a serial port: RS232, USB-CDC (`/dev/ttyACM0`), or a pyserial URL
 (`socket://host:port`, `loop://`).
 
-A reader thread owns the port: it reads with a short timeout (so `aclose` is prompt and never
-blocks the event loop), and when the device goes away it reconnects with exponential backoff
-until `aclose`. Framing, logging and counting happen on the event loop.
+A reader thread owns the port (`serial_link`): it reads with a short timeout (so `aclose` is
+prompt and never blocks the event loop), and when the device goes away it reconnects with
+exponential backoff until `aclose`. Framing, logging and counting happen on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
-import random
-import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,13 +32,11 @@ from scanners.framing import (
     aim_identifier,
     preview,
 )
+from scanners.serial_link import LinkDown, LinkItem, LinkUp, SerialLink, StillDown
 
 log = structlog.get_logger(__name__)
 
 Parity = Literal["N", "E", "O", "M", "S"]
-
-READ_TIMEOUT_S = 0.05
-"""How long one read waits for a byte: bounds how long `aclose` waits for the reader thread."""
 
 _PARITIES = ("N", "E", "O", "M", "S")
 _STOPBITS = (1, 1.5, 2)
@@ -98,25 +93,6 @@ class SerialStats(LineStats):
     reconnects: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _LinkDown:
-    cause: str
-
-
-@dataclass(frozen=True, slots=True)
-class _StillDown:
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class _LinkUp:
-    pass
-
-
-# What the reader thread posts to the event loop; None: the reader has stopped.
-_Item = bytes | _LinkDown | _StillDown | _LinkUp | Exception | None
-
-
 class SerialScanner:
     """Scans from a serial port, one per line; the AIM prefix and every control character kept."""
 
@@ -132,68 +108,61 @@ class SerialScanner:
         self.stats = SerialStats()
         self._clock = clock
         self._framer = LineFramer(settings.suffix, settings.max_line)
-        self._port: serial.Serial | None = None
-        self._stop = threading.Event()
-        self._reader: threading.Thread | None = None
+        self._link = SerialLink(
+            settings.url,
+            name=f"scanner {self.source}",
+            failure=lambda error: ScannerError(open_error(settings.url, error)),
+            baudrate=settings.baudrate,
+            bytesize=settings.bytesize,
+            parity=settings.parity,
+            stopbits=settings.stopbits,
+            reconnect_initial_s=settings.reconnect_initial_s,
+            reconnect_max_s=settings.reconnect_max_s,
+        )
 
     @property
     def port(self) -> serial.Serial | None:
         """The open port, if any (it changes on a reconnect)."""
-        return self._port
+        return self._link.port
 
     def open(self) -> None:
         """Open the port now (idempotent); raise `ScannerError` with one line saying what to do."""
-        if self._port is None:
-            self._port = self._connect()
+        self._link.open()
 
     async def scans(self) -> AsyncIterator[Scan]:
         """Yield a scan per complete line until `aclose`; reconnect when the device goes away.
         Raises `ScannerError` when the port cannot be opened at the start."""
-        if self._stop.is_set():
+        if self._link.stopped:
             return
-        if self._reader is not None:
+        if self._link.reading:
             raise ScannerError(f"serial port {self.settings.url}: already being read")
         self.open()
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[_Item] = asyncio.Queue()
-
-        def post(item: _Item) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody listens
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        self._reader = threading.Thread(
-            target=self._read_loop, args=(post,), name=f"scanner {self.source}", daemon=True
-        )
-        self._reader.start()
+        queue: asyncio.Queue[LinkItem] = asyncio.Queue()
+        self._link.start(asyncio.get_running_loop(), queue.put_nowait)
         try:
             while (item := await queue.get()) is not None:
                 for scan in self._on_item(item):
                     yield scan
         finally:
-            self._stop.set()
+            self._link.stop()
 
     async def aclose(self) -> None:
         """End `scans()` (within about READ_TIMEOUT_S) and close the port."""
-        self._stop.set()
-        if self._reader is not None:
-            await asyncio.to_thread(self._reader.join)
-        elif self._port is not None:
-            self._port.close()
-            self._port = None
+        await self._link.aclose()
 
     # -- the event loop side -------------------------------------------------------------------
 
-    def _on_item(self, item: _Item) -> list[Scan]:
+    def _on_item(self, item: LinkItem) -> list[Scan]:
         events: list[FrameEvent] = []
         if isinstance(item, bytes):
             events = self._framer.feed(item)
-        elif isinstance(item, _LinkDown):
+        elif isinstance(item, LinkDown):
             log.warning("scanner.disconnected", source=self.source, cause=item.cause)
             partial = self._framer.flush()
             events = [partial] if partial is not None else []
-        elif isinstance(item, _StillDown):
+        elif isinstance(item, StillDown):
             log.warning("scanner.reconnect_failed", source=self.source, error=item.error)
-        elif isinstance(item, _LinkUp):
+        elif isinstance(item, LinkUp):
             self.stats.reconnects += 1
             log.info("scanner.reconnected", source=self.source, reconnects=self.stats.reconnects)
         elif isinstance(item, Exception):
@@ -233,72 +202,6 @@ class SerialScanner:
         elif isinstance(event, StrayTerminator):
             log.warning("scanner.framing_hint", source=self.source, advice=event.advice)
         return None
-
-    # -- the reader thread ---------------------------------------------------------------------
-
-    def _read_loop(self, post: Callable[[_Item], None]) -> None:
-        try:
-            while not self._stop.is_set() and self._port is not None:
-                try:
-                    data = _read_some(self._port)
-                except (serial.SerialException, OSError) as exc:  # the device went away
-                    self._close_port()
-                    post(_LinkDown(str(exc) or type(exc).__name__))
-                    self._port = self._reconnect(post)
-                    if self._port is not None:
-                        post(_LinkUp())
-                    continue
-                if data:
-                    post(data)
-        except Exception as exc:  # a bug: end scans() loudly rather than hang it
-            post(exc)
-        finally:
-            self._close_port()
-            post(None)
-
-    def _reconnect(self, post: Callable[[_Item], None]) -> serial.Serial | None:
-        """Open the port again, backing off exponentially with jitter; None once stopped.
-        Each new reason for failing is posted once (it may say what to do, such as a
-        permission to fix)."""
-        delay = self.settings.reconnect_initial_s
-        reported = ""
-        while not self._stop.wait(delay * random.uniform(0.75, 1.0)):
-            try:
-                return self._connect()
-            except ScannerError as error:
-                if str(error) != reported:
-                    reported = str(error)
-                    post(_StillDown(reported))
-                delay = min(delay * 2, self.settings.reconnect_max_s)
-        return None
-
-    def _connect(self) -> serial.Serial:
-        s = self.settings
-        try:
-            return serial.serial_for_url(
-                s.url,
-                baudrate=s.baudrate,
-                bytesize=s.bytesize,
-                parity=s.parity,
-                stopbits=s.stopbits,
-                timeout=READ_TIMEOUT_S,
-                exclusive=True,
-            )
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise ScannerError(open_error(s.url, exc)) from exc
-
-    def _close_port(self) -> None:
-        port, self._port = self._port, None
-        if port is not None:
-            with contextlib.suppress(Exception):  # closing a vanished device may fail; it is gone
-                port.close()
-
-
-def _read_some(port: serial.Serial) -> bytes:
-    """Wait up to the port's timeout for a byte, then take whatever else has arrived."""
-    data = port.read(1)
-    waiting = port.in_waiting if data else 0
-    return data + port.read(waiting) if waiting else data
 
 
 _MISSING = "no such device: is the scanner plugged in? check the port name"

@@ -1,10 +1,10 @@
 """A virtual serial scanner on a pseudo-terminal: what a USB-CDC scanner looks like to the host.
 
-The port is a stable symlink to the current `/dev/pts/N` (as udev's `/dev/serial/by-id/…` links
-are), so a reader can reopen it after `unplug()` / `replug()`. The simulator keeps its own slave
-descriptor open while the pty lives: writes to the master then never fail because no reader is
-attached, and what is written before the reader opens the port stays buffered (pyserial flushes
-the input when it opens a port, though: start the reader first).
+The port is a stable symlink to the current `/dev/pts/N` (`pty_link`), so a reader can reopen it
+after `unplug()` / `replug()`. The simulator keeps its own slave descriptor open while the pty
+lives: writes to the master then never fail because no reader is attached, and what is written
+before the reader opens the port stays buffered (pyserial flushes the input when it opens a port,
+though: start the reader first).
 """
 
 from __future__ import annotations
@@ -14,18 +14,16 @@ import fcntl
 import os
 import re
 import select
-import shutil
 import sys
-import tempfile
 import termios
 import threading
 import time
-import tty
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
+
+from simulators.pty_link import PtyDevice, PtyLink
 
 Suffix = Literal["CR", "LF", "CRLF"]
 
@@ -73,7 +71,7 @@ PROFILES: dict[str, ScannerProfile] = {
 """Named scanner configurations, good and bad, for tests and `fmd-robot sim scanner`."""
 
 
-class VirtualScanner:
+class VirtualScanner(PtyDevice):
     """A scanner plugged into a pty; `port` is the path a reader opens."""
 
     def __init__(
@@ -84,79 +82,31 @@ class VirtualScanner:
         name: str = "fmd-virtual-scanner",
     ) -> None:
         self.profile = profile
-        self._link_dir = link_dir
-        self._name = name
-        self._dir: Path | None = None  # where the link lives, while started
-        self._fds: tuple[int, int] | None = None  # master, slave
-        self._device: str | None = None
+        self._pty = PtyLink(
+            "virtual scanner", link_dir=link_dir, name=name, temp_prefix="fmd-scanner-"
+        )
         self._lock = threading.Lock()
-
-    @property
-    def port(self) -> Path:
-        """The stable path of the port (a symlink to the current pty), while started."""
-        if self._dir is None:
-            raise RuntimeError("the virtual scanner is not started")
-        return self._dir / self._name
-
-    @property
-    def device(self) -> str | None:
-        """The current `/dev/pts/N`, or None while unplugged."""
-        return self._device
 
     def start(self) -> None:
         """Create the link directory if needed and plug the scanner in."""
-        if self._dir is None:
-            if self._link_dir is None:
-                self._dir = Path(tempfile.mkdtemp(prefix="fmd-scanner-"))
-            else:
-                self._dir = self._link_dir
-                self._dir.mkdir(parents=True, exist_ok=True)
+        self._pty.start()
         self.replug()
 
     def stop(self) -> None:
         """Unplug the scanner and remove what `start` created."""
-        self.unplug()
-        if self._dir is not None and self._link_dir is None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-        self._dir = None
-
-    def __enter__(self) -> VirtualScanner:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        with self._lock:
+            self._pty.stop()
 
     def unplug(self) -> None:
         """Pull the cable: the pty goes away (a reader gets an error or end of input) and so
         does the link."""
         with self._lock:
-            with contextlib.suppress(FileNotFoundError, RuntimeError):
-                self.port.unlink()
-            if self._fds is not None:
-                for fd in self._fds:
-                    os.close(fd)
-            self._fds = None
-            self._device = None
+            self._pty.unplug()
 
     def replug(self) -> None:
         """Plug in again: a new pty, and the link re-pointed to it."""
-        self.unplug()
         with self._lock:
-            master, slave = os.openpty()
-            tty.setraw(slave)  # no echo, no CR→LF translation: bytes pass as sent
-            os.set_blocking(master, False)  # a full pty must not block `unplug`
-            self._fds = (master, slave)
-            self._device = os.ttyname(slave)
-            staged = self.port.with_name(f".{self._name}.{os.getpid()}.new")
-            staged.unlink(missing_ok=True)
-            staged.symlink_to(self._device)
-            staged.replace(self.port)
+            self._pty.replug()
 
     def type(self, raw: str) -> None:
         """Scan a code: send `raw` as the profile renders it."""
@@ -166,9 +116,9 @@ class VirtualScanner:
         """How many bytes sent have not been read by the reader yet (0 while unplugged). The
         kernel moves a write to the reader's side a moment later: see `drain`."""
         with self._lock:
-            if self._fds is None:
+            if (fds := self._pty.fds) is None:
                 return 0
-            waiting = fcntl.ioctl(self._fds[1], termios.FIONREAD, b"\0\0\0\0")
+            waiting = fcntl.ioctl(fds[1], termios.FIONREAD, b"\0\0\0\0")
             return int.from_bytes(waiting, sys.byteorder)
 
     def drain(self, timeout_s: float = 2.0) -> bool:
@@ -185,11 +135,11 @@ class VirtualScanner:
         """Send bytes as they are (garbage, half lines…). Waits while the pty is full (nobody
         reads); raises `RuntimeError` when unplugged, also while waiting."""
         with self._lock:
-            fds = self._fds
+            fds = self._pty.fds
         view = memoryview(data)
         while view:
             with self._lock:
-                if fds is None or self._fds is not fds:
+                if fds is None or self._pty.fds is not fds:
                     raise RuntimeError("the virtual scanner is unplugged")
                 written = _write_some(fds[0], view)
             view = view[written:]

@@ -2,7 +2,7 @@
 
 Written from the spec, not from `robot_controller` (simulators never import it): an independent
 peer, so the host's codec is checked against a second reading of the protocol. The port is a
-stable symlink to the current `/dev/pts/N`, as for the virtual scanner, so `unplug()` /
+stable symlink to the current `/dev/pts/N` (`pty_link`), as for the virtual scanner, so `unplug()` /
 `replug()` pull and replace the cable. A thread runs the simulator's own event loop: requests,
 the model's jobs, `* HB <n>` every `heartbeat_s`, `* STATE` on each state change, and the host
 watchdog (`RobotFaults.watchdog_s`).
@@ -21,16 +21,13 @@ import contextlib
 import functools
 import operator
 import os
-import shutil
-import tempfile
 import threading
-import tty
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
+from simulators.pty_link import PtyDevice, PtyLink
 from simulators.robot_model import JobCode, JobResult, RobotFaults, RobotModel, Timings
 
 HEARTBEAT_S = 0.25
@@ -81,7 +78,7 @@ def _parse(line: bytes) -> _Request:
     return _Request(head, verb, tuple(int(arg) for arg in args))
 
 
-class SerialRobotSimulator:
+class SerialRobotSimulator(PtyDevice):
     """A `RobotModel` on a pty; `port` is the path the host opens."""
 
     def __init__(
@@ -96,11 +93,9 @@ class SerialRobotSimulator:
         self.heartbeat_s = heartbeat_s
         self.corrupt_replies = 0
         self.corrupt_requests = 0
-        self._link_dir = link_dir
-        self._name = name
-        self._dir: Path | None = None
-        self._fds: tuple[int, int] | None = None  # master, slave
-        self._device: str | None = None
+        self._pty = PtyLink(
+            "serial robot simulator", link_dir=link_dir, name=name, temp_prefix="fmd-serial-robot-"
+        )
         self._buffer = b""
         self._replies: OrderedDict[int, tuple[_Request, list[bytes]]] = OrderedDict()
         self._state: int | None = None  # as last reported
@@ -109,27 +104,11 @@ class SerialRobotSimulator:
         self._stopping: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
 
-    @property
-    def port(self) -> Path:
-        """The stable path of the port (a symlink to the current pty), while started."""
-        if self._dir is None:
-            raise RuntimeError("the serial robot simulator is not started")
-        return self._dir / self._name
-
-    @property
-    def device(self) -> str | None:
-        """The current `/dev/pts/N`, or None while unplugged."""
-        return self._device
-
     def start(self) -> None:
         """Start serving, and plug the cable in."""
         if self._thread is not None:
             return
-        if self._link_dir is None:
-            self._dir = Path(tempfile.mkdtemp(prefix="fmd-serial-robot-"))
-        else:
-            self._dir = self._link_dir
-            self._dir.mkdir(parents=True, exist_ok=True)
+        self._pty.start()
         ready = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(ready,), name="serial robot simulator", daemon=True
@@ -145,21 +124,7 @@ class SerialRobotSimulator:
         self._loop.call_soon_threadsafe(self._stopping.set)
         self._thread.join()
         self._thread = None
-        if self._dir is not None and self._link_dir is None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-        self._dir = None
-
-    def __enter__(self) -> SerialRobotSimulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._pty.stop()
 
     def unplug(self) -> None:
         """Pull the cable: the pty and its link go away; the robot keeps running."""
@@ -217,41 +182,28 @@ class SerialRobotSimulator:
 
     def _replug(self) -> None:
         self._unplug()
-        master, slave = os.openpty()
-        tty.setraw(slave)  # no echo, no CR/LF translation
-        os.set_blocking(master, False)  # a full pty must never block the simulator
-        self._fds = (master, slave)
-        self._device = os.ttyname(slave)
-        staged = self.port.with_name(f".{self._name}.{os.getpid()}.new")
-        staged.unlink(missing_ok=True)
-        staged.symlink_to(self._device)
-        staged.replace(self.port)
+        master = self._pty.replug()
         asyncio.get_running_loop().add_reader(master, self._on_readable)
 
     def _unplug(self) -> None:
-        with contextlib.suppress(FileNotFoundError, RuntimeError):
-            self.port.unlink()
-        if self._fds is not None:
-            asyncio.get_running_loop().remove_reader(self._fds[0])
-            for fd in self._fds:
-                os.close(fd)
-        self._fds = None
-        self._device = None
+        if (fds := self._pty.fds) is not None:
+            asyncio.get_running_loop().remove_reader(fds[0])
+        self._pty.unplug()
         self._buffer = b""
 
     def _send(self, data: bytes) -> None:
-        if self._fds is None or self.model.faults.silent:
+        if (fds := self._pty.fds) is None or self.model.faults.silent:
             return
         with contextlib.suppress(OSError):  # the pty is full: nobody reads, the bytes are lost
-            os.write(self._fds[0], data)
+            os.write(fds[0], data)
 
     # -- the protocol --------------------------------------------------------------------------
 
     def _on_readable(self) -> None:
-        if self._fds is None:
+        if (fds := self._pty.fds) is None:
             return
         try:
-            data = os.read(self._fds[0], 4096)
+            data = os.read(fds[0], 4096)
         except OSError:
             return
         *lines, rest = (self._buffer + data).split(b"\n")

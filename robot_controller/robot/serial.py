@@ -1,9 +1,9 @@
 """The serial-line driver: DESIGN.md's line protocol (`line_protocol`) over pyserial.
 
 `url` is anything `serial.serial_for_url` opens: /dev/ttyUSB0, a pty, socket://host:port,
-loop://. A reader thread owns reading (a short read timeout keeps `aclose` prompt) and hands
-bytes to the event loop; writes run in a worker thread, so the loop never blocks. When the port
-goes away the reader reopens it with exponential backoff.
+loop://. A reader thread owns reading (`scanners.serial_link`: a short read timeout keeps
+`aclose` prompt) and hands bytes to the event loop; writes run in a worker thread, so the loop
+never blocks. When the port goes away the reader reopens it with exponential backoff.
 
 Each request gets a new seq and is re-sent with the same seq while unanswered, which is also how
 a running job is polled (the reliability rules are in `line_protocol`). The robot is lost while
@@ -15,11 +15,8 @@ fail at once and new ones fail fast, until its heartbeat comes back. Anything un
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
-import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,11 +63,9 @@ from robot_controller.robot.line_protocol import (
 )
 from robot_controller.robot.modbus import unexpected
 from scanners.framing import Line, LineFramer, StrayTerminator, TooLong
+from scanners.serial_link import LinkDown, LinkItem, LinkUp, SerialLink, StillDown
 
 log = structlog.get_logger("fmd.robot.serial")
-
-READ_TIMEOUT_S = 0.05
-"""How long one read waits for a byte: bounds how long `aclose` waits for the reader thread."""
 
 _RESEND = frozenset({NakCode.BAD_CHECKSUM, NakCode.BAD_FRAME})
 _EXPECTED = {
@@ -148,27 +143,6 @@ def _open_error(url: str, error: BaseException) -> str:
     return f"cannot open the robot's serial port {url}: {reason}"
 
 
-# -- the reader thread's messages to the event loop --------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _LinkDown:
-    cause: str
-
-
-@dataclass(frozen=True, slots=True)
-class _StillDown:
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class _LinkUp:
-    pass
-
-
-_Item = bytes | _LinkDown | _StillDown | _LinkUp | Exception
-
-
 @dataclass(slots=True)
 class LinkStats:
     """Counters for diagnostics and benchmarks."""
@@ -216,10 +190,19 @@ class SerialRobot:
         self.stats = LinkStats()
         self.state: int | None = None  # PackML, as the robot last reported it
         self.status_word: int | None = None
-        self._port: serial.Serial | None = None
+        self._link = SerialLink(
+            url,
+            name=f"robot {url}",
+            failure=lambda error: RobotError(_open_error(url, error)),
+            baudrate=baudrate,
+            bytesize=bytesize,
+            parity=parity,
+            stopbits=stopbits,
+            reconnect_initial_s=reconnect_initial_s,
+            reconnect_max_s=reconnect_max_s,
+            write_timeout=ack_timeout_s,
+        )
         self._port_up = False
-        self._reader: threading.Thread | None = None
-        self._stop = threading.Event()
         self._framer = LineFramer("CRLF", MAX_LINE)
         self._seq = 0
         self._waiting: dict[int, asyncio.Queue[Reply | RobotError]] = {}
@@ -235,7 +218,7 @@ class SerialRobot:
     @property
     def alive(self) -> bool:
         """Connected, the port is there and the robot's heartbeat is fresh."""
-        return self._reader is not None and self._down is None
+        return self._link.reading and self._down is None
 
     # -- the Robot protocol ----------------------------------------------------------------
 
@@ -245,13 +228,13 @@ class SerialRobot:
         async with self._connecting:
             if self._closed:
                 raise RobotError(f"the robot driver for {self.url} is closed")
-            if self._reader is not None:
+            if self._link.reading:
                 return
-            self._port = await asyncio.to_thread(self._open)
+            await asyncio.to_thread(self._link.open)
             self._port_up = True
             self._down = None
             self._heartbeat_at = time.monotonic()
-            self._start_reader(asyncio.get_running_loop())
+            self._link.start(asyncio.get_running_loop(), self._on_item)
             self._ticker = asyncio.create_task(self._tick())
             try:
                 status, self._seq = await self._read_status()
@@ -382,15 +365,9 @@ class SerialRobot:
         """Send a line; a lost one is re-sent by `_ask`, so a failure is only logged."""
         async with self._writing:
             try:
-                await asyncio.to_thread(self._write_now, line)
+                await asyncio.to_thread(self._link.write, line)
             except (serial.SerialException, OSError) as error:
                 log.warning("robot.write_failed", url=self.url, error=str(error))
-
-    def _write_now(self, line: bytes) -> None:
-        port = self._port
-        if port is None:
-            raise serial.SerialException("the port is closed")
-        port.write(line)
 
     # -- liveness ----------------------------------------------------------------------------
 
@@ -420,7 +397,8 @@ class SerialRobot:
 
     # -- what the reader thread posts --------------------------------------------------------
 
-    def _on_item(self, item: _Item) -> None:
+    def _on_item(self, item: LinkItem) -> None:
+        """Handle what the reader posts; its last item, None (it has stopped), needs nothing."""
         if isinstance(item, bytes):
             for event in self._framer.feed(item):
                 if isinstance(event, Line):
@@ -429,17 +407,18 @@ class SerialRobot:
                     self._on_frame(DecodeError(ErrorKind.TOO_LONG, f"{event.length} bytes"))
                 elif isinstance(event, StrayTerminator):
                     log.warning("robot.framing_hint", url=self.url, advice=event.advice)
-        elif isinstance(item, _LinkDown):
+        elif isinstance(item, LinkDown):
             self._port_up = False
             self._framer.flush()
             self._lose(f"serial link down: {item.cause}")
-        elif isinstance(item, _LinkUp):
+        elif isinstance(item, LinkUp):
             self._port_up = True
             self.stats.reconnects += 1
             log.info("robot.reconnected", url=self.url, reconnects=self.stats.reconnects)
-        elif isinstance(item, _StillDown):
+        elif isinstance(item, StillDown):
             log.warning("robot.reconnect_failed", url=self.url, error=item.error)
-        else:
+        elif isinstance(item, Exception):  # the reader has failed and closed the port
+            self._port_up = False
             log.error("robot.reader_failed", url=self.url, error=repr(item))
             self._lose(f"the reader failed: {item!r}")
 
@@ -461,86 +440,12 @@ class SerialRobot:
         elif (replies := self._waiting.get(frame.seq)) is not None:
             replies.put_nowait(frame)
 
-    # -- the reader thread -------------------------------------------------------------------
-
-    def _start_reader(self, loop: asyncio.AbstractEventLoop) -> None:
-        def post(item: _Item) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody listens
-                loop.call_soon_threadsafe(self._on_item, item)
-
-        self._stop.clear()
-        self._reader = threading.Thread(
-            target=self._read_loop, args=(post,), name=f"robot {self.url}", daemon=True
-        )
-        self._reader.start()
+    # -- closing -----------------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
             self._ticker = None
-        self._stop.set()
-        if self._reader is not None:
-            await asyncio.to_thread(self._reader.join)
-            self._reader = None
-        self._close_port()
+        await self._link.aclose()
         self._lose("the driver is closed" if self._closed else "not connected", outage=False)
-
-    def _read_loop(self, post: Callable[[_Item], None]) -> None:
-        try:
-            while not self._stop.is_set() and (port := self._port) is not None:
-                try:
-                    data = _read_some(port)
-                except (serial.SerialException, OSError) as error:  # the device went away
-                    self._close_port()
-                    post(_LinkDown(str(error) or type(error).__name__))
-                    self._port = self._reopen(post)
-                    if self._port is not None:
-                        post(_LinkUp())
-                    continue
-                if data:
-                    post(data)
-        except Exception as error:  # a bug: fail the calls loudly rather than hang them
-            post(error)
-
-    def _reopen(self, post: Callable[[_Item], None]) -> serial.Serial | None:
-        """Open the port again, backing off exponentially with jitter; None once stopped."""
-        delay = self.reconnect_initial_s
-        reported = ""
-        while not self._stop.wait(delay * random.uniform(0.75, 1.0)):
-            try:
-                return self._open()
-            except RobotError as error:
-                if str(error) != reported:
-                    reported = str(error)
-                    post(_StillDown(reported))
-                delay = min(delay * 2, self.reconnect_max_s)
-        return None
-
-    def _open(self) -> serial.Serial:
-        try:
-            return serial.serial_for_url(
-                self.url,
-                baudrate=self.baudrate,
-                parity=self.parity,
-                stopbits=self.stopbits,
-                bytesize=self.bytesize,
-                timeout=READ_TIMEOUT_S,
-                write_timeout=self.ack_timeout_s,
-                exclusive=True,
-            )
-        except (serial.SerialException, OSError, ValueError) as error:
-            raise RobotError(_open_error(self.url, error)) from error
-
-    def _close_port(self) -> None:
-        port, self._port = self._port, None
-        if port is not None:
-            with contextlib.suppress(Exception):  # closing a vanished device may fail
-                port.close()
-
-
-def _read_some(port: serial.Serial) -> bytes:
-    """Wait up to the port's timeout for a byte, then take whatever else has arrived."""
-    data = port.read(1)
-    waiting = port.in_waiting if data else 0
-    return data + port.read(waiting) if waiting else data
