@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from robot_controller.robot.base import next_seq
 from robot_controller.robot.line_protocol import (
     MAX_LINE,
     Ack,
@@ -33,7 +34,6 @@ from robot_controller.robot.line_protocol import (
     decode_host,
     decode_robot,
     encode,
-    next_seq,
 )
 
 seqs = st.integers(1, 0xFFFF)

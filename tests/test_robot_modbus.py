@@ -22,14 +22,14 @@ from robot_controller.robot.base import (
     Robot,
     RobotError,
     StatusFlags,
+    next_seq,
+    unexpected,
 )
 from robot_controller.robot.modbus import (
     ModbusRobot,
     ModbusTimeouts,
     decode_status,
     encode_job,
-    next_seq,
-    unexpected,
 )
 from robot_controller.routing import route_of
 from simulators.plc import PlcSimulator, Reg, rtu_pty_pair, split_u32

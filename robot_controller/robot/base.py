@@ -130,6 +130,23 @@ class RobotStatus:
     interface_version: int = 0
 
 
+def next_seq(seq: int) -> int:
+    """The sequence number after `seq`: 1…65535, skipping 0 (the Modbus map and the line
+    protocol count alike)."""
+    return seq % 0xFFFF + 1
+
+
+def unexpected(job: Job, outcome: JobOutcome) -> str:
+    """What is odd about an outcome for its job ('' when nothing): routing flags the pack."""
+    if outcome.result is JobResult.STORED and job.code is not JobCode.PLACE_ON_SHELF:
+        return f"stored a pack it was told to {job.code.name}"
+    if outcome.result is JobResult.RETRIEVED and job.code is not JobCode.RETRIEVE_TO_QUARANTINE:
+        return f"reported a retrieve for {job.code.name}"
+    if outcome.location and job.code in (JobCode.DIVERT_TO_REJECT, JobCode.DIVERT_TO_QUARANTINE):
+        return f"reported shelf location {outcome.location} for {job.code.name}"
+    return ""
+
+
 class RobotError(Exception):
     """The robot could not be reached or gave an answer that cannot be trusted."""
 

@@ -223,11 +223,6 @@ def checksum(body: bytes) -> int:
     return functools.reduce(operator.xor, body, 0)
 
 
-def next_seq(seq: int) -> int:
-    """The seq after `seq`: 1…65535, wrapping to 1 (0 is never used)."""
-    return seq % SEQ_MAX + 1
-
-
 def encode(frame: Frame) -> bytes:
     """The line for a frame, CR LF included. A value out of range is a `ValueError`."""
     values: list[str] = []

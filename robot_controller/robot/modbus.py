@@ -25,7 +25,6 @@ from pymodbus.pdu import ModbusPDU
 
 from robot_controller.robot.base import (
     Job,
-    JobCode,
     JobOutcome,
     JobResult,
     MachineCommand,
@@ -33,6 +32,8 @@ from robot_controller.robot.base import (
     RobotError,
     RobotStatus,
     StatusFlags,
+    next_seq,
+    unexpected,
 )
 
 log = structlog.get_logger("fmd.robot.modbus")
@@ -102,11 +103,6 @@ class ModbusTimeouts:
 # -- pure rules -----------------------------------------------------------------------------
 
 
-def next_seq(seq: int) -> int:
-    """The sequence number after `seq`: 1…65535, skipping 0."""
-    return seq % U16 + 1
-
-
 def encode_job(job: Job, seq: int) -> list[int]:
     """Registers 101–107 for one job."""
     location = job.location or 0
@@ -154,17 +150,6 @@ def decode_status(registers: Sequence[int], *, packs_quarantined: int = 0) -> Ro
         unit_mode=r[3],
         interface_version=r[0],
     )
-
-
-def unexpected(job: Job, outcome: JobOutcome) -> str:
-    """What is odd about an outcome for its job ('' when nothing): routing flags the pack."""
-    if outcome.result is JobResult.STORED and job.code is not JobCode.PLACE_ON_SHELF:
-        return f"stored a pack it was told to {job.code.name}"
-    if outcome.result is JobResult.RETRIEVED and job.code is not JobCode.RETRIEVE_TO_QUARANTINE:
-        return f"reported a retrieve for {job.code.name}"
-    if outcome.location and job.code in (JobCode.DIVERT_TO_REJECT, JobCode.DIVERT_TO_QUARANTINE):
-        return f"reported shelf location {outcome.location} for {job.code.name}"
-    return ""
 
 
 def _settling(status: RobotStatus) -> bool:

@@ -34,6 +34,8 @@ from robot_controller.robot.base import (
     RobotError,
     RobotStatus,
     StatusFlags,
+    next_seq,
+    unexpected,
 )
 from robot_controller.robot.line_protocol import (
     MAX_LINE,
@@ -59,9 +61,7 @@ from robot_controller.robot.line_protocol import (
     StatusRequest,
     decode_robot,
     encode,
-    next_seq,
 )
-from robot_controller.robot.modbus import unexpected
 from scanners.framing import Line, LineFramer, StrayTerminator, TooLong
 from scanners.serial_link import LinkDown, LinkItem, LinkUp, SerialLink, StillDown
 
