@@ -13,7 +13,7 @@ from robot_controller.config import ConfigError, ScannerConfig, first_problem
 
 VIDEO_SUFFIXES = frozenset({".avi", ".mkv", ".mp4", ".mov", ".webm", ".m4v", ".mjpeg", ".mjpg"})
 SOURCE_HELP = "serial:PORT, camera:INDEX|URL, file:PATH (video or text file of scans) or stdin"
-_SCANNER_CONFIG: TypeAdapter[ScannerConfig] = TypeAdapter(ScannerConfig)  # type: ignore[arg-type]
+_SCANNER_CONFIG: TypeAdapter[ScannerConfig] = TypeAdapter(ScannerConfig)
 
 
 def source_config(
