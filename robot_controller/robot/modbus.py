@@ -83,6 +83,7 @@ class _NoAnswer(RobotError):
 
 
 FIRST_POLL_S = 0.0005
+IDLE_STATUS_FRESH_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +212,7 @@ class ModbusRobot:
         self._client: ModbusBaseClient | None = None
         self._clock = clock
         self._job_seq = 0
+        self._idle: tuple[RobotStatus, float] | None = None  # the status that ended the last job
         self._host_heartbeat = 0
         self._heartbeat_seen: int | None = None
         self._heartbeat_changed_at = 0.0
@@ -306,9 +308,13 @@ class ModbusRobot:
         await self.connect()
         encode_job(job, 1)  # a job that cannot be encoded fails before anything is sent
         async with self._jobs:
-            status = await self._poll(
-                lambda s: not _settling(s), self.timeouts.ack_timeout_s, "the robot to become idle"
-            )
+            status = self._fresh_idle_status()
+            if status is None:
+                status = await self._poll(
+                    lambda s: not _settling(s),
+                    self.timeouts.ack_timeout_s,
+                    "the robot to become idle",
+                )
             if status.job_ack_seq != self._job_seq:
                 log.warning("robot.seq_adopted", ours=self._job_seq, robot=status.job_ack_seq)
                 self._job_seq = status.job_ack_seq
@@ -327,7 +333,19 @@ class ModbusRobot:
                     self.timeouts.done_timeout_s,
                     f"{what} to finish",
                 )
-            return self._outcome(job, seq, status)
+            outcome = self._outcome(job, seq, status)
+            if status.ready and not _settling(status):
+                self._idle = (status, self._clock())
+            return outcome
+
+    def _fresh_idle_status(self) -> RobotStatus | None:
+        """The status that ended the last job, if it showed the robot idle and ready moments
+        ago: the next job need not read it again. (Should the robot have stopped since, it
+        refuses the job, and the refusal is the outcome.)"""
+        idle, self._idle = self._idle, None
+        if idle is None or self._clock() - idle[1] > IDLE_STATUS_FRESH_S:
+            return None
+        return idle[0]
 
     async def command(self, command: MachineCommand) -> None:
         """A PackML command; RobotError when the robot refuses it in its current state."""
