@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal, get_args
@@ -24,7 +24,7 @@ from simulators.scanner import PROFILES, VirtualScanner
 ScannerKind = Literal["script", "serial", "camera"]
 SCANNER_KINDS: tuple[ScannerKind, ...] = get_args(ScannerKind)
 
-DEMO_BELT = replace(CONVEYOR, width=800, height=600)
+DEMO_BELT = replace(CONVEYOR, width=640, height=480, noise_sigma=(1.0, 3.0))
 """The demo's conveyor: a smaller frame than the benchmark's, so the video is quick to make."""
 IDLE_LIMIT_S = 10.0
 """A live source that has sent everything and routed nothing new for this long is done."""
@@ -41,7 +41,8 @@ async def delivery_scanner(
         async with _serial_feed(delivery, folder, stop, routed) as scanner:
             yield scanner, stop
     elif kind == "camera":
-        yield _camera_feed(delivery, folder), stop
+        with _camera_feed(delivery, folder) as camera:
+            yield camera, stop
     else:
         yield ScriptedScanner(delivery.raws, source="delivery"), stop
 
@@ -85,15 +86,20 @@ async def _stop_when_in(
     stop.set()
 
 
-def _camera_feed(delivery: Delivery, folder: Path) -> Scanner:
-    """The delivery on a conveyor, filmed: each pack crosses the frame in a few frames with empty
-    belt between packs; read back frame by frame (nothing dropped) through `VideoCapture`."""
+@contextmanager
+def _camera_feed(delivery: Delivery, folder: Path) -> Iterator[Scanner]:
+    """The delivery on a conveyor, filmed: each pack crosses the frame in two frames with a
+    frame of empty belt between packs; read back frame by frame (nothing dropped) through
+    `VideoCapture`. The video is large (lossless), so it is removed afterwards."""
     video = folder / "delivery.mkv"
-    write_delivery_video(
-        video, delivery.raws, settings=DEMO_BELT, frames_per_pack=3, gap_frames=2, fps=10
-    )
-    camera = CameraScanner(
-        str(video), decoder=make_decoder("zxing"), dedupe_window_s=0.25, name="camera:delivery"
-    )
-    camera.open()
-    return camera
+    try:
+        write_delivery_video(
+            video, delivery.raws, settings=DEMO_BELT, frames_per_pack=2, gap_frames=1, fps=10
+        )
+        camera = CameraScanner(
+            str(video), decoder=make_decoder("zxing"), dedupe_window_s=0.15, name="camera:delivery"
+        )
+        camera.open()
+        yield camera
+    finally:
+        video.unlink(missing_ok=True)
