@@ -3,8 +3,9 @@
 Each simulator runs in its own process (as a robot's controller would): jobs per second and the
 handshake latency per job (request sent → result read; p50, p95) over Modbus TCP on loopback,
 Modbus RTU over a pty pair and the serial line protocol over a pty (a pty has no baud-rate
-timing, so those figures are the protocols' cost, not the line's). Then the whole demo (mock hub)
-over Modbus TCP against the in-process `sim` robot. Prints one JSON line.
+timing, so those figures are the protocols' cost, not the line's). Then the whole demo over
+Modbus TCP against the in-process `sim` robot, with the mock hub (the robot's share of the time
+at its largest) and with the default SOAP hub. Prints one JSON line.
 Usage: python bench/robot.py [--jobs 2000] [--rtu-jobs 500] [--demo-packs 2000]
 """
 
@@ -28,6 +29,7 @@ from typing import Any
 from fmd.policy import SitePolicy
 from robot_controller.demo import DemoOptions, run_demo
 from robot_controller.demo_robots import RobotKind
+from robot_controller.hub_connection import HubKind
 from robot_controller.logs import configure_logging
 from robot_controller.robot.base import Job, JobCode, JobResult
 from robot_controller.robot.modbus import ModbusRobot
@@ -105,14 +107,14 @@ def serial_line(jobs: int) -> dict[str, Any]:
         return {**figures, "resends": robot.stats.resends}
 
 
-def demo_rate(robot: RobotKind, packs: int, runs: int) -> float:
-    """The best of `runs` demo runs (mock hub, durable store): packs per second."""
+def demo_rate(robot: RobotKind, packs: int, runs: int, hub: HubKind = "mock") -> float:
+    """The best of `runs` demo runs (durable store): packs per second."""
     best = 0.0
     for run in range(runs):
         with tempfile.TemporaryDirectory(prefix="fmd-bench-") as folder:
             options = DemoOptions(
                 packs=packs, seed=run + 1, site=SitePolicy(), db=Path(folder) / "fmd.db",
-                hub="mock", robot=robot,
+                hub=hub, robot=robot,
             )  # fmt: skip
             report = asyncio.run(run_demo(options))
             if report.misrouted or report.lost or report.moved_twice:
@@ -135,6 +137,9 @@ def main() -> None:
     configure_logging(stream=io.StringIO(), level="warning")
     over_sim = demo_rate("sim", args.demo_packs, args.demo_runs)
     over_tcp = demo_rate("modbus-tcp", args.demo_packs, args.demo_runs)
+    soap_packs = args.demo_packs // 2
+    soap_sim = demo_rate("sim", soap_packs, args.demo_runs, hub="soap")
+    soap_tcp = demo_rate("modbus-tcp", soap_packs, args.demo_runs, hub="soap")
     print(
         json.dumps(
             {
@@ -142,8 +147,10 @@ def main() -> None:
                 "modbus_tcp": modbus_tcp(args.jobs),
                 "modbus_rtu_pty": modbus_rtu(args.rtu_jobs),
                 "serial_line_pty": serial_line(args.jobs),
-                "demo_packs_per_s": {"sim": over_sim, "modbus_tcp": over_tcp},
+                "demo_mock_hub_packs_per_s": {"sim": over_sim, "modbus_tcp": over_tcp},
                 "demo_modbus_tcp_vs_sim": round(over_tcp / over_sim, 3),
+                "demo_soap_hub_packs_per_s": {"sim": soap_sim, "modbus_tcp": soap_tcp},
+                "demo_soap_hub_modbus_tcp_vs_sim": round(soap_tcp / soap_sim, 3),
                 "targets": {"modbus_tcp_p95_ms": 20, "demo_modbus_tcp_vs_sim": 0.8},
             }
         )
