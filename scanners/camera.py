@@ -157,7 +157,9 @@ class CameraScanner:
         self._put(first, self._frame_time(capture))
 
     async def scans(self) -> AsyncIterator[Scan]:
-        self.open()
+        await asyncio.to_thread(self.open)  # a network camera can take seconds to answer
+        if self._closing.is_set():
+            return
         self._grabber = threading.Thread(target=self._grab, name=self.source, daemon=True)
         self._grabber.start()
         try:
@@ -179,13 +181,15 @@ class CameraScanner:
             await self.aclose()
 
     async def aclose(self) -> None:
+        """Stop reading. The grabbing thread releases the capture itself once its current
+        read returns (a stalled network stream may hold it a while); never while it reads."""
         self._closing.set()
         with self._slot.lock:
             self._slot.lock.notify_all()
-        grabber, self._grabber = self._grabber, None
+        grabber = self._grabber
         if grabber is not None:
             await asyncio.to_thread(grabber.join, 2.0)
-        if self._capture is not None and (grabber is None or not grabber.is_alive()):
+        elif self._capture is not None:  # opened, never read
             self._capture.release()
             self._capture = None
 
@@ -202,20 +206,26 @@ class CameraScanner:
     # -- the grabbing thread ------------------------------------------------------------------
 
     def _grab(self) -> None:
-        pace = _Pacer(self._capture) if self.realtime and not self.live else None
-        while not self._closing.is_set():
-            ok, frame = self._capture.read()
-            if ok and frame is not None:
-                if pace is not None:
-                    pace.wait()
-                self._put(frame, self._frame_time(self._capture))
-            elif self.live:
-                self._reconnect()
-            else:
-                break
-        with self._slot.lock:
-            self._slot.ended = True
-            self._slot.lock.notify_all()
+        """The grabbing thread: owns the capture from here on, and releases it at the end."""
+        try:
+            pace = _Pacer(self._capture) if self.realtime and not self.live else None
+            while not self._closing.is_set():
+                ok, frame = self._capture.read()
+                if ok and frame is not None:
+                    if pace is not None:
+                        pace.wait()
+                    self._put(frame, self._frame_time(self._capture))
+                elif not self.live or not self._reconnect():
+                    break
+        except Exception as error:  # an OpenCV fault ends this source, never the daemon
+            log.error("camera.failed", source=self.source, error=repr(error))
+        finally:
+            if self._capture is not None:
+                self._capture.release()
+                self._capture = None
+            with self._slot.lock:
+                self._slot.ended = True
+                self._slot.lock.notify_all()
 
     def _put(self, frame: Frame, at_s: float) -> None:
         slot = self._slot
@@ -245,11 +255,13 @@ class CameraScanner:
             return time.monotonic()
         return float(capture.get(_cv2().CAP_PROP_POS_MSEC)) / 1000
 
-    def _reconnect(self) -> None:
+    def _reconnect(self) -> bool:
+        """Reopen a live source that stopped delivering; False when closing meanwhile."""
         log.error("camera.disconnected", source=self.source)
+        self._capture.release()
+        self._capture = None
         delay = 0.5
         while not self._closing.wait(delay * random.uniform(0.8, 1.2)):
-            self._capture.release()
             try:
                 self._capture = _open_capture(self.capture_source)
             except ScannerError as error:
@@ -258,7 +270,8 @@ class CameraScanner:
                 continue
             self.stats.reconnects += 1
             log.info("camera.reconnected", source=self.source)
-            return
+            return True
+        return False
 
 
 class _Pacer:

@@ -75,10 +75,12 @@ async def test_a_shelved_pack_whose_deferred_check_fails_is_retrieved_to_quarant
     token_of = dict(zip((p.raw for p in delivery.packs), tokens, strict=True))
     assert {token_of[p.raw] for p in suspects} <= shelved_offline
 
+    genuine = {token_of[p.raw] for p in delivery.packs if p.kind is Kind.GENUINE}
+    retrieved = shelved_offline - genuine  # every suspect the hub would have refused
     hub.timeout_rate = 0.0  # back: the background replay checks the shelved packs
-    for _ in range(200):
+    for _ in range(400):
         routes = store.outcomes()
-        if all(routes[token_of[p.raw]][0] == "quarantined" for p in suspects):
+        if all(routes[t][0] == "quarantined" for t in retrieved):
             break
         await asyncio.sleep(0.05)
     await still_open.aclose()
@@ -86,8 +88,6 @@ async def test_a_shelved_pack_whose_deferred_check_fails_is_retrieved_to_quarant
     await pipeline.aclose()
 
     routes = store.outcomes()
-    genuine = {token_of[p.raw] for p in delivery.packs if p.kind is Kind.GENUINE}
-    retrieved = shelved_offline - genuine  # every suspect the hub would have refused
     assert {token_of[p.raw] for p in suspects} <= retrieved
     assert all(routes[t][0] == "quarantined" for t in retrieved)
     assert all(routes[t][0] == "shelved" for t in genuine)

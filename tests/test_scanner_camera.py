@@ -181,3 +181,33 @@ async def test_aclose_ends_a_live_camera_promptly(tmp_path: Path) -> None:
     assert await asyncio.wait_for(reading, 2) == []
     assert time.monotonic() - started < 1.0
     assert camera.stats.frames < 200
+
+
+class FailingCapture:
+    """A capture whose driver faults after its first frame; counts its releases."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.released = 0
+
+    def read(self) -> tuple[bool, Frame]:
+        self.reads += 1
+        if self.reads > 1:
+            raise RuntimeError("driver fault")
+        return True, np.full((120, 160), 200, dtype=np.uint8)
+
+    def get(self, _prop: int) -> float:
+        return 0.0
+
+    def release(self) -> None:
+        self.released += 1
+
+
+async def test_a_capture_that_faults_ends_the_source_and_is_released(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    capture = FailingCapture()
+    monkeypatch.setattr("scanners.camera._open_capture", lambda _source: capture)
+    camera = CameraScanner("belt.mkv", decoder=make_decoder("zxing"))
+    assert await asyncio.wait_for(all_scans(camera), 5) == []
+    assert capture.released == 1
