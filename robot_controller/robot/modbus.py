@@ -282,6 +282,7 @@ class ModbusRobot:
         """Open the link, check the robot answers with a sane status, start the heartbeat."""
         if self._heartbeat_task is not None:
             return
+        self._idle = None
         self._client = self._client_factory()
         try:
             if not await self._client.connect():
@@ -345,11 +346,13 @@ class ModbusRobot:
         idle, self._idle = self._idle, None
         if idle is None or self._clock() - idle[1] > IDLE_STATUS_FRESH_S:
             return None
+        self._check_alive()
         return idle[0]
 
     async def command(self, command: MachineCommand) -> None:
         """A PackML command; RobotError when the robot refuses it in its current state."""
         await self.connect()
+        self._idle = None  # the machine state changes: the next job reads it afresh
         async with self._commands:
             status = await self._read_status()
             self._check_alive()
@@ -366,6 +369,7 @@ class ModbusRobot:
     async def ack_fault(self, code: int) -> bool:
         """Acknowledge a fault; True when the robot cleared it (its cause is gone)."""
         await self.connect()
+        self._idle = None
         status = await self._request(f"fault ack {code}", FAULT_ACK, [code & U16], lambda s: True)
         return status.fault != code
 
@@ -377,6 +381,7 @@ class ModbusRobot:
         self._close_client()
 
     def _close_client(self) -> None:
+        self._idle = None
         if self._client is not None:
             self._client.close()
             self._client = None
