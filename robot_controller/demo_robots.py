@@ -4,7 +4,9 @@ a real transport (Modbus TCP on loopback, Modbus RTU or the line protocol over p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
+import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -65,18 +67,23 @@ async def _plc_process(where: str, move_time_s: float) -> AsyncIterator[tuple[in
         target=serve_plc_process, args=(theirs, where, move_time_s), daemon=True
     )
     process.start()
+    theirs.close()
     moves: Counter[int] = Counter()
     try:
         if not await asyncio.to_thread(_answered, ours, process):
             raise RobotError(f"the simulated PLC did not start (exit code {process.exitcode})")
         yield int(ours.recv()), moves
         ours.send("stop")
-        if await asyncio.to_thread(ours.poll, START_TIMEOUT_S):
-            moves.update(ours.recv())
+        if not await asyncio.to_thread(_answered, ours, process):
+            raise RobotError("the simulated PLC did not report its moves")
+        moves.update(ours.recv())
     finally:
-        process.join(START_TIMEOUT_S)
+        with contextlib.suppress(OSError):
+            ours.send("stop")  # harmless when it has stopped already
+        await asyncio.to_thread(process.join, 2.0)
         if process.is_alive():
             process.kill()
+        ours.close()
 
 
 def _answered(pipe: Connection, process: BaseProcess) -> bool:
@@ -93,6 +100,8 @@ def _answered(pipe: Connection, process: BaseProcess) -> bool:
 def serve_plc_process(pipe: Connection, where: str, move_time_s: float) -> None:
     """In the child: serve a PLC on loopback TCP (`where` "tcp") or a serial port, send its
     port, then serve until told to stop and send back the moves per pack token."""
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it, also on Ctrl-C
 
     async def serve() -> None:
         model = RobotModel(capacity=CAPACITY, timings=Timings(move_s=move_time_s))
