@@ -386,8 +386,22 @@ class Pipeline:
             if report.done or report.failed or report.flagged:
                 log.info("outbox.replay", done=report.done, failed=report.failed,
                          flagged=report.flagged, left=report.left)  # fmt: skip
-            for token in report.suspect_tokens:
-                await self.retrieve_to_quarantine(token)
+            await self._retrieve_suspects()
+
+    async def _retrieve_suspects(self) -> None:
+        """Retrieve every shelved pack whose deferred check failed (from the store, so a
+        failure, a stop or `fmd-robot outbox replay` loses none); flag a retrieve that was cut
+        off mid-move, as only the operator can tell where that pack is."""
+        try:
+            due, stuck = await self._call(self.store.retrievals_due)
+            for token in stuck:
+                message = "a retrieve to quarantine was interrupted: check where this pack is"
+                await self._call(self.store.flag, token, message, at=self.clock())
+            for token in due:
+                # shielded: a stop lets a move under way finish and be recorded
+                await asyncio.shield(self.retrieve_to_quarantine(token))
+        except Exception as error:  # the next round tries again
+            log.exception("pack.retrieve_failed", error=repr(error))
 
     def _held(self, ui: PackIdentifier) -> tuple[bool, bool]:
         """In the store's thread: is this UI on the shelf, and does a change for it wait?"""

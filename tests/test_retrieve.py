@@ -11,8 +11,9 @@ from pathlib import Path
 from fmd.hub import MockHub
 from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
 from fmd.policy import SitePolicy
+from robot_controller.outbox import replay
 from robot_controller.pipeline import Pipeline
-from robot_controller.robot.base import JobCode
+from robot_controller.robot.base import Job, JobCode, JobReason
 from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
 from scanners.base import Scan
@@ -98,4 +99,62 @@ async def test_a_shelved_pack_whose_deferred_check_fails_is_retrieved_to_quarant
     )
     assert sorted(row[0] for row in jobs) == sorted(retrieved)
     assert store.check_audit_chain().ok
+    store.close()
+
+
+async def test_suspects_found_by_an_offline_replay_are_retrieved_by_the_next_daemon(
+    tmp_path: Path,
+) -> None:
+    delivery = generate_delivery(20, seed=9, suspect_rate=0.5, today=TODAY)
+    hub = MockHub(seed=2)
+    seed_hub(hub, delivery)
+    await supply_elsewhere(hub, delivery)
+    hub.timeout_rate = 1.0
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    site = SitePolicy(mode="community", offline="shelve_then_verify")
+
+    def pipeline(robot: SimRobot, replay_every_s: float | None) -> Pipeline:
+        resilient = ResilientHub(
+            hub.client("ward"), retry=RetryPolicy(attempts=1),
+            breaker=CircuitBreaker(failures=1, cooldown_s=0.05), timeout_s=1.0,
+        )  # fmt: skip
+        return Pipeline(
+            store=store, hub=resilient, robot=robot, site=site, replay_every_s=replay_every_s
+        )
+
+    robot = SimRobot()
+    loading = pipeline(robot, None)
+    await loading.run([ScriptedScanner(delivery.raws)])
+    await loading.aclose()
+    hub.timeout_rate = 0.0
+    report = await replay(store, ResilientHub(hub.client("ward")), clock=lambda: datetime.now(UTC))
+    assert report.suspect_tokens  # `fmd-robot outbox replay`: checked, but nobody retrieved them
+    due, stuck = store.retrievals_due()
+    assert due == report.suspect_tokens
+    assert stuck == []
+
+    # one of them: a retrieve that a crash cut off mid-move
+    cut_off = due[0]
+    location = store.shelved_location(cut_off)
+    job = Job(JobCode.RETRIEVE_TO_QUARANTINE, cut_off, JobReason.FMD_ALERT, location)
+    store.start_job(job, at=datetime.now(UTC))
+
+    daemon = pipeline(robot, 0.05)
+    still_open = OpenScanner()
+    running = asyncio.create_task(daemon.run([still_open]))
+    for _ in range(200):
+        if not any(store.retrievals_due()):
+            break
+        await asyncio.sleep(0.05)
+    await still_open.aclose()
+    await running
+    await daemon.aclose()
+
+    routes = store.outcomes()
+    assert all(routes[t][0] == "quarantined" for t in due[1:])
+    assert routes[cut_off][0] == "shelved"  # where it is, only the operator can tell …
+    flagged = store.engine.connect().exec_driver_sql(
+        "SELECT flagged FROM outcomes WHERE token = ?", (cut_off,)
+    )
+    assert flagged.scalar_one() == 1  # … and is asked to
     store.close()

@@ -21,7 +21,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from fmd.codes.model import PackIdentifier, ParsedScan
 from fmd.hub.contract import HubResult, Reason
 from fmd.policy import Action, Decision, Why
-from robot_controller.robot.base import Job, JobOutcome, JobResult
+from robot_controller.robot.base import Job, JobCode, JobOutcome, JobResult
 from robot_controller.store.audit import GENESIS, AuditEvent, ChainCheck, chain_hash, check_chain
 from robot_controller.store.audit import canonical_json as _json
 from robot_controller.store.db import create_engine_for, migrate
@@ -461,6 +461,42 @@ class Store:
         )
 
     # -- reads --------------------------------------------------------------------------
+
+    def retrievals_due(self) -> tuple[list[int], list[int]]:
+        """Shelved packs whose deferred check failed: those never sent to be retrieved, and
+        those whose retrieve job started but never ended (a stop or crash mid-move), which
+        only the operator can settle. Durable, so nothing depends on memory."""
+        retrieve = int(JobCode.RETRIEVE_TO_QUARANTINE)
+        failed_check = sa.exists().where(
+            _outbox.c.token == _outcomes.c.token,
+            _outbox.c.operation == "verify",
+            _outbox.c.status == "flagged",
+        )
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(_outcomes.c.token, sa.func.max(_jobs.c.status))
+                .select_from(
+                    _outcomes.outerjoin(
+                        _jobs, (_jobs.c.token == _outcomes.c.token) & (_jobs.c.code == retrieve)
+                    )
+                )
+                .where(_outcomes.c.route == "shelved", ~_outcomes.c.flagged, failed_check)
+                .group_by(_outcomes.c.token)
+                .order_by(_outcomes.c.token)
+            ).all()
+        due = [cast(int, token) for token, job in rows if job is None]
+        stuck = [cast(int, token) for token, job in rows if job == "started"]
+        return due, stuck
+
+    def flag(self, token: int, message: str, *, at: datetime) -> None:
+        """Mark a finished pack for the operator's attention."""
+        with self._tx() as conn:
+            conn.execute(
+                _outcomes.update()
+                .where(_outcomes.c.token == token)
+                .values(flagged=True, message=message, at=at)
+            )
+            self._audit(conn, at, "pack.flagged", token, "operator-check", {"message": message})
 
     def shelved_location(self, token: int) -> int | None:
         """Where a pack on the shelf is (None when it is not on the shelf)."""
