@@ -25,16 +25,8 @@ from typing import BinaryIO
 import structlog
 
 from scanners.base import Scan, ScannerError
-from scanners.framing import (
-    FrameEvent,
-    Line,
-    LineFramer,
-    LineStats,
-    Partial,
-    TooLong,
-    aim_identifier,
-    preview,
-)
+from scanners.framing import FrameEvent, LineFramer, LineStats, aim_identifier
+from scanners.line_report import LineAdvice, complete_line
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +37,13 @@ INPUT_EVENT = struct.Struct("llHHi")
 """Linux `struct input_event`: time (sec, usec), type, code, value; 24 bytes on x86_64."""
 EV_KEY = 1
 MAX_LINE = 4096
+_ADVICE = LineAdvice(
+    garbage="unexpected characters: check the scanner's keyboard country "
+    "and the host's keyboard layout",
+    too_long="no line end: check that the scanner sends Enter after each code",
+    partial="the input ended without a line end: the last line is not used",
+    report_stray_terminator=False,  # CR LF is a fine line end for a keyboard scanner
+)
 _CHUNK = 65536
 
 # Linux key codes (input-event-codes.h).
@@ -250,37 +249,13 @@ class KeyboardScanner:
 
     def _on_event(self, event: FrameEvent) -> Scan | None:
         self.stats.count(event)
-        if isinstance(event, Line):
-            text = _decode(event.data)
-            if event.garbage:
-                log.warning(
-                    "scanner.garbage",
-                    source=self.source,
-                    preview=preview(event.data),
-                    advice="unexpected characters: check the scanner's keyboard country "
-                    "and the host's keyboard layout",
-                )
-            if self._gs_substitute is not None:
-                text = text.replace(self._gs_substitute, GS)
-            return Scan(text, aim_identifier(text), self.source, self._clock())
-        if isinstance(event, TooLong):
-            log.warning(
-                "scanner.line_too_long",
-                source=self.source,
-                length=event.length,
-                max_line=MAX_LINE,
-                preview=event.preview,
-                advice="no line end: check that the scanner sends Enter after each code",
-            )
-        elif isinstance(event, Partial):
-            log.warning(
-                "scanner.partial_line",
-                source=self.source,
-                preview=event.preview,
-                advice="the input ended without a line end: the last line is not used",
-            )
-        # StrayTerminator: CR LF is a fine line end for a keyboard scanner, nothing to report.
-        return None
+        line = complete_line(event, source=self.source, max_line=MAX_LINE, advice=_ADVICE)
+        if line is None:
+            return None
+        text = _decode(line.data)
+        if self._gs_substitute is not None:
+            text = text.replace(self._gs_substitute, GS)
+        return Scan(text, aim_identifier(text), self.source, self._clock())
 
     def _ended(self) -> None:
         partial = self._framer.flush()

@@ -19,19 +19,8 @@ import serial
 import structlog
 
 from scanners.base import Scan, ScannerError
-from scanners.framing import (
-    SUFFIXES,
-    FrameEvent,
-    Line,
-    LineFramer,
-    LineStats,
-    Partial,
-    StrayTerminator,
-    Suffix,
-    TooLong,
-    aim_identifier,
-    preview,
-)
+from scanners.framing import SUFFIXES, FrameEvent, LineFramer, LineStats, Suffix, aim_identifier
+from scanners.line_report import LineAdvice, complete_line
 from scanners.serial_link import LinkDown, LinkItem, LinkUp, SerialLink, StillDown
 
 log = structlog.get_logger(__name__)
@@ -108,6 +97,11 @@ class SerialScanner:
         self.stats = SerialStats()
         self._clock = clock
         self._framer = LineFramer(settings.suffix, settings.max_line)
+        self._advice = LineAdvice(
+            garbage="binary garbage on the line: check baud rate/parity",
+            too_long=f"no {settings.suffix} suffix: check the scanner's suffix setting",
+            partial="the link dropped mid-line: scan the pack again",
+        )
         self._link = SerialLink(
             settings.url,
             name=f"scanner {self.source}",
@@ -173,35 +167,12 @@ class SerialScanner:
 
     def _on_event(self, event: FrameEvent) -> Scan | None:
         self.stats.count(event)
-        if isinstance(event, Line):
-            text = event.text
-            if event.garbage:
-                log.warning(
-                    "scanner.garbage",
-                    source=self.source,
-                    preview=preview(event.data),
-                    advice="binary garbage on the line: check baud rate/parity",
-                )
-            return Scan(text, aim_identifier(text), self.source, self._clock())
-        if isinstance(event, TooLong):
-            log.warning(
-                "scanner.line_too_long",
-                source=self.source,
-                length=event.length,
-                max_line=self.settings.max_line,
-                preview=event.preview,
-                advice=f"no {self.settings.suffix} suffix: check the scanner's suffix setting",
-            )
-        elif isinstance(event, Partial):
-            log.warning(
-                "scanner.partial_line",
-                source=self.source,
-                preview=event.preview,
-                advice="the link dropped mid-line: scan the pack again",
-            )
-        elif isinstance(event, StrayTerminator):
-            log.warning("scanner.framing_hint", source=self.source, advice=event.advice)
-        return None
+        line = complete_line(
+            event, source=self.source, max_line=self.settings.max_line, advice=self._advice
+        )
+        if line is None:
+            return None
+        return Scan(line.text, aim_identifier(line.text), self.source, self._clock())
 
 
 _MISSING = "no such device: is the scanner plugged in? check the port name"
