@@ -7,7 +7,7 @@ Pure rules over scans already read; the command line does the reading and the as
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from fmd.codes import ParsedScan, parse_scan
@@ -98,7 +98,7 @@ def _leading_identifier(raw: str) -> str | None:
 def _separator(
     scans: Sequence[Scan], parsed: Sequence[ParsedScan], separators: str
 ) -> Finding | None:
-    substitute = _substitute_in_use(scans, separators)
+    substitute = _substitute_in_use(scans, _clean(parsed), separators)
     if substitute is not None:
         return Finding(
             "separator",
@@ -122,22 +122,23 @@ def _separator(
     )
 
 
-def _substitute_in_use(scans: Sequence[Scan], separators: str) -> str | None:
-    """A non-CSET-82 character that, read as a separator, turns the scans into clean codes."""
+def _substitute_in_use(scans: Sequence[Scan], clean_now: int, separators: str) -> str | None:
+    """A non-CSET-82 character that, read as a separator too, makes more of the scans clean
+    codes than the `clean_now` that are clean without it."""
     seen = Counter(c for s in scans for c in set(s.raw) if c in SUBSTITUTE_CANDIDATES)
     for candidate, _ in seen.most_common():
         if candidate in separators:
             continue
-        before = [parse_scan(s.raw, symbology=s.symbology_id, separators=separators) for s in scans]
-        after = [
-            parse_scan(s.raw, symbology=s.symbology_id, separators=separators + candidate)
-            for s in scans
-        ]
-        if sum(bool(r.ui) and r.submit for r in after) > sum(
-            bool(r.ui) and r.submit for r in before
-        ):
+        with_it = separators + candidate
+        reparsed = (parse_scan(s.raw, symbology=s.symbology_id, separators=with_it) for s in scans)
+        if _clean(reparsed) > clean_now:
             return candidate
     return None
+
+
+def _clean(parsed: Iterable[ParsedScan]) -> int:
+    """How many scans are pack codes fit to send."""
+    return sum(bool(r.ui) and r.submit for r in parsed)
 
 
 def _problem_finding(
