@@ -75,13 +75,10 @@ def robot_ack(
     """Acknowledge a fault once its cause is removed. Exit 1 when the robot still has it."""
 
     async def ack(robot: Robot) -> bool:
-        acknowledge: Callable[[int], Awaitable[bool]] | None = getattr(robot, "ack_fault", None)
-        if acknowledge is None:
-            raise RobotError("this robot driver has no faults to acknowledge")
         active = (await robot.status()).fault
         if active != fault:
             raise RobotError(f"fault {fault} is not active (the robot's fault: {active or 'none'})")
-        return await acknowledge(fault)
+        return await robot.ack_fault(fault)
 
     if _with_robot(config, ack):
         out.print(f"fault {fault} cleared", highlight=False)

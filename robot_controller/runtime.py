@@ -138,13 +138,11 @@ def build_robot(config: RobotConfig) -> Robot:
 async def open_robot(config: RobotConfig) -> Robot:
     """The configured robot, connected: `ConfigError` (one line) when it cannot be reached."""
     robot = build_robot(config)
-    connect = getattr(robot, "connect", None)
-    if connect is not None:
-        try:
-            await connect()
-        except RobotError as error:
-            await robot.aclose()
-            raise ConfigError(f"robot: {error}") from None
+    try:
+        await robot.connect()
+    except RobotError as error:
+        await robot.aclose()
+        raise ConfigError(f"robot: {error}") from None
     return robot
 
 

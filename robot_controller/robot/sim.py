@@ -33,6 +33,9 @@ class SimRobot:
         self._counts: Counter[JobResult] = Counter()
         self._next_location = 1
 
+    async def connect(self) -> None:
+        """Nothing to reach: the model is in this process."""
+
     async def status(self) -> RobotStatus:
         return RobotStatus(
             state=self.state,
@@ -85,6 +88,10 @@ class SimRobot:
             MachineCommand.CLEAR: PackMLState.STOPPED,
         }
         self.state = transitions[command]
+
+    async def ack_fault(self, code: int) -> bool:
+        """The model latches no faults: there is never one to clear."""
+        return False
 
     async def aclose(self) -> None:
         return None
