@@ -28,14 +28,13 @@ from typing import Any
 
 from fmd.policy import SitePolicy
 from robot_controller.demo import DemoOptions, run_demo
-from robot_controller.demo_robots import RobotKind
-from robot_controller.hub_connection import HubKind
 from robot_controller.logs import configure_logging
 from robot_controller.robot.base import Job, JobCode, JobResult
 from robot_controller.robot.modbus import ModbusRobot
 from robot_controller.robot.serial import SerialRobot
 from simulators.plc import rtu_pty_pair, serve_plc
 from simulators.serial_robot import serve_serial_robot
+from simulators.world import HubKind, RobotKind
 
 
 def serve(kind: str, where: str) -> None:

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -20,24 +21,32 @@ from rich.table import Table
 from fmd.codes import PackIdentifier, ParsedScan, parse_scan
 from fmd.codes.escapes import show_controls, unescape_controls
 from fmd.hub import HubResult, HubUnavailable, MockHub, PackState
-from fmd.hub.resilient import ResilientHub
+from fmd.hub.master_data import MasterData, MasterDataError, load_master_data
 from fmd.policy import Decision, SitePolicy
 from robot_controller.cli_robot import robot_app, sim_plc, sim_serial_robot
 from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_scanner
-from robot_controller.config import Config, ConfigError, load_config
+from robot_controller.config import Config, ConfigError, MockHubConfig, load_config
 from robot_controller.console import err, fail, out
 from robot_controller.demo import DemoOptions, DemoReport, run_demo
-from robot_controller.demo_robots import ROBOT_KINDS
-from robot_controller.demo_scanners import SCANNER_KINDS
-from robot_controller.hub_connection import HUB_KINDS
 from robot_controller.logs import configure_logging
 from robot_controller.outbox import ReplayReport, replay
 from robot_controller.parsed_json import parsed_as_json
 from robot_controller.pipeline import utc_now
-from robot_controller.runtime import build_daemon, build_hub, close_hub
+from robot_controller.simulated import simulated
 from robot_controller.store import Store
-from simulators.delivery import generate_delivery, seed_hub
-from simulators.hub import Faults, HubSimulator
+from robot_controller.wiring import build_daemon, build_hub, read_master_data
+from simulators.delivery import generate_delivery, master_data
+from simulators.hub import Accounts, Faults, HubSimulator
+from simulators.world import (
+    HUB_KINDS,
+    ROBOT_KINDS,
+    SCANNER_KINDS,
+    HubKind,
+    RobotKind,
+    ScannerKind,
+    write_master_data,
+    write_scans,
+)
 
 app = typer.Typer(
     name="fmd-robot",
@@ -59,6 +68,9 @@ sim.command("camera")(sim_camera)
 sim.command("plc")(sim_plc)
 sim.command("serial-robot")(sim_serial_robot)
 app.add_typer(robot_app, name="robot")
+DEMO_HUBS: tuple[HubKind, ...] = tuple(k for k in HUB_KINDS if k != "none")
+DEMO_ROBOTS: tuple[RobotKind, ...] = tuple(k for k in ROBOT_KINDS if k != "none")
+DEMO_SCANNERS: tuple[ScannerKind, ...] = tuple(k for k in SCANNER_KINDS if k != "none")
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML configuration file (default: embedded).")
 ]
@@ -69,6 +81,18 @@ def _settings(config: Path | None) -> Config:
         return load_config(config)
     except ConfigError as error:
         raise fail(str(error)) from None
+
+
+def _real_hub(settings: Config) -> Config:
+    """`settings`, if its hub exists outside a running simulation (usage error otherwise)."""
+    hub = settings.hub
+    if isinstance(hub, MockHubConfig) and hub.master_data is None:
+        raise fail(
+            "hub: this configuration's national system is simulated and exists only while "
+            "`fmd-robot run` or `fmd-robot demo` runs; give --config with [hub] kind = "
+            '"soap" or "rest", or kind = "mock" with master_data = "FILE.json"'
+        )
+    return settings
 
 
 @outbox.command("status")
@@ -93,7 +117,7 @@ def outbox_status(config: ConfigOption = None) -> None:
 @outbox.command("replay")
 def outbox_replay(config: ConfigOption = None) -> None:
     """Send what the outbox holds to the configured hub, oldest first."""
-    settings = _settings(config)
+    settings = _real_hub(_settings(config))
     configure_logging(level="warning", stream=sys.stderr)
     try:
         report = asyncio.run(_replay(settings))
@@ -109,20 +133,16 @@ def outbox_replay(config: ConfigOption = None) -> None:
 
 
 async def _replay(settings: Config) -> ReplayReport:
-    delivery = generate_delivery(
-        settings.simulation.packs,
-        seed=settings.simulation.seed,
-        suspect_rate=settings.simulation.suspect_rate,
-    )
-    hub = await build_hub(settings, delivery)
-    store = await asyncio.to_thread(Store.open, settings.store.url)
+    hub = await build_hub(settings)
     try:
-        resilient = hub if isinstance(hub, ResilientHub) else ResilientHub(hub)
-        # packs still being loaded belong to the running daemon, never to this command
-        return await replay(store, resilient, clock=utc_now, finished_packs_only=True)
+        store = await asyncio.to_thread(Store.open, settings.store.url)
+        try:
+            # packs still being loaded belong to the running daemon, never to this command
+            return await replay(store, hub, clock=utc_now, finished_packs_only=True)
+        finally:
+            store.close()
     finally:
-        await close_hub(hub)
-        store.close()
+        await hub.aclose()
 
 
 def main() -> None:
@@ -209,12 +229,12 @@ def demo(
     """Load a generated delivery (genuine and suspect packs) through the whole pipeline."""
     if mode not in ("hospital", "community"):
         raise fail(f"--mode must be hospital or community, not {mode!r}")
-    if hub not in HUB_KINDS:
-        raise fail(f"--hub must be one of {', '.join(HUB_KINDS)}, not {hub!r}")
-    if robot not in ROBOT_KINDS:
-        raise fail(f"--robot must be one of {', '.join(ROBOT_KINDS)}, not {robot!r}")
-    if scanner not in SCANNER_KINDS:
-        raise fail(f"--scanner must be one of {', '.join(SCANNER_KINDS)}, not {scanner!r}")
+    if hub not in DEMO_HUBS:
+        raise fail(f"--hub must be one of {', '.join(DEMO_HUBS)}, not {hub!r}")
+    if robot not in DEMO_ROBOTS:
+        raise fail(f"--robot must be one of {', '.join(DEMO_ROBOTS)}, not {robot!r}")
+    if scanner not in DEMO_SCANNERS:
+        raise fail(f"--scanner must be one of {', '.join(DEMO_SCANNERS)}, not {scanner!r}")
     if db is not None and db.exists():
         raise fail(f"{db} exists; the demo needs a fresh store (choose another --db)")
     folder = Path(tempfile.mkdtemp(prefix="fmd-robot-demo-"))
@@ -304,10 +324,7 @@ def verify(
     Exit 0 when the pack is ACTIVE, 1 when it is not (or the hub did not answer), 2 on usage
     or configuration errors.
     """
-    try:
-        settings = load_config(config)
-    except ConfigError as error:
-        raise fail(str(error)) from None
+    settings = _real_hub(_settings(config))
     parsed = parse_scan(unescape_controls(raw), separators=settings.site.separators)
     if parsed.ui is None or not parsed.submit:
         _show_parsed(parsed)
@@ -340,16 +357,11 @@ def verify(
 
 
 async def _verify_once(settings: Config, ui: PackIdentifier) -> HubResult:
-    delivery = generate_delivery(
-        settings.simulation.packs,
-        seed=settings.simulation.seed,
-        suspect_rate=settings.simulation.suspect_rate,
-    )
-    hub = await build_hub(settings, delivery)
+    hub = await build_hub(settings)
     try:
         return await hub.verify(ui)
     finally:
-        await close_hub(hub)
+        await hub.aclose()
 
 
 @sim.command("hub")
@@ -365,6 +377,14 @@ def sim_hub(
         list[str] | None,
         typer.Option(help="A fault setting NAME=VALUE, e.g. lost_reply_rate=0.1 (repeatable)."),
     ] = None,
+    master_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--master-data",
+            help="A JSON file of products, batches and packs to serve (default: a generated "
+            "delivery's, from --packs and --seed).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the NMVS simulator (SOAP over mutual TLS, REST over TLS) until Ctrl-C."""
     chosen = tuple(d.strip() for d in dialects.split(",") if d.strip())
@@ -378,9 +398,16 @@ def sim_hub(
         faults.update(dict(item.split("=", 1) for item in fault or []))
     except ValueError as error:
         raise fail(f"--fault: {error} (NAME=VALUE, names: {', '.join(vars(faults))})") from None
-    delivery = generate_delivery(packs, seed=seed)
     hub = MockHub(seed=seed)
-    seed_hub(hub, delivery)
+    try:
+        data = (
+            read_master_data(master_data)
+            if master_data is not None
+            else _master_data_of(packs, seed)
+        )
+        load_master_data(hub, data)
+    except MasterDataError as error:
+        raise fail(f"--master-data {master_data}: {error}") from None
     simulator = HubSimulator(
         hub,
         host=host,
@@ -394,7 +421,9 @@ def sim_hub(
         simulator.start()
     except (OSError, RuntimeError) as error:
         raise fail(f"cannot start the simulator: {error}") from None
-    assert simulator.pki is not None
+    if simulator.pki is None:
+        raise fail("the simulator started without its certificates")
+    soap, rest = Accounts().soap[0], Accounts().rest[0]
     if "soap" in chosen:
         out.print(f"SOAP  {simulator.soap_url}  (client certificate required)", highlight=False)
     if "rest" in chosen:
@@ -403,9 +432,9 @@ def sim_hub(
               highlight=False)  # fmt: skip
     out.print(
         f"CA {simulator.pki.ca}\nclient certificate {simulator.pki.client_cert} "
-        f"key {simulator.pki.client_key}\nSOAP login PHARMACY01 / robot01 / sim-password-1; "
-        f"REST client robot-equipment-01 / sim-secret-1\n{len(delivery.packs)} packs of master "
-        "data loaded. Ctrl-C stops.",
+        f"key {simulator.pki.client_key}\nSOAP login {soap.client_login_id} / {soap.user_id} / "
+        f"{soap.password}; REST client {rest.client_id} / {rest.client_secret}\n"
+        f"{len(data.packs)} packs of master data loaded. Ctrl-C stops.",
         highlight=False,
     )
     stop = threading.Event()
@@ -416,6 +445,36 @@ def sim_hub(
         pass
     finally:
         simulator.stop()
+
+
+def _master_data_of(packs: int, seed: int) -> MasterData:
+    return master_data(generate_delivery(packs, seed=seed))
+
+
+@sim.command("delivery")
+def sim_delivery(
+    out_file: Annotated[Path, typer.Option("--out", help="The master-data JSON file to write.")],
+    scans_file: Annotated[
+        Path, typer.Option("--scans", help="The raw scans to write, one per line (GS as 0x1D).")
+    ],
+    packs: Annotated[int, typer.Option(min=0, help="Packs in the delivery.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the delivery (same seed, same files).")] = 1,
+    suspect_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of suspect packs.")
+    ] = 0.1,
+) -> None:
+    """Write a generated delivery: its master data (for `[hub] master_data` or `sim hub
+    --master-data`) and its raw scans (for a script scanner or a virtual one)."""
+    delivery = generate_delivery(packs, seed=seed, suspect_rate=suspect_rate)
+    try:
+        write_master_data(master_data(delivery), out_file)
+        write_scans(delivery.raws, scans_file)
+    except OSError as error:
+        raise fail(f"cannot write the delivery: {error.strerror or error}") from None
+    out.print(
+        f"{len(delivery.packs)} packs: master data in {out_file}, scans in {scans_file}",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -441,8 +500,27 @@ async def _run_daemon(settings: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    daemon = await build_daemon(settings)
+    if settings.simulation is None:
+        await _serve(settings, stop)
+        return
+    with tempfile.TemporaryDirectory(prefix="fmd-robot-world-") as folder:
+        async with simulated(settings, Path(folder)) as (reached, world):
+            await _serve(reached, stop, begin=world.begin)
+
+
+async def _serve(
+    settings: Config, stop: asyncio.Event, begin: Callable[[Callable[[], int]], None] | None = None
+) -> None:
+    routed = 0
+
+    def count(_token: int, _route: str, _decision: Decision) -> None:
+        nonlocal routed
+        routed += 1
+
+    daemon = await build_daemon(settings, on_routed=count)
     try:
-        await daemon.pipeline.run(daemon.scanners, stop=stop)
+        if begin is not None:
+            begin(lambda: routed)
+        await daemon.run(stop=stop)
     finally:
         await daemon.aclose()

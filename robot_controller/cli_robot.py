@@ -15,7 +15,7 @@ from rich.table import Table
 from robot_controller.config import ConfigError, load_config
 from robot_controller.console import fail, out
 from robot_controller.robot.base import MachineCommand, Robot, RobotError, RobotStatus
-from robot_controller.runtime import open_robot
+from robot_controller.wiring import open_robot
 from simulators.plc import serve_plc
 from simulators.robot_model import Timings
 from simulators.serial_robot import serve_serial_robot

@@ -19,8 +19,8 @@ from fmd.codes.escapes import show_controls, unescape_controls
 from robot_controller.config import ConfigError
 from robot_controller.console import err, fail, out
 from robot_controller.parsed_json import parsed_as_json
-from robot_controller.runtime import build_scanner
 from robot_controller.sources import SOURCE_HELP, source_config
+from robot_controller.wiring import build_scanner
 from scanners.base import Scan, Scanner, ScannerError
 from scanners.check import CheckReport, check_scans
 from simulators.camera import CONVEYOR, write_delivery_video

@@ -84,9 +84,27 @@ class Secret(_Section):
             raise ConfigError(f"cannot read secret file {self.file}: {error.strerror}") from None
 
 
-class SoapHubConfig(_Section):
+class _HubBase(_Section):
+    timeout_s: float = Field(default=10.0, gt=0)  # one call's deadline (the resilience wrapper)
+
+
+class MockHubConfig(_HubBase):
+    """The in-process mock national system: master data from a file, and injected faults."""
+
+    kind: Literal["mock"] = "mock"
+    master_data: Path | None = None  # a JSON file of products, batches and packs
+    seed: int = 1  # of the injected faults
+    latency_ms: float = Field(default=0, ge=0)
+    timeout_rate: float = Field(default=0.0, ge=0, le=1)
+    technical_error_rate: float = Field(default=0.0, ge=0, le=1)
+    lost_reply_rate: float = Field(default=0.0, ge=0, le=1)
+
+
+class SoapHubConfig(_HubBase):
     """Arvato-style SOAP: login fields plus a client certificate (PEM pair or PKCS#12)."""
 
+    kind: Literal["soap"]
+    url: str = Field(min_length=1)
     client_login_id: str = Field(min_length=1, max_length=20)
     user_id: str = Field(min_length=4, max_length=20)
     password: Secret
@@ -105,35 +123,18 @@ class SoapHubConfig(_Section):
         return self
 
 
-class RestHubConfig(_Section):
+class RestHubConfig(_HubBase):
     """Solidsoft-style REST: OAuth2 client credentials of the registered equipment."""
 
+    kind: Literal["rest"]
+    url: str = Field(min_length=1)
     client_id: str = Field(min_length=1)
     client_secret: Secret
     data_entry_mode: Literal["scanned", "manual"] = "scanned"
     ca: Path | None = None
 
 
-class HubConfig(_Section):
-    kind: Literal["mock", "soap", "rest"] = "mock"
-    url: str | None = None  # the dialect's base URL (soap, rest)
-    timeout_s: float = Field(default=10.0, gt=0)
-    soap: SoapHubConfig | None = None
-    rest: RestHubConfig | None = None
-    # the mock national system (kind = "mock") and its injected faults
-    latency_ms: float = Field(default=0, ge=0)
-    timeout_rate: float = Field(default=0.0, ge=0, le=1)
-    technical_error_rate: float = Field(default=0.0, ge=0, le=1)
-    lost_reply_rate: float = Field(default=0.0, ge=0, le=1)
-
-    @model_validator(mode="after")
-    def _dialect_settings(self) -> HubConfig:
-        if self.kind != "mock":
-            if not self.url:
-                raise ValueError(f"kind {self.kind} needs url")
-            if getattr(self, self.kind) is None:
-                raise ValueError(f"kind {self.kind} needs a [hub.{self.kind}] section")
-        return self
+HubConfig = Annotated[MockHubConfig | SoapHubConfig | RestHubConfig, Field(discriminator="kind")]
 
 
 class SimRobotConfig(_Section):
@@ -208,10 +209,10 @@ RobotConfig = Annotated[
 
 
 class ScriptScannerConfig(_Section):
-    """Replays a file of scans (control characters spelled out), or the simulated delivery."""
+    """Replays a file of scans, one per line (control characters as in `fmd-robot parse`)."""
 
-    kind: Literal["script"] = "script"
-    path: Path | None = None  # a file of scans, one per line; none: the simulated delivery
+    kind: Literal["script"]
+    path: Path
     interval_ms: float = Field(default=0, ge=0)
 
 
@@ -250,14 +251,19 @@ ScannerConfig = Annotated[
 ]
 
 
-def _script_scanner() -> list[ScannerConfig]:
-    return [ScriptScannerConfig()]
-
-
 class Simulation(_Section):
+    """The simulated world started around the daemon (`simulators.world`): a seeded delivery
+    and the devices that carry it. A real site has no [simulation] section."""
+
     packs: int = Field(default=200, ge=0)
     seed: int = 1
     suspect_rate: float = Field(default=0.1, ge=0, le=1)
+    # How the daemon reaches each simulated device; "none": use the configured real one.
+    hub: Literal["mock", "soap", "rest", "none"] = "mock"
+    robot: Literal["sim", "modbus-tcp", "modbus-rtu", "serial", "none"] = "sim"
+    scanner: Literal["script", "serial", "camera", "none"] = "script"
+    move_time_ms: float = Field(default=0, ge=0)  # the simulated robot's time per move
+    scan_interval_ms: float = Field(default=0, ge=0)  # the script scanner's pause between scans
 
 
 class PipelineConfig(_Section):
@@ -277,10 +283,10 @@ class Config(BaseSettings):
 
     site: Site
     store: StoreConfig = StoreConfig()
-    hub: HubConfig = HubConfig()
+    hub: HubConfig = MockHubConfig()
     robot: RobotConfig = SimRobotConfig()
-    scanners: list[ScannerConfig] = Field(default_factory=_script_scanner, min_length=1)
-    simulation: Simulation = Simulation()
+    scanners: list[ScannerConfig] = Field(default_factory=list)
+    simulation: Simulation | None = None
     pipeline: PipelineConfig = PipelineConfig()
     log: LogConfig = LogConfig()
 

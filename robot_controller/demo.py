@@ -1,4 +1,5 @@
-"""The demo: a generated delivery loaded through the full pipeline, checked against ground truth."""
+"""The demo: a generated delivery loaded through the daemon a real site runs, checked against
+ground truth. World → `Config` → `build_daemon`: the same wiring as `fmd-robot run`."""
 
 from __future__ import annotations
 
@@ -7,18 +8,24 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from fmd.codes.symbology import read_symbology
-from fmd.hub import MockHub
 from fmd.policy import Decision, SitePolicy
-from robot_controller.demo_robots import RobotKind, delivery_robot
-from robot_controller.demo_scanners import ScannerKind, delivery_scanner
-from robot_controller.hub_connection import HubKind, simulated_hub
-from robot_controller.pipeline import Pipeline
+from robot_controller.config import (
+    Config,
+    MockHubConfig,
+    PipelineConfig,
+    Simulation,
+    Site,
+    StoreConfig,
+)
+from robot_controller.robot.sim import SimRobot
+from robot_controller.simulated import simulated
 from robot_controller.store import Store
-from simulators.delivery import Delivery, generate_delivery, seed_hub, supply_elsewhere
+from robot_controller.wiring import build_daemon
+from simulators.delivery import Delivery
+from simulators.world import HubKind, RobotKind, ScannerKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +42,29 @@ class DemoOptions:
     hub: HubKind = "soap"
     scanner: ScannerKind = "script"
     robot: RobotKind = "modbus-tcp"
+
+    def config(self) -> Config:
+        """The daemon's configuration, with the whole world simulated as these options say."""
+        return Config(
+            site=Site(
+                location=self.location,
+                mode=self.site.mode,
+                offline=self.site.offline,
+                non_serialised=self.site.non_serialised,
+            ),
+            store=StoreConfig(url=f"sqlite:///{self.db}"),
+            hub=MockHubConfig(seed=self.seed, latency_ms=self.hub_latency_s * 1000),
+            simulation=Simulation(
+                packs=self.packs,
+                seed=self.seed,
+                suspect_rate=self.suspect_rate,
+                hub=self.hub,
+                robot=self.robot,
+                scanner=self.scanner,
+                move_time_ms=self.move_time_s * 1000,
+            ),
+            pipeline=PipelineConfig(window=self.window, replay_every_s=None),
+        )
 
 
 @dataclass
@@ -77,16 +107,7 @@ async def run_demo(
     on_routed: Callable[[int, str, Decision], None] | None = None,
     on_loading: Callable[[], None] | None = None,
 ) -> DemoReport:
-    """Generate a delivery, seed a mock NMVS, load every pack, and compare with ground truth."""
-    today = datetime.now(UTC).date()
-    delivery = generate_delivery(
-        options.packs, seed=options.seed, suspect_rate=options.suspect_rate, today=today
-    )
-    hub = MockHub(seed=options.seed)
-    seed_hub(hub, delivery)
-    await supply_elsewhere(hub, delivery)
-    hub.latency_s = options.hub_latency_s
-    store = await asyncio.to_thread(Store.open, f"sqlite:///{options.db}")
+    """Start the simulated world, load every pack through the daemon, compare with ground truth."""
     routed = 0
 
     def count(token: int, route: str, decision: Decision) -> None:
@@ -95,34 +116,22 @@ async def run_demo(
         if on_routed is not None:
             on_routed(token, route, decision)
 
-    async with (
-        simulated_hub(options.hub, hub, location=options.location) as client,
-        delivery_scanner(options.scanner, delivery, options.db.parent, routed=lambda: routed) as (
-            scanner,
-            all_in,
-        ),
-        delivery_robot(options.robot, move_time_s=options.move_time_s) as (robot, moves),
-    ):
-        pipeline = Pipeline(
-            store=store,
-            hub=client,
-            robot=robot,
-            site=options.site,
-            window=options.window,
-            on_routed=count,
-        )
-        if on_loading is not None:  # the simulated world is ready; loading starts now
-            on_loading()
-        started = time.perf_counter()
+    async with simulated(options.config(), options.db.parent) as (config, world):
+        daemon = await build_daemon(config, on_routed=count)
         try:
-            await pipeline.run([scanner], stop=all_in)
+            world.begin(routed=lambda: routed)
+            if on_loading is not None:  # the simulated world is ready; loading starts now
+                on_loading()
+            started = time.perf_counter()
+            await daemon.run(stop=world.all_in)
+            elapsed = time.perf_counter() - started
+            report = await asyncio.to_thread(
+                _report, daemon.store, world.delivery, options.db, elapsed
+            )
         finally:
-            await pipeline.aclose()
-        elapsed = time.perf_counter() - started
-    try:
-        report = await asyncio.to_thread(_report, store, delivery, options.db, elapsed)
-    finally:
-        store.close()
+            await daemon.aclose()
+        robot = daemon.robot
+    moves = robot.moves if isinstance(robot, SimRobot) else world.moves
     report.moved_twice = sum(count > 1 for count in moves.values())
     return report
 

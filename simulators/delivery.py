@@ -16,6 +16,8 @@ from fmd.codes.checks import gtin_check_digit
 from fmd.codes.encode import encode_gs1
 from fmd.codes.model import PackIdentifier
 from fmd.hub import MockHub, Reason
+from fmd.hub.master_data import Batch as MasterBatch
+from fmd.hub.master_data import Decommissioned, MasterData, Pack, Product, load_master_data
 
 OTHER_LOCATION = "other-pharmacy"
 
@@ -115,18 +117,28 @@ def generate_delivery(
     return maker.delivery(packs)
 
 
+def master_data(delivery: Delivery, *, supplied_elsewhere: bool = True) -> MasterData:
+    """The delivery's master data as the national system holds it; with `supplied_elsewhere`,
+    the packs already supplied at another pharmacy are in it as decommissioned."""
+    return MasterData(
+        products=tuple(Product(code) for code in delivery.products),
+        batches=tuple(MasterBatch(b.product_code, b.batch, b.expiry) for b in delivery.batches),
+        packs=tuple(Pack(ui.product_code, ui.serial, ui.batch) for ui in delivery.on_hub),
+        recalled_batches=tuple(sorted(delivery.recalled)),
+        withdrawn_products=tuple(sorted(delivery.withdrawn)),
+        decommissioned=tuple(
+            Decommissioned(ui.product_code, ui.serial, Reason.SUPPLIED, OTHER_LOCATION)
+            for ui in delivery.supplied_elsewhere
+        )
+        if supplied_elsewhere
+        else (),
+    )
+
+
 def seed_hub(hub: MockHub, delivery: Delivery) -> None:
-    """Load the delivery's master data and pack states into a mock national system."""
-    for product in delivery.products:
-        hub.add_product(product)
-    for batch in delivery.batches:
-        hub.add_batch(batch.product_code, batch.batch, batch.expiry)
-    for ui in delivery.on_hub:
-        hub.add_pack(ui)
-    for product_code, batch_id in sorted(delivery.recalled):
-        hub.recall_batch(product_code, batch_id)
-    for product_code in sorted(delivery.withdrawn):
-        hub.withdraw_product(product_code)
+    """Load the delivery's master data and pack states into a mock national system (the packs
+    supplied elsewhere still active: `supply_elsewhere` supplies them over the hub)."""
+    load_master_data(hub, master_data(delivery, supplied_elsewhere=False))
 
 
 async def supply_elsewhere(hub: MockHub, delivery: Delivery) -> None:

@@ -160,7 +160,7 @@ def test_run_finishes_the_packs_in_hand_on_sigterm(tmp_path: Path) -> None:
     config = write_config(
         tmp_path,
         f'[site]\nlocation = "ward-7"\n[store]\nurl = "sqlite:///{db}"\n'
-        '[[scanners]]\nkind = "script"\ninterval_ms = 20\n[simulation]\npacks = 500\n',
+        "[simulation]\npacks = 500\nscan_interval_ms = 20\n",
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     daemon = subprocess.Popen(

@@ -39,7 +39,7 @@ def test_a_secret_written_in_the_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(
         '[site]\nlocation = "x"\n[hub]\nkind = "rest"\nurl = "https://hub"\n'
-        '[hub.rest]\nclient_id = "a"\nclient_secret = "plain-text"\n'
+        'client_id = "a"\nclient_secret = "plain-text"\n'
     )
     with pytest.raises(ConfigError, match="never written in the config file") as caught:
         load_config(path)
@@ -61,7 +61,7 @@ def configured(
         secret_file.write_text(SECRETS[dialect] + "\n")
         if dialect == "soap":
             section = (
-                f'url = "{sim.soap_url}"\n[hub.soap]\nclient_login_id = "PHARMACY01"\n'
+                f'url = "{sim.soap_url}"\nclient_login_id = "PHARMACY01"\n'
                 f'user_id = "robot01"\npassword = {{ env = "FMD_TEST_HUB_PASSWORD" }}\n'
                 f'cert = "{sim.pki.client_cert}"\nkey = "{sim.pki.client_key}"\n'
                 f'ca = "{sim.pki.ca}"\n'
@@ -69,7 +69,7 @@ def configured(
             monkeypatch.setenv("FMD_TEST_HUB_PASSWORD", SECRETS["soap"])
         else:
             section = (
-                f'url = "{sim.rest_url}"\n[hub.rest]\nclient_id = "robot-equipment-01"\n'
+                f'url = "{sim.rest_url}"\nclient_id = "robot-equipment-01"\n'
                 f'client_secret = {{ file = "{secret_file}" }}\nca = "{sim.pki.ca}"\n'
             )
         path = tmp_path / f"{dialect}.toml"

@@ -15,28 +15,33 @@ from test_scanner_keyboard import keystrokes
 
 from robot_controller.config import Config, ConfigError
 from robot_controller.demo import content
-from robot_controller.runtime import build_daemon
+from robot_controller.wiring import build_daemon
 from simulators.camera import CONVEYOR, write_delivery_video
-from simulators.delivery import generate_delivery
+from simulators.delivery import Delivery, generate_delivery, master_data
 from simulators.scanner import PROFILES, VirtualScanner
+from simulators.world import write_master_data
 
 PACKS, SEED = 24, 5
 
 
+def delivery_of_the_day() -> Delivery:
+    return generate_delivery(PACKS, seed=SEED, suspect_rate=0.25, today=datetime.now(UTC).date())
+
+
 def settings(tmp_path: Path, scanners: list[dict[str, object]]) -> Config:
+    """A daemon with the delivery's master data in the mock national system."""
+    data = write_master_data(master_data(delivery_of_the_day()), tmp_path / "master-data.json")
     return Config(
         site={"location": "test-pharmacy"},
         store={"url": f"sqlite:///{tmp_path / 'fmd.db'}"},
-        simulation={"packs": PACKS, "seed": SEED, "suspect_rate": 0.25},
+        hub={"kind": "mock", "master_data": str(data)},
         pipeline={"replay_every_s": None},
         scanners=scanners,
     )
 
 
 async def test_a_serial_scanner_a_camera_and_a_keyboard_feed_one_pipeline(tmp_path: Path) -> None:
-    delivery = generate_delivery(
-        PACKS, seed=SEED, suspect_rate=0.25, today=datetime.now(UTC).date()
-    )
+    delivery = delivery_of_the_day()
     by_serial, by_camera, by_keyboard = (delivery.packs[i::3] for i in range(3))
     video = tmp_path / "belt.mkv"
     small_belt = replace(CONVEYOR, width=640, height=480)

@@ -182,6 +182,13 @@ class MockHub:
         """Withdraw a product: its packs become INACTIVE (WITHDRAWN)."""
         self._registry.withdraw_product(product_code)
 
+    def add_decommissioned(
+        self, product_code: str, serial: str, reason: Reason, location: str
+    ) -> None:
+        """Record a known pack as already inactive for a pack-level `reason` at `location`
+        (master data: a pack supplied or destroyed elsewhere before this run)."""
+        self._registry.decommission((product_code, serial), reason, location, self.clock())
+
     def client(self, location: str, user: str = "user") -> MockHubClient:
         """A `HubClient` bound to one location and user."""
         return MockHubClient(self, location, user)

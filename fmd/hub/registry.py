@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from fmd.codes.model import PackIdentifier, Scheme
-from fmd.hub.contract import PackState, Reason
+from fmd.hub.contract import PACK_LEVEL_REASONS, PackState, Reason
 from fmd.hub.validation import field_ok, product_code_problem
 
 PackKey = tuple[str, str]
@@ -95,6 +95,17 @@ class Registry:
     def withdraw_product(self, product_code: str) -> None:
         """Mark a product withdrawn: all its packs become INACTIVE (WITHDRAWN)."""
         self.products[product_code] = replace(self._product(product_code), withdrawn=True)
+
+    def decommission(self, key: PackKey, reason: Reason, location: str, at: datetime) -> None:
+        """Set a known active pack inactive with a pack-level reason (no transaction)."""
+        if reason not in PACK_LEVEL_REASONS:
+            raise ValueError(f"{reason} is not a pack-level reason")
+        pack = self.packs.get(key)
+        if pack is None:
+            raise ValueError(f"unknown pack {key[0]}/{key[1]}: add_pack first")
+        if pack.reason is not None:
+            raise ValueError(f"pack {key[0]}/{key[1]} is already {pack.reason}")
+        self.packs[key] = replace(pack, reason=reason, location=location, user="master-data", at=at)
 
     def state(self, key: PackKey, today: date) -> tuple[PackState, tuple[Reason, ...]]:
         """A pack's state and reasons on `today`; UNKNOWN for a pack that does not exist."""

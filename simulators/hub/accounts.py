@@ -24,14 +24,27 @@ class RestEquipment:
     location: str
 
 
+SIM_LOCATION = "hospital-pharmacy-1"
+SIM_SOAP_LOGIN = ("PHARMACY01", "robot01", "sim-password-1")
+"""The simulator's SOAP login: client login id, user id, password."""
+SIM_REST_EQUIPMENT = ("robot-equipment-01", "sim-secret-1")
+"""The simulator's REST equipment: client id, client secret."""
+
+
 @dataclass(frozen=True, slots=True)
 class Accounts:
-    soap: tuple[SoapLogin, ...] = field(
-        default=(SoapLogin("PHARMACY01", "robot01", "sim-password-1", "hospital-pharmacy-1"),)
-    )
+    soap: tuple[SoapLogin, ...] = field(default=(SoapLogin(*SIM_SOAP_LOGIN, SIM_LOCATION),))
     rest: tuple[RestEquipment, ...] = field(
-        default=(RestEquipment("robot-equipment-01", "sim-secret-1", "hospital-pharmacy-1"),)
+        default=(RestEquipment(*SIM_REST_EQUIPMENT, SIM_LOCATION),)
     )
+
+    @classmethod
+    def for_location(cls, location: str) -> Accounts:
+        """The simulator's logins, standing for the pharmacy at `location`."""
+        return cls(
+            soap=(SoapLogin(*SIM_SOAP_LOGIN, location),),
+            rest=(RestEquipment(*SIM_REST_EQUIPMENT, location),),
+        )
 
     def soap_login(self, client_login_id: str, user_id: str, password: str) -> SoapLogin | None:
         """The login these fields match, or None."""

@@ -1,5 +1,6 @@
-"""The demo's robot: the in-process model, or a simulated PLC or serial-line robot reached over
-a real transport (Modbus TCP on loopback, Modbus RTU or the line protocol over ptys)."""
+"""The simulated robot: in process (the daemon's own `sim` driver), or a simulated PLC or
+serial-line robot reached over a real transport (Modbus TCP on loopback, Modbus RTU or the line
+protocol over ptys). The PLC runs in its own process, as a real one has its own CPU."""
 
 from __future__ import annotations
 
@@ -13,54 +14,54 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Literal, get_args
 
-from robot_controller.robot.base import Robot, RobotError
-from robot_controller.robot.modbus import ModbusRobot
-from robot_controller.robot.serial import SerialRobot
-from robot_controller.robot.sim import SimRobot
 from simulators.plc import PlcSimulator, rtu_pty_pair
 from simulators.robot_model import RobotModel, Timings
 from simulators.serial_robot import SerialRobotSimulator
+from simulators.world.spec import (
+    ROBOT_CAPACITY,
+    RobotEndpoint,
+    RobotKind,
+    SerialRobotEndpoint,
+    SimRobotEndpoint,
+    TcpRobotEndpoint,
+)
 
-RobotKind = Literal["modbus-tcp", "modbus-rtu", "serial", "sim"]
-ROBOT_KINDS: tuple[RobotKind, ...] = get_args(RobotKind)
-CAPACITY = 1_000_000
 START_TIMEOUT_S = 20.0
 
 
 @asynccontextmanager
-async def delivery_robot(
-    kind: RobotKind, *, move_time_s: float = 0.0
-) -> AsyncIterator[tuple[Robot, Counter[int]]]:
-    """A connected robot, and the physical moves per pack token its mechanics counted."""
+async def simulated_robot(
+    kind: RobotKind, *, move_time_s: float, moves: Counter[int]
+) -> AsyncIterator[RobotEndpoint | None]:
+    """The endpoint of a robot of `kind` (None for "none"); `moves` gets the physical moves per
+    pack token its mechanics counted (live for the serial robot, at the end for a PLC; the
+    in-process `sim` robot is the daemon's own and counts its moves itself)."""
+    if kind == "none":
+        yield None
+        return
     if kind == "sim":
-        robot = SimRobot(capacity=CAPACITY, move_time_s=move_time_s)
-        yield robot, robot.moves
+        yield SimRobotEndpoint(move_time_s)
         return
     async with AsyncExitStack() as stack:
-        driver: ModbusRobot | SerialRobot
-        moves: Counter[int]
         if kind == "serial":
-            model = RobotModel(capacity=CAPACITY, timings=Timings(move_s=move_time_s))
+            model = RobotModel(capacity=ROBOT_CAPACITY, timings=Timings(move_s=move_time_s))
             simulator = stack.enter_context(SerialRobotSimulator(model))
-            driver, moves = SerialRobot(str(simulator.port)), model.moves
+            stack.callback(lambda: moves.update(model.moves))
+            yield SerialRobotEndpoint("serial", str(simulator.port))
         elif kind == "modbus-tcp":
-            port, moves = await stack.enter_async_context(_plc_process("tcp", move_time_s))
-            driver = ModbusRobot.tcp("127.0.0.1", port)
+            port = await stack.enter_async_context(_plc_process("tcp", move_time_s, moves))
+            yield TcpRobotEndpoint("127.0.0.1", port)
         else:
             server_port, client_port = stack.enter_context(rtu_pty_pair())
-            _, moves = await stack.enter_async_context(_plc_process(server_port, move_time_s))
-            driver = ModbusRobot.rtu(client_port, baudrate=115_200)
-        stack.push_async_callback(driver.aclose)
-        await driver.connect()
-        yield driver, moves
+            await stack.enter_async_context(_plc_process(server_port, move_time_s, moves))
+            yield SerialRobotEndpoint("modbus-rtu", client_port)
 
 
 @asynccontextmanager
-async def _plc_process(where: str, move_time_s: float) -> AsyncIterator[tuple[int, Counter[int]]]:
-    """A simulated PLC in its own process, as a real one has its own CPU: yields its TCP port
-    (0 on RTU) and the moves its mechanics counted, filled in when it stops."""
+async def _plc_process(where: str, move_time_s: float, moves: Counter[int]) -> AsyncIterator[int]:
+    """A simulated PLC in its own process: yields its TCP port (0 on RTU); `moves` gets the
+    moves its mechanics counted when it stops."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(
@@ -68,14 +69,13 @@ async def _plc_process(where: str, move_time_s: float) -> AsyncIterator[tuple[in
     )
     process.start()
     theirs.close()
-    moves: Counter[int] = Counter()
     try:
         if not await asyncio.to_thread(_answered, ours, process):
-            raise RobotError(f"the simulated PLC did not start (exit code {process.exitcode})")
-        yield int(ours.recv()), moves
+            raise RuntimeError(f"the simulated PLC did not start (exit code {process.exitcode})")
+        yield int(ours.recv())
         ours.send("stop")
         if not await asyncio.to_thread(_answered, ours, process):
-            raise RobotError("the simulated PLC did not report its moves")
+            raise RuntimeError("the simulated PLC did not report its moves")
         moves.update(ours.recv())
     finally:
         with contextlib.suppress(OSError):
@@ -104,7 +104,7 @@ def serve_plc_process(pipe: Connection, where: str, move_time_s: float) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it, also on Ctrl-C
 
     async def serve() -> None:
-        model = RobotModel(capacity=CAPACITY, timings=Timings(move_s=move_time_s))
+        model = RobotModel(capacity=ROBOT_CAPACITY, timings=Timings(move_s=move_time_s))
         tcp = ("127.0.0.1", 0) if where == "tcp" else None
         plc = PlcSimulator(model, tcp=tcp, rtu_port=None if tcp else where)
         await plc.start()

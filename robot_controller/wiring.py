@@ -1,22 +1,31 @@
-"""Builds a running daemon (store, hub, robot, scanners, pipeline) from its configuration."""
+"""The composition root: a daemon (store, hub, robot, scanners, pipeline) from its configuration.
+
+Every device is reached as the configuration says; nothing here imports `simulators` (the
+simulated world, `simulators.world`, starts its devices first and hands over a plain `Config`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from fmd.codes.escapes import unescape_controls
 from fmd.hub import HubClient, MockHub
+from fmd.hub.master_data import MasterData, MasterDataError, load_master_data
 from fmd.hub.resilient import ResilientHub
 from fmd.hub.rest import RestHubClient
 from fmd.hub.soap import SoapHubClient
+from fmd.policy import Decision
 from robot_controller.config import (
     CameraScannerConfig,
     Config,
     ConfigError,
     KeyboardScannerConfig,
+    MockHubConfig,
     ModbusRtuRobotConfig,
     ModbusTcpRobotConfig,
     RestHubConfig,
@@ -40,58 +49,75 @@ from scanners.decoders import make_decoder
 from scanners.keyboard import KeyboardScanner
 from scanners.script import ScriptedScanner
 from scanners.serial import SerialScanner, SerialSettings
-from simulators.delivery import Delivery, generate_delivery, seed_hub, supply_elsewhere
 
 
 @dataclass
 class Daemon:
+    """A wired daemon: the pipeline and the scanners that feed it, over one store.
+
+    Closing it closes what `build_daemon` opened, in reverse order.
+    """
+
     pipeline: Pipeline
     scanners: list[Scanner]
     store: Store
 
+    @property
+    def robot(self) -> Robot:
+        return self.pipeline.robot
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Recover, then load packs until the scanners end or `stop` is set."""
+        await self.pipeline.run(self.scanners, stop=stop)
+
     async def aclose(self) -> None:
         await self.pipeline.aclose()
         await self.pipeline.robot.aclose()
-        await close_hub(self.pipeline.hub)
+        await self.pipeline.hub.aclose()
         self.store.close()
 
 
-async def build_daemon(config: Config) -> Daemon:
-    """Open the store and wire the configured hub, robot and scanners into a pipeline."""
-    delivery = generate_delivery(
-        config.simulation.packs,
-        seed=config.simulation.seed,
-        suspect_rate=config.simulation.suspect_rate,
-        today=datetime.now(UTC).date(),
-    )
-    scanners = await open_scanners(config, delivery)
-    try:
-        robot = await open_robot(config.robot)
-    except BaseException:
+async def build_daemon(
+    config: Config, *, on_routed: Callable[[int, str, Decision], None] | None = None
+) -> Daemon:
+    """Open the configured scanners, robot, hub and store, and wire them into a pipeline.
+
+    Nothing is generated or simulated here: every device is reached as `config` says. On a
+    `ConfigError` (one line naming the section), whatever was opened is closed again.
+    """
+    if not config.scanners:
+        raise ConfigError("scanners: none configured (the daemon needs at least one scanner)")
+    async with AsyncExitStack() as opened:
+        scanners = await open_scanners(config)
         for scanner in scanners:
-            await scanner.aclose()
-        raise
-    hub = await build_hub(config, delivery)
-    store = await asyncio.to_thread(Store.open, config.store.url)
-    pipeline = Pipeline(
-        store=store,
-        hub=hub,
-        robot=robot,
-        site=config.site.policy(),
-        separators=config.site.separators,
-        window=config.pipeline.window,
-        replay_every_s=config.pipeline.replay_every_s,
-    )
+            opened.push_async_callback(scanner.aclose)
+        robot = await open_robot(config.robot)
+        opened.push_async_callback(robot.aclose)
+        hub = await build_hub(config)
+        opened.push_async_callback(hub.aclose)
+        store = await asyncio.to_thread(Store.open, config.store.url)
+        opened.callback(store.close)
+        pipeline = Pipeline(
+            store=store,
+            hub=hub,
+            robot=robot,
+            site=config.site.policy(),
+            separators=config.site.separators,
+            window=config.pipeline.window,
+            replay_every_s=config.pipeline.replay_every_s,
+            on_routed=on_routed,
+        )
+        opened.pop_all()
     return Daemon(pipeline, scanners, store)
 
 
-async def open_scanners(config: Config, delivery: Delivery | None = None) -> list[Scanner]:
+async def open_scanners(config: Config) -> list[Scanner]:
     """Every configured scanner, opened; if one cannot be, those already open are closed."""
     opened: list[Scanner] = []
     try:
         for number, settings in enumerate(config.scanners):
             try:
-                opened.append(build_scanner(settings, delivery))
+                opened.append(build_scanner(settings))
             except ScannerError as error:
                 raise ConfigError(f"scanners.{number}: {error}") from None
     except BaseException:
@@ -155,37 +181,60 @@ def _timeouts(config: ModbusTcpRobotConfig | ModbusRtuRobotConfig) -> ModbusTime
     )
 
 
-async def build_hub(config: Config, delivery: Delivery) -> HubClient:
-    """The configured national system: a real dialect behind the resilience wrapper, or the
-    mock one holding the simulated delivery's master data."""
+async def build_hub(config: Config) -> ResilientHub:
+    """The configured national system behind the resilience wrapper (timeouts, safe retries,
+    backoff, breaker): the only place the wrapper is applied."""
     hub = config.hub
-    if hub.kind == "soap" and hub.soap is not None and hub.url is not None:
-        return ResilientHub(soap_client(hub.url, hub.soap, hub.timeout_s), timeout_s=hub.timeout_s)
-    if hub.kind == "rest" and hub.rest is not None and hub.url is not None:
-        return ResilientHub(rest_client(hub.url, hub.rest, hub.timeout_s), timeout_s=hub.timeout_s)
-    mock = MockHub(
-        seed=config.simulation.seed,
-        timeout_rate=hub.timeout_rate,
-        technical_error_rate=hub.technical_error_rate,
-        lost_reply_rate=hub.lost_reply_rate,
+    match hub:
+        case SoapHubConfig():
+            client: HubClient = soap_client(hub)
+        case RestHubConfig():
+            client = rest_client(hub)
+        case MockHubConfig():
+            client = mock_hub(hub).client(config.site.location, config.site.user)
+    return ResilientHub(client, timeout_s=hub.timeout_s)
+
+
+def mock_hub(config: MockHubConfig) -> MockHub:
+    """An in-process mock national system holding the configured master data."""
+    if config.master_data is None:
+        raise ConfigError(
+            'hub: kind = "mock" needs master_data = "FILE.json" (products, batches and packs); '
+            'a real site sets kind = "soap" or "rest"'
+        )
+    mock = MockHub(seed=config.seed)
+    try:
+        load_master_data(mock, read_master_data(config.master_data))
+    except MasterDataError as error:
+        raise ConfigError(f"hub.master_data: {config.master_data}: {error}") from None
+    mock.set_faults(
+        latency_s=config.latency_ms / 1000,
+        timeout_rate=config.timeout_rate,
+        technical_error_rate=config.technical_error_rate,
+        lost_reply_rate=config.lost_reply_rate,
     )
-    seed_hub(mock, delivery)
-    await supply_elsewhere(mock, delivery)
-    mock.latency_s = hub.latency_ms / 1000
-    return mock.client(config.site.location, config.site.user)
+    return mock
 
 
-async def close_hub(hub: HubClient) -> None:
-    """Close a hub client's connections (the in-process mock has none)."""
-    close = getattr(hub, "aclose", None)
-    if close is not None:
-        await close()
+def read_master_data(path: Path) -> MasterData:
+    """A master-data file, checked (`MasterDataError` naming the file's problem)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise MasterDataError(
+            f"cannot read it: {getattr(error, 'strerror', None) or error}"
+        ) from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise MasterDataError(f"not valid JSON: {error}") from None
+    return MasterData.from_json(document)
 
 
-def soap_client(url: str, soap: SoapHubConfig, timeout_s: float) -> SoapHubClient:
+def soap_client(soap: SoapHubConfig) -> SoapHubClient:
     """A SOAP client from its configuration (secrets read from the environment or files)."""
     return SoapHubClient(
-        url,
+        soap.url,
         client_login_id=soap.client_login_id,
         user_id=soap.user_id,
         password=soap.password.read().get_secret_value(),
@@ -196,23 +245,23 @@ def soap_client(url: str, soap: SoapHubConfig, timeout_s: float) -> SoapHubClien
             soap.pkcs12_password.read().get_secret_value() if soap.pkcs12_password else None
         ),
         ca=str(soap.ca) if soap.ca else True,
-        timeout=timeout_s,
+        timeout=soap.timeout_s,
     )
 
 
-def rest_client(url: str, rest: RestHubConfig, timeout_s: float) -> RestHubClient:
+def rest_client(rest: RestHubConfig) -> RestHubClient:
     """A REST client from its configuration (the secret read from the environment or a file)."""
     return RestHubClient(
-        url,
+        rest.url,
         client_id=rest.client_id,
         client_secret=rest.client_secret.read().get_secret_value(),
         verify=str(rest.ca) if rest.ca else True,
         data_entry_mode=rest.data_entry_mode,
-        timeout=timeout_s,
+        timeout=rest.timeout_s,
     )
 
 
-def build_scanner(config: ScannerConfig, delivery: Delivery | None = None) -> Scanner:
+def build_scanner(config: ScannerConfig) -> Scanner:
     """The configured scan source, opened: `ScannerError` (one line) when it cannot be used."""
     match config:
         case SerialScannerConfig():
@@ -245,22 +294,21 @@ def build_scanner(config: ScannerConfig, delivery: Delivery | None = None) -> Sc
             )
             camera.open()
             return camera
-        case ScriptScannerConfig(path=None):
-            if delivery is None:
-                raise ConfigError("scanners.path: a script scanner here needs a file of scans")
+        case ScriptScannerConfig():
             return ScriptedScanner(
-                delivery.raws, source="script:delivery", interval_s=config.interval_ms / 1000
-            )
-        case ScriptScannerConfig(path=Path() as path):
-            return ScriptedScanner(
-                _read_script(path), source=f"script:{path}", interval_s=config.interval_ms / 1000
+                _read_script(config.path),
+                source=f"script:{config.path}",
+                interval_s=config.interval_ms / 1000,
             )
     raise AssertionError(f"unknown scanner configuration {config!r}")
 
 
 def _read_script(path: Path) -> list[str]:
+    """The scans of a file, one a line; GS, RS and EOT inside a line are data, not line ends
+    (as `str.splitlines` would take them)."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"scanners.path: cannot read {path}: {error}") from None
+        raise ScannerError(f"cannot read the scans in {path}: {error}") from None
+    lines = (line.removesuffix("\r") for line in text.split("\n"))
     return [unescape_controls(line) for line in lines if line.strip()]

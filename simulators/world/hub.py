@@ -1,0 +1,81 @@
+"""The simulated national system: master data in a file for the in-process mock, or the SOAP
+or REST simulator on loopback serving it over HTTPS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fmd.hub import MockHub
+from fmd.hub.master_data import MasterData, load_master_data
+from simulators.hub import Accounts, HubSimulator
+from simulators.world.spec import (
+    HubEndpoint,
+    HubFaults,
+    HubKind,
+    MockHubEndpoint,
+    RestHubEndpoint,
+    SoapHubEndpoint,
+)
+
+
+def write_master_data(data: MasterData, path: Path) -> Path:
+    """The master-data file `[hub] master_data` and `sim hub --master-data` read."""
+    path.write_text(json.dumps(data.as_json(), indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+@asynccontextmanager
+async def simulated_hub(
+    kind: HubKind, data: MasterData, folder: Path, *, location: str, faults: HubFaults
+) -> AsyncIterator[HubEndpoint | None]:
+    """The endpoint of a national system holding `data` (None for kind "none")."""
+    if kind == "none":
+        yield None
+        return
+    master_data = write_master_data(data, folder / "master-data.json")
+    if kind == "mock":
+        yield MockHubEndpoint(master_data)
+        return
+    hub = MockHub(seed=faults.seed)
+    load_master_data(hub, data)
+    hub.set_faults(
+        latency_s=faults.latency_s,
+        timeout_rate=faults.timeout_rate,
+        technical_error_rate=faults.technical_error_rate,
+        lost_reply_rate=faults.lost_reply_rate,
+    )
+    accounts = Accounts.for_location(location)
+    simulator = HubSimulator(hub, dialects=(kind,), accounts=accounts, folder=folder / "hub")
+    await asyncio.to_thread(simulator.start)
+    try:
+        pki = simulator.pki
+        if pki is None:
+            raise RuntimeError("the hub simulator started without its certificates")
+        secret_file = folder / "hub-secret"
+        if kind == "soap":
+            login = accounts.soap[0]
+            secret_file.write_text(login.password, encoding="utf-8")
+            yield SoapHubEndpoint(
+                url=simulator.soap_url,
+                ca=pki.ca,
+                client_cert=pki.client_cert,
+                client_key=pki.client_key,
+                client_login_id=login.client_login_id,
+                user_id=login.user_id,
+                password_file=secret_file,
+            )
+        else:
+            equipment = accounts.rest[0]
+            secret_file.write_text(equipment.client_secret, encoding="utf-8")
+            yield RestHubEndpoint(
+                url=simulator.rest_url,
+                ca=pki.ca,
+                client_id=equipment.client_id,
+                secret_file=secret_file,
+            )
+    finally:
+        await asyncio.to_thread(simulator.stop)
