@@ -470,7 +470,7 @@ def sim_delivery(
         write_master_data(master_data(delivery), out_file)
         write_scans(delivery.raws, scans_file)
     except OSError as error:
-        raise fail(f"cannot write the delivery: {error.strerror or error}") from None
+        raise fail(f"cannot write {error.filename}: {error.strerror or error}") from None
     out.print(
         f"{len(delivery.packs)} packs: master data in {out_file}, scans in {scans_file}",
         highlight=False,

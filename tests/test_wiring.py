@@ -1,0 +1,132 @@
+"""The daemon a site installs: built from a plain configuration that reaches real devices, with
+nothing generated or simulated inside it; the simulated world is started around it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from fmd.hub import MockHub
+from fmd.hub.master_data import load_master_data
+from robot_controller.config import Config, ConfigError
+from robot_controller.demo import content
+from robot_controller.wiring import build_daemon
+from simulators.delivery import generate_delivery, master_data
+from simulators.hub import Accounts, HubSimulator
+from simulators.plc import PlcSimulator
+from simulators.robot_model import RobotModel
+from simulators.scanner import PROFILES, VirtualScanner
+
+PACKS, SEED, LOCATION = 16, 9, "st-elsewhere-hospital-pharmacy"
+
+
+async def test_a_site_config_with_a_soap_hub_a_modbus_robot_and_a_serial_scanner_loads_packs(
+    tmp_path: Path,
+) -> None:
+    delivery = generate_delivery(
+        PACKS, seed=SEED, suspect_rate=0.3, today=datetime.now(UTC).date()
+    )
+    national = MockHub(seed=SEED)
+    load_master_data(national, master_data(delivery))
+    model = RobotModel(capacity=1000)
+    plc = PlcSimulator(model, tcp=("127.0.0.1", 0))
+    await plc.start()
+    password = tmp_path / "hub-password"
+    login = Accounts.for_location(LOCATION).soap[0]
+    password.write_text(login.password)
+    try:
+        with (
+            HubSimulator(
+                national, dialects=("soap",), accounts=Accounts.for_location(LOCATION)
+            ) as hub,
+            VirtualScanner(PROFILES["good"], link_dir=tmp_path) as scanner,
+        ):
+            assert hub.pki is not None
+            config = Config(
+                site={"location": LOCATION},
+                store={"url": f"sqlite:///{tmp_path / 'fmd.db'}"},
+                hub={
+                    "kind": "soap",
+                    "url": hub.soap_url,
+                    "client_login_id": login.client_login_id,
+                    "user_id": login.user_id,
+                    "password": {"file": str(password)},
+                    "cert": str(hub.pki.client_cert),
+                    "key": str(hub.pki.client_key),
+                    "ca": str(hub.pki.ca),
+                },
+                robot={"kind": "modbus-tcp", "host": "127.0.0.1", "port": plc.port},
+                scanners=[{"kind": "serial", "port": str(scanner.port)}],
+                pipeline={"replay_every_s": None},
+            )
+            daemon = await build_daemon(config)
+            stop = asyncio.Event()
+            loading = asyncio.create_task(daemon.run(stop))
+            typist = threading.Thread(target=lambda: [scanner.type(p.raw) for p in delivery.packs])
+            typist.start()
+            try:
+                for _ in range(300):
+                    if len(await asyncio.to_thread(daemon.store.outcomes)) >= PACKS:
+                        break
+                    await asyncio.sleep(0.1)
+            finally:
+                stop.set()
+                await loading
+                typist.join()
+            scans = dict(daemon.store.raw_scans())
+            outcomes = daemon.store.outcomes()
+            await daemon.aclose()
+    finally:
+        await plc.stop()
+
+    routed = Counter((content(scans[token]), route) for token, (route, _) in outcomes.items())
+    assert routed == Counter((content(p.raw), p.expected_route) for p in delivery.packs)
+    assert sum(model.moves.values()) == PACKS
+
+
+async def test_a_mock_hub_without_master_data_is_refused_before_anything_opens(
+    tmp_path: Path,
+) -> None:
+    scans = tmp_path / "scans.txt"
+    scans.write_text("]d201095060001343521CFG1\n")
+    config = Config(
+        site={"location": LOCATION},
+        store={"url": f"sqlite:///{tmp_path / 'fmd.db'}"},
+        scanners=[{"kind": "script", "path": str(scans)}],
+    )
+    with pytest.raises(ConfigError, match=r'^hub: kind = "mock" needs master_data'):
+        await build_daemon(config)
+    assert not (tmp_path / "fmd.db").exists()
+
+
+async def test_a_config_without_scanners_is_refused(tmp_path: Path) -> None:
+    config = Config(site={"location": LOCATION}, store={"url": f"sqlite:///{tmp_path / 'x.db'}"})
+    with pytest.raises(ConfigError, match="^scanners: none configured"):
+        await build_daemon(config)
+
+
+def test_fault_rates_exist_only_on_the_mock_hub() -> None:
+    with pytest.raises(ValueError, match="timeout_rate"):
+        Config(
+            site={"location": LOCATION},
+            hub={
+                "kind": "rest",
+                "url": "https://hub",
+                "client_id": "a",
+                "client_secret": {"env": "X"},
+                "timeout_rate": 0.5,
+            },
+        )
+
+
+def test_a_dialect_needs_its_url() -> None:
+    with pytest.raises(ValueError, match=r"hub\.rest\.url"):
+        Config(
+            site={"location": LOCATION},
+            hub={"kind": "rest", "client_id": "a", "client_secret": {"env": "X"}},
+        )
