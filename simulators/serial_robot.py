@@ -28,7 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulators.pty_link import PtyDevice, PtyLink
-from simulators.robot_model import JobCode, JobResult, RobotFaults, RobotModel, Timings
+from simulators.robot_model import (
+    JobCode,
+    JobResult,
+    RobotFaults,
+    RobotModel,
+    Timings,
+    sleep_unless,
+)
 
 HEARTBEAT_S = 0.25
 NAK_BAD_CHECKSUM, NAK_BAD_FRAME, NAK_NOT_ALLOWED, NAK_SEQ_REUSED = 1, 2, 3, 4
@@ -162,8 +169,7 @@ class SerialRobotSimulator(PtyDevice):
         ready.set()
         while not stopping.is_set():
             self._tick()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), self.heartbeat_s)
+            await sleep_unless(stopping, self.heartbeat_s, self.model.sleep)
         for task in self._jobs:
             task.cancel()
         await asyncio.gather(*self._jobs, return_exceptions=True)
