@@ -65,7 +65,7 @@ class PackMLState(IntEnum):
     UNSUSPENDING = 14
     RESETTING = 15
     COMPLETING = 16
-    COMPLETE = 17
+    COMPLETED = 17
 
 
 class PackMLCommand(IntEnum):
@@ -156,12 +156,12 @@ _RUNNING = frozenset(
         _S.UNHOLDING,
         _S.RESETTING,
         _S.COMPLETING,
-        _S.COMPLETE,
+        _S.COMPLETED,
     }
 )
 # command → (states it is allowed from, acting state, end state)
 _COMMANDS: dict[PackMLCommand, tuple[frozenset[PackMLState], PackMLState, PackMLState]] = {
-    _C.RESET: (frozenset({_S.STOPPED, _S.COMPLETE}), _S.RESETTING, _S.IDLE),
+    _C.RESET: (frozenset({_S.STOPPED, _S.COMPLETED}), _S.RESETTING, _S.IDLE),
     _C.START: (frozenset({_S.IDLE}), _S.STARTING, _S.EXECUTE),
     _C.STOP: (_RUNNING, _S.STOPPING, _S.STOPPED),
     _C.HOLD: (frozenset({_S.EXECUTE}), _S.HOLDING, _S.HELD),
