@@ -24,9 +24,10 @@ from typing import BinaryIO
 
 import structlog
 
+from scanners.aim import aim_identifier
 from scanners.base import Scan, ScannerError
-from scanners.framing import FrameEvent, LineFramer, LineStats, aim_identifier
 from scanners.line_report import LineAdvice, complete_line
+from serial_io.framing import FrameEvent, LineFramer, LineStats
 
 log = structlog.get_logger(__name__)
 

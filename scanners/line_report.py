@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from scanners.framing import FrameEvent, Line, Partial, StrayTerminator, TooLong, preview
+from serial_io.framing import FrameEvent, Line, Partial, StrayTerminator, TooLong, preview
 
 log = structlog.get_logger(__name__)
 

@@ -1,7 +1,7 @@
 """A scanner on a serial port: RS232, USB-CDC (`/dev/ttyACM0`), or a pyserial URL
 (`socket://host:port`, `loop://`).
 
-A reader thread owns the port (`serial_link`): it reads with a short timeout (so `aclose` is
+A reader thread owns the port (`serial_io.link`): it reads with a short timeout (so `aclose` is
 prompt and never blocks the event loop), and when the device goes away it reconnects with
 exponential backoff until `aclose`. Framing, logging and counting happen on the event loop.
 """
@@ -18,10 +18,11 @@ from typing import Literal
 import serial
 import structlog
 
+from scanners.aim import aim_identifier
 from scanners.base import Scan, ScannerError
-from scanners.framing import SUFFIXES, FrameEvent, LineFramer, LineStats, Suffix, aim_identifier
 from scanners.line_report import LineAdvice, complete_line
-from scanners.serial_link import LinkDown, LinkItem, LinkUp, SerialLink, StillDown
+from serial_io.framing import SUFFIXES, FrameEvent, LineFramer, LineStats, Suffix
+from serial_io.link import LinkDown, LinkItem, LinkUp, SerialLink, StillDown
 
 log = structlog.get_logger(__name__)
 

@@ -258,7 +258,7 @@ class PlcSimulator:
         while True:
             self.model.tick_heartbeat()
             self.model.check_watchdog()
-            await asyncio.sleep(HEARTBEAT_PERIOD_S)
+            await self.model.sleep(HEARTBEAT_PERIOD_S)
 
     async def _action(
         self,

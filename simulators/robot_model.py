@@ -18,15 +18,31 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import heapq
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
 U16 = 0xFFFF
 U32 = 0xFFFF_FFFF
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+async def sleep_unless(event: asyncio.Event, seconds: float, sleep: Sleep) -> bool:
+    """Wait `seconds` with `sleep`, or until `event` is set; True when it was."""
+    if event.is_set() or seconds <= 0:
+        return event.is_set()
+    waiting = asyncio.ensure_future(event.wait())
+    sleeping = asyncio.ensure_future(sleep(seconds))
+    try:
+        await asyncio.wait((waiting, sleeping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+        sleeping.cancel()
+    return event.is_set()
 
 
 class PackMLState(IntEnum):
@@ -49,7 +65,7 @@ class PackMLState(IntEnum):
     UNSUSPENDING = 14
     RESETTING = 15
     COMPLETING = 16
-    COMPLETE = 17
+    COMPLETED = 17
 
 
 class PackMLCommand(IntEnum):
@@ -140,12 +156,12 @@ _RUNNING = frozenset(
         _S.UNHOLDING,
         _S.RESETTING,
         _S.COMPLETING,
-        _S.COMPLETE,
+        _S.COMPLETED,
     }
 )
 # command → (states it is allowed from, acting state, end state)
 _COMMANDS: dict[PackMLCommand, tuple[frozenset[PackMLState], PackMLState, PackMLState]] = {
-    _C.RESET: (frozenset({_S.STOPPED, _S.COMPLETE}), _S.RESETTING, _S.IDLE),
+    _C.RESET: (frozenset({_S.STOPPED, _S.COMPLETED}), _S.RESETTING, _S.IDLE),
     _C.START: (frozenset({_S.IDLE}), _S.STARTING, _S.EXECUTE),
     _C.STOP: (_RUNNING, _S.STOPPING, _S.STOPPED),
     _C.HOLD: (frozenset({_S.EXECUTE}), _S.HOLDING, _S.HELD),
@@ -199,7 +215,9 @@ class RobotModel:
     """One robot: PackML state, a shelf of numbered locations, two chutes, faults, heartbeats.
 
     Jobs run in the event loop (`run_job` sleeps `Timings.move_s`); everything else is
-    synchronous, so a transport can read a consistent picture between two awaits.
+    synchronous, so a transport can read a consistent picture between two awaits. `clock` and
+    `sleep` are the model's time (a test passes a manual clock); transports pace their own
+    periodic work with `sleep` too.
     """
 
     def __init__(
@@ -209,12 +227,14 @@ class RobotModel:
         timings: Timings | None = None,
         faults: RobotFaults | None = None,
         state: int = PackMLState.EXECUTE,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.capacity = capacity
         self.timings = timings or Timings()
         self.faults = faults or RobotFaults()
         self._clock = clock
+        self.sleep = sleep
         self._state = PackMLState(state)
         self._acting: tuple[float, PackMLState] | None = None  # (ends at, end state)
         self.fault_code = 0
@@ -419,10 +439,7 @@ class RobotModel:
         """Let mechanical time pass; True when the host watchdog tripped meanwhile."""
         interrupt = self._interrupt
         assert interrupt is not None
-        if seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(interrupt.wait(), seconds)
-        return interrupt.is_set()
+        return await sleep_unless(interrupt, seconds, self.sleep)
 
     # -- faults and commands ----------------------------------------------------------------
 

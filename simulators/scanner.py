@@ -21,14 +21,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
+from serial_io.framing import SUFFIXES, Suffix
 from simulators.pty_link import PtyDevice, PtyLink
 
-Suffix = Literal["CR", "LF", "CRLF"]
-
 GS = "\x1d"
-SUFFIXES: dict[Suffix, bytes] = {"CR": b"\r", "LF": b"\n", "CRLF": b"\r\n"}
 _SETTLE_S = 0.02
 _AIM_PREFIX = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
 

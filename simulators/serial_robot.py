@@ -28,7 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulators.pty_link import PtyDevice, PtyLink
-from simulators.robot_model import JobCode, JobResult, RobotFaults, RobotModel, Timings
+from simulators.robot_model import (
+    JobCode,
+    JobResult,
+    RobotFaults,
+    RobotModel,
+    Timings,
+    sleep_unless,
+)
 
 HEARTBEAT_S = 0.25
 NAK_BAD_CHECKSUM, NAK_BAD_FRAME, NAK_NOT_ALLOWED, NAK_SEQ_REUSED = 1, 2, 3, 4
@@ -54,7 +61,7 @@ def frame(head: int | str, verb: str, *args: int) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class _Request:
+class HostRequest:
     head: str  # the seq as sent, or "*"
     verb: str
     args: tuple[int, ...]
@@ -66,16 +73,16 @@ class _Request:
         return int(self.head) if ok else None
 
 
-def _parse(line: bytes) -> _Request:
+def parse_request(line: bytes) -> HostRequest:
     body, star, sent = line.rpartition(b"*")
     words = (body if star else line).decode("latin-1").split(" ")
     head, verb, args = words[0], "".join(words[1:2]), words[2:]
     if len(sent) != 2 or sent.upper() != b"%02X" % _xor(body):
-        return _Request(head, verb, (), NAK_BAD_CHECKSUM)
+        return HostRequest(head, verb, (), NAK_BAD_CHECKSUM)
     arity = (1 if verb == "HB" else None) if head == "*" else _ARITY.get(verb)
     if arity != len(args) or not all(arg.isascii() and arg.isdecimal() for arg in args):
-        return _Request(head, verb, (), NAK_BAD_FRAME)
-    return _Request(head, verb, tuple(int(arg) for arg in args))
+        return HostRequest(head, verb, (), NAK_BAD_FRAME)
+    return HostRequest(head, verb, tuple(int(arg) for arg in args))
 
 
 class SerialRobotSimulator(PtyDevice):
@@ -97,7 +104,7 @@ class SerialRobotSimulator(PtyDevice):
             "serial robot simulator", link_dir=link_dir, name=name, temp_prefix="fmd-serial-robot-"
         )
         self._buffer = b""
-        self._replies: OrderedDict[int, tuple[_Request, list[bytes]]] = OrderedDict()
+        self._replies: OrderedDict[int, tuple[HostRequest, list[bytes]]] = OrderedDict()
         self._state: int | None = None  # as last reported
         self._jobs: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -162,8 +169,7 @@ class SerialRobotSimulator(PtyDevice):
         ready.set()
         while not stopping.is_set():
             self._tick()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), self.heartbeat_s)
+            await sleep_unless(stopping, self.heartbeat_s, self.model.sleep)
         for task in self._jobs:
             task.cancel()
         await asyncio.gather(*self._jobs, return_exceptions=True)
@@ -210,10 +216,10 @@ class SerialRobotSimulator(PtyDevice):
         self._buffer = rest if len(rest) <= _MAX_LINE + 1 else b""  # an endless line: dropped
         for line in lines:
             if not self.model.faults.silent and len(line) <= _MAX_LINE + 1:
-                self._on_request(_parse(line.removesuffix(b"\r")))
+                self._on_request(parse_request(line.removesuffix(b"\r")))
         self._report_state()
 
-    def _on_request(self, request: _Request) -> None:
+    def _on_request(self, request: HostRequest) -> None:
         seq = request.seq
         if request.head == "*":
             if request.verb == "HB" and not request.error:
@@ -239,7 +245,7 @@ class SerialRobotSimulator(PtyDevice):
         counters = (m.packs_stored, m.packs_rejected, m.packs_quarantined)
         return (m.state, m.status_word(), m.fault_code, last_seq, *counters)
 
-    def _repeat(self, seq: int, request: _Request) -> None:
+    def _repeat(self, seq: int, request: HostRequest) -> None:
         known, replies = self._replies[seq]
         if (known.verb, known.args) != (request.verb, request.args):
             self._reply(seq, "NAK", NAK_SEQ_REUSED)
@@ -247,7 +253,7 @@ class SerialRobotSimulator(PtyDevice):
         for reply in replies:
             self._transmit(reply)
 
-    def _execute(self, seq: int, request: _Request) -> None:
+    def _execute(self, seq: int, request: HostRequest) -> None:
         self._replies[seq] = (request, [])
         while len(self._replies) > _MEMORY:
             self._replies.popitem(last=False)

@@ -25,11 +25,18 @@ from simulators.robot_model import (
     RobotModel,
     StatusBit,
 )
+from tests.support.clock import ManualClock
 
 
 @pytest.fixture
-async def plc() -> AsyncIterator[PlcSimulator]:
-    simulator = PlcSimulator(RobotModel(), tcp=("127.0.0.1", 0))
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def plc(clock: ManualClock) -> AsyncIterator[PlcSimulator]:
+    model = RobotModel(clock=clock, sleep=clock.sleep)
+    simulator = PlcSimulator(model, tcp=("127.0.0.1", 0))
     await simulator.start()
     yield simulator
     await simulator.stop()
@@ -152,19 +159,24 @@ async def test_silent_and_exception_faults(plc: PlcSimulator, client: AsyncModbu
     assert (await status(client))[Reg.STATE] == 99
 
 
-async def test_plc_heartbeat_runs(plc: PlcSimulator, client: AsyncModbusTcpClient) -> None:
+async def test_plc_heartbeat_runs(
+    plc: PlcSimulator, client: AsyncModbusTcpClient, clock: ManualClock
+) -> None:
     first = (await status(client))[Reg.HEARTBEAT]
-    await asyncio.sleep(0.3)
+    await clock.advance(0.3)
     assert (await status(client))[Reg.HEARTBEAT] != first
     plc.model.faults.heartbeat_frozen = True
     frozen = (await status(client))[Reg.HEARTBEAT]
-    await asyncio.sleep(0.3)
+    await clock.advance(0.3)
     assert (await status(client))[Reg.HEARTBEAT] == frozen
 
 
-async def test_host_watchdog_trips(plc: PlcSimulator, client: AsyncModbusTcpClient) -> None:
+async def test_host_watchdog_trips(
+    plc: PlcSimulator, client: AsyncModbusTcpClient, clock: ManualClock
+) -> None:
     plc.model.faults.watchdog_s = 0.2
     await client.write_registers(Reg.HOST_HEARTBEAT, [1], device_id=1)
+    await clock.advance(0.3)
     await wait_for(lambda: plc.model.watchdog_tripped)
     regs = await status(client)
     assert StatusBit.HOST_WATCHDOG in StatusBit(regs[Reg.STATUS_WORD])

@@ -18,6 +18,7 @@ from simulators.robot_model import (
     StatusBit,
     Timings,
 )
+from tests.support.clock import ManualClock
 
 PLACE, REJECT, QUARANTINE, RETRIEVE = (
     JobCode.PLACE_ON_SHELF,
@@ -25,14 +26,6 @@ PLACE, REJECT, QUARANTINE, RETRIEVE = (
     JobCode.DIVERT_TO_QUARANTINE,
     JobCode.RETRIEVE_TO_QUARANTINE,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def bits(model: RobotModel) -> StatusBit:
@@ -64,23 +57,28 @@ async def test_a_repeated_seq_moves_nothing() -> None:
 
 
 async def test_a_retry_while_the_job_runs_waits_for_it() -> None:
-    model = RobotModel(timings=Timings(move_s=0.05))
+    clock = ManualClock()
+    model = RobotModel(timings=Timings(move_s=0.05), clock=clock, sleep=clock.sleep)
     running = asyncio.ensure_future(model.run_job(1, PLACE, 0, 5))
-    await asyncio.sleep(0.01)
+    await clock.settle()
     assert model.busy
     assert StatusBit.BUSY in bits(model)
     assert StatusBit.READY not in bits(model)
     assert (model.job_ack_seq, model.job_done_seq) == (1, 0)
-    retry = await model.run_job(1, PLACE, 0, 5)
+    retrying = asyncio.ensure_future(model.run_job(1, PLACE, 0, 5))
+    await clock.advance(0.05)
+    retry = await retrying
     assert retry == await running
     assert model.moves[5] == 1
 
 
 async def test_a_new_seq_while_busy_is_ignored() -> None:
-    model = RobotModel(timings=Timings(move_s=0.05))
+    clock = ManualClock()
+    model = RobotModel(timings=Timings(move_s=0.05), clock=clock, sleep=clock.sleep)
     running = asyncio.ensure_future(model.run_job(1, PLACE, 0, 5))
-    await asyncio.sleep(0.01)
+    await clock.settle()
     ignored = await model.run_job(2, PLACE, 0, 6)
+    await clock.advance(0.05)
     await running
     assert ignored.result == JobResult.REFUSED_NOT_READY
     assert model.job_ack_seq == 1
@@ -233,7 +231,7 @@ def test_packml_refusals() -> None:
 
 
 def test_acting_states_last_transition_time() -> None:
-    clock = Clock()
+    clock = ManualClock()
     model = RobotModel(timings=Timings(transition_s=0.5), clock=clock)
     assert model.command(1, PackMLCommand.HOLD)
     assert model.state == PackMLState.HOLDING
@@ -243,7 +241,7 @@ def test_acting_states_last_transition_time() -> None:
 
 
 async def test_host_watchdog() -> None:
-    clock = Clock()
+    clock = ManualClock()
     model = RobotModel(clock=clock)
     clock.now += 10
     assert not model.check_watchdog()  # not armed before the first host heartbeat
@@ -265,11 +263,11 @@ async def test_host_watchdog() -> None:
 
 
 async def test_watchdog_trip_sends_the_pack_in_the_gripper_to_the_reject_chute() -> None:
-    clock = Clock()
-    model = RobotModel(timings=Timings(move_s=5), clock=clock)
+    clock = ManualClock()
+    model = RobotModel(timings=Timings(move_s=5), clock=clock, sleep=clock.sleep)
     model.host_heartbeat(1)
     running = asyncio.ensure_future(model.run_job(1, PLACE, 0, 77))
-    await asyncio.sleep(0.01)
+    await clock.settle()
     clock.now += 3
     assert model.check_watchdog()
     record = await asyncio.wait_for(running, 1)

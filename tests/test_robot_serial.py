@@ -220,7 +220,7 @@ async def test_a_silent_robot_is_declared_lost_and_found_again(
 ) -> None:
     model.timings.move_s = 0.8
     job = asyncio.create_task(robot.execute(PLACE))
-    await asyncio.sleep(0.1)
+    await until(lambda: model.busy)
     started = time.monotonic()
     model.faults.silent = True
     with pytest.raises(RobotError, match=r"lost: its heartbeat has not changed|no answer"):
@@ -268,7 +268,7 @@ async def test_an_unplugged_robot_fails_fast_and_is_reopened(
 ) -> None:
     model.timings.move_s = 0.5
     job = asyncio.create_task(robot.execute(PLACE))
-    await asyncio.sleep(0.1)
+    await until(lambda: model.busy)
     started = time.monotonic()
     sim.unplug()
     with pytest.raises(RobotError, match="serial link down"):

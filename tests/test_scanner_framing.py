@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scanners.framing import (
+from scanners.aim import aim_identifier
+from serial_io.framing import (
     SUFFIXES,
     FrameEvent,
     Line,
@@ -19,7 +20,6 @@ from scanners.framing import (
     StrayTerminator,
     Suffix,
     TooLong,
-    aim_identifier,
 )
 
 CODE = b"]d201034531200000111730123110ABCD1234\x1d21SN12345"

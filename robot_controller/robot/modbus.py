@@ -1,11 +1,11 @@
 """The Modbus driver (TCP or RTU) for a PLC-controlled robot with DESIGN.md's register map.
 
-Holding registers: one FC3 read of the status block 0–15, FC16 writes to the command block.
-A job is one FC16 of 101–107 (code, reason, token, seq, location): the seq sits in the same
-write as the parameters, and the location of a retrieve rides along. After a lost reply the
-driver re-reads the status and re-sends the same seq only if the robot has not acknowledged it;
-the robot ignores a seq it already acknowledged, so a retry never moves a pack twice.
-Anything unclear raises `RobotError`, so the pipeline flags the pack.
+Holding registers, named in `registers`: one FC3 read of the status block 0–15, FC16 writes to
+the command block. A job is one FC16 of 101–107 (code, reason, token, seq, location): the seq
+sits in the same write as the parameters, and the location of a retrieve rides along. After a
+lost reply the driver re-reads the status and re-sends the same seq only if the robot has not
+acknowledged it; the robot ignores a seq it already acknowledged, so a retry never moves a pack
+twice. Anything unclear raises `RobotError`, so the pipeline flags the pack.
 """
 
 from __future__ import annotations
@@ -35,14 +35,16 @@ from robot_controller.robot.base import (
     next_seq,
     unexpected,
 )
+from robot_controller.robot.registers import (
+    JOB_COUNT,
+    JOB_START,
+    STATUS_COUNT,
+    STATUS_START,
+    Register,
+)
 
 log = structlog.get_logger("fmd.robot.modbus")
 
-STATUS_COUNT = 16
-HOST_HEARTBEAT = 100
-JOB_BLOCK = 101  # code, reason, token (u32), seq, location (u32)
-CNTRL_CMD = 110  # command, command seq
-FAULT_ACK = 112
 U16 = 0xFFFF
 U32 = 0xFFFF_FFFF
 
@@ -105,51 +107,64 @@ class ModbusTimeouts:
 
 
 def encode_job(job: Job, seq: int) -> list[int]:
-    """Registers 101–107 for one job."""
+    """The job registers (`JOB_START`, `JOB_COUNT` of them) for one job."""
     location = job.location or 0
     if not 0 <= job.token <= U32 or not 0 <= location <= U32 or not 1 <= seq <= U16:
         raise RobotError(f"job for token {job.token} does not fit the register map")
-    return [int(job.code), int(job.reason), *_split(job.token), seq, *_split(location)]
+    return _block(
+        JOB_START,
+        JOB_COUNT,
+        {
+            Register.JOB_CODE: [int(job.code)],
+            Register.JOB_REASON: [int(job.reason)],
+            Register.JOB_TOKEN: _split(job.token),
+            Register.JOB_SEQ: [seq],
+            Register.JOB_LOCATION: _split(location),
+        },
+    )
 
 
 def decode_status(registers: Sequence[int], *, packs_quarantined: int = 0) -> RobotStatus:
-    """The status block 0–15 as a typed status; RobotError when it cannot be true."""
+    """The status block as a typed status; RobotError when it cannot be true."""
     if len(registers) != STATUS_COUNT:
         raise RobotError(f"impossible status: {len(registers)} registers, not {STATUS_COUNT}")
-    r = list(registers)
+    r = dict(enumerate(registers, STATUS_START))
+    state, word, result = r[Register.STATE], r[Register.STATUS_WORD], r[Register.JOB_RESULT]
+    ack, done = r[Register.JOB_ACK_SEQ], r[Register.JOB_DONE_SEQ]
+    rejected = r[Register.CMD_REJECTED]
     problems = []
-    if r[2] not in _STATES:
-        problems.append(f"unknown PackML state {r[2]}")
-    if r[7] != 0 and r[7] not in _RESULTS:
-        problems.append(f"unknown job result {r[7]}")
-    flags = StatusFlags(r[4] & _KNOWN_BITS)
-    if r[4] & ~_KNOWN_BITS:
-        problems.append(f"undefined status bits {r[4] & ~_KNOWN_BITS:#06x}")
+    if state not in _STATES:
+        problems.append(f"unknown PackML state {state}")
+    if result != 0 and result not in _RESULTS:
+        problems.append(f"unknown job result {result}")
+    flags = StatusFlags(word & _KNOWN_BITS)
+    if word & ~_KNOWN_BITS:
+        problems.append(f"undefined status bits {word & ~_KNOWN_BITS:#06x}")
     if StatusFlags.READY in flags and StatusFlags.BUSY in flags:
         problems.append("ready and busy at once")
-    if _ahead(done=r[6], ack=r[5]):
-        problems.append(f"job done seq {r[6]} ahead of ack seq {r[5]}")
-    if r[12] not in (0, 1):
-        problems.append(f"command rejected flag {r[12]}")
+    if _ahead(done=done, ack=ack):
+        problems.append(f"job done seq {done} ahead of ack seq {ack}")
+    if rejected not in (0, 1):
+        problems.append(f"command rejected flag {rejected}")
     if problems:
         raise RobotError("impossible status from the robot: " + "; ".join(problems))
     return RobotStatus(
-        state=PackMLState(r[2]),
+        state=PackMLState(state),
         ready=StatusFlags.READY in flags,
-        fault=r[10] or None,
-        packs_stored=_u32(r[13], r[14]),
-        packs_rejected=r[15],
+        fault=r[Register.FAULT_CODE] or None,
+        packs_stored=_u32(r, Register.PACKS_STORED),
+        packs_rejected=r[Register.PACKS_REJECTED],
         packs_quarantined=packs_quarantined,
         flags=flags,
-        heartbeat=r[1],
-        job_ack_seq=r[5],
-        job_done_seq=r[6],
-        job_result=JobResult(r[7]) if r[7] else None,
-        location=_u32(r[8], r[9]) or None,
-        command_ack_seq=r[11],
-        command_rejected=bool(r[12]),
-        unit_mode=r[3],
-        interface_version=r[0],
+        heartbeat=r[Register.HEARTBEAT],
+        job_ack_seq=ack,
+        job_done_seq=done,
+        job_result=JobResult(result) if result else None,
+        location=_u32(r, Register.LOCATION) or None,
+        command_ack_seq=r[Register.CMD_ACK_SEQ],
+        command_rejected=bool(rejected),
+        unit_mode=r[Register.UNIT_MODE],
+        interface_version=r[Register.IF_VERSION],
     )
 
 
@@ -170,8 +185,18 @@ def _split(value: int) -> list[int]:
     return [value >> 16, value & U16]
 
 
-def _u32(high: int, low: int) -> int:
-    return (high << 16) | low
+def _u32(registers: dict[int, int], address: Register) -> int:
+    """The u32 at `address` (high word first)."""
+    return (registers[address] << 16) | registers[address + 1]
+
+
+def _block(start: int, count: int, fields: dict[Register, list[int]]) -> list[int]:
+    """`count` registers from `start`, each field's words at its address, the rest 0."""
+    words = [0] * count
+    for address, values in fields.items():
+        offset = address - start
+        words[offset : offset + len(values)] = values
+    return words
 
 
 def _exception_error(where: str, what: str, code: int) -> RobotError:
@@ -326,7 +351,7 @@ class ModbusRobot:
             seq = self._job_seq = next_seq(self._job_seq)
             what = f"job {seq} ({job.code.name}, token {job.token})"
             status = await self._request(
-                what, JOB_BLOCK, encode_job(job, seq), lambda s: s.job_ack_seq == seq
+                what, JOB_START, encode_job(job, seq), lambda s: s.job_ack_seq == seq
             )
             if status.job_done_seq != seq:
                 status = await self._poll(
@@ -359,8 +384,12 @@ class ModbusRobot:
             seq = next_seq(status.command_ack_seq)
             status = await self._request(
                 f"command {command.name}",
-                CNTRL_CMD,
-                [int(command), seq],
+                Register.CNTRL_CMD,
+                _block(
+                    Register.CNTRL_CMD,
+                    2,
+                    {Register.CNTRL_CMD: [int(command)], Register.CMD_SEQ: [seq]},
+                ),
                 lambda s: s.command_ack_seq == seq,
             )
         if status.command_rejected:
@@ -370,7 +399,9 @@ class ModbusRobot:
         """Acknowledge a fault; True when the robot cleared it (its cause is gone)."""
         await self.connect()
         self._idle = None
-        status = await self._request(f"fault ack {code}", FAULT_ACK, [code & U16], lambda s: True)
+        status = await self._request(
+            f"fault ack {code}", Register.FAULT_ACK, [code & U16], lambda s: True
+        )
         return status.fault != code
 
     async def aclose(self) -> None:
@@ -471,7 +502,7 @@ class ModbusRobot:
         while True:
             self._host_heartbeat = (self._host_heartbeat + 1) & U16
             try:
-                await self._write(HOST_HEARTBEAT, [self._host_heartbeat], "host heartbeat")
+                await self._write(Register.HOST_HEARTBEAT, [self._host_heartbeat], "host heartbeat")
                 await self._read_status()
                 self._check_alive()
             except RobotError as error:
@@ -490,7 +521,7 @@ class ModbusRobot:
         response = await self._call(
             "status read",
             lambda client: client.read_holding_registers(
-                0, count=STATUS_COUNT, device_id=self.device_id
+                STATUS_START, count=STATUS_COUNT, device_id=self.device_id
             ),
         )
         status = decode_status(response.registers, packs_quarantined=self._quarantined)

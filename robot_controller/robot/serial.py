@@ -1,7 +1,7 @@
 """The serial-line driver: DESIGN.md's line protocol (`line_protocol`) over pyserial.
 
 `url` is anything `serial.serial_for_url` opens: /dev/ttyUSB0, a pty, socket://host:port,
-loop://. A reader thread owns reading (`scanners.serial_link`: a short read timeout keeps
+loop://. A reader thread owns reading (`serial_io.link`: a short read timeout keeps
 `aclose` prompt) and hands bytes to the event loop; writes run in a worker thread, so the loop
 never blocks. When the port goes away the reader reopens it with exponential backoff.
 
@@ -62,8 +62,8 @@ from robot_controller.robot.line_protocol import (
     decode_robot,
     encode,
 )
-from scanners.framing import Line, LineFramer, StrayTerminator, TooLong
-from scanners.serial_link import LinkDown, LinkItem, LinkUp, SerialLink, StillDown
+from serial_io.framing import Line, LineFramer, StrayTerminator, TooLong
+from serial_io.link import LinkDown, LinkItem, LinkUp, SerialLink, StillDown
 
 log = structlog.get_logger("fmd.robot.serial")
 

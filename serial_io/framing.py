@@ -1,6 +1,6 @@
-"""Bytes from a scanner cut into lines at the configured suffix. Pure: no I/O.
+"""Bytes from a serial device cut into lines at the configured suffix. Pure: no I/O.
 
-The framer never strips or alters a byte of a line other than its suffix: GS, RS, EOT and the AIM
+The framer never strips or alters a byte of a line other than its suffix: GS, RS, EOT and any
 prefix arrive exactly as sent. Memory is bounded: at most `max_line` bytes are ever buffered.
 """
 
@@ -18,8 +18,9 @@ _CR = 0x0D
 _LINE_ENDS = re.compile(rb"[\r\n]")
 _BLANK = b"\x00 \t\r\n\x0b\x0c"
 _PREVIEW_BYTES = 16
-# Bytes a pack code may carry: printable ASCII, HT, and the ISO/IEC 15434 controls EOT, FS, GS,
-# RS, US. Anything else (NUL, other C0 controls, DEL, bytes >= 0x80) marks a line as garbage.
+# Bytes a text line (a pack code too) may carry: printable ASCII, HT, and the ISO/IEC 15434
+# controls EOT, FS, GS, RS, US. Anything else (NUL, other C0 controls, DEL, bytes >= 0x80)
+# marks a line as garbage.
 _CLEAN = bytes([*range(0x20, 0x7F), 0x04, 0x09, 0x1C, 0x1D, 0x1E, 0x1F])
 
 
@@ -27,14 +28,6 @@ def preview(data: bytes) -> str:
     """The first bytes of `data` in hex, for a log line."""
     shown = data[:_PREVIEW_BYTES].hex(" ")
     return shown + " …" if len(data) > _PREVIEW_BYTES else shown
-
-
-def aim_identifier(text: str) -> str | None:
-    """The AIM symbology identifier (`]d2`, `]Q3`, …) at the start of `text`, else None."""
-    head = text[:3]
-    if len(head) == 3 and head.isascii() and head[0] == "]" and head[1].isalpha():
-        return head if head[2].isalnum() else None
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +43,9 @@ class Line:
 
     @property
     def garbage(self) -> bool:
-        """True when the line holds a byte no pack code has: NUL, a C0 control other than HT,
-        EOT, FS, GS, RS and US, DEL, or any byte >= 0x80 (typically a wrong baud rate or
-        parity)."""
+        """True when the line holds a byte no text line (nor pack code) has: NUL, a C0 control
+        other than HT, EOT, FS, GS, RS and US, DEL, or any byte >= 0x80 (typically a wrong baud
+        rate or parity)."""
         return bool(self.data.translate(None, _CLEAN))
 
 
@@ -81,7 +74,7 @@ class Partial:
 
 @dataclass(frozen=True, slots=True)
 class StrayTerminator:
-    """The scanner's line ends do not match the configured suffix (reported once per kind)."""
+    """The device's line ends do not match the configured suffix (reported once per kind)."""
 
     configured: Suffix
     suggested: Suffix
@@ -89,7 +82,7 @@ class StrayTerminator:
     @property
     def advice(self) -> str:
         return (
-            f"the scanner seems to end lines with {self.suggested}, not {self.configured}: "
+            f"the device seems to end lines with {self.suggested}, not {self.configured}: "
             f'set suffix "{self.suggested}"'
         )
 
@@ -100,7 +93,7 @@ FrameEvent = Line | TooLong | Partial | StrayTerminator
 class LineFramer:
     """Cuts a byte stream into lines at `suffix`; lines longer than `max_line` are refused.
 
-    With suffix CR, an LF right after a line's CR is dropped (the scanner sends CR LF); with
+    With suffix CR, an LF right after a line's CR is dropped (the device sends CR LF); with
     suffix LF, a CR right before the LF is dropped. Any other CR or LF is kept in the line.
     Either case is reported once as a `StrayTerminator`. Blank lines (only NUL or whitespace)
     are ignored.
@@ -225,7 +218,7 @@ class LineFramer:
 
 @dataclass(slots=True)
 class LineStats:
-    """Counters of what a scanner's framing saw: for diagnostics."""
+    """Counters of what a line framer saw: for diagnostics."""
 
     lines: int = 0
     too_long: int = 0

@@ -1,4 +1,4 @@
-"""A pyserial port owned by a reader thread, shared by the serial drivers (scanner and robot).
+"""A pyserial port owned by a reader thread, for any driver of a serial device.
 
 The thread reads with a short timeout (so `aclose` is prompt and never blocks the event loop) and
 posts what it reads, and what happens to the link, to the event loop. When the device goes away
