@@ -43,8 +43,7 @@ def written_delivery(
 def mock_config(tmp_path: Path, data: Path) -> Path:
     config = tmp_path / "mock.toml"
     config.write_text(
-        f'[site]\nlocation = "hospital-pharmacy-1"\n[hub]\nkind = "mock"\n'
-        f'master_data = "{data}"\n'
+        f'[site]\nlocation = "hospital-pharmacy-1"\n[hub]\nkind = "mock"\nmaster_data = "{data}"\n'
     )
     return config
 
@@ -60,7 +59,8 @@ def test_sim_delivery_writes_the_documented_format_and_raw_scans(tmp_path: Path)
     assert all(set(d) == {"product_code", "serial", "reason", "location"}
                for d in document["decommissioned"])  # fmt: skip
     lines = scans.read_bytes().split(b"\n")
-    assert lines[-1] == b"" and len(lines) == 41  # one scan a line
+    assert lines[-1] == b""  # one scan a line, each ended
+    assert len(lines) == 41
     assert any(b"\x1d" in line for line in lines)  # GS kept as the byte 0x1D
     delivery = generate_delivery(40, seed=3)
     assert [line.decode() for line in lines[:-1]] == delivery.raws
@@ -114,7 +114,8 @@ def test_verify_answers_from_the_configured_master_data(tmp_path: Path) -> None:
 def test_verify_on_the_simulated_default_config_says_where_the_hub_is() -> None:
     result = runner.invoke(app, ["verify", "]d201095060001343521CFG1"])
     assert result.exit_code == 2
-    assert "simulated" in result.stderr and "master_data" in result.stderr
+    assert "simulated" in result.stderr
+    assert "master_data" in result.stderr
 
 
 BAD_DOCUMENTS: list[tuple[Any, str]] = [
@@ -124,7 +125,8 @@ BAD_DOCUMENTS: list[tuple[Any, str]] = [
     ({"products": [{"product_code": "09506000134352", "scheme": "EAN"}]}, r"products\[0\]\.scheme"),
     ({"batches": [{"product_code": "09506000134352", "batch": "B1", "expiry": "2028-13-01"}]},
      r"batches\[0\]\.expiry: '2028-13-01' is not YYYY-MM-DD"),
-    ({"packs": [{"product_code": "09506000134352", "serial": "S1"}]}, r"packs\[0\]: missing 'batch'"),
+    ({"packs": [{"product_code": "09506000134352", "serial": "S1"}]},
+     r"packs\[0\]: missing 'batch'"),
     ({"packs": [{"product_code": "09506000134352", "serial": "S1", "batch": "B1"}]},
      r"packs\[0\]: unknown batch B1"),
     ({"decommissioned": [{"product_code": "x", "serial": "s", "reason": "RECALLED",
@@ -155,7 +157,8 @@ def test_a_malformed_file_is_one_line_and_nothing_starts(tmp_path: Path) -> None
         result = runner.invoke(app, [*command, "--config", str(config)])
         assert result.exit_code == 2, result.output
         lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and "packs[0]: missing 'batch'" in lines[0], lines
+        assert len(lines) == 1, lines
+        assert "packs[0]: missing 'batch'" in lines[0]
         assert str(data) in lines[0]
     assert not db.exists()
 
@@ -165,7 +168,8 @@ def test_a_file_that_is_not_json_is_one_line(tmp_path: Path) -> None:
     data.write_text("{not json")
     result = runner.invoke(app, ["sim", "hub", "--master-data", str(data)])
     assert result.exit_code == 2
-    assert "not valid JSON" in result.stderr and "Traceback" not in result.output
+    assert "not valid JSON" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_sim_hub_serves_a_master_data_file(tmp_path: Path) -> None:

@@ -28,9 +28,7 @@ PACKS, SEED, LOCATION = 16, 9, "st-elsewhere-hospital-pharmacy"
 async def test_a_site_config_with_a_soap_hub_a_modbus_robot_and_a_serial_scanner_loads_packs(
     tmp_path: Path,
 ) -> None:
-    delivery = generate_delivery(
-        PACKS, seed=SEED, suspect_rate=0.3, today=datetime.now(UTC).date()
-    )
+    delivery = generate_delivery(PACKS, seed=SEED, suspect_rate=0.3, today=datetime.now(UTC).date())
     national = MockHub(seed=SEED)
     load_master_data(national, master_data(delivery))
     model = RobotModel(capacity=1000)
@@ -106,7 +104,7 @@ async def test_a_mock_hub_without_master_data_is_refused_before_anything_opens(
 
 async def test_a_config_without_scanners_is_refused(tmp_path: Path) -> None:
     config = Config(site={"location": LOCATION}, store={"url": f"sqlite:///{tmp_path / 'x.db'}"})
-    with pytest.raises(ConfigError, match="^scanners: none configured"):
+    with pytest.raises(ConfigError, match=r"^scanners: none configured"):
         await build_daemon(config)
 
 
