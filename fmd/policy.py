@@ -1,6 +1,6 @@
 """The loading policy: pure rules that turn a scan and the hub's answer into a route for the pack.
 
-Safe by default: a pack is shelved only when everything is clear (DESIGN.md invariant 1).
+Safe by default: a pack is shelved only when everything is clear (ARCHITECTURE.md invariant 1).
 Anything that might be falsified goes to QUARANTINE; a scan that must be read again goes back to
 the operator through REJECT; an expired pack is rejected (it is not suspect, just not dispensable).
 """
@@ -92,7 +92,8 @@ def decide_before_hub(
             return Decision(Action.REJECT, Why.DAMAGED_SCAN, _first_error(parsed))
         return Decision(Action.REJECT, Why.UNREADABLE, _first_error(parsed) or "not a pack UI")
     ui = parsed.ui
-    assert ui is not None  # a scan to submit always carries a UI
+    if ui is None:  # a scan to submit carries a UI; should one not, it is not a pack
+        return Decision(Action.REJECT, Why.UNREADABLE, "not a pack UI")
     if already_in_stock:
         return Decision(Action.QUARANTINE, Why.DUPLICATE, "this UI is already on the shelf")
     if change_pending:  # sending anything now could race the outbox and raise an alert

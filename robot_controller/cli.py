@@ -23,6 +23,7 @@ from fmd.codes.escapes import show_controls, unescape_controls
 from fmd.hub import HubResult, HubUnavailable, MockHub, PackState
 from fmd.hub.master_data import MasterData, MasterDataError, load_master_data
 from fmd.policy import Decision, SitePolicy
+from robot_controller import __version__
 from robot_controller.cli_robot import robot_app, sim_plc, sim_serial_robot
 from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_scanner
 from robot_controller.config import Config, ConfigError, MockHubConfig, load_config
@@ -147,6 +148,24 @@ async def _replay(settings: Config) -> ReplayReport:
 
 def main() -> None:
     app()
+
+
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        out.print(f"fmd-robot {__version__}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """EU FMD verification for pharmacy dispensing robots."""
 
 
 @app.command()

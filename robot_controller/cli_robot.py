@@ -117,7 +117,7 @@ def sim_plc(
     ] = None,
     move_time_ms: Annotated[float, typer.Option(min=0.0, help="Mechanical time per job.")] = 500,
 ) -> None:
-    """A simulated robot PLC speaking the register map of DESIGN.md, until Ctrl-C."""
+    """A simulated robot PLC speaking the register map of ARCHITECTURE.md, until Ctrl-C."""
     if (tcp is None) == (rtu is None):
         raise fail("give exactly one of --tcp HOST:PORT or --rtu PORT")
     address: tuple[str, int] | None = None

@@ -77,7 +77,8 @@ class Secret(_Section):
             if not value:
                 raise ConfigError(f"the environment variable {self.env} is not set")
             return SecretStr(value)
-        assert self.file is not None
+        if self.file is None:
+            raise ConfigError("a secret needs env (a variable name) or file (a path)")
         try:
             return SecretStr(self.file.read_text(encoding="utf-8").strip())
         except OSError as error:
@@ -196,7 +197,7 @@ class ModbusRtuRobotConfig(_SerialPort, _Handshake):
 
 
 class SerialRobotConfig(_SerialPort, _Handshake):
-    """A robot on the line protocol of DESIGN.md (ASCII, checksummed)."""
+    """A robot on the line protocol of ARCHITECTURE.md (ASCII, checksummed)."""
 
     kind: Literal["serial"]
     baudrate: int = Field(default=115200, gt=0)

@@ -20,6 +20,7 @@ from fmd.hub.resilient import ResilientHub
 from fmd.hub.rest import RestHubClient
 from fmd.hub.soap import SoapHubClient
 from fmd.policy import Decision
+from robot_controller import __version__
 from robot_controller.config import (
     CameraScannerConfig,
     Config,
@@ -246,6 +247,7 @@ def soap_client(soap: SoapHubConfig) -> SoapHubClient:
         ),
         ca=str(soap.ca) if soap.ca else True,
         timeout=soap.timeout_s,
+        user_software=("fmd-robot", "fmd-robot", __version__),
     )
 
 

@@ -196,7 +196,7 @@ class CameraScanner:
     def _read(self, frame: Frame) -> list[Decoded]:
         try:
             found = self.reader.read(frame)
-        except Exception as error:  # a decoder fault costs one frame, never the camera
+        except Exception as error:  # noqa: BLE001 - a decoder fault costs one frame, never the camera
             log.error("camera.decode_failed", source=self.source, error=repr(error))
             return []
         self.stats.frames += 1
@@ -217,7 +217,7 @@ class CameraScanner:
                     self._put(frame, self._frame_time(self._capture))
                 elif not self.live or not self._reconnect():
                     break
-        except Exception as error:  # an OpenCV fault ends this source, never the daemon
+        except Exception as error:  # noqa: BLE001 - an OpenCV fault ends this source, never the daemon
             log.error("camera.failed", source=self.source, error=repr(error))
         finally:
             if self._capture is not None:
@@ -261,7 +261,7 @@ class CameraScanner:
         self._capture.release()
         self._capture = None
         delay = 0.5
-        while not self._closing.wait(delay * random.uniform(0.8, 1.2)):
+        while not self._closing.wait(delay * random.uniform(0.8, 1.2)):  # noqa: S311 - jitter
             try:
                 self._capture = _open_capture(self.capture_source)
             except ScannerError as error:

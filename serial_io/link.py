@@ -149,7 +149,7 @@ class SerialLink:
                     continue
                 if data:
                     post(data)
-        except Exception as error:  # a bug: fail loudly rather than hang whoever waits
+        except Exception as error:  # noqa: BLE001 - a bug: fail loudly rather than hang whoever waits
             post(error)
         finally:
             self._close_port()
@@ -161,7 +161,7 @@ class SerialLink:
         permission to fix)."""
         delay = self._reconnect_initial_s
         reported = ""
-        while not self._stop.wait(delay * random.uniform(0.75, 1.0)):
+        while not self._stop.wait(delay * random.uniform(0.75, 1.0)):  # noqa: S311 - jitter
             try:
                 return self._connect()
             except _OPEN_ERRORS as error:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import string
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from fmd.codes.checks import gtin_check_digit
@@ -96,8 +96,8 @@ def generate_delivery(
     """`n` packs, about `suspect_rate` of them suspect (each kind in turn), reproducible by seed."""
     if n < 0 or not 0.0 <= suspect_rate <= 1.0:
         raise ValueError("n must be ≥ 0 and suspect_rate within 0…1")
-    rng = random.Random(seed)
-    today = today or date.today()
+    rng = random.Random(seed)  # noqa: S311 - a reproducible delivery, not secrets
+    today = today or datetime.now(UTC).date()
     maker = _Maker(rng, today)
     kinds = [
         SUSPECT_KINDS[i % len(SUSPECT_KINDS)] if rng.random() < suspect_rate else Kind.GENUINE
@@ -204,7 +204,8 @@ class _Maker:
             )
             return self.scan(replace(ui, batch=other.batch))
         if kind is Kind.EXPIRY_MISMATCH:
-            assert ui.expiry is not None
+            if ui.expiry is None:
+                raise ValueError("an expiry mismatch needs a pack with an expiry")
             shifted = _last_day_of_month(ui.expiry + timedelta(days=40))
             return self.scan(replace(ui, expiry=shifted, expiry_raw=shifted.strftime("%y%m%d")))
         if kind is Kind.DAMAGED:  # a keyboard wedge lost the GS after the batch

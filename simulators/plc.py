@@ -1,4 +1,4 @@
-"""A PLC simulator: a pymodbus server with DESIGN.md's register map over a `RobotModel`.
+"""A PLC simulator: a pymodbus server with ARCHITECTURE.md's register map over a `RobotModel`.
 
 Holding registers only: the status block 0–15 is read-only (a host write → exception 02), the
 command block 100–112 is written by the host; addresses in between are undefined (exception 02).
@@ -208,7 +208,8 @@ class PlcSimulator:
                 devices, address=self.tcp, ignore_missing_devices=True, trace_packet=self._trace
             )
         else:
-            assert self.rtu_port is not None
+            if self.rtu_port is None:
+                raise ValueError("give tcp=(host, port) or rtu_port=")
             server = ModbusSerialServer(
                 devices,
                 framer=FramerType.RTU,

@@ -1,6 +1,6 @@
 """The dispensing robot's mechanics, shared by the Modbus PLC and the serial-line simulators.
 
-A simulator is an independent peer implementing the wire spec, so the numbers of DESIGN.md's
+A simulator is an independent peer implementing the wire spec, so the numbers of ARCHITECTURE.md's
 register map are defined here again rather than imported from `robot_controller`.
 
 Choices the register map leaves open:
@@ -438,7 +438,8 @@ class RobotModel:
     async def _mechanics(self, seconds: float) -> bool:
         """Let mechanical time pass; True when the host watchdog tripped meanwhile."""
         interrupt = self._interrupt
-        assert interrupt is not None
+        if interrupt is None:
+            raise RuntimeError("the robot model's mechanics run only while it is started")
         return await sleep_unless(interrupt, seconds, self.sleep)
 
     # -- faults and commands ----------------------------------------------------------------

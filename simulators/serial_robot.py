@@ -1,4 +1,4 @@
-"""A robot on a serial line: DESIGN.md's line protocol served on a pty over a `RobotModel`.
+"""A robot on a serial line: ARCHITECTURE.md's line protocol served on a pty over a `RobotModel`.
 
 Written from the spec, not from `robot_controller` (simulators never import it): an independent
 peer, so the host's codec is checked against a second reading of the protocol. The port is a

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 from fmd.codes.checks import is_valid_gtin
@@ -56,7 +56,7 @@ def parse_scan(
     """
     try:
         return _parse(raw, symbology, separators, today)
-    except Exception as exc:  # a fault here must reject the pack, never stop the pipeline
+    except Exception as exc:  # noqa: BLE001 - a fault here must reject the pack, never stop the pipeline
         return _refused(raw, symbology, problem("internal-error", detail=type(exc).__name__))
 
 
@@ -70,7 +70,7 @@ def _parse(raw: str, given: str | None, separators: str, today: date | None) -> 
         body = body.translate(_separator_table(separators))
     if not body.strip(GS):
         return _refused(raw, si.found, *si.problems, problem("empty"))
-    this_year = (today or date.today()).year
+    this_year = (today or datetime.now(UTC).date()).year
     scan = _route(body, si.canonical)
     if scan.format == "unknown":
         return _refused(raw, si.found, *si.problems, *scan.damage, *scan.problems)

@@ -128,8 +128,9 @@ class MockHub:
         self.resupply_alert_after = resupply_alert_after
         self.alerts: list[Alert] = []
         self._registry = Registry()
-        self._fault_rng = random.Random(seed)
-        self._id_rng = random.Random(f"ids-{seed}")
+        # reproducible faults and ids for a simulation, never secrets
+        self._fault_rng = random.Random(seed)  # noqa: S311
+        self._id_rng = random.Random(f"ids-{seed}")  # noqa: S311
         self._limiter = SlidingWindowLimiter(monotonic)
         self._history: dict[PackKey, list[Transaction]] = {}
         self._answered: OrderedDict[tuple[str, str], tuple[Request, HubResult]] = OrderedDict()

@@ -1,6 +1,6 @@
 """Resilience around any `HubClient`, in one place: timeouts, safe retries, backoff, a breaker.
 
-The retry rule of DESIGN.md invariant 3: a state change whose answer was lost is never re-sent
+The retry rule of ARCHITECTURE.md invariant 3: a state change whose answer was lost is never re-sent
 blindly. The pack's state is asked first (verify); the change is re-sent, with the same client
 transaction id, only if it did not land. A throttled request (nothing applied) waits for
 `Retry-After` or the backoff and goes again. Verify is read-only and simply retried.
@@ -154,7 +154,7 @@ class ResilientHub:
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker()
         self.timeout_s = timeout_s
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # noqa: S311 - backoff jitter, not secrets
         self._sleep = sleep
 
     async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:

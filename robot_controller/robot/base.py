@@ -1,6 +1,6 @@
 """The robot contract: jobs, their outcomes, machine state, and the `Robot` protocol.
 
-Numbers follow the Modbus register map of DESIGN.md, so every driver speaks the same codes.
+Numbers follow the Modbus register map of ARCHITECTURE.md, so every driver speaks the same codes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The serial robot's line protocol (DESIGN.md): frames as values, and a pure codec for them.
+"""The serial robot's line protocol (ARCHITECTURE.md): frames as values, and a pure codec for them.
 
 One frame is one ASCII line `<seq> <VERB> [args…]*<XX>\\r\\n`, fields split by one space. XX is
 the XOR of every byte before the last `*`, as two hex digits (sent upper case, read either case).

@@ -1,4 +1,4 @@
-"""The Modbus driver (TCP or RTU) for a PLC-controlled robot with DESIGN.md's register map.
+"""The Modbus driver (TCP or RTU) for a PLC-controlled robot with ARCHITECTURE.md's register map.
 
 Holding registers, named in `registers`: one FC3 read of the status block 0–15, FC16 writes to
 the command block. A job is one FC16 of 101–107 (code, reason, token, seq, location): the seq

@@ -1,4 +1,4 @@
-"""The serial-line driver: DESIGN.md's line protocol (`line_protocol`) over pyserial.
+"""The serial-line driver: ARCHITECTURE.md's line protocol (`line_protocol`) over pyserial.
 
 `url` is anything `serial.serial_for_url` opens: /dev/ttyUSB0, a pty, socket://host:port,
 loop://. A reader thread owns reading (`serial_io.link`: a short read timeout keeps

@@ -76,7 +76,7 @@ class FaultInjector:
         self.app = app
         self.faults = faults
         self.prefixes = prefixes
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # noqa: S311 - reproducible faults, not secrets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):

@@ -162,7 +162,7 @@ class HubSimulator:
 
         try:
             asyncio.run(serve_all())
-        except BaseException as error:  # reported to the thread that started us
+        except BaseException as error:  # noqa: BLE001 - reported to the thread that started us
             self._failure = error
             self._ready.set()
 
