@@ -90,8 +90,8 @@ def _real_hub(settings: Config) -> Config:
     if isinstance(hub, MockHubConfig) and hub.master_data is None:
         raise fail(
             "hub: this configuration's national system is simulated and exists only while "
-            "`fmd-robot run` or `fmd-robot demo` runs; give --config with [hub] kind = "
-            '"soap" or "rest", or kind = "mock" with master_data = "FILE.json"'
+            "`fmd-robot run` or `fmd-robot demo` runs; give --config with a hub of kind "
+            '"soap" or "rest", or of kind "mock" with master_data = "FILE.json"'
         )
     return settings
 

@@ -4,6 +4,7 @@ ground truth. World → `Config` → `build_daemon`: the same wiring as `fmd-rob
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -116,10 +117,24 @@ async def run_demo(
         if on_routed is not None:
             on_routed(token, route, decision)
 
-    async with simulated(options.config(), options.db.parent) as (config, world):
-        daemon = await build_daemon(config, on_routed=count)
+    with tempfile.TemporaryDirectory(prefix="fmd-robot-world-") as folder:
+        report, moves = await _load(options, Path(folder), count, lambda: routed, on_loading)
+    report.moved_twice = sum(n > 1 for n in moves.values())
+    return report
+
+
+async def _load(
+    options: DemoOptions,
+    folder: Path,
+    on_routed: Callable[[int, str, Decision], None],
+    routed: Callable[[], int],
+    on_loading: Callable[[], None] | None,
+) -> tuple[DemoReport, Counter[int]]:
+    """Load the delivery of a world started in `folder`: the report, and the moves per pack."""
+    async with simulated(options.config(), folder) as (config, world):
+        daemon = await build_daemon(config, on_routed=on_routed)
         try:
-            world.begin(routed=lambda: routed)
+            world.begin(routed)
             if on_loading is not None:  # the simulated world is ready; loading starts now
                 on_loading()
             started = time.perf_counter()
@@ -131,9 +146,7 @@ async def run_demo(
         finally:
             await daemon.aclose()
         robot = daemon.robot
-    moves = robot.moves if isinstance(robot, SimRobot) else world.moves
-    report.moved_twice = sum(count > 1 for count in moves.values())
-    return report
+    return report, robot.moves if isinstance(robot, SimRobot) else world.moves
 
 
 def _report(store: Store, delivery: Delivery, db: Path, elapsed: float) -> DemoReport:
