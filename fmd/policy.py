@@ -48,6 +48,7 @@ class Why(StrEnum):
     HUB_UNAVAILABLE = "hub-unavailable"
     SHELVED_UNVERIFIED = "shelved-unverified"
     DECOMMISSION_FAILED = "decommission-failed"
+    INTERNAL_ERROR = "internal-error"  # the daemon itself failed on this pack
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,8 @@ def decide_before_hub(
             return Decision(Action.REJECT, Why.DAMAGED_SCAN, _first_error(parsed))
         return Decision(Action.REJECT, Why.UNREADABLE, _first_error(parsed) or "not a pack UI")
     ui = parsed.ui
-    assert ui is not None  # a scan to submit always carries a UI
+    if ui is None:
+        raise ValueError("a scan marked for submission carries no pack identifier")
     if already_in_stock:
         return Decision(Action.QUARANTINE, Why.DUPLICATE, "this UI is already on the shelf")
     if change_pending:  # sending anything now could race the outbox and raise an alert
