@@ -48,6 +48,7 @@ class Why(StrEnum):
     HUB_UNAVAILABLE = "hub-unavailable"
     SHELVED_UNVERIFIED = "shelved-unverified"
     DECOMMISSION_FAILED = "decommission-failed"
+    INTERNAL_ERROR = "internal-error"  # the daemon itself failed on this pack
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ import structlog
 
 from fmd.hub.contract import HubResult, HubUnavailable, PackState
 from fmd.hub.resilient import Attempt, ResilientHub, traced
+from robot_controller.states import HubOperation, IntentStatus
 from robot_controller.store import Intent, Store
 
 UNDO_WINDOW = timedelta(hours=240)
@@ -38,18 +39,32 @@ class ReplayReport:
     flagged_tokens: list[int] = field(default_factory=list)
     suspect_tokens: list[int] = field(default_factory=list)  # a deferred check came back bad
 
+    def count(self, intent: Intent, status: IntentStatus) -> None:
+        """Count one intent replayed to `status` (done, failed or flagged)."""
+        if status is IntentStatus.DONE:
+            self.done += 1
+        elif status is IntentStatus.FAILED:
+            self.failed += 1
+        elif status is IntentStatus.FLAGGED:
+            self.flagged += 1
+            self.flagged_tokens.append(intent.token)
+            if intent.operation is HubOperation.VERIFY:
+                self.suspect_tokens.append(intent.token)
+        else:
+            raise ValueError(f"a replayed intent cannot be left {status}")
 
-def settle_status(intent: Intent, result: HubResult) -> str:
+
+def settle_status(intent: Intent, result: HubResult) -> IntentStatus:
     """The intent's new status once the hub has answered (pure)."""
-    if intent.operation == "verify":
+    if intent.operation is HubOperation.VERIFY:
         clean = result.outcome == "ok" and result.state is PackState.ACTIVE
-        return "done" if clean else "flagged"
+        return IntentStatus.DONE if clean else IntentStatus.FLAGGED
     landed = result.outcome == "ok" and (
         intent.reason in result.reasons
-        if intent.operation == "decommission"
+        if intent.operation is HubOperation.DECOMMISSION
         else result.state is PackState.ACTIVE
     )
-    return "done" if landed else "failed"
+    return IntentStatus.DONE if landed else IntentStatus.FAILED
 
 
 StoreCall = Callable[..., Awaitable[Any]]
@@ -88,11 +103,7 @@ async def replay(
                 if status is None:
                     return
                 handled += 1
-                setattr(report, status, getattr(report, status) + 1)
-                if status == "flagged":
-                    report.flagged_tokens.append(intent.token)
-                    if intent.operation == "verify":
-                        report.suspect_tokens.append(intent.token)
+                report.count(intent, status)
 
     await asyncio.gather(*(one_pack(queue) for queue in by_pack.values()))
     report.left = len(intents) - handled
@@ -108,11 +119,12 @@ async def _replay_one(
     clock: Callable[[], datetime],
     report: ReplayReport,
     run: StoreCall,
-) -> str | None:
+) -> IntentStatus | None:
     """Replay one intent; its new status, or None when the hub stopped answering."""
-    if intent.operation == "undo" and clock() - intent.created_at > UNDO_WINDOW:
-        await run(store.settle_intent, intent.id, "flagged", "undo-window-passed", at=clock())
-        return "flagged"
+    if intent.operation is HubOperation.UNDO and clock() - intent.created_at > UNDO_WINDOW:
+        flagged = IntentStatus.FLAGGED
+        await run(store.settle_intent, intent.id, flagged, "undo-window-passed", at=clock())
+        return flagged
     with traced() as attempts:
         try:
             result = await _send(hub, intent)
@@ -130,11 +142,12 @@ async def _replay_one(
 async def _send(hub: ResilientHub, intent: Intent) -> HubResult:
     """Send one intent. One that was sent before may have landed: its state is asked first."""
     sent_before = intent.attempts > 0
-    if intent.operation == "verify":
+    if intent.operation is HubOperation.VERIFY:
         return await hub.verify(intent.ui)
-    assert intent.reason is not None
+    if intent.reason is None:
+        raise ValueError(f"outbox intent {intent.id} ({intent.operation}) has no reason")
     trx = intent.client_trx_id
-    if intent.operation == "decommission":
+    if intent.operation is HubOperation.DECOMMISSION:
         if sent_before:
             return await hub.confirm_or_decommission(intent.ui, intent.reason, trx=trx)
         return await hub.decommission(intent.ui, intent.reason, trx=trx)
@@ -153,6 +166,6 @@ def _record(
                 latency_s=call.latency_s, at=call.at, reason=call.reason,
             )  # fmt: skip
         if result is None:  # no answer: still pending, one more attempt counted
-            store.settle_intent(intent.id, "pending", None, at=at)
+            store.settle_intent(intent.id, IntentStatus.PENDING, None, at=at)
         else:
             store.settle_intent(intent.id, settle_status(intent, result), result.return_code, at=at)

@@ -23,6 +23,7 @@ from fmd.policy import settle_decommission as settle
 from robot_controller.outbox import replay
 from robot_controller.robot.base import Job, JobCode, JobOutcome, JobReason, Robot
 from robot_controller.routing import job_for, route_of
+from robot_controller.states import HubOperation, IntentStatus, Route, Stage
 from robot_controller.store import Intent, Store, Unfinished
 from robot_controller.store.runner import StoreRunner
 from scanners.base import Scan, Scanner
@@ -58,7 +59,7 @@ class Sent:
 
     result: HubResult | None
     calls: tuple[Attempt, ...]
-    status: str
+    status: IntentStatus
 
 
 class Pipeline:
@@ -214,7 +215,7 @@ class Pipeline:
         except Exception as error:
             self._release(token)
             log.exception("pack.internal_error", token=token, error=str(error))
-            decision = Decision(Action.REJECT, Why.UNREADABLE, f"internal error: {error}")
+            decision = Decision(Action.REJECT, Why.INTERNAL_ERROR, f"internal error: {error}")
             return Prepared(token, parse_scan(""), decision)
 
     # -- one pack ----------------------------------------------------------------------
@@ -249,28 +250,28 @@ class Pipeline:
         )
         if local is not None or ui is None:
             decision = local or Decision(Action.REJECT, Why.UNREADABLE, "no UI")
-            await self._call(self._record, token, "verify", parsed, decision, ())
+            await self._call(self._record, token, Stage.VERIFY, parsed, decision, ())
             return self._decided(token, parsed, decision)
-        verified, calls = await self._ask(token, "verify", ui, new_trx())
+        verified, calls = await self._ask(token, HubOperation.VERIFY, ui, new_trx())
         decision = decide(parsed, verified, self.site, today=today)
         wants_intent = decision.decommission_to is not None or decision.verify_later
         intent = await self._call(
             self._record,
             token,
-            "verify",
+            Stage.VERIFY,
             parsed,
             decision,
             calls,
             intent_trx=new_trx() if wants_intent else None,
         )
-        if intent is None or intent.operation != "decommission":
+        if intent is None or intent.operation is not HubOperation.DECOMMISSION:
             return self._decided(token, parsed, decision)
         sent = await self.send_intent(intent)
         final = settle(decision, sent.result, self.site)
         await self._call(
             self._record,
             token,
-            "decommission",
+            Stage.DECOMMISSION,
             parsed,
             final,
             sent.calls,
@@ -281,13 +282,13 @@ class Pipeline:
     def _record(
         self,
         token: int,
-        stage: str,
+        stage: Stage,
         parsed: ParsedScan,
         decision: Decision,
         calls: Sequence[Attempt],
         *,
         intent_trx: str | None = None,
-        settled: tuple[int, str] | None = None,
+        settled: tuple[int, IntentStatus] | None = None,
     ) -> Intent | None:
         """In the store's thread: the hub calls, the intent's new status and the decision, as
         one transaction."""
@@ -336,7 +337,7 @@ class Pipeline:
         self, item: Prepared, job: Job | None, job_id: int | None, outcome: JobOutcome | None
     ) -> None:
         """Record where the pack went (`job` None: it never reached the robot, so flagged)."""
-        route, flagged = route_of(job, outcome) if job is not None else ("rejected", True)
+        route, flagged = route_of(job, outcome) if job is not None else (Route.REJECTED, True)
         message = (
             item.decision.message if outcome is None else (outcome.message or item.decision.message)
         )
@@ -370,9 +371,11 @@ class Pipeline:
 
     async def _replay_loop(self) -> None:
         """Replay the outbox now and then, beside loading, for packs already routed."""
-        assert self.replay_every_s is not None
+        every_s = self.replay_every_s
+        if every_s is None:
+            raise ValueError("the outbox replay loop needs replay_every_s")
         while True:
-            await asyncio.sleep(self.replay_every_s)
+            await asyncio.sleep(every_s)
             if self.hub.breaker.state == "open":
                 continue
             try:
@@ -421,7 +424,7 @@ class Pipeline:
                 log.error("robot.error", token=job.token, error=repr(error))
                 return None
 
-    async def retrieve_to_quarantine(self, token: int) -> str | None:
+    async def retrieve_to_quarantine(self, token: int) -> Route | None:
         """Take a shelved pack whose deferred check failed off the shelf into quarantine
         (`shelve_then_verify`); its route afterwards, or None when it is not on the shelf."""
         location = await self._call(self.store.shelved_location, token)
@@ -430,7 +433,7 @@ class Pipeline:
         job = Job(JobCode.RETRIEVE_TO_QUARANTINE, token, JobReason.FMD_ALERT, location)
         job_id = await self._call(self.store.start_job, job, at=self.clock())
         outcome = await self._execute(job)
-        route: str = await self._call(
+        route: Route = await self._call(
             self.store.record_retrieval, token, job_id, outcome, at=self.clock()
         )
         log.warning("pack.retrieve", token=token, location=location, route=route)
@@ -444,20 +447,21 @@ class Pipeline:
         `verify_first` is for an intent that may already have reached the hub (after a crash).
         The answer is None while the outcome is unknown: the intent then stays pending.
         """
-        assert intent.reason is not None
-        operation = "confirm" if verify_first else "decommission"
+        if intent.reason is None:
+            raise ValueError(f"outbox intent {intent.id} is a decommission without a reason")
+        operation = HubOperation.CONFIRM if verify_first else HubOperation.DECOMMISSION
         result, calls = await self._ask(
             intent.token, operation, intent.ui, intent.client_trx_id, intent.reason
         )
         if result is None or result.outcome in ("technical", "rate_limited"):
-            return Sent(None, calls, "pending")
+            return Sent(None, calls, IntentStatus.PENDING)
         landed = result.outcome == "ok" and intent.reason in result.reasons
-        return Sent(result, calls, "done" if landed else "failed")
+        return Sent(result, calls, IntentStatus.DONE if landed else IntentStatus.FAILED)
 
     async def _ask(
         self,
         token: int,
-        operation: str,
+        operation: HubOperation,
         ui: PackIdentifier,
         trx: str,
         reason: Reason | None = None,
@@ -467,13 +471,13 @@ class Pipeline:
         result: HubResult | None = None
         with traced() as attempts:
             try:
-                if operation == "verify":
+                if operation is HubOperation.VERIFY:
                     result = await self.hub.verify(ui, trx=trx)
-                elif operation == "confirm":
-                    assert reason is not None
+                elif reason is None:
+                    raise ValueError(f"a hub {operation} needs a reason")
+                elif operation is HubOperation.CONFIRM:
                     result = await self.hub.confirm_or_decommission(ui, reason, trx=trx)
                 else:
-                    assert reason is not None
                     result = await self.hub.decommission(ui, reason, trx=trx)
             except HubUnavailable as exc:
                 error = str(exc) or type(exc).__name__
@@ -504,7 +508,7 @@ class Pipeline:
                 await self._call(
                     self.store.finish,
                     pack.token,
-                    route="rejected",
+                    route=Route.REJECTED,
                     why="robot-outcome-unknown",
                     message="the daemon stopped during this robot job: check the reject chute "
                     "and the shelf",
@@ -519,7 +523,7 @@ class Pipeline:
                 ready.append(await self._resume(pack))
             except Exception as error:
                 log.exception("recovery.failed", token=pack.token, error=repr(error))
-                decision = Decision(Action.REJECT, Why.UNREADABLE, f"internal error: {error}")
+                decision = Decision(Action.REJECT, Why.INTERNAL_ERROR, f"internal error: {error}")
                 ready.append(Prepared(pack.token, parse_scan(""), decision))
         if unfinished:
             log.info("recovery.done", packs=len(unfinished))
@@ -534,10 +538,10 @@ class Pipeline:
         parsed = parse_scan(pack.raw, symbology=pack.symbology, separators=self.separators,
                             today=today)  # fmt: skip
         intent = pack.open_intent
-        if intent is not None and intent.operation == "decommission":
+        if intent is not None and intent.operation is HubOperation.DECOMMISSION:
             sent = await self.send_intent(intent, verify_first=True)
             decision = settle(decision, sent.result, self.site)
-            await self._call(self._record, pack.token, "decommission", parsed, decision,
+            await self._call(self._record, pack.token, Stage.DECOMMISSION, parsed, decision,
                              sent.calls, settled=(intent.id, sent.status))  # fmt: skip
         if decision.action is Action.SHELVE:  # the day may have turned since it was decided
             decision = decide_before_hub(parsed, self.site, today=today) or decision

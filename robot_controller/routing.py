@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fmd.policy import Action, Decision, Why
 from robot_controller.robot.base import Job, JobCode, JobOutcome, JobReason, JobResult
+from robot_controller.states import Route
 
 _JOB_REASONS = {
     Why.ALERT: JobReason.FMD_ALERT,
@@ -22,12 +23,13 @@ _JOB_REASONS = {
     Why.DAMAGED_SCAN: JobReason.UNREADABLE,
     Why.HUB_UNAVAILABLE: JobReason.HUB_UNAVAILABLE,
     Why.CHANGE_PENDING: JobReason.HUB_UNAVAILABLE,
+    Why.INTERNAL_ERROR: JobReason.OPERATOR,  # the daemon failed: the operator looks at the pack
 }
 
 _ROUTES = {
-    JobResult.STORED: "shelved",
-    JobResult.REJECTED: "rejected",
-    JobResult.QUARANTINED: "quarantined",
+    JobResult.STORED: Route.SHELVED,
+    JobResult.REJECTED: Route.REJECTED,
+    JobResult.QUARANTINED: Route.QUARANTINED,
 }
 
 
@@ -43,18 +45,18 @@ def job_for(decision: Decision, token: int) -> Job:
     return Job(code, token, _JOB_REASONS.get(decision.why, JobReason.OPERATOR))
 
 
-def route_of(job: Job, outcome: JobOutcome | None) -> tuple[str, bool]:
+def route_of(job: Job, outcome: JobOutcome | None) -> tuple[Route, bool]:
     """The route a pack really took, and whether the operator must check it.
 
     Anything the robot did not clearly report is flagged; the robot's own default for an
     unclear job is the reject chute, so that is where the operator looks first.
     """
     if outcome is None or outcome.result not in _ROUTES:
-        return "rejected", True
+        return Route.REJECTED, True
     route = _ROUTES[outcome.result]
     asked_to_shelve = job.code is JobCode.PLACE_ON_SHELF
-    if route == "shelved" and not asked_to_shelve:
+    if route is Route.SHELVED and not asked_to_shelve:
         return route, True  # the robot shelved a pack it was told to divert: retrieve it
-    if route != "shelved" and outcome.location:
+    if route is not Route.SHELVED and outcome.location:
         return route, True  # a chute with a shelf location: the report contradicts itself
-    return route, route != "shelved" and asked_to_shelve
+    return route, route is not Route.SHELVED and asked_to_shelve

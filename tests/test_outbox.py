@@ -5,16 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from relay import RelayClient
 
 from fmd.codes.model import PackIdentifier
 from fmd.hub import HubResult, HubUnavailable, MockHub, Reason
 from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
 from fmd.policy import SitePolicy
-from robot_controller.outbox import replay
+from robot_controller.outbox import ReplayReport, replay
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.sim import SimRobot
-from robot_controller.store import Store
+from robot_controller.states import HubOperation, IntentStatus
+from robot_controller.store import Intent, Store
 from scanners.base import Scan
 from scanners.script import ScriptedScanner
 from simulators.delivery import Delivery, generate_delivery, seed_hub
@@ -192,3 +194,20 @@ async def test_a_pack_fed_again_while_its_change_waits_is_held_back(tmp_path: Pa
 
     assert store.outcomes()[first + 1] == ("quarantined", "hub-change-pending")
     assert hub.transactions == before
+
+
+def test_the_replay_report_counts_each_status_and_names_the_suspects() -> None:
+    ui = PackIdentifier("GTIN", "09506000134352", "SN1", "B1", None, "280131")
+
+    def intent(token: int, operation: HubOperation) -> Intent:
+        return Intent(token, token, operation, None, f"t-{token}", ui, IntentStatus.PENDING, 1, NOW)
+
+    report = ReplayReport()
+    report.count(intent(1, HubOperation.DECOMMISSION), IntentStatus.DONE)
+    report.count(intent(2, HubOperation.UNDO), IntentStatus.FLAGGED)
+    report.count(intent(3, HubOperation.VERIFY), IntentStatus.FLAGGED)
+    report.count(intent(4, HubOperation.DECOMMISSION), IntentStatus.FAILED)
+    assert (report.done, report.failed, report.flagged) == (1, 1, 2)
+    assert (report.flagged_tokens, report.suspect_tokens) == ([2, 3], [3])
+    with pytest.raises(ValueError, match="pending"):
+        report.count(intent(5, HubOperation.VERIFY), IntentStatus.PENDING)

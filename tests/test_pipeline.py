@@ -15,7 +15,7 @@ from fmd.codes.model import PackIdentifier
 from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, Reason
 from fmd.policy import SitePolicy
 from robot_controller.pipeline import Pipeline
-from robot_controller.robot.base import Job, JobOutcome
+from robot_controller.robot.base import Job, JobCode, JobOutcome, JobReason
 from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
 from scanners.script import ScriptedScanner
@@ -348,3 +348,29 @@ async def test_a_robot_failure_flags_that_pack_and_loading_goes_on(tmp_path: Pat
     assert outcomes[2] == ("rejected", "decommissioned")
     assert [outcomes[t][0] for t in (1, 3, 4, 5, 6)] == ["shelved"] * 5
     assert store.summary()["flagged"] == 1
+
+
+class Buggy(RelayClient):
+    """A hub client that fails its own way (not a transport failure) on the second pack."""
+
+    def __init__(self, inner: HubClient, serial: str) -> None:
+        super().__init__(inner)
+        self.serial = serial
+
+    async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+        if ui.serial == self.serial:
+            raise RuntimeError("bug in the client")
+        return await self.inner.verify(ui, trx=trx)
+
+
+async def test_an_internal_error_rejects_the_pack_as_an_internal_error(tmp_path: Path) -> None:
+    delivery = generate_delivery(3, seed=13, suspect_rate=0.0, today=TODAY)
+    hub = MockHub(seed=1)
+    client = Buggy(hub.client(LOCATION), delivery.packs[1].ui.serial)
+    loaded = await load(tmp_path, delivery, site=SitePolicy(), hub=hub, client=client)
+    assert loaded.outcomes[2] == ("rejected", "internal-error")
+    assert [loaded.outcomes[t][0] for t in (1, 3)] == ["shelved"] * 2
+    [job] = loaded.rows("robot_jobs", token=2)
+    assert (job.code, job.reason) == (JobCode.DIVERT_TO_REJECT, JobReason.OPERATOR)
+    [event] = loaded.rows("audit_events", subject="pack:2", action="pack.rejected")
+    assert event.why == "internal-error"

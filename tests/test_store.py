@@ -151,3 +151,37 @@ def test_the_migrations_build_exactly_the_schema_the_models_describe(store: Stor
 
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), TABLES) == []
+
+
+def test_recovery_shows_the_oldest_open_intent_and_the_started_job(store: Store) -> None:
+    token = store.record_scan(scan(), at=AT)
+    first = store.queue_intent(token, UI, "decommission", Reason.SUPPLIED, trx="t-5", at=AT)
+    store.settle_intent(first.id, "failed", "NMVS_NC_PCK_19", at=AT)
+    second = store.queue_intent(token, UI, "undo", Reason.SUPPLIED, trx="t-6", at=AT)
+    store.queue_intent(token, UI, "decommission", Reason.SUPPLIED, trx="t-7", at=AT)
+    job = store.start_job(Job(JobCode.PLACE_ON_SHELF, token), at=AT)
+    other = store.record_scan(scan(), at=AT)
+
+    first_pack, second_pack = store.unfinished()
+    assert (first_pack.token, second_pack.token) == (token, other)
+    assert first_pack.open_intent is not None
+    assert (first_pack.open_intent.id, first_pack.open_intent.operation) == (second.id, "undo")
+    assert first_pack.started_job == job
+    assert not first_pack.decided
+    assert (second_pack.open_intent, second_pack.started_job) == (None, None)
+
+
+def test_a_failed_write_leaves_no_audit_event_behind(store: Store) -> None:
+    with pytest.raises((ValueError, sa.exc.StatementError)):
+        store.record_scan(scan(), at=datetime(2026, 1, 1))
+    with pytest.raises(ZeroDivisionError):
+        rolled_back_batch(store)
+    store.record_scan(scan(), at=AT)
+    check = store.check_audit_chain()
+    assert (check.ok, check.events) == (True, 1)
+
+
+def rolled_back_batch(store: Store) -> None:
+    with store.batch():
+        store.record_scan(scan(), at=AT)
+        raise ZeroDivisionError

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import ClauseElement
+
+from robot_controller.store.schema import audit_events
+from robot_controller.store.statements import HotPath
+
 GENESIS = "0" * 64
+ACTOR = "daemon"
+_LOCK_CHAIN = sa.text("SELECT pg_advisory_xact_lock(7420161)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +44,13 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
 
 
+def pack_event(at: datetime, action: str, token: int, why: str, /, **detail: Any) -> AuditEvent:
+    """The daemon's event about one pack."""
+    return AuditEvent(
+        at.astimezone(UTC), ACTOR, action, f"pack:{token}", why, canonical_json(detail)
+    )
+
+
 def chain_hash(prev_hash: str, event: AuditEvent) -> str:
     """The hash of one event, chained to the one before it."""
     body = canonical_json(
@@ -53,3 +69,65 @@ def check_chain(rows: Iterable[tuple[int, AuditEvent, str, str]]) -> ChainCheck:
             return ChainCheck(ok=False, events=count, broken_at=row_id)
         expected_prev = stored_hash
     return ChainCheck(ok=True, events=count)
+
+
+def _last_hash() -> ClauseElement:
+    return sa.select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1)
+
+
+class AuditChain:
+    """Appends events to the chain inside the caller's transaction.
+
+    `shared`: several writers share one chain (PostgreSQL), so appends are serialised by a
+    transaction lock and the head is read each time. Otherwise there is one writer: the head is
+    remembered, and the unique `prev_hash` refuses a fork if another process appended.
+    """
+
+    def __init__(self, sql: HotPath, *, shared: bool) -> None:
+        self._sql = sql
+        self._shared = shared
+        self._head: str | None = None  # as this process last wrote it
+
+    def append(self, conn: Connection, events: Sequence[AuditEvent]) -> None:
+        if not events:
+            return
+        if self._shared:
+            conn.execute(_LOCK_CHAIN)
+            prev = self._read_head(conn)
+        else:
+            prev = self._head or self._read_head(conn)
+        for event in events:
+            digest = chain_hash(prev, event)
+            self._sql.insert(
+                conn,
+                audit_events,
+                {
+                    "at": event.at,
+                    "actor": event.actor,
+                    "action": event.action,
+                    "subject": event.subject,
+                    "why": event.why,
+                    "detail": event.detail,
+                    "prev_hash": prev,
+                    "hash": digest,
+                },
+            )
+            prev = digest
+        self._head = prev
+
+    def forget(self) -> None:
+        """A transaction rolled back: read the head again next time."""
+        self._head = None
+
+    def check(self, conn: Connection) -> ChainCheck:
+        """Re-compute the whole chain."""
+        rows = conn.execute(sa.select(audit_events).order_by(audit_events.c.id))
+        return check_chain(
+            (r.id, AuditEvent(r.at, r.actor, r.action, r.subject, r.why, r.detail), r.prev_hash,
+             r.hash)
+            for r in rows
+        )  # fmt: skip
+
+    def _read_head(self, conn: Connection) -> str:
+        row = self._sql.execute(conn, _last_hash).fetchone()
+        return str(row[0]) if row else GENESIS

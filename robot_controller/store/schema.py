@@ -1,4 +1,8 @@
-"""The tables of the verification log. Rows are appended; only the outbox and jobs change state."""
+"""The tables of the verification log. Rows are appended; only the outbox and jobs change state.
+
+The one declared schema: the Alembic migrations build exactly this (a test compares them), and
+the hot path's SQL is generated from these tables.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
-from sqlmodel import Field, SQLModel
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -26,150 +29,156 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        assert isinstance(value, datetime)
+        if not isinstance(value, datetime):
+            raise TypeError(f"the database returned {value!r} for a timestamp")
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _at(**kw: Any) -> Any:
-    return Field(sa_type=UTCDateTime, **kw)
+TABLES = sa.MetaData()
 
 
-class ScanRow(SQLModel, table=True):
-    """A raw scan, committed before anything acts on it. Its id is the pack's token."""
-
-    __tablename__ = "scans"
-    id: int | None = Field(default=None, primary_key=True)
-    raw: bytes = Field(sa_type=sa.LargeBinary)  # UTF-8 with surrogatepass: any str survives
-    symbology: str | None = None
-    source: str
-    scanned_at: datetime = _at()
-    recorded_at: datetime = _at()
+def _id() -> sa.Column[int]:
+    return sa.Column("id", sa.Integer, primary_key=True)
 
 
-class DecisionRow(SQLModel, table=True):
-    """What the scan parsed to and where the policy sent the pack."""
-
-    __tablename__ = "decisions"
-    id: int | None = Field(default=None, primary_key=True)
-    token: int = Field(foreign_key="scans.id", index=True)
-    stage: str  # "verify" (first decision) or "decommission" (settled after it)
-    format: str
-    scheme: str | None = None
-    product_code: str | None = None
-    serial: str | None = None
-    batch: str | None = None
-    expiry_raw: str | None = None
-    problems: str  # JSON list of {code, severity, message}
-    action: str
-    why: str
-    message: str
-    decommission_to: str | None = None
-    decided_at: datetime = _at()
+def _token() -> sa.Column[int]:
+    return sa.Column("token", sa.Integer, sa.ForeignKey("scans.id"), nullable=False, index=True)
 
 
-class VerificationRow(SQLModel, table=True):
-    """One hub transaction: the request, the answer (or the transport error) and its latency."""
-
-    __tablename__ = "verifications"
-    id: int | None = Field(default=None, primary_key=True)
-    token: int = Field(foreign_key="scans.id", index=True)
-    operation: str
-    client_trx_id: str = Field(index=True)
-    request: str  # JSON
-    outcome: str | None = None  # None: no answer (error set)
-    return_code: str | None = None
-    state: str | None = None
-    reasons: str | None = None
-    hub_trx_id: str | None = None
-    alert_id: str | None = None
-    message: str = ""
-    error: str | None = None
-    latency_s: float
-    at: datetime = _at()
+def _text(name: str, *, nullable: bool = False, **kw: Any) -> sa.Column[str]:
+    return sa.Column(name, sa.String, nullable=nullable, **kw)
 
 
-class OutboxRow(SQLModel, table=True):
-    """A state change for the hub, committed before it is sent and kept until it is settled."""
-
-    __tablename__ = "outbox"
-    id: int | None = Field(default=None, primary_key=True)
-    token: int = Field(foreign_key="scans.id", index=True)
-    operation: str  # decommission | undo | verify
-    reason: str | None = None
-    client_trx_id: str = Field(unique=True)
-    scheme: str
-    product_code: str
-    serial: str
-    batch: str
-    expiry_raw: str
-    nhrn: str | None = None
-    nhrn_ai: str | None = None
-    status: str = Field(index=True)  # pending | done | failed | flagged
-    attempts: int = 0
-    last_code: str | None = None
-    created_at: datetime = _at()
-    updated_at: datetime = _at()
+def _at(name: str, *, nullable: bool = False) -> sa.Column[datetime]:
+    return sa.Column(name, UTCDateTime, nullable=nullable)
 
 
-class JobRow(SQLModel, table=True):
-    """A robot job: committed as started before the robot is asked to move."""
+scans = sa.Table(
+    "scans",  # a raw scan, committed before anything acts on it; its id is the pack's token
+    TABLES,
+    _id(),
+    sa.Column("raw", sa.LargeBinary, nullable=False),  # UTF-8, surrogatepass: any str survives
+    _text("symbology", nullable=True),
+    _text("source"),
+    _at("scanned_at"),
+    _at("recorded_at"),
+)
 
-    __tablename__ = "robot_jobs"
-    id: int | None = Field(default=None, primary_key=True)
-    token: int = Field(foreign_key="scans.id", index=True)
-    code: int
-    reason: int
-    status: str  # started | done | unknown
-    result: int | None = None
-    location: int | None = None
-    fault: int | None = None
-    message: str = ""
-    started_at: datetime = _at()
-    done_at: datetime | None = _at(default=None)
+decisions = sa.Table(
+    "decisions",  # what the scan parsed to and where the policy sent the pack
+    TABLES,
+    _id(),
+    _token(),
+    _text("stage"),  # a Stage
+    _text("format"),
+    _text("scheme", nullable=True),
+    _text("product_code", nullable=True),
+    _text("serial", nullable=True),
+    _text("batch", nullable=True),
+    _text("expiry_raw", nullable=True),
+    _text("problems"),  # JSON list of {code, severity, message}
+    _text("action"),
+    _text("why"),
+    _text("message"),
+    _text("decommission_to", nullable=True),
+    _at("decided_at"),
+)
 
+verifications = sa.Table(
+    "verifications",  # one hub call: the request, the answer (or transport error), its latency
+    TABLES,
+    _id(),
+    _token(),
+    _text("operation"),
+    _text("client_trx_id", index=True),
+    _text("request"),  # JSON
+    _text("outcome", nullable=True),  # None: no answer (error set)
+    _text("return_code", nullable=True),
+    _text("state", nullable=True),
+    _text("reasons", nullable=True),
+    _text("hub_trx_id", nullable=True),
+    _text("alert_id", nullable=True),
+    _text("message"),
+    _text("error", nullable=True),
+    sa.Column("latency_s", sa.Float, nullable=False),
+    _at("at"),
+)
 
-class OutcomeRow(SQLModel, table=True):
-    """The final route of a pack. A scan without one is unfinished (or lost)."""
+outbox = sa.Table(
+    "outbox",  # a state change for the hub, committed before it is sent, kept until settled
+    TABLES,
+    _id(),
+    _token(),
+    _text("operation"),  # a HubOperation: decommission | undo | verify
+    _text("reason", nullable=True),
+    _text("client_trx_id", unique=True),
+    _text("scheme"),
+    _text("product_code"),
+    _text("serial"),
+    _text("batch"),
+    _text("expiry_raw"),
+    _text("nhrn", nullable=True),
+    _text("nhrn_ai", nullable=True),
+    _text("status", index=True),  # an IntentStatus
+    sa.Column("attempts", sa.Integer, nullable=False),
+    _text("last_code", nullable=True),
+    _at("created_at"),
+    _at("updated_at"),
+)
 
-    __tablename__ = "outcomes"
-    __table_args__ = (sa.Index("ix_outcomes_ui", "product_code", "serial"),)
-    token: int = Field(foreign_key="scans.id", primary_key=True)
-    route: str  # shelved | rejected | quarantined
-    why: str
-    message: str
-    location: int | None = None
-    flagged: bool = False  # the operator must check this pack
-    product_code: str | None = None
-    serial: str | None = None
-    at: datetime = _at()
+jobs = sa.Table(
+    "robot_jobs",  # a robot job: committed as started before the robot is asked to move
+    TABLES,
+    _id(),
+    _token(),
+    sa.Column("code", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Integer, nullable=False),
+    _text("status"),  # a JobStatus
+    sa.Column("result", sa.Integer, nullable=True),
+    sa.Column("location", sa.Integer, nullable=True),
+    sa.Column("fault", sa.Integer, nullable=True),
+    _text("message"),
+    _at("started_at"),
+    _at("done_at", nullable=True),
+)
 
+outcomes = sa.Table(
+    "outcomes",  # the final route of a pack; a scan without one is unfinished (or lost)
+    TABLES,
+    sa.Column("token", sa.Integer, sa.ForeignKey("scans.id"), primary_key=True),
+    _text("route"),  # a Route
+    _text("why"),
+    _text("message"),
+    sa.Column("location", sa.Integer, nullable=True),
+    sa.Column("flagged", sa.Boolean, nullable=False),  # the operator must check this pack
+    _text("product_code", nullable=True),
+    _text("serial", nullable=True),
+    _at("at"),
+    sa.Index("ix_outcomes_ui", "product_code", "serial"),
+)
 
-class AlertRow(SQLModel, table=True):
-    """The alert register: every L5 alert the hub raised for one of our packs."""
+alerts = sa.Table(
+    "alerts",  # the alert register: every L5 alert the hub raised for one of our packs
+    TABLES,
+    _id(),
+    _token(),
+    _text("alert_id", nullable=True),
+    _text("return_code"),
+    _text("message"),
+    _text("status"),
+    _at("raised_at"),
+)
 
-    __tablename__ = "alerts"
-    id: int | None = Field(default=None, primary_key=True)
-    token: int = Field(foreign_key="scans.id", index=True)
-    alert_id: str | None = None
-    return_code: str
-    message: str
-    status: str = "open"
-    raised_at: datetime = _at()
-
-
-class AuditRow(SQLModel, table=True):
-    """An append-only, hash-chained audit event: who did what, when and why."""
-
-    __tablename__ = "audit_events"
-    id: int | None = Field(default=None, primary_key=True)
-    at: datetime = _at()
-    actor: str
-    action: str
-    subject: str
-    why: str
-    detail: str  # JSON
-    prev_hash: str = Field(unique=True)  # the chain cannot fork
-    hash: str = Field(unique=True)
-
-
-TABLES = SQLModel.metadata
+audit_events = sa.Table(
+    "audit_events",  # append-only, hash-chained: who did what, when and why
+    TABLES,
+    _id(),
+    _at("at"),
+    _text("actor"),
+    _text("action"),
+    _text("subject"),
+    _text("why"),
+    _text("detail"),  # canonical JSON
+    _text("prev_hash", unique=True),  # the chain cannot fork
+    _text("hash", unique=True),
+)

@@ -33,7 +33,10 @@ class Statement:
         """Execute with these values; returns the driver's cursor (for RETURNING rows)."""
         values = {k: _db_value(v, self._naive_utc) for k, v in {**self._fixed, **values}.items()}
         params: Any = values if self.names is None else [values[n] for n in self.names]
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is None:
+            raise RuntimeError("the store's connection is closed")
+        cursor = dbapi.cursor()
         cursor.execute(self.sql, params)
         return cursor
 

@@ -1,0 +1,46 @@
+"""The daemon's closed sets, stored and shown by value (the strings never change)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Route(StrEnum):
+    """Where a pack ended up."""
+
+    SHELVED = "shelved"
+    REJECTED = "rejected"
+    QUARANTINED = "quarantined"
+
+
+class HubOperation(StrEnum):
+    """What the daemon asks of the hub; an outbox intent is a verify, decommission or undo."""
+
+    VERIFY = "verify"
+    DECOMMISSION = "decommission"
+    CONFIRM = "confirm"  # a decommission that may have landed already: ask first
+    UNDO = "undo"
+
+
+class IntentStatus(StrEnum):
+    """Where an outbox intent stands."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    FLAGGED = "flagged"  # the operator must look
+
+
+class JobStatus(StrEnum):
+    """Where a robot job stands in the log."""
+
+    STARTED = "started"
+    DONE = "done"
+    UNKNOWN = "unknown"  # the robot's outcome never came
+
+
+class Stage(StrEnum):
+    """Which decision of a pack: the first one, or the one settled after its decommission."""
+
+    VERIFY = "verify"
+    DECOMMISSION = "decommission"

@@ -1,0 +1,117 @@
+"""The outbox: state changes for the hub, committed before they are sent, kept until settled."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import ClauseElement
+
+from fmd.codes.model import PackIdentifier
+from fmd.hub.contract import Reason
+from robot_controller.states import HubOperation, IntentStatus
+from robot_controller.store.audit import pack_event
+from robot_controller.store.codec import full_ui_columns, intent_of
+from robot_controller.store.records import Intent
+from robot_controller.store.schema import outbox, outcomes
+from robot_controller.store.statements import HotPath
+from robot_controller.store.transactions import Written
+
+
+def _settle() -> ClauseElement:
+    statement: ClauseElement = (
+        outbox.update()
+        .where(outbox.c.id == sa.bindparam("intent"))
+        .values(
+            status=sa.bindparam("to"),
+            last_code=sa.bindparam("code"),
+            attempts=outbox.c.attempts + 1,
+            updated_at=sa.bindparam("at"),
+        )
+        .returning(outbox.c.token)
+    )
+    return statement
+
+
+def add(
+    sql: HotPath,
+    conn: Connection,
+    token: int,
+    ui: PackIdentifier,
+    operation: HubOperation,
+    reason: Reason | None,
+    trx: str,
+    at: datetime,
+) -> Written[Intent]:
+    """Queue an intent."""
+    status = IntentStatus.PENDING
+    row = {
+        "token": token,
+        "operation": operation.value,
+        "reason": reason.value if reason else None,
+        "client_trx_id": trx,
+        **full_ui_columns(ui),
+        "status": status.value,
+        "attempts": 0,
+        "created_at": at,
+        "updated_at": at,
+    }
+    intent_id = int(sql.insert(conn, outbox, row, returning="id").fetchone()[0])
+    event = pack_event(at, "outbox.queued", token, operation.value, trx=trx, reason=reason)
+    return Written(Intent(intent_id, token, operation, reason, trx, ui, status, 0, at), (event,))
+
+
+def settle(
+    sql: HotPath,
+    conn: Connection,
+    intent_id: int,
+    status: IntentStatus,
+    code: str | None,
+    at: datetime,
+) -> Written[None]:
+    """An intent's new status after an attempt (one more attempt counted)."""
+    cursor = sql.execute(conn, _settle, intent=intent_id, to=status.value, code=code, at=at)
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError(f"no outbox intent {intent_id}")
+    event = pack_event(at, f"outbox.{status}", int(row[0]), code or "", intent=intent_id)
+    return Written(None, (event,))
+
+
+def select(where: Iterable[Any]) -> sa.Select[Any]:
+    """Intents matching `where`, oldest first."""
+    return sa.select(outbox).where(*where).order_by(outbox.c.id)
+
+
+def pending(conn: Connection, *, finished_packs_only: bool) -> list[Intent]:
+    """Intents still waiting for the hub, oldest first (optionally of finished packs only)."""
+    where: list[Any] = [outbox.c.status == IntentStatus.PENDING]
+    if finished_packs_only:
+        where.append(outbox.c.token.in_(sa.select(outcomes.c.token)))
+    return [intent_of(row) for row in conn.execute(select(where))]
+
+
+def change_pending(conn: Connection, ui: PackIdentifier) -> bool:
+    """True when a state change (not a deferred check) for this pack waits in the outbox."""
+    query = (
+        sa.select(sa.literal(1))
+        .where(
+            outbox.c.product_code == ui.product_code,
+            outbox.c.serial == ui.serial,
+            outbox.c.status == IntentStatus.PENDING,
+            outbox.c.operation != HubOperation.VERIFY,
+        )
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
+
+
+def counts(conn: Connection) -> dict[tuple[str, str], int]:
+    """How many intents there are per (operation, status)."""
+    query = sa.select(outbox.c.operation, outbox.c.status, sa.func.count()).group_by(
+        outbox.c.operation, outbox.c.status
+    )
+    return {(str(op), str(status)): cast(int, n) for op, status, n in conn.execute(query)}

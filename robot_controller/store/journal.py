@@ -1,0 +1,223 @@
+"""The per-step journal: each write of one pipeline step, returning the audit events it owes.
+
+Every method runs inside the caller's transaction and appends nothing to the audit chain
+itself: `Transactions.write` chains the returned events in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import ClauseElement
+
+from fmd.codes.model import PackIdentifier, ParsedScan
+from fmd.hub.contract import HubResult, Reason
+from fmd.policy import Decision
+from robot_controller.robot.base import Job, JobOutcome, JobResult
+from robot_controller.states import HubOperation, JobStatus, Route, Stage
+from robot_controller.store import intents
+from robot_controller.store.audit import canonical_json, pack_event
+from robot_controller.store.codec import (
+    decision_columns,
+    encode_raw,
+    parsed_columns,
+    result_columns,
+    ui_columns,
+)
+from robot_controller.store.records import Intent
+from robot_controller.store.schema import alerts, decisions, jobs, outcomes, scans, verifications
+from robot_controller.store.statements import HotPath
+from robot_controller.store.transactions import Written
+
+
+def _finish_job() -> ClauseElement:
+    statement: ClauseElement = (
+        jobs.update()
+        .where(jobs.c.id == sa.bindparam("job"))
+        .values(
+            status=sa.bindparam("to"),
+            result=sa.bindparam("result"),
+            location=sa.bindparam("location"),
+            fault=sa.bindparam("fault"),
+            message=sa.bindparam("message_"),
+            done_at=sa.bindparam("at"),
+        )
+    )
+    return statement
+
+
+class Journal:
+    """The writes of the pipeline's steps, on the hot path's statements."""
+
+    def __init__(self, sql: HotPath) -> None:
+        self._sql = sql
+
+    def record_scan(self, conn: Connection, raw: str, symbology: str | None, source: str,
+                    scanned_at: datetime, at: datetime) -> Written[int]:  # fmt: skip
+        row = {
+            "raw": encode_raw(raw),
+            "symbology": symbology,
+            "source": source,
+            "scanned_at": scanned_at,
+            "recorded_at": at,
+        }
+        token = int(self._sql.insert(conn, scans, row, returning="id").fetchone()[0])
+        return Written(token, (pack_event(at, "scan.recorded", token, source, len=len(raw)),))
+
+    def record_decision(
+        self,
+        conn: Connection,
+        token: int,
+        stage: Stage,
+        parsed: ParsedScan,
+        decision: Decision,
+        at: datetime,
+        intent_trx: str | None,
+    ) -> Written[Intent | None]:
+        """A decision; when it asks for a decommission or a deferred check, its intent too."""
+        row = {"token": token, "stage": stage.value, **parsed_columns(parsed),
+               **decision_columns(decision), "decided_at": at}  # fmt: skip
+        self._sql.insert(conn, decisions, row)
+        decided = pack_event(at, f"decision.{stage}", token, decision.why.value,
+                             action=decision.action.value, message=decision.message)  # fmt: skip
+        needs_intent = decision.decommission_to is not None or decision.verify_later
+        if not needs_intent or parsed.ui is None or intent_trx is None:
+            return Written(None, (decided,))
+        operation = (
+            HubOperation.VERIFY if decision.decommission_to is None else HubOperation.DECOMMISSION
+        )
+        queued = intents.add(self._sql, conn, token, parsed.ui, operation,
+                             decision.decommission_to, intent_trx, at)  # fmt: skip
+        return Written(queued.value, (decided, *queued.events))
+
+    def record_verification(
+        self,
+        conn: Connection,
+        token: int,
+        operation: str,
+        ui: PackIdentifier,
+        trx: str,
+        result: HubResult | None,
+        *,
+        error: str | None,
+        latency_s: float,
+        at: datetime,
+        reason: Reason | None,
+    ) -> Written[None]:
+        """One hub call (and an alert register entry for an alert)."""
+        request = {**ui_columns(ui), "reason": reason, "trx": trx}
+        row: dict[str, Any] = {
+            "token": token,
+            "operation": operation,
+            "client_trx_id": trx,
+            "request": canonical_json(request),
+            "error": error,
+            "latency_s": latency_s,
+            "at": at,
+            "message": "",
+        }
+        if result is not None:
+            row |= result_columns(result)
+        self._sql.insert(conn, verifications, row)
+        why = result.return_code if result is not None else (error or "no answer")
+        called = pack_event(at, f"hub.{operation}", token, why, trx=trx)
+        if result is None or not result.alert:
+            return Written(None, (called,))
+        alert = {"token": token, "alert_id": result.alert_id, "return_code": result.return_code,
+                 "message": result.message, "status": "open", "raised_at": at}  # fmt: skip
+        self._sql.insert(conn, alerts, alert)
+        return Written(None, (called, pack_event(at, "alert.raised", token, result.return_code)))
+
+    def start_job(self, conn: Connection, job: Job, at: datetime) -> Written[int]:
+        row = {
+            "token": job.token,
+            "code": int(job.code),
+            "reason": int(job.reason),
+            "status": JobStatus.STARTED.value,
+            "message": "",
+            "started_at": at,
+        }
+        job_id = int(self._sql.insert(conn, jobs, row, returning="id").fetchone()[0])
+        return Written(job_id, (pack_event(at, "robot.job", job.token, job.code.name, job=job_id),))
+
+    def finish(
+        self,
+        conn: Connection,
+        token: int,
+        *,
+        route: Route,
+        why: str,
+        message: str,
+        ui: PackIdentifier | None,
+        at: datetime,
+        job_id: int | None,
+        outcome: JobOutcome | None,
+        flagged: bool,
+    ) -> Written[None]:
+        """A pack's final route (and its job's outcome)."""
+        location = outcome.location if outcome is not None else None
+        if job_id is not None:
+            self._finish_job(conn, job_id, outcome, outcome.message if outcome else message, at)
+        row = {
+            "token": token,
+            "route": route.value,
+            "why": why,
+            "message": message,
+            "location": location,
+            "flagged": flagged,
+            "product_code": ui.product_code if ui else None,
+            "serial": ui.serial if ui else None,
+            "at": at,
+        }
+        self._sql.insert(conn, outcomes, row)
+        return Written(None, (pack_event(at, f"pack.{route}", token, why, location=location),))
+
+    def record_retrieval(
+        self, conn: Connection, token: int, job_id: int, outcome: JobOutcome | None, at: datetime
+    ) -> Written[Route]:
+        """The end of a retrieve-to-quarantine job; the pack's route from now on."""
+        retrieved = outcome is not None and outcome.result == JobResult.RETRIEVED
+        route = Route.QUARANTINED if retrieved else Route.SHELVED
+        message = (
+            "retrieved to quarantine: its deferred check failed"
+            if retrieved
+            else "its deferred check failed but the robot did not retrieve it: "
+            + (outcome.message if outcome is not None and outcome.message else "outcome unknown")
+        )
+        self._finish_job(conn, job_id, outcome, message, at)
+        conn.execute(
+            outcomes.update()
+            .where(outcomes.c.token == token)
+            .values(route=route.value, message=message, flagged=not retrieved, at=at)
+        )
+        action = "pack.retrieved" if retrieved else "pack.retrieve_failed"
+        event = pack_event(at, action, token, "deferred-check-failed", job=job_id)
+        return Written(route, (event,))
+
+    def flag(self, conn: Connection, token: int, message: str, at: datetime) -> Written[None]:
+        """Mark a finished pack for the operator's attention."""
+        conn.execute(
+            outcomes.update()
+            .where(outcomes.c.token == token)
+            .values(flagged=True, message=message, at=at)
+        )
+        return Written(None, (pack_event(at, "pack.flagged", token, "operator-check",
+                                         message=message),))  # fmt: skip
+
+    def _finish_job(
+        self, conn: Connection, job_id: int, outcome: JobOutcome | None, message: str, at: datetime
+    ) -> None:
+        self._sql.execute(
+            conn,
+            _finish_job,
+            job=job_id,
+            to=(JobStatus.DONE if outcome is not None else JobStatus.UNKNOWN).value,
+            result=int(outcome.result) if outcome else None,
+            location=outcome.location if outcome else None,
+            fault=outcome.fault if outcome else None,
+            message_=message,
+            at=at,
+        )

@@ -1,0 +1,162 @@
+"""Read queries: recovery after a crash, stock checks, and the reports of a run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import ClauseElement
+
+from fmd.codes.model import PackIdentifier
+from fmd.policy import Decision
+from robot_controller.robot.base import JobCode
+from robot_controller.states import HubOperation, IntentStatus, JobStatus, Route
+from robot_controller.store import intents
+from robot_controller.store.codec import decision_of, decode_raw, intent_of
+from robot_controller.store.records import Intent, Unfinished
+from robot_controller.store.schema import alerts, decisions, jobs, outbox, outcomes, scans
+from robot_controller.store.statements import HotPath
+
+
+def _shelved() -> ClauseElement:
+    return (
+        sa.select(sa.literal(1))
+        .where(
+            outcomes.c.product_code == sa.bindparam("product_code"),
+            outcomes.c.serial == sa.bindparam("serial"),
+            outcomes.c.route == Route.SHELVED.value,
+        )
+        .limit(1)
+    )
+
+
+def in_stock(sql: HotPath, conn: Connection, ui: PackIdentifier) -> bool:
+    """True when a pack with this product code and serial was shelved here before."""
+    cursor = sql.execute(conn, _shelved, product_code=ui.product_code, serial=ui.serial)
+    return cursor.fetchone() is not None
+
+
+def shelved_location(conn: Connection, token: int) -> int | None:
+    """Where a pack on the shelf is (None when it is not on the shelf)."""
+    query = sa.select(outcomes.c.location).where(
+        outcomes.c.token == token, outcomes.c.route == Route.SHELVED.value
+    )
+    location = conn.execute(query).scalar()
+    return None if location is None else int(location)
+
+
+def unfinished(conn: Connection) -> list[Unfinished]:
+    """Scans without a final outcome, oldest first, with their open intent and started job."""
+    unsettled = scans.c.id.not_in(sa.select(outcomes.c.token))
+    decided = sa.exists().where(decisions.c.token == scans.c.id)
+    started = (
+        sa.select(sa.func.min(jobs.c.id))
+        .where(jobs.c.token == scans.c.id, jobs.c.status == JobStatus.STARTED.value)
+        .scalar_subquery()
+    )
+    open_intents: dict[int, Intent] = {}
+    pending = intents.select(
+        (
+            outbox.c.status == IntentStatus.PENDING.value,
+            outbox.c.token.not_in(sa.select(outcomes.c.token)),
+        )
+    )
+    for row in conn.execute(pending):
+        open_intents.setdefault(row.token, intent_of(row))  # the oldest one
+    rows = conn.execute(
+        sa.select(scans, decided.label("decided"), started.label("started_job"))
+        .where(unsettled)
+        .order_by(scans.c.id)
+    )
+    return [
+        Unfinished(
+            token=row.id,
+            raw=decode_raw(row.raw),
+            symbology=row.symbology,
+            source=row.source,
+            scanned_at=row.scanned_at,
+            decided=bool(row.decided),
+            open_intent=open_intents.get(row.id),
+            started_job=row.started_job,
+        )
+        for row in rows
+    ]
+
+
+def retrievals_due(conn: Connection) -> tuple[list[int], list[int]]:
+    """Shelved packs whose deferred check failed: those never sent to be retrieved, and those
+    whose retrieve job started but never ended (only the operator can settle those)."""
+    failed_check = sa.exists().where(
+        outbox.c.token == outcomes.c.token,
+        outbox.c.operation == HubOperation.VERIFY.value,
+        outbox.c.status == IntentStatus.FLAGGED.value,
+    )
+    retrieving = (jobs.c.token == outcomes.c.token) & (
+        jobs.c.code == int(JobCode.RETRIEVE_TO_QUARANTINE)
+    )
+    rows = conn.execute(
+        sa.select(outcomes.c.token, sa.func.max(jobs.c.status))
+        .select_from(outcomes.outerjoin(jobs, retrieving))
+        .where(outcomes.c.route == Route.SHELVED.value, ~outcomes.c.flagged, failed_check)
+        .group_by(outcomes.c.token)
+        .order_by(outcomes.c.token)
+    ).all()
+    due = [cast(int, token) for token, job in rows if job is None]
+    stuck = [cast(int, token) for token, job in rows if job == JobStatus.STARTED]
+    return due, stuck
+
+
+def last_decision(conn: Connection, token: int) -> Decision | None:
+    """The newest decision recorded for a pack."""
+    query = (
+        sa.select(decisions)
+        .where(decisions.c.token == token)
+        .order_by(decisions.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else decision_of(row)
+
+
+def _count(conn: Connection, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+    query = sa.select(sa.func.count()).select_from(table).where(*where)
+    return int(conn.execute(query).scalar_one())
+
+
+def summary(conn: Connection) -> dict[str, int]:
+    """Counts for the end of a run: packs, routes, alerts, decommissions, unfinished scans."""
+    packs = _count(conn, scans)
+    routes: dict[str, int] = {
+        str(route): cast(int, count)
+        for route, count in conn.execute(
+            sa.select(outcomes.c.route, sa.func.count()).group_by(outcomes.c.route)
+        )
+    }
+    decommissioned = _count(
+        conn,
+        outbox,
+        outbox.c.operation == HubOperation.DECOMMISSION.value,
+        outbox.c.status == IntentStatus.DONE.value,
+    )
+    return {
+        "packs": packs,
+        **{route.value: routes.get(route.value, 0) for route in Route},
+        "alerts": _count(conn, alerts),
+        "decommissioned": decommissioned,
+        "flagged": _count(conn, outcomes, outcomes.c.flagged),
+        "lost": packs - sum(routes.values()),
+    }
+
+
+def outcomes_by_token(conn: Connection) -> dict[int, tuple[str, str]]:
+    """Every finished pack: token → (route, why)."""
+    rows = conn.execute(sa.select(outcomes.c.token, outcomes.c.route, outcomes.c.why))
+    return {cast(int, token): (str(route), str(why)) for token, route, why in rows}
+
+
+def raw_scans(conn: Connection) -> Iterator[tuple[int, str]]:
+    """Every scan: (token, raw) in token order."""
+    for token, raw in conn.execute(sa.select(scans.c.id, scans.c.raw).order_by(scans.c.id)):
+        yield cast(int, token), decode_raw(cast(bytes, raw))

@@ -1,0 +1,39 @@
+"""What the store hands back besides domain objects: outbox intents and unfinished scans."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from fmd.codes.model import PackIdentifier
+from fmd.hub.contract import Reason
+from robot_controller.states import HubOperation, IntentStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A state change for the hub, as kept in the outbox."""
+
+    id: int
+    token: int
+    operation: HubOperation
+    reason: Reason | None
+    client_trx_id: str
+    ui: PackIdentifier
+    status: IntentStatus
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Unfinished:
+    """A scan without a final outcome, with what a crash may have left half done."""
+
+    token: int
+    raw: str
+    symbology: str | None
+    source: str
+    scanned_at: datetime
+    decided: bool
+    open_intent: Intent | None
+    started_job: int | None
