@@ -49,6 +49,7 @@ class Why(StrEnum):
     SHELVED_UNVERIFIED = "shelved-unverified"
     DECOMMISSION_FAILED = "decommission-failed"
     INTERNAL_ERROR = "internal-error"  # the daemon itself failed on this pack
+    ROBOT_OUTCOME_UNKNOWN = "robot-outcome-unknown"  # a crash during the pack's robot job
 
 
 @dataclass(frozen=True, slots=True)

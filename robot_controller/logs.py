@@ -6,6 +6,7 @@ import logging
 from typing import TextIO
 
 import structlog
+import structlog.contextvars
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -24,6 +25,7 @@ def configure_logging(*, level: str = "info", fmt: str = "json", stream: TextIO)
     )
     structlog.configure(
         processors=[
+            structlog.contextvars.merge_contextvars,  # the pack token, bound once per pack
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from fmd.hub.contract import HubResult, HubUnavailable, PackState
-from fmd.hub.resilient import Attempt, ResilientHub, traced
+from fmd.hub.resilient import Attempt, SafeHub, traced
 from robot_controller.states import HubOperation, IntentStatus
 from robot_controller.store import Intent, Store
 
@@ -72,7 +72,7 @@ StoreCall = Callable[..., Awaitable[Any]]
 
 async def replay(
     store: Store,
-    hub: ResilientHub,
+    hub: SafeHub,
     *,
     clock: Callable[[], datetime],
     concurrency: int = 8,
@@ -114,7 +114,7 @@ async def replay(
 
 async def _replay_one(
     store: Store,
-    hub: ResilientHub,
+    hub: SafeHub,
     intent: Intent,
     clock: Callable[[], datetime],
     report: ReplayReport,
@@ -139,7 +139,7 @@ async def _replay_one(
     return status
 
 
-async def _send(hub: ResilientHub, intent: Intent) -> HubResult:
+async def _send(hub: SafeHub, intent: Intent) -> HubResult:
     """Send one intent. One that was sent before may have landed: its state is asked first."""
     sent_before = intent.attempts > 0
     if intent.operation is HubOperation.VERIFY:
@@ -160,11 +160,7 @@ def _record(
     store: Store, intent: Intent, result: HubResult | None, attempts: list[Attempt], at: datetime
 ) -> None:
     with store.batch():  # the calls and the intent's new status: one transaction
-        for call in attempts:
-            store.record_verification(
-                intent.token, call.operation, call.ui, call.trx, call.result, error=call.error,
-                latency_s=call.latency_s, at=call.at, reason=call.reason,
-            )  # fmt: skip
+        store.record_calls(intent.token, attempts)
         if result is None:  # no answer: still pending, one more attempt counted
             store.settle_intent(intent.id, IntentStatus.PENDING, None, at=at)
         else:

@@ -24,6 +24,7 @@ _JOB_REASONS = {
     Why.HUB_UNAVAILABLE: JobReason.HUB_UNAVAILABLE,
     Why.CHANGE_PENDING: JobReason.HUB_UNAVAILABLE,
     Why.INTERNAL_ERROR: JobReason.OPERATOR,  # the daemon failed: the operator looks at the pack
+    Why.ROBOT_OUTCOME_UNKNOWN: JobReason.OPERATOR,
 }
 
 _ROUTES = {

@@ -73,6 +73,8 @@ class Daemon:
 
     async def aclose(self) -> None:
         await self.pipeline.aclose()
+        for scanner in self.scanners:
+            await scanner.aclose()
         await self.pipeline.robot.aclose()
         await self.pipeline.hub.aclose()
         self.store.close()

@@ -20,6 +20,7 @@ from relay import RelayClient
 
 from fmd.codes.model import PackIdentifier
 from fmd.hub import HubClient, HubResult, MockHub, Reason
+from fmd.hub.resilient import ResilientHub
 from fmd.policy import SitePolicy
 from robot_controller.logs import configure_logging
 from robot_controller.pipeline import Pipeline
@@ -98,7 +99,7 @@ async def main(db: Path, journal: io.TextIOWrapper, seed: int, packs: int) -> No
     already = sum(1 for _ in store.raw_scans())
     pipeline = Pipeline(
         store=store,
-        hub=JournaledClient(hub.client(LOCATION), journal, LOCATION),
+        hub=ResilientHub(JournaledClient(hub.client(LOCATION), journal, LOCATION)),
         robot=SimRobot(move_time_s=0.004),
         site=SitePolicy(mode="hospital"),
         window=8,

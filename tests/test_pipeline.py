@@ -13,6 +13,7 @@ from relay import RelayClient
 from fmd.codes.encode import encode_gs1
 from fmd.codes.model import PackIdentifier
 from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, Reason
+from fmd.hub.resilient import ResilientHub
 from fmd.policy import SitePolicy
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.base import Job, JobCode, JobOutcome, JobReason
@@ -70,7 +71,11 @@ async def load(
     store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
     robot = SimRobot()
     pipeline = Pipeline(
-        store=store, hub=client or hub.client(LOCATION), robot=robot, site=site, window=8
+        store=store,
+        hub=ResilientHub(client or hub.client(LOCATION)),
+        robot=robot,
+        site=site,
+        window=8,
     )
     await pipeline.run([ScriptedScanner(delivery.raws)])
     await pipeline.aclose()
@@ -250,7 +255,7 @@ async def test_verification_of_the_next_packs_overlaps_the_robots_move(tmp_path:
     store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
     pipeline = Pipeline(
         store=store,
-        hub=Counting(inner),
+        hub=ResilientHub(Counting(inner)),
         robot=SimRobot(move_time_s=0.01),
         site=SitePolicy(mode="community"),
         window=8,
@@ -277,7 +282,7 @@ async def test_stopping_finishes_every_pack_already_taken(tmp_path: Path) -> Non
 
     pipeline = Pipeline(
         store=store,
-        hub=hub.client(LOCATION),
+        hub=ResilientHub(hub.client(LOCATION)),
         robot=SimRobot(),
         site=SitePolicy(),
         window=4,
@@ -297,7 +302,10 @@ def test_a_ui_with_an_invalid_expiry_is_still_recorded(tmp_path: Path) -> None:
     async def go() -> Store:
         store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
         pipeline = Pipeline(
-            store=store, hub=MockHub().client(LOCATION), robot=SimRobot(), site=SitePolicy()
+            store=store,
+            hub=ResilientHub(MockHub().client(LOCATION)),
+            robot=SimRobot(),
+            site=SitePolicy(),
         )
         await pipeline.run([ScriptedScanner([raw])])
         await pipeline.aclose()
@@ -314,7 +322,9 @@ async def test_the_same_ui_from_two_scanners_at_once_is_shelved_only_once(
     hub = MockHub(seed=1, resupply_alert_after=1)
     seed_hub(hub, delivery)
     store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
-    pipeline = Pipeline(store=store, hub=hub.client(LOCATION), robot=SimRobot(), site=site)
+    pipeline = Pipeline(
+        store=store, hub=ResilientHub(hub.client(LOCATION)), robot=SimRobot(), site=site
+    )
     twins = [ScriptedScanner(delivery.raws, source=name) for name in ("bench-a", "bench-b")]
     await pipeline.run(twins)
     await pipeline.aclose()
@@ -340,7 +350,7 @@ async def test_a_robot_failure_flags_that_pack_and_loading_goes_on(tmp_path: Pat
     hub = MockHub(seed=1)
     seed_hub(hub, delivery)
     store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
-    pipeline = Pipeline(store=store, hub=hub.client(LOCATION), robot=Jammed(),
+    pipeline = Pipeline(store=store, hub=ResilientHub(hub.client(LOCATION)), robot=Jammed(),
                         site=SitePolicy())  # fmt: skip
     await pipeline.run([ScriptedScanner(delivery.raws)])
     await pipeline.aclose()

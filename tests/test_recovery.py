@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fmd.codes import parse_scan
 from fmd.hub import MockHub, Reason
+from fmd.hub.resilient import ResilientHub
 from fmd.policy import Action, Decision, SitePolicy, Why
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.base import Job, JobCode
@@ -43,7 +44,7 @@ async def test_every_half_done_pack_is_finished_without_a_second_decommission(
     store.record_decision(tokens[4], "verify", parsed[4], Decision(Action.QUARANTINE, Why.ALERT),
                           at=NOW)  # fmt: skip
 
-    pipeline = Pipeline(store=store, hub=client, robot=SimRobot(), site=SitePolicy())
+    pipeline = Pipeline(store=store, hub=ResilientHub(client), robot=SimRobot(), site=SitePolicy())
     await pipeline.run([])
     await pipeline.aclose()
 
@@ -77,7 +78,7 @@ async def test_a_pack_decided_yesterday_that_expired_overnight_is_not_shelved(
     def after_expiry() -> datetime:
         return datetime.combine(expiry + timedelta(days=1), NOW.timetz())
 
-    pipeline = Pipeline(store=store, hub=MockHub().client(LOCATION), robot=SimRobot(),
+    pipeline = Pipeline(store=store, hub=ResilientHub(MockHub().client(LOCATION)), robot=SimRobot(),
                         site=SitePolicy(mode="community"), clock=after_expiry)  # fmt: skip
     await pipeline.run([])
     await pipeline.aclose()

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from fmd.codes.model import PackIdentifier
 from fmd.hub.contract import (
@@ -133,6 +133,39 @@ class CircuitBreaker:
             self._opened_at = self._clock()
 
 
+class SafeHub(Protocol):
+    """A hub behind the resilience wrapper, as the daemon uses it: every change can be
+    confirmed before it is sent again, and the breaker says when the hub is away."""
+
+    @property
+    def breaker_open(self) -> bool: ...
+
+    async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult: ...
+
+    async def decommission(
+        self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
+    ) -> HubResult: ...
+
+    async def confirm_or_decommission(
+        self, ui: PackIdentifier, to: Reason, *, trx: str
+    ) -> HubResult: ...
+
+    async def undo(
+        self,
+        ui: PackIdentifier,
+        from_: Reason,
+        *,
+        trx: str | None = None,
+        ref_trx: str | None = None,
+    ) -> HubResult: ...
+
+    async def confirm_or_undo(
+        self, ui: PackIdentifier, from_: Reason, *, trx: str, ref_trx: str | None = None
+    ) -> HubResult: ...
+
+    async def aclose(self) -> None: ...
+
+
 class ResilientHub:
     """A `HubClient` that wraps another with timeouts, safe retries, backoff and a breaker."""
 
@@ -156,6 +189,11 @@ class ResilientHub:
         self.timeout_s = timeout_s
         self._rng = random.Random(seed)  # noqa: S311 - backoff jitter, not secrets
         self._sleep = sleep
+
+    @property
+    def breaker_open(self) -> bool:
+        """The hub failed too often of late: calls are refused until the breaker cools down."""
+        return self.breaker.state == "open"
 
     async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
         trx = trx or _new_trx()

@@ -11,7 +11,7 @@ thread so the event loop never waits on a disk.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 
@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from fmd.codes.model import PackIdentifier, ParsedScan
 from fmd.hub.contract import HubResult, Reason
+from fmd.hub.resilient import Attempt
 from fmd.policy import Decision
 from robot_controller.robot.base import Job, JobOutcome
 from robot_controller.states import HubOperation, IntentStatus, Route, Stage
@@ -128,6 +129,14 @@ class Store:
     def start_job(self, job: Job, *, at: datetime) -> int:
         """Commit a robot job as started, before the robot is asked to move the pack."""
         return self._tx.write(lambda conn: self._journal.start_job(conn, job, at))
+
+    def record_calls(self, token: int, calls: Iterable[Attempt]) -> None:
+        """Record every call a step made to the hub (each with its answer or error)."""
+        for call in calls:
+            self.record_verification(
+                token, call.operation, call.ui, call.trx, call.result, error=call.error,
+                latency_s=call.latency_s, at=call.at, reason=call.reason,
+            )  # fmt: skip
 
     def finish(
         self,

@@ -1,0 +1,49 @@
+"""What every part of the pipeline shares: the store, the hub, the robot, the site, the clock."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fmd.codes import ParsedScan
+from fmd.hub.resilient import SafeHub
+from fmd.policy import Decision, SitePolicy
+from robot_controller.robot.base import Robot
+from robot_controller.store import Store
+
+StoreCall = Callable[..., Awaitable[Any]]
+"""Runs a store call on the store's own thread and awaits its commit."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_trx() -> str:
+    """A client transaction id: 32 characters of [0-9a-f], within the NMVS limit."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The pipeline's collaborators, bound once."""
+
+    store: Store
+    hub: SafeHub
+    robot: Robot
+    site: SitePolicy
+    separators: str
+    clock: Callable[[], datetime]
+    call: StoreCall
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A pack ready for the robot: its token, its scan as parsed, and the final decision."""
+
+    token: int
+    parsed: ParsedScan
+    decision: Decision

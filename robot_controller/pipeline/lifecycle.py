@@ -1,0 +1,195 @@
+"""The pipeline's lifecycle: recover → load → drain → shut down.
+
+Verification of the next packs overlaps the robot's current job (a bounded window of packs in
+flight); the robot receives its jobs one at a time, in scan order. The pipeline closes only what
+it opened (its store thread); scanners, robot and hub belong to whoever opened them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+import structlog.contextvars
+
+from fmd.hub.resilient import SafeHub
+from fmd.policy import SitePolicy
+from robot_controller.pipeline.background import run_background
+from robot_controller.pipeline.context import Context, Prepared, utc_now
+from robot_controller.pipeline.recovery import recover_unfinished
+from robot_controller.pipeline.steps import OnRouted, PackSteps, internal_error
+from robot_controller.robot.base import Robot
+from robot_controller.store import Store
+from robot_controller.store.runner import StoreRunner
+from scanners.base import Scan, Scanner
+
+log = structlog.get_logger("fmd.pipeline")
+
+Queue = asyncio.Queue[tuple[int, asyncio.Future[Prepared]] | None]
+"""Packs in scan order, each with its decision to come; None ends loading."""
+
+
+class ScannerFailed(Exception):
+    """A scan source failed; the packs it had delivered were all finished."""
+
+
+class Pipeline:
+    """Runs packs from scanners through parse → verify → decide → decommission → robot."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        hub: SafeHub,
+        robot: Robot,
+        site: SitePolicy,
+        separators: str = "\x1d",
+        clock: Callable[[], datetime] = utc_now,
+        window: int = 32,
+        on_routed: OnRouted | None = None,
+        replay_every_s: float | None = None,
+    ) -> None:
+        """`hub` is behind the resilience wrapper (`ResilientHub`); `replay_every_s`: how often
+        the outbox is replayed in the background while loading (None: never; `fmd-robot outbox
+        replay` does it on demand)."""
+        self.store = store
+        self.hub = hub
+        self.robot = robot
+        self.window = window
+        self.replay_every_s = replay_every_s
+        self._db = StoreRunner(store)
+        context = Context(store, hub, robot, site, separators, clock, self._db.call)
+        self.steps = PackSteps(context, on_routed)
+        self._takes: set[asyncio.Future[None]] = set()
+
+    async def aclose(self) -> None:
+        """Stop the store thread (the one thing the pipeline opened)."""
+        await self._db.aclose()
+
+    async def run(self, scanners: Sequence[Scanner], *, stop: asyncio.Event | None = None) -> None:
+        """Recover what a crash left, then load packs until the scanners end or `stop` is set.
+
+        On stop, no new scan is taken; every pack already taken is finished.
+        """
+        stop = stop or asyncio.Event()
+        slots = asyncio.Semaphore(self.window)
+        queue: Queue = asyncio.Queue()
+        placer = asyncio.create_task(self._place_all(queue, slots))
+        every_s = self.replay_every_s
+        background = asyncio.create_task(run_background(self.steps, every_s)) if every_s else None
+        intakes: list[asyncio.Task[None]] = []
+        try:
+            for item in await recover_unfinished(self.steps):
+                await slots.acquire()
+                await queue.put((item.token, _ready(item)))
+            intakes = [asyncio.create_task(self._intake(s, queue, slots, stop)) for s in scanners]
+            await _until_done_or_stopped(intakes, stop)
+        finally:
+            await asyncio.gather(*self._takes, return_exceptions=True)  # drain
+            await queue.put(None)
+            await placer
+            if background is not None:
+                background.cancel()
+                await asyncio.gather(background, return_exceptions=True)
+        failed = [t.exception() for t in intakes if not t.cancelled() and t.exception()]
+        if failed:
+            raise ScannerFailed(f"{len(failed)} scanner(s) failed: {failed[0]!r}") from failed[0]
+
+    async def _intake(
+        self, scanner: Scanner, queue: Queue, slots: asyncio.Semaphore, stop: asyncio.Event
+    ) -> None:
+        async for scan in scanner.scans():
+            # A scan read from the device is always recorded and queued, even when stopping.
+            take = asyncio.ensure_future(self._take(scan, queue, slots))
+            self._takes.add(take)
+            take.add_done_callback(self._takes.discard)
+            await asyncio.shield(take)
+            if stop.is_set():
+                return
+
+    async def _take(self, scan: Scan, queue: Queue, slots: asyncio.Semaphore) -> None:
+        await slots.acquire()
+        try:
+            token = await self._record_scan(scan)
+        except BaseException:
+            slots.release()
+            raise
+        with structlog.contextvars.bound_contextvars(token=token):  # the pack's task keeps it
+            log.info("scan.recorded", source=scan.source)
+            task = asyncio.create_task(self.steps.prepare(token, scan.raw, scan.symbology_id))
+        await queue.put((token, task))
+
+    async def _record_scan(self, scan: Scan, attempts: int = 4) -> int:
+        """Commit a scan, retrying a failing store a few times before giving up."""
+        ctx = self.steps.context
+        for attempt in range(attempts - 1):
+            try:
+                token: int = await ctx.call(ctx.store.record_scan, scan, at=ctx.clock())
+            except Exception as error:  # noqa: BLE001 - retried, then raised below
+                log.error("store.retry", step="record_scan", error=repr(error))
+                await asyncio.sleep(0.2 * 2**attempt)
+            else:
+                return token
+        last: int = await ctx.call(ctx.store.record_scan, scan, at=ctx.clock())
+        return last
+
+    async def _place_all(self, queue: Queue, slots: asyncio.Semaphore) -> None:
+        recording: set[asyncio.Future[None]] = set()
+
+        def recorded(future: asyncio.Future[None]) -> None:
+            recording.discard(future)
+            slots.release()
+
+        while (entry := await queue.get()) is not None:
+            token, decided = entry
+            with structlog.contextvars.bound_contextvars(token=token):
+                item = await self._prepared_or_reject(token, decided)
+                try:
+                    finished = await self.steps.place(item)
+                except Exception as error:  # noqa: BLE001 - the store failed before the robot moved
+                    log.exception("pack.place_failed", error=repr(error))
+                    finished = asyncio.ensure_future(
+                        self.steps.record_route(item, None, None, None)
+                    )
+            recording.add(finished)
+            finished.add_done_callback(recorded)
+        await asyncio.gather(*recording)
+
+    async def _prepared_or_reject(self, token: int, decided: asyncio.Future[Prepared]) -> Prepared:
+        """The pack's decision; a failure inside the pipeline diverts the pack, never stops it."""
+        try:
+            return await decided
+        except Exception as error:  # noqa: BLE001 - the pack is rejected, loading goes on
+            self.steps.release(token)
+            log.exception("pack.internal_error", error=str(error))
+            return internal_error(token, error)
+
+
+async def _until_done_or_stopped(intakes: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
+    """Wait until every scanner has ended or `stop` is set, then cancel what still reads."""
+    stopper = asyncio.create_task(stop.wait())
+    pending: set[asyncio.Future[Any]] = set(intakes)
+    try:
+        while pending:
+            done, pending = await asyncio.wait(
+                pending | {stopper}, return_when=asyncio.FIRST_COMPLETED
+            )
+            pending.discard(stopper)
+            for task in done - {stopper}:
+                if task.exception() is not None:
+                    log.error("scanner.failed", error=repr(task.exception()))
+            if stop.is_set():
+                break
+    finally:
+        for task in (*pending, stopper):
+            task.cancel()
+        await asyncio.gather(*intakes, stopper, return_exceptions=True)
+
+
+def _ready(item: Prepared) -> asyncio.Future[Prepared]:
+    decided: asyncio.Future[Prepared] = asyncio.get_running_loop().create_future()
+    decided.set_result(item)
+    return decided
