@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from relay import RelayClient
-
 from fmd.codes.model import PackIdentifier
-from fmd.hub import HubResult, HubUnavailable, MockHub, Reason
+from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, Reason
 from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
 from fmd.policy import SitePolicy
 from robot_controller.outbox import replay
@@ -18,6 +16,7 @@ from robot_controller.store import Store
 from scanners.base import Scan
 from scanners.script import ScriptedScanner
 from simulators.delivery import Delivery, generate_delivery, seed_hub
+from tests.support.relay import RelayClient
 
 LOCATION = "ward-pharmacy"
 NOW = datetime.now(UTC)
@@ -101,8 +100,8 @@ async def test_an_undo_past_its_ten_days_is_flagged_not_sent(tmp_path: Path) -> 
 class DownAfter(RelayClient):
     """Answers `n` verifies, then no more."""
 
-    def __init__(self, inner: object, n: int) -> None:
-        super().__init__(inner)  # type: ignore[arg-type]
+    def __init__(self, inner: HubClient, n: int) -> None:
+        super().__init__(inner)
         self.left = n
 
     async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from relay import RelayClient
 
 from fmd.codes.encode import encode_gs1
 from fmd.codes.model import PackIdentifier
@@ -27,6 +26,7 @@ from simulators.delivery import (
     seed_hub,
     supply_elsewhere,
 )
+from tests.support.relay import RelayClient
 
 TODAY = datetime.now(UTC).date()
 LOCATION = "ward-pharmacy"

@@ -9,7 +9,7 @@ import functools
 import operator
 import re
 import typing
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 from pathlib import Path
 
 import pytest
@@ -45,9 +45,10 @@ def documented(heading: str, key: str = "Code") -> dict[str, int]:
     return {row["Name"]: int(row[key]) for row in DOC_TABLES[heading]}
 
 
-def members(enum: type[IntEnum], *absent: str) -> dict[str, int]:
-    """An enum's names and numbers, without the placeholders only one side has."""
-    return {m.name: int(m) for m in enum if m.name not in absent}
+def members(enum: type[IntEnum] | type[IntFlag], *absent: str) -> dict[str, int]:
+    """An enum's names and numbers, without the placeholders only one side has (a flag's
+    members named as iterated, so never the nameless combinations)."""
+    return {m.name: int(m) for m in enum if m.name is not None and m.name not in absent}
 
 
 # -- Modbus --------------------------------------------------------------------------------------
