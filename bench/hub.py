@@ -37,6 +37,7 @@ from fmd.hub.soap import SoapHubClient
 from robot_controller.demo import DemoOptions, run_demo
 from robot_controller.logs import configure_logging
 from robot_controller.outbox import replay
+from robot_controller.states import HubOperation
 from robot_controller.store import Store
 from scanners.base import Scan
 from simulators.hub import HubSimulator
@@ -154,7 +155,7 @@ async def outbox_drain(intents: int, rate: int) -> dict[str, Any]:
         with store.batch():
             for ui in uis:
                 token = store.record_scan(Scan(ui.serial, None, "bench", now), at=now)
-                store.queue_intent(token, ui, "decommission", Reason.SUPPLIED,
+                store.queue_intent(token, ui, HubOperation.DECOMMISSION, Reason.SUPPLIED,
                                    trx=uuid.uuid4().hex, at=now)  # fmt: skip
         inner = make_client("rest", sim)
         resilient = ResilientHub(inner, retry=RetryPolicy(attempts=50, backoff_max_s=1.0),

@@ -1,42 +1,23 @@
-"""Shared fixtures: stores on SQLite and PostgreSQL, a controlled clock."""
+"""Shared fixtures: stores on SQLite and PostgreSQL, captured and quiet structured logs."""
 
 from __future__ import annotations
 
 import logging
 import os
 import uuid
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import structlog
 
 from robot_controller.store import Store
+from tests.support.logs import Logs
+from tests.support.services import require
 
 POSTGRES_URL = os.environ.get(
     "FMD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-
-
-def services_required() -> bool:
-    """Under CI (`FMD_REQUIRE_SERVICES=1`) a missing service fails the test instead of skipping."""
-    return os.environ.get("FMD_REQUIRE_SERVICES") == "1"
-
-
-def _missing(what: str) -> None:
-    if services_required():
-        pytest.fail(f"{what} is required (FMD_REQUIRE_SERVICES=1) but not available")
-    pytest.skip(f"{what} not available")
-
-
-def require(what: str) -> None:
-    """For a test module (`from conftest import require`): `what` is missing, so skip the test,
-    or fail it under `FMD_REQUIRE_SERVICES=1`."""
-    _missing(what)
-
-
-Logs = list[MutableMapping[str, Any]]
 
 
 @pytest.fixture(autouse=True)
@@ -64,12 +45,12 @@ def postgres_url() -> Iterator[str]:
     try:
         import psycopg
     except ImportError:
-        _missing("psycopg")
+        require("psycopg")
     conninfo = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
     try:
         admin = psycopg.connect(conninfo, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError:
-        _missing(f"PostgreSQL at {POSTGRES_URL}")
+        require(f"PostgreSQL at {POSTGRES_URL}")
     name = f"fmd_test_{uuid.uuid4().hex[:12]}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -2,7 +2,7 @@
 
 The mock national system lives in this process, so every state change it applies is appended to
 a journal (fsynced) before the answer is returned; a restarted child rebuilds the hub from it.
-Usage: python crash_child.py DB JOURNAL SEED PACKS
+Usage, from the project root: python -m tests.crash_child DB JOURNAL SEED PACKS
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ import io
 import json
 import os
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from relay import RelayClient
 
 from fmd.codes.model import PackIdentifier
 from fmd.hub import HubClient, HubResult, MockHub, Reason
@@ -28,8 +26,9 @@ from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
 from scanners.script import ScriptedScanner
 from simulators.delivery import OTHER_LOCATION, generate_delivery, seed_hub
+from tests.support.crash import TODAY
+from tests.support.relay import RelayClient
 
-TODAY = date(2026, 11, 26)
 LOCATION = "crash-test-pharmacy"
 
 
@@ -105,11 +104,11 @@ async def main(db: Path, journal: io.TextIOWrapper, seed: int, packs: int) -> No
         window=8,
         clock=clock,
     )
-    print("ready", flush=True)
+    print("ready", flush=True)  # noqa: T201 - the parent test reads this line
     await pipeline.run([ScriptedScanner(delivery.raws[already:])])
     await pipeline.aclose()
     store.close()
-    print("done", flush=True)
+    print("done", flush=True)  # noqa: T201 - the parent test reads this line
 
 
 if __name__ == "__main__":

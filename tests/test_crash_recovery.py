@@ -17,19 +17,20 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from crash_child import TODAY
 
 from robot_controller.store import Store
 from simulators.delivery import Kind, generate_delivery
+from tests.support.crash import TODAY
 
-CHILD = Path(__file__).with_name("crash_child.py")
+ROOT = Path(__file__).parents[1]  # `python -m tests.crash_child` finds `tests` from here
 PACKS = 240
 
 
 def run_child(db: Path, journal: Path, seed: int, kill_after: float | None) -> bool:
     """Run the daemon once, killed `kill_after` s after it is ready; True when it finished."""
     child = subprocess.Popen(
-        [sys.executable, str(CHILD), str(db), str(journal), str(seed), str(PACKS)],
+        [sys.executable, "-m", "tests.crash_child", str(db), str(journal), str(seed), str(PACKS)],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )

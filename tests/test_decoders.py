@@ -10,7 +10,6 @@ from datetime import date
 import cv2
 import numpy as np
 import pytest
-from conftest import require
 
 from fmd.codes import PackIdentifier
 from fmd.codes.encode import encode_gs1, encode_ifa
@@ -18,6 +17,7 @@ from scanners.base import ScannerError
 from scanners.decoders import Decoded, Decoder, make_decoder
 from scanners.decoders.regions import Candidate, candidates
 from simulators.camera import render_code
+from tests.support.services import require
 
 GS = "\x1d"
 UI = PackIdentifier("GTIN", "09506000134352", "SN(1)A", "B(2)", date(2026, 12, 31), "261231")

@@ -21,18 +21,12 @@ from fmd.hub.clock import ManualClock
 from fmd.hub.rest import RestHubClient
 from fmd.hub.soap import SoapHubClient
 from simulators.hub import Accounts, HubSimulator, RestEquipment, SoapLogin
+from tests.support.packs import GTIN, hub_pack
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 HERE, THERE = "hospital-pharmacy-1", "other-pharmacy"
-GTIN = "0950600013435" + gtin_check_digit("0950600013435")
 OTHER_GTIN = "0400638133393" + gtin_check_digit("0400638133393")
 WITHDRAWN_GTIN = "0871234567890" + gtin_check_digit("0871234567890")
-
-
-def pack(
-    serial: str, batch: str = "B1", expiry: str = "281231", gtin: str = GTIN
-) -> PackIdentifier:
-    return PackIdentifier("GTIN", gtin, serial, batch, None, expiry)
 
 
 @dataclass
@@ -56,10 +50,10 @@ def arrange(hub: MockHub) -> None:
     hub.add_batch(OTHER_GTIN, "R1", date(2028, 12, 31))
     hub.add_batch(WITHDRAWN_GTIN, "W1", date(2028, 12, 31))
     for serial in ("A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8", "BULK1", "BULK2"):
-        hub.add_pack(pack(serial))
-    hub.add_pack(pack("OLD1", batch="OLD", expiry="260131"))
-    hub.add_pack(pack("R1", batch="R1", gtin=OTHER_GTIN))
-    hub.add_pack(pack("W1", batch="W1", gtin=WITHDRAWN_GTIN))
+        hub.add_pack(hub_pack(serial))
+    hub.add_pack(hub_pack("OLD1", batch="OLD", expiry_raw="260131"))
+    hub.add_pack(hub_pack("R1", batch="R1", product=OTHER_GTIN))
+    hub.add_pack(hub_pack("W1", batch="W1", product=WITHDRAWN_GTIN))
     hub.recall_batch(OTHER_GTIN, "R1")
     hub.withdraw_product(WITHDRAWN_GTIN)
 
@@ -115,7 +109,7 @@ def code(backend: Backend, result: HubResult, expected: str) -> None:
 
 
 async def test_an_active_pack_verifies(backend: Backend) -> None:
-    result = await backend.client(HERE).verify(pack("A1"))
+    result = await backend.client(HERE).verify(hub_pack("A1"))
     assert seen(result) == OK_ACTIVE
     code(backend, result, "NMVS_SUCCESS")
 
@@ -123,12 +117,12 @@ async def test_an_active_pack_verifies(backend: Backend) -> None:
 @pytest.mark.parametrize(
     ("ui", "expected", "nmvs"),
     [
-        (pack("ZZ9", gtin="0" + "1234567890128"), Seen("refused", PackState.UNKNOWN, (), False),
-         "NMVS_NC_PC_01"),
-        (pack("NOPE"), Seen("alert", PackState.UNKNOWN, (), True), "NMVS_NC_PC_02"),
-        (pack("A1", batch="B9"), Seen("alert", PackState.UNKNOWN, (), True), "NMVS_FE_LOT_03"),
-        (pack("A1", batch="B2", expiry="290630"), None, "NMVS_FE_LOT_13"),
-        (pack("A1", expiry="281130"), None, "NMVS_FE_LOT_12"),
+        (hub_pack("ZZ9", product="0" + "1234567890128"),
+         Seen("refused", PackState.UNKNOWN, (), False), "NMVS_NC_PC_01"),
+        (hub_pack("NOPE"), Seen("alert", PackState.UNKNOWN, (), True), "NMVS_NC_PC_02"),
+        (hub_pack("A1", batch="B9"), Seen("alert", PackState.UNKNOWN, (), True), "NMVS_FE_LOT_03"),
+        (hub_pack("A1", batch="B2", expiry_raw="290630"), None, "NMVS_FE_LOT_13"),
+        (hub_pack("A1", expiry_raw="281130"), None, "NMVS_FE_LOT_12"),
     ],
 )  # fmt: skip
 async def test_a_pack_the_system_does_not_know_as_scanned_is_refused_or_alerts(
@@ -144,9 +138,9 @@ async def test_a_pack_the_system_does_not_know_as_scanned_is_refused_or_alerts(
 @pytest.mark.parametrize(
     ("ui", "reason", "nmvs"),
     [
-        (pack("R1", batch="R1", gtin=OTHER_GTIN), Reason.RECALLED, "NMVS_FE_LOT_01"),
-        (pack("W1", batch="W1", gtin=WITHDRAWN_GTIN), Reason.WITHDRAWN, "NMVS_FE_LOT_08"),
-        (pack("OLD1", batch="OLD", expiry="260131"), Reason.EXPIRED, "NMVS_NC_PCK_02"),
+        (hub_pack("R1", batch="R1", product=OTHER_GTIN), Reason.RECALLED, "NMVS_FE_LOT_01"),
+        (hub_pack("W1", batch="W1", product=WITHDRAWN_GTIN), Reason.WITHDRAWN, "NMVS_FE_LOT_08"),
+        (hub_pack("OLD1", batch="OLD", expiry_raw="260131"), Reason.EXPIRED, "NMVS_NC_PCK_02"),
     ],
 )
 async def test_recalled_withdrawn_and_expired_packs_are_refused_without_alert(
@@ -165,9 +159,9 @@ async def test_recalled_withdrawn_and_expired_packs_are_refused_without_alert(
 
 
 async def test_supply_then_a_second_supply_elsewhere_raises_an_alert(backend: Backend) -> None:
-    first = await backend.client(HERE).decommission(pack("A2"), Reason.SUPPLIED)
+    first = await backend.client(HERE).decommission(hub_pack("A2"), Reason.SUPPLIED)
     assert seen(first) == SUPPLIED
-    again = await backend.client(THERE).decommission(pack("A2"), Reason.SUPPLIED)
+    again = await backend.client(THERE).decommission(hub_pack("A2"), Reason.SUPPLIED)
     assert (again.outcome, again.alert_id is not None) == ("alert", True)
     code(backend, again, "NMVS_NC_PCK_22")
     assert backend.hub.state_changes_by_pack[(GTIN, "A2")] == 1
@@ -175,17 +169,17 @@ async def test_supply_then_a_second_supply_elsewhere_raises_an_alert(backend: Ba
 
 async def test_the_same_transaction_id_twice_applies_once(backend: Backend) -> None:
     client = backend.client(HERE)
-    first = await client.decommission(pack("A3"), Reason.SUPPLIED, trx="retry-1")
-    second = await client.decommission(pack("A3"), Reason.SUPPLIED, trx="retry-1")
+    first = await client.decommission(hub_pack("A3"), Reason.SUPPLIED, trx="retry-1")
+    second = await client.decommission(hub_pack("A3"), Reason.SUPPLIED, trx="retry-1")
     assert seen(first) == seen(second) == SUPPLIED
     assert backend.hub.state_changes_by_pack[(GTIN, "A3")] == 1
 
 
 async def test_undo_at_the_same_place_within_ten_days_reactivates(backend: Backend) -> None:
     client = backend.client(HERE)
-    await client.decommission(pack("A4"), Reason.SUPPLIED)
+    await client.decommission(hub_pack("A4"), Reason.SUPPLIED)
     backend.clock.advance(days=9, hours=23)
-    result = await client.undo(pack("A4"), Reason.SUPPLIED)
+    result = await client.undo(hub_pack("A4"), Reason.SUPPLIED)
     assert seen(result) == OK_ACTIVE
 
 
@@ -197,41 +191,41 @@ async def test_undo_at_the_same_place_within_ten_days_reactivates(backend: Backe
 async def test_undo_outside_article_13_raises_an_alert(
     backend: Backend, where: str, days: float, nmvs: str
 ) -> None:
-    await backend.client(HERE).decommission(pack("A5"), Reason.SUPPLIED)
+    await backend.client(HERE).decommission(hub_pack("A5"), Reason.SUPPLIED)
     backend.clock.advance(days=days)
-    result = await backend.client(where).undo(pack("A5"), Reason.SUPPLIED)
+    result = await backend.client(where).undo(hub_pack("A5"), Reason.SUPPLIED)
     assert (result.outcome, result.alert_id is not None) == ("alert", True)
     assert result.state is PackState.INACTIVE
     code(backend, result, nmvs)
 
 
 async def test_undo_of_a_state_the_pack_is_not_in_raises_an_alert(backend: Backend) -> None:
-    result = await backend.client(HERE).undo(pack("A6"), Reason.SUPPLIED)
+    result = await backend.client(HERE).undo(hub_pack("A6"), Reason.SUPPLIED)
     assert (result.outcome, result.alert_id is not None) == ("alert", True)
     code(backend, result, "NMVS_NC_PCK_06")
 
 
 async def test_a_lock_can_be_undone_without_a_time_limit(backend: Backend) -> None:
     client = backend.client(HERE)
-    locked = await client.decommission(pack("A7"), Reason.LOCKED)
+    locked = await client.decommission(hub_pack("A7"), Reason.LOCKED)
     assert locked.reasons == (Reason.LOCKED,)
     backend.clock.advance(days=60)
-    assert seen(await client.undo(pack("A7"), Reason.LOCKED)) == OK_ACTIVE
+    assert seen(await client.undo(hub_pack("A7"), Reason.LOCKED)) == OK_ACTIVE
 
 
 async def test_stolen_is_never_undone(backend: Backend) -> None:
     client = backend.client(HERE)
-    await client.decommission(pack("A8"), Reason.STOLEN)
-    result = await client.undo(pack("A8"), Reason.STOLEN)
+    await client.decommission(hub_pack("A8"), Reason.STOLEN)
+    result = await client.undo(hub_pack("A8"), Reason.STOLEN)
     assert result.outcome == "refused"
     assert result.reasons == (Reason.STOLEN,)
 
 
 async def test_bulk_answers_each_pack_in_order(backend: Backend) -> None:
     items = [
-        BulkItem(pack("BULK1"), "decommission", Reason.SUPPLIED),
-        BulkItem(pack("NOPE2")),
-        BulkItem(pack("BULK2")),
+        BulkItem(hub_pack("BULK1"), "decommission", Reason.SUPPLIED),
+        BulkItem(hub_pack("NOPE2")),
+        BulkItem(hub_pack("BULK2")),
     ]
     answer = await backend.client(HERE).bulk(items)
     assert [r.outcome for r in answer.results] == ["ok", "alert", "ok"]

@@ -7,20 +7,21 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from relay import RelayClient
 
-from fmd.codes.encode import gtin_check_digit
 from fmd.codes.model import PackIdentifier
 from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, PackState, Reason
-from fmd.hub.resilient import CircuitBreaker, CircuitOpen, ResilientHub, RetryPolicy
+from fmd.hub.resilient import (
+    BreakerState,
+    CircuitBreaker,
+    CircuitOpen,
+    ResilientHub,
+    RetryPolicy,
+)
 from simulators.hub import Faults, HubSimulator
+from tests.support.packs import GTIN, hub_pack
+from tests.support.relay import RelayClient
 
-GTIN = "0950600013435" + gtin_check_digit("0950600013435")
 HERE = "hospital-pharmacy-1"
-
-
-def pack(serial: str) -> PackIdentifier:
-    return PackIdentifier("GTIN", GTIN, serial, "B1", None, "281231")
 
 
 def stocked(*serials: str, **faults: float) -> MockHub:
@@ -28,7 +29,7 @@ def stocked(*serials: str, **faults: float) -> MockHub:
     hub.add_product(GTIN)
     hub.add_batch(GTIN, "B1", date(2028, 12, 31))
     for serial in serials:
-        hub.add_pack(pack(serial))
+        hub.add_pack(hub_pack(serial))
     return hub
 
 
@@ -79,7 +80,7 @@ def wrap(inner: HubClient, **kwargs: object) -> tuple[ResilientHub, Sleeps]:
 async def test_verify_is_retried_after_no_answer_with_growing_waits() -> None:
     hub = stocked("S1")
     resilient, sleeps = wrap(Scripted(hub.client(HERE), fail="verify", n=2))
-    result = await resilient.verify(pack("S1"))
+    result = await resilient.verify(hub_pack("S1"))
     assert result.state is PackState.ACTIVE
     assert len(sleeps.waits) == 2
     assert sleeps.waits[1] > sleeps.waits[0] * 0.5  # exponential, with jitter
@@ -90,7 +91,7 @@ async def test_a_lost_decommission_is_verified_before_any_resend(landed: bool) -
     hub = stocked("S2")
     scripted = Scripted(hub.client(HERE), fail="decommission", landed=landed)
     resilient, _ = wrap(scripted)
-    result = await resilient.decommission(pack("S2"), Reason.SUPPLIED, trx="t-1")
+    result = await resilient.decommission(hub_pack("S2"), Reason.SUPPLIED, trx="t-1")
     assert (result.state, result.reasons) == (PackState.INACTIVE, (Reason.SUPPLIED,))
     assert hub.state_changes_by_pack == {(GTIN, "S2"): 1}
     assert scripted.sent == (1 if landed else 2)
@@ -108,7 +109,7 @@ async def test_a_change_by_someone_else_meanwhile_is_never_overwritten() -> None
             raise HubUnavailable("read timeout")
 
     resilient, _ = wrap(StolenMeanwhile(hub.client(HERE)))
-    result = await resilient.decommission(pack("S3"), Reason.SUPPLIED)
+    result = await resilient.decommission(hub_pack("S3"), Reason.SUPPLIED)
     assert result.reasons == (Reason.STOLEN,)
     assert hub.state_changes_by_pack == {(GTIN, "S3"): 1}
 
@@ -126,7 +127,7 @@ async def test_throttling_waits_as_long_as_the_hub_asked() -> None:
             return await self.inner.verify(ui, trx=trx)
 
     resilient, sleeps = wrap(Throttled(hub.client(HERE)))
-    assert (await resilient.verify(pack("S4"))).outcome == "ok"
+    assert (await resilient.verify(hub_pack("S4"))).outcome == "ok"
     assert sleeps.waits == [7.0]
 
 
@@ -134,7 +135,7 @@ async def test_a_hub_that_never_answers_gives_up_after_the_attempts() -> None:
     hub = stocked("S5", timeout_rate=1.0)
     resilient, sleeps = wrap(hub.client(HERE), retry=RetryPolicy(attempts=3))
     with pytest.raises(HubUnavailable):
-        await resilient.verify(pack("S5"))
+        await resilient.verify(hub_pack("S5"))
     assert len(sleeps.waits) == 2
 
 
@@ -147,7 +148,7 @@ async def test_a_hanging_hub_times_out() -> None:
     resilient, _ = wrap(Hanging(stocked().client(HERE)), timeout_s=0.05,
                         retry=RetryPolicy(attempts=1))  # fmt: skip
     with pytest.raises(HubUnavailable, match="no answer within"):
-        await resilient.verify(pack("S6"))
+        await resilient.verify(hub_pack("S6"))
 
 
 class Ticks:
@@ -158,20 +159,26 @@ class Ticks:
         return self.now
 
 
+def state_of(breaker: CircuitBreaker) -> BreakerState:
+    """`breaker.state` read afresh: it changes as time moves, which mypy cannot see when it
+    narrows the property after a comparison."""
+    return breaker.state
+
+
 def test_the_breaker_opens_after_failures_and_tries_once_after_the_cooldown() -> None:
     ticks = Ticks()
     breaker = CircuitBreaker(failures=3, cooldown_s=30, clock=ticks)
     for _ in range(3):
         assert breaker.allow()
         breaker.record(ok=False)
-    assert breaker.state == "open"
+    assert state_of(breaker) == "open"
     assert not breaker.allow()
     ticks.now = 31
-    assert breaker.state == "half-open"
+    assert state_of(breaker) == "half-open"
     assert breaker.allow()
     assert not breaker.allow()  # one trial at a time
     breaker.record(ok=True)
-    assert breaker.state == "closed"
+    assert state_of(breaker) == "closed"
 
 
 async def test_an_open_breaker_fails_fast_so_the_pipeline_goes_offline() -> None:
@@ -179,10 +186,10 @@ async def test_an_open_breaker_fails_fast_so_the_pipeline_goes_offline() -> None
     breaker = CircuitBreaker(failures=2, cooldown_s=60)
     resilient, _ = wrap(hub.client(HERE), breaker=breaker, retry=RetryPolicy(attempts=2))
     with pytest.raises(HubUnavailable):
-        await resilient.verify(pack("S7"))
+        await resilient.verify(hub_pack("S7"))
     before = hub.transactions
     with pytest.raises(CircuitOpen):
-        await resilient.verify(pack("S7"))
+        await resilient.verify(hub_pack("S7"))
     assert hub.transactions == before
 
 
@@ -203,7 +210,9 @@ async def test_over_a_faulty_wire_every_pack_is_decommissioned_exactly_once(
     inner = sim.client()
     resilient, _ = wrap(inner, retry=RetryPolicy(attempts=8), breaker=CircuitBreaker(failures=99))
     try:
-        results = [await resilient.decommission(pack(f"W{i}"), Reason.SUPPLIED) for i in range(40)]
+        results = [
+            await resilient.decommission(hub_pack(f"W{i}"), Reason.SUPPLIED) for i in range(40)
+        ]
     finally:
         await inner.aclose()
     assert all(r.reasons == (Reason.SUPPLIED,) for r in results)
@@ -219,7 +228,7 @@ async def test_an_expired_server_certificate_is_refused_as_unavailable(dialect: 
         client = sim.client()
         try:
             with pytest.raises(HubUnavailable, match=r"(?i)certificate|ssl|tls"):
-                await client.verify(pack("X1"))
+                await client.verify(hub_pack("X1"))
         finally:
             await client.aclose()
 
@@ -230,7 +239,7 @@ async def test_a_hub_asking_for_a_very_long_wait_gets_its_throttled_answer_back(
             return HubResult("rate_limited", "NMVS_FI_SE_CLI_01", retry_after_s=86_400.0)
 
     resilient, sleeps = wrap(SlowDown(stocked().client(HERE)))
-    result = await resilient.verify(pack("S8"))
+    result = await resilient.verify(hub_pack("S8"))
     assert result.outcome == "rate_limited"
     assert sleeps.waits == []
 
@@ -247,7 +256,7 @@ async def test_a_cancelled_trial_call_frees_the_half_open_breaker() -> None:
             raise AssertionError("not reached")
 
     resilient, _ = wrap(Hanging(stocked().client(HERE)), breaker=breaker)
-    trial = asyncio.create_task(resilient.verify(pack("S9")))
+    trial = asyncio.create_task(resilient.verify(hub_pack("S9")))
     await asyncio.sleep(0.01)
     trial.cancel()
     await asyncio.gather(trial, return_exceptions=True)

@@ -16,6 +16,7 @@ from fmd.hub import BulkItem, HubUnavailable, MockHub, PackState, Reason
 from fmd.hub.clock import ManualClock
 from fmd.hub.rest import RestHubClient, retry_after_seconds
 from simulators.hub import Accounts, Faults, HubSimulator, RestEquipment
+from tests.support.packs import hub_pack
 
 START = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
 GTIN = "04006381333931"
@@ -40,7 +41,7 @@ def ui(
     product: str = GTIN,
     scheme: Scheme = "GTIN",
 ) -> PackIdentifier:
-    return PackIdentifier(scheme, product, serial, batch, None, expiry_raw)
+    return hub_pack(serial, batch, expiry_raw, product=product, scheme=scheme)
 
 
 @pytest.fixture(scope="module")

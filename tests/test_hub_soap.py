@@ -27,6 +27,7 @@ from fmd.hub.soap_names import BULK_PATH, DECOMMISSION, SINGLE_PATH, SOAP_MEDIA_
 from fmd.hub.soap_requests import Login, Software, bulk_result_request
 from fmd.hub.soap_responses import read_bulk_result
 from simulators.hub import Faults, HubSimulator
+from tests.support.packs import hub_pack
 
 START = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
 GTIN = "04006381333931"
@@ -44,7 +45,7 @@ Admin = Callable[..., Awaitable[dict[str, Any]]]
 
 def ui(serial: str, batch: str = "B1", *, product: str = GTIN, expiry: str = "") -> PackIdentifier:
     printed = expiry or BATCHES.get(batch, date(2026, 12, 31)).strftime("%y%m%d")
-    return PackIdentifier("GTIN", product, serial, batch, None, printed)
+    return hub_pack(serial, batch, printed, product=product)
 
 
 def seeded_hub(clock: ManualClock) -> MockHub:

@@ -177,7 +177,7 @@ def test_sim_hub_serves_a_master_data_file(tmp_path: Path) -> None:
     args = [sys.executable, "-m", "robot_controller", "sim", "hub", "--master-data", str(data)]
     with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as simulator:
         assert simulator.stdout is not None
-        served = []
+        served: list[str] = []
         try:
             while not served or "Ctrl-C stops" not in served[-1]:
                 line = simulator.stdout.readline()

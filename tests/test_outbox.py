@@ -6,20 +6,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from relay import RelayClient
 
 from fmd.codes.model import PackIdentifier
-from fmd.hub import HubResult, HubUnavailable, MockHub, Reason
+from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, Reason
 from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
 from fmd.policy import SitePolicy
 from robot_controller.outbox import ReplayReport, replay
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.sim import SimRobot
-from robot_controller.states import HubOperation, IntentStatus
+from robot_controller.states import HubOperation, IntentStatus, Route
 from robot_controller.store import Intent, Store
 from scanners.base import Scan
 from scanners.script import ScriptedScanner
 from simulators.delivery import Delivery, generate_delivery, seed_hub
+from tests.support.relay import RelayClient
 
 LOCATION = "ward-pharmacy"
 NOW = datetime.now(UTC)
@@ -75,7 +75,7 @@ async def test_a_decommission_whose_answer_was_lost_is_confirmed_not_sent_again(
     delivery, hub, store = world(tmp_path, 1, seed=32)
     ui = delivery.packs[0].ui
     token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
-    store.queue_intent(token, ui, "decommission", Reason.SUPPLIED, trx="lost-1", at=NOW)
+    store.queue_intent(token, ui, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="lost-1", at=NOW)
     await hub.client(LOCATION).decommission(ui, Reason.SUPPLIED, trx="lost-1")  # landed, reply lost
 
     report = await replay(store, quick(hub), clock=at_now)
@@ -90,7 +90,7 @@ async def test_an_undo_past_its_ten_days_is_flagged_not_sent(tmp_path: Path) -> 
     delivery, hub, store = world(tmp_path, 1, seed=33)
     ui = delivery.packs[0].ui
     token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
-    store.queue_intent(token, ui, "undo", Reason.SUPPLIED, trx="undo-1",
+    store.queue_intent(token, ui, HubOperation.UNDO, Reason.SUPPLIED, trx="undo-1",
                        at=NOW - timedelta(days=11))  # fmt: skip
     before = hub.transactions
 
@@ -103,8 +103,8 @@ async def test_an_undo_past_its_ten_days_is_flagged_not_sent(tmp_path: Path) -> 
 class DownAfter(RelayClient):
     """Answers `n` verifies, then no more."""
 
-    def __init__(self, inner: object, n: int) -> None:
-        super().__init__(inner)  # type: ignore[arg-type]
+    def __init__(self, inner: HubClient, n: int) -> None:
+        super().__init__(inner)
         self.left = n
 
     async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
@@ -118,7 +118,7 @@ async def test_a_replay_stops_when_the_hub_goes_away_and_keeps_the_rest(tmp_path
     delivery, hub, store = world(tmp_path, 5, seed=34)
     for raw, pack in zip(delivery.raws, delivery.packs, strict=True):
         token = store.record_scan(Scan(raw, None, "bench", NOW), at=NOW)
-        store.queue_intent(token, pack.ui, "verify", None, trx=f"v-{token}", at=NOW)
+        store.queue_intent(token, pack.ui, HubOperation.VERIFY, None, trx=f"v-{token}", at=NOW)
 
     report = await replay(store, quick(DownAfter(hub.client(LOCATION), 2)), clock=at_now)
 
@@ -158,7 +158,7 @@ async def test_a_replay_cut_short_remembers_what_it_sent_and_asks_first_next_tim
     delivery, hub, store = world(tmp_path, 1, seed=36, hub=MockHub(seed=1, remembered_trx=0))
     ui = delivery.packs[0].ui
     token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
-    store.queue_intent(token, ui, "decommission", Reason.SUPPLIED, trx="cut-1", at=NOW)
+    store.queue_intent(token, ui, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="cut-1", at=NOW)
 
     class LandsThenGoesAway(RelayClient):
         async def decommission(
@@ -184,8 +184,8 @@ async def test_a_pack_fed_again_while_its_change_waits_is_held_back(tmp_path: Pa
     delivery, hub, store = world(tmp_path, 1, seed=37)
     ui = delivery.packs[0].ui
     first = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
-    store.queue_intent(first, ui, "decommission", Reason.SUPPLIED, trx="wait-1", at=NOW)
-    store.finish(first, route="rejected", why="hub-unavailable", message="", ui=ui, at=NOW)
+    store.queue_intent(first, ui, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="wait-1", at=NOW)
+    store.finish(first, route=Route.REJECTED, why="hub-unavailable", message="", ui=ui, at=NOW)
     before = hub.transactions
 
     pipeline = Pipeline(store=store, hub=quick(hub), robot=SimRobot(), site=SitePolicy())

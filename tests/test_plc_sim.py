@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from pymodbus import FramerType
@@ -26,6 +26,7 @@ from simulators.robot_model import (
     StatusBit,
 )
 from tests.support.clock import ManualClock
+from tests.support.until import until
 
 
 @pytest.fixture
@@ -60,14 +61,6 @@ def job(code: int, token: int, seq: int, reason: int = 0, location: int = 0) -> 
     return [code, reason, *split_u32(token), seq, *split_u32(location)]
 
 
-async def wait_for(check: Callable[[], bool], within_s: float = 2.0) -> None:
-    for _ in range(int(within_s * 100)):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
-
-
 async def test_status_block_at_rest(client: AsyncModbusTcpClient) -> None:
     regs = await status(client)
     assert regs[Reg.IF_VERSION] == IF_VERSION
@@ -83,7 +76,7 @@ async def test_a_job_in_one_write(plc: PlcSimulator, client: AsyncModbusTcpClien
         Reg.JOB_CODE, job(JobCode.PLACE_ON_SHELF, token, 1), device_id=1
     )
     assert not written.isError()
-    await wait_for(lambda: plc.model.job_done_seq == 1)
+    await until(lambda: plc.model.job_done_seq == 1)
     regs = await status(client)
     assert (regs[Reg.JOB_ACK_SEQ], regs[Reg.JOB_DONE_SEQ]) == (1, 1)
     assert regs[Reg.JOB_RESULT] == JobResult.STORED
@@ -99,7 +92,7 @@ async def test_retrieve_reads_the_location(plc: PlcSimulator, client: AsyncModbu
         job(JobCode.RETRIEVE_TO_QUARANTINE, 0, 1, JobReason.OPERATOR, 70_000),
         device_id=1,
     )
-    await wait_for(lambda: plc.model.job_done_seq == 1)
+    await until(lambda: plc.model.job_done_seq == 1)
     regs = await status(client)
     assert regs[Reg.JOB_RESULT] == JobResult.RETRIEVED
     assert regs[Reg.LOCATION : Reg.LOCATION + 2] == split_u32(70_000)
@@ -113,7 +106,7 @@ async def test_a_lost_reply_never_moves_twice(
     values = job(JobCode.DIVERT_TO_REJECT, 9, 1, JobReason.FMD_ALERT)
     with pytest.raises(ModbusIOException):
         await client.write_registers(Reg.JOB_CODE, values, device_id=1)
-    await wait_for(lambda: plc.model.job_done_seq == 1)
+    await until(lambda: plc.model.job_done_seq == 1)
     again = await client.write_registers(Reg.JOB_CODE, values, device_id=1)  # the host's retry
     assert not again.isError()
     await asyncio.sleep(0.02)
@@ -177,7 +170,7 @@ async def test_host_watchdog_trips(
     plc.model.faults.watchdog_s = 0.2
     await client.write_registers(Reg.HOST_HEARTBEAT, [1], device_id=1)
     await clock.advance(0.3)
-    await wait_for(lambda: plc.model.watchdog_tripped)
+    await until(lambda: plc.model.watchdog_tripped)
     regs = await status(client)
     assert StatusBit.HOST_WATCHDOG in StatusBit(regs[Reg.STATUS_WORD])
     assert regs[Reg.FAULT_CODE] == FaultCode.HOST_WATCHDOG
@@ -211,7 +204,7 @@ async def test_rtu_over_a_pty_pair() -> None:
         try:
             assert await rtu.connect()
             await rtu.write_registers(Reg.JOB_CODE, job(JobCode.PLACE_ON_SHELF, 44, 1), device_id=1)
-            await wait_for(lambda: model.job_done_seq == 1)
+            await until(lambda: model.job_done_seq == 1)
             regs = await status(rtu)
             assert regs[Reg.JOB_RESULT] == JobResult.STORED
             assert model.moves[44] == 1
@@ -234,7 +227,7 @@ def test_run_in_thread_with_a_sync_client() -> None:
 async def test_serve_plc_announces_and_stops_when_cancelled() -> None:
     said: list[str] = []
     task = asyncio.ensure_future(serve_plc(tcp=("127.0.0.1", 0), announce=said.append))
-    await wait_for(lambda: bool(said))
+    await until(lambda: bool(said))
     assert said[0].startswith("PLC simulator (Modbus, device 1) on tcp 127.0.0.1:")
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

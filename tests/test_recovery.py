@@ -12,6 +12,7 @@ from fmd.policy import Action, Decision, SitePolicy, Why
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.base import Job, JobCode
 from robot_controller.robot.sim import SimRobot
+from robot_controller.states import Stage
 from robot_controller.store import Store
 from scanners.base import Scan
 from simulators.delivery import generate_delivery, seed_hub
@@ -33,16 +34,18 @@ async def test_every_half_done_pack_is_finished_without_a_second_decommission(
     tokens = [store.record_scan(Scan(r, None, "bench", NOW), at=NOW) for r in raw]
     parsed = [parse_scan(r) for r in raw]
     # 1: only recorded. 2: intent stored, sent, landed, reply lost. 3: intent stored, never sent.
-    landed = store.record_decision(tokens[1], "verify", parsed[1], SHELVE, at=NOW, intent_trx="a1")
+    landed = store.record_decision(
+        tokens[1], Stage.VERIFY, parsed[1], SHELVE, at=NOW, intent_trx="a1"
+    )
     assert landed is not None
     await client.decommission(delivery.packs[1].ui, Reason.SUPPLIED, trx="a1")
-    store.record_decision(tokens[2], "verify", parsed[2], SHELVE, at=NOW, intent_trx="a2")
+    store.record_decision(tokens[2], Stage.VERIFY, parsed[2], SHELVE, at=NOW, intent_trx="a2")
     # 4: the robot was moving it. 5: decided to quarantine, not yet handed to the robot.
-    store.record_decision(tokens[3], "verify", parsed[3], Decision(Action.SHELVE, Why.VERIFIED),
-                          at=NOW)  # fmt: skip
+    verified = Decision(Action.SHELVE, Why.VERIFIED)
+    store.record_decision(tokens[3], Stage.VERIFY, parsed[3], verified, at=NOW)
     store.start_job(Job(JobCode.PLACE_ON_SHELF, tokens[3]), at=NOW)
-    store.record_decision(tokens[4], "verify", parsed[4], Decision(Action.QUARANTINE, Why.ALERT),
-                          at=NOW)  # fmt: skip
+    alert = Decision(Action.QUARANTINE, Why.ALERT)
+    store.record_decision(tokens[4], Stage.VERIFY, parsed[4], alert, at=NOW)
 
     pipeline = Pipeline(store=store, hub=ResilientHub(client), robot=SimRobot(), site=SitePolicy())
     await pipeline.run([])
@@ -72,8 +75,8 @@ async def test_a_pack_decided_yesterday_that_expired_overnight_is_not_shelved(
     store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
     raw = delivery.raws[0]
     token = store.record_scan(Scan(raw, None, "bench", NOW), at=NOW)
-    store.record_decision(token, "verify", parse_scan(raw), Decision(Action.SHELVE, Why.VERIFIED),
-                          at=NOW)  # fmt: skip
+    shelve = Decision(Action.SHELVE, Why.VERIFIED)
+    store.record_decision(token, Stage.VERIFY, parse_scan(raw), shelve, at=NOW)
 
     def after_expiry() -> datetime:
         return datetime.combine(expiry + timedelta(days=1), NOW.timetz())

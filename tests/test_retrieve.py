@@ -19,6 +19,7 @@ from robot_controller.store import Store
 from scanners.base import Scan
 from scanners.script import ScriptedScanner
 from simulators.delivery import Kind, generate_delivery, seed_hub, supply_elsewhere
+from tests.support.until import until
 
 TODAY = datetime.now(UTC).date()
 SUSPECT_ON_THE_SHELF = {Kind.ALREADY_SUPPLIED, Kind.RECALLED, Kind.UNKNOWN_SERIAL}
@@ -66,12 +67,8 @@ async def test_a_shelved_pack_whose_deferred_check_fails_is_retrieved_to_quarant
     )
     still_open = OpenScanner()
     loading = asyncio.create_task(pipeline.run([ScriptedScanner(delivery.raws), still_open]))
-    tokens: list[int] = []
-    for _ in range(200):
-        tokens = [token for token, _ in store.raw_scans()]
-        if len(store.outcomes()) == len(delivery.packs):
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: len(store.outcomes()) == len(delivery.packs), timeout_s=10, every_s=0.05)
+    tokens = [token for token, _ in store.raw_scans()]
     shelved_offline = {t for t, (route, _) in store.outcomes().items() if route == "shelved"}
     token_of = dict(zip((p.raw for p in delivery.packs), tokens, strict=True))
     assert {token_of[p.raw] for p in suspects} <= shelved_offline
@@ -79,11 +76,12 @@ async def test_a_shelved_pack_whose_deferred_check_fails_is_retrieved_to_quarant
     genuine = {token_of[p.raw] for p in delivery.packs if p.kind is Kind.GENUINE}
     retrieved = shelved_offline - genuine  # every suspect the hub would have refused
     hub.timeout_rate = 0.0  # back: the background replay checks the shelved packs
-    for _ in range(400):
+
+    def quarantined() -> bool:
         routes = store.outcomes()
-        if all(routes[t][0] == "quarantined" for t in retrieved):
-            break
-        await asyncio.sleep(0.05)
+        return all(routes[t][0] == "quarantined" for t in retrieved)
+
+    await until(quarantined, timeout_s=20, every_s=0.05)
     await still_open.aclose()
     await loading
     await pipeline.aclose()
@@ -142,10 +140,7 @@ async def test_suspects_found_by_an_offline_replay_are_retrieved_by_the_next_dae
     daemon = pipeline(robot, 0.05)
     still_open = OpenScanner()
     running = asyncio.create_task(daemon.run([still_open]))
-    for _ in range(200):
-        if not any(store.retrievals_due()):
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: not any(store.retrievals_due()), timeout_s=10, every_s=0.05)
     await still_open.aclose()
     await running
     await daemon.aclose()

@@ -25,12 +25,8 @@ from robot_controller.robot.base import (
     next_seq,
     unexpected,
 )
-from robot_controller.robot.modbus import (
-    ModbusRobot,
-    ModbusTimeouts,
-    decode_status,
-    encode_job,
-)
+from robot_controller.robot.modbus import ModbusRobot, ModbusTimeouts
+from robot_controller.robot.modbus_codec import decode_status, encode_job
 from robot_controller.routing import route_of
 from simulators.plc import PlcSimulator, Reg, rtu_pty_pair, split_u32
 from simulators.robot_model import FaultCode, RobotModel, Timings

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,19 +34,12 @@ from robot_controller.robot.line_protocol import (
 from robot_controller.robot.serial import SerialRobot
 from simulators.robot_model import RobotModel
 from simulators.serial_robot import SerialRobotSimulator
+from tests.support.until import until
 
 STALE_S = 0.5
 PLACE = Job(JobCode.PLACE_ON_SHELF, 1001)
 REJECT = Job(JobCode.DIVERT_TO_REJECT, 1002, JobReason.FMD_ALERT)
 QUARANTINE = Job(JobCode.DIVERT_TO_QUARANTINE, 1003, JobReason.HUB_UNAVAILABLE)
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the condition did not come true")
-        await asyncio.sleep(0.01)
 
 
 def driver(port: Path | str, *, heartbeat_s: float = 0.05) -> SerialRobot:

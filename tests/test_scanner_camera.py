@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require
 
 from scanners.base import Scan, ScannerError
 from scanners.camera import CameraScanner, Dedupe, Region
@@ -22,6 +21,7 @@ from simulators.camera import (
     write_delivery_video,
     write_video,
 )
+from tests.support.services import require
 
 BELT = replace(CONVEYOR, width=640, height=480)
 GS1 = [

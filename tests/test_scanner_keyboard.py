@@ -13,54 +13,29 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from conftest import Logs
 
 from fmd.codes import parse_scan
 from scanners.base import Scan, ScannerError
-from scanners.keyboard import EV_KEY, INPUT_EVENT, KeyboardScanner, KeyboardStats, KeyState
+from scanners.keyboard import INPUT_EVENT, KeyboardScanner, KeyboardStats, KeyState
 from simulators.scanner import ScannerProfile, VirtualScanner
+from tests.support.keys import (
+    CAPS_LOCK,
+    CTRL,
+    ENTER,
+    F1,
+    KP_ENTER,
+    PLAIN,
+    RIGHT_SHIFT,
+    SHIFT,
+    event,
+    keystrokes,
+    tap,
+    with_key,
+)
+from tests.support.logs import Logs
 
 CODE = "]d201034531200000111730123110ABCD1234\x1d21SN12345"
 CODE2 = "]d201034531200000111730123110ABCD1234\x1d21SN67890"
-
-# Key codes (linux/input-event-codes.h) for the keystrokes a US-layout wedge sends.
-SHIFT, RIGHT_SHIFT, CTRL, CAPS_LOCK, ENTER, KP_ENTER, F1 = 42, 54, 29, 58, 28, 96, 59
-_PLAIN = {
-    **{c: 2 + i for i, c in enumerate("1234567890-=")},
-    **{c: 16 + i for i, c in enumerate("qwertyuiop[]")},
-    **{c: 30 + i for i, c in enumerate("asdfghjkl;'`")},
-    **{c: 43 + i for i, c in enumerate("\\zxcvbnm,./")},
-    " ": 57,
-}
-_SHIFTED = dict(zip('!@#$%^&*()_+QWERTYUIOP{}ASDFGHJKL:"~|ZXCVBNM<>?', [
-    *range(2, 14), *range(16, 28), *range(30, 42), *range(43, 54)], strict=True))  # fmt: skip
-
-
-def event(code: int, value: int, kind: int = EV_KEY) -> bytes:
-    return INPUT_EVENT.pack(1_700_000_000, 0, kind, code, value)
-
-
-def tap(code: int) -> bytes:
-    return event(code, 1) + event(code, 0) + event(0, 0, kind=0)  # press, release, EV_SYN
-
-
-def with_key(modifier: int, keys: bytes) -> bytes:
-    return event(modifier, 1) + keys + event(modifier, 0)
-
-
-def keystrokes(text: str) -> bytes:
-    """What a US-layout wedge sends to type `text`: GS as Ctrl+], newline as Enter."""
-    out = b""
-    for char in text:
-        if char == "\x1d":
-            out += with_key(CTRL, tap(_PLAIN["]"]))
-        elif char == "\n":
-            out += tap(ENTER)
-        elif char in _PLAIN:
-            out += tap(_PLAIN[char])
-        else:
-            out += with_key(SHIFT, tap(_SHIFTED[char]))
-    return out
 
 
 def typed(records: bytes) -> str:
@@ -92,31 +67,31 @@ def pipe() -> Iterator[tuple[BinaryIO, int]]:
 
 def test_shift_types_upper_case_and_the_shifted_signs() -> None:
     assert typed(keystrokes("]d2 ABC-abc_1!")) == "]d2 ABC-abc_1!"
-    assert typed(with_key(RIGHT_SHIFT, tap(_PLAIN["a"]) + tap(_PLAIN["1"]))) == "A!"
+    assert typed(with_key(RIGHT_SHIFT, tap(PLAIN["a"]) + tap(PLAIN["1"]))) == "A!"
 
 
 def test_caps_lock_swaps_the_case_of_letters_only() -> None:
-    records = tap(CAPS_LOCK) + keystrokes("ab1") + with_key(SHIFT, tap(_PLAIN["a"]))
+    records = tap(CAPS_LOCK) + keystrokes("ab1") + with_key(SHIFT, tap(PLAIN["a"]))
     records += tap(CAPS_LOCK) + keystrokes("c")
     assert typed(records) == "AB1ac"
 
 
 def test_ctrl_bracket_is_gs_as_wedge_scanners_send_it() -> None:
-    assert typed(with_key(CTRL, tap(_PLAIN["]"]))) == "\x1d"
-    assert typed(with_key(CTRL, with_key(SHIFT, tap(_PLAIN["]"])))) == "\x1d"
-    assert typed(with_key(CTRL, with_key(SHIFT, tap(_PLAIN["6"])))) == "\x1e"  # RS
-    assert typed(with_key(CTRL, tap(_PLAIN["d"]))) == "\x04"  # EOT
+    assert typed(with_key(CTRL, tap(PLAIN["]"]))) == "\x1d"
+    assert typed(with_key(CTRL, with_key(SHIFT, tap(PLAIN["]"])))) == "\x1d"
+    assert typed(with_key(CTRL, with_key(SHIFT, tap(PLAIN["6"])))) == "\x1e"  # RS
+    assert typed(with_key(CTRL, tap(PLAIN["d"]))) == "\x04"  # EOT
 
 
 def test_enter_and_keypad_enter_end_a_line_and_a_held_key_repeats() -> None:
     assert typed(tap(ENTER) + tap(KP_ENTER)) == "\n\n"
-    assert typed(event(_PLAIN["0"], 1) + event(_PLAIN["0"], 2) + event(_PLAIN["0"], 0)) == "00"
+    assert typed(event(PLAIN["0"], 1) + event(PLAIN["0"], 2) + event(PLAIN["0"], 0)) == "00"
 
 
 def test_unknown_keys_type_nothing_and_are_counted() -> None:
     stats = KeyboardStats()
     keys = KeyState(stats)
-    records = tap(F1) + tap(_PLAIN["a"]) + with_key(CTRL, tap(_PLAIN["1"])) + tap(400)
+    records = tap(F1) + tap(PLAIN["a"]) + with_key(CTRL, tap(PLAIN["1"])) + tap(400)
     assert "".join(keys.key(c, v) for _, _, _, c, v in INPUT_EVENT.iter_unpack(records)) == "a"
     assert stats.unknown_keys == 3
 

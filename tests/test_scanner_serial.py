@@ -11,17 +11,18 @@ import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import serial
-from conftest import Logs
 
 from fmd.codes import parse_scan
 from scanners.base import Scan, ScannerError
 from scanners.serial import SerialScanner, SerialSettings, open_error
 from simulators.scanner import PROFILES, ScannerProfile, VirtualScanner, run_virtual_scanner
+from tests.support.logs import Logs
+from tests.support.until import until
 
 CODE = "]d201034531200000111730123110ABCD1234\x1d21SN12345"
 CODE2 = "]d201034531200000111730123110ABCD1234\x1d21SN67890"
@@ -55,15 +56,6 @@ class Reader:
         await self.scanner.aclose()
         await asyncio.wait_for(self.task, 1.0)
         return time.monotonic() - started
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 3.0) -> None:
-    """Poll a condition on the scanner's counters, every 10 ms."""
-    for _ in range(int(timeout_s * 100)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise TimeoutError("the condition did not come true")
 
 
 @pytest.fixture

@@ -4,14 +4,12 @@ wedge feed one pipeline at once, and every pack is routed as its ground truth sa
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from test_scanner_keyboard import keystrokes
 
 from robot_controller.config import Config, ConfigError
 from robot_controller.demo import content
@@ -20,6 +18,9 @@ from simulators.camera import CONVEYOR, write_delivery_video
 from simulators.delivery import Delivery, generate_delivery, master_data
 from simulators.scanner import PROFILES, VirtualScanner
 from simulators.world import write_master_data
+from tests.support.keys import keystrokes
+from tests.support.typist import typing_thread
+from tests.support.until import until
 
 PACKS, SEED = 24, 5
 
@@ -59,15 +60,16 @@ async def test_a_serial_scanner_a_camera_and_a_keyboard_feed_one_pipeline(tmp_pa
             ],
         )
         daemon = await build_daemon(config)  # opens the serial port before anything is typed
-        typist = threading.Thread(target=lambda: [virtual.type(p.raw) for p in by_serial])
+        typist = typing_thread(virtual, [p.raw for p in by_serial])
         stop = asyncio.Event()
         loading = asyncio.create_task(daemon.pipeline.run(daemon.scanners, stop=stop))
         typist.start()
+
+        async def all_loaded() -> bool:
+            return len(await asyncio.to_thread(daemon.store.outcomes)) >= PACKS
+
         try:
-            for _ in range(300):
-                if len(await asyncio.to_thread(daemon.store.outcomes)) >= PACKS:
-                    break
-                await asyncio.sleep(0.1)
+            await until(all_loaded, timeout_s=30, every_s=0.1)
         finally:
             stop.set()
             await loading

@@ -13,6 +13,7 @@ from fmd.codes.model import PackIdentifier, ParsedScan
 from fmd.hub.contract import HubResult, PackState, Reason
 from fmd.policy import Action, Decision, Why
 from robot_controller.robot.base import Job, JobCode, JobOutcome, JobResult
+from robot_controller.states import HubOperation, IntentStatus, Route, Stage
 from robot_controller.store import Store
 from robot_controller.store.db import alembic_config
 from scanners.base import Scan
@@ -63,7 +64,7 @@ def test_any_scan_text_is_kept_exactly(store: Store, raw: str) -> None:
 
 def test_a_decommission_intent_is_committed_with_its_decision(store: Store) -> None:
     token = store.record_scan(scan(), at=AT)
-    intent = store.record_decision(token, "verify", PARSED, SHELVE, at=AT, intent_trx="t-1")
+    intent = store.record_decision(token, Stage.VERIFY, PARSED, SHELVE, at=AT, intent_trx="t-1")
     assert intent is not None
     assert (intent.operation, intent.reason, intent.status) == (
         "decommission",
@@ -71,7 +72,7 @@ def test_a_decommission_intent_is_committed_with_its_decision(store: Store) -> N
         "pending",
     )
     assert [i.client_trx_id for i in store.pending_intents()] == ["t-1"]
-    store.settle_intent(intent.id, "done", "NMVS_SUCCESS", at=AT)
+    store.settle_intent(intent.id, IntentStatus.DONE, "NMVS_SUCCESS", at=AT)
     assert store.pending_intents() == []
     assert store.summary()["decommissioned"] == 1
 
@@ -79,7 +80,9 @@ def test_a_decommission_intent_is_committed_with_its_decision(store: Store) -> N
 def test_a_decision_without_a_state_change_queues_nothing(store: Store) -> None:
     token = store.record_scan(scan(), at=AT)
     decision = Decision(Action.QUARANTINE, Why.ALERT, "NMVS_NC_PC_02")
-    assert store.record_decision(token, "verify", PARSED, decision, at=AT, intent_trx="t") is None
+    assert (
+        store.record_decision(token, Stage.VERIFY, PARSED, decision, at=AT, intent_trx="t") is None
+    )
     assert store.last_decision(token) == decision
 
 
@@ -94,11 +97,11 @@ def test_an_alert_enters_the_alert_register(store: Store) -> None:
 def test_unfinished_scans_show_what_a_crash_left_half_done(store: Store) -> None:
     fresh = store.record_scan(scan(), at=AT)
     queued = store.record_scan(scan(), at=AT)
-    store.record_decision(queued, "verify", PARSED, SHELVE, at=AT, intent_trx="t-4")
+    store.record_decision(queued, Stage.VERIFY, PARSED, SHELVE, at=AT, intent_trx="t-4")
     moving = store.record_scan(scan(), at=AT)
     store.start_job(Job(JobCode.PLACE_ON_SHELF, moving), at=AT)
     done = store.record_scan(scan(), at=AT)
-    store.finish(done, route="rejected", why="unreadable", message="", ui=None, at=AT)
+    store.finish(done, route=Route.REJECTED, why="unreadable", message="", ui=None, at=AT)
 
     unfinished = {u.token: u for u in store.unfinished()}
     assert set(unfinished) == {fresh, queued, moving}
@@ -114,7 +117,7 @@ def test_a_shelved_ui_is_in_stock(store: Store) -> None:
     assert not store.in_stock(UI)
     store.finish(
         token,
-        route="shelved",
+        route=Route.SHELVED,
         why="verified",
         message="",
         ui=UI,
@@ -141,7 +144,7 @@ def test_the_audit_chain_verifies_and_shows_where_it_was_tampered_with(store: St
 
 def test_a_naive_timestamp_is_refused(store: Store) -> None:
     with pytest.raises((ValueError, sa.exc.StatementError), match="naive datetime"):
-        store.record_scan(scan(), at=datetime(2026, 1, 1))
+        store.record_scan(scan(), at=datetime(2026, 1, 1))  # noqa: DTZ001 - naive on purpose
 
 
 def test_the_migrations_build_exactly_the_schema_the_models_describe(store: Store) -> None:
@@ -155,10 +158,12 @@ def test_the_migrations_build_exactly_the_schema_the_models_describe(store: Stor
 
 def test_recovery_shows_the_oldest_open_intent_and_the_started_job(store: Store) -> None:
     token = store.record_scan(scan(), at=AT)
-    first = store.queue_intent(token, UI, "decommission", Reason.SUPPLIED, trx="t-5", at=AT)
-    store.settle_intent(first.id, "failed", "NMVS_NC_PCK_19", at=AT)
-    second = store.queue_intent(token, UI, "undo", Reason.SUPPLIED, trx="t-6", at=AT)
-    store.queue_intent(token, UI, "decommission", Reason.SUPPLIED, trx="t-7", at=AT)
+    first = store.queue_intent(
+        token, UI, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="t-5", at=AT
+    )
+    store.settle_intent(first.id, IntentStatus.FAILED, "NMVS_NC_PCK_19", at=AT)
+    second = store.queue_intent(token, UI, HubOperation.UNDO, Reason.SUPPLIED, trx="t-6", at=AT)
+    store.queue_intent(token, UI, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="t-7", at=AT)
     job = store.start_job(Job(JobCode.PLACE_ON_SHELF, token), at=AT)
     other = store.record_scan(scan(), at=AT)
 
@@ -173,7 +178,7 @@ def test_recovery_shows_the_oldest_open_intent_and_the_started_job(store: Store)
 
 def test_a_failed_write_leaves_no_audit_event_behind(store: Store) -> None:
     with pytest.raises((ValueError, sa.exc.StatementError)):
-        store.record_scan(scan(), at=datetime(2026, 1, 1))
+        store.record_scan(scan(), at=datetime(2026, 1, 1))  # noqa: DTZ001 - naive on purpose
     with pytest.raises(ZeroDivisionError):
         rolled_back_batch(store)
     store.record_scan(scan(), at=AT)

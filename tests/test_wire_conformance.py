@@ -9,12 +9,12 @@ import functools
 import operator
 import re
 import typing
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 from pathlib import Path
 
 import pytest
 
-from robot_controller.robot import base, line_protocol, modbus, registers
+from robot_controller.robot import base, line_protocol, modbus_codec, registers
 from simulators import plc, robot_model, serial_robot
 
 DOC = Path(__file__).parent.parent / "ARCHITECTURE.md"
@@ -45,9 +45,10 @@ def documented(heading: str, key: str = "Code") -> dict[str, int]:
     return {row["Name"]: int(row[key]) for row in DOC_TABLES[heading]}
 
 
-def members(enum: type[IntEnum], *absent: str) -> dict[str, int]:
-    """An enum's names and numbers, without the placeholders only one side has."""
-    return {m.name: int(m) for m in enum if m.name not in absent}
+def members(enum: type[IntEnum] | type[IntFlag], *absent: str) -> dict[str, int]:
+    """An enum's names and numbers, without the placeholders only one side has (a flag's
+    members named as iterated, so never the nameless combinations)."""
+    return {m.name: int(m) for m in enum if m.name is not None and m.name not in absent}
 
 
 # -- Modbus --------------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ def test_a_job_the_driver_writes_is_the_job_the_simulator_reads() -> None:
     job = base.Job(
         base.JobCode.RETRIEVE_TO_QUARANTINE, 0x1234_5678, base.JobReason.OPERATOR, 70_000
     )
-    words = dict(enumerate(modbus.encode_job(job, 513), registers.JOB_START))
+    words = dict(enumerate(modbus_codec.encode_job(job, 513), registers.JOB_START))
     assert words[plc.Reg.JOB_CODE] == job.code
     assert words[plc.Reg.JOB_REASON] == job.reason
     assert plc.u32(words[plc.Reg.JOB_TOKEN], words[plc.Reg.JOB_TOKEN + 1]) == job.token
@@ -131,7 +132,7 @@ async def test_a_status_the_simulator_writes_is_the_status_the_driver_reads() ->
         await model.run_job(seq, robot_model.JobCode.PLACE_ON_SHELF, 0, token)
     await model.run_job(4, robot_model.JobCode.DIVERT_TO_REJECT, 1, 13)
     model.command(9, robot_model.PackMLCommand.HOLD)
-    status = modbus.decode_status(plc.status_registers(model))
+    status = modbus_codec.decode_status(plc.status_registers(model))
     assert status.interface_version == robot_model.IF_VERSION
     assert status.state is base.PackMLState.HELD
     assert int(status.flags) == model.status_word()
@@ -140,7 +141,7 @@ async def test_a_status_the_simulator_writes_is_the_status_the_driver_reads() ->
     assert (status.packs_stored, status.packs_rejected) == (3, 1)
     assert (status.command_ack_seq, status.command_rejected) == (9, False)
     model.packs_stored = 0x1_0002  # a u32 across both words
-    assert modbus.decode_status(plc.status_registers(model)).packs_stored == 0x1_0002
+    assert modbus_codec.decode_status(plc.status_registers(model)).packs_stored == 0x1_0002
 
 
 # -- the serial line -----------------------------------------------------------------------------

@@ -4,7 +4,6 @@ nothing generated or simulated inside it; the simulated world is started around 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,8 @@ from simulators.hub import Accounts, HubSimulator
 from simulators.plc import PlcSimulator
 from simulators.robot_model import RobotModel
 from simulators.scanner import PROFILES, VirtualScanner
+from tests.support.typist import typing_thread
+from tests.support.until import until
 
 PACKS, SEED, LOCATION = 16, 9, "st-elsewhere-hospital-pharmacy"
 
@@ -65,13 +66,14 @@ async def test_a_site_config_with_a_soap_hub_a_modbus_robot_and_a_serial_scanner
             daemon = await build_daemon(config)
             stop = asyncio.Event()
             loading = asyncio.create_task(daemon.run(stop))
-            typist = threading.Thread(target=lambda: [scanner.type(p.raw) for p in delivery.packs])
+            typist = typing_thread(scanner, [p.raw for p in delivery.packs])
             typist.start()
+
+            async def all_loaded() -> bool:
+                return len(await asyncio.to_thread(daemon.store.outcomes)) >= PACKS
+
             try:
-                for _ in range(300):
-                    if len(await asyncio.to_thread(daemon.store.outcomes)) >= PACKS:
-                        break
-                    await asyncio.sleep(0.1)
+                await until(all_loaded, timeout_s=30, every_s=0.1)
             finally:
                 stop.set()
                 await loading

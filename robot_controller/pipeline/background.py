@@ -28,7 +28,7 @@ async def run_background(steps: PackSteps, every_s: float) -> None:
                 ctx.store, ctx.hub, clock=ctx.clock, concurrency=2, run=ctx.call,
                 finished_packs_only=True,
             )  # fmt: skip
-        except Exception as error:  # noqa: BLE001 - the next round tries again
+        except Exception as error:
             log.exception("outbox.replay_failed", error=repr(error))
             continue
         if report.done or report.failed or report.flagged:
@@ -50,5 +50,5 @@ async def retrieve_suspects(steps: PackSteps) -> None:
             with structlog.contextvars.bound_contextvars(token=token):
                 # shielded: a stop lets a move under way finish and be recorded
                 await asyncio.shield(steps.retrieve_to_quarantine(token))
-    except Exception as error:  # noqa: BLE001 - the next round tries again
+    except Exception as error:
         log.exception("pack.retrieve_failed", error=repr(error))

@@ -149,7 +149,7 @@ class Pipeline:
                 item = await self._prepared_or_reject(token, decided)
                 try:
                     finished = await self.steps.place(item)
-                except Exception as error:  # noqa: BLE001 - the store failed before the robot moved
+                except Exception as error:
                     log.exception("pack.place_failed", error=repr(error))
                     finished = asyncio.ensure_future(
                         self.steps.record_route(item, None, None, None)
@@ -162,7 +162,7 @@ class Pipeline:
         """The pack's decision; a failure inside the pipeline diverts the pack, never stops it."""
         try:
             return await decided
-        except Exception as error:  # noqa: BLE001 - the pack is rejected, loading goes on
+        except Exception as error:
             self.steps.release(token)
             log.exception("pack.internal_error", error=str(error))
             return internal_error(token, error)

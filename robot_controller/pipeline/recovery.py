@@ -38,7 +38,7 @@ async def recover_unfinished(steps: PackSteps) -> list[Prepared]:
                 continue
             try:
                 ready.append(await _resume(steps, pack))
-            except Exception as error:  # noqa: BLE001 - the pack is rejected, recovery goes on
+            except Exception as error:
                 log.exception("recovery.failed", error=repr(error))
                 ready.append(internal_error(pack.token, error))
     if unfinished:

@@ -72,7 +72,7 @@ class StoreRunner:
             with self.store.batch():
                 values = [call.run() for call in batch]
             return [(True, value) for value in values]
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - handed to each caller, never swallowed
             if len(batch) == 1:
                 return [(False, error)]
             return [self._alone(call) for call in batch]
@@ -81,7 +81,7 @@ class StoreRunner:
         try:
             with self.store.batch():  # a call of several steps stays one transaction
                 return True, call.run()
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - handed to its caller, never swallowed
             return False, error
 
     @staticmethod
