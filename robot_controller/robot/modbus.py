@@ -6,6 +6,9 @@ seq, location): the seq sits in the same write as the parameters, and the locati
 rides along. After a lost reply the driver re-reads the status and re-sends the same seq only if
 the robot has not acknowledged it; the robot ignores a seq it already acknowledged, so a retry
 never moves a pack twice. Anything unclear raises `RobotError`, so the pipeline flags the pack.
+
+One module on purpose (about 430 lines): the job handshake, its retries, PackML commands and the
+heartbeat share one connection, one sequence counter and one view of the robot's liveness.
 """
 
 from __future__ import annotations
