@@ -12,7 +12,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Literal
 
-from fmd.codes.model import ParsedScan
+from fmd.codes.model import ParsedScan, ProblemCode
 from fmd.hub.contract import HubResult, PackState, Reason
 
 Mode = Literal["hospital", "community"]
@@ -86,7 +86,7 @@ def decide_before_hub(
 ) -> Decision | None:
     """The local checks that need no hub: a decision when they settle the route, else None."""
     if not parsed.submit:
-        if parsed.ui is None and parsed.has("not-serialised"):
+        if parsed.ui is None and parsed.has(ProblemCode.NOT_SERIALISED):
             if site.non_serialised == "shelve":
                 return Decision(Action.SHELVE, Why.NOT_SERIALISED, "not FMD-serialised")
             return Decision(Action.REJECT, Why.NOT_SERIALISED, "no FMD unique identifier")

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from fmd.codes import ParsedScan, parse_scan
+from fmd.codes import ParsedScan, ProblemCode, parse_scan
 from fmd.codes.symbology import read_symbology
 from scanners.base import Scan
 
@@ -47,8 +47,8 @@ def check_scans(scans: Sequence[Scan], *, separators: str = GS) -> CheckReport:
     findings = [
         _aim_identifier(scans),
         _separator(scans, parsed, separators),
-        _problem_finding(parsed, "case", ("caps-lock", "lowercase-data"), _CASE_OK, _CASE),
-        _problem_finding(parsed, "layout", ("keyboard-layout",), _LAYOUT_OK, _LAYOUT),
+        _problem_finding(parsed, "case", _CASE_CODES, _CASE_OK, _CASE),
+        _problem_finding(parsed, "layout", _LAYOUT_CODES, _LAYOUT_OK, _LAYOUT),
         _content(parsed),
     ]
     return CheckReport(len(scans), tuple(f for f in findings if f is not None))
@@ -67,11 +67,13 @@ _GS = (
     "Set the scanner to transmit FNC1 as GS (0x1D): use serial/USB-COM mode, or on a keyboard "
     "wedge switch on control-character output."
 )
+_CASE_CODES = (ProblemCode.CAPS_LOCK, ProblemCode.LOWERCASE_DATA)
 _CASE_OK = "Letter case arrives unchanged."
 _CASE = (
     "Switch Caps Lock off, or better put the scanner in serial/USB-COM mode, which is not "
     "affected by the keyboard state."
 )
+_LAYOUT_CODES = (ProblemCode.KEYBOARD_LAYOUT,)
 _LAYOUT_OK = "No keyboard-layout change seen."
 _LAYOUT = "Set the scanner's keyboard country to the host's layout, or use serial/USB-COM mode."
 
@@ -108,7 +110,7 @@ def _separator(
             f"scanner's GS substitute (gs_substitute for a keyboard scanner, or add it to "
             f"[site] separators).",
         )
-    lost = sum(any(p.code == "missing-separator" for p in r.problems) for r in parsed)
+    lost = sum(any(p.code == ProblemCode.MISSING_SEPARATOR for p in r.problems) for r in parsed)
     if lost:
         return Finding("separator", False, f"GS was lost in {lost} of {len(scans)} scans.", _GS)
     carried = sum(any(c in separators for c in s.raw) for s in scans)
@@ -142,7 +144,7 @@ def _clean(parsed: Iterable[ParsedScan]) -> int:
 
 
 def _problem_finding(
-    parsed: Sequence[ParsedScan], topic: str, codes: tuple[str, ...], fine: str, advice: str
+    parsed: Sequence[ParsedScan], topic: str, codes: tuple[ProblemCode, ...], fine: str, advice: str
 ) -> Finding:
     hits = [p for r in parsed for p in r.problems if p.code in codes]
     if not hits:

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from fmd.codes import PackIdentifier, ParsedScan, parse_scan
+from fmd.codes import PackIdentifier, ParsedScan, ProblemCode, parse_scan
 from fmd.codes.encode import encode_gs1
 from fmd.codes.problems import CATALOGUE
 
@@ -23,15 +23,15 @@ def parse(raw: str, **options: str) -> ParsedScan:
 
 
 def assert_damaged(parsed: ParsedScan, code: str) -> None:
-    assert parsed.has(code), [p.code for p in parsed.problems]
+    assert parsed.has(ProblemCode(code)), [p.code for p in parsed.problems]
     assert parsed.ui is None
     assert not parsed.submit
 
 
 @pytest.mark.parametrize("code", DAMAGE)
 def test_damage_kinds_are_errors_that_block_submission(code: str) -> None:
-    assert CATALOGUE[code].severity == "error"
-    assert CATALOGUE[code].blocks_submit
+    assert CATALOGUE[ProblemCode(code)].severity == "error"
+    assert CATALOGUE[ProblemCode(code)].blocks_submit
 
 
 # --- missing separator -------------------------------------------------------------------------
@@ -95,8 +95,8 @@ def test_ifa_data_identifiers_in_lower_case_are_caps_lock() -> None:
 
 def test_lower_case_data_alone_is_not_caps_lock() -> None:
     parsed = parse("]d2" + GS1.replace("SN123", "sn123").replace("LOT42", "lot42"))
-    assert not parsed.has("caps-lock")
-    assert parsed.has("lowercase-data")
+    assert not parsed.has(ProblemCode.CAPS_LOCK)
+    assert parsed.has(ProblemCode.LOWERCASE_DATA)
     assert parsed.submit
 
 
@@ -111,8 +111,8 @@ def test_bracket_typed_as_plus_is_a_keyboard_layout() -> None:
 
 def test_plus_and_inverted_case_are_both_reported() -> None:
     parsed = parse("+D2" + GS1)
-    assert parsed.has("keyboard-layout")
-    assert parsed.has("caps-lock")
+    assert parsed.has(ProblemCode.KEYBOARD_LAYOUT)
+    assert parsed.has(ProblemCode.CAPS_LOCK)
 
 
 @pytest.mark.parametrize("sign", ["ß", "ü", "ö", "ä", "´", "§", "Ö"])

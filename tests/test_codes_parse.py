@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from fmd.codes import PackIdentifier, ParsedScan, parse_scan
+from fmd.codes import PackIdentifier, ParsedScan, ProblemCode, parse_scan
 from fmd.codes.problems import CATALOGUE
 
 GS, RS, EOT = "\x1d", "\x1e", "\x04"
@@ -87,7 +87,7 @@ def test_plain_ean_is_not_serialised(raw: str) -> None:
     assert len(parsed.product_code) == 14
     assert parsed.product_code.lstrip("0") in raw
     assert codes(parsed) == ["not-serialised"]
-    assert CATALOGUE["not-serialised"].severity == "warning"
+    assert CATALOGUE[ProblemCode.NOT_SERIALISED].severity == "warning"
     assert parsed.ui is None
     assert not parsed.submit
 
@@ -107,7 +107,7 @@ def test_unknown_ai_is_an_error_and_stops_reading() -> None:
 def test_cut_short_predefined_field_is_truncated() -> None:
     parsed = parse("]d2010950600013")
     assert codes(parsed)[0] == "truncated"
-    assert not parsed.has("not-serialised")
+    assert not parsed.has(ProblemCode.NOT_SERIALISED)
 
 
 def test_ai_7003_needs_a_separator_although_fixed_length() -> None:
@@ -194,7 +194,7 @@ def test_digital_link_is_parsed_but_flagged() -> None:
     assert parsed.format == "gs1-digital-link"
     assert parsed.ui == UI
     assert codes(parsed) == ["digital-link"]
-    assert CATALOGUE["digital-link"].severity == "warning"
+    assert CATALOGUE[ProblemCode.DIGITAL_LINK].severity == "warning"
     assert parsed.submit
 
 
@@ -385,7 +385,7 @@ def test_huge_scan_is_refused_unread() -> None:
 def test_lone_surrogates_and_odd_brackets_do_not_raise(raw: str) -> None:
     parsed = parse(raw)
     assert not parsed.submit
-    assert not parsed.has("internal-error")
+    assert not parsed.has(ProblemCode.INTERNAL_ERROR)
 
 
 def test_every_problem_message_is_plain_text_from_the_catalogue() -> None:

@@ -9,7 +9,7 @@ from datetime import date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fmd.codes import PackIdentifier, ParsedScan, Scheme, parse_scan
+from fmd.codes import PackIdentifier, ParsedScan, ProblemCode, Scheme, parse_scan
 from fmd.codes.ai import needs_separator
 from fmd.codes.checks import gtin_check_digit, ppn_check_digits, pzn_check_digit
 from fmd.codes.encode import encode_gs1, encode_ifa, gs1_values
@@ -125,7 +125,7 @@ def test_ifa_scans_parse_back_to_the_same_ui(
 
 
 def assert_sound(parsed: ParsedScan) -> None:
-    assert not parsed.has("internal-error"), parsed.problems
+    assert not parsed.has(ProblemCode.INTERNAL_ERROR), parsed.problems
     assert parsed.submit == (parsed.ui is not None)
     if parsed.submit:
         assert not blocks_submit(parsed.problems)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from fmd.codes import PackIdentifier, ParsedScan, parse_scan
+from fmd.codes import PackIdentifier, ParsedScan, ProblemCode, parse_scan
 
 GS, RS, EOT = "\x1d", "\x1e", "\x04"
 TODAY = date(2026, 3, 1)
@@ -23,7 +23,7 @@ def test_v1_gs1_datamatrix_guideline_example_without_serial() -> None:
     assert values(parsed) == {"01": "03453120000011", "17": "191125", "10": "ABCD1234"}
     assert parsed.expiry == date(2019, 11, 25)
     assert parsed.symbology == "]d2"
-    assert parsed.has("missing-serial")
+    assert parsed.has(ProblemCode.MISSING_SERIAL)
     assert not parsed.submit
 
 
@@ -39,7 +39,7 @@ def test_v2_guideline_example_with_serial_is_a_complete_ui() -> None:
 def test_v3_any_other_ai_is_kept_and_ignored() -> None:
     parsed = parse(f"]d2011231231231233310ABC123{GS}99TESTING")
     assert values(parsed) == {"01": "12312312312333", "10": "ABC123", "99": "TESTING"}
-    assert parsed.has("ignored-ai")
+    assert parsed.has(ProblemCode.IGNORED_AI)
 
 
 def test_v5_gs1_qr_code_reads_like_datamatrix() -> None:
@@ -51,13 +51,13 @@ def test_v5_gs1_qr_code_reads_like_datamatrix() -> None:
 def test_v6_best_before_date_between_gtin_and_batch() -> None:
     parsed = parse("010703206980498815210526100329")
     assert values(parsed) == {"01": "07032069804988", "15": "210526", "10": "0329"}
-    assert not parsed.has("missing-separator")
+    assert not parsed.has(ProblemCode.MISSING_SEPARATOR)
 
 
 def test_v7_batch_swallowing_a_date_is_reported_as_a_missing_separator() -> None:
     parsed = parse("010703206980498810032915210526")
     assert values(parsed) == {"01": "07032069804988", "10": "032915210526"}
-    assert parsed.has("missing-separator")
+    assert parsed.has(ProblemCode.MISSING_SEPARATOR)
     assert parsed.ui is None
     assert not parsed.submit
 
@@ -77,14 +77,14 @@ def test_v10_expiry_with_day_00_is_the_last_day_of_the_month() -> None:
     assert parsed.expiry == date(2021, 12, 31)
     assert parsed.expiry_raw == "211200"
     assert parsed.batch == "X"
-    assert parsed.has("day-00")
+    assert parsed.has(ProblemCode.DAY_00)
 
 
 def test_v12_batch_first_then_expiry_and_gtin() -> None:
     parsed = parse(f"1021072911{GS}172405310100693570007182")
     assert values(parsed) == {"10": "21072911", "17": "240531", "01": "00693570007182"}
     assert parsed.expiry == date(2024, 5, 31)
-    assert not parsed.has("gtin-check-digit")
+    assert not parsed.has(ProblemCode.GTIN_CHECK_DIGIT)
 
 
 def test_v14_german_ntin_with_serial_first() -> None:
@@ -111,21 +111,21 @@ def test_v18_production_date_and_expiry_without_batch() -> None:
         "21": "S3736",
     }
     assert parsed.expiry == date(2024, 2, 20)
-    assert parsed.has("missing-batch")
-    assert not parsed.has("ignored-ai")  # AI 11 is known
+    assert parsed.has(ProblemCode.MISSING_BATCH)
+    assert not parsed.has(ProblemCode.IGNORED_AI)  # AI 11 is known
 
 
 def test_v20_serial_with_a_hyphen() -> None:
     parsed = parse(f"0134567890123457103456789{GS}213456789-012")
     assert (parsed.batch, parsed.serial) == ("3456789", "3456789-012")
-    assert parsed.has("missing-expiry")
-    assert not parsed.has("missing-separator")
+    assert parsed.has(ProblemCode.MISSING_EXPIRY)
+    assert not parsed.has(ProblemCode.MISSING_SEPARATOR)
 
 
 def test_v21_ntin_only_is_not_serialised() -> None:
     parsed = parse("]d20104150037528643")
     assert (parsed.scheme, parsed.product_code) == ("GTIN", "04150037528643")
-    assert parsed.has("not-serialised")
+    assert parsed.has(ProblemCode.NOT_SERIALISED)
     assert not parsed.submit
 
 
@@ -158,4 +158,4 @@ def test_v26_ifa_format_06_with_ppn() -> None:
 def test_v27_ifa_with_ntin_only_is_not_serialised() -> None:
     parsed = parse(f"[)>{RS}06{GS}8P04150047759334{RS}{EOT}")
     assert (parsed.format, parsed.scheme, parsed.product_code) == ("ifa", "GTIN", "04150047759334")
-    assert parsed.has("not-serialised")
+    assert parsed.has(ProblemCode.NOT_SERIALISED)

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from fmd.codes.model import PackIdentifier, ParsedScan, Problem
+from fmd.codes.model import PackIdentifier, ParsedScan, Problem, ProblemCode
 from fmd.hub.contract import HubResult, PackState, Reason
 from fmd.policy import Action, Decision, SitePolicy, Why, decide, settle_decommission
 
@@ -95,14 +95,14 @@ def test_an_expiry_that_is_no_date_is_quarantined() -> None:
 
 
 def test_an_unreadable_scan_goes_back_to_the_operator() -> None:
-    problem = Problem("missing-serial", "error", "no serial number (AI 21)")
+    problem = Problem(ProblemCode.MISSING_SERIAL, "error", "no serial number (AI 21)")
     decision = decide(scan(None, problem), None, HOSPITAL, today=TODAY)
     assert (decision.action, decision.why) == (Action.REJECT, Why.UNREADABLE)
     assert decision.message == problem.message
 
 
 def test_a_damaged_scan_is_rejected_for_a_rescan_even_with_a_complete_ui() -> None:
-    damage = Problem("caps-lock", "error", "Caps Lock is on")
+    damage = Problem(ProblemCode.CAPS_LOCK, "error", "Caps Lock is on")
     decision = decide(scan(UI, damage, submit=False), None, HOSPITAL, today=TODAY)
     assert (decision.action, decision.why) == (Action.REJECT, Why.DAMAGED_SCAN)
 
@@ -111,7 +111,7 @@ def test_a_damaged_scan_is_rejected_for_a_rescan_even_with_a_complete_ui() -> No
     ("setting", "action"), [("reject", Action.REJECT), ("shelve", Action.SHELVE)]
 )
 def test_packs_without_a_serial_follow_the_site_setting(setting: str, action: Action) -> None:
-    plain = scan(None, Problem("not-serialised", "warning", "a plain GTIN"))
+    plain = scan(None, Problem(ProblemCode.NOT_SERIALISED, "warning", "a plain GTIN"))
     site = SitePolicy(non_serialised=setting)  # type: ignore[arg-type]
     decision = decide(plain, None, site, today=TODAY)
     assert (decision.action, decision.why) == (action, Why.NOT_SERIALISED)

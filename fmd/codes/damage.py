@@ -11,7 +11,7 @@ from fmd.codes.dates import parse_yymmdd, parse_yyyymmdd
 from fmd.codes.fields import MAX_TEXT_LENGTH, Fields
 from fmd.codes.gs1 import GS, split_element_string
 from fmd.codes.keys import NHRN_AIS, ROLES, Role, label, slot
-from fmd.codes.model import Element, Problem
+from fmd.codes.model import Element, Problem, ProblemCode
 from fmd.codes.problems import problem
 
 MAX_ANALYSED = 128
@@ -46,7 +46,9 @@ def swallowed_field(elements: Sequence[Element], this_year: int) -> Problem | No
         for cut in range(1, min(len(value), longest + 1)):
             if tail_ok(value[cut:], present, this_year):
                 field, key_label = label(key)
-                return problem("missing-separator", field=field, key=key_label, text=value[cut:])
+                return problem(
+                    ProblemCode.MISSING_SEPARATOR, field=field, key=key_label, text=value[cut:]
+                )
     return None
 
 

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 from fmd.codes.ai import AI_TABLE
 from fmd.codes.checks import is_digits
-from fmd.codes.model import Element, Problem
+from fmd.codes.model import Element, Problem, ProblemCode
 from fmd.codes.problems import problem
 
 _SHORT_GTIN_LENGTHS = (8, 12, 13)
@@ -38,12 +38,12 @@ def split_digital_link(text: str) -> DigitalLink:
     start = next((i for i in range(1, len(parts) - 1) if parts[i] == "01"), None)
     if start is None:
         detail = "a web address without a GS1 GTIN path (/01/…)"
-        return DigitalLink([], problem("unknown-format", detail=detail))
+        return DigitalLink([], problem(ProblemCode.UNKNOWN_FORMAT, detail=detail))
     elements: list[Element] = []
     for i in range(start, len(parts) - 1, 2):
         key, value = parts[i], unquote(parts[i + 1], errors="replace")
         if key not in AI_TABLE:
-            return DigitalLink(elements, problem("unknown-ai", text=key[:8]))
+            return DigitalLink(elements, problem(ProblemCode.UNKNOWN_AI, text=key[:8]))
         if key == "01" and len(value) in _SHORT_GTIN_LENGTHS and is_digits(value):
             value = value.zfill(14)
         elements.append(Element(key, value))

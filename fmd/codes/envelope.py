@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from fmd.codes.gs1 import GS, split_element_string
 from fmd.codes.keys import ROLES
-from fmd.codes.model import Element, Problem
+from fmd.codes.model import Element, Problem, ProblemCode
 from fmd.codes.problems import problem
 
 RS = "\x1e"
@@ -44,7 +44,7 @@ def split_envelope(text: str) -> Envelope:
         kind, separator, data = segment[:2], segment[2:3], segment[3:]
         if separator != GS or kind not in ("05", "06"):
             detail = f"ISO/IEC 15434 format {kind!r} is not a pack code format"
-            problems.append(problem("unknown-format", detail=detail))
+            problems.append(problem(ProblemCode.UNKNOWN_FORMAT, detail=detail))
             break
         if kind == "05":
             found, _, error = split_element_string(data)
@@ -58,7 +58,7 @@ def split_envelope(text: str) -> Envelope:
     damage = []
     if inverted:
         detail = "data identifiers " + ", ".join(inverted) + " should be upper case"
-        damage.append(problem("caps-lock", detail=detail))
+        damage.append(problem(ProblemCode.CAPS_LOCK, detail=detail))
     return Envelope(elements, gs1, trailing, damage, problems)
 
 
@@ -71,7 +71,7 @@ def _split_asc(data: str, inverted: list[str]) -> tuple[list[Element], Problem |
             continue
         match = _DATA_IDENTIFIER.match(field)
         if match is None:
-            return elements, problem("unknown-ai", text=field[:8])
+            return elements, problem(ProblemCode.UNKNOWN_AI, text=field[:8])
         key = match.group()
         elements.append(Element(key, field[match.end() :]))
         if not key.isupper() and key.upper() in ROLES:

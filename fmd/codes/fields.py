@@ -21,7 +21,7 @@ from fmd.codes.checks import (
 )
 from fmd.codes.dates import parse_yymmdd, parse_yyyymmdd
 from fmd.codes.keys import ROLES, Role, label, slot
-from fmd.codes.model import Element, PackIdentifier, Problem, Scheme
+from fmd.codes.model import Element, PackIdentifier, Problem, ProblemCode, Scheme
 from fmd.codes.problems import problem
 
 MAX_TEXT_LENGTH = 20
@@ -74,7 +74,7 @@ def read_fields(elements: Iterable[Element], this_year: int, problems: list[Prob
         key, value = element.key, element.value
         role = ROLES.get(key) or ROLES.get(key.upper())
         if role is None:
-            problems.append(problem("ignored-ai", key=label(key)[1]))
+            problems.append(problem(ProblemCode.IGNORED_AI, key=label(key)[1]))
             continue
         where = slot(key)
         first = seen.get(where)
@@ -118,16 +118,18 @@ class _Reader:
         printed = parse_yymmdd(value, self.this_year)
         self.fields.expiry, self.fields.expiry_raw = printed.value, value
         if printed.value is None:
-            self.problems.append(problem("invalid-date", raw=value))
+            self.problems.append(problem(ProblemCode.INVALID_DATE, raw=value))
         elif printed.day_unspecified:
-            self.problems.append(problem("day-00", raw=value))
+            self.problems.append(problem(ProblemCode.DAY_00, raw=value))
 
     def nhrn(self, key: str, value: str) -> None:
         if self.fields.nhrn is None:
             self.fields.nhrn, self.fields.nhrn_ai = value, key
         self.check_text(key, value, AI_TABLE[key].max_length)
         if key == "710" and not is_valid_pzn(value):
-            self.problems.append(problem("pzn-check-digit", pzn=value, where="NHRN (AI 710)"))
+            self.problems.append(
+                problem(ProblemCode.PZN_CHECK_DIGIT, pzn=value, where="NHRN (AI 710)")
+            )
 
     def production_date(self, key: str, value: str) -> None:
         long_form = key.upper() == "16D"
@@ -135,47 +137,59 @@ class _Reader:
             return
         if not long_form and parse_yymmdd(value, self.this_year).value is not None:
             return
-        self.problems.append(problem("invalid-production-date", raw=value, key=label(key)[1]))
+        self.problems.append(
+            problem(ProblemCode.INVALID_PRODUCTION_DATE, raw=value, key=label(key)[1])
+        )
 
     def keep(self, key: str, value: str) -> None:
         """Known data outside the UI (AI 7003): kept in the elements only."""
 
     def check_gtin(self, code: str) -> None:
         if len(code) != 14 or not is_digits(code):
-            self.problems.append(problem("gtin-format", code=code))
+            self.problems.append(problem(ProblemCode.GTIN_FORMAT, code=code))
         elif not is_valid_gtin(code):
             expected = gtin_check_digit(code[:13])
-            self.problems.append(problem("gtin-check-digit", code=code, expected=expected))
+            self.problems.append(
+                problem(ProblemCode.GTIN_CHECK_DIGIT, code=code, expected=expected)
+            )
         else:
             self.check_pzn_inside(code, "GTIN")
 
     def check_ppn(self, code: str) -> None:
         if not is_ppn_format(code):
-            self.problems.append(problem("ppn-format", code=code))
+            self.problems.append(problem(ProblemCode.PPN_FORMAT, code=code))
         elif not is_valid_ppn(code):
             expected = ppn_check_digits(code[:-2])
-            self.problems.append(problem("ppn-check-digits", code=code, expected=expected))
+            self.problems.append(
+                problem(ProblemCode.PPN_CHECK_DIGITS, code=code, expected=expected)
+            )
         else:
             self.check_pzn_inside(code, "PPN")
 
     def check_pzn_inside(self, code: str, scheme: Scheme) -> None:
         pzn = pzn_in_product_code(code)
         if pzn is not None and not is_valid_pzn(pzn):
-            self.problems.append(problem("pzn-check-digit", pzn=pzn, where=f"{scheme} {code}"))
+            self.problems.append(
+                problem(ProblemCode.PZN_CHECK_DIGIT, pzn=pzn, where=f"{scheme} {code}")
+            )
 
     def check_text(self, key: str, value: str, maximum: int) -> None:
         if len(value) > maximum:
             name, key_label = label(key)
             self.problems.append(
                 problem(
-                    "invalid-length", field=name, key=key_label, length=len(value), maximum=maximum
+                    ProblemCode.INVALID_LENGTH,
+                    field=name,
+                    key=key_label,
+                    length=len(value),
+                    maximum=maximum,
                 )
             )
         if not is_cset82(value):
             name, key_label = label(key)
             chars = ", ".join(repr(c) for c in non_cset82(value))
             self.problems.append(
-                problem("invalid-characters", field=name, key=key_label, chars=chars)
+                problem(ProblemCode.INVALID_CHARACTERS, field=name, key=key_label, chars=chars)
             )
 
 
@@ -195,7 +209,7 @@ _TAKE: dict[Role, Callable[[_Reader, str, str], None]] = {
 
 def _conflict(role: Role, first: Element, second: Element) -> Problem:
     return problem(
-        "conflicting-values",
+        ProblemCode.CONFLICTING_VALUES,
         field=role.value,
         first=f"{first.key}={first.value!r}",
         second=f"{second.key}={second.value!r}",
@@ -207,13 +221,13 @@ def missing_parts(fields: Fields, read_whole: bool, problems: list[Problem]) -> 
     is a pack without a serial number (`not-serialised`), not a damaged one."""
     only_product = (fields.serial, fields.batch, fields.expiry_raw) == (None, None, None)
     if read_whole and fields.product_code is not None and only_product:
-        problems.append(problem("not-serialised", code=fields.product_code))
+        problems.append(problem(ProblemCode.NOT_SERIALISED, code=fields.product_code))
         return
     if fields.product_code is None:
-        problems.append(problem("missing-product-code"))
+        problems.append(problem(ProblemCode.MISSING_PRODUCT_CODE))
     if fields.serial is None:
-        problems.append(problem("missing-serial"))
+        problems.append(problem(ProblemCode.MISSING_SERIAL))
     if fields.batch is None:
-        problems.append(problem("missing-batch"))
+        problems.append(problem(ProblemCode.MISSING_BATCH))
     if fields.expiry_raw is None:
-        problems.append(problem("missing-expiry"))
+        problems.append(problem(ProblemCode.MISSING_EXPIRY))

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 from fmd.codes.ai import AI_LENGTH_BY_PREFIX, AI_TABLE, TWO_DIGIT_AIS, AISpec
 from fmd.codes.keys import label
-from fmd.codes.model import Element, Problem
+from fmd.codes.model import Element, Problem, ProblemCode
 from fmd.codes.problems import problem
 
 GS = "\x1d"
@@ -41,7 +41,9 @@ def split_element_string(text: str) -> Split:
             width = AI_LENGTH_BY_PREFIX.get(prefix, 0)
             spec = AI_TABLE.get(text[pos : pos + width]) if width else None
             if spec is None:
-                return Split(elements, pos, problem("unknown-ai", text=text[pos : pos + 8]))
+                return Split(
+                    elements, pos, problem(ProblemCode.UNKNOWN_AI, text=text[pos : pos + 8])
+                )
         data = pos + len(spec.ai)
         if spec.predefined:
             after = data + spec.max_length
@@ -61,4 +63,6 @@ def split_element_string(text: str) -> Split:
 def _truncated(spec: AISpec, value: str) -> Problem:
     field, key = label(spec.ai)
     actual = len(value.partition(GS)[0])
-    return problem("truncated", field=field, key=key, expected=spec.max_length, actual=actual)
+    return problem(
+        ProblemCode.TRUNCATED, field=field, key=key, expected=spec.max_length, actual=actual
+    )

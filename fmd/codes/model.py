@@ -4,11 +4,55 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from typing import Literal
 
 Scheme = Literal["GTIN", "PPN"]
 ScanFormat = Literal["gs1", "ifa", "gs1-digital-link", "unknown"]
 Severity = Literal["error", "warning"]
+
+
+class ProblemCode(StrEnum):
+    """The stable code of a scan problem, as shown, logged and stored (its value).
+
+    A closed set: `fmd.codes.problems.CATALOGUE` holds each member's severity and message.
+    """
+
+    # The scan as a whole cannot be read.
+    EMPTY = "empty"
+    TOO_LONG = "too-long"
+    UNKNOWN_FORMAT = "unknown-format"
+    UNKNOWN_AI = "unknown-ai"
+    TRUNCATED = "truncated"
+    TRAILING_DATA = "trailing-data"
+    CONFLICTING_VALUES = "conflicting-values"
+    INTERNAL_ERROR = "internal-error"
+    # The UI is incomplete.
+    MISSING_PRODUCT_CODE = "missing-product-code"
+    MISSING_SERIAL = "missing-serial"
+    MISSING_BATCH = "missing-batch"
+    MISSING_EXPIRY = "missing-expiry"
+    NOT_SERIALISED = "not-serialised"
+    # Damage from the scanner or its set-up (never repaired).
+    MISSING_SEPARATOR = "missing-separator"
+    CAPS_LOCK = "caps-lock"
+    KEYBOARD_LAYOUT = "keyboard-layout"
+    EAN_APPENDED = "ean-appended"
+    # Invalid content: still sent to the hub.
+    GTIN_FORMAT = "gtin-format"
+    GTIN_CHECK_DIGIT = "gtin-check-digit"
+    PPN_FORMAT = "ppn-format"
+    PPN_CHECK_DIGITS = "ppn-check-digits"
+    PZN_CHECK_DIGIT = "pzn-check-digit"
+    INVALID_DATE = "invalid-date"
+    INVALID_LENGTH = "invalid-length"
+    INVALID_CHARACTERS = "invalid-characters"
+    # Doubtful but acceptable.
+    DAY_00 = "day-00"
+    INVALID_PRODUCTION_DATE = "invalid-production-date"
+    IGNORED_AI = "ignored-ai"
+    DIGITAL_LINK = "digital-link"
+    LOWERCASE_DATA = "lowercase-data"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +77,7 @@ class PackIdentifier:
 class Problem:
     """Something wrong or doubtful about a scan; `code` is stable, `message` is for people."""
 
-    code: str
+    code: ProblemCode
     severity: Severity
     message: str
 
@@ -76,6 +120,6 @@ class ParsedScan:
     def errors(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.severity == "error")
 
-    def has(self, code: str) -> bool:
+    def has(self, code: ProblemCode) -> bool:
         """True when a problem with this code was found."""
         return any(p.code == code for p in self.problems)

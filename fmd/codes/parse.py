@@ -18,7 +18,7 @@ from fmd.codes.digital_link import is_digital_link, split_digital_link
 from fmd.codes.envelope import HEADER, LAYOUT_HEADERS, RS, split_envelope
 from fmd.codes.fields import Fields, missing_parts, read_fields
 from fmd.codes.gs1 import GS, split_element_string
-from fmd.codes.model import Element, ParsedScan, Problem, ScanFormat
+from fmd.codes.model import Element, ParsedScan, Problem, ProblemCode, ScanFormat
 from fmd.codes.problems import blocks_submit, problem
 from fmd.codes.symbology import GS1_SYMBOLOGIES, LINEAR_GTIN_SYMBOLOGIES, read_symbology
 
@@ -57,19 +57,21 @@ def parse_scan(
     try:
         return _parse(raw, symbology, separators, today)
     except Exception as exc:  # noqa: BLE001 - a fault here must reject the pack, never stop the pipeline
-        return _refused(raw, symbology, problem("internal-error", detail=type(exc).__name__))
+        return _refused(
+            raw, symbology, problem(ProblemCode.INTERNAL_ERROR, detail=type(exc).__name__)
+        )
 
 
 def _parse(raw: str, given: str | None, separators: str, today: date | None) -> ParsedScan:
     if len(raw) > MAX_SCAN_LENGTH:
-        return _refused(raw, given, problem("too-long", length=len(raw)))
+        return _refused(raw, given, problem(ProblemCode.TOO_LONG, length=len(raw)))
     text = raw.rstrip("\r\n")
     si = read_symbology(text, given)
     body = text[si.start :]
     if separators != GS:
         body = body.translate(_separator_table(separators))
     if not body.strip(GS):
-        return _refused(raw, si.found, *si.problems, problem("empty"))
+        return _refused(raw, si.found, *si.problems, problem(ProblemCode.EMPTY))
     this_year = (today or datetime.now(UTC).date()).year
     scan = _route(body, si.canonical)
     if scan.format == "unknown":
@@ -107,7 +109,7 @@ def _route(body: str, symbology: str | None) -> _Scan:
     if body.startswith(LAYOUT_HEADERS):
         scan = _envelope(body[3:].removeprefix(RS))
         detail = f"the envelope header '[)>' arrived as {body[:3]!r}"
-        scan.damage.append(problem("keyboard-layout", detail=detail))
+        scan.damage.append(problem(ProblemCode.KEYBOARD_LAYOUT, detail=detail))
         return scan
     if is_digital_link(body):
         return _digital_link(body)
@@ -128,16 +130,16 @@ def _element_string(body: str, symbology: str | None) -> _Scan:
     scan = _Scan("gs1", elements)
     if symbology in LINEAR_GTIN_SYMBOLOGIES and elements:
         detail = f"a GS1 element string arrived as {symbology!r}, which is a linear barcode"
-        scan.damage.append(problem("caps-lock", detail=detail))
+        scan.damage.append(problem(ProblemCode.CAPS_LOCK, detail=detail))
     if error is None:
         return scan
     ean = ean_in_remainder(body[stop:])
     if ean is not None:
-        scan.damage.append(problem("ean-appended", ean=ean))
+        scan.damage.append(problem(ProblemCode.EAN_APPENDED, ean=ean))
     elif not elements and symbology not in GS1_SYMBOLOGIES:
         scan.format = "unknown"
         detail = "no GS1 application identifier at its start"
-        scan.problems.append(problem("unknown-format", detail=detail))
+        scan.problems.append(problem(ProblemCode.UNKNOWN_FORMAT, detail=detail))
     else:
         scan.problems.append(error)
     return scan
@@ -152,15 +154,15 @@ def _envelope(body: str) -> _Scan:
     if envelope.trailing.strip(GS):
         ean = ean_in_remainder(envelope.trailing)
         if ean is not None:
-            scan.damage.append(problem("ean-appended", ean=ean))
+            scan.damage.append(problem(ProblemCode.EAN_APPENDED, ean=ean))
         else:
-            scan.problems.append(problem("trailing-data", text=envelope.trailing[:20]))
+            scan.problems.append(problem(ProblemCode.TRAILING_DATA, text=envelope.trailing[:20]))
     return scan
 
 
 def _digital_link(body: str) -> _Scan:
     link = split_digital_link(body)
-    scan = _Scan("gs1-digital-link", link.elements, problems=[problem("digital-link")])
+    scan = _Scan("gs1-digital-link", link.elements, problems=[problem(ProblemCode.DIGITAL_LINK)])
     if link.error is not None:
         scan.problems.append(link.error)
         if not link.elements:
@@ -176,14 +178,14 @@ def _find_damage(scan: _Scan, fields: Fields, incomplete: bool, body: str, this_
             damage.append(swallowed)
     if scan.format in ("gs1", "ifa") and scan.elements and scan.elements_scanned:
         ean = appended_ean(fields, scan.elements[-1])
-        if ean is not None and not any(p.code == "ean-appended" for p in damage):
-            damage.append(problem("ean-appended", ean=ean))
+        if ean is not None and not any(p.code == ProblemCode.EAN_APPENDED for p in damage):
+            damage.append(problem(ProblemCode.EAN_APPENDED, ean=ean))
     signs = layout_signs(body)
     if signs:
         detail = "characters " + ", ".join(repr(c) for c in signs) + " in the data"
-        damage.append(problem("keyboard-layout", detail=detail))
-    if all_lower_case(fields) and not any(p.code == "caps-lock" for p in damage):
-        scan.problems.append(problem("lowercase-data"))
+        damage.append(problem(ProblemCode.KEYBOARD_LAYOUT, detail=detail))
+    if all_lower_case(fields) and not any(p.code == ProblemCode.CAPS_LOCK for p in damage):
+        scan.problems.append(problem(ProblemCode.LOWERCASE_DATA))
 
 
 def _refused(raw: str, symbology: str | None, *problems: Problem) -> ParsedScan:

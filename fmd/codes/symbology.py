@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import NamedTuple
 
-from fmd.codes.model import Problem
+from fmd.codes.model import Problem, ProblemCode
 from fmd.codes.problems import problem
 
 GS1_SYMBOLOGIES = frozenset({"]d2", "]d5", "]d8", "]Q3", "]C1", "]e0", "]J1"})
@@ -48,12 +48,12 @@ def _identify(head: str, start: int) -> Symbology | None:
     problems: list[Problem] = []
     if head[0] == _LAYOUT_BRACKET:
         detail = f"the symbology identifier {head!r} should start with ']'"
-        problems.append(problem("keyboard-layout", detail=detail))
+        problems.append(problem(ProblemCode.KEYBOARD_LAYOUT, detail=detail))
     letter = _CASE_INVERTED.get(head[1], head[1])
     canonical = "]" + letter + head[2]
     if letter != head[1]:
         detail = f"the symbology identifier {head!r} should read {canonical!r}"
-        problems.append(problem("caps-lock", detail=detail))
+        problems.append(problem(ProblemCode.CAPS_LOCK, detail=detail))
     return Symbology(head, canonical, start, tuple(problems))
 
 

@@ -54,7 +54,7 @@ class PackSteps:
             "scan.parsed",
             format=parsed.format,
             submit=parsed.submit,
-            problems=[p.code for p in parsed.problems],
+            problems=[p.code.value for p in parsed.problems],
         )
         ui = parsed.ui
         in_stock, change_pending = await self._hold(token, ui)
