@@ -1,4 +1,4 @@
-"""The PLC simulator on the wire: ARCHITECTURE.md's register map, seen with a plain pymodbus client."""
+"""The PLC simulator on the wire: the register map of ARCHITECTURE.md, read by plain pymodbus."""
 
 from __future__ import annotations
 
