@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -34,6 +35,7 @@ from robot_controller.outbox import ReplayReport, replay
 from robot_controller.parsed_json import parsed_as_json
 from robot_controller.pipeline import utc_now
 from robot_controller.simulated import simulated
+from robot_controller.states import IntentStatus
 from robot_controller.store import Store
 from robot_controller.wiring import build_daemon, build_hub, read_master_data
 from simulators.delivery import generate_delivery, master_data
@@ -45,6 +47,7 @@ from simulators.world import (
     HubKind,
     RobotKind,
     ScannerKind,
+    WorldError,
     write_master_data,
     write_scans,
 )
@@ -111,7 +114,7 @@ def outbox_status(config: ConfigOption = None) -> None:
     for (operation, status), count in sorted(counts.items()):
         table.add_row(operation, status, str(count))
     out.print(table)
-    pending = sum(n for (_, status), n in counts.items() if status == "pending")
+    pending = sum(n for (_, status), n in counts.items() if status == IntentStatus.PENDING)
     out.print(f"{pending} waiting for the hub.")
 
 
@@ -273,6 +276,8 @@ def demo(
         configure_logging(stream=log_file)
         try:
             report = _run_demo_with_progress(options, quiet=as_json)
+        except (ConfigError, WorldError) as error:
+            raise fail(str(error)) from None
         finally:
             configure_logging(level="warning", stream=sys.stderr)
     if as_json:
@@ -510,7 +515,7 @@ def run(
     configure_logging(level=settings.log.level, fmt=settings.log.format, stream=sys.stderr)
     try:
         asyncio.run(_run_daemon(settings))
-    except ConfigError as error:
+    except (ConfigError, WorldError) as error:
         raise fail(str(error)) from None
 
 
@@ -522,6 +527,14 @@ async def _run_daemon(settings: Config) -> None:
     if settings.simulation is None:
         await _serve(settings, stop)
         return
+    simulation = settings.simulation
+    structlog.get_logger("fmd.simulation").warning(
+        "simulation.started",
+        hub=simulation.hub,
+        robot=simulation.robot,
+        scanner=simulation.scanner,
+        detail="a simulated world, not a real site: remove [simulation] from the config",
+    )
     with tempfile.TemporaryDirectory(prefix="fmd-robot-world-") as folder:
         async with simulated(settings, Path(folder)) as (reached, world):
             await _serve(reached, stop, begin=world.begin)

@@ -285,11 +285,49 @@ class Config(BaseSettings):
     site: Site
     store: StoreConfig = StoreConfig()
     hub: HubConfig = MockHubConfig()
-    robot: RobotConfig = SimRobotConfig()
+    robot: RobotConfig | None = None  # none: the daemon refuses to start (no silent default)
     scanners: list[ScannerConfig] = Field(default_factory=list)
     simulation: Simulation | None = None
     pipeline: PipelineConfig = PipelineConfig()
     log: LogConfig = LogConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_dialect_subsections(cls, data: Any) -> Any:
+        hub = data.get("hub") if isinstance(data, dict) else None
+        for dialect in ("soap", "rest"):
+            if isinstance(hub, dict) and isinstance(hub.get(dialect), dict):
+                raise ValueError(
+                    f"hub.{dialect}: the hub's keys now go directly in the hub section "
+                    f'(kind = "{dialect}", url, …, without a sub-section of their own)'
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _simulation_replaces_nothing_configured(self) -> Config:
+        """A simulated device never silently stands in for one the file configures."""
+        simulation = self.simulation
+        if simulation is None:
+            return self
+        conflicts = []
+        if simulation.hub != "none" and not isinstance(self.hub, MockHubConfig):
+            conflicts.append(
+                f'simulation.hub = "{simulation.hub}" would replace the {self.hub.kind} hub'
+            )
+        if simulation.robot != "none" and self.robot is not None:
+            conflicts.append(
+                f'simulation.robot = "{simulation.robot}" would replace the {self.robot.kind} robot'
+            )
+        if simulation.scanner != "none" and self.scanners:
+            conflicts.append(
+                f'simulation.scanner = "{simulation.scanner}" would replace the configured scanners'
+            )
+        if conflicts:
+            raise ValueError(
+                f'{conflicts[0]}: set it to "none" to use the configured device, or remove the '
+                "simulation section on a real site"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -318,9 +356,23 @@ def load_config(path: Path | None = None) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
     try:
-        return Config(**data)
+        config = Config(**data)
     except ValidationError as error:
         raise ConfigError(f"{path}: {first_problem(error)}") from None
+    resolve_paths(config, path.parent)
+    return config
+
+
+def resolve_paths(section: BaseModel, base: Path) -> None:
+    """Make every relative file path of a configuration relative to `base` (the config file's
+    folder), so a daemon finds its files whatever its working directory (say, under systemd)."""
+    for name in type(section).model_fields:
+        value = getattr(section, name)
+        if isinstance(value, Path) and not value.is_absolute():
+            setattr(section, name, base / value)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, BaseModel):
+                resolve_paths(item, base)
 
 
 def first_problem(error: ValidationError) -> str:

@@ -13,6 +13,8 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from fmd.codes.escapes import unescape_controls
 from fmd.hub import HubClient, MockHub
 from fmd.hub.master_data import MasterData, MasterDataError, load_master_data
@@ -56,12 +58,13 @@ from scanners.serial import SerialScanner, SerialSettings
 class Daemon:
     """A wired daemon: the pipeline and the scanners that feed it, over one store.
 
-    Closing it closes what `build_daemon` opened, in reverse order.
+    `aclose` closes what `build_daemon` opened, in reverse order, each even if another fails.
     """
 
     pipeline: Pipeline
     scanners: list[Scanner]
     store: Store
+    opened: AsyncExitStack
 
     @property
     def robot(self) -> Robot:
@@ -72,33 +75,30 @@ class Daemon:
         await self.pipeline.run(self.scanners, stop=stop)
 
     async def aclose(self) -> None:
-        await self.pipeline.aclose()
-        for scanner in self.scanners:
-            await scanner.aclose()
-        await self.pipeline.robot.aclose()
-        await self.pipeline.hub.aclose()
-        self.store.close()
+        await self.opened.aclose()
 
 
 async def build_daemon(
     config: Config, *, on_routed: Callable[[int, str, Decision], None] | None = None
 ) -> Daemon:
-    """Open the configured scanners, robot, hub and store, and wire them into a pipeline.
+    """Open the configured hub, scanners, robot and store, and wire them into a pipeline.
 
     Nothing is generated or simulated here: every device is reached as `config` says. On a
-    `ConfigError` (one line naming the section), whatever was opened is closed again.
+    `ConfigError` (one line naming the section), whatever was opened is closed again; the hub
+    comes first, so bad master data stops everything before a device is touched.
     """
     if not config.scanners:
         raise ConfigError("scanners: none configured (the daemon needs at least one scanner)")
-    async with AsyncExitStack() as opened:
+    opened = AsyncExitStack()
+    try:
+        hub = await build_hub(config)
+        opened.push_async_callback(hub.aclose)
         scanners = await open_scanners(config)
         for scanner in scanners:
             opened.push_async_callback(scanner.aclose)
         robot = await open_robot(config.robot)
         opened.push_async_callback(robot.aclose)
-        hub = await build_hub(config)
-        opened.push_async_callback(hub.aclose)
-        store = await asyncio.to_thread(Store.open, config.store.url)
+        store = await asyncio.to_thread(open_store, config.store.url)
         opened.callback(store.close)
         pipeline = Pipeline(
             store=store,
@@ -110,8 +110,20 @@ async def build_daemon(
             replay_every_s=config.pipeline.replay_every_s,
             on_routed=on_routed,
         )
-        opened.pop_all()
-    return Daemon(pipeline, scanners, store)
+        opened.push_async_callback(pipeline.aclose)
+    except BaseException:
+        await opened.aclose()
+        raise
+    return Daemon(pipeline, scanners, store, opened)
+
+
+def open_store(url: str) -> Store:
+    """The store at `url`, migrated; `ConfigError` (one line) when it cannot be opened."""
+    try:
+        return Store.open(url)
+    except (SQLAlchemyError, OSError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"store: cannot open {url}: {reason}") from None
 
 
 async def open_scanners(config: Config) -> list[Scanner]:
@@ -164,8 +176,14 @@ def build_robot(config: RobotConfig) -> Robot:
     raise AssertionError(f"unknown robot configuration {config!r}")
 
 
-async def open_robot(config: RobotConfig) -> Robot:
-    """The configured robot, connected: `ConfigError` (one line) when it cannot be reached."""
+async def open_robot(config: RobotConfig | None) -> Robot:
+    """The configured robot, connected: `ConfigError` (one line) when there is none or it
+    cannot be reached."""
+    if config is None:
+        raise ConfigError(
+            'robot: none configured (add a robot section to the config file; kind = "sim" is '
+            "the in-process robot model for a trial)"
+        )
     robot = build_robot(config)
     try:
         await robot.connect()
@@ -194,7 +212,8 @@ async def build_hub(config: Config) -> ResilientHub:
         case RestHubConfig():
             client = rest_client(hub)
         case MockHubConfig():
-            client = mock_hub(hub).client(config.site.location, config.site.user)
+            mock = await asyncio.to_thread(mock_hub, hub)
+            client = mock.client(config.site.location, config.site.user)
     return ResilientHub(client, timeout_s=hub.timeout_s)
 
 

@@ -36,6 +36,7 @@ def settings(tmp_path: Path, scanners: list[dict[str, object]]) -> Config:
         site={"location": "test-pharmacy"},
         store={"url": f"sqlite:///{tmp_path / 'fmd.db'}"},
         hub={"kind": "mock", "master_data": str(data)},
+        robot={"kind": "sim"},
         pipeline={"replay_every_s": None},
         scanners=scanners,
     )

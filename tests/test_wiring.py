@@ -12,7 +12,7 @@ import pytest
 
 from fmd.hub import MockHub
 from fmd.hub.master_data import load_master_data
-from robot_controller.config import Config, ConfigError
+from robot_controller.config import Config, ConfigError, MockHubConfig, load_config
 from robot_controller.demo import content
 from robot_controller.wiring import build_daemon
 from simulators.delivery import generate_delivery, master_data
@@ -20,6 +20,7 @@ from simulators.hub import Accounts, HubSimulator
 from simulators.plc import PlcSimulator
 from simulators.robot_model import RobotModel
 from simulators.scanner import PROFILES, VirtualScanner
+from simulators.world import write_master_data
 from tests.support.typist import typing_thread
 from tests.support.until import until
 
@@ -130,3 +131,92 @@ def test_a_dialect_needs_its_url() -> None:
             site={"location": LOCATION},
             hub={"kind": "rest", "client_id": "a", "client_secret": {"env": "X"}},
         )
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+SITE = '[site]\nlocation = "hospital-pharmacy-1"\n'
+SOAP_HUB = (
+    '[hub]\nkind = "soap"\nurl = "https://hub"\nclient_login_id = "P1"\nuser_id = "robot01"\n'
+    'password = { env = "X" }\npkcs12 = "client.p12"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("sections", "replaced"),
+    [
+        (SOAP_HUB, "would replace the soap hub"),
+        ('[robot]\nkind = "modbus-tcp"\nhost = "plc"\n', "would replace the modbus-tcp robot"),
+        ('[[scanners]]\nkind = "serial"\nport = "/dev/ttyACM0"\n', "would replace the configured"),
+    ],
+)
+def test_a_simulation_never_silently_replaces_a_configured_device(
+    tmp_path: Path, sections: str, replaced: str
+) -> None:
+    path = write(tmp_path / "site.toml", SITE + sections + "[simulation]\npacks = 3\n")
+    with pytest.raises(ConfigError, match=replaced):
+        load_config(path)
+
+
+def test_a_simulation_may_leave_a_configured_device_in_place(tmp_path: Path) -> None:
+    sections = '[robot]\nkind = "modbus-tcp"\nhost = "plc"\n[simulation]\nrobot = "none"\n'
+    config = load_config(write(tmp_path / "site.toml", SITE + sections))
+    assert config.robot is not None
+    assert config.robot.kind == "modbus-tcp"
+
+
+async def test_a_config_without_a_robot_is_refused_not_simulated(tmp_path: Path) -> None:
+    scans = write(tmp_path / "scans.txt", "]d201095060001343521CFG1\n")
+    data = write_master_data(master_data(generate_delivery(2, seed=1)), tmp_path / "md.json")
+    config = Config(
+        site={"location": LOCATION},
+        store={"url": f"sqlite:///{tmp_path / 'fmd.db'}"},
+        hub={"kind": "mock", "master_data": str(data)},
+        scanners=[{"kind": "script", "path": str(scans)}],
+    )
+    with pytest.raises(ConfigError, match=r"^robot: none configured"):
+        await build_daemon(config)
+    assert not (tmp_path / "fmd.db").exists()
+
+
+def test_relative_paths_are_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    sections = '[hub]\nkind = "mock"\nmaster_data = "md.json"\n'
+    sections += '[[scanners]]\nkind = "script"\npath = "scans/today.txt"\n'
+    path = write(folder / "site.toml", SITE + sections)
+    monkeypatch.chdir(tmp_path)
+    config = load_config(Path("etc/site.toml"))
+    assert isinstance(config.hub, MockHubConfig)
+    assert config.hub.master_data == Path("etc/md.json")
+    assert config.scanners[0].kind == "script"
+    assert config.scanners[0].path == Path("etc/scans/today.txt")
+    assert path.exists()
+
+
+def test_an_old_hub_sub_section_says_where_its_keys_went(tmp_path: Path) -> None:
+    old = '[hub]\nkind = "soap"\nurl = "https://hub"\n[hub.soap]\nclient_login_id = "P1"\n'
+    with pytest.raises(ConfigError, match=r"hub\.soap: the hub's keys now go directly"):
+        load_config(write(tmp_path / "old.toml", SITE + old))
+
+
+async def test_a_store_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+    scans = write(tmp_path / "scans.txt", "]d201095060001343521CFG1\n")
+    data = write_master_data(master_data(generate_delivery(2, seed=1)), tmp_path / "md.json")
+    config = Config(
+        site={"location": LOCATION},
+        store={"url": f"sqlite:///{tmp_path / 'no-such-folder' / 'fmd.db'}"},
+        hub={"kind": "mock", "master_data": str(data)},
+        robot={"kind": "sim"},
+        scanners=[{"kind": "script", "path": str(scans)}],
+    )
+    with pytest.raises(
+        ConfigError, match=r"^store: cannot open sqlite:///.*no-such-folder"
+    ) as raised:
+        await build_daemon(config)
+    assert "\n" not in str(raised.value)

@@ -38,6 +38,7 @@ from simulators.world.spec import (
     SimRobotEndpoint,
     SoapHubEndpoint,
     TcpRobotEndpoint,
+    WorldError,
     WorldSpec,
 )
 
@@ -60,6 +61,7 @@ __all__ = [
     "SoapHubEndpoint",
     "TcpRobotEndpoint",
     "World",
+    "WorldError",
     "WorldSpec",
     "simulated_world",
     "write_master_data",
@@ -100,7 +102,8 @@ class World:
 async def simulated_world(spec: WorldSpec) -> AsyncIterator[World]:
     """Generate the delivery and start the devices `spec` asks for; stop them on exit."""
     spec.folder.mkdir(parents=True, exist_ok=True)
-    delivery = generate_delivery(
+    delivery = await asyncio.to_thread(
+        generate_delivery,
         spec.packs,
         seed=spec.seed,
         suspect_rate=spec.suspect_rate,

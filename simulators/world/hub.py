@@ -19,6 +19,7 @@ from simulators.world.spec import (
     MockHubEndpoint,
     RestHubEndpoint,
     SoapHubEndpoint,
+    WorldError,
 )
 
 
@@ -36,7 +37,7 @@ async def simulated_hub(
     if kind == "none":
         yield None
         return
-    master_data = write_master_data(data, folder / "master-data.json")
+    master_data = await asyncio.to_thread(write_master_data, data, folder / "master-data.json")
     if kind == "mock":
         yield MockHubEndpoint(master_data)
         return
@@ -50,11 +51,14 @@ async def simulated_hub(
     )
     accounts = Accounts.for_location(location)
     simulator = HubSimulator(hub, dialects=(kind,), accounts=accounts, folder=folder / "hub")
-    await asyncio.to_thread(simulator.start)
+    try:
+        await asyncio.to_thread(simulator.start)
+    except (OSError, RuntimeError) as error:
+        raise WorldError(f"the {kind} hub simulator did not start: {error}") from None
     try:
         pki = simulator.pki
         if pki is None:
-            raise RuntimeError("the hub simulator started without its certificates")
+            raise WorldError("the hub simulator started without its certificates")
         secret_file = folder / "hub-secret"
         if kind == "soap":
             login = accounts.soap[0]

@@ -25,6 +25,7 @@ from simulators.world.spec import (
     SerialRobotEndpoint,
     SimRobotEndpoint,
     TcpRobotEndpoint,
+    WorldError,
 )
 
 START_TIMEOUT_S = 20.0
@@ -71,11 +72,11 @@ async def _plc_process(where: str, move_time_s: float, moves: Counter[int]) -> A
     theirs.close()
     try:
         if not await asyncio.to_thread(_answered, ours, process):
-            raise RuntimeError(f"the simulated PLC did not start (exit code {process.exitcode})")
+            raise WorldError(f"the simulated PLC did not start (exit code {process.exitcode})")
         yield int(ours.recv())
         ours.send("stop")
         if not await asyncio.to_thread(_answered, ours, process):
-            raise RuntimeError("the simulated PLC did not report its moves")
+            raise WorldError("the simulated PLC did not report its moves")
         moves.update(ours.recv())
     finally:
         with contextlib.suppress(OSError):
@@ -83,6 +84,7 @@ async def _plc_process(where: str, move_time_s: float, moves: Counter[int]) -> A
         await asyncio.to_thread(process.join, 2.0)
         if process.is_alive():
             process.kill()
+            await asyncio.to_thread(process.join, 2.0)
         ours.close()
 
 

@@ -68,7 +68,8 @@ async def simulated_scanner(
         finally:
             video.unlink(missing_ok=True)  # large (lossless)
     else:
-        yield Feed(ScannerEndpoint("script", str(write_scans(raws, folder / "scans.txt"))))
+        scans = await asyncio.to_thread(write_scans, raws, folder / "scans.txt")
+        yield Feed(ScannerEndpoint("script", str(scans)))
 
 
 @asynccontextmanager
@@ -101,6 +102,7 @@ async def _serial_feed(raws: list[str], folder: Path) -> AsyncIterator[Feed]:
             stopping.set()
             for watcher in watchers:
                 watcher.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
             if typist.is_alive():
                 await asyncio.to_thread(typist.join, 5.0)
 

@@ -17,6 +17,11 @@ HUB_KINDS: tuple[HubKind, ...] = get_args(HubKind)
 ROBOT_KINDS: tuple[RobotKind, ...] = get_args(RobotKind)
 SCANNER_KINDS: tuple[ScannerKind, ...] = get_args(ScannerKind)
 
+
+class WorldError(Exception):
+    """A simulated device could not be started; the message says which and why."""
+
+
 ROBOT_CAPACITY = 1_000_000
 """The simulated robot's shelf places: more than any delivery it is given."""
 
