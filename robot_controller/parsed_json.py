@@ -18,7 +18,5 @@ def parsed_as_json(parsed: ParsedScan) -> dict[str, object]:
         "nhrn": parsed.nhrn,
         "nhrn_ai": parsed.nhrn_ai,
         "submit": parsed.submit,
-        "problems": [
-            {"code": p.code, "severity": p.severity, "message": p.message} for p in parsed.problems
-        ],
+        "problems": [p.as_json() for p in parsed.problems],
     }

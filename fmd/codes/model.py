@@ -81,6 +81,10 @@ class Problem:
     severity: Severity
     message: str
 
+    def as_json(self) -> dict[str, str]:
+        """The problem as `parse --json` shows it and the store keeps it."""
+        return {"code": self.code.value, "severity": self.severity, "message": self.message}
+
 
 @dataclass(frozen=True, slots=True)
 class Element:

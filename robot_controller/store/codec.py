@@ -53,8 +53,7 @@ def ui_of(row: Any) -> PackIdentifier:
 
 
 def problems_json(problems: Iterable[Problem]) -> str:
-    return json.dumps([{"code": p.code, "severity": p.severity, "message": p.message}
-                       for p in problems])  # fmt: skip
+    return json.dumps([p.as_json() for p in problems])
 
 
 def parsed_columns(parsed: ParsedScan) -> dict[str, Any]:
