@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 DAEMON_CODE = (
-    "*/robot_controller/pipeline.py",
+    "*/robot_controller/pipeline/*",
     "*/robot_controller/routing.py",
+    "*/robot_controller/states.py",
+    "*/robot_controller/wiring.py",
     "*/robot_controller/store/*",
     "*/scanners/*",
     "*/fmd/policy.py",

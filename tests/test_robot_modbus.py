@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.client.base import ModbusBaseClient
 from pymodbus.constants import ExcCodes
 
 from robot_controller.robot.base import (
@@ -408,6 +410,43 @@ async def test_a_wrong_device_id_gets_no_answer() -> None:
             await robot.connect()
     finally:
         await robot.aclose()
+        await plc.stop()
+
+
+async def test_closing_as_a_heartbeat_reply_arrives_stops_the_heartbeat() -> None:
+    """`aclose` cancels the heartbeat just as the reply it waits for arrives (the reply is
+    handed to pymodbus after the close is scheduled, so the close runs first): on Python 3.11
+    pymodbus' `asyncio.wait_for` then returns the reply and swallows the cancellation, and the
+    heartbeat must still stop, or `aclose` (and `fmd-robot demo --packs 0`) waits forever."""
+    plc = PlcSimulator(RobotModel(), tcp=("127.0.0.1", 0))
+    await plc.start()
+    armed = False
+    closing: list[asyncio.Task[None]] = []
+    scheduled = asyncio.Event()
+
+    def client() -> ModbusBaseClient:
+        tcp = AsyncModbusTcpClient("127.0.0.1", port=plc.port, timeout=FAST.request_timeout_s)
+        deliver = tcp.ctx.callback_data
+
+        def arriving(data: bytes, addr: tuple[str, int] | None = None) -> int:
+            if armed and not closing:  # the close's first step is queued before the reply
+                closing.append(asyncio.create_task(robot.aclose()))
+                scheduled.set()
+            return deliver(data, addr=addr)
+
+        tcp.ctx.callback_data = arriving  # type: ignore[method-assign]
+        return tcp
+
+    robot = ModbusRobot(client, where="tcp loopback", timeouts=FAST)
+    try:
+        await robot.connect()
+        armed = True  # connect's own reads are done: the next reply is the heartbeat's
+        async with asyncio.timeout(5):
+            await scheduled.wait()
+        async with asyncio.timeout(5):
+            await closing[0]
+    finally:
+        await robot.aclose()  # after a failure above: close the client too
         await plc.stop()
 
 

@@ -132,6 +132,7 @@ class ModbusRobot:
         self._jobs = asyncio.Lock()
         self._commands = asyncio.Lock()
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._heartbeat_stop = asyncio.Event()
 
     @classmethod
     def tcp(
@@ -206,7 +207,8 @@ class ModbusRobot:
                 raise
             raise RobotError(f"cannot connect to the robot at {self.where}: {error}") from error
         self._job_seq = status.job_ack_seq
-        self._heartbeat_task = asyncio.create_task(self._heartbeat())
+        self._heartbeat_stop = asyncio.Event()
+        self._heartbeat_task = asyncio.create_task(self._heartbeat(self._heartbeat_stop))
         log.info("robot.connected", where=self.where, state=status.state.name)
 
     async def status(self) -> RobotStatus:
@@ -292,6 +294,11 @@ class ModbusRobot:
 
     async def aclose(self) -> None:
         if self._heartbeat_task is not None:
+            # The cancellation alone can be lost: pymodbus awaits each reply with
+            # asyncio.wait_for, which on Python 3.11 returns the reply and swallows a
+            # cancellation that meets its arrival (CPython gh-86296); the heartbeat would run
+            # on and this would wait forever. The stop flag ends it after that beat.
+            self._heartbeat_stop.set()
             self._heartbeat_task.cancel()
             await asyncio.gather(self._heartbeat_task, return_exceptions=True)
             self._heartbeat_task = None
@@ -383,8 +390,9 @@ class ModbusRobot:
                 f"robot at {self.where} lost: its heartbeat has not changed for {quiet:.1f} s"
             )
 
-    async def _heartbeat(self) -> None:
-        """Write the host heartbeat and watch the robot's; log when the link goes and comes."""
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Write the host heartbeat and watch the robot's; log when the link goes and comes.
+        Ends when cancelled or, should a library swallow the cancellation, once `stop` is set."""
         while True:
             self._host_heartbeat = (self._host_heartbeat + 1) & U16
             try:
@@ -399,6 +407,8 @@ class ModbusRobot:
                 if self._lost is not None:
                     log.info("robot.link_back", where=self.where)
                 self._lost = None
+            if stop.is_set():
+                return
             await asyncio.sleep(self.timeouts.heartbeat_s)
 
     # -- Modbus requests ---------------------------------------------------------------------
