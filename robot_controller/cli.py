@@ -7,29 +7,25 @@ import json
 import signal
 import sys
 import tempfile
-import threading
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import structlog
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fmd.codes import PackIdentifier, ParsedScan, parse_scan
 from fmd.codes.escapes import show_controls, unescape_controls
-from fmd.hub import HubResult, HubUnavailable, MockHub, PackState
-from fmd.hub.master_data import MasterData, MasterDataError, load_master_data
-from fmd.policy import Decision, SitePolicy
+from fmd.hub import HubResult, HubUnavailable, PackState
+from fmd.policy import Decision
 from robot_controller import __version__
+from robot_controller.cli_demo import demo
+from robot_controller.cli_hub import sim_delivery, sim_hub
 from robot_controller.cli_robot import robot_app, sim_plc, sim_serial_robot
 from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_scanner
 from robot_controller.config import Config, ConfigError, MockHubConfig, load_config
-from robot_controller.console import err, fail, out
-from robot_controller.demo import DemoOptions, DemoReport, run_demo
+from robot_controller.console import fail, out
 from robot_controller.logs import configure_logging
 from robot_controller.outbox import ReplayReport, replay
 from robot_controller.parsed_json import parsed_as_json
@@ -37,20 +33,8 @@ from robot_controller.pipeline import utc_now
 from robot_controller.simulated import simulated
 from robot_controller.states import IntentStatus
 from robot_controller.store import Store
-from robot_controller.wiring import build_daemon, build_hub, read_master_data
-from simulators.delivery import generate_delivery, master_data
-from simulators.hub import Accounts, Faults, HubSimulator
-from simulators.world import (
-    HUB_KINDS,
-    ROBOT_KINDS,
-    SCANNER_KINDS,
-    HubKind,
-    RobotKind,
-    ScannerKind,
-    WorldError,
-    write_master_data,
-    write_scans,
-)
+from robot_controller.wiring import build_daemon, build_hub
+from simulators.world import WorldError
 
 app = typer.Typer(
     name="fmd-robot",
@@ -71,10 +55,10 @@ sim.command("scanner")(sim_scanner)
 sim.command("camera")(sim_camera)
 sim.command("plc")(sim_plc)
 sim.command("serial-robot")(sim_serial_robot)
+sim.command("hub")(sim_hub)
+sim.command("delivery")(sim_delivery)
+app.command("demo")(demo)
 app.add_typer(robot_app, name="robot")
-DEMO_HUBS: tuple[HubKind, ...] = tuple(k for k in HUB_KINDS if k != "none")
-DEMO_ROBOTS: tuple[RobotKind, ...] = tuple(k for k in ROBOT_KINDS if k != "none")
-DEMO_SCANNERS: tuple[ScannerKind, ...] = tuple(k for k in SCANNER_KINDS if k != "none")
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML configuration file (default: embedded).")
 ]
@@ -217,125 +201,6 @@ def _show_parsed(parsed: ParsedScan) -> None:
 
 
 @app.command()
-def demo(
-    packs: Annotated[int, typer.Option(min=0, help="Packs in the delivery.")] = 200,
-    seed: Annotated[int, typer.Option(help="Seed of the delivery (same seed, same run).")] = 1,
-    suspect_rate: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Share of suspect packs.")
-    ] = 0.1,
-    mode: Annotated[
-        str, typer.Option(help="hospital (decommission at loading) or community.")
-    ] = "hospital",
-    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
-    db: Annotated[Path | None, typer.Option(help="SQLite file (default: a new one).")] = None,
-    hub_latency_ms: Annotated[float, typer.Option(min=0.0, help="Simulated hub latency.")] = 0.0,
-    move_time_ms: Annotated[float, typer.Option(min=0.0, help="Robot time per move.")] = 0.0,
-    hub: Annotated[
-        str, typer.Option(help="mock (in process), or soap / rest over HTTPS to the simulator.")
-    ] = "soap",
-    scanner: Annotated[
-        str,
-        typer.Option(
-            help="script (in process), serial (a virtual scanner on a pty) or camera "
-            "(a generated video read through OpenCV)."
-        ),
-    ] = "script",
-    robot: Annotated[
-        str,
-        typer.Option(
-            help="modbus-tcp (a simulated PLC on loopback), modbus-rtu / serial (simulated "
-            "robots over ptys) or sim (in process)."
-        ),
-    ] = "modbus-tcp",
-) -> None:
-    """Load a generated delivery (genuine and suspect packs) through the whole pipeline."""
-    if mode not in ("hospital", "community"):
-        raise fail(f"--mode must be hospital or community, not {mode!r}")
-    if hub not in DEMO_HUBS:
-        raise fail(f"--hub must be one of {', '.join(DEMO_HUBS)}, not {hub!r}")
-    if robot not in DEMO_ROBOTS:
-        raise fail(f"--robot must be one of {', '.join(DEMO_ROBOTS)}, not {robot!r}")
-    if scanner not in DEMO_SCANNERS:
-        raise fail(f"--scanner must be one of {', '.join(DEMO_SCANNERS)}, not {scanner!r}")
-    if db is not None and db.exists():
-        raise fail(f"{db} exists; the demo needs a fresh store (choose another --db)")
-    folder = Path(tempfile.mkdtemp(prefix="fmd-robot-demo-"))
-    options = DemoOptions(
-        packs=packs,
-        seed=seed,
-        suspect_rate=suspect_rate,
-        site=replace(SitePolicy(), mode=mode),  # type: ignore[arg-type]
-        db=db or folder / "fmd-robot.db",
-        hub_latency_s=hub_latency_ms / 1000,
-        move_time_s=move_time_ms / 1000,
-        hub=hub,
-        scanner=scanner,
-        robot=robot,
-    )
-    with (folder / "fmd-robot.log").open("w", encoding="utf-8") as log_file:
-        configure_logging(stream=log_file)
-        try:
-            report = _run_demo_with_progress(options, quiet=as_json)
-        except (ConfigError, WorldError) as error:
-            raise fail(str(error)) from None
-        finally:
-            configure_logging(level="warning", stream=sys.stderr)
-    if as_json:
-        sys.stdout.write(json.dumps(report.as_json()) + "\n")
-    else:
-        _show_report(report, folder / "fmd-robot.log")
-    raise typer.Exit(0 if report.misrouted == report.lost == report.moved_twice == 0 else 1)
-
-
-def _run_demo_with_progress(options: DemoOptions, *, quiet: bool) -> DemoReport:
-    progress = Progress(
-        TextColumn("loading delivery"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[routes]}"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=quiet or not err.is_terminal,
-    )
-    routes: Counter[str] = Counter()
-    with progress:
-        task = progress.add_task("packs", total=options.packs, routes="")
-
-        def routed(_token: int, route: str, _decision: Decision) -> None:
-            routes[route] += 1
-            shown = " ".join(f"{name} {count}" for name, count in sorted(routes.items()))
-            progress.update(task, advance=1, routes=shown)
-
-        return asyncio.run(run_demo(options, on_routed=routed))
-
-
-def _show_report(report: DemoReport, log_path: Path) -> None:
-    table = Table(title="Delivery loaded", title_justify="left")
-    table.add_column("pack kind")
-    for route in ("shelved", "quarantined", "rejected", "lost"):
-        table.add_column(route, justify="right")
-    for kind, routes in sorted(report.by_kind.items()):
-        table.add_row(
-            kind,
-            *(str(routes.get(r, 0) or "") for r in ("shelved", "quarantined", "rejected", "lost")),
-        )
-    out.print(table)
-    verdict = (
-        "[green]every pack routed as expected, none moved twice[/]"
-        if report.misrouted == report.moved_twice == 0
-        else f"[red]{report.misrouted} packs misrouted, {report.moved_twice} moved twice[/]"
-    )
-    out.print(
-        f"{report.packs} packs in {report.elapsed_s:.2f} s ({report.packs_per_s:.0f} packs/s): "
-        f"{report.shelved} shelved, {report.quarantined} quarantined, {report.rejected} rejected; "
-        f"{report.decommissioned} decommissioned, {report.alerts} alerts, {report.lost} lost. "
-        f"{verdict}",
-        highlight=False,
-    )
-    out.print(f"store: {report.db}\nlog:   {log_path}", highlight=False)
-
-
-@app.command()
 def verify(
     raw: Annotated[str, typer.Argument(help="The scan, spelled as for `parse`.")],
     config: Annotated[
@@ -386,119 +251,6 @@ async def _verify_once(settings: Config, ui: PackIdentifier) -> HubResult:
         return await hub.verify(ui)
     finally:
         await hub.aclose()
-
-
-@sim.command("hub")
-def sim_hub(
-    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = (
-        "127.0.0.1"
-    ),
-    port: Annotated[int, typer.Option(min=0, max=65534, help="REST port; SOAP on the next.")] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of the master data and of the faults.")] = 1,
-    packs: Annotated[int, typer.Option(min=0, help="Packs of master data to load.")] = 200,
-    dialects: Annotated[str, typer.Option(help="Comma-separated: soap,rest.")] = "soap,rest",
-    fault: Annotated[
-        list[str] | None,
-        typer.Option(help="A fault setting NAME=VALUE, e.g. lost_reply_rate=0.1 (repeatable)."),
-    ] = None,
-    master_data: Annotated[
-        Path | None,
-        typer.Option(
-            "--master-data",
-            help="A JSON file of products, batches and packs to serve (default: a generated "
-            "delivery's, from --packs and --seed).",
-        ),
-    ] = None,
-) -> None:
-    """Serve the NMVS simulator (SOAP over mutual TLS, REST over TLS) until Ctrl-C."""
-    chosen = tuple(d.strip() for d in dialects.split(",") if d.strip())
-    if not chosen or set(chosen) - {"soap", "rest"}:
-        raise fail("--dialects takes soap, rest or soap,rest")
-    faults = Faults()
-    malformed = [item for item in fault or [] if "=" not in item]
-    if malformed:
-        raise fail(f"--fault takes NAME=VALUE, not {malformed[0]!r}")
-    try:
-        faults.update(dict(item.split("=", 1) for item in fault or []))
-    except ValueError as error:
-        raise fail(f"--fault: {error} (NAME=VALUE, names: {', '.join(vars(faults))})") from None
-    hub = MockHub(seed=seed)
-    try:
-        data = (
-            read_master_data(master_data)
-            if master_data is not None
-            else _master_data_of(packs, seed)
-        )
-        load_master_data(hub, data)
-    except MasterDataError as error:
-        raise fail(f"--master-data {master_data}: {error}") from None
-    simulator = HubSimulator(
-        hub,
-        host=host,
-        rest_port=port,
-        soap_port=port + 1 if port else 0,
-        dialects=chosen,
-        seed=seed,
-        faults=faults,
-    )
-    try:
-        simulator.start()
-    except (OSError, RuntimeError) as error:
-        raise fail(f"cannot start the simulator: {error}") from None
-    if simulator.pki is None:
-        raise fail("the simulator started without its certificates")
-    soap, rest = Accounts().soap[0], Accounts().rest[0]
-    if "soap" in chosen:
-        out.print(f"SOAP  {simulator.soap_url}  (client certificate required)", highlight=False)
-    if "rest" in chosen:
-        out.print(f"REST  {simulator.rest_url}", highlight=False)
-    out.print(f"admin {simulator.admin_url}/stats, PUT {simulator.admin_url}/faults",
-              highlight=False)  # fmt: skip
-    out.print(
-        f"CA {simulator.pki.ca}\nclient certificate {simulator.pki.client_cert} "
-        f"key {simulator.pki.client_key}\nSOAP login {soap.client_login_id} / {soap.user_id} / "
-        f"{soap.password}; REST client {rest.client_id} / {rest.client_secret}\n"
-        f"{len(data.packs)} packs of master data loaded. Ctrl-C stops.",
-        highlight=False,
-    )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        simulator.stop()
-
-
-def _master_data_of(packs: int, seed: int) -> MasterData:
-    return master_data(generate_delivery(packs, seed=seed))
-
-
-@sim.command("delivery")
-def sim_delivery(
-    out_file: Annotated[Path, typer.Option("--out", help="The master-data JSON file to write.")],
-    scans_file: Annotated[
-        Path, typer.Option("--scans", help="The raw scans to write, one per line (GS as 0x1D).")
-    ],
-    packs: Annotated[int, typer.Option(min=0, help="Packs in the delivery.")] = 200,
-    seed: Annotated[int, typer.Option(help="Seed of the delivery (same seed, same files).")] = 1,
-    suspect_rate: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Share of suspect packs.")
-    ] = 0.1,
-) -> None:
-    """Write a generated delivery: its master data (for `[hub] master_data` or `sim hub
-    --master-data`) and its raw scans (for a script scanner or a virtual one)."""
-    delivery = generate_delivery(packs, seed=seed, suspect_rate=suspect_rate)
-    try:
-        write_master_data(master_data(delivery), out_file)
-        write_scans(delivery.raws, scans_file)
-    except OSError as error:
-        raise fail(f"cannot write {error.filename}: {error.strerror or error}") from None
-    out.print(
-        f"{len(delivery.packs)} packs: master data in {out_file}, scans in {scans_file}",
-        highlight=False,
-    )
 
 
 @app.command()

@@ -10,7 +10,7 @@ import pytest
 from fmd.codes.model import PackIdentifier
 from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, Reason
 from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
-from fmd.policy import SitePolicy
+from fmd.policy import SitePolicy, Why
 from robot_controller.outbox import ReplayReport, replay
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.sim import SimRobot
@@ -185,7 +185,7 @@ async def test_a_pack_fed_again_while_its_change_waits_is_held_back(tmp_path: Pa
     ui = delivery.packs[0].ui
     first = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
     store.queue_intent(first, ui, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="wait-1", at=NOW)
-    store.finish(first, route=Route.REJECTED, why="hub-unavailable", message="", ui=ui, at=NOW)
+    store.finish(first, route=Route.REJECTED, why=Why.HUB_UNAVAILABLE, message="", ui=ui, at=NOW)
     before = hub.transactions
 
     pipeline = Pipeline(store=store, hub=quick(hub), robot=SimRobot(), site=SitePolicy())

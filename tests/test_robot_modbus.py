@@ -32,6 +32,7 @@ from robot_controller.robot.modbus_codec import decode_status, encode_job
 from robot_controller.routing import route_of
 from simulators.plc import PlcSimulator, Reg, rtu_pty_pair, split_u32
 from simulators.robot_model import FaultCode, RobotModel, Timings
+from tests.support.until import until
 
 FAST = ModbusTimeouts(
     ack_timeout_s=1.0,
@@ -285,8 +286,14 @@ async def test_a_frozen_plc_heartbeat_is_noticed_even_mid_job() -> None:
         with pytest.raises(RobotError, match="lost"):
             await rig.robot.status()
         rig.model.faults.heartbeat_frozen = False
-        await asyncio.sleep(0.3)
-        assert (await rig.robot.status()).state is PackMLState.EXECUTE  # alive again
+
+        async def alive() -> bool:
+            try:
+                return (await rig.robot.status()).state is PackMLState.EXECUTE
+            except RobotError:
+                return False
+
+        await until(alive, timeout_s=3.0)  # alive again
     finally:
         await stop_rig(rig)
 
@@ -304,7 +311,7 @@ async def test_a_silent_link_raises_within_the_timeouts(rig: Rig) -> None:
 async def test_silence_after_the_job_was_accepted(rig: Rig) -> None:
     rig.model.timings.move_s = 5
     task = asyncio.ensure_future(rig.robot.execute(Job(PLACE, 82)))
-    await asyncio.sleep(0.1)
+    await until(lambda: rig.model.busy)  # the job was accepted
     rig.model.faults.silent = True
     with Elapsed() as elapsed, pytest.raises(RobotError, match=r"lost|timed out"):
         await task

@@ -101,7 +101,7 @@ def test_unfinished_scans_show_what_a_crash_left_half_done(store: Store) -> None
     moving = store.record_scan(scan(), at=AT)
     store.start_job(Job(JobCode.PLACE_ON_SHELF, moving), at=AT)
     done = store.record_scan(scan(), at=AT)
-    store.finish(done, route=Route.REJECTED, why="unreadable", message="", ui=None, at=AT)
+    store.finish(done, route=Route.REJECTED, why=Why.UNREADABLE, message="", ui=None, at=AT)
 
     unfinished = {u.token: u for u in store.unfinished()}
     assert set(unfinished) == {fresh, queued, moving}
@@ -118,7 +118,7 @@ def test_a_shelved_ui_is_in_stock(store: Store) -> None:
     store.finish(
         token,
         route=Route.SHELVED,
-        why="verified",
+        why=Why.VERIFIED,
         message="",
         ui=UI,
         at=AT,

@@ -31,7 +31,7 @@ async def recover_unfinished(steps: PackSteps) -> list[Prepared]:
             if pack.started_job is not None:
                 await ctx.call(
                     ctx.store.finish, pack.token, route=Route.REJECTED,
-                    why=Why.ROBOT_OUTCOME_UNKNOWN.value, message=CUT_OFF, ui=None,
+                    why=Why.ROBOT_OUTCOME_UNKNOWN, message=CUT_OFF, ui=None,
                     at=ctx.clock(), job_id=pack.started_job, flagged=True,
                 )  # fmt: skip
                 log.warning("recovery.flagged")
@@ -49,7 +49,7 @@ async def recover_unfinished(steps: PackSteps) -> list[Prepared]:
 async def _resume(steps: PackSteps, pack: Unfinished) -> Prepared:
     ctx = steps.context
     log.info("recovery.resume")
-    decision = await ctx.call(ctx.store.last_decision, pack.token)
+    decision = pack.decision
     if decision is None:
         return await steps.prepare(pack.token, pack.raw, pack.symbology)
     parsed = steps.parse(pack.raw, pack.symbology)

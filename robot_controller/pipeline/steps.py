@@ -141,7 +141,7 @@ class PackSteps:
         )
         try:
             await ctx.call(
-                ctx.store.finish, item.token, route=route, why=item.decision.why.value,
+                ctx.store.finish, item.token, route=route, why=item.decision.why,
                 message=message, ui=item.parsed.ui, at=ctx.clock(), job_id=job_id,
                 outcome=outcome, flagged=flagged,
             )  # fmt: skip

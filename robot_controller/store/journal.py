@@ -15,7 +15,7 @@ from sqlalchemy.sql.expression import ClauseElement
 
 from fmd.codes.model import PackIdentifier, ParsedScan
 from fmd.hub.contract import HubResult, Reason
-from fmd.policy import Decision
+from fmd.policy import Decision, Why
 from robot_controller.robot.base import Job, JobOutcome, JobResult
 from robot_controller.states import HubOperation, JobStatus, Route, Stage
 from robot_controller.store import intents
@@ -149,7 +149,7 @@ class Journal:
         token: int,
         *,
         route: Route,
-        why: str,
+        why: Why,
         message: str,
         ui: PackIdentifier | None,
         at: datetime,

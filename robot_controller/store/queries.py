@@ -48,9 +48,18 @@ def shelved_location(conn: Connection, token: int) -> int | None:
 
 
 def unfinished(conn: Connection) -> list[Unfinished]:
-    """Scans without a final outcome, oldest first, with their open intent and started job."""
+    """Scans without a final outcome, oldest first, with their newest decision, open intent and
+    started job: three queries, whatever the number of packs."""
     unsettled = scans.c.id.not_in(sa.select(outcomes.c.token))
-    decided = sa.exists().where(decisions.c.token == scans.c.id)
+    newest = (
+        sa.select(sa.func.max(decisions.c.id))
+        .where(decisions.c.token.not_in(sa.select(outcomes.c.token)))
+        .group_by(decisions.c.token)
+    )
+    latest: dict[int, Decision] = {
+        row.token: decision_of(row)
+        for row in conn.execute(sa.select(decisions).where(decisions.c.id.in_(newest)))
+    }
     started = (
         sa.select(sa.func.min(jobs.c.id))
         .where(jobs.c.token == scans.c.id, jobs.c.status == JobStatus.STARTED.value)
@@ -66,9 +75,7 @@ def unfinished(conn: Connection) -> list[Unfinished]:
     for row in conn.execute(pending):
         open_intents.setdefault(row.token, intent_of(row))  # the oldest one
     rows = conn.execute(
-        sa.select(scans, decided.label("decided"), started.label("started_job"))
-        .where(unsettled)
-        .order_by(scans.c.id)
+        sa.select(scans, started.label("started_job")).where(unsettled).order_by(scans.c.id)
     )
     return [
         Unfinished(
@@ -77,7 +84,7 @@ def unfinished(conn: Connection) -> list[Unfinished]:
             symbology=row.symbology,
             source=row.source,
             scanned_at=row.scanned_at,
-            decided=bool(row.decided),
+            decision=latest.get(row.id),
             open_intent=open_intents.get(row.id),
             started_job=row.started_job,
         )

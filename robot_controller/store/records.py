@@ -7,6 +7,7 @@ from datetime import datetime
 
 from fmd.codes.model import PackIdentifier
 from fmd.hub.contract import Reason
+from fmd.policy import Decision
 from robot_controller.states import HubOperation, IntentStatus
 
 
@@ -34,6 +35,10 @@ class Unfinished:
     symbology: str | None
     source: str
     scanned_at: datetime
-    decided: bool
+    decision: Decision | None  # the newest one recorded
     open_intent: Intent | None
     started_job: int | None
+
+    @property
+    def decided(self) -> bool:
+        return self.decision is not None

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from fmd.codes.model import PackIdentifier, ParsedScan
 from fmd.hub.contract import HubResult, Reason
 from fmd.hub.resilient import Attempt
-from fmd.policy import Decision
+from fmd.policy import Decision, Why
 from robot_controller.robot.base import Job, JobOutcome
 from robot_controller.states import HubOperation, IntentStatus, Route, Stage
 from robot_controller.store import intents, queries
@@ -143,7 +143,7 @@ class Store:
         token: int,
         *,
         route: Route,
-        why: str,
+        why: Why,
         message: str,
         ui: PackIdentifier | None,
         at: datetime,

@@ -1,0 +1,154 @@
+"""`fmd-robot demo`: a generated delivery loaded through the daemon a site runs, with the
+world around it simulated, shown as a table of where each kind of pack went."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fmd.policy import Decision, SitePolicy
+from robot_controller.config import ConfigError
+from robot_controller.console import err, fail, out
+from robot_controller.demo import DemoOptions, DemoReport, run_demo
+from robot_controller.logs import configure_logging
+from simulators.world import (
+    HUB_KINDS,
+    ROBOT_KINDS,
+    SCANNER_KINDS,
+    HubKind,
+    RobotKind,
+    ScannerKind,
+    WorldError,
+)
+
+DEMO_HUBS: tuple[HubKind, ...] = tuple(k for k in HUB_KINDS if k != "none")
+DEMO_ROBOTS: tuple[RobotKind, ...] = tuple(k for k in ROBOT_KINDS if k != "none")
+DEMO_SCANNERS: tuple[ScannerKind, ...] = tuple(k for k in SCANNER_KINDS if k != "none")
+
+
+def demo(
+    packs: Annotated[int, typer.Option(min=0, help="Packs in the delivery.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the delivery (same seed, same run).")] = 1,
+    suspect_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of suspect packs.")
+    ] = 0.1,
+    mode: Annotated[
+        str, typer.Option(help="hospital (decommission at loading) or community.")
+    ] = "hospital",
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+    db: Annotated[Path | None, typer.Option(help="SQLite file (default: a new one).")] = None,
+    hub_latency_ms: Annotated[float, typer.Option(min=0.0, help="Simulated hub latency.")] = 0.0,
+    move_time_ms: Annotated[float, typer.Option(min=0.0, help="Robot time per move.")] = 0.0,
+    hub: Annotated[
+        str, typer.Option(help="mock (in process), or soap / rest over HTTPS to the simulator.")
+    ] = "soap",
+    scanner: Annotated[
+        str,
+        typer.Option(
+            help="script (in process), serial (a virtual scanner on a pty) or camera "
+            "(a generated video read through OpenCV)."
+        ),
+    ] = "script",
+    robot: Annotated[
+        str,
+        typer.Option(
+            help="modbus-tcp (a simulated PLC on loopback), modbus-rtu / serial (simulated "
+            "robots over ptys) or sim (in process)."
+        ),
+    ] = "modbus-tcp",
+) -> None:
+    """Load a generated delivery (genuine and suspect packs) through the whole pipeline."""
+    if mode not in ("hospital", "community"):
+        raise fail(f"--mode must be hospital or community, not {mode!r}")
+    if hub not in DEMO_HUBS:
+        raise fail(f"--hub must be one of {', '.join(DEMO_HUBS)}, not {hub!r}")
+    if robot not in DEMO_ROBOTS:
+        raise fail(f"--robot must be one of {', '.join(DEMO_ROBOTS)}, not {robot!r}")
+    if scanner not in DEMO_SCANNERS:
+        raise fail(f"--scanner must be one of {', '.join(DEMO_SCANNERS)}, not {scanner!r}")
+    if db is not None and db.exists():
+        raise fail(f"{db} exists; the demo needs a fresh store (choose another --db)")
+    folder = Path(tempfile.mkdtemp(prefix="fmd-robot-demo-"))
+    options = DemoOptions(
+        packs=packs,
+        seed=seed,
+        suspect_rate=suspect_rate,
+        site=replace(SitePolicy(), mode=mode),  # type: ignore[arg-type]
+        db=db or folder / "fmd-robot.db",
+        hub_latency_s=hub_latency_ms / 1000,
+        move_time_s=move_time_ms / 1000,
+        hub=hub,
+        scanner=scanner,
+        robot=robot,
+    )
+    with (folder / "fmd-robot.log").open("w", encoding="utf-8") as log_file:
+        configure_logging(stream=log_file)
+        try:
+            report = _run_demo_with_progress(options, quiet=as_json)
+        except (ConfigError, WorldError) as error:
+            raise fail(str(error)) from None
+        finally:
+            configure_logging(level="warning", stream=sys.stderr)
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_json()) + "\n")
+    else:
+        _show_report(report, folder / "fmd-robot.log")
+    raise typer.Exit(0 if report.misrouted == report.lost == report.moved_twice == 0 else 1)
+
+
+def _run_demo_with_progress(options: DemoOptions, *, quiet: bool) -> DemoReport:
+    progress = Progress(
+        TextColumn("loading delivery"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[routes]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet or not err.is_terminal,
+    )
+    routes: Counter[str] = Counter()
+    with progress:
+        task = progress.add_task("packs", total=options.packs, routes="")
+
+        def routed(_token: int, route: str, _decision: Decision) -> None:
+            routes[route] += 1
+            shown = " ".join(f"{name} {count}" for name, count in sorted(routes.items()))
+            progress.update(task, advance=1, routes=shown)
+
+        return asyncio.run(run_demo(options, on_routed=routed))
+
+
+def _show_report(report: DemoReport, log_path: Path) -> None:
+    table = Table(title="Delivery loaded", title_justify="left")
+    table.add_column("pack kind")
+    for route in ("shelved", "quarantined", "rejected", "lost"):
+        table.add_column(route, justify="right")
+    for kind, routes in sorted(report.by_kind.items()):
+        table.add_row(
+            kind,
+            *(str(routes.get(r, 0) or "") for r in ("shelved", "quarantined", "rejected", "lost")),
+        )
+    out.print(table)
+    verdict = (
+        "[green]every pack routed as expected, none moved twice[/]"
+        if report.misrouted == report.moved_twice == 0
+        else f"[red]{report.misrouted} packs misrouted, {report.moved_twice} moved twice[/]"
+    )
+    out.print(
+        f"{report.packs} packs in {report.elapsed_s:.2f} s ({report.packs_per_s:.0f} packs/s): "
+        f"{report.shelved} shelved, {report.quarantined} quarantined, {report.rejected} rejected; "
+        f"{report.decommissioned} decommissioned, {report.alerts} alerts, {report.lost} lost. "
+        f"{verdict}",
+        highlight=False,
+    )
+    out.print(f"store: {report.db}\nlog:   {log_path}", highlight=False)

@@ -1,0 +1,130 @@
+"""`fmd-robot sim hub` (the NMVS simulator on its own) and `fmd-robot sim delivery` (a
+generated delivery's master data and raw scans, as files)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fmd.hub import MockHub
+from fmd.hub.master_data import MasterData, MasterDataError, load_master_data
+from robot_controller.console import fail, out
+from robot_controller.wiring import read_master_data
+from simulators.delivery import generate_delivery, master_data
+from simulators.hub import Accounts, Faults, HubSimulator
+from simulators.world import write_master_data, write_scans
+
+
+def sim_hub(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=0, max=65534, help="REST port; SOAP on the next.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the master data and of the faults.")] = 1,
+    packs: Annotated[int, typer.Option(min=0, help="Packs of master data to load.")] = 200,
+    dialects: Annotated[str, typer.Option(help="Comma-separated: soap,rest.")] = "soap,rest",
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="A fault setting NAME=VALUE, e.g. lost_reply_rate=0.1 (repeatable)."),
+    ] = None,
+    master_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--master-data",
+            help="A JSON file of products, batches and packs to serve (default: a generated "
+            "delivery's, from --packs and --seed).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the NMVS simulator (SOAP over mutual TLS, REST over TLS) until Ctrl-C."""
+    chosen = tuple(d.strip() for d in dialects.split(",") if d.strip())
+    if not chosen or set(chosen) - {"soap", "rest"}:
+        raise fail("--dialects takes soap, rest or soap,rest")
+    faults = Faults()
+    malformed = [item for item in fault or [] if "=" not in item]
+    if malformed:
+        raise fail(f"--fault takes NAME=VALUE, not {malformed[0]!r}")
+    try:
+        faults.update(dict(item.split("=", 1) for item in fault or []))
+    except ValueError as error:
+        raise fail(f"--fault: {error} (NAME=VALUE, names: {', '.join(vars(faults))})") from None
+    hub = MockHub(seed=seed)
+    try:
+        data = (
+            read_master_data(master_data)
+            if master_data is not None
+            else _master_data_of(packs, seed)
+        )
+        load_master_data(hub, data)
+    except MasterDataError as error:
+        raise fail(f"--master-data {master_data}: {error}") from None
+    simulator = HubSimulator(
+        hub,
+        host=host,
+        rest_port=port,
+        soap_port=port + 1 if port else 0,
+        dialects=chosen,
+        seed=seed,
+        faults=faults,
+    )
+    try:
+        simulator.start()
+    except (OSError, RuntimeError) as error:
+        raise fail(f"cannot start the simulator: {error}") from None
+    if simulator.pki is None:
+        raise fail("the simulator started without its certificates")
+    soap, rest = Accounts().soap[0], Accounts().rest[0]
+    if "soap" in chosen:
+        out.print(f"SOAP  {simulator.soap_url}  (client certificate required)", highlight=False)
+    if "rest" in chosen:
+        out.print(f"REST  {simulator.rest_url}", highlight=False)
+    out.print(f"admin {simulator.admin_url}/stats, PUT {simulator.admin_url}/faults",
+              highlight=False)  # fmt: skip
+    out.print(
+        f"CA {simulator.pki.ca}\nclient certificate {simulator.pki.client_cert} "
+        f"key {simulator.pki.client_key}\nSOAP login {soap.client_login_id} / {soap.user_id} / "
+        f"{soap.password}; REST client {rest.client_id} / {rest.client_secret}\n"
+        f"{len(data.packs)} packs of master data loaded. Ctrl-C stops.",
+        highlight=False,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        simulator.stop()
+
+
+def _master_data_of(packs: int, seed: int) -> MasterData:
+    return master_data(generate_delivery(packs, seed=seed))
+
+
+def sim_delivery(
+    out_file: Annotated[Path, typer.Option("--out", help="The master-data JSON file to write.")],
+    scans_file: Annotated[
+        Path, typer.Option("--scans", help="The raw scans to write, one per line (GS as 0x1D).")
+    ],
+    packs: Annotated[int, typer.Option(min=0, help="Packs in the delivery.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the delivery (same seed, same files).")] = 1,
+    suspect_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of suspect packs.")
+    ] = 0.1,
+) -> None:
+    """Write a generated delivery: its master data (for `[hub] master_data` or `sim hub
+    --master-data`) and its raw scans (for a script scanner or a virtual one)."""
+    delivery = generate_delivery(packs, seed=seed, suspect_rate=suspect_rate)
+    try:
+        write_master_data(master_data(delivery), out_file)
+        write_scans(delivery.raws, scans_file)
+    except OSError as error:
+        raise fail(f"cannot write {error.filename}: {error.strerror or error}") from None
+    out.print(
+        f"{len(delivery.packs)} packs: master data in {out_file}, scans in {scans_file}",
+        highlight=False,
+    )
