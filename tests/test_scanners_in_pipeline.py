@@ -3,7 +3,6 @@ wedge feed one pipeline at once, and every pack is routed as its ground truth sa
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -19,8 +18,8 @@ from simulators.delivery import Delivery, generate_delivery, master_data
 from simulators.scanner import PROFILES, VirtualScanner
 from simulators.world import write_master_data
 from tests.support.keys import keystrokes
+from tests.support.loading import load_while_typing
 from tests.support.typist import typing_thread
-from tests.support.until import until
 
 PACKS, SEED = 24, 5
 
@@ -62,22 +61,8 @@ async def test_a_serial_scanner_a_camera_and_a_keyboard_feed_one_pipeline(tmp_pa
         )
         daemon = await build_daemon(config)  # opens the serial port before anything is typed
         typist = typing_thread(virtual, [p.raw for p in by_serial])
-        stop = asyncio.Event()
-        loading = asyncio.create_task(daemon.pipeline.run(daemon.scanners, stop=stop))
-        typist.start()
-
-        async def all_loaded() -> bool:
-            return len(await asyncio.to_thread(daemon.store.outcomes)) >= PACKS
-
-        try:
-            await until(all_loaded, timeout_s=30, every_s=0.1)
-        finally:
-            stop.set()
-            await loading
-            typist.join()
-        scans = dict(daemon.store.raw_scans())
-        outcomes = daemon.store.outcomes()
-        await daemon.aclose()
+        loaded = await load_while_typing(daemon, typist, PACKS)
+        scans, outcomes = loaded.scans, loaded.outcomes
 
     # A duplicated serial shares its content with a genuine pack: whichever of the two came
     # first is shelved and the other quarantined, so compare what happened as multisets.

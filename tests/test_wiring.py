@@ -3,7 +3,6 @@ nothing generated or simulated inside it; the simulated world is started around 
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,8 +20,8 @@ from simulators.plc import PlcSimulator
 from simulators.robot_model import RobotModel
 from simulators.scanner import PROFILES, VirtualScanner
 from simulators.world import write_master_data
+from tests.support.loading import load_while_typing
 from tests.support.typist import typing_thread
-from tests.support.until import until
 
 PACKS, SEED, LOCATION = 16, 9, "st-elsewhere-hospital-pharmacy"
 
@@ -65,27 +64,14 @@ async def test_a_site_config_with_a_soap_hub_a_modbus_robot_and_a_serial_scanner
                 pipeline={"replay_every_s": None},
             )
             daemon = await build_daemon(config)
-            stop = asyncio.Event()
-            loading = asyncio.create_task(daemon.run(stop))
             typist = typing_thread(scanner, [p.raw for p in delivery.packs])
-            typist.start()
-
-            async def all_loaded() -> bool:
-                return len(await asyncio.to_thread(daemon.store.outcomes)) >= PACKS
-
-            try:
-                await until(all_loaded, timeout_s=30, every_s=0.1)
-            finally:
-                stop.set()
-                await loading
-                typist.join()
-            scans = dict(daemon.store.raw_scans())
-            outcomes = daemon.store.outcomes()
-            await daemon.aclose()
+            loaded = await load_while_typing(daemon, typist, PACKS)
     finally:
         await plc.stop()
 
-    routed = Counter((content(scans[token]), route) for token, (route, _) in outcomes.items())
+    routed = Counter(
+        (content(loaded.scans[token]), route) for token, (route, _) in loaded.outcomes.items()
+    )
     assert routed == Counter((content(p.raw), p.expected_route) for p in delivery.packs)
     assert sum(model.moves.values()) == PACKS
 
