@@ -89,7 +89,13 @@ def robot_ack(
 
 def _with_robot(config: Path | None, action: Callable[[Robot], Awaitable[T]]) -> T:
     async def run() -> T:
-        robot = await open_robot(load_config(config).robot)
+        settings = load_config(config)
+        if settings.robot is None and settings.simulation is not None:
+            raise ConfigError(
+                "robot: this configuration's robot is simulated and exists only while "
+                "`fmd-robot run` or `fmd-robot demo` runs; give --config with a robot section"
+            )
+        robot = await open_robot(settings.robot)
         try:
             return await action(robot)
         finally:

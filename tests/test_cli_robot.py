@@ -98,3 +98,10 @@ def test_a_delivery_loads_through_every_robot_driver(tmp_path: Path, robot: str)
     report = json.loads(result.stdout.splitlines()[-1])
     assert (report["packs"], report["misrouted"], report["lost"]) == (80, 0, 0)
     assert report["moved_twice"] == 0
+
+
+def test_the_simulated_default_robot_is_named_as_simulated() -> None:
+    result = runner.invoke(app, ["robot", "status"])
+    assert result.exit_code == 1
+    assert "simulated" in result.stderr
+    assert "Traceback" not in result.output
