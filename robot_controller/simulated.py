@@ -53,8 +53,6 @@ RTU_BAUDRATE = 115_200  # over a pty pair, which takes no parity setting (EINVAL
 async def simulated(config: Config, folder: Path) -> AsyncIterator[tuple[Config, World]]:
     """Start the world `config.simulation` asks for (its files in `folder`) and yield the
     configuration that reaches it, with the world itself (ground truth, moves, feed)."""
-    if config.simulation is None:
-        raise ValueError("this configuration has no [simulation] section")
     async with simulated_world(world_spec(config, folder)) as world:
         yield reaching(config, world), world
 

@@ -226,7 +226,7 @@ class _Reader:
     def __init__(self, document: Mapping[str, object]) -> None:
         self.document = document
 
-    def entries(self, section: str, read: Any) -> tuple[Any, ...]:
+    def entries(self, section: str, read: Callable[[_Entry], _T]) -> tuple[_T, ...]:
         return tuple(read(_Entry(f"{section}[{n}]", e)) for n, e in enumerate(self._list(section)))
 
     def strings(self, section: str) -> tuple[str, ...]:

@@ -93,9 +93,7 @@ class World:
     def all_in(self) -> asyncio.Event:
         """Set once a live source has delivered the whole delivery (a file source ends by
         itself, and never sets it)."""
-        return self.feed.all_in if self.feed is not None else self._never
-
-    _never: asyncio.Event = field(default_factory=asyncio.Event)
+        return self.feed.all_in if self.feed is not None else asyncio.Event()
 
 
 @asynccontextmanager
