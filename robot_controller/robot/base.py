@@ -71,6 +71,29 @@ class MachineCommand(IntEnum):
     CLEAR = 9
 
 
+class FaultCode(IntEnum):
+    """The robot's fault codes (Modbus register 10, the line protocol's ERR)."""
+
+    ESTOP = 1
+    GRIPPER = 100
+    CONVEYOR_JAM = 200
+    NO_PACK = 300
+    MEASUREMENT = 310
+    NO_SHELF_SPACE = 400
+    REJECT_CHUTE_FULL = 500
+    HOST_WATCHDOG = 900
+
+
+def fault_name(code: int | None) -> str:
+    """A fault as the operator reads it: "900 HOST_WATCHDOG" (or the bare number)."""
+    if not code:
+        return "none"
+    try:
+        return f"{code} {FaultCode(code).name}"
+    except ValueError:
+        return str(code)
+
+
 class StatusFlags(IntFlag):
     """The robot's status word (Modbus register 4)."""
 
@@ -128,6 +151,8 @@ class RobotStatus:
     command_rejected: bool = False
     unit_mode: int = 0
     interface_version: int = 0
+    acked_token: int | None = None  # the token of the job `job_ack_seq` names
+    done_token: int | None = None  # the token of the job `job_done_seq` names
 
 
 def next_seq(seq: int) -> int:
@@ -149,6 +174,10 @@ def unexpected(job: Job, outcome: JobOutcome) -> str:
 
 class RobotError(Exception):
     """The robot could not be reached or gave an answer that cannot be trusted."""
+
+
+class RobotConflict(RobotError):
+    """Another master drives this robot (its job sequence moved without us): loading stops."""
 
 
 class Robot(Protocol):

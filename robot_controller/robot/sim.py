@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 
 from robot_controller.robot.base import (
+    FaultCode,
     Job,
     JobCode,
     JobOutcome,
@@ -13,9 +14,10 @@ from robot_controller.robot.base import (
     MachineCommand,
     PackMLState,
     RobotStatus,
+    StatusFlags,
 )
 
-NO_SHELF_SPACE = 7  # fault code, as the status word's bit 7
+_ALWAYS = StatusFlags.SAFETY_OK | StatusFlags.REMOTE | StatusFlags.PACK_AT_TRANSFER
 
 
 class SimRobot:
@@ -37,9 +39,15 @@ class SimRobot:
         """Nothing to reach: the model is in this process."""
 
     async def status(self) -> RobotStatus:
+        """A pack always waits at the transfer point (the model is fed as fast as it works)."""
+        ready = self.state is PackMLState.EXECUTE
+        flags = _ALWAYS | (StatusFlags.READY if ready else StatusFlags.NONE)
+        if len(self.shelf) >= self.capacity:
+            flags |= StatusFlags.NO_SHELF_SPACE
         return RobotStatus(
             state=self.state,
-            ready=self.state is PackMLState.EXECUTE,
+            ready=ready,
+            flags=flags,
             fault=None,
             packs_stored=self._counts[JobResult.STORED],
             packs_rejected=self._counts[JobResult.REJECTED],
@@ -60,7 +68,7 @@ class SimRobot:
         if job.code is JobCode.PLACE_ON_SHELF:
             if len(self.shelf) >= self.capacity:
                 return JobOutcome(
-                    JobResult.REJECTED, fault=NO_SHELF_SPACE, message="no shelf space"
+                    JobResult.REJECTED, fault=FaultCode.NO_SHELF_SPACE, message="no shelf space"
                 )
             location = self._next_location
             self._next_location += 1
