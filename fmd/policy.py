@@ -3,6 +3,7 @@
 Safe by default: a pack is shelved only when everything is clear (ARCHITECTURE.md invariant 1).
 Anything that might be falsified goes to QUARANTINE; a scan that must be read again goes back to
 the operator through REJECT; an expired pack is rejected (it is not suspect, just not dispensable).
+RETURN is the loader's own: the robot cannot take the pack, so it stays in the operator's hand.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Action(StrEnum):
     SHELVE = "shelve"
     REJECT = "reject"
     QUARANTINE = "quarantine"
+    RETURN = "return"  # not loaded: the pack goes back to the operator, nothing changed
 
 
 class Why(StrEnum):
@@ -50,6 +52,8 @@ class Why(StrEnum):
     DECOMMISSION_FAILED = "decommission-failed"
     INTERNAL_ERROR = "internal-error"  # the daemon itself failed on this pack
     ROBOT_OUTCOME_UNKNOWN = "robot-outcome-unknown"  # a crash during the pack's robot job
+    ROBOT_NOT_READY = "robot-not-ready"  # the robot could not take the pack: back to the operator
+    ROBOT_CONFLICT = "robot-conflict"  # another master drives the robot: loading stopped
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,8 @@ class Decision:
     """Where a pack goes and why.
 
     `decommission_to` asks for a state change before shelving; `verify_later` keeps the pack in
-    the outbox to be checked once the hub answers again (it was routed without its answer).
+    the outbox to be checked once the hub answers again (it was routed without its answer). With
+    both, the state change is deferred too: it is sent after the deferred check comes back clean.
     """
 
     action: Action
@@ -122,15 +127,13 @@ def decide(
     if local is not None:
         return local
     if result is None or result.outcome in ("technical", "rate_limited"):
-        return _offline(site, result)
+        return _offline(site, result, deferred=_supply(site))
     hub = _hub_decision(result)
     if hub is not None:
         return hub
     if result.state is not PackState.ACTIVE:
         return Decision(Action.QUARANTINE, Why.INACTIVE, _describe(result))
-    if site.mode == "hospital":
-        return Decision(Action.SHELVE, Why.VERIFIED, "active", decommission_to=Reason.SUPPLIED)
-    return Decision(Action.SHELVE, Why.VERIFIED, "active")
+    return Decision(Action.SHELVE, Why.VERIFIED, "active", decommission_to=_supply(site))
 
 
 def settle_decommission(decision: Decision, result: HubResult | None, site: SitePolicy) -> Decision:
@@ -165,10 +168,21 @@ def _hub_decision(result: HubResult) -> Decision | None:
     return None
 
 
-def _offline(site: SitePolicy, result: HubResult | None) -> Decision:
+def _supply(site: SitePolicy) -> Reason | None:
+    """The state change a shelved pack needs: a hospital supplies it as it is stocked."""
+    return Reason.SUPPLIED if site.mode == "hospital" else None
+
+
+def _offline(
+    site: SitePolicy, result: HubResult | None, *, deferred: Reason | None = None
+) -> Decision:
+    """Without the hub's answer: quarantine, or shelve with the check (and the hospital's
+    decommission, `deferred`) queued for when the hub answers again."""
     what = _describe(result) if result is not None else "no answer from the hub"
     if site.offline == "shelve_then_verify":
-        return Decision(Action.SHELVE, Why.SHELVED_UNVERIFIED, what, verify_later=True)
+        return Decision(
+            Action.SHELVE, Why.SHELVED_UNVERIFIED, what, decommission_to=deferred, verify_later=True
+        )
     return Decision(Action.QUARANTINE, Why.HUB_UNAVAILABLE, what, verify_later=True)
 
 

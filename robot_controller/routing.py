@@ -25,6 +25,8 @@ _JOB_REASONS = {
     Why.CHANGE_PENDING: JobReason.HUB_UNAVAILABLE,
     Why.INTERNAL_ERROR: JobReason.OPERATOR,  # the daemon failed: the operator looks at the pack
     Why.ROBOT_OUTCOME_UNKNOWN: JobReason.OPERATOR,
+    Why.ROBOT_NOT_READY: JobReason.OPERATOR,
+    Why.ROBOT_CONFLICT: JobReason.OPERATOR,
 }
 
 _ROUTES = {
@@ -34,8 +36,13 @@ _ROUTES = {
 }
 
 
-def job_for(decision: Decision, token: int) -> Job:
-    """The robot job that carries out a decision."""
+_NOT_MOVED = frozenset({JobResult.REFUSED_NOT_READY, JobResult.REFUSED_BAD_COMMAND})
+
+
+def job_for(decision: Decision, token: int) -> Job | None:
+    """The robot job that carries out a decision (None: the pack goes back to the operator)."""
+    if decision.action is Action.RETURN:
+        return None
     if decision.action is Action.SHELVE:
         return Job(JobCode.PLACE_ON_SHELF, token)
     code = (
@@ -49,9 +56,12 @@ def job_for(decision: Decision, token: int) -> Job:
 def route_of(job: Job, outcome: JobOutcome | None) -> tuple[Route, bool]:
     """The route a pack really took, and whether the operator must check it.
 
-    Anything the robot did not clearly report is flagged; the robot's own default for an
-    unclear job is the reject chute, so that is where the operator looks first.
+    A job the robot refused never moved the pack: it is back in the operator's hand. Anything
+    else the robot did not clearly report is flagged; the robot's own default for an unclear job
+    is the reject chute, so that is where the operator looks first.
     """
+    if outcome is not None and outcome.result in _NOT_MOVED:
+        return Route.RETURNED, False
     if outcome is None or outcome.result not in _ROUTES:
         return Route.REJECTED, True
     route = _ROUTES[outcome.result]

@@ -11,6 +11,7 @@ class Route(StrEnum):
     SHELVED = "shelved"
     REJECTED = "rejected"
     QUARANTINED = "quarantined"
+    RETURNED = "returned"  # never moved: back in the operator's hand
 
 
 class HubOperation(StrEnum):
@@ -29,6 +30,7 @@ class IntentStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     FLAGGED = "flagged"  # the operator must look
+    CANCELLED = "cancelled"  # never sent: the pack did not reach the shelf, or failed its check
 
 
 class JobStatus(StrEnum):

@@ -12,7 +12,7 @@ from fmd.policy import Action, Decision, SitePolicy, Why
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.base import Job, JobCode
 from robot_controller.robot.sim import SimRobot
-from robot_controller.states import Stage
+from robot_controller.states import HubOperation, Stage
 from robot_controller.store import Store
 from scanners.base import Scan
 from simulators.delivery import generate_delivery, seed_hub
@@ -34,12 +34,13 @@ async def test_every_half_done_pack_is_finished_without_a_second_decommission(
     tokens = [store.record_scan(Scan(r, None, "bench", NOW), at=NOW) for r in raw]
     parsed = [parse_scan(r) for r in raw]
     # 1: only recorded. 2: intent stored, sent, landed, reply lost. 3: intent stored, never sent.
-    landed = store.record_decision(
-        tokens[1], Stage.VERIFY, parsed[1], SHELVE, at=NOW, intent_trx="a1"
-    )
-    assert landed is not None
+    for n, trx in ((1, "a1"), (2, "a2")):
+        store.record_decision(tokens[n], Stage.VERIFY, parsed[n], SHELVE, at=NOW)
+        ui = delivery.packs[n].ui
+        store.queue_intent(
+            tokens[n], ui, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx=trx, at=NOW
+        )
     await client.decommission(delivery.packs[1].ui, Reason.SUPPLIED, trx="a1")
-    store.record_decision(tokens[2], Stage.VERIFY, parsed[2], SHELVE, at=NOW, intent_trx="a2")
     # 4: the robot was moving it. 5: decided to quarantine, not yet handed to the robot.
     verified = Decision(Action.SHELVE, Why.VERIFIED)
     store.record_decision(tokens[3], Stage.VERIFY, parsed[3], verified, at=NOW)

@@ -21,7 +21,7 @@ REJECT = Job(JobCode.DIVERT_TO_REJECT, 1, JobReason.FMD_ALERT)
         (REJECT, JobOutcome(JobResult.STORED, location=17), ("shelved", True)),
         (REJECT, JobOutcome(JobResult.REJECTED, location=17), ("rejected", True)),
         (PLACE, JobOutcome(JobResult.FAILED, fault=200), ("rejected", True)),
-        (PLACE, JobOutcome(JobResult.REFUSED_NOT_READY), ("rejected", True)),
+        (PLACE, JobOutcome(JobResult.REFUSED_NOT_READY), ("returned", False)),
         (PLACE, None, ("rejected", True)),
     ],
     ids=[
@@ -31,7 +31,7 @@ REJECT = Job(JobCode.DIVERT_TO_REJECT, 1, JobReason.FMD_ALERT)
         "stored-instead-of-diverted",
         "a-chute-with-a-shelf-location",
         "failed",
-        "refused",
+        "refused-so-never-moved",
         "outcome-unknown",
     ],
 )
@@ -44,10 +44,12 @@ def test_the_route_and_whether_the_operator_must_check_it(
 @pytest.mark.parametrize("why", list(Why))
 def test_every_diverting_reason_has_a_job_reason(why: Why) -> None:
     job = job_for(Decision(Action.REJECT, why), 1)
+    assert job is not None
     assert job.code is JobCode.DIVERT_TO_REJECT
     assert job.reason is not JobReason.NONE
 
 
 def test_an_internal_error_goes_to_the_reject_chute_for_the_operator() -> None:
     job = job_for(Decision(Action.REJECT, Why.INTERNAL_ERROR, "internal error: boom"), 7)
+    assert job is not None
     assert (job.code, job.reason, job.token) == (JobCode.DIVERT_TO_REJECT, JobReason.OPERATOR, 7)

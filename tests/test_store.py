@@ -62,10 +62,12 @@ def test_any_scan_text_is_kept_exactly(store: Store, raw: str) -> None:
     assert dict(store.raw_scans())[token] == raw
 
 
-def test_a_decommission_intent_is_committed_with_its_decision(store: Store) -> None:
+def test_a_decommission_intent_is_committed_before_it_is_sent(store: Store) -> None:
     token = store.record_scan(scan(), at=AT)
-    intent = store.record_decision(token, Stage.VERIFY, PARSED, SHELVE, at=AT, intent_trx="t-1")
-    assert intent is not None
+    store.record_decision(token, Stage.VERIFY, PARSED, SHELVE, at=AT)
+    intent = store.queue_intent(
+        token, UI, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="t-1", at=AT
+    )
     assert (intent.operation, intent.reason, intent.status) == (
         "decommission",
         Reason.SUPPLIED,
@@ -77,13 +79,30 @@ def test_a_decommission_intent_is_committed_with_its_decision(store: Store) -> N
     assert store.summary()["decommissioned"] == 1
 
 
-def test_a_decision_without_a_state_change_queues_nothing(store: Store) -> None:
+def test_a_decision_queues_nothing_by_itself(store: Store) -> None:
     token = store.record_scan(scan(), at=AT)
-    decision = Decision(Action.QUARANTINE, Why.ALERT, "NMVS_NC_PC_02")
-    assert (
-        store.record_decision(token, Stage.VERIFY, PARSED, decision, at=AT, intent_trx="t") is None
+    store.record_decision(token, Stage.VERIFY, PARSED, SHELVE, at=AT)
+    assert store.last_decision(token) == SHELVE
+    assert store.pending_intents() == []
+
+
+def test_a_pack_that_missed_the_shelf_cancels_only_what_was_never_sent(store: Store) -> None:
+    token = store.record_scan(scan(), at=AT)
+    verify = store.queue_intent(token, UI, HubOperation.VERIFY, None, trx="t-v", at=AT)
+    store.settle_intent(verify.id, IntentStatus.PENDING, None, at=AT)  # sent, no answer
+    sent = store.queue_intent(
+        token, UI, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="t-s", at=AT
     )
-    assert store.last_decision(token) == decision
+    store.settle_intent(sent.id, IntentStatus.PENDING, None, at=AT)
+    unsent = store.queue_intent(
+        token, UI, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="t-u", at=AT
+    )
+    store.cancel_unsent(token, at=AT, keep_verify=True)
+    assert [i.client_trx_id for i in store.pending_intents()] == ["t-v", "t-s"]
+    store.cancel_unsent(token, at=AT)
+    assert [i.client_trx_id for i in store.pending_intents()] == ["t-s"]
+    assert unsent.id not in {i.id for i in store.pending_intents()}
+    assert store.check_audit_chain().ok
 
 
 def test_an_alert_enters_the_alert_register(store: Store) -> None:
@@ -97,7 +116,8 @@ def test_an_alert_enters_the_alert_register(store: Store) -> None:
 def test_unfinished_scans_show_what_a_crash_left_half_done(store: Store) -> None:
     fresh = store.record_scan(scan(), at=AT)
     queued = store.record_scan(scan(), at=AT)
-    store.record_decision(queued, Stage.VERIFY, PARSED, SHELVE, at=AT, intent_trx="t-4")
+    store.record_decision(queued, Stage.VERIFY, PARSED, SHELVE, at=AT)
+    store.queue_intent(queued, UI, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="t-4", at=AT)
     moving = store.record_scan(scan(), at=AT)
     store.start_job(Job(JobCode.PLACE_ON_SHELF, moving), at=AT)
     done = store.record_scan(scan(), at=AT)

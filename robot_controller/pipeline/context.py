@@ -12,7 +12,7 @@ from fmd.codes import ParsedScan
 from fmd.hub.resilient import SafeHub
 from fmd.policy import Decision, SitePolicy
 from robot_controller.robot.base import Robot
-from robot_controller.store import Store
+from robot_controller.store import Intent, Store
 
 StoreCall = Callable[..., Awaitable[Any]]
 """Runs a store call on the store's own thread and awaits its commit."""
@@ -42,8 +42,15 @@ class Context:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A pack ready for the robot: its token, its scan as parsed, and the final decision."""
+    """A pack ready for the robot: its token, its scan as parsed, and its decision.
+
+    `intent`: a decommission committed but not settled (a crash left it), sent at the robot's
+    turn after asking the hub first. `sent`: a decommission went out and did not fail, so the
+    hub holds the pack as decommissioned (or may): a pack that then misses the shelf is flagged.
+    """
 
     token: int
     parsed: ParsedScan
     decision: Decision
+    intent: Intent | None = None
+    sent: bool = False

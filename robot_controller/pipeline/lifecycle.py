@@ -20,6 +20,7 @@ from fmd.policy import SitePolicy
 from robot_controller.pipeline.background import run_background
 from robot_controller.pipeline.context import Context, Prepared, utc_now
 from robot_controller.pipeline.recovery import recover_unfinished
+from robot_controller.pipeline.robot_turn import RESUME_EVERY_S, RobotTurn
 from robot_controller.pipeline.steps import OnRouted, PackSteps, internal_error
 from robot_controller.robot.base import Robot
 from robot_controller.store import Store
@@ -51,6 +52,7 @@ class Pipeline:
         window: int = 32,
         on_routed: OnRouted | None = None,
         replay_every_s: float | None = None,
+        resume_every_s: float = RESUME_EVERY_S,
     ) -> None:
         """`hub` is behind the resilience wrapper (`ResilientHub`); `replay_every_s`: how often
         the outbox is replayed in the background while loading (None: never; `fmd-robot outbox
@@ -62,7 +64,8 @@ class Pipeline:
         self.replay_every_s = replay_every_s
         self._db = StoreRunner(store)
         context = Context(store, hub, robot, site, separators, clock, self._db.call)
-        self.steps = PackSteps(context, on_routed)
+        turn = RobotTurn(robot, resume_every_s=resume_every_s)
+        self.steps = PackSteps(context, on_routed, turn=turn)
         self._takes: set[asyncio.Future[None]] = set()
 
     async def aclose(self) -> None:
@@ -86,7 +89,7 @@ class Pipeline:
                 await slots.acquire()
                 await queue.put((item.token, _ready(item)))
             intakes = [asyncio.create_task(self._intake(s, queue, slots, stop)) for s in scanners]
-            await _until_done_or_stopped(intakes, stop)
+            await _until_done_or_stopped(intakes, stop, self.steps.turn.halt)
         finally:
             await asyncio.gather(*self._takes, return_exceptions=True)  # drain
             await queue.put(None)
@@ -94,6 +97,9 @@ class Pipeline:
             if background is not None:
                 background.cancel()
                 await asyncio.gather(background, return_exceptions=True)
+            await self.steps.turn.aclose()
+        if self.steps.turn.halted is not None:
+            raise self.steps.turn.halted
         failed = [t.exception() for t in intakes if not t.cancelled() and t.exception()]
         if failed:
             raise ScannerFailed(f"{len(failed)} scanner(s) failed: {failed[0]!r}") from failed[0]
@@ -153,7 +159,7 @@ class Pipeline:
                     log.exception("pack.place_failed", error=repr(error))
                     finished = asyncio.ensure_future(
                         self.steps.record_route(item, None, None, None)
-                    )
+                    )  # never reached the robot: flagged
             recording.add(finished)
             finished.add_done_callback(recorded)
         await asyncio.gather(*recording)
@@ -168,9 +174,12 @@ class Pipeline:
             return internal_error(token, error)
 
 
-async def _until_done_or_stopped(intakes: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
-    """Wait until every scanner has ended or `stop` is set, then cancel what still reads."""
-    stopper = asyncio.create_task(stop.wait())
+async def _until_done_or_stopped(
+    intakes: list[asyncio.Task[None]], stop: asyncio.Event, halt: asyncio.Event
+) -> None:
+    """Wait until every scanner has ended or `stop` (or `halt`) is set, then cancel what still
+    reads."""
+    stopper = asyncio.create_task(_either(stop, halt))
     pending: set[asyncio.Future[Any]] = set(intakes)
     try:
         while pending:
@@ -181,12 +190,21 @@ async def _until_done_or_stopped(intakes: list[asyncio.Task[None]], stop: asynci
             for task in done - {stopper}:
                 if task.exception() is not None:
                     log.error("scanner.failed", error=repr(task.exception()))
-            if stop.is_set():
+            if stopper.done():
                 break
     finally:
         for task in (*pending, stopper):
             task.cancel()
         await asyncio.gather(*intakes, stopper, return_exceptions=True)
+
+
+async def _either(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 def _ready(item: Prepared) -> asyncio.Future[Prepared]:

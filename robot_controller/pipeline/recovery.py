@@ -1,24 +1,42 @@
 """What a crash left half done, resolved before loading starts.
 
-A pack whose robot job had started has an unknown outcome: it is flagged for the operator. A
-stored but unsettled decommission is checked with a verify before it is sent again (invariant
-3). Everything else is decided again from its recorded raw scan.
+A pack whose robot job had started is resolved from what the robot says of its last job (the
+token it echoes, the result, the location): stored → shelved, a chute → that route; only when the
+robot cannot tell is the outcome unknown, and the pack flagged. A committed but unsettled
+decommission is asked about before it is sent again (invariant 3), a verify left unanswered is
+sent again under its own transaction id, and everything else is decided again from its recorded
+raw scan.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import structlog
 import structlog.contextvars
 
-from fmd.policy import Action, Why, decide_before_hub
+from fmd.policy import Action, Decision, Why, decide_before_hub
 from robot_controller.pipeline.context import Prepared
 from robot_controller.pipeline.steps import PackSteps, internal_error
-from robot_controller.states import HubOperation, Route
+from robot_controller.robot.base import (
+    Job,
+    JobOutcome,
+    Robot,
+    RobotError,
+    RobotStatus,
+    unexpected,
+)
+from robot_controller.states import HubOperation
 from robot_controller.store import Unfinished
 
 log = structlog.get_logger("fmd.pipeline")
 
-CUT_OFF = "the daemon stopped during this robot job: check the reject chute and the shelf"
+CUT_OFF = (
+    "the daemon stopped during this robot job and the robot cannot tell what became of it: "
+    "check the reject chute and the shelf"
+)
+FINISH_WAIT_S = 30.0
 
 
 async def recover_unfinished(steps: PackSteps) -> list[Prepared]:
@@ -28,15 +46,10 @@ async def recover_unfinished(steps: PackSteps) -> list[Prepared]:
     ready: list[Prepared] = []
     for pack in unfinished:
         with structlog.contextvars.bound_contextvars(token=pack.token):
-            if pack.started_job is not None:
-                await ctx.call(
-                    ctx.store.finish, pack.token, route=Route.REJECTED,
-                    why=Why.ROBOT_OUTCOME_UNKNOWN, message=CUT_OFF, ui=None,
-                    at=ctx.clock(), job_id=pack.started_job, flagged=True,
-                )  # fmt: skip
-                log.warning("recovery.flagged")
-                continue
             try:
+                if pack.started_job is not None:
+                    await _resolve_cut_off(steps, pack, pack.started_job)
+                    continue
                 ready.append(await _resume(steps, pack))
             except Exception as error:
                 log.exception("recovery.failed", error=repr(error))
@@ -46,18 +59,72 @@ async def recover_unfinished(steps: PackSteps) -> list[Prepared]:
     return ready
 
 
+async def _resolve_cut_off(steps: PackSteps, pack: Unfinished, job_id: int) -> None:
+    """A pack whose job had started: its outcome as the robot reports it."""
+    ctx = steps.context
+    job: Job = await ctx.call(ctx.store.job, job_id)
+    outcome = await last_outcome(ctx.robot, job)
+    parsed = steps.parse(pack.raw, pack.symbology)
+    decision = pack.decision or Decision(Action.REJECT, Why.ROBOT_OUTCOME_UNKNOWN, CUT_OFF)
+    if outcome is None:
+        decision = Decision(decision.action, Why.ROBOT_OUTCOME_UNKNOWN, CUT_OFF)
+    item = Prepared(pack.token, parsed, decision, sent=_sent(pack))
+    await steps.record_route(item, job, job_id, outcome)
+    log.warning(
+        "recovery.robot_asked" if outcome is not None else "recovery.flagged",
+        result=outcome.result.name if outcome is not None else None,
+    )
+
+
+async def last_outcome(
+    robot: Robot, job: Job, *, wait_s: float = FINISH_WAIT_S, poll_s: float = 0.05
+) -> JobOutcome | None:
+    """The outcome of `job` as the robot reports its last job (waiting for one still under
+    way); None when the robot cannot tell (another job since, or no token echo)."""
+    deadline = time.monotonic() + wait_s
+    try:
+        status = await robot.status()
+        while _running(status, job) and time.monotonic() < deadline:
+            await asyncio.sleep(poll_s)
+            status = await robot.status()
+    except RobotError as error:
+        log.error("recovery.robot_unreachable", error=str(error))
+        return None
+    if status.done_token != job.token or status.job_done_seq != status.job_ack_seq:
+        return None
+    if status.job_result is None:
+        return None
+    outcome = JobOutcome(status.job_result, status.location, status.fault)
+    problem = unexpected(job, outcome)
+    return JobOutcome(outcome.result, outcome.location, outcome.fault, problem)
+
+
+def _running(status: RobotStatus, job: Job) -> bool:
+    return status.acked_token == job.token and status.job_done_seq != status.job_ack_seq
+
+
 async def _resume(steps: PackSteps, pack: Unfinished) -> Prepared:
     ctx = steps.context
     log.info("recovery.resume")
     decision = pack.decision
-    if decision is None:
-        return await steps.prepare(pack.token, pack.raw, pack.symbology)
-    parsed = steps.parse(pack.raw, pack.symbology)
     intent = pack.open_intent
-    if intent is not None and intent.operation is HubOperation.DECOMMISSION:
-        settled = await steps.decommission(pack.token, parsed, decision, intent, verify_first=True)
-        decision = settled.decision
+    if decision is None:
+        verify = intent if intent is not None and intent.operation is HubOperation.VERIFY else None
+        return await steps.prepare(pack.token, pack.raw, pack.symbology, verify=verify)
+    parsed = steps.parse(pack.raw, pack.symbology)
     if decision.action is Action.SHELVE:  # the day may have turned since it was decided
         today = ctx.clock().date()
         decision = decide_before_hub(parsed, ctx.site, today=today) or decision
-    return Prepared(pack.token, parsed, decision)
+    decommission = (
+        intent if intent is not None and intent.operation is HubOperation.DECOMMISSION else None
+    )
+    return Prepared(pack.token, parsed, decision, intent=decommission, sent=_sent(pack))
+
+
+def _sent(pack: Unfinished) -> bool:
+    """Whether the hub holds the pack as decommissioned, or may."""
+    intent = pack.open_intent
+    maybe = (
+        intent is not None and intent.operation is HubOperation.DECOMMISSION and intent.attempts > 0
+    )
+    return maybe or (pack.decision is not None and pack.decision.why is Why.DECOMMISSIONED)

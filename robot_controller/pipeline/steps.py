@@ -1,5 +1,7 @@
-"""One pack's steps: parse, check locally, verify, decide, decommission, the robot job, and the
-recorded route. Each step commits before the next acts on it (invariant 2)."""
+"""One pack's steps: parse, check locally, verify, decide; then, at the robot's turn, the check
+that the robot can take it, the decommission, the robot job and the recorded route. Each step
+commits before the next acts on it (invariant 2), and no pack is decommissioned before the robot
+has said it can take it."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from fmd.policy import Action, Decision, Why, decide, decide_before_hub
 from fmd.policy import settle_decommission as settle
 from robot_controller.pipeline.context import Context, Prepared, new_trx
 from robot_controller.pipeline.hub_calls import ask, send_intent
+from robot_controller.pipeline.robot_turn import RobotTurn
 from robot_controller.robot.base import Job, JobCode, JobOutcome, JobReason
 from robot_controller.routing import job_for, route_of
 from robot_controller.states import HubOperation, IntentStatus, Route, Stage
@@ -23,6 +26,12 @@ from robot_controller.store import Intent
 log = structlog.get_logger("fmd.pipeline")
 
 OnRouted = Callable[[int, str, Decision], None]
+
+UNDO_ADVICE = (
+    "decommissioned at the hub but not shelved: find the pack; within 240 h (Art. 13) its "
+    "decommission can be undone at this location with `fmd-robot outbox undo {token}`"
+)
+HALTED = "loading stopped before this pack reached the robot: {why}"
 
 
 def internal_error(token: int, error: BaseException) -> Prepared:
@@ -33,20 +42,26 @@ def internal_error(token: int, error: BaseException) -> Prepared:
 
 class PackSteps:
     """The steps of one pack, and what packs in flight share: the UIs they hold (so a twin
-    scanned meanwhile is caught) and the robot, one job at a time."""
+    scanned meanwhile is caught) and the robot's turn."""
 
-    def __init__(self, context: Context, on_routed: OnRouted | None = None) -> None:
+    def __init__(
+        self, context: Context, on_routed: OnRouted | None = None, *, turn: RobotTurn | None = None
+    ) -> None:
         self.context = context
         self.on_routed = on_routed
+        self.turn = turn or RobotTurn(context.robot)
         self._in_flight: dict[tuple[str, str], int] = {}  # UI -> token of the pack holding it
-        self._robot_turn = asyncio.Lock()
 
     def parse(self, raw: str, symbology: str | None) -> ParsedScan:
         today = self.context.clock().date()
         return parse_scan(raw, symbology=symbology, separators=self.context.separators, today=today)
 
-    async def prepare(self, token: int, raw: str, symbology: str | None) -> Prepared:
-        """Parse, check locally, verify and (per policy) decommission one recorded scan."""
+    async def prepare(
+        self, token: int, raw: str, symbology: str | None, *, verify: Intent | None = None
+    ) -> Prepared:
+        """Parse, check locally, verify and decide one recorded scan. The verify is committed
+        with its transaction id before it is sent (`verify`: one a crash left unanswered, sent
+        again under its id). While loading is paused the pack goes back to the operator."""
         ctx = self.context
         today = ctx.clock().date()
         parsed = self.parse(raw, symbology)
@@ -56,6 +71,8 @@ class PackSteps:
             submit=parsed.submit,
             problems=[p.code.value for p in parsed.problems],
         )
+        if self.turn.paused is not None or self.turn.halted is not None:
+            return await self._decide_locally(token, parsed, self._returned(), verify)
         ui = parsed.ui
         in_stock, change_pending = await self._hold(token, ui)
         local = decide_before_hub(
@@ -63,37 +80,63 @@ class PackSteps:
         )
         if local is not None or ui is None:
             decision = local or Decision(Action.REJECT, Why.UNREADABLE, "no UI")
-            await ctx.call(self.record, token, Stage.VERIFY, parsed, decision, ())
-            return self._decided(token, parsed, decision)
-        verified, calls = await ask(ctx.hub, HubOperation.VERIFY, ui, new_trx())
+            return await self._decide_locally(token, parsed, decision, verify)
+        if verify is None:
+            verify = await ctx.call(
+                ctx.store.queue_intent, token, ui, HubOperation.VERIFY, None, trx=new_trx(),
+                at=ctx.clock(),
+            )  # fmt: skip
+        verified, calls = await ask(ctx.hub, HubOperation.VERIFY, ui, verify.client_trx_id)
         decision = decide(parsed, verified, ctx.site, today=today)
-        wants_intent = decision.decommission_to is not None or decision.verify_later
-        intent = await ctx.call(
-            self.record, token, Stage.VERIFY, parsed, decision, calls,
-            intent_trx=new_trx() if wants_intent else None,
-        )  # fmt: skip
-        if intent is None or intent.operation is not HubOperation.DECOMMISSION:
-            return self._decided(token, parsed, decision)
-        return await self.decommission(token, parsed, decision, intent)
-
-    async def decommission(
-        self,
-        token: int,
-        parsed: ParsedScan,
-        decision: Decision,
-        intent: Intent,
-        *,
-        verify_first: bool = False,
-    ) -> Prepared:
-        """Send a stored decommission and settle the decision on its answer."""
-        ctx = self.context
-        sent = await send_intent(ctx.hub, intent, verify_first=verify_first)
-        final = settle(decision, sent.result, ctx.site)
+        # answered: the check is done; unanswered, it stays in the outbox as the deferred check
+        status = IntentStatus.PENDING if decision.verify_later else IntentStatus.DONE
         await ctx.call(
-            self.record, token, Stage.DECOMMISSION, parsed, final, sent.calls,
+            self.record, token, Stage.VERIFY, parsed, decision, calls, settled=(verify.id, status)
+        )
+        return self._decided(token, parsed, decision)
+
+    async def _decide_locally(
+        self, token: int, parsed: ParsedScan, decision: Decision, verify: Intent | None
+    ) -> Prepared:
+        """A decision made without the hub (a verify a crash left open is not needed now)."""
+        settled = None if verify is None else (verify.id, IntentStatus.CANCELLED)
+        await self.context.call(
+            self.record, token, Stage.VERIFY, parsed, decision, (), settled=settled
+        )
+        return self._decided(token, parsed, decision)
+
+    def _returned(self) -> Decision:
+        why = self.turn.halted or self.turn.paused
+        return Decision(
+            Action.RETURN,
+            Why.ROBOT_CONFLICT if self.turn.halted else Why.ROBOT_NOT_READY,
+            f"{why}: keep this pack and scan it again once loading resumes",
+        )
+
+    async def decommission(self, item: Prepared) -> Prepared:
+        """Commit the decision's decommission (unless a crash left it committed), send it, and
+        settle the decision on its answer. One left by a crash is asked about first."""
+        ctx = self.context
+        reason = item.decision.decommission_to
+        ui = item.parsed.ui
+        if reason is None or ui is None:
+            raise ValueError(f"pack {item.token}: nothing to decommission")
+        intent = item.intent
+        if intent is None:
+            intent = await ctx.call(
+                ctx.store.queue_intent, item.token, ui, HubOperation.DECOMMISSION, reason,
+                trx=new_trx(), at=ctx.clock(),
+            )  # fmt: skip
+        sent = await send_intent(ctx.hub, intent, verify_first=item.intent is not None)
+        final = settle(item.decision, sent.result, ctx.site)
+        await ctx.call(
+            self.record, item.token, Stage.DECOMMISSION, item.parsed, final, sent.calls,
             settled=(intent.id, sent.status),
         )  # fmt: skip
-        return self._decided(token, parsed, final)
+        decided = self._decided(item.token, item.parsed, final)
+        return Prepared(
+            decided.token, decided.parsed, final, None, sent.status is not IntentStatus.FAILED
+        )
 
     def record(
         self,
@@ -103,9 +146,8 @@ class PackSteps:
         decision: Decision,
         calls: Sequence[Attempt],
         *,
-        intent_trx: str | None = None,
         settled: tuple[int, IntentStatus] | None = None,
-    ) -> Intent | None:
+    ) -> None:
         """In the store's thread: the hub calls, the intent's new status and the decision, as
         one transaction."""
         store, at = self.context.store, self.context.clock()
@@ -114,35 +156,66 @@ class PackSteps:
             if settled is not None:
                 code = next((c.result.return_code for c in reversed(calls) if c.result), None)
                 store.settle_intent(settled[0], settled[1], code, at=at)
-            return store.record_decision(
-                token, stage, parsed, decision, at=at, intent_trx=intent_trx
-            )
+            store.record_decision(token, stage, parsed, decision, at=at)
 
     async def place(self, item: Prepared) -> asyncio.Future[None]:
-        """Hand a decided pack to the robot; returns the recording of where it really went.
+        """At the robot's turn: check that the robot can take the pack, decommission it if the
+        decision asks, run its job; returns the recording of where it really went.
 
         The next job need not wait for that recording: the store runs calls in order, so the
         next job's start is committed with or after this outcome, never before it.
         """
         ctx = self.context
         job = job_for(item.decision, item.token)
+        if self.turn.halted is not None:
+            why = HALTED.format(why=self.turn.halted)
+            return self._settle_now(item, Route.RETURNED, why, flagged=True)
+        if job is None:
+            return self._settle_now(item, Route.RETURNED, item.decision.message)
+        refusal = await self.turn.can_take(job.code)
+        if refusal is not None:
+            return self._settle_now(item, Route.RETURNED, f"{refusal.message}: keep this pack")
+        if item.decision.decommission_to is not None and not item.decision.verify_later:
+            item = await self.decommission(item)
+            job = job_for(item.decision, item.token) or job
         job_id = await ctx.call(ctx.store.start_job, job, at=ctx.clock())
-        outcome = await self.execute(job)
+        outcome = await self.turn.execute(job)
         return asyncio.ensure_future(self.record_route(item, job, job_id, outcome))
 
-    async def record_route(
-        self, item: Prepared, job: Job | None, job_id: int | None, outcome: JobOutcome | None
-    ) -> None:
-        """Record where the pack went (`job` None: it never reached the robot, so flagged)."""
-        ctx = self.context
-        route, flagged = route_of(job, outcome) if job is not None else (Route.REJECTED, True)
-        message = (
-            item.decision.message if outcome is None else (outcome.message or item.decision.message)
+    def _settle_now(
+        self, item: Prepared, route: Route, message: str, *, flagged: bool = False
+    ) -> asyncio.Future[None]:
+        """Record a pack that never reached the robot."""
+        return asyncio.ensure_future(
+            self.record_route(item, None, None, None, unmoved=(route, message, flagged))
         )
+
+    async def record_route(
+        self,
+        item: Prepared,
+        job: Job | None,
+        job_id: int | None,
+        outcome: JobOutcome | None,
+        *,
+        unmoved: tuple[Route, str, bool] | None = None,
+    ) -> None:
+        """Record where the pack went. `unmoved`: it never reached the robot (route, why,
+        flagged); with neither a job nor that, the daemon failed before the job: flagged."""
+        ctx = self.context
+        if unmoved is not None:
+            route, message, flagged = unmoved
+        elif job is None:
+            route, message, flagged = Route.RETURNED, item.decision.message, True
+        else:
+            route, flagged = route_of(job, outcome)
+            message = outcome.message if outcome is not None and outcome.message else ""
+            message = message or item.decision.message
+        if item.sent and route is not Route.SHELVED:  # the hub holds it as decommissioned
+            flagged = True
+            message = f"{message}; {UNDO_ADVICE.format(token=item.token)}"
         try:
             await ctx.call(
-                ctx.store.finish, item.token, route=route, why=item.decision.why,
-                message=message, ui=item.parsed.ui, at=ctx.clock(), job_id=job_id,
+                self._finish, item, route=route, message=message, job_id=job_id,
                 outcome=outcome, flagged=flagged,
             )  # fmt: skip
         except Exception as error:  # left unfinished: the next start recovers it
@@ -150,9 +223,39 @@ class PackSteps:
             return
         finally:
             self.release(item.token)
-        log.info("pack.routed", route=route, flagged=flagged, why=item.decision.why.value)
+        event = "pack.returned" if route is Route.RETURNED else "pack.routed"
+        log.info(event, route=route, flagged=flagged, why=item.decision.why.value, detail=message)
         if self.on_routed is not None:
             self.on_routed(item.token, route, item.decision)
+
+    def _finish(
+        self,
+        item: Prepared,
+        *,
+        route: Route,
+        message: str,
+        job_id: int | None,
+        outcome: JobOutcome | None,
+        flagged: bool,
+    ) -> None:
+        """In the store's thread: the route, and the outbox as the route leaves it, as one
+        transaction. A shelved pack whose checks were deferred gets its deferred decommission
+        queued after its deferred verify; a pack that never reached the shelf has its
+        deferred steps cancelled (a decommission already sent stays, to be settled)."""
+        store, at, decision = self.context.store, self.context.clock(), item.decision
+        with store.batch():
+            store.finish(
+                item.token, route=route, why=decision.why, message=message, ui=item.parsed.ui,
+                at=at, job_id=job_id, outcome=outcome, flagged=flagged,
+            )  # fmt: skip
+            deferred = decision.decommission_to if decision.verify_later else None
+            if route is Route.SHELVED and deferred is not None and item.parsed.ui is not None:
+                store.queue_intent(
+                    item.token, item.parsed.ui, HubOperation.DECOMMISSION, deferred,
+                    trx=new_trx(), at=at,
+                )  # fmt: skip
+            elif route is not Route.SHELVED:
+                store.cancel_unsent(item.token, at=at, keep_verify=route is Route.QUARANTINED)
 
     async def retrieve_to_quarantine(self, token: int) -> Route | None:
         """Take a shelved pack whose deferred check failed off the shelf into quarantine
@@ -163,21 +266,12 @@ class PackSteps:
             return None
         job = Job(JobCode.RETRIEVE_TO_QUARANTINE, token, JobReason.FMD_ALERT, location)
         job_id = await ctx.call(ctx.store.start_job, job, at=ctx.clock())
-        outcome = await self.execute(job)
+        outcome = await self.turn.execute(job)
         route: Route = await ctx.call(
             ctx.store.record_retrieval, token, job_id, outcome, at=ctx.clock()
         )
         log.warning("pack.retrieve", location=location, route=route)
         return route
-
-    async def execute(self, job: Job) -> JobOutcome | None:
-        """One robot job at a time, placing or retrieving; None when its outcome is unknown."""
-        async with self._robot_turn:
-            try:
-                return await self.context.robot.execute(job)
-            except Exception as error:  # noqa: BLE001 - RobotError or a driver's own: unknown
-                log.error("robot.error", error=repr(error))
-                return None
 
     def release(self, token: int) -> None:
         """Free the UI a pack held while in flight (if it held one)."""

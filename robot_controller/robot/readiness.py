@@ -6,6 +6,8 @@ any job of the intake, so a pack the robot cannot take goes back to the operator
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from robot_controller.robot.base import (
     JobCode,
     PackMLState,
@@ -25,9 +27,30 @@ _NEXT_STEP = {
 _SETTLING = "wait: it is changing state"
 
 
-def not_ready(status: RobotStatus, code: JobCode) -> str | None:
-    """None when the robot can take a job of `code` for the pack at its transfer point; else
-    one sentence: what stops it, and the operator's next step."""
+@dataclass(frozen=True, slots=True)
+class NotReady:
+    """Why the robot cannot take a pack now: one sentence with the operator's next step.
+    `pauses`: loading waits for the robot (False: only this pack is affected)."""
+
+    message: str
+    pauses: bool = True
+
+
+def not_ready(status: RobotStatus, code: JobCode) -> NotReady | None:
+    """None when the robot can take a job of `code` for the pack at its transfer point."""
+    machine = machine_not_ready(status, code)
+    if machine is not None:
+        return NotReady(machine)
+    if (
+        code is not JobCode.RETRIEVE_TO_QUARANTINE
+        and StatusFlags.PACK_AT_TRANSFER not in status.flags
+    ):
+        return NotReady("no pack at the robot's transfer point: nothing was moved", pauses=False)
+    return None
+
+
+def machine_not_ready(status: RobotStatus, code: JobCode) -> str | None:
+    """None when the machine can take a job of `code`; else what stops it and the next step."""
     flags = status.flags
     if status.fault:
         return (
@@ -49,6 +72,4 @@ def not_ready(status: RobotStatus, code: JobCode) -> str | None:
         return "robot has no free shelf location: make room on the shelf"
     if code is JobCode.DIVERT_TO_REJECT and StatusFlags.REJECT_CHUTE_FULL in flags:
         return "robot reject chute full: empty it"
-    if code is not JobCode.RETRIEVE_TO_QUARANTINE and StatusFlags.PACK_AT_TRANSFER not in flags:
-        return "no pack at the robot's transfer point: put the pack on the transfer point"
     return None

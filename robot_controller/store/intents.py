@@ -81,6 +81,24 @@ def settle(
     return Written(None, (event,))
 
 
+def cancel_unsent(conn: Connection, token: int, at: datetime, keep_verify: bool) -> Written[None]:
+    """Cancel a pack's pending intents never sent, and its pending verify unless `keep_verify`."""
+    unsent = outbox.c.attempts == 0
+    if not keep_verify:
+        unsent = unsent | (outbox.c.operation == HubOperation.VERIFY.value)
+    cancelled = conn.execute(
+        outbox.update()
+        .where(outbox.c.token == token, outbox.c.status == IntentStatus.PENDING.value, unsent)
+        .values(status=IntentStatus.CANCELLED.value, updated_at=at)
+        .returning(outbox.c.id, outbox.c.operation)
+    ).all()
+    events = tuple(
+        pack_event(at, "outbox.cancelled", token, str(operation), intent=intent_id)
+        for intent_id, operation in cancelled
+    )
+    return Written(None, events)
+
+
 def select(where: Iterable[Any]) -> sa.Select[Any]:
     """Intents matching `where`, oldest first."""
     return sa.select(outbox).where(*where).order_by(outbox.c.id)

@@ -17,8 +17,7 @@ from fmd.codes.model import PackIdentifier, ParsedScan
 from fmd.hub.contract import HubResult, Reason
 from fmd.policy import Decision, Why
 from robot_controller.robot.base import Job, JobOutcome, JobResult
-from robot_controller.states import HubOperation, JobStatus, Route, Stage
-from robot_controller.store import intents
+from robot_controller.states import JobStatus, Route, Stage
 from robot_controller.store.audit import canonical_json, pack_event
 from robot_controller.store.codec import (
     decision_columns,
@@ -27,7 +26,6 @@ from robot_controller.store.codec import (
     result_columns,
     ui_columns,
 )
-from robot_controller.store.records import Intent
 from robot_controller.store.schema import alerts, decisions, jobs, outcomes, scans, verifications
 from robot_controller.store.statements import HotPath
 from robot_controller.store.transactions import Written
@@ -75,23 +73,14 @@ class Journal:
         parsed: ParsedScan,
         decision: Decision,
         at: datetime,
-        intent_trx: str | None,
-    ) -> Written[Intent | None]:
-        """A decision; when it asks for a decommission or a deferred check, its intent too."""
+    ) -> Written[None]:
+        """A decision (the intents it leads to are queued by the step that sends them)."""
         row = {"token": token, "stage": stage.value, **parsed_columns(parsed),
                **decision_columns(decision), "decided_at": at}  # fmt: skip
         self._sql.insert(conn, decisions, row)
         decided = pack_event(at, f"decision.{stage}", token, decision.why.value,
                              action=decision.action.value, message=decision.message)  # fmt: skip
-        needs_intent = decision.decommission_to is not None or decision.verify_later
-        if not needs_intent or parsed.ui is None or intent_trx is None:
-            return Written(None, (decided,))
-        operation = (
-            HubOperation.VERIFY if decision.decommission_to is None else HubOperation.DECOMMISSION
-        )
-        queued = intents.add(self._sql, conn, token, parsed.ui, operation,
-                             decision.decommission_to, intent_trx, at)  # fmt: skip
-        return Written(queued.value, (decided, *queued.events))
+        return Written(None, (decided,))
 
     def record_verification(
         self,

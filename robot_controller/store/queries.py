@@ -11,7 +11,7 @@ from sqlalchemy.sql.expression import ClauseElement
 
 from fmd.codes.model import PackIdentifier
 from fmd.policy import Decision
-from robot_controller.robot.base import JobCode
+from robot_controller.robot.base import Job, JobCode, JobReason
 from robot_controller.states import HubOperation, IntentStatus, JobStatus, Route
 from robot_controller.store import intents
 from robot_controller.store.codec import decision_of, decode_raw, intent_of
@@ -90,6 +90,14 @@ def unfinished(conn: Connection) -> list[Unfinished]:
         )
         for row in rows
     ]
+
+
+def job(conn: Connection, job_id: int) -> Job:
+    """A robot job as it was started (a retrieve's shelf location is not kept)."""
+    row = conn.execute(
+        sa.select(jobs.c.code, jobs.c.token, jobs.c.reason).where(jobs.c.id == job_id)
+    ).one()
+    return Job(JobCode(row.code), row.token, JobReason(row.reason))
 
 
 def retrievals_due(conn: Connection) -> tuple[list[int], list[int]]:

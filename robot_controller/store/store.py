@@ -78,12 +78,11 @@ class Store:
         decision: Decision,
         *,
         at: datetime,
-        intent_trx: str | None = None,
-    ) -> Intent | None:
-        """Commit a decision; when it asks for a decommission, the outbox intent with it."""
+    ) -> None:
+        """Commit a decision."""
         stage = Stage(stage)
-        return self._tx.write(lambda conn: self._journal.record_decision(
-            conn, token, stage, parsed, decision, at, intent_trx))  # fmt: skip
+        self._tx.write(lambda conn: self._journal.record_decision(
+            conn, token, stage, parsed, decision, at))  # fmt: skip
 
     def record_verification(
         self,
@@ -125,6 +124,17 @@ class Store:
         operation = HubOperation(operation)
         return self._tx.write(lambda conn: intents.add(
             self._sql, conn, token, ui, operation, reason, trx, at))  # fmt: skip
+
+    def cancel_unsent(self, token: int, *, at: datetime, keep_verify: bool = False) -> None:
+        """Cancel a pack's pending intents that must not be sent now that it missed the shelf:
+        every one never sent, and its deferred verify (unless `keep_verify`). A change already
+        sent stays pending: it may have landed, and replay settles it."""
+        self._tx.write(lambda conn: intents.cancel_unsent(conn, token, at, keep_verify))
+
+    def job(self, job_id: int) -> Job:
+        """A robot job as it was started."""
+        with self._tx.read() as conn:
+            return queries.job(conn, job_id)
 
     def start_job(self, job: Job, *, at: datetime) -> int:
         """Commit a robot job as started, before the robot is asked to move the pack."""
