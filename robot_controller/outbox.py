@@ -4,7 +4,9 @@ Intents are replayed oldest first, so each pack's changes keep their order. A de
 was sent before is confirmed before it is sent again (it may have landed before its answer was
 lost); one never sent goes straight out, under the same idempotent transaction id. An undo whose
 10-day window (Art. 13) has passed is not sent but flagged for the operator; a deferred verify
-that does not come back clean is flagged, so the pack can be retrieved to quarantine.
+that does not come back clean is flagged, so the pack can be retrieved to quarantine, and the
+pack's deferred decommission behind it is cancelled. A verify goes out under the transaction id
+it was committed with, so one that reached the hub before raises no second alert.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class ReplayReport:
     done: int = 0
     failed: int = 0
     flagged: int = 0
+    cancelled: int = 0
     left: int = 0
     stopped: str | None = None
     flagged_tokens: list[int] = field(default_factory=list)
@@ -96,7 +99,7 @@ async def replay(
     async def one_pack(queue: list[Intent]) -> None:
         nonlocal handled
         async with slots:
-            for intent in queue:
+            for n, intent in enumerate(queue):
                 if report.stopped is not None:
                     return
                 status = await _replay_one(store, hub, intent, clock, report, run)
@@ -104,6 +107,11 @@ async def replay(
                     return
                 handled += 1
                 report.count(intent, status)
+                if intent.operation is HubOperation.VERIFY and status is IntentStatus.FLAGGED:
+                    await run(store.cancel_unsent, intent.token, at=clock())
+                    report.cancelled += len(queue) - n - 1
+                    handled += len(queue) - n - 1
+                    return
 
     await asyncio.gather(*(one_pack(queue) for queue in by_pack.values()))
     report.left = len(intents) - handled
@@ -143,7 +151,7 @@ async def _send(hub: SafeHub, intent: Intent) -> HubResult:
     """Send one intent. One that was sent before may have landed: its state is asked first."""
     sent_before = intent.attempts > 0
     if intent.operation is HubOperation.VERIFY:
-        return await hub.verify(intent.ui)
+        return await hub.verify(intent.ui, trx=intent.client_trx_id)
     if intent.reason is None:
         raise ValueError(f"outbox intent {intent.id} ({intent.operation}) has no reason")
     trx = intent.client_trx_id

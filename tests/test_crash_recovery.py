@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from robot_controller.store import Store
 from simulators.delivery import Kind, generate_delivery
@@ -67,6 +68,10 @@ def test_a_delivery_survives_random_kills(tmp_path: Path, seed: int) -> None:
         outcomes = store.outcomes()
         summary = store.summary()
         chain = store.check_audit_chain()
+        with store.engine.connect() as conn:
+            flagged = set(
+                conn.execute(sa.text("SELECT token FROM outcomes WHERE flagged")).scalars()
+            )
     finally:
         store.close()
 
@@ -84,3 +89,10 @@ def test_a_delivery_survives_random_kills(tmp_path: Path, seed: int) -> None:
     assert landed, "nothing was decommissioned"
     assert max(landed.values()) == 1, "a pack was decommissioned twice"
     assert not any(line["code"] == "NMVS_NC_PCK_22" for line in ours), "a retry raised an alert"
+    tokens_of: dict[str, list[int]] = {}
+    for (token, _raw), pack in zip(scans, delivery.packs, strict=True):
+        tokens_of.setdefault(pack.ui.serial, []).append(token)
+    for serial in landed:
+        assert any(outcomes[t][0] == "shelved" or t in flagged for t in tokens_of[serial]), (
+            f"pack {serial} was decommissioned but is neither on the shelf nor flagged"
+        )
