@@ -69,7 +69,7 @@ def test_a_delivery_survives_random_kills(tmp_path: Path, seed: int) -> None:
         summary = store.summary()
         chain = store.check_audit_chain()
         with store.engine.connect() as conn:
-            flagged = set(
+            flagged: set[int] = set(
                 conn.execute(sa.text("SELECT token FROM outcomes WHERE flagged")).scalars()
             )
     finally:
