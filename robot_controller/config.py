@@ -270,6 +270,7 @@ class Simulation(_Section):
 class PipelineConfig(_Section):
     window: int = Field(default=32, ge=1, le=10_000)
     replay_every_s: float | None = Field(default=30.0, gt=0)
+    drain_timeout_s: float = Field(default=60.0, gt=0)  # `run --drain`: replay this long at most
 
 
 class LogConfig(_Section):

@@ -70,9 +70,10 @@ class Daemon:
     def robot(self) -> Robot:
         return self.pipeline.robot
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Recover, then load packs until the scanners end or `stop` is set."""
-        await self.pipeline.run(self.scanners, stop=stop)
+    async def run(self, stop: asyncio.Event | None = None, *, drain_s: float | None = None) -> None:
+        """Recover, then load packs until the scanners end or `stop` is set (and at the end of
+        a finite input, replay the outbox for up to `drain_s`)."""
+        await self.pipeline.run(self.scanners, stop=stop, drain_s=drain_s)
 
     async def aclose(self) -> None:
         await self.opened.aclose()

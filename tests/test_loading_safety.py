@@ -270,3 +270,33 @@ async def test_a_verify_is_committed_before_it_is_sent_and_recovery_resends_its_
     assert store.pending_intents() == []
     status = column(store, "SELECT status FROM outbox WHERE id = :id", id=verify.id)
     assert status == IntentStatus.DONE
+
+
+@pytest.mark.parametrize("drain", [True, False], ids=["drained", "reported"])
+async def test_at_the_end_of_a_finite_input_the_outbox_is_drained_or_reported(
+    tmp_path: Path, logs: Logs, drain: bool
+) -> None:
+    delivery = generate_delivery(3, seed=36, suspect_rate=0.0, today=TODAY)
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    outage = Outage(hub.client(LOCATION))
+    store = open_store(tmp_path)
+    site = SitePolicy(mode="hospital", offline="shelve_then_verify")
+    resilient = ResilientHub(outage, retry=RetryPolicy(attempts=1),
+                             breaker=CircuitBreaker(cooldown_s=0.01))  # fmt: skip
+    pipeline = Pipeline(store=store, hub=resilient, robot=SimRobot(), site=site)
+    loading = asyncio.create_task(
+        pipeline.run([FedScanner.of(delivery.raws)], drain_s=10 if drain else None)
+    )
+    await until(lambda: len(store.outcomes()) == 3)
+    outage.up = True
+    await loading
+    await pipeline.aclose()
+
+    if drain:
+        assert store.pending_intents() == []
+        assert len(hub.state_changes_by_pack) == 3
+        assert events(logs, "outbox.left") == []
+    else:
+        assert len(store.pending_intents()) == 6  # each pack's verify and decommission
+        assert events(logs, "outbox.left") == ["warning"]

@@ -1,5 +1,6 @@
 """Work beside loading: the outbox is replayed now and then for packs already routed, and every
-shelved pack whose deferred check failed is retrieved to quarantine."""
+shelved pack whose deferred check failed is retrieved to quarantine; at the end of a finite
+input, the outbox can be drained the same way before the daemon exits."""
 
 from __future__ import annotations
 
@@ -18,23 +19,57 @@ RETRIEVE_CUT_OFF = "a retrieve to quarantine was interrupted: check where this p
 
 async def run_background(steps: PackSteps, every_s: float) -> None:
     """Replay and retrieve every `every_s` seconds, until cancelled."""
-    ctx = steps.context
     while True:
         await asyncio.sleep(every_s)
-        if ctx.hub.breaker_open:
-            continue
-        try:
-            report = await replay(
-                ctx.store, ctx.hub, clock=ctx.clock, concurrency=2, run=ctx.call,
-                finished_packs_only=True,
-            )  # fmt: skip
-        except Exception as error:
-            log.exception("outbox.replay_failed", error=repr(error))
-            continue
-        if report.done or report.failed or report.flagged:
-            log.info("outbox.replay", done=report.done, failed=report.failed,
-                     flagged=report.flagged, left=report.left)  # fmt: skip
-        await retrieve_suspects(steps)
+        await replay_once(steps)
+
+
+async def replay_once(steps: PackSteps) -> int | None:
+    """Replay the outbox of the routed packs, then retrieve the suspects it found; how many
+    intents are left (None when the hub is known to be down, so nothing was tried)."""
+    ctx = steps.context
+    if ctx.hub.breaker_open:
+        return None
+    try:
+        report = await replay(
+            ctx.store, ctx.hub, clock=ctx.clock, concurrency=2, run=ctx.call,
+            finished_packs_only=True,
+        )  # fmt: skip
+    except Exception as error:
+        log.exception("outbox.replay_failed", error=repr(error))
+        return None
+    if report.done or report.failed or report.flagged or report.cancelled:
+        log.info("outbox.replay", done=report.done, failed=report.failed,
+                 flagged=report.flagged, cancelled=report.cancelled, left=report.left)  # fmt: skip
+    await retrieve_suspects(steps)
+    return report.left
+
+
+async def drain(steps: PackSteps, *, timeout_s: float, every_s: float = 1.0) -> None:
+    """Replay until the outbox is empty or `timeout_s` has passed (the hub still away)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        left = await replay_once(steps)
+        if left == 0 or asyncio.get_running_loop().time() + every_s > deadline:
+            return
+        await asyncio.sleep(every_s)
+
+
+async def report_left(steps: PackSteps) -> int:
+    """Warn about what still waits in the outbox as the daemon ends; how many intents."""
+    ctx = steps.context
+    counts: dict[tuple[str, str], int] = await ctx.call(ctx.store.outbox_counts)
+    left = sum(n for (_operation, status), n in counts.items() if status == "pending")
+    if left:
+        by_operation = {op: n for (op, status), n in counts.items() if status == "pending"}
+        log.warning(
+            "outbox.left",
+            intents=left,
+            by_operation=by_operation,
+            detail="they wait for the hub: the next `fmd-robot run` sends them in the background, "
+            "or `fmd-robot outbox replay` now",
+        )
+    return left
 
 
 async def retrieve_suspects(steps: PackSteps) -> None:

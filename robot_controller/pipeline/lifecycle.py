@@ -17,7 +17,7 @@ import structlog.contextvars
 
 from fmd.hub.resilient import SafeHub
 from fmd.policy import SitePolicy
-from robot_controller.pipeline.background import run_background
+from robot_controller.pipeline.background import drain, report_left, run_background
 from robot_controller.pipeline.context import Context, Prepared, utc_now
 from robot_controller.pipeline.recovery import recover_unfinished
 from robot_controller.pipeline.robot_turn import RESUME_EVERY_S, RobotTurn
@@ -72,10 +72,18 @@ class Pipeline:
         """Stop the store thread (the one thing the pipeline opened)."""
         await self._db.aclose()
 
-    async def run(self, scanners: Sequence[Scanner], *, stop: asyncio.Event | None = None) -> None:
+    async def run(
+        self,
+        scanners: Sequence[Scanner],
+        *,
+        stop: asyncio.Event | None = None,
+        drain_s: float | None = None,
+    ) -> None:
         """Recover what a crash left, then load packs until the scanners end or `stop` is set.
 
-        On stop, no new scan is taken; every pack already taken is finished.
+        On stop, no new scan is taken; every pack already taken is finished. When the scanners
+        end (a finite input) and `drain_s` is given, the outbox is replayed for up to that long
+        before returning; what is still left is reported either way.
         """
         stop = stop or asyncio.Event()
         slots = asyncio.Semaphore(self.window)
@@ -91,7 +99,7 @@ class Pipeline:
             intakes = [asyncio.create_task(self._intake(s, queue, slots, stop)) for s in scanners]
             await _until_done_or_stopped(intakes, stop, self.steps.turn.halt)
         finally:
-            await asyncio.gather(*self._takes, return_exceptions=True)  # drain
+            await asyncio.gather(*self._takes, return_exceptions=True)  # finish what was taken
             await queue.put(None)
             await placer
             if background is not None:
@@ -100,6 +108,9 @@ class Pipeline:
             await self.steps.turn.aclose()
         if self.steps.turn.halted is not None:
             raise self.steps.turn.halted
+        if drain_s is not None and not stop.is_set():
+            await drain(self.steps, timeout_s=drain_s)
+        await report_left(self.steps)
         failed = [t.exception() for t in intakes if not t.cancelled() and t.exception()]
         if failed:
             raise ScannerFailed(f"{len(failed)} scanner(s) failed: {failed[0]!r}") from failed[0]
