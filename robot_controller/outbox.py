@@ -57,6 +57,33 @@ class ReplayReport:
             raise ValueError(f"a replayed intent cannot be left {status}")
 
 
+class UndoRefused(Exception):
+    """An undo that cannot be queued (one line: why)."""
+
+
+def queue_undo(store: Store, token: int, *, at: datetime, trx: str) -> Intent:
+    """Queue the undo of a pack's decommission, to be sent by the next replay (Art. 13: at the
+    same location, within 240 h of the decommission)."""
+    history = store.intents_of(token)
+    landed = [
+        i
+        for i in history
+        if i.operation is HubOperation.DECOMMISSION and i.status is IntentStatus.DONE
+    ]
+    if not landed:
+        raise UndoRefused(f"pack {token} has no decommission that reached the hub: nothing to undo")
+    if any(i.operation is HubOperation.UNDO and i.status is IntentStatus.PENDING for i in history):
+        raise UndoRefused(f"an undo for pack {token} already waits in the outbox")
+    decommission = landed[-1]
+    if at - decommission.created_at > UNDO_WINDOW:
+        raise UndoRefused(
+            f"pack {token} was decommissioned more than 240 h ago: Art. 13 no longer allows an undo"
+        )
+    return store.queue_intent(
+        token, decommission.ui, HubOperation.UNDO, decommission.reason, trx=trx, at=at
+    )
+
+
 def settle_status(intent: Intent, result: HubResult) -> IntentStatus:
     """The intent's new status once the hub has answered (pure)."""
     if intent.operation is HubOperation.VERIFY:

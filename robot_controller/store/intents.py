@@ -104,6 +104,11 @@ def select(where: Iterable[Any]) -> sa.Select[Any]:
     return sa.select(outbox).where(*where).order_by(outbox.c.id)
 
 
+def of_pack(conn: Connection, token: int) -> list[Intent]:
+    """Every intent of one pack, whatever its status, oldest first."""
+    return [intent_of(row) for row in conn.execute(select([outbox.c.token == token]))]
+
+
 def pending(conn: Connection, *, finished_packs_only: bool) -> list[Intent]:
     """Intents still waiting for the hub, oldest first (optionally of finished packs only)."""
     where: list[Any] = [outbox.c.status == IntentStatus.PENDING]

@@ -218,6 +218,11 @@ class Store:
         with self._tx.read() as conn:
             return queries.last_decision(conn, token)
 
+    def intents_of(self, token: int) -> list[Intent]:
+        """Every outbox intent of one pack, oldest first."""
+        with self._tx.read() as conn:
+            return intents.of_pack(conn, token)
+
     def pending_intents(self, *, finished_packs_only: bool = False) -> list[Intent]:
         """Intents still waiting for the hub, oldest first; optionally only those of packs
         whose route is settled (the pipeline itself handles the packs still in flight)."""
