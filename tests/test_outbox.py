@@ -11,7 +11,7 @@ from fmd.codes.model import PackIdentifier
 from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, Reason
 from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
 from fmd.policy import SitePolicy, Why
-from robot_controller.outbox import ReplayReport, replay
+from robot_controller.outbox import ReplayReport, UndoRefused, queue_undo, replay
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.sim import SimRobot
 from robot_controller.states import HubOperation, IntentStatus, Route
@@ -211,3 +211,28 @@ def test_the_replay_report_counts_each_status_and_names_the_suspects() -> None:
     assert (report.flagged_tokens, report.suspect_tokens) == ([2, 3], [3])
     with pytest.raises(ValueError, match="pending"):
         report.count(intent(5, HubOperation.VERIFY), IntentStatus.PENDING)
+
+
+async def test_a_decommission_made_for_a_pack_that_missed_the_shelf_can_be_undone(
+    tmp_path: Path,
+) -> None:
+    delivery, hub, store = world(tmp_path, 2, seed=37)
+    pipeline = Pipeline(store=store, hub=quick(hub), robot=SimRobot(), site=SitePolicy("hospital"))
+    await pipeline.run([ScriptedScanner(delivery.raws)])
+    await pipeline.aclose()
+    ui = delivery.packs[0].ui
+    assert hub.pack_state(ui.product_code, ui.serial)[0] == "INACTIVE"
+
+    undo = queue_undo(store, 1, at=NOW, trx="undo-1")
+    with pytest.raises(UndoRefused, match="already waits"):
+        queue_undo(store, 1, at=NOW, trx="undo-2")
+    report = await replay(store, quick(hub), clock=at_now)
+
+    assert (undo.operation, undo.reason) == (HubOperation.UNDO, Reason.SUPPLIED)
+    assert report.done == 1
+    assert hub.pack_state(ui.product_code, ui.serial)[0] == "ACTIVE"
+    with pytest.raises(UndoRefused, match="240 h"):
+        queue_undo(store, 2, at=NOW + timedelta(hours=241), trx="undo-3")
+    unknown = store.record_scan(Scan("x", None, "bench", NOW), at=NOW)
+    with pytest.raises(UndoRefused, match="nothing to undo"):
+        queue_undo(store, unknown, at=NOW, trx="undo-4")
