@@ -99,6 +99,7 @@ async def build_daemon(
         hub = await build_hub(config)
         opened.push_async_callback(hub.aclose)
         await check_login(hub)
+        hub.on_login_refused = _log_refusal  # from now on, a refused login is an error line
         scanners = await open_scanners(config)
         for scanner in scanners:
             opened.push_async_callback(scanner.aclose)
@@ -210,8 +211,7 @@ def _timeouts(config: ModbusTcpRobotConfig | ModbusRtuRobotConfig) -> ModbusTime
 
 async def build_hub(config: Config, *, clock: Callable[[], float] = time.monotonic) -> ResilientHub:
     """The configured national system behind the resilience wrapper (timeouts, safe retries,
-    backoff, the breaker as `[hub]` sets it, on `clock`): the only place the wrapper is applied.
-    A refused login is logged once as an error (again only when its message changes)."""
+    backoff, the breaker as `[hub]` sets it, on `clock`): the only place the wrapper is applied."""
     hub = config.hub
     match hub:
         case SoapHubConfig():
@@ -224,12 +224,12 @@ async def build_hub(config: Config, *, clock: Callable[[], float] = time.monoton
     breaker = CircuitBreaker(
         failures=hub.breaker_failures, cooldown_s=hub.breaker_cooldown_s, clock=clock
     )
-    return ResilientHub(
-        client, timeout_s=hub.timeout_s, breaker=breaker, on_login_refused=_log_refusal
-    )
+    return ResilientHub(client, timeout_s=hub.timeout_s, breaker=breaker)
 
 
 def _log_refusal(error: HubAuthFailed) -> None:
+    """A login refused while the daemon runs: one error line (the hub repeats it only when
+    the refusal changes)."""
     log.error("hub.login_failed", code=error.code, error=str(error))
 
 

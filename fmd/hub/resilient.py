@@ -9,8 +9,8 @@ A refused login (`HubAuthFailed`) is none of these: it is never retried, and it 
 an outage (the hub answered; the breaker stays as it was, and closes on the answer). Sending a
 wrong password again and again could lock the account, so after a refusal every call fails fast
 with the same error for the breaker's cool-down; then one trial call tests the login again.
-`on_login_refused` hears of each refusal that differs from the last one (the first, or a new
-message): the daemon logs it once, not once per pack.
+`on_login_refused`, when set, hears of each refusal that differs from the last one (the first,
+or a new message): the daemon logs it once, not once per pack.
 """
 
 from __future__ import annotations
@@ -187,7 +187,6 @@ class ResilientHub:
         max_rate_per_s: float | None = None,
         seed: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        on_login_refused: Callable[[HubAuthFailed], None] | None = None,
     ) -> None:
         """`max_rate_per_s` spaces calls evenly so a hub's known rate limit is never hit."""
         self.inner = inner
@@ -200,7 +199,7 @@ class ResilientHub:
             failures=1, cooldown_s=self.breaker.cooldown_s, clock=self.breaker.clock
         )
         self._refusal: HubAuthFailed | None = None
-        self._on_login_refused = on_login_refused
+        self.on_login_refused: Callable[[HubAuthFailed], None] | None = None
         self._rng = random.Random(seed)  # noqa: S311 - backoff jitter, not secrets
         self._sleep = sleep
 
@@ -397,8 +396,8 @@ class ResilientHub:
         self._login.record(ok=False)
         new = self._refusal is None or str(self._refusal) != str(error)
         self._refusal = error
-        if new and self._on_login_refused is not None:
-            self._on_login_refused(error)
+        if new and self.on_login_refused is not None:
+            self.on_login_refused(error)
 
     async def _pace(self) -> None:
         """Take the next free slot of the rate limit (calls from all tasks share it)."""
