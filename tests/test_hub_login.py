@@ -16,12 +16,15 @@ import pytest
 import structlog
 from typer.testing import CliRunner
 
+from fmd.codes import parse_scan
 from fmd.codes.escapes import show_controls
-from fmd.hub import MockHub
+from fmd.hub import HubResult, MockHub, Reason
 from fmd.hub.master_data import load_master_data
-from fmd.policy import Decision
+from fmd.policy import Action, Decision, SitePolicy, Why, decide, settle_decommission
 from robot_controller.cli import app
 from robot_controller.config import Config, ConfigError
+from robot_controller.robot.base import JobReason
+from robot_controller.routing import job_for
 from robot_controller.wiring import build_daemon
 from simulators.delivery import Delivery, generate_delivery, master_data
 from simulators.hub import Accounts, HubSimulator
@@ -205,3 +208,18 @@ async def test_a_login_refused_mid_run_quarantines_the_packs_once_logged_never_s
     assert [e["event"] for e in errors] == ["hub.login_failed"]
     named_credential(national, "hub: " + errors[0]["error"])
     assert sim.book.refused <= config.pipeline.window  # each call in flight once, then none
+
+
+@pytest.mark.parametrize("offline", ["quarantine", "shelve_then_verify"])
+def test_a_refused_login_quarantines_the_pack_whatever_the_offline_policy(offline: str) -> None:
+    today = datetime.now(UTC).date()
+    parsed = parse_scan(generate_delivery(1, seed=3, suspect_rate=0.0, today=today).packs[0].raw)
+    site = SitePolicy(offline=offline)  # type: ignore[arg-type]
+    refused = HubResult("login_failed", "NMVS_FE_AU_01", message="the hub refused the login")
+    verified = decide(parsed, refused, site, today=today)
+    settled = settle_decommission(
+        Decision(Action.SHELVE, Why.VERIFIED, decommission_to=Reason.SUPPLIED), refused, site
+    )
+    for decision in (verified, settled):
+        assert (decision.action, decision.why) == (Action.QUARANTINE, Why.HUB_LOGIN_FAILED)
+        assert job_for(decision, 1).reason is JobReason.HUB_UNAVAILABLE
