@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 
@@ -343,6 +343,18 @@ async def test_token_is_cached_and_refreshed_before_expiry(
         assert transport.count("/token") == 2
 
 
+def on_mock(
+    handler: Callable[[httpx.Request], httpx.Response], client_id: str = "c"
+) -> RestHubClient:
+    """A client whose requests `handler` answers, with no network."""
+    return RestHubClient(
+        "https://hub.test/rest",
+        client_id=client_id,
+        client_secret="s",
+        transport=httpx.MockTransport(handler),
+    )
+
+
 async def test_a_401_refreshes_the_token_once() -> None:
     tokens: list[str] = []
     api_calls: list[str] = []
@@ -357,12 +369,7 @@ async def test_a_401_refreshes_the_token_once() -> None:
         body = {"operationCode": "10000000", "state": "Active", "transactionId": "h1"}
         return httpx.Response(200, json=body)
 
-    async with RestHubClient(
-        "https://hub.test/rest",
-        client_id="c",
-        client_secret="s",
-        transport=httpx.MockTransport(handler),
-    ) as client:
+    async with on_mock(handler) as client:
         result = await client.verify(ui("S1"))
     assert (result.outcome, result.hub_trx_id) == ("ok", "h1")
     assert api_calls == ["Bearer t0", "Bearer t1"]
@@ -374,12 +381,7 @@ async def test_a_second_401_is_a_refused_login_naming_the_client_id() -> None:
             return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
         return httpx.Response(401)
 
-    async with RestHubClient(
-        "https://hub.test/rest",
-        client_id="c-robot",
-        client_secret="s",
-        transport=httpx.MockTransport(handler),
-    ) as client:
+    async with on_mock(handler, client_id="c-robot") as client:
         with pytest.raises(HubAuthFailed, match="client id c-robot") as raised:
             await client.verify(ui("S1"))
     assert raised.value.code == "NMVS_FE_AU_01"
@@ -389,12 +391,7 @@ async def test_a_token_endpoint_that_fails_is_technical_not_a_refused_login() ->
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(503, json={"error": "temporarily_unavailable"})
 
-    async with RestHubClient(
-        "https://hub.test/rest",
-        client_id="c",
-        client_secret="s",
-        transport=httpx.MockTransport(handler),
-    ) as client:
+    async with on_mock(handler) as client:
         result = await client.verify(ui("S1"))
     assert (result.outcome, result.return_code) == ("technical", "NMVS_ERROR")
 
