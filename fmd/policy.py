@@ -48,6 +48,7 @@ class Why(StrEnum):
     REFUSED = "hub-refused"
     INVALID_REQUEST = "invalid-request"
     HUB_UNAVAILABLE = "hub-unavailable"
+    HUB_LOGIN_FAILED = "hub-login-failed"  # the hub refused our credentials: not an outage
     SHELVED_UNVERIFIED = "shelved-unverified"
     DECOMMISSION_FAILED = "decommission-failed"
     INTERNAL_ERROR = "internal-error"  # the daemon itself failed on this pack
@@ -126,8 +127,8 @@ def decide(
     local = decide_before_hub(parsed, site, today=today, already_in_stock=already_in_stock)
     if local is not None:
         return local
-    if result is None or result.outcome in ("technical", "rate_limited"):
-        return _offline(site, result, deferred=_supply(site))
+    if result is None or result.outcome in _UNANSWERED:
+        return _unanswered(site, result, deferred=_supply(site))
     hub = _hub_decision(result)
     if hub is not None:
         return hub
@@ -138,8 +139,8 @@ def decide(
 
 def settle_decommission(decision: Decision, result: HubResult | None, site: SitePolicy) -> Decision:
     """Route a pack after the decommission the decision asked for (None: no answer)."""
-    if result is None or result.outcome in ("technical", "rate_limited"):
-        return _offline(site, result)
+    if result is None or result.outcome in _UNANSWERED:
+        return _unanswered(site, result)
     hub = _hub_decision(result)
     if hub is not None:
         return hub
@@ -168,17 +169,24 @@ def _hub_decision(result: HubResult) -> Decision | None:
     return None
 
 
+_UNANSWERED = frozenset({"technical", "rate_limited", "login_failed"})
+
+
 def _supply(site: SitePolicy) -> Reason | None:
     """The state change a shelved pack needs: a hospital supplies it as it is stocked."""
     return Reason.SUPPLIED if site.mode == "hospital" else None
 
 
-def _offline(
+def _unanswered(
     site: SitePolicy, result: HubResult | None, *, deferred: Reason | None = None
 ) -> Decision:
-    """Without the hub's answer: quarantine, or shelve with the check (and the hospital's
-    decommission, `deferred`) queued for when the hub answers again."""
+    """No usable answer. An outage follows the site's offline policy: quarantine, or shelve
+    with the check (and the hospital's decommission, `deferred`) queued for when the hub
+    answers again; a refused login is a fault to fix, never a reason to shelve a pack
+    unverified: it is quarantined."""
     what = _describe(result) if result is not None else "no answer from the hub"
+    if result is not None and result.outcome == "login_failed":
+        return Decision(Action.QUARANTINE, Why.HUB_LOGIN_FAILED, what, verify_later=True)
     if site.offline == "shelve_then_verify":
         return Decision(
             Action.SHELVE, Why.SHELVED_UNVERIFIED, what, decommission_to=deferred, verify_later=True

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from fmd.codes import PackIdentifier, ParsedScan, parse_scan
 from fmd.codes.escapes import show_controls, unescape_controls
-from fmd.hub import HubResult, HubUnavailable, PackState
+from fmd.hub import HubAuthFailed, HubResult, HubUnavailable, PackState
 from fmd.policy import Decision
 from robot_controller import __version__
 from robot_controller.cli_demo import demo
@@ -33,7 +33,7 @@ from robot_controller.pipeline import utc_now
 from robot_controller.simulated import simulated
 from robot_controller.states import IntentStatus
 from robot_controller.store import Store
-from robot_controller.wiring import build_daemon, build_hub
+from robot_controller.wiring import build_daemon, build_hub, login_refused
 from simulators.world import WorldError
 
 app = typer.Typer(
@@ -211,7 +211,7 @@ def verify(
     """Check one scan against the configured hub and print its answer.
 
     Exit 0 when the pack is ACTIVE, 1 when it is not (or the hub did not answer), 2 on usage
-    or configuration errors.
+    or configuration errors (credentials the hub refuses among them).
     """
     settings = _real_hub(_settings(config))
     parsed = parse_scan(unescape_controls(raw), separators=settings.site.separators)
@@ -223,6 +223,8 @@ def verify(
         result = asyncio.run(_verify_once(settings, parsed.ui))
     except ConfigError as error:
         raise fail(str(error)) from None
+    except HubAuthFailed as error:
+        raise fail(str(login_refused(error))) from None
     except HubUnavailable as error:
         raise fail(f"the hub did not answer: {error}", code=1) from None
     answer = {

@@ -22,6 +22,7 @@ _JOB_REASONS = {
     Why.UNREADABLE: JobReason.UNREADABLE,
     Why.DAMAGED_SCAN: JobReason.UNREADABLE,
     Why.HUB_UNAVAILABLE: JobReason.HUB_UNAVAILABLE,
+    Why.HUB_LOGIN_FAILED: JobReason.HUB_UNAVAILABLE,
     Why.CHANGE_PENDING: JobReason.HUB_UNAVAILABLE,
     Why.INTERNAL_ERROR: JobReason.OPERATOR,  # the daemon failed: the operator looks at the pack
     Why.ROBOT_OUTCOME_UNKNOWN: JobReason.OPERATOR,

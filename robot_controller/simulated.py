@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from robot_controller.config import (
     CameraScannerConfig,
@@ -101,10 +102,9 @@ def _hub(configured: HubConfig, endpoint: HubEndpoint) -> HubConfig:
             mock = configured if isinstance(configured, MockHubConfig) else MockHubConfig()
             return mock.model_copy(update={"master_data": endpoint.master_data})
         case SoapHubEndpoint():
-            return SoapHubConfig(
+            wire: SoapHubConfig | RestHubConfig = SoapHubConfig(
                 kind="soap",
                 url=endpoint.url,
-                timeout_s=configured.timeout_s,
                 client_login_id=endpoint.client_login_id,
                 user_id=endpoint.user_id,
                 password=Secret(file=endpoint.password_file),
@@ -113,14 +113,23 @@ def _hub(configured: HubConfig, endpoint: HubEndpoint) -> HubConfig:
                 ca=endpoint.ca,
             )
         case RestHubEndpoint():
-            return RestHubConfig(
+            wire = RestHubConfig(
                 kind="rest",
                 url=endpoint.url,
-                timeout_s=configured.timeout_s,
                 client_id=endpoint.client_id,
                 client_secret=Secret(file=endpoint.secret_file),
                 ca=endpoint.ca,
             )
+    return wire.model_copy(update=_resilience(configured))
+
+
+def _resilience(configured: HubConfig) -> dict[str, Any]:
+    """The keys every hub kind shares (deadline, breaker): the simulated hub keeps them."""
+    return {
+        "timeout_s": configured.timeout_s,
+        "breaker_failures": configured.breaker_failures,
+        "breaker_cooldown_s": configured.breaker_cooldown_s,
+    }
 
 
 def _robot(endpoint: RobotEndpoint) -> RobotConfig:

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from fmd.codes.escapes import unescape_controls
-from fmd.hub import HubClient, MockHub
+from fmd.hub import HubAuthFailed, HubClient, HubUnavailable, MockHub
 from fmd.hub.master_data import MasterData, MasterDataError, load_master_data
-from fmd.hub.resilient import ResilientHub
+from fmd.hub.resilient import CircuitBreaker, ResilientHub
 from fmd.hub.rest import RestHubClient
 from fmd.hub.soap import SoapHubClient
 from fmd.policy import Decision
@@ -53,6 +55,8 @@ from scanners.keyboard import KeyboardScanner
 from scanners.script import ScriptedScanner
 from scanners.serial import SerialScanner, SerialSettings
 
+log = structlog.get_logger("fmd.hub")
+
 
 @dataclass
 class Daemon:
@@ -86,7 +90,8 @@ async def build_daemon(
 
     Nothing is generated or simulated here: every device is reached as `config` says. On a
     `ConfigError` (one line naming the section), whatever was opened is closed again; the hub
-    comes first, so bad master data stops everything before a device is touched.
+    comes first, so bad master data or credentials the hub refuses stop everything before a
+    device is touched.
     """
     if not config.scanners:
         raise ConfigError("scanners: none configured (the daemon needs at least one scanner)")
@@ -94,6 +99,8 @@ async def build_daemon(
     try:
         hub = await build_hub(config)
         opened.push_async_callback(hub.aclose)
+        await check_login(hub)
+        hub.on_login_refused = _log_refusal  # from now on, a refused login is an error line
         scanners = await open_scanners(config)
         for scanner in scanners:
             opened.push_async_callback(scanner.aclose)
@@ -203,9 +210,9 @@ def _timeouts(config: ModbusTcpRobotConfig | ModbusRtuRobotConfig) -> ModbusTime
     )
 
 
-async def build_hub(config: Config) -> ResilientHub:
+async def build_hub(config: Config, *, clock: Callable[[], float] = time.monotonic) -> ResilientHub:
     """The configured national system behind the resilience wrapper (timeouts, safe retries,
-    backoff, breaker): the only place the wrapper is applied."""
+    backoff, the breaker as `[hub]` sets it, on `clock`): the only place the wrapper is applied."""
     hub = config.hub
     match hub:
         case SoapHubConfig():
@@ -215,7 +222,36 @@ async def build_hub(config: Config) -> ResilientHub:
         case MockHubConfig():
             mock = await asyncio.to_thread(mock_hub, hub)
             client = mock.client(config.site.location, config.site.user)
-    return ResilientHub(client, timeout_s=hub.timeout_s)
+    breaker = CircuitBreaker(
+        failures=hub.breaker_failures, cooldown_s=hub.breaker_cooldown_s, clock=clock
+    )
+    return ResilientHub(client, timeout_s=hub.timeout_s, breaker=breaker)
+
+
+def _log_refusal(error: HubAuthFailed) -> None:
+    """A login refused while the daemon runs: one error line (the hub repeats it only when
+    the refusal changes)."""
+    log.error("hub.login_failed", code=error.code, error=str(error))
+
+
+def login_refused(error: HubAuthFailed) -> ConfigError:
+    """The one line for credentials the hub refused (`run`, `demo` and `verify` alike)."""
+    return ConfigError(f"hub: {error}")
+
+
+async def check_login(hub: ResilientHub) -> None:
+    """Ask the hub to check our credentials: `ConfigError` when it refuses them; a hub that
+    does not answer is a warning (the daemon starts, and the offline policy applies)."""
+    try:
+        await hub.ping()
+    except HubAuthFailed as error:
+        raise login_refused(error) from None
+    except HubUnavailable as error:
+        log.warning(
+            "hub.unreachable_at_start",
+            error=str(error) or type(error).__name__,
+            detail="starting anyway: packs follow the site's offline policy until it answers",
+        )
 
 
 def mock_hub(config: MockHubConfig) -> MockHub:

@@ -17,9 +17,17 @@ from fmd.codes.encode import encode_gs1, gtin_check_digit
 from fmd.codes.escapes import show_controls
 from fmd.codes.model import PackIdentifier
 from fmd.hub import MockHub
+from fmd.hub.resilient import CircuitOpen, traced
 from robot_controller.cli import app
-from robot_controller.config import ConfigError, load_config
+from robot_controller.config import (
+    ConfigError,
+    MockHubConfig,
+    RestHubConfig,
+    Secret,
+    load_config,
+)
 from robot_controller.logs import configure_logging
+from robot_controller.wiring import build_hub
 from simulators.hub import HubSimulator
 
 CONFIG = Path(__file__).parents[1] / "config"
@@ -49,7 +57,7 @@ def test_a_secret_written_in_the_file_is_refused(tmp_path: Path) -> None:
 @pytest.fixture(params=["soap", "rest"])
 def configured(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Path, str]]:
+) -> Iterator[tuple[Path, str, HubSimulator]]:
     dialect: str = request.param
     hub = MockHub(seed=2)
     hub.add_product(GTIN)
@@ -75,13 +83,13 @@ def configured(
         path = tmp_path / f"{dialect}.toml"
         path.write_text(f'[site]\nlocation = "hospital-pharmacy-1"\n[hub]\nkind = "{dialect}"\n'
                         + section)  # fmt: skip
-        yield path, SECRETS[dialect]
+        yield path, SECRETS[dialect], sim
 
 
 def test_verify_reaches_the_configured_hub_and_no_log_line_holds_the_secret(
-    configured: tuple[Path, str],
+    configured: tuple[Path, str, HubSimulator],
 ) -> None:
-    path, secret = configured
+    path, secret, _ = configured
     logs = io.StringIO()
     configure_logging(level="debug", stream=logs)
     raw = show_controls(encode_gs1(PACK))
@@ -96,9 +104,9 @@ def test_verify_reaches_the_configured_hub_and_no_log_line_holds_the_secret(
 
 
 def test_a_missing_secret_is_one_clear_error(
-    configured: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+    configured: tuple[Path, str, HubSimulator], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path, _ = configured
+    path, _, _ = configured
     monkeypatch.delenv("FMD_TEST_HUB_PASSWORD", raising=False)
     path.write_text(path.read_text().replace('{ file = "', '{ file = "/nonexistent'))
     raw = show_controls(encode_gs1(PACK))
@@ -107,3 +115,33 @@ def test_a_missing_secret_is_one_clear_error(
     message = result.stderr.strip()
     assert "FMD_TEST_HUB_PASSWORD" in message or "cannot read secret file" in message
     assert "Traceback" not in message
+
+
+async def test_the_breaker_opens_and_cools_down_as_the_hub_section_says(
+    configured: tuple[Path, str, HubSimulator],
+) -> None:
+    path, _, sim = configured
+    path.write_text(path.read_text() + "breaker_failures = 2\nbreaker_cooldown_s = 7.5\n")
+    sim.faults.update({"error_rate": 1.0})  # every answer technical: an outage
+    now = [0.0]
+    hub = await build_hub(load_config(path), clock=lambda: now[0])
+    try:
+        with traced() as calls, pytest.raises(CircuitOpen):
+            await hub.verify(PACK)
+        assert len(calls) == 2  # open after the second failure in a row
+        now[0] = 7.4
+        with traced() as calls, pytest.raises(CircuitOpen):
+            await hub.verify(PACK)
+        assert calls == []  # still cooling down: nothing sent
+        now[0] = 7.5
+        with traced() as calls, pytest.raises(CircuitOpen):
+            await hub.verify(PACK)
+        assert len(calls) == 1  # the one trial after the cool-down
+    finally:
+        await hub.aclose()
+
+
+def test_the_breaker_settings_default_to_five_failures_and_thirty_seconds() -> None:
+    rest = RestHubConfig(kind="rest", url="u", client_id="c", client_secret=Secret(env="X"))
+    for hub in (MockHubConfig(), rest):
+        assert (hub.breaker_failures, hub.breaker_cooldown_s) == (5, 30.0)

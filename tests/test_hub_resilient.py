@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 
 import pytest
 
 from fmd.codes.model import PackIdentifier
-from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, PackState, Reason
+from fmd.hub import (
+    HubAuthFailed,
+    HubClient,
+    HubResult,
+    HubUnavailable,
+    MockHub,
+    PackState,
+    Reason,
+)
 from fmd.hub.resilient import (
     BreakerState,
     CircuitBreaker,
@@ -17,7 +26,7 @@ from fmd.hub.resilient import (
     ResilientHub,
     RetryPolicy,
 )
-from simulators.hub import Faults, HubSimulator
+from simulators.hub import Accounts, Faults, HubSimulator
 from tests.support.packs import GTIN, hub_pack
 from tests.support.relay import RelayClient
 
@@ -261,3 +270,43 @@ async def test_a_cancelled_trial_call_frees_the_half_open_breaker() -> None:
     trial.cancel()
     await asyncio.gather(trial, return_exceptions=True)
     assert breaker.allow()  # the next call may try again
+
+
+@pytest.mark.parametrize("dialect", ["soap", "rest"])
+async def test_a_refused_login_is_sent_once_per_cooldown_and_never_opens_the_breaker(
+    dialect: str,
+) -> None:
+    accounts = Accounts()
+    with HubSimulator(stocked("L1"), dialects=(dialect,), accounts=accounts) as sim:
+        inner = sim.client()
+        ticks = Ticks()
+        breaker = CircuitBreaker(failures=2, cooldown_s=30, clock=ticks)
+        resilient, sleeps = wrap(inner, breaker=breaker)
+        heard: list[HubAuthFailed] = []
+        resilient.on_login_refused = heard.append
+        sim.accounts = Accounts(
+            soap=(replace(accounts.soap[0], password="reset-at-the-hub"),),
+            rest=(replace(accounts.rest[0], client_secret="rotated-at-the-hub"),),
+        )
+        try:
+            for _ in range(5):
+                with pytest.raises(HubAuthFailed):
+                    await resilient.verify(hub_pack("L1"))
+            assert sim.book.refused == 1  # sent once: never retried, then refused fast
+            assert sleeps.waits == []
+            assert state_of(breaker) == "closed"  # not an outage
+            assert len(heard) == 1
+            ticks.now = 29.9
+            with pytest.raises(HubAuthFailed):
+                await resilient.decommission(hub_pack("L1"), Reason.SUPPLIED)
+            assert sim.book.refused == 1
+            ticks.now = 30
+            with pytest.raises(HubAuthFailed):  # one trial after the cool-down, refused again
+                await resilient.verify(hub_pack("L1"))
+            assert (sim.book.refused, len(heard)) == (2, 1)  # the same refusal: heard once
+            sim.accounts = accounts  # the password is fixed at the hub
+            ticks.now = 60
+            assert (await resilient.verify(hub_pack("L1"))).outcome == "ok"
+            assert sim.hub.state_changes == 0
+        finally:
+            await inner.aclose()

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import itertools
 import ssl
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import asdict
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 
 import httpx
 import pytest
 
 from fmd.codes.model import PackIdentifier, Scheme
-from fmd.hub import BulkItem, HubUnavailable, MockHub, PackState, Reason
+from fmd.hub import BulkItem, HubAuthFailed, HubUnavailable, MockHub, PackState, Reason
 from fmd.hub.clock import ManualClock
 from fmd.hub.rest import RestHubClient, retry_after_seconds
 from simulators.hub import Accounts, Faults, HubSimulator, RestEquipment
@@ -343,6 +343,18 @@ async def test_token_is_cached_and_refreshed_before_expiry(
         assert transport.count("/token") == 2
 
 
+def on_mock(
+    handler: Callable[[httpx.Request], httpx.Response], client_id: str = "c"
+) -> RestHubClient:
+    """A client whose requests `handler` answers, with no network."""
+    return RestHubClient(
+        "https://hub.test/rest",
+        client_id=client_id,
+        client_secret="s",
+        transport=httpx.MockTransport(handler),
+    )
+
+
 async def test_a_401_refreshes_the_token_once() -> None:
     tokens: list[str] = []
     api_calls: list[str] = []
@@ -357,44 +369,60 @@ async def test_a_401_refreshes_the_token_once() -> None:
         body = {"operationCode": "10000000", "state": "Active", "transactionId": "h1"}
         return httpx.Response(200, json=body)
 
-    async with RestHubClient(
-        "https://hub.test/rest",
-        client_id="c",
-        client_secret="s",
-        transport=httpx.MockTransport(handler),
-    ) as client:
+    async with on_mock(handler) as client:
         result = await client.verify(ui("S1"))
     assert (result.outcome, result.hub_trx_id) == ("ok", "h1")
     assert api_calls == ["Bearer t0", "Bearer t1"]
 
 
-async def test_a_second_401_gives_up() -> None:
+async def test_a_second_401_is_a_refused_login_naming_the_client_id() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/token"):
             return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
         return httpx.Response(401)
 
-    async with RestHubClient(
-        "https://hub.test/rest",
-        client_id="c",
-        client_secret="s",
-        transport=httpx.MockTransport(handler),
-    ) as client:
+    async with on_mock(handler, client_id="c-robot") as client:
+        with pytest.raises(HubAuthFailed, match="client id c-robot") as raised:
+            await client.verify(ui("S1"))
+    assert raised.value.code == "NMVS_FE_AU_01"
+
+
+async def test_a_token_endpoint_that_fails_is_technical_not_a_refused_login() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, json={"error": "temporarily_unavailable"})
+
+    async with on_mock(handler) as client:
         result = await client.verify(ui("S1"))
-    assert (result.outcome, result.return_code) == ("technical", "NMVS_FE_AU_01")
+    assert (result.outcome, result.return_code) == ("technical", "NMVS_ERROR")
 
 
-async def test_bad_credentials(sim: HubSimulator, ca: str) -> None:
+async def test_a_wrong_secret_raises_hub_auth_failed_naming_the_client_and_token_url(
+    sim: HubSimulator, ca: str
+) -> None:
     secret = "wrong-secret-value"
     async with make_client(sim, ca, client_secret=secret) as client:
-        result = await client.verify(ui("S1"))
-        assert (result.outcome, result.return_code) == ("technical", "NMVS_FE_AU_01")
-        assert "invalid_client" in result.message
-        with pytest.raises(HubUnavailable) as raised:
-            await client.ping()
-        assert secret not in result.message
-        assert secret not in str(raised.value)
+        for call in (client.verify(ui("S1")), client.ping(), client.bulk([BulkItem(ui("S1"))])):
+            with pytest.raises(HubAuthFailed) as raised:
+                await call
+            message = str(raised.value)
+            for named in ("robot-a", f"{sim.rest_url}/identity/connect/token", "client_secret"):
+                assert named in message
+            assert "invalid_client" in message
+            assert secret not in message
         assert secret not in repr(client)
+
+
+async def test_ping_asks_for_a_new_token_so_a_rotated_secret_shows(
+    sim: HubSimulator, ca: str, client: RestHubClient
+) -> None:
+    await client.ping()
+    sim.accounts = replace(ACCOUNTS, rest=(replace(ACCOUNTS.rest[0], client_secret="rotated"),
+                                           *ACCOUNTS.rest[1:]))  # fmt: skip
+    try:
+        with pytest.raises(HubAuthFailed, match="robot-a"):
+            await client.ping()
+    finally:
+        sim.accounts = ACCOUNTS
 
 
 async def test_raw_requests_need_token_header_and_a_valid_body(

@@ -20,9 +20,19 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from fmd.codes.model import PackIdentifier
-from fmd.hub import BulkItem, HubClient, HubResult, HubUnavailable, MockHub, PackState, Reason
+from fmd.hub import (
+    BulkItem,
+    HubAuthFailed,
+    HubClient,
+    HubResult,
+    HubUnavailable,
+    MockHub,
+    PackState,
+    Reason,
+)
 from fmd.hub.clock import ManualClock
 from fmd.hub.soap import SoapHubClient
+from fmd.hub.soap_codes import refused_credential
 from fmd.hub.soap_names import BULK_PATH, DECOMMISSION, SINGLE_PATH, SOAP_MEDIA_TYPE
 from fmd.hub.soap_requests import Login, Software, bulk_result_request
 from fmd.hub.soap_responses import read_bulk_result
@@ -298,12 +308,46 @@ async def test_untrusted_server_certificate(sim: HubSimulator, hub: MockHub) -> 
             await client.verify(ui("S1"))
 
 
-async def test_wrong_password_is_a_technical_auth_fault(sim: HubSimulator) -> None:
+async def test_a_wrong_password_raises_hub_auth_failed_naming_the_login(sim: HubSimulator) -> None:
     login = LOGIN | {"password": "not-the-password"}
     async with SoapHubClient(sim.soap_url, **login, **pem(sim)) as client:
-        result = await client.verify(ui("S1"))
-    assert (result.outcome, result.return_code) == ("technical", "NMVS_FE_AU_01")
-    assert "not-the-password" not in result.message
+        for call in (client.verify(ui("S1")), client.ping(), client.bulk([BulkItem(ui("S1"))])):
+            with pytest.raises(HubAuthFailed) as raised:
+                await call
+            assert raised.value.code == "NMVS_FE_AU_01"
+            message = str(raised.value)
+            for named in ("robot01", "PHARMACY01", "NMVS_FE_AU_01", "password"):
+                assert named in message
+            assert "not-the-password" not in message
+
+
+async def test_ping_checks_the_login_without_changing_anything(
+    sim: HubSimulator, hub: MockHub, client: SoapHubClient
+) -> None:
+    before = (hub.transactions, hub.state_changes, len(hub.alerts))
+    refused = sim.book.refused
+    await client.ping()
+    assert (hub.transactions, hub.state_changes, len(hub.alerts)) == before
+    assert sim.book.refused == refused
+    async with SoapHubClient(sim.soap_url, **LOGIN | {"user_id": "robot99"}, **pem(sim)) as other:
+        with pytest.raises(HubAuthFailed, match="robot99"):
+            await other.ping()
+    assert sim.book.refused == refused + 1
+
+
+@pytest.mark.parametrize(
+    ("code", "named"),
+    [
+        ("NMVS_FE_AU_01", "login"),
+        ("NMVS_FE_AU_24", "login"),
+        ("NMVS_FE_PKI_05", "client certificate"),
+        ("NMVS_TI_AU_01", None),  # the hub's authentication service failed: an outage
+        ("NMVS_ERROR", None),
+    ],
+)
+def test_which_return_codes_refuse_a_credential(code: str, named: str | None) -> None:
+    found = refused_credential(code)
+    assert (found.value if found else None) == named
 
 
 async def test_pkcs12_client_certificate(sim: HubSimulator, tmp_path: Path) -> None:

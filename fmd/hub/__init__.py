@@ -3,6 +3,7 @@
 from fmd.hub.contract import (
     BulkItem,
     BulkResult,
+    HubAuthFailed,
     HubClient,
     HubResult,
     HubUnavailable,
@@ -15,6 +16,7 @@ from fmd.hub.mock import MockHub
 __all__ = [
     "BulkItem",
     "BulkResult",
+    "HubAuthFailed",
     "HubClient",
     "HubResult",
     "HubUnavailable",

@@ -49,12 +49,30 @@ PACK_LEVEL_REASONS = frozenset(
     }
 )
 
-Outcome = Literal["ok", "refused", "alert", "technical", "rate_limited", "invalid_request"]
+Outcome = Literal[
+    "ok", "refused", "alert", "technical", "rate_limited", "invalid_request", "login_failed"
+]
+"""`login_failed` is never returned by a client (it raises `HubAuthFailed`): it records, for a
+pack, that the hub refused our credentials when it was asked."""
 Operation = Literal["verify", "decommission", "undo"]
 
 
 class HubUnavailable(Exception):
     """The hub could not be reached or did not answer (timeout, TLS, connection)."""
+
+
+class HubAuthFailed(HubUnavailable):
+    """The hub refused our credentials (login fields, client certificate, client secret).
+
+    Nothing was applied, so whoever keeps work pending on `HubUnavailable` is right to; but it
+    is a configuration fault, not an outage: it is never retried, never opens the breaker, and
+    the daemon does not start on it. The message names the credential to fix (never its value);
+    `code` is the hub's return code (`NMVS_FE_AU_xx`, `NMVS_FE_PKI_xx`).
+    """
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)

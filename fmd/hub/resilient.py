@@ -4,6 +4,13 @@ The retry rule of ARCHITECTURE.md invariant 3: a state change whose answer was l
 blindly. The pack's state is asked first (verify); the change is re-sent, with the same client
 transaction id, only if it did not land. A throttled request (nothing applied) waits for
 `Retry-After` or the backoff and goes again. Verify is read-only and simply retried.
+
+A refused login (`HubAuthFailed`) is none of these: it is never retried, and it does not count as
+an outage (the hub answered; the breaker stays as it was, and closes on the answer). Sending a
+wrong password again and again could lock the account, so after a refusal every call fails fast
+with the same error for the breaker's cool-down; then one trial call tests the login again.
+`on_login_refused`, when set, hears of each refusal that differs from the last one (the first,
+or a new message): the daemon logs it once, not once per pack.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from fmd.codes.model import PackIdentifier
 from fmd.hub.contract import (
     BulkItem,
     BulkResult,
+    HubAuthFailed,
     HubClient,
     HubResult,
     HubUnavailable,
@@ -94,7 +102,7 @@ class CircuitBreaker:
     ) -> None:
         self.failures = failures
         self.cooldown_s = cooldown_s
-        self._clock = clock
+        self.clock = clock
         self._consecutive = 0
         self._opened_at: float | None = None
         self._trial_out = False
@@ -103,7 +111,7 @@ class CircuitBreaker:
     def state(self) -> BreakerState:
         if self._opened_at is None:
             return "closed"
-        if self._clock() - self._opened_at >= self.cooldown_s:
+        if self.clock() - self._opened_at >= self.cooldown_s:
             return "half-open"
         return "open"
 
@@ -130,7 +138,7 @@ class CircuitBreaker:
             return
         self._consecutive += 1
         if self._opened_at is not None or self._consecutive >= self.failures:
-            self._opened_at = self._clock()
+            self._opened_at = self.clock()
 
 
 class SafeHub(Protocol):
@@ -187,6 +195,11 @@ class ResilientHub:
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker()
         self.timeout_s = timeout_s
+        self._login = CircuitBreaker(
+            failures=1, cooldown_s=self.breaker.cooldown_s, clock=self.breaker.clock
+        )
+        self._refusal: HubAuthFailed | None = None
+        self.on_login_refused: Callable[[HubAuthFailed], None] | None = None
         self._rng = random.Random(seed)  # noqa: S311 - backoff jitter, not secrets
         self._sleep = sleep
 
@@ -203,7 +216,7 @@ class ResilientHub:
                 result = await self._call(
                     lambda: self.inner.verify(ui, trx=trx), "verify", ui, trx, None
                 )
-            except CircuitOpen:
+            except (CircuitOpen, HubAuthFailed):
                 raise
             except HubUnavailable as error:
                 last = error
@@ -298,7 +311,7 @@ class ResilientHub:
             if not (verify_first and attempt == 1):
                 try:
                     result = await self._call(send, *what)
-                except CircuitOpen:
+                except (CircuitOpen, HubAuthFailed):
                     raise
                 except HubUnavailable:
                     result = None
@@ -326,8 +339,13 @@ class ResilientHub:
         trx: str = "",
         reason: Reason | None = None,
     ) -> T:
-        """One call to the hub under the breaker and the timeout, traced when it concerns a pack."""
+        """One call to the hub under the breaker, the login latch and the timeout, traced when
+        it concerns a pack."""
+        refusal = self._refusal
+        if refusal is not None and not self._login.allow():
+            raise HubAuthFailed(str(refusal), code=refusal.code)
         if not self.breaker.allow():
+            self._login.abandon()
             raise CircuitOpen("the hub failed too often; calls are paused for a while")
         await self._pace()
         started = time.perf_counter()
@@ -344,21 +362,42 @@ class ResilientHub:
             async with asyncio.timeout(self.timeout_s):
                 result = await call()
         except TimeoutError:
-            self.breaker.record(ok=False)
+            self._no_answer()
             trace(None, f"no answer within {self.timeout_s:g} s")
             raise HubUnavailable(f"no answer within {self.timeout_s:g} s") from None
+        except HubAuthFailed as error:
+            self.breaker.record(ok=True)  # the hub answered: it is there, our login is not
+            self._refused(error)
+            trace(None, str(error))
+            raise
         except HubUnavailable as error:
-            self.breaker.record(ok=False)
+            self._no_answer()
             trace(None, str(error) or type(error).__name__)
             raise
         except BaseException:  # cancelled, or the client failed its own way: no verdict
             self.breaker.abandon()
+            self._login.abandon()
             raise
         self.breaker.record(
             ok=not (isinstance(result, HubResult) and result.outcome == "technical")
         )
+        self._login.record(ok=True)
+        self._refusal = None
         trace(result, None)
         return result
+
+    def _no_answer(self) -> None:
+        """A call got no answer: one more failure for the breaker, no verdict on the login."""
+        self.breaker.record(ok=False)
+        self._login.abandon()
+
+    def _refused(self, error: HubAuthFailed) -> None:
+        """The hub refused our login: calls pause; a new refusal is reported."""
+        self._login.record(ok=False)
+        new = self._refusal is None or str(self._refusal) != str(error)
+        self._refusal = error
+        if new and self.on_login_refused is not None:
+            self.on_login_refused(error)
 
     async def _pace(self) -> None:
         """Take the next free slot of the rate limit (calls from all tasks share it)."""

@@ -7,7 +7,11 @@ or `{"state": "Active", "fromState": …}` to undo. How answers map onto `HubRes
 `fmd.hub.rest_response`; the operation codes are in `fmd.hub.rest_codes`.
 
 Transport failures (connect, TLS, timeouts, dropped connections, incomplete bodies) raise
-`HubUnavailable`; everything else, including bodies that make no sense, is a `HubResult`.
+`HubUnavailable`. Refused credentials raise `HubAuthFailed` naming the client id: the token
+endpoint refusing them (HTTP 401 or 403, or 400 `invalid_client` / `unauthorized_client` /
+`invalid_grant`), or the API refusing a token it has just issued (a second 401). Everything
+else, including bodies that make no sense, is a `HubResult`; `ping` asks for a token (never a
+cached one) and the health endpoint, so it exercises the credentials.
 A request that breaks the field limits of nmvs.md §2.4 is refused locally (`invalid_request`,
 `NMVS_TE_XM_01`) and nothing is sent; check digits are left to the hub (send what was
 scanned). `bulk()` runs its items one by one, at most `bulk_concurrency` at a time; an item
@@ -37,6 +41,7 @@ from fmd.hub.contract import (
     PACK_LEVEL_REASONS,
     BulkItem,
     BulkResult,
+    HubAuthFailed,
     HubResult,
     HubUnavailable,
     Reason,
@@ -48,6 +53,7 @@ from fmd.hub.wire import WireClient
 __all__ = ["RestHubClient", "retry_after_seconds"]
 
 TOKEN_MARGIN_S = 60.0
+_REFUSED_CLIENT = frozenset({"invalid_client", "unauthorized_client", "invalid_grant"})
 _SCHEMES = {"GTIN": "gs1", "PPN": "ppn"}
 _PRODUCT_CODE = re.compile(r"[0-9A-Za-z]{1,22}")
 
@@ -156,7 +162,10 @@ class RestHubClient(WireClient):
         return BulkResult(uuid.uuid4().hex, tuple(results))
 
     async def ping(self) -> None:
-        """Check that the hub answers and accepts our credentials; HubUnavailable otherwise."""
+        """Check that the hub answers and accepts our credentials, with a new token:
+        HubAuthFailed when it refuses them, HubUnavailable when it does not answer."""
+        async with self._token_lock:
+            self._token = None
         try:
             reply = await self._request(
                 "GET", f"{self.base_url}/api/health", _new_trx(), None, None
@@ -177,6 +186,8 @@ class RestHubClient(WireClient):
                         return _refused_locally(trx, "a decommission needs a reason")
                     return await self.decommission(item.ui, item.to, trx=trx)
                 return await self.verify(item.ui, trx=trx)
+            except HubAuthFailed:
+                raise
             except HubUnavailable as error:
                 return HubResult(
                     outcome="technical",
@@ -212,16 +223,10 @@ class RestHubClient(WireClient):
         try:
             reply = await self._request(method, url, trx, params, body)
         except _NoToken as error:
-            return technical(str(error), _exchange(trx, started), return_code=codes.AUTH_FAILED)
+            return technical(str(error), _exchange(trx, started), return_code=rc.ERROR)
         exchange = _exchange(trx, started)
         if reply.content is None:
             return technical(f"HTTP {reply.status}: {reply.problem}", exchange)
-        if reply.status == 401:
-            return technical(
-                "HTTP 401: the hub refused a fresh access token",
-                exchange,
-                return_code=codes.AUTH_FAILED,
-            )
         return parse_response(
             reply.status,
             reply.headers.get("content-type"),
@@ -238,12 +243,20 @@ class RestHubClient(WireClient):
         params: dict[str, str] | None,
         body: dict[str, str] | None,
     ) -> _Reply:
-        """Send one API request with a bearer token; on a 401, once more with a new token."""
+        """Send one API request with a bearer token; on a 401, once more with a new token,
+        and HubAuthFailed if that one is refused too."""
         token = await self._bearer()
         reply = await self._authorised(method, url, trx, params, body, token)
         if reply.status == 401:
             fresh = await self._bearer(stale=token)
             reply = await self._authorised(method, url, trx, params, body, fresh)
+            if reply.status == 401:
+                raise HubAuthFailed(
+                    f"the hub {self.base_url} refused the access token it had just issued to "
+                    f"client id {self.client_id} (HTTP 401); check that this equipment is "
+                    "registered for the location",
+                    code=codes.AUTH_FAILED,
+                )
         return reply
 
     async def _authorised(
@@ -314,7 +327,13 @@ class RestHubClient(WireClient):
         if reply.status != 200:
             error = data.get("error") if data else None
             detail = f" ({error})" if isinstance(error, str) else ""
-            raise _NoToken(f"token endpoint refused our credentials: HTTP {reply.status}{detail}")
+            if reply.status in (401, 403) or (reply.status == 400 and error in _REFUSED_CLIENT):
+                raise HubAuthFailed(
+                    f"the token endpoint {url} refused client id {self.client_id} "
+                    f"(HTTP {reply.status}{detail}); check its client_secret",
+                    code=codes.AUTH_FAILED,
+                )
+            raise _NoToken(f"token endpoint did not give a token: HTTP {reply.status}{detail}")
         value = data.get("access_token") if data else None
         expires_in = data.get("expires_in", 3600) if data else None
         if not isinstance(value, str) or not value or not isinstance(expires_in, int | float):

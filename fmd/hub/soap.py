@@ -7,9 +7,14 @@ Wire layout: `fmd.hub.soap_names` (endpoints, G-codes), `fmd.hub.soap_requests` 
   would refuse as malformed answers `invalid_request` with the hub's code and is not sent.
   CHECKED_OUT has no Arvato transaction: refused locally the same way.
 - Transport failures (connect, TLS, timeout, dropped connection, incomplete body) raise
-  `HubUnavailable`. Everything else the hub sends back is a `HubResult`: a SOAP fault, an HTTP
-  error, a redirect (never followed), a wrong content type, a body over `max_body` or malformed
-  XML is `technical` (HTTP 429 is `rate_limited`).
+  `HubUnavailable`; a return code that refuses our login or certificate (`NMVS_FE_AU_xx`,
+  `NMVS_FE_PKI_xx`, as an HTTP fault or in a reply) raises `HubAuthFailed` naming the user, the
+  client login id and the credential. Everything else the hub sends back is a `HubResult`: a
+  SOAP fault, an HTTP error, a redirect (never followed), a wrong content type, a body over
+  `max_body` or malformed XML is `technical` (HTTP 429 is `rate_limited`).
+- `ping` exercises every credential: SupportPing (the certificate), then a G188 for a bulk id
+  that does not exist (the login fields; it changes nothing, and the hub answers "bulk unknown",
+  `NMVS_FE_TX_02`, only to a login it accepted).
 - `bulk` submits one bulk per transaction type (G115 verify; G125 supply, G135 destroy, … for
   decommissions), at most 100,000 packs each, then polls G188 every `bulk_poll_s` until the hub
   has the results. `BulkResult.hub_trx_id` is the bulk's NMVSTrxId (several joined by "," when
@@ -31,7 +36,15 @@ import httpx
 
 from fmd.codes.model import PackIdentifier
 from fmd.hub import returncodes as rc
-from fmd.hub.contract import BulkItem, BulkResult, HubResult, HubUnavailable, Reason
+from fmd.hub.contract import (
+    BulkItem,
+    BulkResult,
+    HubAuthFailed,
+    HubResult,
+    HubUnavailable,
+    Reason,
+)
+from fmd.hub.soap_codes import BULK_UNKNOWN, Credential, refused_credential
 from fmd.hub.soap_names import (
     BULK_DECOMMISSION,
     BULK_PATH,
@@ -174,13 +187,21 @@ class SoapHubClient(WireClient):
         return BulkResult(",".join(i for i in bulk_ids if i), done)
 
     async def ping(self) -> None:
-        """SupportPing with a random `Input`; HubUnavailable unless the hub echoes it."""
+        """SupportPing with a random `Input`, then the login check (a G188 for no bulk):
+        HubAuthFailed when the hub refuses a credential, HubUnavailable when it does not
+        answer as it should."""
         echo = secrets.token_hex(8)
         reply = await self._post(SUPPORT_PATH, SUPPORT_PING, ping_request(SUPPORT_PING, echo))
         if isinstance(reply, HubResult):
             raise HubUnavailable(f"hub ping failed: {reply.return_code} {reply.message}")
         if read_ping(reply, code=SUPPORT_PING) != echo:
             raise HubUnavailable("hub ping failed: the answer did not echo the input")
+        query = bulk_result_request(self._login, self._software, _new_trx(), _new_trx())
+        reply = await self._post(BULK_PATH, BULK_RESULT, query)
+        answer = reply if isinstance(reply, HubResult) else read_bulk_result(reply, count=0)
+        if isinstance(answer, HubResult) and answer.return_code != BULK_UNKNOWN:
+            self._checked(answer)
+            raise HubUnavailable(f"hub login check failed: {answer.return_code} {answer.message}")
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -205,7 +226,7 @@ class SoapHubClient(WireClient):
         if isinstance(reply, HubResult):
             result = replace(reply, client_trx_id=client_trx)
         else:
-            result = read_single_response(reply, code=code, client_trx=client_trx)
+            result = self._checked(read_single_response(reply, code=code, client_trx=client_trx))
         return replace(result, latency_s=time.perf_counter() - started)
 
     async def _bulk_chunk(
@@ -216,6 +237,7 @@ class SoapHubClient(WireClient):
         reply = await self._post(BULK_PATH, code, body)
         submitted = reply if isinstance(reply, HubResult) else read_bulk_submit(reply, code=code)
         if isinstance(submitted, HubResult):
+            self._checked(submitted)
             return "", [replace(submitted, client_trx_id=trx) for _, trx in packs]
         deadline = time.monotonic() + self._bulk_max_wait_s
         while True:
@@ -225,6 +247,7 @@ class SoapHubClient(WireClient):
                 reply if isinstance(reply, HubResult) else read_bulk_result(reply, count=len(packs))
             )
             if isinstance(answer, HubResult):
+                self._checked(answer)
                 return submitted, [replace(answer, client_trx_id=trx) for _, trx in packs]
             if answer is not None:
                 return submitted, list(answer)
@@ -262,7 +285,20 @@ class SoapHubClient(WireClient):
             bytes(data),
             headers.get("location", ""),
         )
-        return checked if checked is not None else bytes(data)
+        return self._checked(checked) if checked is not None else bytes(data)
+
+    def _checked(self, result: HubResult) -> HubResult:
+        """`result`, unless its return code refuses one of our credentials: HubAuthFailed."""
+        credential = refused_credential(result.return_code)
+        if credential is None:
+            return result
+        login = self._login
+        fix = "its password" if credential is Credential.LOGIN else "cert and key, or pkcs12"
+        raise HubAuthFailed(
+            f"the hub refused the {credential} of user {login.user_id}, client login id "
+            f"{login.client_login_id} ({result.return_code}: {result.message}); check {fix}",
+            code=result.return_code,
+        )
 
 
 def _bulk_code(item: BulkItem) -> str | None:

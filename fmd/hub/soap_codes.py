@@ -4,10 +4,17 @@ The wire carries the code and, for an L5 alert, an `AlertId`; an alert is exactl
 present". Other codes map by class (see `fmd.hub.returncodes`): the codes the MockHub gives as an
 alert but that came without an AlertId (a hub's "no alert" twin) are refusals. Unknown codes are
 `technical`, with the code kept.
+
+`refused_credential` sorts out the codes that mean our credentials were refused (nmvs.md §2.6):
+`NMVS_FE_AU_01`…`24` the login fields (wrong password, locked user, expired password, terms not
+accepted), `NMVS_FE_PKI_xx` the client certificate. `NMVS_TI_AU_01` is a *technical* failure of
+the hub's authentication service: an outage, not a wrong credential.
 """
 
 from __future__ import annotations
 
+import re
+from enum import StrEnum
 from typing import Final
 
 from fmd.hub import returncodes as rc
@@ -19,6 +26,17 @@ BULK_UNKNOWN: Final = "NMVS_FE_TX_02"
 """G188 for a bulk id the hub does not know (for this login)."""
 COMMUNICATION_ERROR: Final = "NMVS_TI_RT_02"
 """The hub could not reach its central components (our simulator: the MockHub was unavailable)."""
+
+_LOGIN_CODE: Final = re.compile(r"NMVS_FE_AU_[0-9]{2}")
+_CERTIFICATE_CODE: Final = re.compile(r"NMVS_FE_PKI_[0-9]{2}")
+
+
+class Credential(StrEnum):
+    """Which of the SOAP client's credentials the hub refused."""
+
+    LOGIN = "login"  # ClientLoginId, UserId, Password
+    CERTIFICATE = "client certificate"
+
 
 _INVALID: Final = frozenset(
     {
@@ -68,3 +86,12 @@ def outcome_of(code: str, *, alert: bool) -> Outcome:
 def known(code: str) -> bool:
     """True for a return code this client knows the meaning of."""
     return code in rc.DESCRIPTIONS or code in {AUTH_FAILED, BULK_UNKNOWN, COMMUNICATION_ERROR}
+
+
+def refused_credential(code: str) -> Credential | None:
+    """The credential a return code says the hub refused, or None when it says no such thing."""
+    if _LOGIN_CODE.fullmatch(code):
+        return Credential.LOGIN
+    if _CERTIFICATE_CODE.fullmatch(code):
+        return Credential.CERTIFICATE
+    return None

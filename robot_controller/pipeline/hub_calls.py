@@ -9,7 +9,7 @@ import structlog
 import structlog.contextvars
 
 from fmd.codes import PackIdentifier
-from fmd.hub.contract import HubResult, HubUnavailable, Reason
+from fmd.hub.contract import HubAuthFailed, HubResult, HubUnavailable, Reason
 from fmd.hub.resilient import Attempt, SafeHub, traced
 from robot_controller.states import HubOperation, IntentStatus
 from robot_controller.store import Intent
@@ -33,7 +33,8 @@ async def ask(
     trx: str,
     reason: Reason | None = None,
 ) -> tuple[HubResult | None, tuple[Attempt, ...]]:
-    """One hub operation with its retries; the answer (None: none came) and every call made."""
+    """One hub operation with its retries; the answer (None: none came) and every call made.
+    A refused login is answered `login_failed` (the resilient hub has reported it once)."""
     error: str | None = None
     result: HubResult | None = None
     with traced() as attempts:
@@ -48,6 +49,9 @@ async def ask(
                 result = await hub.decommission(ui, reason, trx=trx)
             else:
                 raise ValueError(f"the pipeline does not send a hub {operation}")
+        except HubAuthFailed as exc:
+            error = str(exc)
+            result = HubResult("login_failed", exc.code, client_trx_id=trx, message=error)
         except HubUnavailable as exc:
             error = str(exc) or type(exc).__name__
     log.info(
@@ -71,5 +75,7 @@ async def send_intent(hub: SafeHub, intent: Intent, *, verify_first: bool = Fals
     result, calls = await ask(hub, operation, intent.ui, intent.client_trx_id, intent.reason)
     if result is None or result.outcome in ("technical", "rate_limited"):
         return Sent(None, calls, IntentStatus.PENDING)
+    if result.outcome == "login_failed":  # nothing was applied; the answer routes the pack
+        return Sent(result, calls, IntentStatus.PENDING)
     landed = result.outcome == "ok" and intent.reason in result.reasons
     return Sent(result, calls, IntentStatus.DONE if landed else IntentStatus.FAILED)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, FastAPI, HTTPException
 from starlette.types import ASGIApp
 
 from fmd.hub import MockHub
-from simulators.hub.accounts import Accounts
+from simulators.hub.accounts import AccountBook, Accounts
 from simulators.hub.faults import FaultInjector, Faults
 
 SOAP_PREFIX = "/soap"
@@ -22,31 +22,33 @@ def create_app(
     hub: MockHub,
     *,
     faults: Faults | None = None,
-    accounts: Accounts | None = None,
+    accounts: Accounts | AccountBook | None = None,
     dialects: Sequence[str] = DIALECTS,
     seed: int = 0,
 ) -> ASGIApp:
-    """The app: `/soap/…` (Arvato SOAP 1.2), `/rest/…` (Solidsoft REST), `/admin/…`."""
+    """The app: `/soap/…` (Arvato SOAP 1.2), `/rest/…` (Solidsoft REST), `/admin/…`.
+    `accounts` may be a book that changes while the app runs."""
     unknown = set(dialects) - set(DIALECTS)
     if unknown:
         raise ValueError(f"unknown dialect(s): {', '.join(sorted(unknown))}")
     faults = faults or Faults()
-    accounts = accounts or Accounts()
+    book = accounts if isinstance(accounts, AccountBook) else AccountBook(accounts)
     app = FastAPI(title="fmd-robot NMVS simulator", docs_url=None, redoc_url=None)
     if "soap" in dialects:
         from simulators.hub.soap import soap_router
 
-        app.include_router(soap_router(hub, accounts), prefix=SOAP_PREFIX)
+        app.include_router(soap_router(hub, book), prefix=SOAP_PREFIX)
     if "rest" in dialects:
         from simulators.hub.rest import rest_router
 
-        app.include_router(rest_router(hub, accounts), prefix=REST_PREFIX)
-    app.include_router(admin_router(hub, faults), prefix="/admin")
+        app.include_router(rest_router(hub, book), prefix=REST_PREFIX)
+    app.include_router(admin_router(hub, faults, book), prefix="/admin")
     return FaultInjector(app, faults, seed=seed, prefixes=(SOAP_PREFIX, REST_API))
 
 
-def admin_router(hub: MockHub, faults: Faults) -> APIRouter:
-    """Counters for tests (every applied state change) and fault settings at run time."""
+def admin_router(hub: MockHub, faults: Faults, book: AccountBook) -> APIRouter:
+    """Counters for tests (every applied state change, refused logins) and fault settings at
+    run time."""
     router = APIRouter()
 
     @router.get("/stats")
@@ -57,6 +59,7 @@ def admin_router(hub: MockHub, faults: Faults) -> APIRouter:
             "state_changes": hub.state_changes,
             "most_changes_of_one_pack": max(by_pack.values(), default=0),
             "alerts": len(hub.alerts),
+            "refused_logins": book.refused,
         }
 
     @router.get("/faults")

@@ -30,7 +30,7 @@ from fmd.hub import returncodes as rc
 from fmd.hub.contract import PACK_LEVEL_REASONS, HubResult, HubUnavailable, PackState, Reason
 from fmd.hub.mock import MockHubClient
 from fmd.hub.validation import field_ok
-from simulators.hub.accounts import Accounts, RestEquipment
+from simulators.hub.accounts import AccountBook, RestEquipment
 
 TOKEN_LIFETIME_S = 3600
 RATE_LIMIT_RETRY_AFTER_S = 1
@@ -40,7 +40,8 @@ _SCHEMES: dict[str, Scheme] = {"gs1": "GTIN", "ppn": "PPN"}
 class _Tokens:
     """Issued bearer tokens and the equipment each stands for."""
 
-    def __init__(self) -> None:
+    def __init__(self, book: AccountBook) -> None:
+        self._book = book
         self._issued: dict[str, tuple[RestEquipment, float]] = {}
 
     def issue(self, equipment: RestEquipment) -> str:
@@ -51,18 +52,19 @@ class _Tokens:
         return token
 
     def holder(self, authorization: str | None) -> RestEquipment | None:
-        """The equipment a `Bearer` authorization header stands for, or None."""
+        """The equipment a `Bearer` authorization header stands for, or None (also when the
+        equipment is no longer registered: its tokens are revoked)."""
         scheme, _, token = (authorization or "").partition(" ")
         found = self._issued.get(token.strip()) if scheme.lower() == "bearer" else None
-        if found is None or found[1] <= time.monotonic():
+        if found is None or found[1] <= time.monotonic() or not self._book.registered(found[0]):
             return None
         return found[0]
 
 
-def rest_router(hub: MockHub, accounts: Accounts) -> APIRouter:
-    """The REST dialect's routes over `hub`, for the equipment in `accounts`."""
+def rest_router(hub: MockHub, accounts: AccountBook) -> APIRouter:
+    """The REST dialect's routes over `hub`, for the equipment `accounts` holds."""
     router = APIRouter()
-    tokens = _Tokens()
+    tokens = _Tokens(accounts)
 
     @router.post("/identity/connect/token")
     async def token(request: Request) -> Response:

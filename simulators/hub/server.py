@@ -21,7 +21,7 @@ import uvicorn
 from fmd.hub import MockHub
 from fmd.hub.rest import RestHubClient
 from fmd.hub.soap import SoapHubClient
-from simulators.hub.accounts import Accounts
+from simulators.hub.accounts import AccountBook, Accounts
 from simulators.hub.app import DIALECTS, REST_PREFIX, SOAP_PREFIX, create_app
 from simulators.hub.faults import Faults
 from simulators.hub.tls import Pki, make_pki
@@ -48,7 +48,7 @@ class HubSimulator:
         self.host = host
         self.dialects = tuple(dialects)
         self.faults = faults or Faults()
-        self.accounts = accounts or Accounts()
+        self.book = AccountBook(accounts)
         self.seed = seed
         self._server_cert_expired = server_cert_expired
         self._ports = {"soap": soap_port, "rest": rest_port}
@@ -59,6 +59,16 @@ class HubSimulator:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._failure: BaseException | None = None
+
+    @property
+    def accounts(self) -> Accounts:
+        """The logins the simulator accepts now."""
+        return self.book.accounts
+
+    @accounts.setter
+    def accounts(self, accounts: Accounts) -> None:
+        """Change the logins while the simulator runs (as a password reset at the hub would)."""
+        self.book.accounts = accounts
 
     @property
     def soap_url(self) -> str:
@@ -122,7 +132,7 @@ class HubSimulator:
             app = create_app(
                 self.hub,
                 faults=self.faults,
-                accounts=self.accounts,
+                accounts=self.book,
                 dialects=(dialect,),
                 seed=self.seed + index,
             )

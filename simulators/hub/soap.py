@@ -49,7 +49,7 @@ from fmd.hub.soap_responses import (
     single_response,
 )
 from fmd.hub.soap_xml import SoapError, fault
-from simulators.hub.accounts import Accounts
+from simulators.hub.accounts import AccountBook
 
 MAX_REQUEST_BYTES = 64_000_000
 KEPT_BULKS = 1000
@@ -62,8 +62,8 @@ class _Bulk:
     task: asyncio.Task[BulkResult]
 
 
-def soap_router(hub: MockHub, accounts: Accounts) -> APIRouter:
-    """The SOAP services of the simulator over `hub`, for the logins in `accounts`."""
+def soap_router(hub: MockHub, accounts: AccountBook) -> APIRouter:
+    """The SOAP services of the simulator over `hub`, for the logins `accounts` holds."""
     service = _SoapService(hub, accounts)
     router = APIRouter()
     for path, codes in (
@@ -76,7 +76,7 @@ def soap_router(hub: MockHub, accounts: Accounts) -> APIRouter:
 
 
 class _SoapService:
-    def __init__(self, hub: MockHub, accounts: Accounts) -> None:
+    def __init__(self, hub: MockHub, accounts: AccountBook) -> None:
         self.hub = hub
         self.accounts = accounts
         self.bulks: OrderedDict[tuple[str, str], _Bulk] = OrderedDict()
