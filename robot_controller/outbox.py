@@ -48,6 +48,8 @@ class ReplayReport:
             self.done += 1
         elif status is IntentStatus.FAILED:
             self.failed += 1
+        elif status is IntentStatus.CANCELLED:
+            self.cancelled += 1
         elif status is IntentStatus.FLAGGED:
             self.flagged += 1
             self.flagged_tokens.append(intent.token)
@@ -89,6 +91,9 @@ def settle_status(intent: Intent, result: HubResult) -> IntentStatus:
     if intent.operation is HubOperation.VERIFY:
         clean = result.outcome == "ok" and result.state is PackState.ACTIVE
         return IntentStatus.DONE if clean else IntentStatus.FLAGGED
+    if intent.operation is HubOperation.CONFIRM:  # asked only: did it land before?
+        landed = result.outcome == "ok" and intent.reason in result.reasons
+        return IntentStatus.DONE if landed else IntentStatus.CANCELLED
     landed = result.outcome == "ok" and (
         intent.reason in result.reasons
         if intent.operation is HubOperation.DECOMMISSION
@@ -179,6 +184,8 @@ async def _send(hub: SafeHub, intent: Intent) -> HubResult:
     sent_before = intent.attempts > 0
     if intent.operation is HubOperation.VERIFY:
         return await hub.verify(intent.ui, trx=intent.client_trx_id)
+    if intent.operation is HubOperation.CONFIRM:  # the pack is off the shelf: never re-sent
+        return await hub.verify(intent.ui)
     if intent.reason is None:
         raise ValueError(f"outbox intent {intent.id} ({intent.operation}) has no reason")
     trx = intent.client_trx_id

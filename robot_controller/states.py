@@ -19,7 +19,8 @@ class HubOperation(StrEnum):
 
     VERIFY = "verify"
     DECOMMISSION = "decommission"
-    CONFIRM = "confirm"  # a decommission that may have landed already: ask first
+    CONFIRM = "confirm"  # a decommission that may have landed already: ask first (an outbox
+    # intent of a pack off the shelf: only asked about, never sent again)
     UNDO = "undo"
 
 

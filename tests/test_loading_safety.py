@@ -16,6 +16,7 @@ from fmd.codes.model import PackIdentifier
 from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, PackState, Reason
 from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
 from fmd.policy import SitePolicy
+from robot_controller.outbox import replay
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.base import (
     Job,
@@ -300,3 +301,56 @@ async def test_at_the_end_of_a_finite_input_the_outbox_is_drained_or_reported(
     else:
         assert len(store.pending_intents()) == 6  # each pack's verify and decommission
         assert events(logs, "outbox.left") == ["warning"]
+
+
+class GoneAtDecommission(RelayClient):
+    """The hub goes away at the first decommission: after it landed (`lands`), or before."""
+
+    def __init__(self, inner: HubClient, *, lands: bool) -> None:
+        super().__init__(inner)
+        self.lands = lands
+        self.gone = False
+
+    async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+        if self.gone:
+            raise HubUnavailable("connection refused")
+        return await super().verify(ui, trx=trx)
+
+    async def decommission(
+        self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
+    ) -> HubResult:
+        if self.lands:
+            await super().decommission(ui, to, trx=trx)
+        self.gone = True
+        raise HubUnavailable("connection reset")
+
+
+@pytest.mark.parametrize("lands", [True, False], ids=["landed", "never-arrived"])
+async def test_an_unanswered_decommission_of_a_quarantined_pack_is_asked_about_never_resent(
+    tmp_path: Path, lands: bool
+) -> None:
+    delivery = generate_delivery(1, seed=38, suspect_rate=0.0, today=TODAY)
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    store = open_store(tmp_path)
+    gone = GoneAtDecommission(hub.client(LOCATION), lands=lands)
+    pipeline = Pipeline(store=store, hub=ResilientHub(gone, retry=RetryPolicy(attempts=1)),
+                        robot=SimRobot(), site=HOSPITAL)  # fmt: skip
+    await pipeline.run([FedScanner.of(delivery.raws)])
+    await pipeline.aclose()
+    assert store.outcomes()[1][0] == "quarantined"
+    assert store.summary()["flagged"] == 1  # the hub may hold it as decommissioned
+    assert HubOperation.CONFIRM in {i.operation for i in store.pending_intents()}
+
+    report = await replay(
+        store, ResilientHub(hub.client(LOCATION)), clock=lambda: datetime.now(UTC)
+    )
+
+    ui = delivery.packs[0].ui
+    state = hub.pack_state(ui.product_code, ui.serial)[0]
+    if lands:
+        assert (report.done, state) == (1, PackState.INACTIVE)
+    else:
+        assert (report.cancelled, state) == (1, PackState.ACTIVE)
+    assert set(hub.state_changes_by_pack.values()) <= {1}
+    assert store.pending_intents() == []

@@ -75,7 +75,8 @@ async def send_intent(hub: SafeHub, intent: Intent, *, verify_first: bool = Fals
     result, calls = await ask(hub, operation, intent.ui, intent.client_trx_id, intent.reason)
     if result is None or result.outcome in ("technical", "rate_limited"):
         return Sent(None, calls, IntentStatus.PENDING)
-    if result.outcome == "login_failed":  # nothing was applied; the answer routes the pack
-        return Sent(result, calls, IntentStatus.PENDING)
+    if result.outcome == "login_failed":  # nothing was applied by this call
+        # one sent before a crash may have landed: it stays to be asked about; else, never sent
+        return Sent(result, calls, IntentStatus.PENDING if verify_first else IntentStatus.CANCELLED)
     landed = result.outcome == "ok" and intent.reason in result.reasons
     return Sent(result, calls, IntentStatus.DONE if landed else IntentStatus.FAILED)

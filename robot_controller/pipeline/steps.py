@@ -133,10 +133,9 @@ class PackSteps:
             self.record, item.token, Stage.DECOMMISSION, item.parsed, final, sent.calls,
             settled=(intent.id, sent.status),
         )  # fmt: skip
-        decided = self._decided(item.token, item.parsed, final)
-        return Prepared(
-            decided.token, decided.parsed, final, None, sent.status is not IntentStatus.FAILED
-        )
+        self._decided(item.token, item.parsed, final)
+        maybe_landed = sent.status in (IntentStatus.DONE, IntentStatus.PENDING)
+        return Prepared(item.token, item.parsed, final, sent=maybe_landed)
 
     def record(
         self,

@@ -82,19 +82,29 @@ def settle(
 
 
 def cancel_unsent(conn: Connection, token: int, at: datetime, keep_verify: bool) -> Written[None]:
-    """Cancel a pack's pending intents never sent, and its pending verify unless `keep_verify`."""
+    """For a pack that missed the shelf: cancel its pending intents never sent, and its pending
+    verify unless `keep_verify`; a decommission already sent may have landed, so it becomes a
+    confirm, which replay only asks about and never sends again."""
+    pending = (outbox.c.token == token) & (outbox.c.status == IntentStatus.PENDING.value)
     unsent = outbox.c.attempts == 0
     if not keep_verify:
         unsent = unsent | (outbox.c.operation == HubOperation.VERIFY.value)
     cancelled = conn.execute(
         outbox.update()
-        .where(outbox.c.token == token, outbox.c.status == IntentStatus.PENDING.value, unsent)
+        .where(pending, unsent)
         .values(status=IntentStatus.CANCELLED.value, updated_at=at)
         .returning(outbox.c.id, outbox.c.operation)
     ).all()
+    confirmed = conn.execute(
+        outbox.update()
+        .where(pending, outbox.c.operation == HubOperation.DECOMMISSION.value)
+        .values(operation=HubOperation.CONFIRM.value, updated_at=at)
+        .returning(outbox.c.id, outbox.c.operation)
+    ).all()
     events = tuple(
-        pack_event(at, "outbox.cancelled", token, str(operation), intent=intent_id)
-        for intent_id, operation in cancelled
+        pack_event(at, action, token, str(operation), intent=intent_id)
+        for action, rows in (("outbox.cancelled", cancelled), ("outbox.confirm_only", confirmed))
+        for intent_id, operation in rows
     )
     return Written(None, events)
 
