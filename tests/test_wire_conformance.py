@@ -89,6 +89,7 @@ def test_every_register_lies_in_its_block_and_u32s_take_two() -> None:
     assert doc["IF_VERSION"][0] == 0
     (version,) = [r["Meaning"] for r in DOC_TABLES["Registers"] if r["Name"] == "IF_VERSION"]
     assert f"{robot_model.IF_VERSION:#06x}" in version
+    assert registers.INTERFACE_VERSION == robot_model.IF_VERSION
 
 
 @pytest.mark.parametrize(
@@ -140,6 +141,10 @@ async def test_a_status_the_simulator_writes_is_the_status_the_driver_reads() ->
     assert status.job_result is base.JobResult.REJECTED
     assert (status.packs_stored, status.packs_rejected) == (3, 1)
     assert (status.command_ack_seq, status.command_rejected) == (9, False)
+    assert (status.acked_token, status.done_token) == (13, 13)
+    model.acked_token = 0x1_0004  # a job taken, not yet done: its token echoed with the ack
+    status = modbus_codec.decode_status(plc.status_registers(model))
+    assert (status.acked_token, status.done_token) == (0x1_0004, 13)
     model.packs_stored = 0x1_0002  # a u32 across both words
     assert modbus_codec.decode_status(plc.status_registers(model)).packs_stored == 0x1_0002
 
