@@ -537,6 +537,11 @@ class RobotModel:
             self._host_heartbeat = value
             self._host_heartbeat_at = self._clock()
 
+    @property
+    def watchdog_armed(self) -> bool:
+        """A host heartbeats (and has not said it left)."""
+        return self._host_heartbeat is not None
+
     def _host_stale(self) -> bool:
         if self._host_heartbeat is None or self.faults.watchdog_s <= 0:
             return False
