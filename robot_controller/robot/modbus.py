@@ -15,7 +15,7 @@ foreign seq. The host heartbeat counts 1…65535 (0 skipped), from a random star
 any other request, so even a host reconnecting at once is a change for the robot; `aclose`
 writes 0, which tells the robot this host has left (its watchdog stands down).
 
-One module on purpose (about 430 lines): the job handshake, its retries, PackML commands and the
+One module on purpose (about 510 lines): the job handshake, its retries, PackML commands and the
 heartbeat share one connection, one sequence counter and one view of the robot's liveness.
 """
 
