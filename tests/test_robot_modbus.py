@@ -553,6 +553,15 @@ async def test_the_driver_starts_from_the_robots_seq_and_checks_the_echo(rig: Ri
     assert (status.job_ack_seq, status.acked_token, status.done_token) == (42, 7, 7)
 
 
+async def test_a_robot_restarted_between_jobs_is_no_other_master(rig: Rig) -> None:
+    assert (await rig.robot.execute(Job(PLACE, 1))).result is JobResult.STORED
+    model = rig.model  # power-cycled: no job taken since
+    model.job_ack_seq = model.job_done_seq = model.acked_token = 0
+    model.last_job = None
+    assert (await rig.robot.execute(Job(PLACE, 2))).result is JobResult.STORED
+    assert model.job_ack_seq == 1
+
+
 async def test_a_result_naming_another_token_is_a_conflict(rig: Rig) -> None:
     rig.plc.overrides[Reg.DONE_TOKEN + 1] = 99  # the robot says it finished token 99's job
     with pytest.raises(RobotConflict, match="result names token 99"):

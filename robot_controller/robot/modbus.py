@@ -293,7 +293,10 @@ class ModbusRobot:
         return self._outcome(job, seq, status)
 
     def _explains(self, status: RobotStatus) -> bool:
-        """The robot's job seq (and its token) is one this driver wrote or found at connect."""
+        """The robot's job seq (and its token) is one this driver wrote or found at connect, or
+        none at all (a robot restarted: no job taken since power-up)."""
+        if status.job_ack_seq == 0 and status.acked_token is None:
+            return True
         return any(
             status.job_ack_seq == seq and token in (None, status.acked_token or 0)
             for seq, token in self._known
