@@ -165,7 +165,7 @@ async def test_a_jam_fails_the_job_and_holds_the_robot_until_acknowledged(
     assert model.moves[PLACE.token] == 1  # into the reject chute
     refused = await robot.execute(REJECT)
     assert refused.result is JobResult.REFUSED_NOT_READY
-    assert refused.message == "robot not ready: HELD, fault 200"
+    assert refused.message == "robot not ready: HELD, fault 200 CONVEYOR_JAM"
     assert await robot.ack_fault(200)
     await robot.command(MachineCommand.UNHOLD)
     assert (await robot.execute(REJECT)).result is JobResult.REJECTED
@@ -185,7 +185,7 @@ async def test_no_shelf_space_diverts_the_pack_and_says_why(
     model.faults.no_shelf_space = True
     outcome = await robot.execute(PLACE)
     assert (outcome.result, outcome.fault) == (JobResult.REJECTED, 400)
-    assert outcome.message == "robot reported REJECTED: EXECUTE, fault 400"
+    assert outcome.message == "robot reported REJECTED: EXECUTE, fault 400 NO_SHELF_SPACE"
     assert model.moves[PLACE.token] == 1
     assert model.shelf == {}
 

@@ -12,6 +12,7 @@ from robot_controller.robot.base import (
     RobotError,
     RobotStatus,
     StatusFlags,
+    fault_name,
 )
 from robot_controller.robot.line_protocol import (
     Done,
@@ -52,7 +53,8 @@ def outcome_of(reply: Reply) -> JobOutcome:
     if isinstance(reply, Err):
         if not reply.fault:
             raise RobotError("robot reported a failed job without a fault code")
-        return JobOutcome(JobResult.FAILED, fault=reply.fault, message=f"robot fault {reply.fault}")
+        message = f"robot fault {fault_name(reply.fault)}"
+        return JobOutcome(JobResult.FAILED, fault=reply.fault, message=message)
     if isinstance(reply, Nak):
         refusal = NakCode(reply.code).name if reply.code in NakCode.__members__.values() else "?"
         message = f"robot did not take the job: NAK {reply.code} ({refusal})"

@@ -37,6 +37,7 @@ from robot_controller.robot.base import (
     PackMLState,
     RobotError,
     RobotStatus,
+    fault_name,
     next_seq,
     unexpected,
 )
@@ -304,7 +305,7 @@ class SerialRobot:
         except RobotError as error:
             log.warning("robot.no_explanation", result=outcome.result.name, error=str(error))
             return outcome
-        fault = f", fault {status.fault}" if status.fault else ""
+        fault = f", fault {fault_name(status.fault)}" if status.fault else ""
         if outcome.result is JobResult.REFUSED_NOT_READY:
             lead = "robot not ready"
         else:
