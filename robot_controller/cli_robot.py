@@ -1,5 +1,9 @@
 """`fmd-robot robot status|command|ack` for the robot control terminal, and the simulated robots
-(`fmd-robot sim plc|serial-robot`)."""
+(`fmd-robot sim plc|serial-robot`).
+
+The terminal is a host while it is connected: its driver keeps the host heartbeat and, leaving,
+tells the robot so (heartbeat 0), so a terminal never trips the robot's watchdog. Each refusal is
+one line naming the state, the cause and the next step (`robot.readiness`)."""
 
 from __future__ import annotations
 
@@ -14,7 +18,16 @@ from rich.table import Table
 
 from robot_controller.config import ConfigError, load_config
 from robot_controller.console import fail, out
-from robot_controller.robot.base import MachineCommand, Robot, RobotError, RobotStatus
+from robot_controller.robot.base import (
+    CommandRefused,
+    JobCode,
+    MachineCommand,
+    Robot,
+    RobotError,
+    RobotStatus,
+    fault_name,
+)
+from robot_controller.robot.readiness import command_refused, fault_refused, not_ready
 from robot_controller.wiring import open_robot
 from simulators.plc import serve_plc
 from simulators.robot_model import Timings
@@ -36,9 +49,12 @@ def robot_status(config: ConfigOption = None) -> None:
     table.add_row("ready", "yes" if status.ready else "no")
     flags = [flag.name for flag in type(status.flags) if flag and flag in status.flags]
     table.add_row("status word", ", ".join(n for n in flags if n) or "—")
-    table.add_row("fault", str(status.fault) if status.fault else "none")
+    table.add_row("fault", fault_name(status.fault))
     table.add_row("stored / rejected", f"{status.packs_stored} / {status.packs_rejected}")
     table.add_row("last job", _last_job(status))
+    if status.job_ack_seq != status.job_done_seq:
+        table.add_row("running job", f"{status.job_ack_seq}: token {status.acked_token or '—'}")
+    table.add_row("takes a pack", not_ready(status, JobCode.PLACE_ON_SHELF) or "yes")
     out.print(table)
 
 
@@ -60,7 +76,10 @@ def robot_command(
         raise fail(f"unknown command {command!r}: one of {names}") from None
 
     async def send(robot: Robot) -> RobotStatus:
-        await robot.command(chosen)
+        try:
+            await robot.command(chosen)
+        except CommandRefused:
+            raise RobotError(command_refused(await robot.status(), chosen)) from None
         return await robot.status()
 
     status = _with_robot(config, send)
@@ -74,17 +93,16 @@ def robot_ack(
 ) -> None:
     """Acknowledge a fault once its cause is removed. Exit 1 when the robot still has it."""
 
-    async def ack(robot: Robot) -> bool:
-        active = (await robot.status()).fault
-        if active != fault:
-            raise RobotError(f"fault {fault} is not active (the robot's fault: {active or 'none'})")
-        return await robot.ack_fault(fault)
+    async def ack(robot: Robot) -> RobotStatus:
+        status = await robot.status()
+        if status.fault != fault or not await robot.ack_fault(fault):
+            raise RobotError(fault_refused(await robot.status(), fault))
+        return await robot.status()
 
-    if _with_robot(config, ack):
-        out.print(f"fault {fault} cleared", highlight=False)
-        return
-    out.print(f"[red]fault {fault} is still active[/]: remove its cause first", highlight=False)
-    raise typer.Exit(1)
+    status = _with_robot(config, ack)
+    out.print(
+        f"fault {fault_name(fault)} cleared; the robot is {status.state.name}", highlight=False
+    )
 
 
 def _with_robot(config: Path | None, action: Callable[[Robot], Awaitable[T]]) -> T:
@@ -111,7 +129,8 @@ def _last_job(status: RobotStatus) -> str:
     if status.job_result is None:
         return "—"
     where = f" at location {status.location}" if status.location else ""
-    return f"{status.job_done_seq}: {status.job_result.name}{where}"
+    token = f", token {status.done_token}" if status.done_token else ""
+    return f"{status.job_done_seq}: {status.job_result.name}{where}{token}"
 
 
 def sim_plc(

@@ -1,6 +1,6 @@
 """A PLC simulator: a pymodbus server with ARCHITECTURE.md's register map over a `RobotModel`.
 
-Holding registers only: the status block 0–15 is read-only (a host write → exception 02), the
+Holding registers only: the status block 0–19 is read-only (a host write → exception 02), the
 command block 100–112 is written by the host; addresses in between are undefined (exception 02).
 u32 values are big-endian, high word first. The host writes a job as one FC16 of 101–107
 (code, reason, token, seq, location): a JOB_SEQ different from the acknowledged one starts the
@@ -41,7 +41,7 @@ from simulators.robot_model import (
     Timings,
 )
 
-STATUS_COUNT = 16
+STATUS_COUNT = 20
 COMMAND_COUNT = 13
 HEARTBEAT_PERIOD_S = 0.1
 
@@ -63,6 +63,8 @@ class Reg(IntEnum):
     CMD_REJECTED = 12
     PACKS_STORED = 13  # u32, 13–14
     PACKS_REJECTED = 15
+    ACKED_TOKEN = 16  # u32, 16–17
+    DONE_TOKEN = 18  # u32, 18–19
     HOST_HEARTBEAT = 100
     JOB_CODE = 101
     JOB_REASON = 102
@@ -91,7 +93,7 @@ def split_u32(value: int) -> list[int]:
 
 
 def status_registers(model: RobotModel) -> list[int]:
-    """The status block 0–15 as the model stands now."""
+    """The status block 0–19 as the model stands now."""
     job = model.last_job
     return [
         IF_VERSION,
@@ -108,6 +110,8 @@ def status_registers(model: RobotModel) -> list[int]:
         int(model.command_rejected),
         *split_u32(model.packs_stored),
         model.packs_rejected & U16,
+        *split_u32(model.acked_token),
+        *split_u32(job.token if job else 0),
     ]
 
 

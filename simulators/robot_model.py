@@ -8,10 +8,17 @@ Choices the register map leaves open:
 - `moves` counts completed physical moves (onto a shelf or into a chute); a pack left in the
   gripper by an e-stop or a full chute has not moved;
 - the reject chute and the quarantine chute are separate: `chute_full` only blocks the reject chute;
-- the host watchdog is armed by the first host heartbeat, so a robot nobody drives never trips;
+- the host watchdog is armed by a host heartbeat other than 0, so a robot nobody drives never
+  trips; a host heartbeat of 0 is a host leaving: the watchdog is disarmed until one beats again;
 - a latched fault (e-stop, jam, chute full, watchdog) blocks jobs and the commands that resume
-  production (Reset, Start, Unhold, Unsuspend) until it is acknowledged;
-- a retrieve with nothing at the location fails with fault 300 (no pack detected), not latched.
+  production (Start, Unhold, Unsuspend) until it is acknowledged; a Reset (from Stopped or
+  Completed) acknowledges the latched fault itself, and is refused only while its cause remains;
+- a watchdog fault's cause is gone once a host heartbeats again;
+- the feed: "auto" (a conveyor: a pack waits at the transfer point whenever the robot is idle in
+  Execute) or "manual" (`present_pack()` puts one there; a job takes it); a place or divert with
+  no pack at the transfer point fails with fault 300 (no pack detected), not latched, moving
+  nothing; a retrieve with nothing at the location fails alike;
+- an unlatched fault code (300, 400) stands until acknowledged or the next job is taken.
 """
 
 from __future__ import annotations
@@ -23,12 +30,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
+from typing import Literal
 
 U16 = 0xFFFF
 U32 = 0xFFFF_FFFF
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+Feed = Literal["auto", "manual"]
 
 
 async def sleep_unless(event: asyncio.Event, seconds: float, sleep: Sleep) -> bool:
@@ -138,7 +147,7 @@ class StatusBit(IntFlag):
     HOST_WATCHDOG = 1 << 10
 
 
-IF_VERSION = 0x0100
+IF_VERSION = 0x0200
 UNIT_MODE_PRODUCTION = 1
 
 _S = PackMLState
@@ -174,7 +183,7 @@ _COMMANDS: dict[PackMLCommand, tuple[frozenset[PackMLState], PackMLState, PackML
 _HOLDABLE = frozenset(
     {_S.STARTING, _S.EXECUTE, _S.SUSPENDING, _S.SUSPENDED, _S.UNSUSPENDING, _S.UNHOLDING}
 )
-_RESUMING = frozenset({_C.RESET, _C.START, _C.UNHOLD, _C.UNSUSPEND})
+_RESUMING = frozenset({_C.START, _C.UNHOLD, _C.UNSUSPEND})
 _REFUSED = frozenset({JobResult.REFUSED_NOT_READY, JobResult.REFUSED_BAD_COMMAND})
 
 
@@ -227,10 +236,12 @@ class RobotModel:
         timings: Timings | None = None,
         faults: RobotFaults | None = None,
         state: int = PackMLState.EXECUTE,
+        feed: Feed = "auto",
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.capacity = capacity
+        self.feed = feed
         self.timings = timings or Timings()
         self.faults = faults or RobotFaults()
         self._clock = clock
@@ -246,10 +257,11 @@ class RobotModel:
         self.packs_rejected = 0
         self.packs_quarantined = 0
         self.job_ack_seq = 0
+        self.acked_token = 0  # the token of the job `job_ack_seq` names
         self.job_done_seq = 0
         self.last_job: JobRecord | None = None
         self.busy = False
-        self.pack_at_transfer = False
+        self._pack_waiting = False  # a pack at the transfer point (manual feed), or in a job
         self.command_ack_seq = 0
         self.command_rejected = False
         self.heartbeat = 0
@@ -304,6 +316,16 @@ class RobotModel:
                 bits |= bit
         return int(bits)
 
+    @property
+    def pack_at_transfer(self) -> bool:
+        """A pack waits at the transfer point (or is being moved by the running job)."""
+        fed = self.feed == "auto" and not self.busy and self.state == PackMLState.EXECUTE
+        return self._pack_waiting or fed
+
+    def present_pack(self) -> None:
+        """Manual feed: put a pack on the transfer point."""
+        self._pack_waiting = True
+
     def _shelf_full(self) -> bool:
         return self.faults.no_shelf_space or len(self.shelf) >= self.capacity
 
@@ -323,18 +345,22 @@ class RobotModel:
         if self.busy:
             return JobRecord(seq, code, reason, token, JobResult.REFUSED_NOT_READY, 0, 0)
         refusal = self._refusal(seq, code, reason, token, location)
+        self.job_ack_seq, self.acked_token = seq & U16, token
         if refusal is not None:
-            self.job_ack_seq = seq & U16
             return self._finish(JobRecord(seq, code, reason, token, refusal, 0, 0))
-        self.job_ack_seq = seq
+        if not self.fault_active:
+            self.fault_code = 0  # an unlatched fault of an earlier job is history now
+        job = JobRecord(seq, code, reason, token, 0, location, 0)
+        if code != JobCode.RETRIEVE_TO_QUARANTINE:
+            if not self.pack_at_transfer:  # nothing to take: nothing moves
+                self.fault_code = FaultCode.NO_PACK
+                return self._finish(_with(job, JobResult.FAILED, fault=FaultCode.NO_PACK))
+            self._pack_waiting = True  # the job's pack, taken from the transfer point
         self.busy = True
-        self.pack_at_transfer = True
         inflight = self._inflight = asyncio.get_running_loop().create_future()
         self._interrupt = asyncio.Event()
         try:
-            record = self._finish(
-                await self._move(JobRecord(seq, code, reason, token, 0, location, 0))
-            )
+            record = self._finish(await self._move(job))
         except BaseException:
             inflight.cancel()  # the simulator is stopping: a waiting retry must not hang
             raise
@@ -404,7 +430,6 @@ class RobotModel:
         return self._retrieve(job)
 
     def _retrieve(self, job: JobRecord) -> JobRecord:
-        self.pack_at_transfer = False  # nothing was loaded: the gripper goes to the shelf
         token = self.shelf.pop(job.location, None) if job.location else None
         if token is None:
             self.fault_code = FaultCode.NO_PACK
@@ -425,7 +450,8 @@ class RobotModel:
         self, job: JobRecord, token: int, result: int, location: int, fault: int = 0
     ) -> JobRecord:
         self.moves[token] += 1
-        self.pack_at_transfer = False
+        if job.code != JobCode.RETRIEVE_TO_QUARANTINE:
+            self._pack_waiting = False
         return _with(job, result, location=location, fault=fault)
 
     def _free_location(self) -> int:
@@ -466,11 +492,14 @@ class RobotModel:
         stays Held / Aborted until the operator's commands."""
         if code == 0 or code != self.fault_code or not self._cause_gone(code):
             return False
+        self._clear_fault()
+        return True
+
+    def _clear_fault(self) -> None:
+        if self.fault_code == FaultCode.HOST_WATCHDOG:
+            self.watchdog_tripped = False
         self.fault_code = 0
         self.fault_active = False
-        if code == FaultCode.HOST_WATCHDOG:
-            self.watchdog_tripped = False
-        return True
 
     def command(self, seq: int, command: int) -> bool:
         """A PackML command with its own seq; a repeated seq answers as before."""
@@ -480,7 +509,10 @@ class RobotModel:
         allowed = self._allowed(command)
         self.command_rejected = not allowed
         if allowed:
-            _, acting, end = _COMMANDS[PackMLCommand(command)]
+            cmd = PackMLCommand(command)
+            if cmd == _C.RESET and self.fault_active:
+                self._clear_fault()  # its cause is gone (else the Reset was refused)
+            _, acting, end = _COMMANDS[cmd]
             self._go(acting, end)
         return allowed
 
@@ -490,15 +522,25 @@ class RobotModel:
         cmd = PackMLCommand(command)
         if cmd in _RESUMING and self.fault_active:
             return False
+        if cmd == _C.RESET and self.fault_active and not self._cause_gone(self.fault_code):
+            return False
         return self.state in _COMMANDS[cmd][0]
 
     # -- heartbeats -------------------------------------------------------------------------
 
     def host_heartbeat(self, value: int) -> None:
-        """Record the host's heartbeat register; the first write arms the watchdog."""
-        if value != self._host_heartbeat:
+        """Record the host's heartbeat register: a change arms the watchdog, 0 (a host leaving)
+        disarms it until a host beats again."""
+        if value == 0:
+            self._host_heartbeat = None
+        elif value != self._host_heartbeat:
             self._host_heartbeat = value
             self._host_heartbeat_at = self._clock()
+
+    @property
+    def watchdog_armed(self) -> bool:
+        """A host heartbeats (and has not said it left)."""
+        return self._host_heartbeat is not None
 
     def _host_stale(self) -> bool:
         if self._host_heartbeat is None or self.faults.watchdog_s <= 0:
@@ -515,8 +557,8 @@ class RobotModel:
         self._hold()
         if self._interrupt is not None:
             self._interrupt.set()  # the running job ends with the pack in the reject chute
-        elif self.pack_at_transfer and not self.faults.chute_full:
-            self.pack_at_transfer = False
+        elif self._pack_waiting and not self.faults.chute_full:
+            self._pack_waiting = False
             self.packs_rejected += 1
         return True
 

@@ -41,7 +41,7 @@ HEARTBEAT_S = 0.25
 NAK_BAD_CHECKSUM, NAK_BAD_FRAME, NAK_NOT_ALLOWED, NAK_SEQ_REUSED = 1, 2, 3, 4
 _MAX_LINE = 128
 _MEMORY = 32
-_ARITY = {"PLACE": 1, "REJECT": 2, "QUARANTINE": 2, "RETRIEVE": 1, "STATUS": 0, "CMD": 1, "ACK": 1}
+_ARITY = {"PLACE": 1, "REJECT": 2, "QUARANTINE": 2, "RETRIEVE": 2, "STATUS": 0, "CMD": 1, "ACK": 1}
 _JOBS = {
     "PLACE": JobCode.PLACE_ON_SHELF,
     "REJECT": JobCode.DIVERT_TO_REJECT,
@@ -243,7 +243,10 @@ class SerialRobotSimulator(PtyDevice):
         m = self.model
         last_seq = next(reversed(self._replies), 0)
         counters = (m.packs_stored, m.packs_rejected, m.packs_quarantined)
-        return (m.state, m.status_word(), m.fault_code, last_seq, *counters)
+        job = m.last_job
+        done = (job.result, job.location, job.token) if job else (0, 0, 0)
+        jobs = (m.job_ack_seq, m.acked_token, m.job_done_seq, *done)
+        return (m.state, m.status_word(), m.fault_code, last_seq, *counters, *jobs)
 
     def _repeat(self, seq: int, request: HostRequest) -> None:
         known, replies = self._replies[seq]
@@ -276,7 +279,7 @@ class SerialRobotSimulator(PtyDevice):
     async def _job(self, seq: int, verb: str, args: tuple[int, ...]) -> None:
         code = _JOBS[verb]
         if code == JobCode.RETRIEVE_TO_QUARANTINE:
-            record = await self.model.run_job(seq, code, 0, 0, location=args[0])
+            record = await self.model.run_job(seq, code, 0, args[1], location=args[0])
         else:
             reason = args[1] if len(args) > 1 else 0
             record = await self.model.run_job(seq, code, reason, args[0])

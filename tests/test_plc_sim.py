@@ -13,7 +13,7 @@ from pymodbus.client.base import ModbusBaseClient
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ModbusIOException
 
-from simulators.plc import PlcSimulator, Reg, rtu_pty_pair, serve_plc, split_u32
+from simulators.plc import STATUS_COUNT, PlcSimulator, Reg, rtu_pty_pair, serve_plc, split_u32
 from simulators.robot_model import (
     IF_VERSION,
     FaultCode,
@@ -52,7 +52,7 @@ async def client(plc: PlcSimulator) -> AsyncIterator[AsyncModbusTcpClient]:
 
 
 async def status(client: ModbusBaseClient) -> list[int]:
-    response = await client.read_holding_registers(0, count=16, device_id=1)
+    response = await client.read_holding_registers(0, count=STATUS_COUNT, device_id=1)
     assert not response.isError(), response
     return list(response.registers)
 
@@ -66,7 +66,9 @@ async def test_status_block_at_rest(client: AsyncModbusTcpClient) -> None:
     assert regs[Reg.IF_VERSION] == IF_VERSION
     assert regs[Reg.STATE] == PackMLState.EXECUTE
     word = StatusBit(regs[Reg.STATUS_WORD])
-    assert word == StatusBit.READY | StatusBit.SAFETY_OK | StatusBit.REMOTE
+    assert word == (
+        StatusBit.READY | StatusBit.SAFETY_OK | StatusBit.REMOTE | StatusBit.PACK_AT_TRANSFER
+    )  # fed by a conveyor ("auto"): a pack waits while it is idle in Execute
     assert regs[Reg.JOB_ACK_SEQ] == regs[Reg.JOB_DONE_SEQ] == 0
 
 
@@ -83,6 +85,25 @@ async def test_a_job_in_one_write(plc: PlcSimulator, client: AsyncModbusTcpClien
     assert regs[Reg.LOCATION : Reg.LOCATION + 2] == [0, 1]
     assert regs[Reg.PACKS_STORED : Reg.PACKS_STORED + 2] == [0, 1]
     assert plc.model.shelf == {1: token}  # u32: high word first
+
+
+def u32_at(regs: list[int], address: int) -> int:
+    return (regs[address] << 16) | regs[address + 1]
+
+
+async def test_the_job_tokens_are_echoed_with_the_ack_and_the_result(
+    plc: PlcSimulator, client: AsyncModbusTcpClient, clock: ManualClock
+) -> None:
+    plc.model.timings.move_s = 1.0
+    await client.write_registers(Reg.JOB_CODE, job(JobCode.PLACE_ON_SHELF, 70_001, 1), device_id=1)
+    await until(lambda: plc.model.busy)
+    running = await status(client)  # a job still running: its ack is there, its result not
+    assert (running[Reg.JOB_ACK_SEQ], running[Reg.JOB_DONE_SEQ]) == (1, 0)
+    assert (u32_at(running, Reg.ACKED_TOKEN), u32_at(running, Reg.DONE_TOKEN)) == (70_001, 0)
+    await clock.advance(1.0)
+    await until(lambda: plc.model.job_done_seq == 1)
+    done = await status(client)
+    assert (u32_at(done, Reg.ACKED_TOKEN), u32_at(done, Reg.DONE_TOKEN)) == (70_001, 70_001)
 
 
 async def test_retrieve_reads_the_location(plc: PlcSimulator, client: AsyncModbusTcpClient) -> None:
@@ -126,7 +147,7 @@ async def test_a_request_lost_on_the_way_is_not_applied(
 
 async def test_addresses_outside_the_map(client: AsyncModbusTcpClient) -> None:
     status_write = await client.write_registers(Reg.JOB_ACK_SEQ, [4], device_id=1)
-    gap_read = await client.read_holding_registers(16, count=1, device_id=1)
+    gap_read = await client.read_holding_registers(STATUS_COUNT, count=1, device_id=1)
     beyond = await client.read_holding_registers(Reg.FAULT_ACK, count=2, device_id=1)
     for response in (status_write, gap_read, beyond):
         assert response.isError()
@@ -135,7 +156,7 @@ async def test_addresses_outside_the_map(client: AsyncModbusTcpClient) -> None:
 
 async def test_another_device_id_stays_silent(client: AsyncModbusTcpClient) -> None:
     with pytest.raises(ModbusIOException):
-        await client.read_holding_registers(0, count=16, device_id=2)
+        await client.read_holding_registers(0, count=STATUS_COUNT, device_id=2)
 
 
 async def test_silent_and_exception_faults(plc: PlcSimulator, client: AsyncModbusTcpClient) -> None:
@@ -144,7 +165,7 @@ async def test_silent_and_exception_faults(plc: PlcSimulator, client: AsyncModbu
         await status(client)
     plc.model.faults.silent = False
     plc.exception_code = ExcCodes.DEVICE_BUSY
-    busy = await client.read_holding_registers(0, count=16, device_id=1)
+    busy = await client.read_holding_registers(0, count=STATUS_COUNT, device_id=1)
     assert busy.isError()
     assert busy.exception_code == ExcCodes.DEVICE_BUSY
     plc.exception_code = None
@@ -183,6 +204,20 @@ async def test_host_watchdog_trips(
     assert regs[Reg.STATE] == PackMLState.EXECUTE
 
 
+async def test_a_host_heartbeat_of_0_is_a_host_leaving(
+    plc: PlcSimulator, client: AsyncModbusTcpClient, clock: ManualClock
+) -> None:
+    plc.model.faults.watchdog_s = 0.2
+    await client.write_registers(Reg.HOST_HEARTBEAT, [7], device_id=1)
+    await client.write_registers(Reg.HOST_HEARTBEAT, [0], device_id=1)  # a host leaves cleanly
+    await clock.advance(1.0)
+    assert not plc.model.check_watchdog()
+    assert (await status(client))[Reg.FAULT_CODE] == 0
+    await client.write_registers(Reg.HOST_HEARTBEAT, [8], device_id=1)  # a host beats again
+    await clock.advance(0.3)
+    await until(lambda: plc.model.watchdog_tripped)  # and then vanishes
+
+
 async def test_packml_commands_and_refusals(client: AsyncModbusTcpClient) -> None:
     await client.write_registers(Reg.CNTRL_CMD, [PackMLCommand.START, 1], device_id=1)
     regs = await status(client)
@@ -219,7 +254,8 @@ def test_run_in_thread_with_a_sync_client() -> None:
         sync = ModbusTcpClient("127.0.0.1", port=plc.port, timeout=1, retries=0)
         assert sync.connect()  # type: ignore[no-untyped-call]
         try:
-            assert sync.read_holding_registers(0, count=16, device_id=1).registers[0] == IF_VERSION
+            response = sync.read_holding_registers(0, count=STATUS_COUNT, device_id=1)
+            assert response.registers[0] == IF_VERSION
         finally:
             sync.close()  # type: ignore[no-untyped-call]
 

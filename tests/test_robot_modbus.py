@@ -22,6 +22,7 @@ from robot_controller.robot.base import (
     MachineCommand,
     PackMLState,
     Robot,
+    RobotConflict,
     RobotError,
     StatusFlags,
     next_seq,
@@ -30,8 +31,10 @@ from robot_controller.robot.base import (
 from robot_controller.robot.modbus import ModbusRobot, ModbusTimeouts
 from robot_controller.robot.modbus_codec import decode_status, encode_job
 from robot_controller.routing import route_of
-from simulators.plc import PlcSimulator, Reg, rtu_pty_pair, split_u32
+from simulators.plc import STATUS_COUNT, PlcSimulator, Reg, rtu_pty_pair, split_u32
 from simulators.robot_model import FaultCode, RobotModel, Timings
+from tests.support.clock import ManualClock
+from tests.support.logs import Logs
 from tests.support.until import until
 
 FAST = ModbusTimeouts(
@@ -43,6 +46,7 @@ FAST = ModbusTimeouts(
     request_timeout_s=0.2,
     retries=2,
 )
+ONE_BEAT = ModbusTimeouts(heartbeat_s=60, request_timeout_s=0.2, done_timeout_s=3)
 PLACE = JobCode.PLACE_ON_SHELF
 REJECT = JobCode.DIVERT_TO_REJECT
 QUARANTINE = JobCode.DIVERT_TO_QUARANTINE
@@ -93,7 +97,7 @@ class Elapsed:
 
 # -- pure rules -----------------------------------------------------------------------------
 
-STATUS_AT_REST = [0x0100, 7, 6, 1, 0b11_0000_0001, 3, 3, 1, 0, 9, 0, 2, 0, 0, 5, 1]
+STATUS_AT_REST = [0x0200, 7, 6, 1, 0b11_0000_0001, 3, 3, 1, 0, 9, 0, 2, 0, 0, 5, 1, 0, 8, 1, 3]
 
 
 def test_decode_status() -> None:
@@ -105,6 +109,7 @@ def test_decode_status() -> None:
     assert (status.location, status.fault, status.heartbeat) == (9, None, 7)
     assert (status.packs_stored, status.packs_rejected, status.packs_quarantined) == (5, 1, 4)
     assert status.command_ack_seq == 2
+    assert (status.acked_token, status.done_token) == (8, 0x1_0003)  # u32s, high word first
 
 
 @pytest.mark.parametrize(
@@ -127,8 +132,15 @@ def test_impossible_status(register: int, value: int, problem: str) -> None:
 
 
 def test_a_short_status_block_is_impossible() -> None:
-    with pytest.raises(RobotError, match="impossible status: 15 registers"):
-        decode_status(STATUS_AT_REST[:15])
+    with pytest.raises(RobotError, match="impossible status: 19 registers"):
+        decode_status(STATUS_AT_REST[:19])
+
+
+def test_no_token_echoed_yet_is_none() -> None:
+    registers = list(STATUS_AT_REST)
+    registers[Reg.ACKED_TOKEN : Reg.DONE_TOKEN + 2] = [0, 0, 0, 0]
+    status = decode_status(registers)
+    assert (status.acked_token, status.done_token) == (None, None)
 
 
 def test_done_behind_ack_is_normal_even_across_the_wrap() -> None:
@@ -260,9 +272,7 @@ async def test_estop_mid_job_and_recovery(rig: Rig) -> None:
 async def test_host_heartbeat_stops_so_the_plc_trips_and_rejects_the_pack() -> None:
     model = RobotModel(timings=Timings(move_s=2.0))
     model.faults.watchdog_s = 0.3
-    rig = await start_rig(
-        model, ModbusTimeouts(heartbeat_s=60, request_timeout_s=0.2, done_timeout_s=3)
-    )
+    rig = await start_rig(model, ONE_BEAT)
     try:
         outcome = await rig.robot.execute(Job(PLACE, 61))
         assert (outcome.result, outcome.fault) == (JobResult.FAILED, FaultCode.HOST_WATCHDOG)
@@ -390,7 +400,7 @@ def drop_last_register(packet: bytes) -> bytes:
 
 async def test_a_wrong_length_reply(rig: Rig) -> None:
     rig.plc.mangle_replies = drop_last_register
-    with pytest.raises(RobotError, match="impossible status: 15 registers"):
+    with pytest.raises(RobotError, match="impossible status: 19 registers"):
         await rig.robot.status()
     with pytest.raises(RobotError, match="impossible status"):
         await rig.robot.execute(Job(PLACE, 97))
@@ -471,6 +481,126 @@ async def test_reconnects_after_the_plc_restarts(rig: Rig) -> None:
         except RobotError:
             await asyncio.sleep(0.05)
     assert (await rig.robot.execute(Job(PLACE, 96))).result is JobResult.STORED
+
+
+# -- one master per robot ------------------------------------------------------------------
+
+FOREIGN_TOKEN = 0xF0_0000
+
+
+async def other_master_writes_a_job(other: AsyncModbusTcpClient) -> None:
+    """What a second master does: read the robot's job seq and write a place job after it."""
+    status = await other.read_holding_registers(0, count=STATUS_COUNT, device_id=1)
+    seq = next_seq(status.registers[Reg.JOB_ACK_SEQ])
+    job = [PLACE, 0, *split_u32(FOREIGN_TOKEN), seq, 0, 0]
+    await other.write_registers(Reg.JOB_CODE, job, device_id=1)
+
+
+@pytest.fixture
+async def other(rig: Rig) -> AsyncIterator[AsyncModbusTcpClient]:
+    client = AsyncModbusTcpClient("127.0.0.1", port=rig.plc.port, timeout=0.5, retries=0)
+    assert await client.connect()
+    yield client
+    client.close()
+
+
+async def test_a_second_master_is_never_adopted(rig: Rig, other: AsyncModbusTcpClient) -> None:
+    outcomes: list[tuple[int, JobOutcome]] = []
+
+    async def intruder() -> None:
+        while True:
+            await other_master_writes_a_job(other)
+
+    async def load() -> None:
+        for token in range(1, 500):
+            outcomes.append((token, await rig.robot.execute(Job(PLACE, token))))
+
+    intruding = asyncio.ensure_future(intruder())
+    try:
+        with pytest.raises(RobotConflict, match="another master"):
+            await load()
+    finally:
+        intruding.cancel()
+        await asyncio.gather(intruding, return_exceptions=True)
+    for token, outcome in outcomes:  # every outcome returned is the driver's own job's
+        assert outcome.result is JobResult.STORED
+        assert outcome.location is not None
+        assert rig.model.shelf[outcome.location] == token
+    with pytest.raises(RobotConflict):  # and loading stays stopped
+        await rig.robot.execute(Job(PLACE, 1000))
+    assert rig.model.moves[1000] == 0
+
+
+async def test_a_foreign_job_while_idle_is_seen_by_the_heartbeat(
+    rig: Rig, other: AsyncModbusTcpClient, logs: Logs
+) -> None:
+    assert (await rig.robot.execute(Job(PLACE, 1))).result is JobResult.STORED
+    await other_master_writes_a_job(other)
+    await until(lambda: any(e["event"] == "robot.conflict" for e in logs))
+    acked = rig.model.job_ack_seq
+    with pytest.raises(RobotConflict, match="job seq 2 \\(token 15728640\\) is not this host's"):
+        await rig.robot.execute(Job(PLACE, 2))
+    assert rig.model.job_ack_seq == acked  # nothing written
+    assert rig.model.moves[2] == 0
+
+
+async def test_the_driver_starts_from_the_robots_seq_and_checks_the_echo(rig: Rig) -> None:
+    rig.model.job_ack_seq = rig.model.job_done_seq = 41  # jobs of an earlier run of this host
+    await rig.robot.aclose()
+    await rig.robot.connect()
+    assert (await rig.robot.execute(Job(PLACE, 7))).result is JobResult.STORED
+    status = await rig.robot.status()
+    assert (status.job_ack_seq, status.acked_token, status.done_token) == (42, 7, 7)
+
+
+async def test_a_robot_restarted_between_jobs_is_no_other_master(rig: Rig) -> None:
+    assert (await rig.robot.execute(Job(PLACE, 1))).result is JobResult.STORED
+    model = rig.model  # power-cycled: no job taken since
+    model.job_ack_seq = model.job_done_seq = model.acked_token = 0
+    model.last_job = None
+    assert (await rig.robot.execute(Job(PLACE, 2))).result is JobResult.STORED
+    assert model.job_ack_seq == 1
+
+
+async def test_a_result_naming_another_token_is_a_conflict(rig: Rig) -> None:
+    rig.plc.overrides[Reg.DONE_TOKEN + 1] = 99  # the robot says it finished token 99's job
+    with pytest.raises(RobotConflict, match="result names token 99"):
+        await rig.robot.execute(Job(PLACE, 5))
+
+
+async def test_another_major_interface_version_is_refused_in_one_line() -> None:
+    plc = PlcSimulator(RobotModel(), tcp=("127.0.0.1", 0), overrides={Reg.IF_VERSION: 0x0100})
+    await plc.start()
+    robot = ModbusRobot.tcp("127.0.0.1", plc.port, timeouts=FAST)
+    try:
+        with pytest.raises(RobotError, match="speaks register map version 0x0100") as raised:
+            await robot.connect()
+        assert "\n" not in str(raised.value)
+    finally:
+        await robot.aclose()
+        await plc.stop()
+
+
+async def test_a_host_leaving_cleanly_stands_the_watchdog_down_a_vanished_one_trips_it() -> None:
+    clock = ManualClock()  # the robot's time: its watchdog is judged by it
+    model = RobotModel(clock=clock)
+    plc = PlcSimulator(model, tcp=("127.0.0.1", 0))
+    await plc.start()
+    try:
+        leaving = ModbusRobot.tcp("127.0.0.1", plc.port, timeouts=FAST)
+        await leaving.connect()
+        await leaving.aclose()  # its last heartbeat is 0: this host has left
+        clock.now += 10 * model.faults.watchdog_s
+        model.check_watchdog()
+        assert (model.watchdog_tripped, model.fault_code) == (False, 0)
+        vanishing = ModbusRobot.tcp("127.0.0.1", plc.port, timeouts=ONE_BEAT)
+        await vanishing.connect()  # beats once, then is silent (as a host that crashed)
+        clock.now += 10 * model.faults.watchdog_s
+        model.check_watchdog()
+        assert (model.watchdog_tripped, model.fault_code) == (True, FaultCode.HOST_WATCHDOG)
+        await vanishing.aclose()
+    finally:
+        await plc.stop()
 
 
 # -- RTU over a pty pair --------------------------------------------------------------------

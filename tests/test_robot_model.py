@@ -289,3 +289,56 @@ def test_a_lost_reply_is_consumed_once() -> None:
     model = RobotModel(faults=RobotFaults(lose_next_reply=True))
     assert model.consume_lost_reply()
     assert not model.consume_lost_reply()
+
+
+async def test_a_conveyor_feeds_the_transfer_point_while_the_robot_idles_in_execute() -> None:
+    model = RobotModel()  # feed "auto"
+    assert StatusBit.PACK_AT_TRANSFER in bits(model)
+    assert model.command(1, PackMLCommand.STOP)
+    assert StatusBit.PACK_AT_TRANSFER not in bits(model)  # the conveyor stops with it
+
+
+async def test_by_hand_a_pack_waits_only_once_presented_and_a_job_consumes_it() -> None:
+    model = RobotModel(feed="manual")
+    assert StatusBit.PACK_AT_TRANSFER not in bits(model)
+    for seq, code in enumerate((PLACE, REJECT, QUARANTINE), 1):
+        record = await model.run_job(seq, code, JobReason.FMD_ALERT, 30 + seq)
+        assert (record.result, record.fault) == (JobResult.FAILED, FaultCode.NO_PACK)
+    assert not model.moves
+    assert (model.packs_stored, model.packs_rejected, model.fault_active) == (0, 0, False)
+    model.present_pack()
+    assert StatusBit.PACK_AT_TRANSFER in bits(model)
+    stored = await model.run_job(4, PLACE, 0, 34)
+    assert stored.result == JobResult.STORED
+    assert model.fault_code == 0  # the unlatched 300 of an earlier job is history
+    assert StatusBit.PACK_AT_TRANSFER not in bits(model)  # consumed
+    retrieved = await model.run_job(5, RETRIEVE, JobReason.OPERATOR, 34, location=1)
+    assert retrieved.result == JobResult.RETRIEVED  # a retrieve needs no pack at the transfer
+
+
+def test_a_host_heartbeat_of_0_stands_the_watchdog_down_until_a_host_beats_again() -> None:
+    clock = ManualClock()
+    model = RobotModel(clock=clock)
+    model.host_heartbeat(4711)
+    model.host_heartbeat(0)  # that host leaves
+    clock.now += 60
+    assert not model.check_watchdog()
+    model.host_heartbeat(12)  # another host
+    clock.now += 2.5
+    assert model.check_watchdog()
+
+
+def test_reset_from_stopped_acknowledges_a_fault_whose_cause_is_gone() -> None:
+    clock = ManualClock()
+    model = RobotModel(clock=clock)
+    model.host_heartbeat(1)
+    clock.now += 3
+    assert model.check_watchdog()  # the host vanished: fault 900, Held
+    assert model.command(1, PackMLCommand.STOP)
+    assert model.state == PackMLState.STOPPED
+    assert not model.command(2, PackMLCommand.RESET)  # no host beats: the cause remains
+    model.host_heartbeat(2)  # a host is back
+    assert model.command(3, PackMLCommand.RESET)
+    assert (model.state, model.fault_code, model.watchdog_tripped) == (PackMLState.IDLE, 0, False)
+    assert model.command(4, PackMLCommand.START)
+    assert model.ready

@@ -20,6 +20,7 @@ from robot_controller.robot.base import (
     MachineCommand,
     PackMLState,
     RobotError,
+    StatusFlags,
 )
 from robot_controller.robot.line_protocol import (
     Ack,
@@ -32,8 +33,9 @@ from robot_controller.robot.line_protocol import (
     encode,
 )
 from robot_controller.robot.serial import SerialRobot
-from simulators.robot_model import RobotModel
+from simulators.robot_model import FaultCode, RobotModel
 from simulators.serial_robot import SerialRobotSimulator
+from tests.support.clock import ManualClock
 from tests.support.until import until
 
 STALE_S = 0.5
@@ -163,7 +165,7 @@ async def test_a_jam_fails_the_job_and_holds_the_robot_until_acknowledged(
     assert model.moves[PLACE.token] == 1  # into the reject chute
     refused = await robot.execute(REJECT)
     assert refused.result is JobResult.REFUSED_NOT_READY
-    assert refused.message == "robot not ready: HELD, fault 200"
+    assert refused.message == "robot not ready: HELD, fault 200 CONVEYOR_JAM"
     assert await robot.ack_fault(200)
     await robot.command(MachineCommand.UNHOLD)
     assert (await robot.execute(REJECT)).result is JobResult.REJECTED
@@ -183,7 +185,7 @@ async def test_no_shelf_space_diverts_the_pack_and_says_why(
     model.faults.no_shelf_space = True
     outcome = await robot.execute(PLACE)
     assert (outcome.result, outcome.fault) == (JobResult.REJECTED, 400)
-    assert outcome.message == "robot reported REJECTED: EXECUTE, fault 400"
+    assert outcome.message == "robot reported REJECTED: EXECUTE, fault 400 NO_SHELF_SPACE"
     assert model.moves[PLACE.token] == 1
     assert model.shelf == {}
 
@@ -325,3 +327,57 @@ def test_the_simulator_answers_a_repeated_seq_from_memory(
         assert ask(b"8 PLACE 44*00\r\n", 1) == [Nak(8, NakCode.BAD_CHECKSUM)]
         assert ask(b"9 MOVE 1*%02X\r\n" % checksum(b"9 MOVE 1"), 1) == [Nak(9, NakCode.BAD_FRAME)]
     assert model.moves == {42: 1}
+
+
+async def test_status_tells_a_restarted_host_about_the_last_job(
+    sim: SerialRobotSimulator, model: RobotModel
+) -> None:
+    first = driver(sim.port)
+    placed = await first.execute(PLACE)
+    await first.aclose()
+    model.timings.move_s = 30
+    dying = driver(sim.port)
+    running = asyncio.ensure_future(dying.execute(REJECT))
+    await until(lambda: model.busy)
+    running.cancel()  # the host dies mid-job
+    await asyncio.gather(running, return_exceptions=True)
+    await dying.aclose()
+    restarted = driver(sim.port)
+    try:
+        status = await restarted.status()
+    finally:
+        await restarted.aclose()
+    assert status.acked_token == REJECT.token  # taken, still running: done seq behind
+    assert status.job_done_seq < status.job_ack_seq
+    assert (status.done_token, status.job_result) == (PLACE.token, JobResult.STORED)
+    assert status.location == placed.location
+
+
+async def test_a_pack_at_the_transfer_point_reaches_the_driver(tmp_path: Path) -> None:
+    model = RobotModel(feed="manual")
+    with SerialRobotSimulator(model, link_dir=tmp_path, heartbeat_s=0.05) as sim:
+        host = driver(sim.port)
+        try:
+            assert StatusFlags.PACK_AT_TRANSFER not in (await host.status()).flags
+            missing = await host.execute(PLACE)
+            assert (missing.result, missing.fault) == (JobResult.FAILED, FaultCode.NO_PACK)
+            assert not model.moves
+            model.present_pack()
+            assert StatusFlags.PACK_AT_TRANSFER in (await host.status()).flags
+            assert (await host.execute(PLACE)).result is JobResult.STORED
+        finally:
+            await host.aclose()
+
+
+async def test_a_host_leaving_cleanly_does_not_trip_the_watchdog(tmp_path: Path) -> None:
+    clock = ManualClock()  # the robot's time: its watchdog is judged by it
+    model = RobotModel(clock=clock)
+    with SerialRobotSimulator(model, link_dir=tmp_path, heartbeat_s=0.05) as sim:
+        host = driver(sim.port)
+        await host.connect()
+        assert model.watchdog_armed  # by the host's first beat
+        await host.aclose()  # `* HB 0`: this host leaves
+        await until(lambda: not model.watchdog_armed)
+        clock.now += 10 * model.faults.watchdog_s
+        model.check_watchdog()
+        assert (model.watchdog_tripped, model.fault_code) == (False, 0)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from robot_controller.robot import base, line_protocol, modbus_codec, registers
+from robot_controller.robot import base, line_jobs, line_protocol, modbus_codec, registers
 from simulators import plc, robot_model, serial_robot
 
 DOC = Path(__file__).parent.parent / "ARCHITECTURE.md"
@@ -89,6 +89,7 @@ def test_every_register_lies_in_its_block_and_u32s_take_two() -> None:
     assert doc["IF_VERSION"][0] == 0
     (version,) = [r["Meaning"] for r in DOC_TABLES["Registers"] if r["Name"] == "IF_VERSION"]
     assert f"{robot_model.IF_VERSION:#06x}" in version
+    assert registers.INTERFACE_VERSION == robot_model.IF_VERSION
 
 
 @pytest.mark.parametrize(
@@ -140,6 +141,10 @@ async def test_a_status_the_simulator_writes_is_the_status_the_driver_reads() ->
     assert status.job_result is base.JobResult.REJECTED
     assert (status.packs_stored, status.packs_rejected) == (3, 1)
     assert (status.command_ack_seq, status.command_rejected) == (9, False)
+    assert (status.acked_token, status.done_token) == (13, 13)
+    model.acked_token = 0x1_0004  # a job taken, not yet done: its token echoed with the ack
+    status = modbus_codec.decode_status(plc.status_registers(model))
+    assert (status.acked_token, status.done_token) == (0x1_0004, 13)
     model.packs_stored = 0x1_0002  # a u32 across both words
     assert modbus_codec.decode_status(plc.status_registers(model)).packs_stored == 0x1_0002
 
@@ -184,7 +189,9 @@ def xor(body: bytes) -> int:
     return functools.reduce(operator.xor, body, 0)
 
 
-@pytest.mark.parametrize("body", [b"1 PLACE 42", b"* HB 65535", b"65535 STATUS 6 513 0 9 1 2 3"])
+@pytest.mark.parametrize(
+    "body", [b"1 PLACE 42", b"* HB 65535", b"65535 STATUS 6 513 0 9 1 2 3 9 42 8 1 7 41"]
+)
 def test_both_checksums_are_the_documented_xor(body: bytes) -> None:
     assert line_protocol.checksum(body) == xor(body)
     head, verb, *args = body.decode().split(" ")
@@ -196,7 +203,7 @@ HOST_FRAMES = [
     line_protocol.Place(1, 4_294_967_295),
     line_protocol.Reject(2, 12, base.JobReason.FMD_ALERT),
     line_protocol.Quarantine(3, 13, base.JobReason.HUB_UNAVAILABLE),
-    line_protocol.Retrieve(65535, 70_000),
+    line_protocol.Retrieve(65535, 70_000, 4_294_967_295),
     line_protocol.StatusRequest(4),
     line_protocol.Command(5, base.MachineCommand.START),
     line_protocol.FaultAck(6, 900),
@@ -239,7 +246,9 @@ ROBOT_FRAMES = [
     line_protocol.Nak(2, line_protocol.NakCode.SEQ_REUSED),
     line_protocol.Done(3, base.JobResult.STORED, 4_294_967_295),
     line_protocol.Err(4, 200),
-    line_protocol.StatusReply(5, base.PackMLState.EXECUTE, 0x201, 0, 4, 70_000, 2, 1),
+    line_protocol.StatusReply(
+        5, base.PackMLState.EXECUTE, 0x221, 0, 4, 70_000, 2, 1, 4, 0x1234_5678, 3, 1, 9, 77
+    ),
     line_protocol.StateChange(base.PackMLState.HELD, 0x211),
     line_protocol.Heartbeat(0),
 ]
@@ -253,3 +262,17 @@ def test_what_the_simulator_sends_the_driver_reads(expected: line_protocol.Robot
     line = serial_robot.frame(head, expected.VERB, *values)
     assert line_protocol.decode_robot(line) == expected
     assert line == line_protocol.encode(expected)
+
+
+async def test_a_status_the_serial_simulator_sends_is_the_status_the_driver_reads() -> None:
+    model = robot_model.RobotModel()
+    await model.run_job(8, robot_model.JobCode.PLACE_ON_SHELF, 0, 70_000)
+    model.job_ack_seq, model.acked_token = 9, 0x1_0004  # taken, still running after a restart
+    simulator = serial_robot.SerialRobotSimulator(model)
+    reply = line_protocol.decode_robot(serial_robot.frame(5, "STATUS", *simulator._status()))
+    assert isinstance(reply, line_protocol.StatusReply)
+    status = line_jobs.status_of(reply, heartbeat=0)
+    assert (status.job_ack_seq, status.acked_token) == (9, 0x1_0004)
+    assert (status.job_done_seq, status.done_token) == (8, 70_000)
+    assert (status.job_result, status.location) == (base.JobResult.STORED, 1)
+    assert base.StatusFlags.PACK_AT_TRANSFER in status.flags

@@ -176,6 +176,10 @@ class RobotError(Exception):
     """The robot could not be reached or gave an answer that cannot be trusted."""
 
 
+class CommandRefused(RobotError):
+    """The robot refused a PackML command in its current state."""
+
+
 class RobotConflict(RobotError):
     """Another master drives this robot (its job sequence moved without us): loading stops."""
 

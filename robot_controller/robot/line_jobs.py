@@ -12,6 +12,7 @@ from robot_controller.robot.base import (
     RobotError,
     RobotStatus,
     StatusFlags,
+    fault_name,
 )
 from robot_controller.robot.line_protocol import (
     Done,
@@ -38,7 +39,7 @@ def request_for(job: Job, seq: int) -> Request:
         return Reject(seq, job.token, job.reason)
     if job.code is JobCode.DIVERT_TO_QUARANTINE:
         return Quarantine(seq, job.token, job.reason)
-    return Retrieve(seq, job.location or 0)
+    return Retrieve(seq, job.location or 0, job.token)
 
 
 def outcome_of(reply: Reply) -> JobOutcome:
@@ -52,7 +53,8 @@ def outcome_of(reply: Reply) -> JobOutcome:
     if isinstance(reply, Err):
         if not reply.fault:
             raise RobotError("robot reported a failed job without a fault code")
-        return JobOutcome(JobResult.FAILED, fault=reply.fault, message=f"robot fault {reply.fault}")
+        message = f"robot fault {fault_name(reply.fault)}"
+        return JobOutcome(JobResult.FAILED, fault=reply.fault, message=message)
     if isinstance(reply, Nak):
         refusal = NakCode(reply.code).name if reply.code in NakCode.__members__.values() else "?"
         message = f"robot did not take the job: NAK {reply.code} ({refusal})"
@@ -66,6 +68,8 @@ def status_of(reply: StatusReply, heartbeat: int) -> RobotStatus:
         raise RobotError(f"robot reported an unknown PackML state {reply.state}")
     if reply.status_word & ~_KNOWN_FLAGS:
         raise RobotError(f"robot reported undefined status bits {reply.status_word:#06x}")
+    if reply.result and reply.result not in JobResult.__members__.values():
+        raise RobotError(f"robot reported an unknown job result {reply.result}")
     flags = StatusFlags(reply.status_word)
     return RobotStatus(
         state=PackMLState(reply.state),
@@ -76,4 +80,10 @@ def status_of(reply: StatusReply, heartbeat: int) -> RobotStatus:
         packs_quarantined=reply.quarantined,
         flags=flags,
         heartbeat=heartbeat,
+        job_ack_seq=reply.ack_seq,
+        job_done_seq=reply.done_seq,
+        job_result=JobResult(reply.result) if reply.result else None,
+        location=reply.location or None,
+        acked_token=reply.acked_token or None,
+        done_token=reply.done_token or None,
     )

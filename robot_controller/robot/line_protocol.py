@@ -3,22 +3,30 @@
 One frame is one ASCII line `<seq> <VERB> [args…]*<XX>\\r\\n`, fields split by one space. XX is
 the XOR of every byte before the last `*`, as two hex digits (sent upper case, read either case).
 `<seq>` is 1…65535, wrapping 65535 → 1 (0 is never used); `*` marks an unsolicited frame. Every
-argument is an unsigned decimal number below 2**32. A line is at most `MAX_LINE` bytes.
+argument is an unsigned decimal number below 2**32; seqs, states, status words, faults and
+results (16-bit registers on Modbus) below 2**16. A line is at most `MAX_LINE` bytes.
 
 Host → robot                          Robot → host
   <seq> PLACE <token>                   <seq> ACK                 request taken (a job: started)
   <seq> REJECT <token> <reason>         <seq> NAK <code>          request not taken (`NakCode`)
   <seq> QUARANTINE <token> <reason>     <seq> DONE <result> <location>   a job's end
-  <seq> RETRIEVE <location>             <seq> ERR <fault>         a job failed (result 20)
+  <seq> RETRIEVE <location> <token>     <seq> ERR <fault>         a job failed (result 20)
   <seq> STATUS                          <seq> STATUS <state> <status-word> <fault> <last-seq>
-  <seq> CMD <packml-command>                  <stored> <rejected> <quarantined>
-  <seq> ACK <fault>                     * STATE <state> <status-word>   on a state change
-  * HB <n>  every 0.5 s                 * HB <n>  every 0.25 s
+  <seq> CMD <packml-command>                  <stored> <rejected> <quarantined> <ack-seq>
+  <seq> ACK <fault>                           <acked-token> <done-seq> <result> <location>
+  * HB <n>  every 0.5 s                       <done-token>
+                                        * STATE <state> <status-word>   on a state change
+                                        * HB <n>  every 0.25 s
 
 Numbers are those of the Modbus register map: results, reasons, PackML states and commands,
-status-word bits, fault codes. `* HB <n>` counts 0…65535 and wraps; a heartbeat is alive while
-its counter changes. The host's heartbeat is unsolicited (never answered, no seq spent).
-`last-seq` is the seq of the robot's latest job, CMD or fault ACK (0: none yet).
+status-word bits (b5: a pack waits at the transfer point), fault codes. The robot's `* HB <n>`
+counts 0…65535 and wraps; a heartbeat is alive while its counter changes. The host's heartbeat
+is unsolicited (never answered, no seq spent); it counts 1…65535 (0 skipped) from a random
+start, is the host's first frame, and `* HB 0` says the host leaves: the robot's watchdog stands
+down until a host beats again. `last-seq` is the seq of the robot's latest job, CMD or fault ACK
+(0: none yet). The job fields of STATUS answer what a restarted host asks: `ack-seq` and
+`acked-token` name the latest job taken, `done-seq`, `result`, `location` and `done-token` the
+latest job finished (0: none); a job still running shows `ack-seq` ahead of `done-seq`.
 
 Replies: a job is answered ACK at once, then DONE or ERR; a refused job is ACK then DONE 10
 (not ready) or DONE 11 (bad command). CMD and fault ACK are answered ACK or NAK 3; STATUS by
@@ -93,6 +101,7 @@ class Retrieve:
     VERB: ClassVar[str] = "RETRIEVE"
     seq: int
     location: int
+    token: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +171,12 @@ class StatusReply:
     stored: int
     rejected: int
     quarantined: int
+    ack_seq: int
+    acked_token: int
+    done_seq: int
+    result: int
+    location: int
+    done_token: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +197,13 @@ Frame = HostFrame | RobotFrame
 _UNSOLICITED = (Heartbeat, StateChange)
 _HOST = (Place, Reject, Quarantine, Retrieve, StatusRequest, Command, FaultAck, Heartbeat)
 _ROBOT = (Ack, Nak, Done, Err, StatusReply, StateChange, Heartbeat)
-_LIMITS = {"seq": (1, SEQ_MAX), "n": (0, SEQ_MAX), "last_seq": (0, SEQ_MAX)}
+_U16_FIELDS = ("n", "last_seq", "ack_seq", "done_seq", "state", "status_word", "fault", "result")
+_LIMITS = {"seq": (1, SEQ_MAX)} | {name: (0, SEQ_MAX) for name in _U16_FIELDS}
+
+
+def bounds(field: str) -> tuple[int, int]:
+    """The range of a frame field's values, by its name."""
+    return _LIMITS.get(field, (0, _U32))
 
 
 def _table(classes: tuple[type[Any], ...]) -> dict[tuple[bool, str], type[Any]]:
@@ -228,7 +249,7 @@ def encode(frame: Frame) -> bytes:
     values: list[str] = []
     for field in dataclasses.fields(frame):
         value = getattr(frame, field.name)
-        low, high = _LIMITS.get(field.name, (0, _U32))
+        low, high = bounds(field.name)
         if not low <= value <= high:
             raise ValueError(f"{frame.VERB} {field.name}={value} is outside {low}…{high}")
         values.append(str(value))
@@ -271,10 +292,7 @@ def _decode(line: bytes, verbs: dict[tuple[bool, str], type[Any]]) -> Any:
     names = [field.name for field in dataclasses.fields(cls)][solicited:]
     if len(texts) != len(names):
         return DecodeError(ErrorKind.ARGUMENTS, f"{verb} takes {len(names)}", seq)
-    args = [
-        _number(text.encode(), *_LIMITS.get(name, (0, _U32)))
-        for text, name in zip(texts, names, strict=True)
-    ]
+    args = [_number(text.encode(), *bounds(name)) for text, name in zip(texts, names, strict=True)]
     if None in args:
         return DecodeError(ErrorKind.ARGUMENTS, f"{verb} {' '.join(texts)}: bad number", seq)
     return cls(*([seq] if solicited else []), *args)

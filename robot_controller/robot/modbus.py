@@ -1,19 +1,29 @@
 """The Modbus driver (TCP or RTU) for a PLC-controlled robot with ARCHITECTURE.md's register map.
 
 Holding registers, named in `registers` and coded in `modbus_codec`: one FC3 read of the status
-block 0–15, FC16 writes to the command block. A job is one FC16 of 101–107 (code, reason, token,
+block 0–19, FC16 writes to the command block. A job is one FC16 of 101–107 (code, reason, token,
 seq, location): the seq sits in the same write as the parameters, and the location of a retrieve
 rides along. After a lost reply the driver re-reads the status and re-sends the same seq only if
 the robot has not acknowledged it; the robot ignores a seq it already acknowledged, so a retry
 never moves a pack twice. Anything unclear raises `RobotError`, so the pipeline flags the pack.
 
-One module on purpose (about 430 lines): the job handshake, its retries, PackML commands and the
+One master per robot: the status is read before each job, and the robot echoes the token of the
+job it acknowledged (16–17) and of the job it finished (18–19). The driver accepts an ack or a
+result only for its own seq and token; a job seq it did not write (another master) raises
+`RobotConflict`, at once or at the next job when the heartbeat saw it first. It never adopts a
+foreign seq. The host heartbeat counts 1…65535 (0 skipped), from a random start written before
+any other request, so even a host reconnecting at once is a change for the robot; `aclose`
+writes 0, which tells the robot this host has left (its watchdog stands down).
+
+One module on purpose (about 510 lines): the job handshake, its retries, PackML commands and the
 heartbeat share one connection, one sequence counter and one view of the robot's liveness.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,10 +37,12 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
 from robot_controller.robot.base import (
+    CommandRefused,
     Job,
     JobOutcome,
     JobResult,
     MachineCommand,
+    RobotConflict,
     RobotError,
     RobotStatus,
     next_seq,
@@ -43,7 +55,14 @@ from robot_controller.robot.modbus_codec import (
     encode_job,
     settling,
 )
-from robot_controller.robot.registers import JOB_START, STATUS_COUNT, STATUS_START, Register
+from robot_controller.robot.readiness import not_ready
+from robot_controller.robot.registers import (
+    INTERFACE_VERSION,
+    JOB_START,
+    STATUS_COUNT,
+    STATUS_START,
+    Register,
+)
 
 log = structlog.get_logger("fmd.robot.modbus")
 
@@ -67,7 +86,8 @@ class _NoAnswer(RobotError):
 
 
 FIRST_POLL_S = 0.0005
-IDLE_STATUS_FRESH_S = 0.2
+HOST_LEAVES = 0
+"""The host heartbeat a host writes as it leaves: the robot's watchdog stands down."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +142,10 @@ class ModbusRobot:
         self._client_factory = client_factory
         self._client: ModbusBaseClient | None = None
         self._clock = clock
-        self._job_seq = 0
-        self._idle: tuple[RobotStatus, float] | None = None  # the status that ended the last job
+        # the (job seq, token) pairs this driver can explain; None: any token (found at connect)
+        self._known: tuple[tuple[int, int | None], ...] = ()
+        self._conflict: str | None = None  # another master was seen: every job raises
+        self._job_turns = 0  # moves as a job starts and as it ends
         self._host_heartbeat = 0
         self._heartbeat_seen: int | None = None
         self._heartbeat_changed_at = 0.0
@@ -191,22 +213,26 @@ class ModbusRobot:
     # -- the Robot protocol ------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Open the link, check the robot answers with a sane status, start the heartbeat."""
+        """Open the link, beat (first of all), check the robot speaks this register map and
+        answers with a sane status, take its job seq as the starting point, start the heartbeat."""
         if self._heartbeat_task is not None:
             return
-        self._idle = None
         self._client = self._client_factory()
         try:
             if not await self._client.connect():
                 raise RobotError(f"cannot connect to the robot at {self.where}")
             self._heartbeat_changed_at = self._clock()
+            self._host_heartbeat = secrets.randbelow(U16) + 1  # 1…65535
+            await self._write(Register.HOST_HEARTBEAT, [self._host_heartbeat], "host heartbeat")
+            await self._check_version()
             status = await self._read_status()
         except (OSError, ModbusException, RobotError) as error:
             self._close_client()  # the next call starts afresh
             if isinstance(error, RobotError):
                 raise
             raise RobotError(f"cannot connect to the robot at {self.where}: {error}") from error
-        self._job_seq = status.job_ack_seq
+        self._known = ((status.job_ack_seq, None),)
+        self._conflict = None
         self._heartbeat_stop = asyncio.Event()
         self._heartbeat_task = asyncio.create_task(self._heartbeat(self._heartbeat_stop))
         log.info("robot.connected", where=self.where, state=status.state.name)
@@ -222,50 +248,79 @@ class ModbusRobot:
         await self.connect()
         encode_job(job, 1)  # a job that cannot be encoded fails before anything is sent
         async with self._jobs:
-            status = self._fresh_idle_status()
-            if status is None:
-                status = await self._poll(
-                    lambda s: not settling(s),
-                    self.timeouts.ack_timeout_s,
-                    "the robot to become idle",
-                )
-            if status.job_ack_seq != self._job_seq:
-                log.warning("robot.seq_adopted", ours=self._job_seq, robot=status.job_ack_seq)
-                self._job_seq = status.job_ack_seq
-            if not status.ready:
-                fault = f", fault {status.fault}" if status.fault else ""
-                message = f"robot not ready: {status.state.name}{fault}"
-                return JobOutcome(JobResult.REFUSED_NOT_READY, fault=status.fault, message=message)
-            seq = self._job_seq = next_seq(self._job_seq)
-            what = f"job {seq} ({job.code.name}, token {job.token})"
-            status = await self._request(
-                what, JOB_START, encode_job(job, seq), lambda s: s.job_ack_seq == seq
-            )
-            if status.job_done_seq != seq:
-                status = await self._poll(
-                    lambda s: s.job_done_seq == seq,
-                    self.timeouts.done_timeout_s,
-                    f"{what} to finish",
-                )
-            outcome = self._outcome(job, seq, status)
-            if status.ready and not settling(status):
-                self._idle = (status, self._clock())
-            return outcome
+            self._job_turns += 1
+            try:
+                return await self._run(job)
+            finally:
+                self._job_turns += 1
 
-    def _fresh_idle_status(self) -> RobotStatus | None:
-        """The status that ended the last job, if it showed the robot idle and ready moments
-        ago: the next job need not read it again. (Should the robot have stopped since, it
-        refuses the job, and the refusal is the outcome.)"""
-        idle, self._idle = self._idle, None
-        if idle is None or self._clock() - idle[1] > IDLE_STATUS_FRESH_S:
-            return None
-        self._check_alive()
-        return idle[0]
+    async def _run(self, job: Job) -> JobOutcome:
+        """The handshake of one job: read the status, write the job, wait for its ack (its seq
+        and token) and its result (its seq and token); RobotConflict on a foreign seq."""
+        if self._conflict is not None:
+            raise RobotConflict(self._conflict)
+
+        def idle(s: RobotStatus) -> bool:
+            self._check_seq(s)
+            return not settling(s)
+
+        status = await self._poll(idle, self.timeouts.ack_timeout_s, "the robot to become idle")
+        before = (status.job_ack_seq, status.acked_token or 0)
+        self._known = (before,)
+        if not status.ready:
+            why = not_ready(status, job.code) or "its READY bit is off"
+            message = f"robot not ready ({status.state.name}): {why}"
+            return JobOutcome(JobResult.REFUSED_NOT_READY, fault=status.fault, message=message)
+        seq = next_seq(status.job_ack_seq)
+        ours = (seq, job.token)
+        self._known = (before, ours)  # until the robot shows which, both are explained
+
+        def acked(s: RobotStatus) -> bool:
+            self._check_seq(s)
+            return s.job_ack_seq == seq
+
+        def done(s: RobotStatus) -> bool:
+            self._check_seq(s)
+            if s.job_done_seq == seq and (s.done_token or 0) != job.token:
+                self._conflict_seen(f"job {seq}'s result names token {s.done_token}")
+            return s.job_done_seq == seq
+
+        what = f"job {seq} ({job.code.name}, token {job.token})"
+        status = await self._request(what, JOB_START, encode_job(job, seq), acked)
+        self._known = (ours,)
+        if not done(status):
+            status = await self._poll(done, self.timeouts.done_timeout_s, f"{what} to finish")
+        return self._outcome(job, seq, status)
+
+    def _explains(self, status: RobotStatus) -> bool:
+        """The robot's job seq (and its token) is one this driver wrote or found at connect, or
+        none at all (a robot restarted: no job taken since power-up)."""
+        if status.job_ack_seq == 0 and status.acked_token is None:
+            return True
+        return any(
+            status.job_ack_seq == seq and token in (None, status.acked_token or 0)
+            for seq, token in self._known
+        )
+
+    def _check_seq(self, status: RobotStatus) -> None:
+        """RobotConflict when another master has written a job (now, or seen before)."""
+        if self._conflict is None and not self._explains(status):
+            token = status.acked_token or "none"
+            self._conflict_seen(f"job seq {status.job_ack_seq} (token {token}) is not this host's")
+        if self._conflict is not None:
+            raise RobotConflict(self._conflict)
+
+    def _conflict_seen(self, what: str) -> None:
+        self._conflict = (
+            f"robot at {self.where} has another master: {what}; stop the other host, then "
+            "restart this one"
+        )
+        log.error("robot.conflict", where=self.where, error=self._conflict)
+        raise RobotConflict(self._conflict)
 
     async def command(self, command: MachineCommand) -> None:
         """A PackML command; RobotError when the robot refuses it in its current state."""
         await self.connect()
-        self._idle = None  # the machine state changes: the next job reads it afresh
         async with self._commands:
             status = await self._read_status()
             self._check_alive()
@@ -281,12 +336,11 @@ class ModbusRobot:
                 lambda s: s.command_ack_seq == seq,
             )
         if status.command_rejected:
-            raise RobotError(f"robot refused {command.name} in state {status.state.name}")
+            raise CommandRefused(f"robot refused {command.name} in state {status.state.name}")
 
     async def ack_fault(self, code: int) -> bool:
         """Acknowledge a fault; True when the robot cleared it (its cause is gone)."""
         await self.connect()
-        self._idle = None
         status = await self._request(
             f"fault ack {code}", Register.FAULT_ACK, [code & U16], lambda s: True
         )
@@ -302,10 +356,11 @@ class ModbusRobot:
             self._heartbeat_task.cancel()
             await asyncio.gather(self._heartbeat_task, return_exceptions=True)
             self._heartbeat_task = None
+            with contextlib.suppress(RobotError):  # best effort: a robot gone cannot hear it
+                await self._write(Register.HOST_HEARTBEAT, [HOST_LEAVES], "host leaving")
         self._close_client()
 
     def _close_client(self) -> None:
-        self._idle = None
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -394,11 +449,15 @@ class ModbusRobot:
         """Write the host heartbeat and watch the robot's; log when the link goes and comes.
         Ends when cancelled or, should a library swallow the cancellation, once `stop` is set."""
         while True:
-            self._host_heartbeat = (self._host_heartbeat + 1) & U16
+            self._host_heartbeat = next_seq(self._host_heartbeat)
             try:
                 await self._write(Register.HOST_HEARTBEAT, [self._host_heartbeat], "host heartbeat")
-                await self._read_status()
+                turns = self._job_turns
+                status = await self._read_status()
                 self._check_alive()
+                if turns == self._job_turns and not self._jobs.locked():
+                    with contextlib.suppress(RobotConflict):  # the next job raises it
+                        self._check_seq(status)  # a job written while none of ours ran
             except RobotError as error:
                 if self._lost is None:
                     log.error("robot.link_lost", where=self.where, error=str(error))
@@ -412,6 +471,22 @@ class ModbusRobot:
             await asyncio.sleep(self.timeouts.heartbeat_s)
 
     # -- Modbus requests ---------------------------------------------------------------------
+
+    async def _check_version(self) -> None:
+        """RobotError (one line) when the robot speaks another major version of the map (read
+        alone: another version's status block may be another length)."""
+        response = await self._call(
+            "interface version read",
+            lambda client: client.read_holding_registers(
+                Register.IF_VERSION, count=1, device_id=self.device_id
+            ),
+        )
+        version = response.registers[0]
+        if version >> 8 != INTERFACE_VERSION >> 8:
+            raise RobotError(
+                f"robot at {self.where} speaks register map version {version:#06x}, this driver "
+                f"{INTERFACE_VERSION:#06x}: update the robot's PLC program or fmd-robot"
+            )
 
     async def _read_status(self) -> RobotStatus:
         response = await self._call(

@@ -103,6 +103,8 @@ def decode_status(registers: Sequence[int], *, packs_quarantined: int = 0) -> Ro
         command_rejected=bool(rejected),
         unit_mode=r[Register.UNIT_MODE],
         interface_version=r[Register.IF_VERSION],
+        acked_token=_u32(r, Register.ACKED_TOKEN) or None,
+        done_token=_u32(r, Register.DONE_TOKEN) or None,
     )
 
 

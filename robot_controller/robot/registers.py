@@ -25,6 +25,8 @@ class Register(IntEnum):
     CMD_REJECTED = 12
     PACKS_STORED = 13  # u32, 13–14
     PACKS_REJECTED = 15
+    ACKED_TOKEN = 16  # u32, 16–17
+    DONE_TOKEN = 18  # u32, 18–19
     HOST_HEARTBEAT = 100
     JOB_CODE = 101
     JOB_REASON = 102
@@ -36,8 +38,11 @@ class Register(IntEnum):
     FAULT_ACK = 112
 
 
+INTERFACE_VERSION: Final = 0x0200
+"""The map's version (register 0): the driver speaks to a robot of the same major (high byte)."""
+
 STATUS_START: Final = Register.IF_VERSION
-STATUS_COUNT: Final = Register.PACKS_REJECTED - STATUS_START + 1
+STATUS_COUNT: Final = Register.DONE_TOKEN + 2 - STATUS_START
 """The status block, read in one FC3."""
 
 JOB_START: Final = Register.JOB_CODE

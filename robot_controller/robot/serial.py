@@ -6,7 +6,9 @@ loop://. A reader thread owns reading (`serial_io.link`: a short read timeout ke
 never blocks. When the port goes away the reader reopens it with exponential backoff.
 
 Each request gets a new seq and is re-sent with the same seq while unanswered, which is also how
-a running job is polled (the reliability rules are in `line_protocol`). The robot is lost while
+a running job is polled (the reliability rules are in `line_protocol`). The host heartbeat
+counts 1…65535 from a random start, is the first frame sent, and `* HB 0` as the driver closes
+tells the robot this host has left (its watchdog stands down). The robot is lost while
 the port is gone or its `* HB` counter has not changed for `stale_after_s`: waiting calls then
 fail at once and new ones fail fast, until its heartbeat comes back. Anything unclear raises
 `RobotError`, so the pipeline flags the pack.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ import serial
 import structlog
 
 from robot_controller.robot.base import (
+    CommandRefused,
     Job,
     JobCode,
     JobOutcome,
@@ -33,6 +37,7 @@ from robot_controller.robot.base import (
     PackMLState,
     RobotError,
     RobotStatus,
+    fault_name,
     next_seq,
     unexpected,
 )
@@ -62,6 +67,8 @@ from serial_io.link import LinkDown, LinkItem, LinkUp, SerialLink, StillDown
 
 log = structlog.get_logger("fmd.robot.serial")
 
+HOST_LEAVES = 0
+"""The host heartbeat sent as the driver closes: the robot's watchdog stands down."""
 _RESEND = frozenset({NakCode.BAD_CHECKSUM, NakCode.BAD_FRAME})
 _EXPECTED = {
     JobCode.PLACE_ON_SHELF: JobResult.STORED,
@@ -151,6 +158,7 @@ class SerialRobot:
         self._down: str | None = "not connected"  # why the robot counts as lost; None: alive
         self._heartbeat: int | None = None
         self._heartbeat_at = 0.0
+        self._host_heartbeat = 0
         self._ticker: asyncio.Task[None] | None = None
         self._connecting = asyncio.Lock()
         self._jobs = asyncio.Lock()
@@ -177,6 +185,8 @@ class SerialRobot:
             self._down = None
             self._heartbeat_at = time.monotonic()
             self._link.start(asyncio.get_running_loop(), self._on_item)
+            self._host_heartbeat = secrets.randbelow(0xFFFF) + 1  # 1…65535: a change for the robot
+            await self._write(encode(Heartbeat(self._host_heartbeat)))
             self._ticker = asyncio.create_task(self._tick())
             try:
                 status, self._seq = await self._read_status()
@@ -216,7 +226,7 @@ class SerialRobot:
         """A PackML command; RobotError naming it when the robot refuses it."""
         if not await self._ask_yes_no(Command, int(command), f"command {command.name}"):
             state = _state_name(self.state)
-            raise RobotError(f"robot refused {command.name} in state {state}")
+            raise CommandRefused(f"robot refused {command.name} in state {state}")
 
     async def ack_fault(self, code: int) -> bool:
         """Acknowledge a fault; True when the robot cleared it (its cause is gone)."""
@@ -295,7 +305,7 @@ class SerialRobot:
         except RobotError as error:
             log.warning("robot.no_explanation", result=outcome.result.name, error=str(error))
             return outcome
-        fault = f", fault {status.fault}" if status.fault else ""
+        fault = f", fault {fault_name(status.fault)}" if status.fault else ""
         if outcome.result is JobResult.REFUSED_NOT_READY:
             lead = "robot not ready"
         else:
@@ -326,16 +336,16 @@ class SerialRobot:
             replies.put_nowait(RobotError(f"robot at {self.url} lost: {reason}"))
 
     async def _tick(self) -> None:
-        """Send `* HB n` every heartbeat_s; declare the robot lost when its heartbeat is stale."""
-        n = 0
+        """Send `* HB n` every heartbeat_s (after the first, sent by `connect`); declare the robot
+        lost when its heartbeat is stale."""
         while True:
+            await asyncio.sleep(self.heartbeat_s)
+            self._host_heartbeat = next_seq(self._host_heartbeat)
             if self._port_up:
-                await self._write(encode(Heartbeat(n)))
-            n = (n + 1) & 0xFFFF
+                await self._write(encode(Heartbeat(self._host_heartbeat)))
             quiet = time.monotonic() - self._heartbeat_at
             if self._down is None and quiet > self.stale_after_s:
                 self._lose(f"its heartbeat has not changed for {quiet:.1f} s")
-            await asyncio.sleep(self.heartbeat_s)
 
     # -- what the reader thread posts --------------------------------------------------------
 
@@ -389,5 +399,7 @@ class SerialRobot:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
             self._ticker = None
+        if self._port_up and self._link.reading:
+            await self._write(encode(Heartbeat(HOST_LEAVES)))  # best effort: `_write` only logs
         await self._link.aclose()
         self._lose("the driver is closed" if self._closed else "not connected", outage=False)
