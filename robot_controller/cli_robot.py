@@ -54,7 +54,8 @@ def robot_status(config: ConfigOption = None) -> None:
     table.add_row("last job", _last_job(status))
     if status.job_ack_seq != status.job_done_seq:
         table.add_row("running job", f"{status.job_ack_seq}: token {status.acked_token or '—'}")
-    table.add_row("takes a pack", not_ready(status, JobCode.PLACE_ON_SHELF) or "yes")
+    refusal = not_ready(status, JobCode.PLACE_ON_SHELF)
+    table.add_row("takes a pack", refusal.message if refusal is not None else "yes")
     out.print(table)
 
 

@@ -87,3 +87,28 @@ async def test_a_pack_decided_yesterday_that_expired_overnight_is_not_shelved(
     await pipeline.run([])
     await pipeline.aclose()
     assert store.outcomes() == {token: ("rejected", "expired")}
+
+
+async def test_a_twin_of_a_recovered_pack_is_caught_before_its_decommission(
+    tmp_path: Path,
+) -> None:
+    delivery = generate_delivery(1, seed=23, suspect_rate=0.0, today=NOW.date())
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    raw = delivery.raws[0]
+    first, twin = (store.record_scan(Scan(raw, None, "bench", NOW), at=NOW) for _ in range(2))
+    store.record_decision(first, Stage.VERIFY, parse_scan(raw), SHELVE, at=NOW)  # then a crash
+
+    pipeline = Pipeline(store=store, hub=ResilientHub(hub.client(LOCATION)), robot=SimRobot(),
+                        site=SitePolicy(mode="hospital"))  # fmt: skip
+    await pipeline.run([])
+    await pipeline.aclose()
+
+    outcomes = store.outcomes()
+    assert (outcomes[first][0], outcomes[twin]) == (
+        "shelved",
+        ("quarantined", "duplicate-in-stock"),
+    )
+    assert set(hub.state_changes_by_pack.values()) == {1}
+    assert hub.alerts == []

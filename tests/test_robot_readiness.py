@@ -31,7 +31,8 @@ def test_a_producing_robot_with_a_pack_waiting_takes_it() -> None:
 def test_no_pack_at_the_transfer_point_means_no_move() -> None:
     why = not_ready(status(flags=PRODUCING), JobCode.DIVERT_TO_REJECT)
     assert why is not None
-    assert "no pack at the robot's transfer point" in why
+    assert "no pack at the robot's transfer point" in why.message
+    assert not why.pauses  # only this pack: loading goes on
     assert not_ready(status(flags=PRODUCING), JobCode.RETRIEVE_TO_QUARANTINE) is None
 
 
@@ -39,8 +40,9 @@ def test_a_latched_fault_blocks_an_unlatched_one_is_history() -> None:
     held = status(PackMLState.HELD, StatusFlags.FAULT | StatusFlags.SAFETY_OK, FaultCode.GRIPPER)
     why = not_ready(held, JobCode.PLACE_ON_SHELF)
     assert why is not None
-    assert "robot is HELD: cause: fault 100 GRIPPER latched" in why
-    assert "`fmd-robot robot ack 100`" in why
+    assert "robot is HELD: cause: fault 100 GRIPPER latched" in why.message
+    assert "`fmd-robot robot ack 100`" in why.message
+    assert why.pauses
     earlier = status(fault=FaultCode.NO_PACK)  # the last job found no pack; nothing latched
     assert not_ready(earlier, JobCode.PLACE_ON_SHELF) is None
 

@@ -112,6 +112,7 @@ async def _resume(steps: PackSteps, pack: Unfinished) -> Prepared:
         verify = intent if intent is not None and intent.operation is HubOperation.VERIFY else None
         return await steps.prepare(pack.token, pack.raw, pack.symbology, verify=verify)
     parsed = steps.parse(pack.raw, pack.symbology)
+    steps.reserve(pack.token, parsed.ui)
     if decision.action is Action.SHELVE:  # the day may have turned since it was decided
         today = ctx.clock().date()
         decision = decide_before_hub(parsed, ctx.site, today=today) or decision

@@ -278,6 +278,12 @@ class PackSteps:
             if holder == token:
                 del self._in_flight[key]
 
+    def reserve(self, token: int, ui: PackIdentifier | None) -> None:
+        """Hold a recovered pack's UI, as its preparation did before the crash: a twin scanned
+        meanwhile is caught while its decommission still waits for the robot's turn."""
+        if ui is not None:
+            self._in_flight.setdefault((ui.product_code, ui.serial), token)
+
     async def _hold(self, token: int, ui: PackIdentifier | None) -> tuple[bool, bool]:
         """Reserve the pack's UI while it is in flight: is it on the shelf or in flight
         already, and does a change for it wait in the outbox?"""
