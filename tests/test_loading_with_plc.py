@@ -32,7 +32,7 @@ from robot_controller.store import Store
 from scanners.base import Scan
 from simulators.delivery import generate_delivery, seed_hub
 from simulators.plc import PlcSimulator, Reg, split_u32
-from simulators.robot_model import RobotModel
+from simulators.robot_model import RobotFaults, RobotModel
 from tests.support.feed import FedScanner
 from tests.support.until import until
 
@@ -202,3 +202,48 @@ async def test_recovery_asks_the_robot_what_became_of_a_job_a_crash_cut_off(
     assert plant.store.shelved_location(stored) == outcome.location
     assert outcomes[lost] == ("rejected", "robot-outcome-unknown")
     assert plant.store.summary()["flagged"] == 1
+
+
+async def test_after_a_daemon_vanished_loading_waits_for_the_watchdog_fault_to_be_cleared(
+    tmp_path: Path,
+) -> None:
+    model = RobotModel(faults=RobotFaults(watchdog_s=0.3))
+    plc = PlcSimulator(model, tcp=("127.0.0.1", 0))
+    await plc.start()
+    plant = Plant(model, plc, MockHub(seed=1), Store.open(f"sqlite:///{tmp_path / 'fmd.db'}"))
+    delivery = generate_delivery(4, seed=44, suspect_rate=0.0, today=TODAY)
+    seed_hub(plant.hub, delivery)
+    vanished = AsyncModbusTcpClient("127.0.0.1", port=plc.port, timeout=0.5, retries=0)
+    assert await vanished.connect()
+    await vanished.write_register(Reg.HOST_HEARTBEAT, 7, device_id=1)  # then the host dies
+    vanished.close()
+    await until(lambda: model.watchdog_tripped)
+
+    robot = plant.robot()
+    pipeline = plant.pipeline(robot)
+    scanner = FedScanner()
+    loading = asyncio.create_task(pipeline.run([scanner]))
+    scanner.put(*delivery.raws[:2])
+    await until(lambda: len(plant.routes()) == 2)
+    assert plant.routes() == ["returned", "returned"]
+    assert plant.hub.state_changes_by_pack == {}
+    paused = pipeline.steps.turn.paused
+    assert paused is not None
+    assert "900 HOST_WATCHDOG" in paused
+    assert "`fmd-robot robot ack 900`" in paused
+
+    operator = plant.robot()  # at the terminal, while the daemon heartbeats
+    assert await operator.ack_fault(900)
+    await operator.command(MachineCommand.UNHOLD)
+    await operator.aclose()
+    await until(lambda: pipeline.steps.turn.paused is None)
+    scanner.put(*delivery.raws[2:])
+    scanner.end()
+    await loading
+    await pipeline.aclose()
+    await robot.aclose()
+    await plc.stop()
+
+    assert plant.routes() == ["returned"] * 2 + ["shelved"] * 2
+    assert len(plant.hub.state_changes_by_pack) == 2
+    plant.store.close()
