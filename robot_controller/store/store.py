@@ -42,7 +42,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sql = HotPath(engine.dialect)
-        self._chain = AuditChain(self._sql, shared=engine.dialect.name == "postgresql")
+        self._chain = AuditChain(self._sql)
         self._tx = Transactions(engine, self._chain)
         self._journal = Journal(self._sql)
 
