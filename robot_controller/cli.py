@@ -32,8 +32,8 @@ from robot_controller.parsed_json import parsed_as_json
 from robot_controller.pipeline import utc_now
 from robot_controller.simulated import simulated
 from robot_controller.states import IntentStatus
-from robot_controller.store import Store
-from robot_controller.wiring import build_daemon, build_hub
+from robot_controller.store import DEFAULT_ROBOT, Store, StoreBusy, StoreError
+from robot_controller.wiring import build_daemon, build_hub, open_store
 from simulators.world import WorldError
 
 app = typer.Typer(
@@ -109,7 +109,14 @@ def outbox_replay(config: ConfigOption = None) -> None:
     configure_logging(level="warning", stream=sys.stderr)
     try:
         report = asyncio.run(_replay(settings))
-    except ConfigError as error:
+    except StoreBusy as error:
+        stop = f"kill -TERM {error.pid}" if error.pid is not None else "stop it"
+        raise fail(
+            f"{error}: the running daemon replays the outbox itself (every "
+            f"pipeline.replay_every_s); to replay now, stop it first ({stop})",
+            code=1,
+        ) from None
+    except (ConfigError, StoreError) as error:
         raise fail(str(error)) from None
     out.print(
         f"{report.done} done, {report.failed} refused by the hub, {report.flagged} flagged for "
@@ -123,7 +130,9 @@ def outbox_replay(config: ConfigOption = None) -> None:
 async def _replay(settings: Config) -> ReplayReport:
     hub = await build_hub(settings)
     try:
-        store = await asyncio.to_thread(Store.open, settings.store.url)
+        robot = settings.robot.name if settings.robot is not None else DEFAULT_ROBOT
+        # the daemon's lock: a daemon on this store (this robot's, on PostgreSQL) refuses us
+        store = await asyncio.to_thread(open_store, settings.store.url, robot=robot)
         try:
             # packs still being loaded belong to the running daemon, never to this command
             return await replay(store, hub, clock=utc_now, finished_packs_only=True)
@@ -269,6 +278,25 @@ def run(
         asyncio.run(_run_daemon(settings))
     except (ConfigError, WorldError) as error:
         raise fail(str(error)) from None
+    except StoreBusy as error:
+        stop = f"kill -TERM {error.pid}" if error.pid is not None else "stop it"
+        raise fail(
+            f"{error}: one daemon per store and robot; stop that one first ({stop})"
+        ) from None
+    except Exception as error:
+        failed = store_failure(error)
+        if failed is None:
+            raise
+        raise fail(str(failed), code=1) from None
+
+
+def store_failure(error: BaseException | None) -> StoreError | None:
+    """The store failure behind an error (a failed scan's is wrapped in `ScannerFailed`)."""
+    while error is not None:
+        if isinstance(error, StoreError):
+            return error
+        error = error.__cause__
+    return None
 
 
 async def _run_daemon(settings: Config) -> None:

@@ -45,13 +45,18 @@ from robot_controller.robot.base import Robot, RobotError
 from robot_controller.robot.modbus import ModbusRobot, ModbusTimeouts
 from robot_controller.robot.serial import SerialRobot
 from robot_controller.robot.sim import SimRobot
-from robot_controller.store import Store
+from robot_controller.store import DEFAULT_ROBOT, Store
 from scanners.base import Scanner, ScannerError
 from scanners.camera import CameraScanner, Region
 from scanners.decoders import make_decoder
 from scanners.keyboard import KeyboardScanner
 from scanners.script import ScriptedScanner
 from scanners.serial import SerialScanner, SerialSettings
+
+NO_ROBOT = (
+    'robot: none configured (add a robot section to the config file; kind = "sim" is the '
+    "in-process robot model for a trial)"
+)
 
 
 @dataclass
@@ -93,13 +98,16 @@ async def build_daemon(
     try:
         hub = await build_hub(config)
         opened.push_async_callback(hub.aclose)
+        if config.robot is None:
+            raise ConfigError(NO_ROBOT)
+        # the store before any device: a second daemon for the same store or robot touches none
+        store = await asyncio.to_thread(open_store, config.store.url, robot=config.robot.name)
+        opened.callback(store.close)
         scanners = await open_scanners(config)
         for scanner in scanners:
             opened.push_async_callback(scanner.aclose)
         robot = await open_robot(config.robot)
         opened.push_async_callback(robot.aclose)
-        store = await asyncio.to_thread(open_store, config.store.url)
-        opened.callback(store.close)
         pipeline = Pipeline(
             store=store,
             hub=hub,
@@ -109,6 +117,7 @@ async def build_daemon(
             window=config.pipeline.window,
             replay_every_s=config.pipeline.replay_every_s,
             on_routed=on_routed,
+            robot_name=config.robot.name,
         )
         opened.push_async_callback(pipeline.aclose)
     except BaseException:
@@ -117,10 +126,13 @@ async def build_daemon(
     return Daemon(pipeline, scanners, store, opened)
 
 
-def open_store(url: str) -> Store:
-    """The store at `url`, migrated; `ConfigError` (one line) when it cannot be opened."""
+def open_store(url: str, *, robot: str = DEFAULT_ROBOT) -> Store:
+    """The store at `url`, migrated and held by this process for `robot` until it is closed
+    (one daemon per SQLite store, one per robot on PostgreSQL): `StoreBusy` (one line naming
+    the holder) when another process has it; `ConfigError` (one line) when it cannot be opened.
+    """
     try:
-        return Store.open(url)
+        return Store.open(url, hold_for=robot)
     except (SQLAlchemyError, OSError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"store: cannot open {url}: {reason}") from None
@@ -180,10 +192,7 @@ async def open_robot(config: RobotConfig | None) -> Robot:
     """The configured robot, connected: `ConfigError` (one line) when there is none or it
     cannot be reached."""
     if config is None:
-        raise ConfigError(
-            'robot: none configured (add a robot section to the config file; kind = "sim" is '
-            "the in-process robot model for a trial)"
-        )
+        raise ConfigError(NO_ROBOT)
     robot = build_robot(config)
     try:
         await robot.connect()

@@ -51,17 +51,19 @@ class Pipeline:
         window: int = 32,
         on_routed: OnRouted | None = None,
         replay_every_s: float | None = None,
+        robot_name: str = "robot",
     ) -> None:
         """`hub` is behind the resilience wrapper (`ResilientHub`); `replay_every_s`: how often
         the outbox is replayed in the background while loading (None: never; `fmd-robot outbox
-        replay` does it on demand)."""
+        replay` does it on demand); `robot_name`: the robot this pipeline drives, among those
+        sharing the store."""
         self.store = store
         self.hub = hub
         self.robot = robot
         self.window = window
         self.replay_every_s = replay_every_s
         self._db = StoreRunner(store)
-        context = Context(store, hub, robot, site, separators, clock, self._db.call)
+        context = Context(store, hub, robot, site, separators, clock, self._db.call, robot_name)
         self.steps = PackSteps(context, on_routed)
         self._takes: set[asyncio.Future[None]] = set()
 
@@ -125,15 +127,16 @@ class Pipeline:
     async def _record_scan(self, scan: Scan, attempts: int = 4) -> int:
         """Commit a scan, retrying a failing store a few times before giving up."""
         ctx = self.steps.context
+        record, robot = ctx.store.record_scan, ctx.robot_name
         for attempt in range(attempts - 1):
             try:
-                token: int = await ctx.call(ctx.store.record_scan, scan, at=ctx.clock())
+                token: int = await ctx.call(record, scan, at=ctx.clock(), robot=robot)
             except Exception as error:  # noqa: BLE001 - retried, then raised below
                 log.error("store.retry", step="record_scan", error=repr(error))
                 await asyncio.sleep(0.2 * 2**attempt)
             else:
                 return token
-        last: int = await ctx.call(ctx.store.record_scan, scan, at=ctx.clock())
+        last: int = await ctx.call(record, scan, at=ctx.clock(), robot=robot)
         return last
 
     async def _place_all(self, queue: Queue, slots: asyncio.Semaphore) -> None:

@@ -24,7 +24,7 @@ CUT_OFF = "the daemon stopped during this robot job: check the reject chute and 
 async def recover_unfinished(steps: PackSteps) -> list[Prepared]:
     """Resolve every unfinished pack; returns the packs still to hand to the robot."""
     ctx = steps.context
-    unfinished: list[Unfinished] = await ctx.call(ctx.store.unfinished)
+    unfinished: list[Unfinished] = await ctx.call(ctx.store.unfinished, robot=ctx.robot_name)
     ready: list[Prepared] = []
     for pack in unfinished:
         with structlog.contextvars.bound_contextvars(token=pack.token):

@@ -126,7 +126,7 @@ class PackSteps:
         """
         ctx = self.context
         job = job_for(item.decision, item.token)
-        job_id = await ctx.call(ctx.store.start_job, job, at=ctx.clock())
+        job_id = await ctx.call(ctx.store.start_job, job, at=ctx.clock(), robot=ctx.robot_name)
         outcome = await self.execute(job)
         return asyncio.ensure_future(self.record_route(item, job, job_id, outcome))
 
@@ -162,7 +162,7 @@ class PackSteps:
         if location is None:
             return None
         job = Job(JobCode.RETRIEVE_TO_QUARANTINE, token, JobReason.FMD_ALERT, location)
-        job_id = await ctx.call(ctx.store.start_job, job, at=ctx.clock())
+        job_id = await ctx.call(ctx.store.start_job, job, at=ctx.clock(), robot=ctx.robot_name)
         outcome = await self.execute(job)
         route: Route = await ctx.call(
             ctx.store.record_retrieval, token, job_id, outcome, at=ctx.clock()

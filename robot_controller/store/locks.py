@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, make_url
@@ -31,7 +31,8 @@ _ROBOT_HOLDER = sa.text(
     "SELECT a.application_name, a.backend_start FROM pg_locks l "
     "JOIN pg_stat_activity a ON a.pid = l.pid "
     "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
-    "AND l.classid = CAST(:space AS oid) AND l.objid = CAST(:key AS oid) AND l.pid <> pg_backend_pid()"
+    "AND l.classid = CAST(:space AS oid) AND l.objid = CAST(:key AS oid) "
+    "AND l.pid <> pg_backend_pid()"
 )
 
 
@@ -44,7 +45,8 @@ class Holder:
     since: str
 
     def __str__(self) -> str:
-        return f"pid {self.pid if self.pid is not None else 'unknown'} ({self.command}) since {self.since}"
+        pid = "unknown" if self.pid is None else self.pid
+        return f"pid {pid} ({self.command}) since {self.since}"
 
     def as_text(self) -> str:
         return f"pid={self.pid}\ncommand={self.command}\nsince={self.since}\n"
@@ -184,10 +186,11 @@ def _hold_robot(url: str, parsed: URL, robot: str, holder: Holder) -> RobotLock:
     )
 
 
-def _pg_holder(row: sa.Row[tuple[str, datetime]] | None) -> Holder:
+def _pg_holder(row: Any) -> Holder:
+    """The holder of a robot lock from its pg_stat_activity row (None: gone meanwhile)."""
     if row is None:
         return Holder(None, "another daemon", "an unknown time")
-    _, pid, command = (str(row[0]).split(" ", 2) + ["", ""])[:3]
+    _, pid, command = [*str(row[0]).split(" ", 2), "", ""][:3]
     since = row[1].astimezone(UTC).isoformat(timespec="seconds")
     return Holder(int(pid) if pid.isdigit() else None, command or "another daemon", since)
 

@@ -15,7 +15,7 @@ from robot_controller.robot.base import JobCode
 from robot_controller.states import HubOperation, IntentStatus, JobStatus, Route
 from robot_controller.store import intents
 from robot_controller.store.codec import decision_of, decode_raw, intent_of
-from robot_controller.store.records import Intent, Unfinished
+from robot_controller.store.records import DEFAULT_ROBOT, Intent, Unfinished
 from robot_controller.store.schema import alerts, decisions, jobs, outbox, outcomes, scans
 from robot_controller.store.statements import HotPath
 
@@ -47,10 +47,13 @@ def shelved_location(conn: Connection, token: int) -> int | None:
     return None if location is None else int(location)
 
 
-def unfinished(conn: Connection) -> list[Unfinished]:
-    """Scans without a final outcome, oldest first, with their newest decision, open intent and
-    started job: three queries, whatever the number of packs."""
-    unsettled = scans.c.id.not_in(sa.select(outcomes.c.token))
+def unfinished(conn: Connection, robot: str) -> list[Unfinished]:
+    """`robot`'s scans without a final outcome, oldest first, with their newest decision, open
+    intent and started job: three queries, whatever the number of packs. Scans recorded before
+    robots had names count as the default robot's."""
+    unsettled = scans.c.id.not_in(sa.select(outcomes.c.token)) & (
+        sa.func.coalesce(scans.c.robot, DEFAULT_ROBOT) == robot
+    )
     newest = (
         sa.select(sa.func.max(decisions.c.id))
         .where(decisions.c.token.not_in(sa.select(outcomes.c.token)))

@@ -27,7 +27,8 @@ from robot_controller.store import intents, queries
 from robot_controller.store.audit import AuditChain, ChainCheck
 from robot_controller.store.db import create_engine_for, migrate
 from robot_controller.store.journal import Journal
-from robot_controller.store.records import Intent, Unfinished
+from robot_controller.store.locks import StoreLock, hold_store
+from robot_controller.store.records import DEFAULT_ROBOT, Intent, Unfinished
 from robot_controller.store.statements import HotPath
 from robot_controller.store.transactions import Transactions
 from scanners.base import Scan
@@ -39,22 +40,36 @@ class Store:
     Enum arguments may also be given as their string values.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, lock: StoreLock | None = None) -> None:
         self.engine = engine
+        self._lock = lock
         self._sql = HotPath(engine.dialect)
         self._chain = AuditChain(self._sql)
         self._tx = Transactions(engine, self._chain)
         self._journal = Journal(self._sql)
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Open (and create or upgrade, with Alembic) the store at a SQLAlchemy URL."""
-        engine = create_engine_for(url)
-        migrate(engine)
-        return cls(engine)
+    def open(cls, url: str, *, hold_for: str | None = None) -> Store:
+        """Open (and create or upgrade, with Alembic) the store at a SQLAlchemy URL.
+
+        `hold_for`, a robot's name: first take the lock of a writer that robot's daemon holds
+        (`locks.hold_store`: the whole file on SQLite, the robot's share on PostgreSQL), kept
+        until `close`; `StoreBusy`, naming the holder, when another process has it.
+        """
+        lock = None if hold_for is None else hold_store(url, robot=hold_for)
+        try:
+            engine = create_engine_for(url)
+            migrate(engine)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        return cls(engine, lock)
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._lock is not None:
+            self._lock.release()
 
     def batch(self) -> AbstractContextManager[None]:
         """Run every store call made inside it, in this thread, in one transaction.
@@ -65,10 +80,10 @@ class Store:
 
     # -- writes: one transaction each (or part of a batch) -------------------------------
 
-    def record_scan(self, scan: Scan, *, at: datetime) -> int:
-        """Commit a raw scan; returns its token."""
+    def record_scan(self, scan: Scan, *, at: datetime, robot: str = DEFAULT_ROBOT) -> int:
+        """Commit a raw scan taken by `robot`'s daemon; returns its token."""
         return self._tx.write(lambda conn: self._journal.record_scan(
-            conn, scan.raw, scan.symbology_id, scan.source, scan.at, at))  # fmt: skip
+            conn, scan.raw, scan.symbology_id, scan.source, scan.at, at, robot))  # fmt: skip
 
     def record_decision(
         self,
@@ -126,9 +141,9 @@ class Store:
         return self._tx.write(lambda conn: intents.add(
             self._sql, conn, token, ui, operation, reason, trx, at))  # fmt: skip
 
-    def start_job(self, job: Job, *, at: datetime) -> int:
-        """Commit a robot job as started, before the robot is asked to move the pack."""
-        return self._tx.write(lambda conn: self._journal.start_job(conn, job, at))
+    def start_job(self, job: Job, *, at: datetime, robot: str = DEFAULT_ROBOT) -> int:
+        """Commit a job of `robot` as started, before the robot is asked to move the pack."""
+        return self._tx.write(lambda conn: self._journal.start_job(conn, job, at, robot))
 
     def record_calls(self, token: int, calls: Iterable[Attempt]) -> None:
         """Record every call a step made to the hub (each with its answer or error)."""
@@ -193,10 +208,11 @@ class Store:
         with self._tx.read() as conn:
             return intents.change_pending(conn, ui)
 
-    def unfinished(self) -> list[Unfinished]:
-        """Scans without a final outcome, oldest first, with their open intent and started job."""
+    def unfinished(self, *, robot: str = DEFAULT_ROBOT) -> list[Unfinished]:
+        """`robot`'s scans without a final outcome, oldest first, with their open intent and
+        started job (scans recorded before robots had names count as the default robot's)."""
         with self._tx.read() as conn:
-            return queries.unfinished(conn)
+            return queries.unfinished(conn, robot)
 
     def outbox_counts(self) -> dict[tuple[str, str], int]:
         """How many intents there are per (operation, status)."""
