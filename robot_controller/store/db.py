@@ -9,6 +9,7 @@ lock on PostgreSQL), so daemons started together on a fresh store all find it bu
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
-from robot_controller.store.errors import translated
+from robot_controller.store.errors import translated, unwritable
 from robot_controller.store.locks import MIGRATION_SUFFIX, FileLock, sqlite_path
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_S = 30.0
+WAL_INDEX_SEGMENT = 32768  # SQLite grows its WAL index (`-shm`) in segments of this size
+MIN_FREE_BYTES = 1 << 20  # a SQLite store is opened only with this much room on its disk
 READ_ONLY = "fmd_read_only"  # execution option: this connection's transactions only read
 _MIGRATION_LOCK = sa.text("SELECT pg_advisory_xact_lock(7420163)")
 
@@ -54,10 +57,47 @@ def reader(engine: Engine) -> Engine:
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # the driver never begins: `_sqlite_begin` does
     cursor = dbapi_connection.cursor()
+    main = next(row[2] for row in cursor.execute("PRAGMA database_list") if row[1] == "main")
+    database = Path(main) if main else None  # None: in memory
+    if database is not None:
+        _check_room(database)
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    if database is not None:
+        _allocate_wal_index(database)
+
+
+# The WAL index (`-shm`) is mapped into memory. SQLite extends it by writing one byte per 4 KiB
+# page; on a file system with smaller blocks the rest of each page stays a hole, and a write
+# through the mapping into a hole on a full disk is a SIGBUS that kills the process with nothing
+# logged. So a store is opened only with room to spare, and its index gets all its blocks then.
+
+
+def _check_room(database: Path) -> None:
+    stat = os.statvfs(database.parent)
+    free = stat.f_bavail * stat.f_frsize
+    if free < MIN_FREE_BYTES:
+        raise unwritable(
+            str(database),
+            "the disk is full",
+            f"{free // 1024} KiB free, it needs {MIN_FREE_BYTES // 1024} KiB to open",
+        )
+
+
+def _allocate_wal_index(database: Path) -> None:
+    try:
+        fd = os.open(database.with_name(database.name + "-shm"), os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:  # not in WAL mode (a read-only store): no index to map
+        return
+    try:
+        size = -(-max(os.fstat(fd).st_size, WAL_INDEX_SEGMENT) // WAL_INDEX_SEGMENT)
+        os.posix_fallocate(fd, 0, size * WAL_INDEX_SEGMENT)
+    except OSError as error:
+        raise unwritable(str(database), "the disk is full", error.strerror or "") from None
+    finally:
+        os.close(fd)
 
 
 def _sqlite_begin(conn: Connection) -> None:

@@ -66,7 +66,12 @@ def translated(url: URL) -> Iterator[None]:
         if cause is None:
             raise
         detail = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else ""
-        raise StoreUnwritable(
-            f"store: {store_name(url)} cannot be written: {cause} ({detail}); the step in hand "
-            "was rolled back, nothing is half-recorded"
-        ) from error
+        raise unwritable(store_name(url), cause, detail) from error
+
+
+def unwritable(store: str, cause: str, detail: str) -> StoreUnwritable:
+    """The one line saying that `store` cannot be written, why, and that nothing is half-done."""
+    return StoreUnwritable(
+        f"store: {store} cannot be written: {cause} ({detail}); the step in hand was rolled "
+        "back, nothing is half-recorded"
+    )
