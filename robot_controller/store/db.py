@@ -23,7 +23,6 @@ from robot_controller.store.locks import MIGRATION_SUFFIX, FileLock, sqlite_path
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_S = 30.0
-WAL_INDEX_SEGMENT = 32768  # SQLite grows its WAL index (`-shm`) in segments of this size
 MIN_FREE_BYTES = 1 << 20  # a SQLite store is opened only with this much room on its disk
 READ_ONLY = "fmd_read_only"  # execution option: this connection's transactions only read
 _MIGRATION_LOCK = sa.text("SELECT pg_advisory_xact_lock(7420163)")
@@ -65,17 +64,17 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-    if database is not None:
-        _allocate_wal_index(database)
-
-
-# The WAL index (`-shm`) is mapped into memory. SQLite extends it by writing one byte per 4 KiB
-# page; on a file system with smaller blocks the rest of each page stays a hole, and a write
-# through the mapping into a hole on a full disk is a SIGBUS that kills the process with nothing
-# logged. So a store is opened only with room to spare, and its index gets all its blocks then.
 
 
 def _check_room(database: Path) -> None:
+    """Refuse to open a store on a (nearly) full disk, with one line.
+
+    The WAL index (`-shm`) is mapped into memory. SQLite extends it by writing one byte per
+    4 KiB page; on a file system with smaller blocks the rest of each page stays a hole, and
+    the first write through the mapping into a hole on a full disk is a SIGBUS that kills the
+    process with nothing logged. Opened with room to spare, the index is built while writes
+    still find blocks; once loading fills the disk, SQLite's own writes fail first, cleanly.
+    """
     stat = os.statvfs(database.parent)
     free = stat.f_bavail * stat.f_frsize
     if free < MIN_FREE_BYTES:
@@ -84,20 +83,6 @@ def _check_room(database: Path) -> None:
             "the disk is full",
             f"{free // 1024} KiB free, it needs {MIN_FREE_BYTES // 1024} KiB to open",
         )
-
-
-def _allocate_wal_index(database: Path) -> None:
-    try:
-        fd = os.open(database.with_name(database.name + "-shm"), os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:  # not in WAL mode (a read-only store): no index to map
-        return
-    try:
-        size = -(-max(os.fstat(fd).st_size, WAL_INDEX_SEGMENT) // WAL_INDEX_SEGMENT)
-        os.posix_fallocate(fd, 0, size * WAL_INDEX_SEGMENT)
-    except OSError as error:
-        raise unwritable(str(database), "the disk is full", error.strerror or "") from None
-    finally:
-        os.close(fd)
 
 
 def _sqlite_begin(conn: Connection) -> None:

@@ -58,14 +58,16 @@ def unwritable_cause(error: BaseException) -> str | None:
 
 @contextmanager
 def translated(url: URL) -> Iterator[None]:
-    """Raise a driver error that means "cannot be written" as `StoreUnwritable`."""
+    """Raise a driver error that means "cannot be written" as `StoreUnwritable` (wrapped by
+    SQLAlchemy, or raw from the hot path's cursors)."""
     try:
         yield
-    except DBAPIError as error:
+    except Exception as error:
         cause = unwritable_cause(error)
         if cause is None:
             raise
-        detail = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else ""
+        original = str(error.orig if isinstance(error, DBAPIError) else error).strip()
+        detail = original.splitlines()[0] if original else type(error).__name__
         raise unwritable(store_name(url), cause, detail) from error
 
 
