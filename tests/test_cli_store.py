@@ -7,6 +7,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,11 +36,12 @@ def site_config(folder: Path, packs: int = 2) -> tuple[Path, list[str]]:
     return config, delivery.raws
 
 
-def daemon(config: Path, **kwargs: object) -> subprocess.Popen[str]:
+def daemon(config: Path, preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen[str]:
+    """`fmd-robot run` on `config` (`preexec_fn` runs in the child before it starts)."""
     return subprocess.Popen(
         [sys.executable, "-m", "robot_controller", "run", "--config", str(config)],
         cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"}, **kwargs,  # type: ignore[call-overload]
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=preexec_fn,
     )  # fmt: skip
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -14,12 +14,14 @@ import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from fmd.codes.model import PackIdentifier
 from fmd.hub import MockHub
 from fmd.hub.resilient import ResilientHub
-from fmd.policy import SitePolicy
+from fmd.policy import SitePolicy, Why
 from robot_controller.pipeline import Pipeline
-from robot_controller.robot.base import Job, JobCode
+from robot_controller.robot.base import Job, JobCode, JobOutcome, JobResult
 from robot_controller.robot.sim import SimRobot
+from robot_controller.states import HubOperation, IntentStatus, Route
 from robot_controller.store import Store, StoreBusy, StoreUnwritable
 from robot_controller.store.audit import ChainCheck
 from robot_controller.store.db import alembic_config, create_engine_for, migrate
@@ -34,10 +36,11 @@ from robot_controller.store.schema import (
 )
 from scanners.base import Scan
 from scanners.script import ScriptedScanner
-from simulators.delivery import generate_delivery, seed_hub
+from simulators.delivery import Delivery, generate_delivery, seed_hub
 from tests.support.processes import holding, run_together, store_child
 
 AT = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+UI = PackIdentifier("GTIN", "09506000134352", "SN123", "B1", date(2028, 1, 31), "280131")
 
 
 def scan(raw: str = "]d20109506000134352") -> Scan:
@@ -120,9 +123,7 @@ def test_on_postgresql_each_robot_has_one_daemon(postgres_url: str) -> None:
 async def test_two_robots_on_one_postgresql_store_each_recover_only_their_own_packs(
     postgres_url: str,
 ) -> None:
-    delivery = generate_delivery(6, seed=21, suspect_rate=0.0, today=datetime.now(UTC).date())
-    hub = MockHub(seed=1)
-    seed_hub(hub, delivery)
+    delivery, hub = known_delivery(6, seed=21, suspect_rate=0.0)
     store = Store.open(postgres_url)
     # what robot-a's daemon left when it crashed: a scan not yet decided, a pack mid-move
     fresh = store.record_scan(Scan(delivery.raws[0], None, "a", AT), at=AT, robot="robot-a")
@@ -147,6 +148,16 @@ async def test_two_robots_on_one_postgresql_store_each_recover_only_their_own_pa
         store.close()
 
 
+def known_delivery(packs: int, *, seed: int, suspect_rate: float) -> tuple[Delivery, MockHub]:
+    """A delivery, and a national system that knows it."""
+    delivery = generate_delivery(
+        packs, seed=seed, suspect_rate=suspect_rate, today=datetime.now(UTC).date()
+    )
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    return delivery, hub
+
+
 def pipeline(store: Store, hub: MockHub, robot: SimRobot, name: str) -> Pipeline:
     return Pipeline(
         store=store,
@@ -168,6 +179,21 @@ def test_a_store_on_an_old_schema_counts_its_unnamed_scans_as_the_default_robots
         named = store.record_scan(scan(), at=AT, robot="robot-b")
         assert [u.token for u in store.unfinished()] == [old]
         assert [u.token for u in store.unfinished(robot="robot-b")] == [named]
+    finally:
+        store.close()
+
+
+def test_a_robot_is_due_to_retrieve_only_its_own_shelved_suspects(sqlite_url: str) -> None:
+    store = Store.open(sqlite_url)
+    try:
+        token = store.record_scan(scan(), at=AT, robot="robot-b")
+        job = store.start_job(Job(JobCode.PLACE_ON_SHELF, token), at=AT, robot="robot-b")
+        store.finish(token, route=Route.SHELVED, why=Why.VERIFIED, message="", ui=UI, at=AT,
+                     job_id=job, outcome=JobOutcome(JobResult.STORED, location=17))  # fmt: skip
+        check = store.queue_intent(token, UI, HubOperation.VERIFY, None, trx="t-1", at=AT)
+        store.settle_intent(check.id, IntentStatus.FLAGGED, "NMVS_NC_PC_02", at=AT)
+        assert store.retrievals_due(robot="robot-a") == ([], [])  # not on robot-a's shelf
+        assert store.retrievals_due(robot="robot-b") == ([token], [])
     finally:
         store.close()
 
@@ -228,9 +254,7 @@ def page_count(engine: sa.Engine) -> int:
 async def test_a_store_that_fills_mid_run_stops_loading_with_every_recorded_pack_whole(
     tmp_path: Path,
 ) -> None:
-    delivery = generate_delivery(60, seed=23, suspect_rate=0.3, today=datetime.now(UTC).date())
-    hub = MockHub(seed=1)
-    seed_hub(hub, delivery)
+    delivery, hub = known_delivery(60, seed=23, suspect_rate=0.3)
     url = f"sqlite:///{tmp_path / 'fmd.db'}"
     engine = create_engine_for(url)
     migrate(engine)
@@ -263,8 +287,14 @@ def caused_by(error: BaseException | None, kind: type[BaseException]) -> bool:
     return False
 
 
-KIND_OF_TABLE = {"scan": scans, "decision": decisions, "hub": verifications, "robot": jobs,
-                 "pack": outcomes, "outbox.queued": outbox}  # fmt: skip
+KIND_OF_TABLE: dict[str, sa.Table] = {
+    "scan": scans,
+    "decision": decisions,
+    "hub": verifications,
+    "robot": jobs,
+    "pack": outcomes,
+    "outbox.queued": outbox,
+}
 ROUTE_EVENTS = {"pack.shelved", "pack.rejected", "pack.quarantined"}
 
 
@@ -274,7 +304,7 @@ def rows_per_pack(engine: sa.Engine) -> Counter[tuple[int, str]]:
     with engine.connect() as conn:
         for kind, table in KIND_OF_TABLE.items():
             token = table.c.id if table is scans else table.c.token
-            counted.update((int(t), kind) for (t,) in conn.execute(sa.select(token)))
+            counted.update((int(row[0]), kind) for row in conn.execute(sa.select(token)))
     return counted
 
 
@@ -282,9 +312,8 @@ def events_per_pack(engine: sa.Engine) -> Counter[tuple[int, str]]:
     """How many audit events of each step a pack has (each step's rows have one)."""
     counted: Counter[tuple[int, str]] = Counter()
     with engine.connect() as conn:
-        for action, subject in conn.execute(
-            sa.select(audit_events.c.action, audit_events.c.subject)
-        ):
+        for row in conn.execute(sa.select(audit_events.c.action, audit_events.c.subject)):
+            action, subject = str(row.action), str(row.subject)
             kind = action if action == "outbox.queued" else action.split(".")[0]
             if (kind == "pack" and action not in ROUTE_EVENTS) or kind not in KIND_OF_TABLE:
                 continue

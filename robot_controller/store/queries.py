@@ -51,9 +51,7 @@ def unfinished(conn: Connection, robot: str) -> list[Unfinished]:
     """`robot`'s scans without a final outcome, oldest first, with their newest decision, open
     intent and started job: three queries, whatever the number of packs. Scans recorded before
     robots had names count as the default robot's."""
-    unsettled = scans.c.id.not_in(sa.select(outcomes.c.token)) & (
-        sa.func.coalesce(scans.c.robot, DEFAULT_ROBOT) == robot
-    )
+    unsettled = scans.c.id.not_in(sa.select(outcomes.c.token)) & of_robot(robot)
     newest = (
         sa.select(sa.func.max(decisions.c.id))
         .where(decisions.c.token.not_in(sa.select(outcomes.c.token)))
@@ -95,9 +93,14 @@ def unfinished(conn: Connection, robot: str) -> list[Unfinished]:
     ]
 
 
-def retrievals_due(conn: Connection) -> tuple[list[int], list[int]]:
-    """Shelved packs whose deferred check failed: those never sent to be retrieved, and those
-    whose retrieve job started but never ended (only the operator can settle those)."""
+def of_robot(robot: str) -> sa.ColumnElement[bool]:
+    """Scans taken by `robot`'s daemon (those recorded before names: the default robot's)."""
+    return sa.func.coalesce(scans.c.robot, DEFAULT_ROBOT) == robot
+
+
+def retrievals_due(conn: Connection, robot: str) -> tuple[list[int], list[int]]:
+    """`robot`'s shelved packs whose deferred check failed: those never sent to be retrieved,
+    and those whose retrieve job started but never ended (only the operator can settle those)."""
     failed_check = sa.exists().where(
         outbox.c.token == outcomes.c.token,
         outbox.c.operation == HubOperation.VERIFY.value,
@@ -109,7 +112,12 @@ def retrievals_due(conn: Connection) -> tuple[list[int], list[int]]:
     rows = conn.execute(
         sa.select(outcomes.c.token, sa.func.max(jobs.c.status))
         .select_from(outcomes.outerjoin(jobs, retrieving))
-        .where(outcomes.c.route == Route.SHELVED.value, ~outcomes.c.flagged, failed_check)
+        .where(
+            outcomes.c.route == Route.SHELVED.value,
+            ~outcomes.c.flagged,
+            failed_check,
+            outcomes.c.token.in_(sa.select(scans.c.id).where(of_robot(robot))),
+        )
         .group_by(outcomes.c.token)
         .order_by(outcomes.c.token)
     ).all()

@@ -186,12 +186,12 @@ class Store:
 
     # -- reads --------------------------------------------------------------------------
 
-    def retrievals_due(self) -> tuple[list[int], list[int]]:
-        """Shelved packs whose deferred check failed: those never sent to be retrieved, and
-        those whose retrieve job started but never ended (a stop or crash mid-move), which
-        only the operator can settle. Durable, so nothing depends on memory."""
+    def retrievals_due(self, *, robot: str = DEFAULT_ROBOT) -> tuple[list[int], list[int]]:
+        """`robot`'s shelved packs whose deferred check failed: those never sent to be
+        retrieved, and those whose retrieve job started but never ended (a stop or crash
+        mid-move), which only the operator can settle. Durable, so nothing depends on memory."""
         with self._tx.read() as conn:
-            return queries.retrievals_due(conn)
+            return queries.retrievals_due(conn, robot)
 
     def shelved_location(self, token: int) -> int | None:
         """Where a pack on the shelf is (None when it is not on the shelf)."""
