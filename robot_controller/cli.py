@@ -33,7 +33,7 @@ from robot_controller.pipeline import utc_now
 from robot_controller.simulated import simulated
 from robot_controller.states import IntentStatus
 from robot_controller.store import DEFAULT_ROBOT, Store, StoreBusy, StoreError
-from robot_controller.wiring import build_daemon, build_hub, open_store
+from robot_controller.wiring import build_daemon, build_hub, hold_store, open_store
 from simulators.world import WorldError
 
 app = typer.Typer(
@@ -132,12 +132,16 @@ async def _replay(settings: Config) -> ReplayReport:
     try:
         robot = settings.robot.name if settings.robot is not None else DEFAULT_ROBOT
         # the daemon's lock: a daemon on this store (this robot's, on PostgreSQL) refuses us
-        store = await asyncio.to_thread(open_store, settings.store.url, robot=robot)
+        lock = await asyncio.to_thread(hold_store, settings.store.url, robot=robot)
         try:
-            # packs still being loaded belong to the running daemon, never to this command
-            return await replay(store, hub, clock=utc_now, finished_packs_only=True)
+            store = await asyncio.to_thread(open_store, settings.store.url)
+            try:
+                # packs still being loaded belong to the running daemon, never to this command
+                return await replay(store, hub, clock=utc_now, finished_packs_only=True)
+            finally:
+                store.close()
         finally:
-            store.close()
+            lock.release()
     finally:
         await hub.aclose()
 

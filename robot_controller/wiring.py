@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +45,8 @@ from robot_controller.robot.base import Robot, RobotError
 from robot_controller.robot.modbus import ModbusRobot, ModbusTimeouts
 from robot_controller.robot.serial import SerialRobot
 from robot_controller.robot.sim import SimRobot
-from robot_controller.store import DEFAULT_ROBOT, Store
+from robot_controller.store import DEFAULT_ROBOT, Store, locks
+from robot_controller.store.locks import StoreLock
 from scanners.base import Scanner, ScannerError
 from scanners.camera import CameraScanner, Region
 from scanners.decoders import make_decoder
@@ -100,14 +101,16 @@ async def build_daemon(
         opened.push_async_callback(hub.aclose)
         if config.robot is None:
             raise ConfigError(NO_ROBOT)
-        # the store before any device: a second daemon for the same store or robot touches none
-        store = await asyncio.to_thread(open_store, config.store.url, robot=config.robot.name)
-        opened.callback(store.close)
+        # held before any device: a second daemon for the same store or robot touches none
+        lock = await asyncio.to_thread(hold_store, config.store.url, robot=config.robot.name)
+        opened.callback(lock.release)
         scanners = await open_scanners(config)
         for scanner in scanners:
             opened.push_async_callback(scanner.aclose)
         robot = await open_robot(config.robot)
         opened.push_async_callback(robot.aclose)
+        store = await asyncio.to_thread(open_store, config.store.url)
+        opened.callback(store.close)
         pipeline = Pipeline(
             store=store,
             hub=hub,
@@ -126,13 +129,24 @@ async def build_daemon(
     return Daemon(pipeline, scanners, store, opened)
 
 
-def open_store(url: str, *, robot: str = DEFAULT_ROBOT) -> Store:
-    """The store at `url`, migrated and held by this process for `robot` until it is closed
-    (one daemon per SQLite store, one per robot on PostgreSQL): `StoreBusy` (one line naming
-    the holder) when another process has it; `ConfigError` (one line) when it cannot be opened.
-    """
+def hold_store(url: str, *, robot: str = DEFAULT_ROBOT) -> StoreLock:
+    """The writer's lock on the store at `url` for `robot`'s daemon, until it is released (one
+    daemon per SQLite store, one per robot on PostgreSQL): `StoreBusy` (one line naming the
+    holder) when another process has it; `ConfigError` (one line) when it cannot be taken."""
+    with _cannot_open(url):
+        return locks.hold_store(url, robot=robot)
+
+
+def open_store(url: str) -> Store:
+    """The store at `url`, migrated; `ConfigError` (one line) when it cannot be opened."""
+    with _cannot_open(url):
+        return Store.open(url)
+
+
+@contextmanager
+def _cannot_open(url: str) -> Iterator[None]:
     try:
-        return Store.open(url, hold_for=robot)
+        yield
     except (SQLAlchemyError, OSError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"store: cannot open {url}: {reason}") from None

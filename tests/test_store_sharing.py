@@ -25,6 +25,7 @@ from robot_controller.states import HubOperation, IntentStatus, Route
 from robot_controller.store import Store, StoreBusy, StoreUnwritable
 from robot_controller.store.audit import ChainCheck
 from robot_controller.store.db import alembic_config, create_engine_for, migrate
+from robot_controller.store.locks import hold_store
 from robot_controller.store.schema import (
     audit_events,
     decisions,
@@ -87,7 +88,7 @@ def test_a_second_daemon_on_a_sqlite_store_is_refused_naming_the_first(sqlite_ur
     with holding(sqlite_url, "robot-a") as first:
         for robot in ("robot-a", "robot-b"):  # the file is one daemon's, whatever its robot
             with pytest.raises(StoreBusy) as refused:
-                Store.open(sqlite_url, hold_for=robot)
+                hold_store(sqlite_url, robot=robot)
             message = str(refused.value)
             assert f"is in use by pid {first.pid} (fmd-robot " in message
             assert " since 20" in message
@@ -95,14 +96,14 @@ def test_a_second_daemon_on_a_sqlite_store_is_refused_naming_the_first(sqlite_ur
             assert refused.value.pid == first.pid
         reader = Store.open(sqlite_url)  # reading beside it needs no lock
         reader.close()
-    Store.open(sqlite_url, hold_for="robot-a").close()  # free once it has gone
+    hold_store(sqlite_url, robot="robot-a").release()  # free once it has gone
 
 
 def test_a_killed_daemon_leaves_its_store_free(sqlite_url: str) -> None:
     with holding(sqlite_url) as first:
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
-        Store.open(sqlite_url, hold_for="robot").close()
+        hold_store(sqlite_url, robot="robot").release()
 
 
 @pytest.mark.postgres
@@ -110,13 +111,12 @@ def test_on_postgresql_each_robot_has_one_daemon(postgres_url: str) -> None:
     Store.open(postgres_url).close()
     with holding(postgres_url, "robot-a") as first:
         with pytest.raises(StoreBusy) as refused:
-            Store.open(postgres_url, hold_for="robot-a")
+            hold_store(postgres_url, robot="robot-a")
         message = str(refused.value)
         assert f"robot 'robot-a' is driven by pid {first.pid} (" in message
         assert "\n" not in message
-        other = Store.open(postgres_url, hold_for="robot-b")
-        other.close()
-    Store.open(postgres_url, hold_for="robot-a").close()
+        hold_store(postgres_url, robot="robot-b").release()
+    hold_store(postgres_url, robot="robot-a").release()
 
 
 @pytest.mark.postgres

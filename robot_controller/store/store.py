@@ -27,7 +27,6 @@ from robot_controller.store import intents, queries
 from robot_controller.store.audit import AuditChain, ChainCheck
 from robot_controller.store.db import create_engine_for, migrate
 from robot_controller.store.journal import Journal
-from robot_controller.store.locks import StoreLock, hold_store
 from robot_controller.store.records import DEFAULT_ROBOT, Intent, Unfinished
 from robot_controller.store.statements import HotPath
 from robot_controller.store.transactions import Transactions
@@ -40,36 +39,26 @@ class Store:
     Enum arguments may also be given as their string values.
     """
 
-    def __init__(self, engine: Engine, lock: StoreLock | None = None) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._lock = lock
         self._sql = HotPath(engine.dialect)
         self._chain = AuditChain(self._sql)
         self._tx = Transactions(engine, self._chain)
         self._journal = Journal(self._sql)
 
     @classmethod
-    def open(cls, url: str, *, hold_for: str | None = None) -> Store:
+    def open(cls, url: str) -> Store:
         """Open (and create or upgrade, with Alembic) the store at a SQLAlchemy URL.
 
-        `hold_for`, a robot's name: first take the lock of a writer that robot's daemon holds
-        (`locks.hold_store`: the whole file on SQLite, the robot's share on PostgreSQL), kept
-        until `close`; `StoreBusy`, naming the holder, when another process has it.
+        Opening takes no writer's lock: a daemon, or a command that writes, holds
+        `locks.hold_store` first.
         """
-        lock = None if hold_for is None else hold_store(url, robot=hold_for)
-        try:
-            engine = create_engine_for(url)
-            migrate(engine)
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
-        return cls(engine, lock)
+        engine = create_engine_for(url)
+        migrate(engine)
+        return cls(engine)
 
     def close(self) -> None:
         self.engine.dispose()
-        if self._lock is not None:
-            self._lock.release()
 
     def batch(self) -> AbstractContextManager[None]:
         """Run every store call made inside it, in this thread, in one transaction.

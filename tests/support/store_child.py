@@ -14,6 +14,7 @@ import sys
 from datetime import UTC, datetime
 
 from robot_controller.store import Store
+from robot_controller.store.locks import hold_store
 from scanners.base import Scan
 
 
@@ -25,10 +26,12 @@ def say(line: str) -> None:
 def main(action: str, url: str, arg: str = "") -> None:
     say("ready")
     if action == "hold":
-        store = Store.open(url, hold_for=arg)
+        lock = hold_store(url, robot=arg)  # as a daemon does, before it opens anything
+        store = Store.open(url)
         say("held")
         sys.stdin.read()
         store.close()
+        lock.release()
     else:
         sys.stdin.readline()  # the start gate
         store = Store.open(url)
