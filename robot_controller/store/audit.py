@@ -78,22 +78,29 @@ def _last_hash() -> ClauseElement:
 class AuditChain:
     """Appends events to the chain inside the caller's transaction.
 
-    The head is read inside each transaction, never remembered across them, since another
+    The head is read once in each transaction, never remembered across them, since another
     process may have appended in between. Appends are serialised: on PostgreSQL by a
     transaction lock taken first, on SQLite by the write lock every write transaction takes
-    when it begins. The unique `prev_hash` refuses a fork should they ever not be.
+    when it begins; so within one transaction the head it last wrote stays the head. The
+    unique `prev_hash` refuses a fork should they ever not be serialised.
     """
 
     def __init__(self, sql: HotPath) -> None:
         self._sql = sql
         self._lock = sql.dialect.name == "postgresql"
+        self._known: tuple[object, str] | None = None  # (transaction, head it wrote)
 
     def append(self, conn: Connection, events: Sequence[AuditEvent]) -> None:
         if not events:
             return
-        if self._lock:
-            conn.execute(_LOCK_CHAIN)
-        prev = self._read_head(conn)
+        transaction = conn.get_transaction()
+        known = self._known
+        if known is not None and known[0] is transaction:
+            prev = known[1]
+        else:
+            if self._lock:
+                conn.execute(_LOCK_CHAIN)
+            prev = self._read_head(conn)
         for event in events:
             digest = chain_hash(prev, event)
             self._sql.insert(
@@ -111,6 +118,7 @@ class AuditChain:
                 },
             )
             prev = digest
+        self._known = (transaction, prev)
 
     def check(self, conn: Connection) -> ChainCheck:
         """Re-compute the whole chain."""
