@@ -27,13 +27,15 @@ from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_s
 from robot_controller.config import Config, ConfigError, MockHubConfig, load_config
 from robot_controller.console import fail, out
 from robot_controller.logs import configure_logging
-from robot_controller.outbox import ReplayReport, replay
+from robot_controller.outbox import ReplayReport, UndoRefused, queue_undo, replay
 from robot_controller.parsed_json import parsed_as_json
 from robot_controller.pipeline import utc_now
+from robot_controller.pipeline.context import new_trx
+from robot_controller.robot.base import RobotConflict
 from robot_controller.simulated import simulated
 from robot_controller.states import IntentStatus
-from robot_controller.store import Store
-from robot_controller.wiring import build_daemon, build_hub, login_refused
+from robot_controller.store import DEFAULT_ROBOT, Store, StoreBusy, StoreError
+from robot_controller.wiring import build_daemon, build_hub, hold_store, login_refused, open_store
 from simulators.world import WorldError
 
 app = typer.Typer(
@@ -109,7 +111,14 @@ def outbox_replay(config: ConfigOption = None) -> None:
     configure_logging(level="warning", stream=sys.stderr)
     try:
         report = asyncio.run(_replay(settings))
-    except ConfigError as error:
+    except StoreBusy as error:
+        stop = f"kill -TERM {error.pid}" if error.pid is not None else "stop it"
+        raise fail(
+            f"{error}: the running daemon replays the outbox itself (every "
+            f"pipeline.replay_every_s); to replay now, stop it first ({stop})",
+            code=1,
+        ) from None
+    except (ConfigError, StoreError) as error:
         raise fail(str(error)) from None
     out.print(
         f"{report.done} done, {report.failed} refused by the hub, {report.flagged} flagged for "
@@ -120,15 +129,48 @@ def outbox_replay(config: ConfigOption = None) -> None:
         raise fail(f"stopped with {report.left} left: {report.stopped}", code=1)
 
 
+@outbox.command("undo")
+def outbox_undo(
+    token: Annotated[int, typer.Argument(min=1, help="The pack's token, as the log names it.")],
+    config: ConfigOption = None,
+) -> None:
+    """Queue the undo of a pack's decommission (Art. 13: at this location, within 240 h), for a
+    pack that was decommissioned but did not reach the shelf. The running daemon's replay, or
+    `fmd-robot outbox replay`, sends it."""
+    settings = _settings(config)
+    try:
+        store = open_store(settings.store.url)
+    except (ConfigError, StoreError) as error:
+        raise fail(str(error)) from None
+    try:
+        intent = queue_undo(store, token, at=utc_now(), trx=new_trx())
+    except UndoRefused as error:
+        raise fail(str(error), code=1) from None
+    except StoreError as error:
+        raise fail(str(error), code=1) from None
+    finally:
+        store.close()
+    out.print(
+        f"undo of pack {token}'s decommission ({intent.reason}) queued: the next replay sends it",
+        highlight=False,
+    )
+
+
 async def _replay(settings: Config) -> ReplayReport:
     hub = await build_hub(settings)
     try:
-        store = await asyncio.to_thread(Store.open, settings.store.url)
+        robot = settings.robot.name if settings.robot is not None else DEFAULT_ROBOT
+        # the daemon's lock: a daemon on this store (this robot's, on PostgreSQL) refuses us
+        lock = await asyncio.to_thread(hold_store, settings.store.url, robot=robot)
         try:
-            # packs still being loaded belong to the running daemon, never to this command
-            return await replay(store, hub, clock=utc_now, finished_packs_only=True)
+            store = await asyncio.to_thread(open_store, settings.store.url)
+            try:
+                # packs still being loaded belong to the running daemon, never to this command
+                return await replay(store, hub, clock=utc_now, finished_packs_only=True)
+            finally:
+                store.close()
         finally:
-            store.close()
+            lock.release()
     finally:
         await hub.aclose()
 
@@ -260,6 +302,13 @@ def run(
     config: Annotated[
         Path | None, typer.Option(help="TOML configuration file (default: embedded defaults).")
     ] = None,
+    drain: Annotated[
+        bool,
+        typer.Option(
+            help="At the end of a finite input, replay the outbox (up to "
+            "pipeline.drain_timeout_s) before exiting."
+        ),
+    ] = False,
 ) -> None:
     """Run the daemon until SIGINT or SIGTERM, finishing the packs already taken."""
     try:
@@ -267,19 +316,43 @@ def run(
     except ConfigError as error:
         raise fail(str(error)) from None
     configure_logging(level=settings.log.level, fmt=settings.log.format, stream=sys.stderr)
+    drain_s = settings.pipeline.drain_timeout_s if drain else None
     try:
-        asyncio.run(_run_daemon(settings))
+        asyncio.run(_run_daemon(settings, drain_s))
     except (ConfigError, WorldError) as error:
         raise fail(str(error)) from None
+    except RobotConflict as error:
+        raise fail(
+            f"loading stopped: {error}; find the other master, then restart", code=1
+        ) from None
+    except StoreBusy as error:
+        stop = f"kill -TERM {error.pid}" if error.pid is not None else "stop it"
+        raise fail(
+            f"{error}: one daemon per store and robot; stop that one first ({stop})"
+        ) from None
+    except Exception as error:
+        failed = store_failure(error)
+        if failed is None:
+            raise
+        raise fail(str(failed), code=1) from None
 
 
-async def _run_daemon(settings: Config) -> None:
+def store_failure(error: BaseException | None) -> StoreError | None:
+    """The store failure behind an error (a failed scan's is wrapped in `ScannerFailed`)."""
+    while error is not None:
+        if isinstance(error, StoreError):
+            return error
+        error = error.__cause__
+    return None
+
+
+async def _run_daemon(settings: Config, drain_s: float | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if settings.simulation is None:
-        await _serve(settings, stop)
+        await _serve(settings, stop, drain_s=drain_s)
         return
     simulation = settings.simulation
     structlog.get_logger("fmd.simulation").warning(
@@ -291,11 +364,15 @@ async def _run_daemon(settings: Config) -> None:
     )
     with tempfile.TemporaryDirectory(prefix="fmd-robot-world-") as folder:
         async with simulated(settings, Path(folder)) as (reached, world):
-            await _serve(reached, stop, begin=world.begin)
+            await _serve(reached, stop, begin=world.begin, drain_s=drain_s)
 
 
 async def _serve(
-    settings: Config, stop: asyncio.Event, begin: Callable[[Callable[[], int]], None] | None = None
+    settings: Config,
+    stop: asyncio.Event,
+    begin: Callable[[Callable[[], int]], None] | None = None,
+    *,
+    drain_s: float | None = None,
 ) -> None:
     routed = 0
 
@@ -307,6 +384,6 @@ async def _serve(
     try:
         if begin is not None:
             begin(lambda: routed)
-        await daemon.run(stop=stop)
+        await daemon.run(stop=stop, drain_s=drain_s)
     finally:
         await daemon.aclose()

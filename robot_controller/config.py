@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from fmd.policy import SitePolicy
+from robot_controller.store.records import DEFAULT_ROBOT
 
 _PACKAGED = Path(__file__).with_name("default.toml")
 _REPOSITORY = Path(__file__).parents[1] / "config" / "default.toml"
@@ -142,7 +143,14 @@ class RestHubConfig(_HubBase):
 HubConfig = Annotated[MockHubConfig | SoapHubConfig | RestHubConfig, Field(discriminator="kind")]
 
 
-class SimRobotConfig(_Section):
+class _Robot(_Section):
+    """What every robot has: the name its daemon is known by in a shared store."""
+
+    # one daemon per robot: its scans and jobs carry the name, its recovery takes only its own
+    name: str = Field(default=DEFAULT_ROBOT, min_length=1, max_length=63)
+
+
+class SimRobotConfig(_Robot):
     """The in-process robot model."""
 
     kind: Literal["sim"] = "sim"
@@ -166,7 +174,7 @@ class _SerialPort(_Section):
         return value
 
 
-class _Handshake(_Section):
+class _Handshake(_Robot):
     """The timing of a wired robot's handshake."""
 
     ack_timeout_s: float = Field(default=1.0, gt=0)  # the robot echoes the job's sequence number

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +47,8 @@ from robot_controller.robot.base import Robot, RobotError
 from robot_controller.robot.modbus import ModbusRobot, ModbusTimeouts
 from robot_controller.robot.serial import SerialRobot
 from robot_controller.robot.sim import SimRobot
-from robot_controller.store import Store
+from robot_controller.store import DEFAULT_ROBOT, Store, locks
+from robot_controller.store.locks import StoreLock
 from scanners.base import Scanner, ScannerError
 from scanners.camera import CameraScanner, Region
 from scanners.decoders import make_decoder
@@ -56,6 +57,11 @@ from scanners.script import ScriptedScanner
 from scanners.serial import SerialScanner, SerialSettings
 
 log = structlog.get_logger("fmd.hub")
+
+NO_ROBOT = (
+    'robot: none configured (add a robot section to the config file; kind = "sim" is the '
+    "in-process robot model for a trial)"
+)
 
 
 @dataclass
@@ -101,6 +107,11 @@ async def build_daemon(
         opened.push_async_callback(hub.aclose)
         await check_login(hub)
         hub.on_login_refused = _log_refusal  # from now on, a refused login is an error line
+        if config.robot is None:
+            raise ConfigError(NO_ROBOT)
+        # held before any device: a second daemon for the same store or robot touches none
+        lock = await asyncio.to_thread(hold_store, config.store.url, robot=config.robot.name)
+        opened.callback(lock.release)
         scanners = await open_scanners(config)
         for scanner in scanners:
             opened.push_async_callback(scanner.aclose)
@@ -117,6 +128,7 @@ async def build_daemon(
             window=config.pipeline.window,
             replay_every_s=config.pipeline.replay_every_s,
             on_routed=on_routed,
+            robot_name=config.robot.name,
         )
         opened.push_async_callback(pipeline.aclose)
     except BaseException:
@@ -125,10 +137,24 @@ async def build_daemon(
     return Daemon(pipeline, scanners, store, opened)
 
 
+def hold_store(url: str, *, robot: str = DEFAULT_ROBOT) -> StoreLock:
+    """The writer's lock on the store at `url` for `robot`'s daemon, until it is released (one
+    daemon per SQLite store, one per robot on PostgreSQL): `StoreBusy` (one line naming the
+    holder) when another process has it; `ConfigError` (one line) when it cannot be taken."""
+    with _cannot_open(url):
+        return locks.hold_store(url, robot=robot)
+
+
 def open_store(url: str) -> Store:
     """The store at `url`, migrated; `ConfigError` (one line) when it cannot be opened."""
-    try:
+    with _cannot_open(url):
         return Store.open(url)
+
+
+@contextmanager
+def _cannot_open(url: str) -> Iterator[None]:
+    try:
+        yield
     except (SQLAlchemyError, OSError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"store: cannot open {url}: {reason}") from None
@@ -188,10 +214,7 @@ async def open_robot(config: RobotConfig | None) -> Robot:
     """The configured robot, connected: `ConfigError` (one line) when there is none or it
     cannot be reached."""
     if config is None:
-        raise ConfigError(
-            'robot: none configured (add a robot section to the config file; kind = "sim" is '
-            "the in-process robot model for a trial)"
-        )
+        raise ConfigError(NO_ROBOT)
     robot = build_robot(config)
     try:
         await robot.connect()

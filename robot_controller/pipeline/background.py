@@ -78,7 +78,7 @@ async def retrieve_suspects(steps: PackSteps) -> None:
     only the operator can tell where that pack is."""
     ctx = steps.context
     try:
-        due, stuck = await ctx.call(ctx.store.retrievals_due)
+        due, stuck = await ctx.call(ctx.store.retrievals_due, robot=ctx.robot_name)
         for token in stuck:
             await ctx.call(ctx.store.flag, token, RETRIEVE_CUT_OFF, at=ctx.clock())
         for token in due:

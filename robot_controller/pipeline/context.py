@@ -38,6 +38,7 @@ class Context:
     separators: str
     clock: Callable[[], datetime]
     call: StoreCall
+    robot_name: str = "robot"  # recorded on its scans and jobs; recovery takes only its own
 
 
 @dataclass(frozen=True, slots=True)

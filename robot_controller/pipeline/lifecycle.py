@@ -23,7 +23,7 @@ from robot_controller.pipeline.recovery import recover_unfinished
 from robot_controller.pipeline.robot_turn import RESUME_EVERY_S, RobotTurn
 from robot_controller.pipeline.steps import OnRouted, PackSteps, internal_error
 from robot_controller.robot.base import Robot
-from robot_controller.store import Store
+from robot_controller.store import Store, StoreUnwritable
 from robot_controller.store.runner import StoreRunner
 from scanners.base import Scan, Scanner
 
@@ -53,17 +53,19 @@ class Pipeline:
         on_routed: OnRouted | None = None,
         replay_every_s: float | None = None,
         resume_every_s: float = RESUME_EVERY_S,
+        robot_name: str = "robot",
     ) -> None:
         """`hub` is behind the resilience wrapper (`ResilientHub`); `replay_every_s`: how often
         the outbox is replayed in the background while loading (None: never; `fmd-robot outbox
-        replay` does it on demand)."""
+        replay` does it on demand); `robot_name`: the robot this pipeline drives, among those
+        sharing the store."""
         self.store = store
         self.hub = hub
         self.robot = robot
         self.window = window
         self.replay_every_s = replay_every_s
         self._db = StoreRunner(store)
-        context = Context(store, hub, robot, site, separators, clock, self._db.call)
+        context = Context(store, hub, robot, site, separators, clock, self._db.call, robot_name)
         turn = RobotTurn(robot, resume_every_s=resume_every_s)
         self.steps = PackSteps(context, on_routed, turn=turn)
         self._takes: set[asyncio.Future[None]] = set()
@@ -123,7 +125,11 @@ class Pipeline:
             take = asyncio.ensure_future(self._take(scan, queue, slots))
             self._takes.add(take)
             take.add_done_callback(self._takes.discard)
-            await asyncio.shield(take)
+            try:
+                await asyncio.shield(take)
+            except StoreUnwritable as error:  # nothing can be recorded: loading stops
+                self.steps.turn.stop(error)
+                return
             if stop.is_set():
                 return
 
@@ -142,15 +148,18 @@ class Pipeline:
     async def _record_scan(self, scan: Scan, attempts: int = 4) -> int:
         """Commit a scan, retrying a failing store a few times before giving up."""
         ctx = self.steps.context
+        record, robot = ctx.store.record_scan, ctx.robot_name
         for attempt in range(attempts - 1):
             try:
-                token: int = await ctx.call(ctx.store.record_scan, scan, at=ctx.clock())
+                token: int = await ctx.call(record, scan, at=ctx.clock(), robot=robot)
+            except StoreUnwritable:
+                raise  # a full or read-only store does not heal by itself
             except Exception as error:  # noqa: BLE001 - retried, then raised below
                 log.error("store.retry", step="record_scan", error=repr(error))
                 await asyncio.sleep(0.2 * 2**attempt)
             else:
                 return token
-        last: int = await ctx.call(ctx.store.record_scan, scan, at=ctx.clock())
+        last: int = await ctx.call(record, scan, at=ctx.clock(), robot=robot)
         return last
 
     async def _place_all(self, queue: Queue, slots: asyncio.Semaphore) -> None:
@@ -180,6 +189,8 @@ class Pipeline:
         try:
             return await decided
         except Exception as error:
+            if isinstance(error, StoreUnwritable):
+                self.steps.turn.stop(error)
             self.steps.release(token)
             log.exception("pack.internal_error", error=str(error))
             return internal_error(token, error)

@@ -42,7 +42,7 @@ FINISH_WAIT_S = 30.0
 async def recover_unfinished(steps: PackSteps) -> list[Prepared]:
     """Resolve every unfinished pack; returns the packs still to hand to the robot."""
     ctx = steps.context
-    unfinished: list[Unfinished] = await ctx.call(ctx.store.unfinished)
+    unfinished: list[Unfinished] = await ctx.call(ctx.store.unfinished, robot=ctx.robot_name)
     ready: list[Prepared] = []
     for pack in unfinished:
         with structlog.contextvars.bound_contextvars(token=pack.token):

@@ -1,6 +1,6 @@
 """The robot as the packs in flight share it: one job at a time, asked first whether it can take
 the pack; loading pauses while it cannot and resumes by itself once it can; another master on the
-robot halts loading for good."""
+robot (or a store that cannot be written) halts loading for good."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class RobotTurn:
         self.robot = robot
         self.resume_every_s = resume_every_s
         self.paused: str | None = None  # why intake waits for the robot
-        self.halted: RobotError | None = None  # why loading stopped for good
+        self.halted: Exception | None = None  # why loading stopped for good
         self.halt = asyncio.Event()
         self._lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
@@ -78,8 +78,9 @@ class RobotTurn:
             self._watcher = asyncio.ensure_future(self._resume_when_ready())
         self.paused = why
 
-    def stop(self, error: RobotError) -> None:
-        """Halt loading: nothing more goes to the robot."""
+    def stop(self, error: Exception) -> None:
+        """Halt loading (another master, a store that cannot be written): nothing more goes to
+        the robot, and the pipeline ends with `error`."""
         if self.halted is None:
             log.error("loading.halted", error=str(error))
             self.halted = error

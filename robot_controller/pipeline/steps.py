@@ -21,7 +21,7 @@ from robot_controller.pipeline.robot_turn import RobotTurn
 from robot_controller.robot.base import Job, JobCode, JobOutcome, JobReason
 from robot_controller.routing import job_for, route_of
 from robot_controller.states import HubOperation, IntentStatus, Route, Stage
-from robot_controller.store import Intent
+from robot_controller.store import Intent, StoreUnwritable
 
 log = structlog.get_logger("fmd.pipeline")
 
@@ -177,7 +177,7 @@ class PackSteps:
         if item.decision.decommission_to is not None and not item.decision.verify_later:
             item = await self.decommission(item)
             job = job_for(item.decision, item.token) or job
-        job_id = await ctx.call(ctx.store.start_job, job, at=ctx.clock())
+        job_id = await ctx.call(ctx.store.start_job, job, at=ctx.clock(), robot=ctx.robot_name)
         outcome = await self.turn.execute(job)
         return asyncio.ensure_future(self.record_route(item, job, job_id, outcome))
 
@@ -217,6 +217,9 @@ class PackSteps:
                 self._finish, item, route=route, message=message, job_id=job_id,
                 outcome=outcome, flagged=flagged,
             )  # fmt: skip
+        except StoreUnwritable as error:  # left unfinished: the next start recovers it
+            self.turn.stop(error)
+            return
         except Exception as error:  # left unfinished: the next start recovers it
             log.exception("pack.record_failed", error=repr(error))
             return
@@ -264,7 +267,7 @@ class PackSteps:
         if location is None:
             return None
         job = Job(JobCode.RETRIEVE_TO_QUARANTINE, token, JobReason.FMD_ALERT, location)
-        job_id = await ctx.call(ctx.store.start_job, job, at=ctx.clock())
+        job_id = await ctx.call(ctx.store.start_job, job, at=ctx.clock(), robot=ctx.robot_name)
         outcome = await self.turn.execute(job)
         route: Route = await ctx.call(
             ctx.store.record_retrieval, token, job_id, outcome, at=ctx.clock()

@@ -1,6 +1,15 @@
 """The durable verification log (SQLite or PostgreSQL), with its audit hash chain."""
 
-from robot_controller.store.records import Intent, Unfinished
+from robot_controller.store.errors import StoreBusy, StoreError, StoreUnwritable
+from robot_controller.store.records import DEFAULT_ROBOT, Intent, Unfinished
 from robot_controller.store.store import Store
 
-__all__ = ["Intent", "Store", "Unfinished"]
+__all__ = [
+    "DEFAULT_ROBOT",
+    "Intent",
+    "Store",
+    "StoreBusy",
+    "StoreError",
+    "StoreUnwritable",
+    "Unfinished",
+]

@@ -78,24 +78,29 @@ def _last_hash() -> ClauseElement:
 class AuditChain:
     """Appends events to the chain inside the caller's transaction.
 
-    `shared`: several writers share one chain (PostgreSQL), so appends are serialised by a
-    transaction lock and the head is read each time. Otherwise there is one writer: the head is
-    remembered, and the unique `prev_hash` refuses a fork if another process appended.
+    The head is read once in each transaction, never remembered across them, since another
+    process may have appended in between. Appends are serialised: on PostgreSQL by a
+    transaction lock taken first, on SQLite by the write lock every write transaction takes
+    when it begins; so within one transaction the head it last wrote stays the head. The
+    unique `prev_hash` refuses a fork should they ever not be serialised.
     """
 
-    def __init__(self, sql: HotPath, *, shared: bool) -> None:
+    def __init__(self, sql: HotPath) -> None:
         self._sql = sql
-        self._shared = shared
-        self._head: str | None = None  # as this process last wrote it
+        self._lock = sql.dialect.name == "postgresql"
+        self._known: tuple[object, str] | None = None  # (transaction, head it wrote)
 
     def append(self, conn: Connection, events: Sequence[AuditEvent]) -> None:
         if not events:
             return
-        if self._shared:
-            conn.execute(_LOCK_CHAIN)
-            prev = self._read_head(conn)
+        transaction = conn.get_transaction()
+        known = self._known
+        if known is not None and known[0] is transaction:
+            prev = known[1]
         else:
-            prev = self._head or self._read_head(conn)
+            if self._lock:
+                conn.execute(_LOCK_CHAIN)
+            prev = self._read_head(conn)
         for event in events:
             digest = chain_hash(prev, event)
             self._sql.insert(
@@ -113,11 +118,7 @@ class AuditChain:
                 },
             )
             prev = digest
-        self._head = prev
-
-    def forget(self) -> None:
-        """A transaction rolled back: read the head again next time."""
-        self._head = None
+        self._known = (transaction, prev)
 
     def check(self, conn: Connection) -> ChainCheck:
         """Re-compute the whole chain."""

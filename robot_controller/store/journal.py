@@ -54,13 +54,14 @@ class Journal:
         self._sql = sql
 
     def record_scan(self, conn: Connection, raw: str, symbology: str | None, source: str,
-                    scanned_at: datetime, at: datetime) -> Written[int]:  # fmt: skip
+                    scanned_at: datetime, at: datetime, robot: str) -> Written[int]:  # fmt: skip
         row = {
             "raw": encode_raw(raw),
             "symbology": symbology,
             "source": source,
             "scanned_at": scanned_at,
             "recorded_at": at,
+            "robot": robot,
         }
         token = int(self._sql.insert(conn, scans, row, returning="id").fetchone()[0])
         return Written(token, (pack_event(at, "scan.recorded", token, source, len=len(raw)),))
@@ -120,8 +121,9 @@ class Journal:
         self._sql.insert(conn, alerts, alert)
         return Written(None, (called, pack_event(at, "alert.raised", token, result.return_code)))
 
-    def start_job(self, conn: Connection, job: Job, at: datetime) -> Written[int]:
+    def start_job(self, conn: Connection, job: Job, at: datetime, robot: str) -> Written[int]:
         row = {
+            "robot": robot,
             "token": job.token,
             "code": int(job.code),
             "reason": int(job.reason),

@@ -15,7 +15,7 @@ from robot_controller.robot.base import Job, JobCode, JobReason
 from robot_controller.states import HubOperation, IntentStatus, JobStatus, Route
 from robot_controller.store import intents
 from robot_controller.store.codec import decision_of, decode_raw, intent_of
-from robot_controller.store.records import Intent, Unfinished
+from robot_controller.store.records import DEFAULT_ROBOT, Intent, Unfinished
 from robot_controller.store.schema import alerts, decisions, jobs, outbox, outcomes, scans
 from robot_controller.store.statements import HotPath
 
@@ -47,10 +47,11 @@ def shelved_location(conn: Connection, token: int) -> int | None:
     return None if location is None else int(location)
 
 
-def unfinished(conn: Connection) -> list[Unfinished]:
-    """Scans without a final outcome, oldest first, with their newest decision, open intent and
-    started job: three queries, whatever the number of packs."""
-    unsettled = scans.c.id.not_in(sa.select(outcomes.c.token))
+def unfinished(conn: Connection, robot: str) -> list[Unfinished]:
+    """`robot`'s scans without a final outcome, oldest first, with their newest decision, open
+    intent and started job: three queries, whatever the number of packs. Scans recorded before
+    robots had names count as the default robot's."""
+    unsettled = scans.c.id.not_in(sa.select(outcomes.c.token)) & of_robot(robot)
     newest = (
         sa.select(sa.func.max(decisions.c.id))
         .where(decisions.c.token.not_in(sa.select(outcomes.c.token)))
@@ -100,9 +101,14 @@ def job(conn: Connection, job_id: int) -> Job:
     return Job(JobCode(row.code), row.token, JobReason(row.reason))
 
 
-def retrievals_due(conn: Connection) -> tuple[list[int], list[int]]:
-    """Shelved packs whose deferred check failed: those never sent to be retrieved, and those
-    whose retrieve job started but never ended (only the operator can settle those)."""
+def of_robot(robot: str) -> sa.ColumnElement[bool]:
+    """Scans taken by `robot`'s daemon (those recorded before names: the default robot's)."""
+    return sa.func.coalesce(scans.c.robot, DEFAULT_ROBOT) == robot
+
+
+def retrievals_due(conn: Connection, robot: str) -> tuple[list[int], list[int]]:
+    """`robot`'s shelved packs whose deferred check failed: those never sent to be retrieved,
+    and those whose retrieve job started but never ended (only the operator can settle those)."""
     failed_check = sa.exists().where(
         outbox.c.token == outcomes.c.token,
         outbox.c.operation == HubOperation.VERIFY.value,
@@ -114,7 +120,12 @@ def retrievals_due(conn: Connection) -> tuple[list[int], list[int]]:
     rows = conn.execute(
         sa.select(outcomes.c.token, sa.func.max(jobs.c.status))
         .select_from(outcomes.outerjoin(jobs, retrieving))
-        .where(outcomes.c.route == Route.SHELVED.value, ~outcomes.c.flagged, failed_check)
+        .where(
+            outcomes.c.route == Route.SHELVED.value,
+            ~outcomes.c.flagged,
+            failed_check,
+            outcomes.c.token.in_(sa.select(scans.c.id).where(of_robot(robot))),
+        )
         .group_by(outcomes.c.token)
         .order_by(outcomes.c.token)
     ).all()

@@ -10,6 +10,9 @@ from fmd.hub.contract import Reason
 from fmd.policy import Decision
 from robot_controller.states import HubOperation, IntentStatus
 
+DEFAULT_ROBOT = "robot"
+"""The robot of a daemon whose configuration names none, and of rows recorded before names."""
+
 
 @dataclass(frozen=True, slots=True)
 class Intent:

@@ -62,6 +62,7 @@ scans = sa.Table(
     _text("source"),
     _at("scanned_at"),
     _at("recorded_at"),
+    _text("robot", nullable=True),  # the robot whose daemon took it (None: before 0002)
 )
 
 decisions = sa.Table(
@@ -140,6 +141,7 @@ jobs = sa.Table(
     _text("message"),
     _at("started_at"),
     _at("done_at", nullable=True),
+    _text("robot", nullable=True),  # the robot asked to move the pack (None: before 0002)
 )
 
 outcomes = sa.Table(

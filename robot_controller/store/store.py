@@ -27,7 +27,7 @@ from robot_controller.store import intents, queries
 from robot_controller.store.audit import AuditChain, ChainCheck
 from robot_controller.store.db import create_engine_for, migrate
 from robot_controller.store.journal import Journal
-from robot_controller.store.records import Intent, Unfinished
+from robot_controller.store.records import DEFAULT_ROBOT, Intent, Unfinished
 from robot_controller.store.statements import HotPath
 from robot_controller.store.transactions import Transactions
 from scanners.base import Scan
@@ -42,13 +42,17 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sql = HotPath(engine.dialect)
-        self._chain = AuditChain(self._sql, shared=engine.dialect.name == "postgresql")
+        self._chain = AuditChain(self._sql)
         self._tx = Transactions(engine, self._chain)
         self._journal = Journal(self._sql)
 
     @classmethod
     def open(cls, url: str) -> Store:
-        """Open (and create or upgrade, with Alembic) the store at a SQLAlchemy URL."""
+        """Open (and create or upgrade, with Alembic) the store at a SQLAlchemy URL.
+
+        Opening takes no writer's lock: a daemon, or a command that writes, holds
+        `locks.hold_store` first.
+        """
         engine = create_engine_for(url)
         migrate(engine)
         return cls(engine)
@@ -65,10 +69,10 @@ class Store:
 
     # -- writes: one transaction each (or part of a batch) -------------------------------
 
-    def record_scan(self, scan: Scan, *, at: datetime) -> int:
-        """Commit a raw scan; returns its token."""
+    def record_scan(self, scan: Scan, *, at: datetime, robot: str = DEFAULT_ROBOT) -> int:
+        """Commit a raw scan taken by `robot`'s daemon; returns its token."""
         return self._tx.write(lambda conn: self._journal.record_scan(
-            conn, scan.raw, scan.symbology_id, scan.source, scan.at, at))  # fmt: skip
+            conn, scan.raw, scan.symbology_id, scan.source, scan.at, at, robot))  # fmt: skip
 
     def record_decision(
         self,
@@ -136,9 +140,9 @@ class Store:
         with self._tx.read() as conn:
             return queries.job(conn, job_id)
 
-    def start_job(self, job: Job, *, at: datetime) -> int:
-        """Commit a robot job as started, before the robot is asked to move the pack."""
-        return self._tx.write(lambda conn: self._journal.start_job(conn, job, at))
+    def start_job(self, job: Job, *, at: datetime, robot: str = DEFAULT_ROBOT) -> int:
+        """Commit a job of `robot` as started, before the robot is asked to move the pack."""
+        return self._tx.write(lambda conn: self._journal.start_job(conn, job, at, robot))
 
     def record_calls(self, token: int, calls: Iterable[Attempt]) -> None:
         """Record every call a step made to the hub (each with its answer or error)."""
@@ -181,12 +185,12 @@ class Store:
 
     # -- reads --------------------------------------------------------------------------
 
-    def retrievals_due(self) -> tuple[list[int], list[int]]:
-        """Shelved packs whose deferred check failed: those never sent to be retrieved, and
-        those whose retrieve job started but never ended (a stop or crash mid-move), which
-        only the operator can settle. Durable, so nothing depends on memory."""
+    def retrievals_due(self, *, robot: str = DEFAULT_ROBOT) -> tuple[list[int], list[int]]:
+        """`robot`'s shelved packs whose deferred check failed: those never sent to be
+        retrieved, and those whose retrieve job started but never ended (a stop or crash
+        mid-move), which only the operator can settle. Durable, so nothing depends on memory."""
         with self._tx.read() as conn:
-            return queries.retrievals_due(conn)
+            return queries.retrievals_due(conn, robot)
 
     def shelved_location(self, token: int) -> int | None:
         """Where a pack on the shelf is (None when it is not on the shelf)."""
@@ -203,10 +207,11 @@ class Store:
         with self._tx.read() as conn:
             return intents.change_pending(conn, ui)
 
-    def unfinished(self) -> list[Unfinished]:
-        """Scans without a final outcome, oldest first, with their open intent and started job."""
+    def unfinished(self, *, robot: str = DEFAULT_ROBOT) -> list[Unfinished]:
+        """`robot`'s scans without a final outcome, oldest first, with their open intent and
+        started job (scans recorded before robots had names count as the default robot's)."""
         with self._tx.read() as conn:
-            return queries.unfinished(conn)
+            return queries.unfinished(conn, robot)
 
     def outbox_counts(self) -> dict[tuple[str, str], int]:
         """How many intents there are per (operation, status)."""

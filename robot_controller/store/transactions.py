@@ -11,6 +11,8 @@ from typing import Generic, TypeVar
 from sqlalchemy.engine import Connection, Engine
 
 from robot_controller.store.audit import AuditChain, AuditEvent
+from robot_controller.store.db import reader
+from robot_controller.store.errors import translated
 
 T = TypeVar("T")
 
@@ -24,10 +26,14 @@ class Written(Generic[T]):
 
 
 class Transactions:
-    """Runs writes and reads on an engine; a batch makes this thread's calls one transaction."""
+    """Runs writes and reads on an engine; a batch makes this thread's calls one transaction.
+
+    A driver error meaning the store cannot be written is raised as `StoreUnwritable`.
+    """
 
     def __init__(self, engine: Engine, chain: AuditChain) -> None:
         self.engine = engine
+        self._reader = reader(engine)
         self._chain = chain
         self._batch = threading.local()
 
@@ -61,7 +67,7 @@ class Transactions:
         if joined is not None:
             yield joined
             return
-        with self.engine.connect() as conn:
+        with translated(self.engine.url), self._reader.connect() as conn:
             yield conn
 
     def _joined(self) -> Connection | None:
@@ -76,9 +82,5 @@ class Transactions:
         if joined is not None:
             yield joined
             return
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except BaseException:
-            self._chain.forget()  # rolled back: the chain's head is no longer known
-            raise
+        with translated(self.engine.url), self.engine.begin() as conn:
+            yield conn
