@@ -295,7 +295,7 @@ KIND_OF_TABLE: dict[str, sa.Table] = {
     "pack": outcomes,
     "outbox.queued": outbox,
 }
-ROUTE_EVENTS = {"pack.shelved", "pack.rejected", "pack.quarantined"}
+ROUTE_EVENTS = {f"pack.{route}" for route in Route}
 
 
 def rows_per_pack(engine: sa.Engine) -> Counter[tuple[int, str]]:
