@@ -222,17 +222,23 @@ async def test_a_regular_file_is_read_to_its_end(tmp_path: Path, logs: Logs) -> 
     assert scanner.stats.partial == 1
 
 
-async def test_non_ascii_from_a_wrong_keyboard_layout_reaches_the_parser(
+async def test_a_wrong_keyboard_layout_reaches_the_parser_and_binary_bytes_do_not(
     tmp_path: Path, logs: Logs
 ) -> None:
     path = tmp_path / "scans.txt"
-    path.write_bytes("]d201034531200000111730123110ABCDß1234\n".encode() + b"\xff\xfe\n")
+    layout_damaged = "]d201034531200000111730123110ABCDß1234"
+    path.write_bytes(
+        layout_damaged.encode() + b"\n\xff\xfe0104150037\n" + CODE.encode() + b"\x01\n"
+    )
     with path.open("rb") as stream:
-        layout, binary = await all_scans(KeyboardScanner(stream=stream))
-    assert "ß" in layout.raw  # UTF-8 decoded, for the parser's keyboard-layout check
+        (layout,) = await all_scans(KeyboardScanner(stream=stream))
+    assert layout.raw == layout_damaged  # UTF-8 decoded, for the parser's keyboard-layout check
     assert any(p.code == "keyboard-layout" for p in parse_scan(layout.raw).problems)
-    assert binary.raw == "\xff\xfe"  # not UTF-8: kept byte for byte as latin-1
-    assert [e["event"] for e in logs] == ["scanner.garbage", "scanner.garbage"]
+    (warning,) = logs  # not UTF-8, and a control character: one burst, never a scan
+    assert warning["event"] == "scanner.garbage"
+    assert warning["why"] == "bytes not valid in the encoding: 1, control characters: 1"
+    assert warning["first_bytes"] == "\\xff\\xfe0104150037"
+    assert "keyboard country" in warning["advice"]
 
 
 def test_stdin_is_the_default_source() -> None:
