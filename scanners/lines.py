@@ -11,12 +11,10 @@ from dataclasses import dataclass
 import structlog
 
 from scanners.line_report import QUIET_S, GarbageBursts, LineAdvice
-from scanners.scan_text import Garbage, code_after_noise, scan_text, shown
+from scanners.scan_text import Garbage, code_after_noise, is_text, scan_text, shown
 from serial_io.framing import FrameEvent, Line, LineFramer, Partial, StrayTerminator, TooLong
 
 log = structlog.get_logger(__name__)
-
-_NOT_TEXT = (Garbage.CONTROL, Garbage.UNDECODABLE)
 
 
 @dataclass(slots=True)
@@ -126,8 +124,7 @@ class ScanLines:
         )
 
     def _text_like(self, data: bytes) -> bool:
-        """The bytes are text a code reader sends, whatever their length."""
-        return scan_text(data, self._encoding, gs_substitute=self._gs_substitute) not in _NOT_TEXT
+        return is_text(data, self._encoding, gs_substitute=self._gs_substitute)
 
     def _settle_hints(self, genuine: bool) -> None:
         """Log the held line-end hints when the line they came with is a scan; otherwise they

@@ -17,6 +17,8 @@ import codecs
 import re
 from enum import StrEnum
 
+from fmd.codes.checks import is_valid_gtin
+
 SEPARATORS = frozenset("\x1d\x1e\x04")
 """The only control characters a pack code carries: GS (FNC1), RS and EOT (ISO/IEC 15434)."""
 
@@ -33,7 +35,7 @@ and a GS1 Digital Link on a domain of ordinary length (`https://` + domain + `/0
 with batch and serial percent-encoded is 164 + the domain). A DataMatrix can hold 2335
 characters, but nothing on a pack comes close."""
 
-_AIM_IDENTIFIER = re.compile(r"\][A-Za-z][0-9A-Za-z]")
+_CODE_START = re.compile(rb"\][A-Za-z][0-9A-Za-z]|\[\)>\x1e|(?i:https?://)|01(\d{14})")
 _ESCAPES = {0x1D: "<GS>", 0x1E: "<RS>", 0x04: "<EOT>", 0x0D: "<CR>", 0x0A: "<LF>", 0x5C: "\\\\"}
 _SHOWN_BYTES = 24
 
@@ -76,19 +78,32 @@ def scan_text(data: bytes, encoding: str, *, gs_substitute: str | None = None) -
     return text
 
 
+def is_text(data: bytes, encoding: str, *, gs_substitute: str | None = None) -> bool:
+    """`data` is text a code reader sends (no control character, valid in the encoding),
+    whatever its length."""
+    verdict = scan_text(data, encoding, gs_substitute=gs_substitute)
+    return verdict not in (Garbage.CONTROL, Garbage.UNDECODABLE)
+
+
 def code_after_noise(
     data: bytes, encoding: str, *, gs_substitute: str | None = None
 ) -> tuple[bytes, str] | None:
-    """A line that is garbage only before its last AIM identifier: noise, then a scan whose
-    suffix ended the line. Returns (the noise, the scan's text), or None. `]` is in no pack
-    code (CSET 82, data identifiers and URIs exclude it), so it starts the scan."""
-    head = data.decode("latin-1")
-    starts = [match.start() for match in _AIM_IDENTIFIER.finditer(head)]
-    if not starts or starts[-1] == 0:
-        return None
-    noise, code = data[: starts[-1]], data[starts[-1] :]
-    text = scan_text(code, encoding, gs_substitute=gs_substitute)
-    return None if isinstance(text, Garbage) else (noise, text)
+    """A garbage line that ends with a whole code: noise, then a scan whose suffix ended the
+    line. Returns (the noise, the scan's text), or None. A code is found where one starts: an
+    AIM identifier (`]` is in no pack code: CSET 82, data identifiers and URIs exclude it), an
+    ISO/IEC 15434 header, a Digital Link's scheme, or AI 01 with a valid GTIN-14; the earliest
+    such start after bytes that are not text, and whose rest of the line is scan text, wins."""
+    for match in _CODE_START.finditer(data):
+        start = match.start()
+        gtin = match[1]
+        if gtin is not None and not is_valid_gtin(gtin.decode()):
+            continue
+        if is_text(data[:start], encoding, gs_substitute=gs_substitute):
+            continue
+        text = scan_text(data[start:], encoding, gs_substitute=gs_substitute)
+        if not isinstance(text, Garbage):
+            return data[:start], text
+    return None
 
 
 def shown(data: bytes) -> str:

@@ -91,12 +91,21 @@ def test_a_wedges_gs_substitute_becomes_gs_even_a_control_character() -> None:
     assert scan_text(CODE.replace(GS, "|").encode(), "utf-8", gs_substitute="|") == CODE
 
 
-def test_a_scan_right_after_noise_on_the_same_line_is_found_by_its_aim_identifier() -> None:
-    noise = b"\xf0\x00]x\x8f]d"
-    assert code_after_noise(noise + CODE.encode(), "ascii") == (noise, CODE)
+@pytest.mark.parametrize(
+    "code", [CODE, CODE[3:], IFA, LINK, "HTTPS://ID.EXAMPLE.COM/01/09506000134352", "]d1" + IFA]
+)
+def test_a_scan_right_after_noise_on_the_same_line_is_found_where_a_code_starts(
+    code: str,
+) -> None:
+    noise = b"\xf0\x00]x\x8f]d01\xb0" + b"01" + b"4" * 14  # no valid GTIN-14 in the noise
+    assert code_after_noise(noise + code.encode(), "ascii") == (noise, code)
+
+
+def test_no_scan_is_found_in_noise_without_a_whole_code_at_its_end() -> None:
     assert code_after_noise(CODE.encode(), "ascii") is None  # the line itself is the code
-    assert code_after_noise(b"\xf0\x00" + CODE[3:].encode(), "ascii") is None  # no identifier
+    assert code_after_noise(b"\xf0\x00" + CODE[5:].encode(), "ascii") is None  # no start
     assert code_after_noise(b"\xf0" + CODE.encode() + b"\x00", "ascii") is None  # noise after
+    assert code_after_noise(b"\xf0\x00]d2abc", "ascii") is None  # too short for a code
 
 
 def test_encodings_are_checked_by_name() -> None:
