@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,6 +196,31 @@ async def test_lines_from_a_terminal_until_it_goes_away(tmp_path: Path) -> None:
         sim.write_bytes(b"half a line")
         sim.unplug()  # the hangup discards the half line; the input ends
         assert [scan async for scan in scans] == []
+
+
+async def test_random_bytes_on_a_terminal_give_no_scan_and_a_genuine_code_still_arrives(
+    tmp_path: Path, logs: Logs
+) -> None:
+    sim = VirtualScanner(ScannerProfile(separator="|", suffix="LF"), link_dir=tmp_path)
+    with sim, sim.port.open("rb") as stream:
+        scanner = KeyboardScanner(stream=stream, gs_substitute="|")
+
+        def noise_a_scan_and_away() -> None:
+            sim.write_bytes(random.Random(7).randbytes(20_000))
+            sim.type(CODE)
+            sim.drain()
+            sim.unplug()  # the input ends
+
+        async def every_scan() -> list[str]:
+            return [scan.raw async for scan in scanner.scans()]
+
+        away = asyncio.to_thread(noise_a_scan_and_away)  # a thread: the pty holds a few kB
+        raws, _ = await asyncio.gather(every_scan(), away)
+    assert raws == [CODE]
+    reports = [e for e in logs if e["event"] == "scanner.garbage"]
+    assert 1 <= len(reports) <= 3
+    assert sum(r["count"] for r in reports) == scanner.stats.garbage > 20
+    assert len(logs) == len(reports)
 
 
 async def test_aclose_ends_reading_a_silent_pipe_promptly(pipe: tuple[BinaryIO, int]) -> None:
