@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fmd.codes import parse_scan
-from simulators.scanner import VirtualScanner
+from simulators.scanner import PROFILES, VirtualScanner
 from tests.support.logs import Logs
 from tests.support.scan_reader import reading
 from tests.support.until import until
@@ -118,3 +118,17 @@ async def test_noise_then_silence_is_reported_once_the_line_is_quiet(
         sim.type(CODES[0])
         await reader.wait_for(1)
     assert len(warnings(logs)) == 1
+
+
+async def test_a_wrong_suffix_is_still_pointed_out_after_noise_that_held_line_ends(
+    sim: VirtualScanner, logs: Logs
+) -> None:
+    async with reading(str(sim.port), suffix="CR") as reader:
+        await asyncio.to_thread(sim.write_bytes, noise(seed=5, size=5000) + b"\r\n\r")
+        sim.profile = PROFILES["crlf"]
+        for code in CODES[:3]:
+            sim.type(code)
+        scans = await reader.wait_for(3)
+    assert [s.raw for s in scans] == CODES[:3]
+    (hint,) = warnings(logs, "scanner.framing_hint")
+    assert 'set suffix "CRLF"' in str(hint["advice"])
