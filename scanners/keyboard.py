@@ -186,10 +186,10 @@ class KeyboardScanner:
         rest = b""  # the start of an input_event record split across reads
         try:
             while not self._closed:
-                if pollable:
-                    await self._readable(fd, self._lines.quiet_in())
-                    self._lines.report_if_quiet()
-                else:  # a regular file never blocks: give the loop a turn between chunks
+                if pollable and not await self._readable(fd, self._lines.quiet_in()):
+                    self._lines.report_if_quiet()  # nothing to read: a burst may be over
+                    continue
+                if not pollable:  # a regular file never blocks: give the loop a turn between chunks
                     await asyncio.sleep(0)
                 if self._closed:
                     return
@@ -243,17 +243,19 @@ class KeyboardScanner:
         )
         return data[usable:], text.encode("latin-1")
 
-    async def _readable(self, fd: int, timeout_s: float | None) -> None:
-        """Return when `fd` can be read without blocking, on `aclose`, or after `timeout_s`."""
+    async def _readable(self, fd: int, timeout_s: float | None) -> bool:
+        """Wait until `fd` can be read without blocking or `aclose` (True), or `timeout_s`
+        passes first (False)."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         try:
             loop.add_reader(fd, _wake, waiter)
         except PermissionError:  # cannot be polled (such as /dev/null): a read will not block
-            return
+            return True
         self._waiter = waiter
         try:
-            await asyncio.wait([waiter], timeout=timeout_s)
+            done, _ = await asyncio.wait([waiter], timeout=timeout_s)
+            return bool(done)
         finally:
             loop.remove_reader(fd)
             self._waiter = None

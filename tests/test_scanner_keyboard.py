@@ -34,6 +34,7 @@ from tests.support.keys import (
     with_key,
 )
 from tests.support.logs import Logs
+from tests.support.until import until
 
 CODE = "]d201034531200000111730123110ABCD1234\x1d21SN12345"
 CODE2 = "]d201034531200000111730123110ABCD1234\x1d21SN67890"
@@ -221,6 +222,21 @@ async def test_random_bytes_on_a_terminal_give_no_scan_and_a_genuine_code_still_
     assert 1 <= len(reports) <= 3
     assert sum(r["count"] for r in reports) == scanner.stats.garbage > 20
     assert len(logs) == len(reports)
+
+
+async def test_garbage_then_silence_on_a_pipe_is_reported_while_the_scanner_waits(
+    pipe: tuple[BinaryIO, int], logs: Logs
+) -> None:
+    stream, writer = pipe
+    scanner = KeyboardScanner(stream=stream, quiet_s=0.05)
+    task = asyncio.create_task(all_scans(scanner))
+    os.write(writer, b"\x1b[A\x1b[B\x00\x00\n")
+    await until(lambda: any(e["event"] == "scanner.garbage" for e in logs))
+    os.write(writer, CODE.encode() + b"\n")  # the loop was never blocked by the silent pipe
+    os.close(writer)
+    assert [s.raw for s in await task] == [CODE]
+    (warning,) = logs
+    assert warning["first_bytes"] == "\\x1b[A\\x1b[B\\x00\\x00"
 
 
 async def test_aclose_ends_reading_a_silent_pipe_promptly(pipe: tuple[BinaryIO, int]) -> None:
