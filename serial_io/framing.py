@@ -70,7 +70,8 @@ class LineFramer:
 
     With suffix CR, an LF right after a line's CR is dropped (the device sends CR LF); with
     suffix LF, a CR right before the LF is dropped. Any other CR or LF is kept in the line.
-    Either case is reported once as a `StrayTerminator`. Blank lines (only NUL or whitespace)
+    Either case is reported as a `StrayTerminator`, once per suggested suffix (until the
+    reader calls `rearm_hint`). Blank lines (only NUL or whitespace)
     are ignored.
     """
 
