@@ -5,6 +5,11 @@ A wedge has no key for GS (FNC1). It either types Ctrl+] (read here from an inpu
 or, configured so, a substitute character such as `|`: `gs_substitute` is that transport
 spelling of FNC1, and each occurrence is turned back into GS (0x1D) in the scan. Pick a character
 pack data never holds (outside GS1 CSET 82: `|`, `~`, `^`, `#`, …).
+
+Lines are UTF-8, as a terminal delivers them: a line that is not, or that holds a control
+character other than GS, RS and EOT, is reported as garbage and never becomes a scan
+(`scanners.scan_text`); characters a wrong keyboard layout types (`ß`, `ü`) reach the parser,
+which says what to change.
 """
 
 from __future__ import annotations
@@ -26,12 +31,12 @@ import structlog
 
 from scanners.aim import aim_identifier
 from scanners.base import Scan, ScannerError
-from scanners.line_report import LineAdvice, complete_line
-from serial_io.framing import FrameEvent, LineFramer, LineStats
+from scanners.line_report import QUIET_S, LineAdvice
+from scanners.lines import LineStats, ScanLines
+from serial_io.framing import LineFramer
 
 log = structlog.get_logger(__name__)
 
-GS = "\x1d"
 EVIOCGRAB = 0x40044590
 """ioctl: take the device's events for this file alone (the console no longer sees them)."""
 INPUT_EVENT = struct.Struct("llHHi")
@@ -39,9 +44,8 @@ INPUT_EVENT = struct.Struct("llHHi")
 EV_KEY = 1
 MAX_LINE = 4096
 _ADVICE = LineAdvice(
-    garbage="unexpected characters: check the scanner's keyboard country "
-    "and the host's keyboard layout",
-    too_long="no line end: check that the scanner sends Enter after each code",
+    check="check that the scanner sends Enter after each code, its keyboard country and "
+    "the host's keyboard layout, and for a loose cable",
     partial="the input ended without a line end: the last line is not used",
     report_stray_terminator=False,  # CR LF is a fine line end for a keyboard scanner
 )
@@ -140,6 +144,7 @@ class KeyboardScanner:
         source: str | None = None,
         grab: bool = True,
         clock: Callable[[], datetime] = _now,
+        quiet_s: float = QUIET_S,
     ) -> None:
         if stream is not None and device is not None:
             raise ValueError("a keyboard scanner reads a stream or a device, not both")
@@ -147,12 +152,19 @@ class KeyboardScanner:
             raise ValueError(f"gs_substitute must be one character, not {gs_substitute!r}")
         self._device = device
         self._stream = stream
-        self._gs_substitute = gs_substitute
         self._grab = grab
         self._clock = clock
         self.source = source or _default_source(stream, device)
         self.stats = KeyboardStats()
-        self._framer = LineFramer("LF", MAX_LINE)
+        self._lines = ScanLines(
+            LineFramer("LF", MAX_LINE),
+            source=self.source,
+            encoding="utf-8",
+            advice=_ADVICE,
+            stats=self.stats,
+            gs_substitute=gs_substitute,
+            quiet_s=quiet_s,
+        )
         self._keys = KeyState(self.stats)
         self._fd: int | None = None
         self._reading = False
@@ -174,9 +186,10 @@ class KeyboardScanner:
         rest = b""  # the start of an input_event record split across reads
         try:
             while not self._closed:
-                if pollable:
-                    await self._readable(fd)
-                else:  # a regular file never blocks: give the loop a turn between chunks
+                if pollable and not await self._readable(fd, self._lines.quiet_in()):
+                    self._lines.report_if_quiet()  # nothing to read: a burst may be over
+                    continue
+                if not pollable:  # a regular file never blocks: give the loop a turn between chunks
                     await asyncio.sleep(0)
                 if self._closed:
                     return
@@ -185,19 +198,16 @@ class KeyboardScanner:
                 except BlockingIOError:
                     continue
                 except OSError as exc:
-                    self._ended()
                     msg = f"keyboard {self.source}: read failed: {exc}; was it unplugged?"
                     raise ScannerError(msg) from exc
                 if not data:
-                    self._ended()
                     return
                 if self._device is not None:
                     rest, data = self._typed(rest + data)
-                for event in self._framer.feed(data):
-                    scan = self._on_event(event)
-                    if scan is not None:
-                        yield scan
+                for text in self._lines.feed(data):
+                    yield Scan(text, aim_identifier(text), self.source, self._clock())
         finally:
+            self._lines.flush()
             self._reading = False
             if self._closed:
                 self._close_device()
@@ -233,35 +243,22 @@ class KeyboardScanner:
         )
         return data[usable:], text.encode("latin-1")
 
-    async def _readable(self, fd: int) -> None:
-        """Return when `fd` can be read without blocking, or on `aclose`."""
+    async def _readable(self, fd: int, timeout_s: float | None) -> bool:
+        """Wait until `fd` can be read without blocking or `aclose` (True), or `timeout_s`
+        passes first (False)."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         try:
             loop.add_reader(fd, _wake, waiter)
         except PermissionError:  # cannot be polled (such as /dev/null): a read will not block
-            return
+            return True
         self._waiter = waiter
         try:
-            await waiter
+            done, _ = await asyncio.wait([waiter], timeout=timeout_s)
+            return bool(done)
         finally:
             loop.remove_reader(fd)
             self._waiter = None
-
-    def _on_event(self, event: FrameEvent) -> Scan | None:
-        self.stats.count(event)
-        line = complete_line(event, source=self.source, max_line=MAX_LINE, advice=_ADVICE)
-        if line is None:
-            return None
-        text = _decode(line.data)
-        if self._gs_substitute is not None:
-            text = text.replace(self._gs_substitute, GS)
-        return Scan(text, aim_identifier(text), self.source, self._clock())
-
-    def _ended(self) -> None:
-        partial = self._framer.flush()
-        if partial is not None:
-            self._on_event(partial)
 
     def _close_device(self) -> None:
         if self._device is not None and self._fd is not None:
@@ -287,14 +284,6 @@ def _open_device(device: Path, grab: bool) -> int:
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
-
-
-def _decode(data: bytes) -> str:
-    """UTF-8 as a terminal delivers it; bytes that are not UTF-8 are kept as latin-1."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
 
 
 def _default_source(stream: BinaryIO | None, device: Path | None) -> str:

@@ -3,7 +3,9 @@
 
 A reader thread owns the port (`serial_io.link`): it reads with a short timeout (so `aclose` is
 prompt and never blocks the event loop), and when the device goes away it reconnects with
-exponential backoff until `aclose`. Framing, logging and counting happen on the event loop.
+exponential backoff until `aclose`. Framing, judging, logging and counting happen on the event
+loop (`scanners.lines`): only a line a code reader could have sent becomes a scan; noise is
+reported once per burst.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import structlog
 
 from scanners.aim import aim_identifier
 from scanners.base import Scan, ScannerError
-from scanners.line_report import LineAdvice, complete_line
-from serial_io.framing import SUFFIXES, FrameEvent, LineFramer, LineStats, Suffix
+from scanners.line_report import QUIET_S, LineAdvice
+from scanners.lines import LineStats, ScanLines
+from scanners.scan_text import is_known_encoding
+from serial_io.framing import SUFFIXES, LineFramer, Suffix
 from serial_io.link import LinkDown, LinkItem, LinkUp, SerialLink, StillDown
 
 log = structlog.get_logger(__name__)
@@ -39,7 +43,8 @@ def _now() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class SerialSettings:
-    """How to reach a serial scanner and how it frames its lines."""
+    """How to reach a serial scanner, how it frames its lines, and how it encodes them (a pack
+    code is ASCII: a byte above 0x7F on a serial line is a wrong baud rate or parity)."""
 
     url: str
     baudrate: int = 9600
@@ -48,6 +53,7 @@ class SerialSettings:
     stopbits: float = 1
     suffix: Suffix = "CR"
     max_line: int = 4096
+    encoding: str = "ascii"
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 10.0
 
@@ -65,6 +71,7 @@ class SerialSettings:
                 ),
                 (self.suffix in SUFFIXES, f"suffix must be CR, LF or CRLF, not {self.suffix!r}"),
                 (self.max_line > 0, f"max_line must be positive, not {self.max_line!r}"),
+                (is_known_encoding(self.encoding), f"encoding {self.encoding!r} is not known"),
                 (
                     0 < self.reconnect_initial_s <= self.reconnect_max_s,
                     "reconnect delays must be positive, initial <= max",
@@ -78,13 +85,15 @@ class SerialSettings:
 
 @dataclass(slots=True)
 class SerialStats(LineStats):
-    """Counters for a diagnostic command: lines, too long, partial, garbage, reconnects."""
+    """Counters for a diagnostic command: scans, garbage, too long, partial, reconnects."""
 
     reconnects: int = 0
 
 
 class SerialScanner:
-    """Scans from a serial port, one per line; the AIM prefix and every control character kept."""
+    """Scans from a serial port, one per line; the AIM prefix and GS, RS and EOT kept. A line
+    no code reader sends (`scanners.scan_text`) is reported, never a scan. `quiet_s`: how long
+    without garbage ends a burst of it (one warning per burst)."""
 
     def __init__(
         self,
@@ -92,16 +101,24 @@ class SerialScanner:
         *,
         source: str | None = None,
         clock: Callable[[], datetime] = _now,
+        quiet_s: float = QUIET_S,
     ) -> None:
         self.settings = settings
         self.source = source or f"serial:{settings.url}"
         self.stats = SerialStats()
         self._clock = clock
-        self._framer = LineFramer(settings.suffix, settings.max_line)
-        self._advice = LineAdvice(
-            garbage="binary garbage on the line: check baud rate/parity",
-            too_long=f"no {settings.suffix} suffix: check the scanner's suffix setting",
+        advice = LineAdvice(
+            check=f"check the baud rate ({settings.baudrate}) and parity ({settings.parity}), "
+            f"the scanner's suffix setting ({settings.suffix}) and for a loose cable",
             partial="the link dropped mid-line: scan the pack again",
+        )
+        self._lines = ScanLines(
+            LineFramer(settings.suffix, settings.max_line),
+            source=self.source,
+            encoding=settings.encoding,
+            advice=advice,
+            stats=self.stats,
+            quiet_s=quiet_s,
         )
         self._link = SerialLink(
             settings.url,
@@ -135,11 +152,19 @@ class SerialScanner:
         queue: asyncio.Queue[LinkItem] = asyncio.Queue()
         self._link.start(asyncio.get_running_loop(), queue.put_nowait)
         try:
-            while (item := await queue.get()) is not None:
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), self._lines.quiet_in())
+                except TimeoutError:
+                    self._lines.report_if_quiet()
+                    continue
+                if item is None:
+                    break
                 for scan in self._on_item(item):
                     yield scan
         finally:
             self._link.stop()
+            self._lines.flush()
 
     async def aclose(self) -> None:
         """End `scans()` (within about READ_TIMEOUT_S) and close the port."""
@@ -148,13 +173,12 @@ class SerialScanner:
     # -- the event loop side -------------------------------------------------------------------
 
     def _on_item(self, item: LinkItem) -> list[Scan]:
-        events: list[FrameEvent] = []
+        texts: list[str] = []
         if isinstance(item, bytes):
-            events = self._framer.feed(item)
+            texts = self._lines.feed(item)
         elif isinstance(item, LinkDown):
             log.warning("scanner.disconnected", source=self.source, cause=item.cause)
-            partial = self._framer.flush()
-            events = [partial] if partial is not None else []
+            self._lines.flush()
         elif isinstance(item, StillDown):
             log.warning("scanner.reconnect_failed", source=self.source, error=item.error)
         elif isinstance(item, LinkUp):
@@ -164,16 +188,7 @@ class SerialScanner:
             raise ScannerError(
                 f"serial port {self.settings.url}: reader failed: {item!r}"
             ) from item
-        return [scan for event in events if (scan := self._on_event(event)) is not None]
-
-    def _on_event(self, event: FrameEvent) -> Scan | None:
-        self.stats.count(event)
-        line = complete_line(
-            event, source=self.source, max_line=self.settings.max_line, advice=self._advice
-        )
-        if line is None:
-            return None
-        return Scan(line.text, aim_identifier(line.text), self.source, self._clock())
+        return [Scan(text, aim_identifier(text), self.source, self._clock()) for text in texts]
 
 
 _MISSING = "no such device: is the scanner plugged in? check the port name"

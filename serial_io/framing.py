@@ -2,6 +2,7 @@
 
 The framer never strips or alters a byte of a line other than its suffix: GS, RS, EOT and any
 prefix arrive exactly as sent. Memory is bounded: at most `max_line` bytes are ever buffered.
+What a line may hold is the reader's business (a scanner's rule is `scanners.scan_text`).
 """
 
 from __future__ import annotations
@@ -17,17 +18,7 @@ SUFFIXES: dict[Suffix, bytes] = {"CR": b"\r", "LF": b"\n", "CRLF": b"\r\n"}
 _CR = 0x0D
 _LINE_ENDS = re.compile(rb"[\r\n]")
 _BLANK = b"\x00 \t\r\n\x0b\x0c"
-_PREVIEW_BYTES = 16
-# Bytes a text line (a pack code too) may carry: printable ASCII, HT, and the ISO/IEC 15434
-# controls EOT, FS, GS, RS, US. Anything else (NUL, other C0 controls, DEL, bytes >= 0x80)
-# marks a line as garbage.
-_CLEAN = bytes([*range(0x20, 0x7F), 0x04, 0x09, 0x1C, 0x1D, 0x1E, 0x1F])
-
-
-def preview(data: bytes) -> str:
-    """The first bytes of `data` in hex, for a log line."""
-    shown = data[:_PREVIEW_BYTES].hex(" ")
-    return shown + " …" if len(data) > _PREVIEW_BYTES else shown
+_HEAD_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,28 +27,16 @@ class Line:
 
     data: bytes
 
-    @property
-    def text(self) -> str:
-        """The line decoded as latin-1: lossless, so garbage still reaches the parser."""
-        return self.data.decode("latin-1")
-
-    @property
-    def garbage(self) -> bool:
-        """True when the line holds a byte no text line (nor pack code) has: NUL, a C0 control
-        other than HT, EOT, FS, GS, RS and US, DEL, or any byte >= 0x80 (typically a wrong baud
-        rate or parity)."""
-        return bool(self.data.translate(None, _CLEAN))
-
 
 @dataclass(frozen=True, slots=True)
 class TooLong:
     """A line that grew past `max_line` before its suffix; it is discarded up to the next suffix.
 
     `length` is how many bytes had arrived when the limit was crossed (the event is reported
-    then, not at the suffix, which may never come)."""
+    then, not at the suffix, which may never come); `head` is its first bytes."""
 
     length: int
-    preview: str
+    head: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +45,6 @@ class Partial:
     truncated code can look valid."""
 
     data: bytes
-
-    @property
-    def preview(self) -> str:
-        return preview(self.data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +70,8 @@ class LineFramer:
 
     With suffix CR, an LF right after a line's CR is dropped (the device sends CR LF); with
     suffix LF, a CR right before the LF is dropped. Any other CR or LF is kept in the line.
-    Either case is reported once as a `StrayTerminator`. Blank lines (only NUL or whitespace)
+    Either case is reported as a `StrayTerminator`, once per suggested suffix (until the
+    reader calls `rearm_hint`). Blank lines (only NUL or whitespace)
     are ignored.
     """
 
@@ -140,6 +116,11 @@ class LineFramer:
         if discarded or not data.strip(_BLANK):
             return None
         return Partial(data)
+
+    def rearm_hint(self, suggested: Suffix) -> None:
+        """Let a `StrayTerminator` suggesting `suggested` be reported again (the reader judged
+        the last one to be noise)."""
+        self._hinted.discard(suggested)
 
     # -- the state machine ---------------------------------------------------------------------
 
@@ -196,9 +177,9 @@ class LineFramer:
         if len(self._buf) + len(chunk) <= self.max_line:
             self._buf += chunk
             return
-        head = bytes(self._buf[: _PREVIEW_BYTES + 1]) + chunk[: _PREVIEW_BYTES + 1]
+        head = (bytes(self._buf[:_HEAD_BYTES]) + chunk[:_HEAD_BYTES])[:_HEAD_BYTES]
         self._overflow = len(self._buf) + len(chunk)
-        self._events.append(TooLong(self._overflow, preview(head)))
+        self._events.append(TooLong(self._overflow, head))
         self._buf.clear()
 
     def _end_line(self) -> None:
@@ -214,22 +195,3 @@ class LineFramer:
         if suggested not in self._hinted:
             self._hinted.add(suggested)
             self._events.append(StrayTerminator(self.suffix, suggested))
-
-
-@dataclass(slots=True)
-class LineStats:
-    """Counters of what a line framer saw: for diagnostics."""
-
-    lines: int = 0
-    too_long: int = 0
-    partial: int = 0
-    garbage: int = 0
-
-    def count(self, event: FrameEvent) -> None:
-        if isinstance(event, Line):
-            self.lines += 1
-            self.garbage += event.garbage
-        elif isinstance(event, TooLong):
-            self.too_long += 1
-        elif isinstance(event, Partial):
-            self.partial += 1

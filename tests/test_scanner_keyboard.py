@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from tests.support.keys import (
     with_key,
 )
 from tests.support.logs import Logs
+from tests.support.until import until
 
 CODE = "]d201034531200000111730123110ABCD1234\x1d21SN12345"
 CODE2 = "]d201034531200000111730123110ABCD1234\x1d21SN67890"
@@ -197,6 +199,46 @@ async def test_lines_from_a_terminal_until_it_goes_away(tmp_path: Path) -> None:
         assert [scan async for scan in scans] == []
 
 
+async def test_random_bytes_on_a_terminal_give_no_scan_and_a_genuine_code_still_arrives(
+    tmp_path: Path, logs: Logs
+) -> None:
+    sim = VirtualScanner(ScannerProfile(separator="|", suffix="LF"), link_dir=tmp_path)
+    with sim, sim.port.open("rb") as stream:
+        scanner = KeyboardScanner(stream=stream, gs_substitute="|")
+
+        def noise_a_scan_and_away() -> None:
+            sim.write_bytes(random.Random(7).randbytes(20_000))
+            sim.type(CODE)
+            sim.drain()
+            sim.unplug()  # the input ends
+
+        async def every_scan() -> list[str]:
+            return [scan.raw async for scan in scanner.scans()]
+
+        away = asyncio.to_thread(noise_a_scan_and_away)  # a thread: the pty holds a few kB
+        raws, _ = await asyncio.gather(every_scan(), away)
+    assert raws == [CODE]
+    reports = [e for e in logs if e["event"] == "scanner.garbage"]
+    assert 1 <= len(reports) <= 3
+    assert sum(r["count"] for r in reports) == scanner.stats.garbage > 20
+    assert len(logs) == len(reports)
+
+
+async def test_garbage_then_silence_on_a_pipe_is_reported_while_the_scanner_waits(
+    pipe: tuple[BinaryIO, int], logs: Logs
+) -> None:
+    stream, writer = pipe
+    scanner = KeyboardScanner(stream=stream, quiet_s=0.05)
+    task = asyncio.create_task(all_scans(scanner))
+    os.write(writer, b"\x1b[A\x1b[B\x00\x00\n")
+    await until(lambda: any(e["event"] == "scanner.garbage" for e in logs))
+    os.write(writer, CODE.encode() + b"\n")  # the loop was never blocked by the silent pipe
+    os.close(writer)
+    assert [s.raw for s in await task] == [CODE]
+    (warning,) = logs
+    assert warning["first_bytes"] == "\\x1b[A\\x1b[B\\x00\\x00"
+
+
 async def test_aclose_ends_reading_a_silent_pipe_promptly(pipe: tuple[BinaryIO, int]) -> None:
     stream, _ = pipe
     scanner = KeyboardScanner(stream=stream)
@@ -222,17 +264,23 @@ async def test_a_regular_file_is_read_to_its_end(tmp_path: Path, logs: Logs) -> 
     assert scanner.stats.partial == 1
 
 
-async def test_non_ascii_from_a_wrong_keyboard_layout_reaches_the_parser(
+async def test_a_wrong_keyboard_layout_reaches_the_parser_and_binary_bytes_do_not(
     tmp_path: Path, logs: Logs
 ) -> None:
     path = tmp_path / "scans.txt"
-    path.write_bytes("]d201034531200000111730123110ABCDß1234\n".encode() + b"\xff\xfe\n")
+    layout_damaged = "]d201034531200000111730123110ABCDß1234"
+    path.write_bytes(
+        layout_damaged.encode() + b"\n\xff\xfe0104150037\n" + CODE.encode() + b"\x01\n"
+    )
     with path.open("rb") as stream:
-        layout, binary = await all_scans(KeyboardScanner(stream=stream))
-    assert "ß" in layout.raw  # UTF-8 decoded, for the parser's keyboard-layout check
+        (layout,) = await all_scans(KeyboardScanner(stream=stream))
+    assert layout.raw == layout_damaged  # UTF-8 decoded, for the parser's keyboard-layout check
     assert any(p.code == "keyboard-layout" for p in parse_scan(layout.raw).problems)
-    assert binary.raw == "\xff\xfe"  # not UTF-8: kept byte for byte as latin-1
-    assert [e["event"] for e in logs] == ["scanner.garbage", "scanner.garbage"]
+    (warning,) = logs  # not UTF-8, and a control character: one burst, never a scan
+    assert warning["event"] == "scanner.garbage"
+    assert warning["why"] == "bytes not valid in the encoding: 1, control characters: 1"
+    assert warning["first_bytes"] == "\\xff\\xfe0104150037"
+    assert "keyboard country" in warning["advice"]
 
 
 def test_stdin_is_the_default_source() -> None:

@@ -5,13 +5,11 @@ and never stops the scanner, and a port that cannot be opened says why in one li
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import os
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,57 +20,18 @@ from scanners.base import Scan, ScannerError
 from scanners.serial import SerialScanner, SerialSettings, open_error
 from simulators.scanner import PROFILES, ScannerProfile, VirtualScanner, run_virtual_scanner
 from tests.support.logs import Logs
+from tests.support.scan_reader import Reader, reading
 from tests.support.until import until
 
 CODE = "]d201034531200000111730123110ABCD1234\x1d21SN12345"
 CODE2 = "]d201034531200000111730123110ABCD1234\x1d21SN67890"
 BODY = CODE[3:]  # without the AIM prefix
-FAST = {"reconnect_initial_s": 0.02, "reconnect_max_s": 0.1}
-
-
-class Reader:
-    """Consumes a scanner's scans in a task, so a test can wait for them."""
-
-    def __init__(self, scanner: SerialScanner) -> None:
-        self.scanner = scanner
-        self.scans: list[Scan] = []
-        self._arrived = asyncio.Condition()
-        self.task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        async for scan in self.scanner.scans():
-            async with self._arrived:
-                self.scans.append(scan)
-                self._arrived.notify_all()
-
-    async def wait_for(self, count: int, timeout_s: float = 3.0) -> list[Scan]:
-        async with asyncio.timeout(timeout_s), self._arrived:
-            await self._arrived.wait_for(lambda: len(self.scans) >= count)
-        return self.scans
-
-    async def close(self) -> float:
-        """aclose the scanner; the seconds until scans() ended."""
-        started = time.monotonic()
-        await self.scanner.aclose()
-        await asyncio.wait_for(self.task, 1.0)
-        return time.monotonic() - started
 
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[VirtualScanner]:
     with VirtualScanner(link_dir=tmp_path / "by-id") as scanner:
         yield scanner
-
-
-@contextlib.asynccontextmanager
-async def reading(port: str, **settings: object) -> AsyncIterator[Reader]:
-    scanner = SerialScanner(SerialSettings(port, **FAST | settings))  # type: ignore[arg-type]
-    scanner.open()  # before the first scan: pyserial discards what arrived before it opened
-    reader = Reader(scanner)
-    try:
-        yield reader
-    finally:
-        await reader.close()
 
 
 @pytest.mark.parametrize(
@@ -140,13 +99,14 @@ async def test_unplug_mid_line_then_replug_reconnects_and_never_yields_the_parti
         scans = await reader.wait_for(2)
     assert [s.raw for s in scans] == [CODE, CODE2]
     stats = reader.scanner.stats
-    assert (stats.lines, stats.partial, stats.reconnects) == (2, 1, 1)
+    assert (stats.lines, stats.partial, stats.reconnects, stats.garbage) == (2, 1, 1, 0)
     events = [e["event"] for e in logs]
     assert events.index("scanner.disconnected") < events.index("scanner.reconnected")
     (failed,) = [e for e in logs if e["event"] == "scanner.reconnect_failed"]  # reported once
     assert "is the scanner plugged in?" in failed["error"]
     (partial,) = [e for e in logs if e["event"] == "scanner.partial_line"]
-    assert partial["preview"].startswith("5d 64 32")
+    assert partial["first_bytes"].startswith("]d201")
+    assert "scan the pack again" in partial["advice"]
 
 
 async def test_the_scanner_reconnects_again_and_again(sim: VirtualScanner) -> None:
@@ -159,19 +119,18 @@ async def test_the_scanner_reconnects_again_and_again(sim: VirtualScanner) -> No
             await reader.wait_for(n)
 
 
-async def test_binary_garbage_is_reported_and_the_next_scan_arrives(
+async def test_binary_garbage_is_reported_never_a_scan_and_the_next_scan_arrives(
     sim: VirtualScanner, logs: Logs
 ) -> None:
     async with reading(str(sim.port)) as reader:
-        sim.write_bytes(b"\xf0\x8f\x00\xff\xe3\x1b\r")
+        sim.write_bytes(b"\xf0\x8f\x00\xff\xe3\x1b0104150\r")
         sim.type(CODE)
-        garbage, scan = await reader.wait_for(2)
-    assert garbage.raw == "\xf0\x8f\x00\xff\xe3\x1b"  # kept, for the parser to refuse
-    assert not parse_scan(garbage.raw).submit
+        (scan,) = await reader.wait_for(1)
     assert scan.raw == CODE
     (warning,) = [e for e in logs if e["event"] == "scanner.garbage"]
-    assert warning["preview"] == "f0 8f 00 ff e3 1b"
-    assert "baud rate/parity" in warning["advice"]
+    assert warning["first_bytes"] == "\\xf0\\x8f\\x00\\xff\\xe3\\x1b0104150"
+    assert warning["count"] == 1
+    assert "baud rate (9600) and parity (N)" in warning["advice"]
     assert reader.scanner.stats.garbage == 1
 
 
@@ -183,7 +142,9 @@ async def test_a_megabyte_without_suffix_is_reported_once_and_the_next_scan_arri
         sim.type(CODE)
         scans = await reader.wait_for(1, timeout_s=10)
     assert [s.raw for s in scans] == [CODE]
-    assert [e["event"] for e in logs].count("scanner.line_too_long") == 1
+    (warning,) = [e for e in logs if e["event"] == "scanner.garbage"]
+    assert (warning["count"], warning["why"]) == (1, "longer than any pack code: 1")
+    assert warning["bytes"] > 4096
     assert reader.scanner.stats.too_long == 1
 
 
@@ -275,7 +236,8 @@ def test_a_refused_socket_names_the_url() -> None:
 @pytest.mark.parametrize(
     "wrong",
     [{"parity": "X"}, {"stopbits": 3}, {"bytesize": 9}, {"suffix": "TAB"}, {"baudrate": 0},
-     {"max_line": 0}, {"reconnect_initial_s": 5.0, "reconnect_max_s": 1.0}],
+     {"max_line": 0}, {"encoding": "klingon"},
+     {"reconnect_initial_s": 5.0, "reconnect_max_s": 1.0}],
 )  # fmt: skip
 def test_bad_settings_are_refused(wrong: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=next(iter(wrong)).split("_")[0]):

@@ -1,8 +1,11 @@
 """The daemon takes its scanners from configuration: a serial scanner, a camera and a keyboard
-wedge feed one pipeline at once, and every pack is routed as its ground truth says."""
+wedge feed one pipeline at once, and every pack is routed as its ground truth says; line noise
+on a serial scanner is never recorded and never moves the robot."""
 
 from __future__ import annotations
 
+import random
+import threading
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -12,6 +15,7 @@ import pytest
 
 from robot_controller.config import Config, ConfigError
 from robot_controller.demo import content
+from robot_controller.robot.sim import SimRobot
 from robot_controller.wiring import build_daemon
 from simulators.camera import CONVEYOR, write_delivery_video
 from simulators.delivery import Delivery, generate_delivery, master_data
@@ -78,3 +82,31 @@ async def test_a_scanner_that_cannot_be_opened_stops_start_up_with_one_line(
     with pytest.raises(ConfigError, match=r"^scanners\.0: .*ttyACM9.*plugged in"):
         await build_daemon(config)
     assert not (tmp_path / "fmd.db").exists()
+
+
+async def test_noise_on_a_serial_scanner_is_never_recorded_and_never_moves_the_robot(
+    tmp_path: Path,
+) -> None:
+    delivery = delivery_of_the_day()
+    genuine = [p.raw for p in delivery.packs[:8]]
+    seeded = random.Random(4)
+
+    def noisy_scanner(virtual: VirtualScanner) -> threading.Thread:
+        def scan_among_noise() -> None:
+            virtual.write_bytes(seeded.randbytes(20_000))
+            for raw in genuine:
+                virtual.type(raw)
+                virtual.write_bytes(seeded.randbytes(2_000))
+
+        return threading.Thread(target=scan_among_noise)
+
+    with VirtualScanner(PROFILES["good"], link_dir=tmp_path) as virtual:
+        config = settings(tmp_path, [{"kind": "serial", "port": str(virtual.port)}])
+        daemon = await build_daemon(config)
+        robot = daemon.robot
+        assert isinstance(robot, SimRobot)
+        loaded = await load_while_typing(daemon, noisy_scanner(virtual), len(genuine))
+
+    assert sorted(loaded.scans.values()) == sorted(genuine)  # exactly the N genuine scans
+    assert sorted(robot.moves) == sorted(loaded.scans)  # a move only for a recorded scan
+    assert sum(robot.moves.values()) == len(genuine)
