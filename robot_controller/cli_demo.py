@@ -131,13 +131,12 @@ def _run_demo_with_progress(options: DemoOptions, *, quiet: bool) -> DemoReport:
 def _show_report(report: DemoReport, log_path: Path) -> None:
     table = Table(title="Delivery loaded", title_justify="left")
     table.add_column("pack kind")
-    for route in ("shelved", "quarantined", "rejected", "lost"):
+    returned = any(routes.get("returned") for routes in report.by_kind.values())
+    columns = ("shelved", "quarantined", "rejected", *(("returned",) if returned else ()), "lost")
+    for route in columns:
         table.add_column(route, justify="right")
     for kind, routes in sorted(report.by_kind.items()):
-        table.add_row(
-            kind,
-            *(str(routes.get(r, 0) or "") for r in ("shelved", "quarantined", "rejected", "lost")),
-        )
+        table.add_row(kind, *(str(routes.get(r, 0) or "") for r in columns))
     out.print(table)
     verdict = (
         "[green]every pack routed as expected, none moved twice[/]"
