@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 
 import structlog
 
@@ -75,7 +76,10 @@ class RobotTurn:
                 reason=why,
                 detail="packs go back to the operator unchanged until the robot is ready",
             )
-            self._watcher = asyncio.ensure_future(self._resume_when_ready())
+            # a context of its own: the pack that paused loading is not the watcher's
+            self._watcher = asyncio.get_running_loop().create_task(
+                self._resume_when_ready(), context=contextvars.Context()
+            )
         self.paused = why
 
     def stop(self, error: Exception) -> None:
