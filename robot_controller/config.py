@@ -283,6 +283,7 @@ class PipelineConfig(_Section):
     window: int = Field(default=32, ge=1, le=10_000)
     replay_every_s: float | None = Field(default=30.0, gt=0)
     drain_timeout_s: float = Field(default=60.0, gt=0)  # `run --drain`: replay this long at most
+    decommission_ahead: int = Field(default=4, ge=1, le=64)  # packs decommissioned before their job
 
 
 class LogConfig(_Section):

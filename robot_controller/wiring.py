@@ -127,6 +127,7 @@ async def build_daemon(
             separators=config.site.separators,
             window=config.pipeline.window,
             replay_every_s=config.pipeline.replay_every_s,
+            decommission_ahead=config.pipeline.decommission_ahead,
             on_routed=on_routed,
             robot_name=config.robot.name,
         )

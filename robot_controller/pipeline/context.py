@@ -48,6 +48,7 @@ class Prepared:
     `intent`: a decommission committed but not settled (a crash left it), sent at the robot's
     turn after asking the hub first. `sent`: a decommission went out and did not fail, so the
     hub holds the pack as decommissioned (or may): a pack that then misses the shelf is flagged.
+    `refused`: why the robot could not take packs when the decommission was due (none was sent).
     """
 
     token: int
@@ -55,3 +56,4 @@ class Prepared:
     decision: Decision
     intent: Intent | None = None
     sent: bool = False
+    refused: str | None = None  # the robot could not take packs when its decommission was due

@@ -8,6 +8,7 @@ it opened (its store thread); scanners, robot and hub belong to whoever opened t
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -53,17 +54,22 @@ class Pipeline:
         on_routed: OnRouted | None = None,
         replay_every_s: float | None = None,
         resume_every_s: float = RESUME_EVERY_S,
+        decommission_ahead: int = 4,
         robot_name: str = "robot",
     ) -> None:
         """`hub` is behind the resilience wrapper (`ResilientHub`); `replay_every_s`: how often
         the outbox is replayed in the background while loading (None: never; `fmd-robot outbox
-        replay` does it on demand); `robot_name`: the robot this pipeline drives, among those
-        sharing the store."""
+        replay` does it on demand); `resume_every_s`: how often a paused pipeline asks the robot
+        whether it is ready again; `decommission_ahead`: how many packs, the one at the robot
+        included, may be decommissioned before their job (1: one at a time; a robot that stops
+        meanwhile sends back at most that many decommissioned packs, flagged with their undo);
+        `robot_name`: the robot this pipeline drives, among those sharing the store."""
         self.store = store
         self.hub = hub
         self.robot = robot
         self.window = window
         self.replay_every_s = replay_every_s
+        self.decommission_ahead = max(1, decommission_ahead)
         self._db = StoreRunner(store)
         context = Context(store, hub, robot, site, separators, clock, self._db.call, robot_name)
         turn = RobotTurn(robot, resume_every_s=resume_every_s)
@@ -163,16 +169,33 @@ class Pipeline:
         return last
 
     async def _place_all(self, queue: Queue, slots: asyncio.Semaphore) -> None:
+        """Hand the packs to the robot in scan order; the decommissions of the next
+        `decommission_ahead - 1` packs overlap the current job (each after its own readiness
+        check)."""
         recording: set[asyncio.Future[None]] = set()
+        ahead: collections.deque[tuple[int, asyncio.Task[Prepared]]] = collections.deque()
+        ended = False
 
         def recorded(future: asyncio.Future[None]) -> None:
             recording.discard(future)
             slots.release()
 
-        while (entry := await queue.get()) is not None:
-            token, decided = entry
+        while True:
+            while not ended and len(ahead) < self.decommission_ahead:
+                if ahead and queue.empty():
+                    break  # the head goes first; what comes meanwhile is staged after it
+                entry = await queue.get()
+                if entry is None:
+                    ended = True
+                    break
+                token, decided = entry
+                with structlog.contextvars.bound_contextvars(token=token):
+                    ahead.append((token, asyncio.create_task(self._stage(token, decided))))
+            if not ahead:
+                break
+            token, staged = ahead.popleft()
             with structlog.contextvars.bound_contextvars(token=token):
-                item = await self._prepared_or_reject(token, decided)
+                item = await staged
                 try:
                     finished = await self.steps.place(item)
                 except Exception as error:
@@ -183,6 +206,18 @@ class Pipeline:
             recording.add(finished)
             finished.add_done_callback(recorded)
         await asyncio.gather(*recording)
+
+    async def _stage(self, token: int, decided: asyncio.Future[Prepared]) -> Prepared:
+        """The pack's decision, then its decommission when due (a failure: the pack goes to
+        the reject chute as an internal error, never stopping the others)."""
+        item = await self._prepared_or_reject(token, decided)
+        try:
+            return await self.steps.stage(item)
+        except Exception as error:
+            if isinstance(error, StoreUnwritable):
+                self.steps.turn.stop(error)
+            log.exception("pack.internal_error", error=str(error))
+            return internal_error(token, error)
 
     async def _prepared_or_reject(self, token: int, decided: asyncio.Future[Prepared]) -> Prepared:
         """The pack's decision; a failure inside the pipeline diverts the pack, never stops it."""

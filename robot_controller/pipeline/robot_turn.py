@@ -38,16 +38,22 @@ class RobotTurn:
         self._lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
 
-    async def can_take(self, code: JobCode) -> NotReady | None:
+    async def can_take(self, code: JobCode, *, pack_here: bool = True) -> NotReady | None:
         """None when the robot can take a job of `code` now (a fresh status read); else why
-        not. A robot that cannot take packs pauses loading."""
+        not. `pack_here`: the pack must be at the transfer point too (False: the machine's
+        readiness only, for a pack still on its way). A robot that cannot take packs pauses
+        loading."""
         refusal: NotReady | None
         try:
             status = await self.robot.status()
         except RobotError as error:
             refusal = NotReady(f"robot unreachable: {error}: check its power and link")
         else:
-            refusal = not_ready(status, code)
+            if pack_here:
+                refusal = not_ready(status, code)
+            else:
+                machine = machine_not_ready(status, code)
+                refusal = None if machine is None else NotReady(machine)
         if refusal is not None and refusal.pauses:
             self.pause(refusal.message)
         return refusal

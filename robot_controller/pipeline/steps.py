@@ -6,6 +6,7 @@ has said it can take it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import structlog
@@ -157,9 +158,23 @@ class PackSteps:
                 store.settle_intent(settled[0], settled[1], code, at=at)
             store.record_decision(token, stage, parsed, decision, at=at)
 
+    async def stage(self, item: Prepared) -> Prepared:
+        """Ahead of the pack's job (at most `[pipeline] decommission_ahead` packs ahead): the
+        decommission its decision asks for, once a fresh status read shows the robot can take
+        packs. When it cannot, nothing is sent and the pack is marked to go back."""
+        decision = item.decision
+        job = job_for(decision, item.token)
+        wanted = decision.decommission_to is not None and not decision.verify_later
+        if job is None or not wanted or self.turn.halted is not None:
+            return item
+        refusal = await self.turn.can_take(job.code, pack_here=False)
+        if refusal is not None:
+            return dataclasses.replace(item, refused=refusal.message)
+        return await self.decommission(item)
+
     async def place(self, item: Prepared) -> asyncio.Future[None]:
-        """At the robot's turn: check that the robot can take the pack, decommission it if the
-        decision asks, run its job; returns the recording of where it really went.
+        """At the robot's turn: check that the robot can take the pack (at its transfer point),
+        run its job; returns the recording of where it really went.
 
         The next job need not wait for that recording: the store runs calls in order, so the
         next job's start is committed with or after this outcome, never before it.
@@ -171,12 +186,11 @@ class PackSteps:
             return self._settle_now(item, Route.RETURNED, why, flagged=True)
         if job is None:
             return self._settle_now(item, Route.RETURNED, item.decision.message)
+        if item.refused is not None:
+            return self._settle_now(item, Route.RETURNED, f"{item.refused}: keep this pack")
         refusal = await self.turn.can_take(job.code)
         if refusal is not None:
             return self._settle_now(item, Route.RETURNED, f"{refusal.message}: keep this pack")
-        if item.decision.decommission_to is not None and not item.decision.verify_later:
-            item = await self.decommission(item)
-            job = job_for(item.decision, item.token) or job
         job_id = await ctx.call(ctx.store.start_job, job, at=ctx.clock(), robot=ctx.robot_name)
         outcome = await self.turn.execute(job)
         return asyncio.ensure_future(self.record_route(item, job, job_id, outcome))
