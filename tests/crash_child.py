@@ -2,7 +2,9 @@
 
 The mock national system lives in this process, so every state change it applies is appended to
 a journal (fsynced) before the answer is returned; a restarted child rebuilds the hub from it.
-Usage, from the project root: python -m tests.crash_child DB JOURNAL SEED PACKS
+Usage, from the project root: python -m tests.crash_child DB JOURNAL SEED PACKS [PLC_PORT]
+(with PLC_PORT, the robot is the PLC simulator on 127.0.0.1:PLC_PORT over Modbus TCP, which
+outlives the daemon; else the in-process robot model).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from fmd.hub.resilient import ResilientHub
 from fmd.policy import SitePolicy
 from robot_controller.logs import configure_logging
 from robot_controller.pipeline import Pipeline
+from robot_controller.robot.base import Robot
+from robot_controller.robot.modbus import ModbusRobot, ModbusTimeouts
 from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
 from scanners.script import ScriptedScanner
@@ -82,7 +86,16 @@ async def rebuild(hub: MockHub, lines: list[dict[str, Any]]) -> None:
         await hub.client(line["location"]).decommission(ui, Reason(line["reason"]), trx=line["trx"])
 
 
-async def main(db: Path, journal: io.TextIOWrapper, seed: int, packs: int) -> None:
+def robot_for(plc_port: int | None) -> Robot:
+    if plc_port is None:
+        return SimRobot(move_time_s=0.004)
+    timeouts = ModbusTimeouts(heartbeat_s=0.05, done_timeout_s=5.0)
+    return ModbusRobot.tcp("127.0.0.1", plc_port, timeouts=timeouts)
+
+
+async def main(
+    db: Path, journal: io.TextIOWrapper, seed: int, packs: int, plc_port: int | None = None
+) -> None:
     configure_logging(stream=io.StringIO(), level="error")
     delivery = generate_delivery(packs, seed=seed, suspect_rate=0.2, today=TODAY)
     hub = MockHub(clock, seed=seed, latency_s=0.002)
@@ -99,18 +112,21 @@ async def main(db: Path, journal: io.TextIOWrapper, seed: int, packs: int) -> No
     pipeline = Pipeline(
         store=store,
         hub=ResilientHub(JournaledClient(hub.client(LOCATION), journal, LOCATION)),
-        robot=SimRobot(move_time_s=0.004),
+        robot=(robot := robot_for(plc_port)),
         site=SitePolicy(mode="hospital"),
         window=8,
         clock=clock,
+        resume_every_s=0.05,
     )
     print("ready", flush=True)  # noqa: T201 - the parent test reads this line
     await pipeline.run([ScriptedScanner(delivery.raws[already:])])
     await pipeline.aclose()
+    await robot.aclose()
     store.close()
     print("done", flush=True)  # noqa: T201 - the parent test reads this line
 
 
 if __name__ == "__main__":
     with Path(sys.argv[2]).open("a+", encoding="utf-8") as journal_file:
-        asyncio.run(main(Path(sys.argv[1]), journal_file, int(sys.argv[3]), int(sys.argv[4])))
+        port = int(sys.argv[5]) if len(sys.argv) > 5 else None
+        asyncio.run(main(Path(sys.argv[1]), journal_file, int(sys.argv[3]), int(sys.argv[4]), port))
