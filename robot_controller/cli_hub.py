@@ -78,17 +78,20 @@ def sim_hub(
     if simulator.pki is None:
         raise fail("the simulator started without its certificates")
     soap, rest = Accounts().soap[0], Accounts().rest[0]
+    # soft_wrap: URLs, paths and secrets are never broken across lines (a pipe is 80 columns)
     if "soap" in chosen:
-        out.print(f"SOAP  {simulator.soap_url}  (client certificate required)", highlight=False)
+        out.print(f"SOAP  {simulator.soap_url}  (client certificate required)", soft_wrap=True,
+                  highlight=False)  # fmt: skip
     if "rest" in chosen:
-        out.print(f"REST  {simulator.rest_url}", highlight=False)
+        out.print(f"REST  {simulator.rest_url}", soft_wrap=True, highlight=False)
     out.print(f"admin {simulator.admin_url}/stats, PUT {simulator.admin_url}/faults",
-              highlight=False)  # fmt: skip
+              soft_wrap=True, highlight=False)  # fmt: skip
     out.print(
         f"CA {simulator.pki.ca}\nclient certificate {simulator.pki.client_cert} "
         f"key {simulator.pki.client_key}\nSOAP login {soap.client_login_id} / {soap.user_id} / "
         f"{soap.password}; REST client {rest.client_id} / {rest.client_secret}\n"
         f"{len(data.packs)} packs of master data loaded. Ctrl-C stops.",
+        soft_wrap=True,
         highlight=False,
     )
     stop = threading.Event()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -178,12 +179,15 @@ def test_sim_hub_serves_a_master_data_file(tmp_path: Path) -> None:
     with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as simulator:
         assert simulator.stdout is not None
         served: list[str] = []
+        give_up = threading.Timer(60, simulator.kill)  # a simulator that never says it is up
+        give_up.start()
         try:
-            while not served or "Ctrl-C stops" not in served[-1]:
+            while "Ctrl-C stops" not in " ".join(" ".join(served).split()):
                 line = simulator.stdout.readline()
                 assert line, f"the simulator ended: {served}"
                 served.append(line)
         finally:
+            give_up.cancel()
             simulator.terminate()
     packs = len(json.loads(data.read_text())["packs"])
     assert f"{packs} packs of master data loaded" in " ".join(served)
