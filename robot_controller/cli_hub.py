@@ -97,7 +97,10 @@ def sim_hub(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stop.wait()
+        # Woken now and then: a signal may be delivered to a server thread, and its Python
+        # handler runs only once the main thread runs again (a bare wait() can sleep forever).
+        while not stop.wait(timeout=0.2):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

@@ -322,4 +322,5 @@ def serve_serial_robot(
     model = RobotModel(timings=timings, faults=faults)
     with SerialRobotSimulator(model, link_dir=link_dir) as robot:
         announce(robot.port)
-        stop.wait()
+        while not stop.wait(timeout=0.2):  # woken now and then, so Ctrl-C is handled at once
+            pass

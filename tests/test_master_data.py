@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import subprocess
 import sys
 import threading
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -191,3 +194,32 @@ def test_sim_hub_serves_a_master_data_file(tmp_path: Path) -> None:
             simulator.terminate()
     packs = len(json.loads(data.read_text())["packs"])
     assert f"{packs} packs of master data loaded" in " ".join(served)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="tgkill: a signal sent to one thread")
+def test_the_hub_simulator_stops_on_sigterm_whichever_thread_receives_it(tmp_path: Path) -> None:
+    data, _ = written_delivery(tmp_path, packs=5)
+    args = [sys.executable, "-m", "robot_controller", "sim", "hub", "--master-data", str(data)]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as simulator:
+        assert simulator.stdout is not None
+        for line in simulator.stdout:
+            if "Ctrl-C stops" in line:
+                break
+        while not handles_sigterm(simulator.pid):  # the simulator has set up its stop
+            time.sleep(0.01)
+        threads = [int(t) for t in os.listdir(f"/proc/{simulator.pid}/task")]
+        server_thread = max(t for t in threads if t != simulator.pid)
+        tgkill = 234  # x86-64 syscall number; the process-wide kill may pick any thread
+        ctypes.CDLL(None, use_errno=True).syscall(tgkill, simulator.pid, server_thread, 15)
+        try:
+            simulator.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            simulator.kill()
+            pytest.fail("the simulator ignored a SIGTERM that reached one of its server threads")
+
+
+def handles_sigterm(pid: int) -> bool:
+    """Whether the process has a SIGTERM handler (Linux: the SigCgt mask in /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) & (1 << (15 - 1)))
