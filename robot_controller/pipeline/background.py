@@ -11,6 +11,7 @@ import structlog.contextvars
 
 from robot_controller.outbox import replay
 from robot_controller.pipeline.steps import PackSteps
+from robot_controller.states import IntentStatus
 
 log = structlog.get_logger("fmd.pipeline")
 
@@ -59,13 +60,13 @@ async def report_left(steps: PackSteps) -> int:
     """Warn about what still waits in the outbox as the daemon ends; how many intents."""
     ctx = steps.context
     counts: dict[tuple[str, str], int] = await ctx.call(ctx.store.outbox_counts)
-    left = sum(n for (_operation, status), n in counts.items() if status == "pending")
+    pending = {op: n for (op, status), n in counts.items() if status == IntentStatus.PENDING}
+    left = sum(pending.values())
     if left:
-        by_operation = {op: n for (op, status), n in counts.items() if status == "pending"}
         log.warning(
             "outbox.left",
             intents=left,
-            by_operation=by_operation,
+            by_operation=pending,
             detail="they wait for the hub: the next `fmd-robot run` sends them in the background, "
             "or `fmd-robot outbox replay` now",
         )

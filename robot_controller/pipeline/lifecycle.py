@@ -213,22 +213,24 @@ class Pipeline:
         item = await self._prepared_or_reject(token, decided)
         try:
             return await self.steps.stage(item)
-        except Exception as error:
-            if isinstance(error, StoreUnwritable):
-                self.steps.turn.stop(error)
-            log.exception("pack.internal_error", error=str(error))
-            return internal_error(token, error)
+        except Exception as error:  # noqa: BLE001 - any failure diverts this pack alone
+            return self._failed(token, error)
 
     async def _prepared_or_reject(self, token: int, decided: asyncio.Future[Prepared]) -> Prepared:
         """The pack's decision; a failure inside the pipeline diverts the pack, never stops it."""
         try:
             return await decided
-        except Exception as error:
-            if isinstance(error, StoreUnwritable):
-                self.steps.turn.stop(error)
-            self.steps.release(token)
-            log.exception("pack.internal_error", error=str(error))
-            return internal_error(token, error)
+        except Exception as error:  # noqa: BLE001 - any failure diverts this pack alone
+            return self._failed(token, error)
+
+    def _failed(self, token: int, error: Exception) -> Prepared:
+        """A pack the pipeline itself failed on: to the reject chute as an internal error; a
+        store that cannot be written halts loading."""
+        if isinstance(error, StoreUnwritable):
+            self.steps.turn.stop(error)
+        self.steps.release(token)
+        log.exception("pack.internal_error", error=str(error))
+        return internal_error(token, error)
 
 
 async def _until_done_or_stopped(

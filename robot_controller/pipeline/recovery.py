@@ -25,7 +25,7 @@ from robot_controller.robot.base import (
     Robot,
     RobotError,
     RobotStatus,
-    unexpected,
+    reported_outcome,
 )
 from robot_controller.states import HubOperation
 from robot_controller.store import Unfinished
@@ -92,11 +92,11 @@ async def last_outcome(
         return None
     if status.done_token != job.token or status.job_done_seq != status.job_ack_seq:
         return None
-    if status.job_result is None:
+    try:
+        return reported_outcome(job, status, f"the robot's last job (token {job.token})")
+    except RobotError as error:  # a report that cannot be true tells nothing
+        log.error("recovery.robot_report", error=str(error))
         return None
-    outcome = JobOutcome(status.job_result, status.location, status.fault)
-    problem = unexpected(job, outcome)
-    return JobOutcome(outcome.result, outcome.location, outcome.fault, problem)
 
 
 def _running(status: RobotStatus, job: Job) -> bool:

@@ -180,6 +180,18 @@ class CommandRefused(RobotError):
     """The robot refused a PackML command in its current state."""
 
 
+def reported_outcome(job: Job, status: RobotStatus, what: str) -> JobOutcome:
+    """The outcome the robot reports in `status` for `job`, its last finished one (anything odd
+    about it in `message`); RobotError, worded after `what`, when it cannot be true."""
+    if status.job_result is None:
+        raise RobotError(f"{what} done without a result")
+    if status.job_result is JobResult.STORED and status.location is None:
+        raise RobotError(f"{what} stored without a location")
+    outcome = JobOutcome(status.job_result, status.location, status.fault)
+    problem = unexpected(job, outcome)
+    return JobOutcome(outcome.result, outcome.location, outcome.fault, problem)
+
+
 class RobotConflict(RobotError):
     """Another master drives this robot (its job sequence moved without us): loading stops."""
 

@@ -46,7 +46,7 @@ from robot_controller.robot.base import (
     RobotError,
     RobotStatus,
     next_seq,
-    unexpected,
+    reported_outcome,
 )
 from robot_controller.robot.modbus_codec import (
     U16,
@@ -418,15 +418,11 @@ class ModbusRobot:
             pause = min(pause * 2, self.timeouts.poll_s)
 
     def _outcome(self, job: Job, seq: int, status: RobotStatus) -> JobOutcome:
-        if status.job_result is None:
-            raise RobotError(f"robot at {self.where}: job {seq} done without a result")
-        if status.job_result is JobResult.STORED and status.location is None:
-            raise RobotError(f"robot at {self.where}: job {seq} stored without a location")
-        outcome = JobOutcome(status.job_result, status.location, status.fault)
-        problem = unexpected(job, outcome)
-        if problem:
-            log.warning("robot.unexpected_outcome", token=job.token, seq=seq, problem=problem)
-            outcome = JobOutcome(outcome.result, outcome.location, outcome.fault, problem)
+        outcome = reported_outcome(job, status, f"robot at {self.where}: job {seq}")
+        if outcome.message:
+            log.warning(
+                "robot.unexpected_outcome", token=job.token, seq=seq, problem=outcome.message
+            )
         if outcome.result in (JobResult.QUARANTINED, JobResult.RETRIEVED):
             self._quarantined += 1
         return outcome
