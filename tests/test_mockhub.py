@@ -15,6 +15,7 @@ from fmd.hub import (
     HubClient,
     HubResult,
     HubUnavailable,
+    ManualEntry,
     MockHub,
     PackState,
     Reason,
@@ -616,9 +617,48 @@ async def test_bulk_answers_each_item_in_order(hub: MockHub, a: HubClient) -> No
         "NMVS_NC_PC_02",
         "NMVS_TE_XM_01",
     ]
-    assert result.results[1].client_trx_id == "b-2"
+    assert result.results[1].client_trx_id != "b-2", "a bulk wire carries no per-pack trx id"
     assert hub.pack_state(GTIN_A, "S2") == (PackState.INACTIVE, (Reason.SUPPLIED,))
     assert hub.state_changes == 1
+
+
+async def test_a_mixed_bulk_keeps_each_items_trx_id_so_a_replay_changes_nothing(
+    hub: MockHub, a: HubClient
+) -> None:
+    items = [
+        BulkItem(ui("S1"), "verify", trx="m-1"),
+        BulkItem(ui("S2"), "decommission", Reason.SUPPLIED, trx="m-2"),
+    ]
+    first = await a.mixed(items)
+    assert [r.client_trx_id for r in first.results] == ["m-1", "m-2"]
+    undo = BulkItem(ui("S2"), "undo", Reason.SUPPLIED, trx="m-3", ref_trx="m-2")
+    again = await a.mixed([*items, undo])
+    assert [r.return_code for r in again.results] == ["NMVS_SUCCESS"] * 3
+    assert again.results[1] == first.results[1]
+    assert hub.pack_state(GTIN_A, "S2") == (PackState.ACTIVE, ())
+    assert hub.state_changes == 2
+
+
+async def test_a_pack_keyed_in_by_hand_is_supplied_from_its_code_and_serial_alone(
+    hub: MockHub, a: HubClient
+) -> None:
+    supplied = await a.manual(ManualEntry("GTIN", GTIN_A, "S1"), Reason.SUPPLIED, trx="k-1")
+    assert (supplied.outcome, supplied.return_code) == ("ok", "NMVS_SUCCESS")
+    assert hub.pack_state(GTIN_A, "S1") == (PackState.INACTIVE, (Reason.SUPPLIED,))
+    unknown = await a.manual(ManualEntry("GTIN", GTIN_A, "NOPE"), Reason.SUPPLIED)
+    assert (unknown.outcome, unknown.return_code) == ("alert", "NMVS_NC_PC_02")
+
+
+async def test_a_verify_keyed_in_by_hand_needs_the_printed_batch_and_expiry(
+    hub: MockHub, a: HubClient
+) -> None:
+    bare = await a.manual(ManualEntry("GTIN", GTIN_A, "S1"))
+    assert bare.outcome == "invalid_request"
+    assert "batch and the expiry" in bare.message
+    keyed = ManualEntry("GTIN", GTIN_A, "S1", "B1", ui("S1").expiry_raw)
+    assert (await a.manual(keyed)).state is PackState.ACTIVE
+    wrong_batch = ManualEntry("GTIN", GTIN_A, "S1", "B2", ui("S1").expiry_raw)
+    assert (await a.manual(wrong_batch)).outcome != "ok"
 
 
 # -- rate limit ------------------------------------------------------------------------------------

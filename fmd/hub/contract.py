@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal, Protocol, runtime_checkable
 
-from fmd.codes.model import PackIdentifier
+from fmd.codes.model import PackIdentifier, Scheme
 
 
 class PackState(StrEnum):
@@ -91,6 +91,8 @@ class HubResult:
     intermarket: bool = False
     latency_s: float = 0.0
     retry_after_s: float | None = None  # a throttled answer's wait, when the hub named one
+    product_name: str = ""  # the hub's name of the product, when it gave one
+    nhrn: str | None = None  # the national code the hub holds for the product, when it gave one
 
     @property
     def alert(self) -> bool:
@@ -100,20 +102,43 @@ class HubResult:
 
 @dataclass(frozen=True, slots=True)
 class BulkItem:
-    """One pack in a bulk request: verify it, or decommission it to `to`."""
+    """One pack in a bulk request: verify it, decommission it to `to`, or undo its decommission
+    from `to` (`ref_trx`: the decommission's client trx id, carried by a mixed bulk only)."""
 
     ui: PackIdentifier
-    operation: Literal["verify", "decommission"] = "verify"
+    operation: Operation = "verify"
     to: Reason | None = None
     trx: str | None = None
+    ref_trx: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class BulkResult:
-    """Answers to a bulk request, in the order of its items."""
+    """Answers to a bulk request, one per item in the order of the items.
+
+    An item the hub's answer left out is `technical` with `UNANSWERED`: not done, and for a
+    change, perhaps applied (ask the pack's state before sending it again)."""
 
     hub_trx_id: str
     results: tuple[HubResult, ...] = field(default_factory=tuple)
+
+
+UNANSWERED = "FMD_UNANSWERED"
+"""The return code of a bulk item the hub's answer did not include (our own, never on a wire)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ManualEntry:
+    """A pack whose code cannot be scanned, keyed in by hand from its printed text.
+
+    Product code and serial always; batch and expiry (`YYMMDD` as printed) when keyed in too:
+    a verify needs them (Arvato G110), a supply or stolen report does not (G122, G182)."""
+
+    scheme: Scheme
+    product_code: str
+    serial: str
+    batch: str | None = None
+    expiry_raw: str | None = None
 
 
 @runtime_checkable
@@ -135,6 +160,21 @@ class HubClient(Protocol):
         ref_trx: str | None = None,
     ) -> HubResult: ...
 
-    async def bulk(self, items: Sequence[BulkItem]) -> BulkResult: ...
+    async def bulk(self, items: Sequence[BulkItem]) -> BulkResult:
+        """Many packs at once, as the hub's bulk transactions carry them (grouped by operation,
+        product and batch); per-item trx ids are not carried."""
+        ...
+
+    async def mixed(self, items: Sequence[BulkItem]) -> BulkResult:
+        """Many operations in one request (a mixed bulk), each item with its own trx id (and
+        `ref_trx` for an undo), so a replay of the same items is recognised by the hub."""
+        ...
+
+    async def manual(
+        self, entry: ManualEntry, to: Reason | None = None, *, trx: str | None = None
+    ) -> HubResult:
+        """A pack keyed in by hand: verify it (`to` None) or decommission it to `to`; a request
+        the hub's manual entry cannot carry is `invalid_request`, not sent."""
+        ...
 
     async def ping(self) -> None: ...

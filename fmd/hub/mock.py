@@ -33,11 +33,13 @@ from fmd.hub.contract import (
     BulkResult,
     HubResult,
     HubUnavailable,
+    ManualEntry,
     Operation,
     Outcome,
     PackState,
     Reason,
 )
+from fmd.hub.manual import entry_ui, missing_fields
 from fmd.hub.ratelimit import SlidingWindowLimiter
 from fmd.hub.registry import PackKey, Registry
 from fmd.hub.rules import Request, Verdict, judge, verdict
@@ -363,6 +365,21 @@ class MockHub:
     def _new_id(self) -> str:
         return f"{self._id_rng.getrandbits(128):032x}"
 
+    def _recorded_ui(self, entry: ManualEntry) -> PackIdentifier:
+        """The identifier of a keyed-in pack with the batch and expiry the hub holds for it; a
+        pack it does not know keeps placeholders, which the rules refuse before reading them."""
+        record = self._registry.packs.get((entry.product_code, entry.serial))
+        batch = self._registry.batches.get((entry.product_code, record.batch)) if record else None
+        expiry = batch.expiry if batch is not None else date(2099, 12, 31)
+        return PackIdentifier(
+            scheme=entry.scheme,
+            product_code=entry.product_code,
+            serial=entry.serial,
+            batch=record.batch if record is not None else "?",
+            expiry=None,
+            expiry_raw=expiry.strftime("%y%m%d"),
+        )
+
 
 class MockHubClient:
     """A `HubClient` on a `MockHub`, bound to one location and user."""
@@ -394,11 +411,35 @@ class MockHubClient:
         return await self.hub._call(self._request("undo", ui, from_, ref_trx), trx)
 
     async def bulk(self, items: Sequence[BulkItem]) -> BulkResult:
-        """Verify or decommission many packs in one request."""
+        """Many packs in one request. As on a bulk wire, the items' trx ids are not carried:
+        each gets a new one, so a bulk sent again is processed again."""
+        requests = [(self._request(item.operation, item.ui, item.to), None) for item in items]
+        return await self.hub._call_bulk(self.location, requests)
+
+    async def mixed(self, items: Sequence[BulkItem]) -> BulkResult:
+        """Many operations in one request, each under its own trx id (a replay is recognised)."""
         requests = [
-            (self._request(item.operation, item.ui, _bulk_reason(item)), item.trx) for item in items
+            (self._request(item.operation, item.ui, item.to, item.ref_trx), item.trx)
+            for item in items
         ]
         return await self.hub._call_bulk(self.location, requests)
+
+    async def manual(
+        self, entry: ManualEntry, to: Reason | None = None, *, trx: str | None = None
+    ) -> HubResult:
+        """A pack keyed in by hand: what the entry lacks (batch, expiry) is taken from the
+        hub's own record of the pack, where manual entry allows it (supply, stolen)."""
+        missing = missing_fields(entry, to)
+        if missing is not None:
+            return HubResult(
+                outcome="invalid_request",
+                return_code=rc.SCHEMA_VIOLATION,
+                client_trx_id=trx or "",
+                message=f"manual entry: {missing}",
+            )
+        ui = entry_ui(entry, self.hub.clock().year) or self.hub._recorded_ui(entry)
+        operation: Operation = "verify" if to is None else "decommission"
+        return await self.hub._call(self._request(operation, ui, to), trx)
 
     async def ping(self) -> None:
         """Check the hub is reachable; raises HubUnavailable on an injected timeout."""
@@ -421,8 +462,3 @@ def _probability(name: str, value: float) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be between 0 and 1")
     return value
-
-
-def _bulk_reason(item: BulkItem) -> Reason | None:
-    """The reason a bulk item carries to the hub: `to` for a decommission, none for a verify."""
-    return item.to if item.operation == "decommission" else None

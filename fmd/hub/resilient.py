@@ -34,6 +34,7 @@ from fmd.hub.contract import (
     HubClient,
     HubResult,
     HubUnavailable,
+    ManualEntry,
     PackState,
     Reason,
 )
@@ -284,6 +285,14 @@ class ResilientHub:
 
     async def bulk(self, items: Sequence[BulkItem]) -> BulkResult:
         return await self._call(lambda: self.inner.bulk(items))
+
+    async def mixed(self, items: Sequence[BulkItem]) -> BulkResult:
+        return await self._call(lambda: self.inner.mixed(items))
+
+    async def manual(
+        self, entry: ManualEntry, to: Reason | None = None, *, trx: str | None = None
+    ) -> HubResult:
+        return await self._call(lambda: self.inner.manual(entry, to, trx=trx))
 
     async def ping(self) -> None:
         await self._call(self.inner.ping)

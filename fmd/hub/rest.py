@@ -44,8 +44,10 @@ from fmd.hub.contract import (
     HubAuthFailed,
     HubResult,
     HubUnavailable,
+    ManualEntry,
     Reason,
 )
+from fmd.hub.manual import entry_ui, missing_fields
 from fmd.hub.rest_response import Exchange, parse_response, retry_after_seconds, technical
 from fmd.hub.validation import field_ok, trx_problem
 from fmd.hub.wire import WireClient
@@ -130,12 +132,13 @@ class RestHubClient(WireClient):
         return await self._pack_call("GET", ui, trx, None)
 
     async def decommission(
-        self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
+        self, ui: PackIdentifier, to: Reason, *, trx: str | None = None, mode: str | None = None
     ) -> HubResult:
         """Set an active pack inactive with reason `to` (PATCH `{"state": …}`)."""
         if to not in PACK_LEVEL_REASONS:
             return _refused_locally(trx, f"{to} is not a reason a pack can be decommissioned to")
-        return await self._pack_call("PATCH", ui, trx, {"state": codes.STATE_NAMES[to]})
+        body = {"state": codes.STATE_NAMES[to]}
+        return await self._pack_call("PATCH", ui, trx, body, mode=mode)
 
     async def undo(
         self,
@@ -161,6 +164,21 @@ class RestHubClient(WireClient):
         results = await asyncio.gather(*(self._bulk_item(item) for item in items))
         return BulkResult(uuid.uuid4().hex, tuple(results))
 
+    async def mixed(self, items: Sequence[BulkItem]) -> BulkResult:
+        """Many operations, one request each under its own trx id, a few at a time."""
+        return await self.bulk(items)
+
+    async def manual(
+        self, entry: ManualEntry, to: Reason | None = None, *, trx: str | None = None
+    ) -> HubResult:
+        """A pack keyed in by hand, sent with the data entry mode `manual`."""
+        ui = entry_ui(entry, datetime.now(UTC).year)
+        if ui is None:
+            return _refused_locally(trx, missing_fields(entry, to) or "batch and expiry needed")
+        if to is None:
+            return await self._pack_call("GET", ui, trx, None, mode="manual")
+        return await self.decommission(ui, to, trx=trx, mode="manual")
+
     async def ping(self) -> None:
         """Check that the hub answers and accepts our credentials, with a new token:
         HubAuthFailed when it refuses them, HubUnavailable when it does not answer."""
@@ -181,11 +199,13 @@ class RestHubClient(WireClient):
         trx = item.trx or _new_trx()
         async with self._bulk_slots:
             try:
+                if item.operation == "verify":
+                    return await self.verify(item.ui, trx=trx)
+                if item.to is None:
+                    return _refused_locally(trx, f"a bulk {item.operation} needs a reason")
                 if item.operation == "decommission":
-                    if item.to is None:
-                        return _refused_locally(trx, "a decommission needs a reason")
                     return await self.decommission(item.ui, item.to, trx=trx)
-                return await self.verify(item.ui, trx=trx)
+                return await self.undo(item.ui, item.to, trx=trx, ref_trx=item.ref_trx)
             except HubAuthFailed:
                 raise
             except HubUnavailable as error:
@@ -198,7 +218,13 @@ class RestHubClient(WireClient):
                 )
 
     async def _pack_call(
-        self, method: str, ui: PackIdentifier, trx: str | None, body: dict[str, str] | None
+        self,
+        method: str,
+        ui: PackIdentifier,
+        trx: str | None,
+        body: dict[str, str] | None,
+        *,
+        mode: str | None = None,
     ) -> HubResult:
         problem = _request_problem(ui, trx)
         if problem is not None:
@@ -208,7 +234,7 @@ class RestHubClient(WireClient):
             f"/pack/{quote(ui.serial, safe='')}"
         )
         params = {"batch": ui.batch, "expiry": ui.expiry_raw}
-        return await self._call(method, url, trx or _new_trx(), params, body)
+        return await self._call(method, url, trx or _new_trx(), params, body, mode)
 
     async def _call(
         self,
@@ -217,11 +243,12 @@ class RestHubClient(WireClient):
         trx: str,
         params: dict[str, str] | None,
         body: dict[str, str] | None,
+        mode: str | None = None,
     ) -> HubResult:
         """Send one API request and map the answer onto a `HubResult`."""
         started = time.perf_counter()
         try:
-            reply = await self._request(method, url, trx, params, body)
+            reply = await self._request(method, url, trx, params, body, mode)
         except _NoToken as error:
             return technical(str(error), _exchange(trx, started), return_code=rc.ERROR)
         exchange = _exchange(trx, started)
@@ -242,14 +269,15 @@ class RestHubClient(WireClient):
         trx: str,
         params: dict[str, str] | None,
         body: dict[str, str] | None,
+        mode: str | None = None,
     ) -> _Reply:
         """Send one API request with a bearer token; on a 401, once more with a new token,
         and HubAuthFailed if that one is refused too."""
         token = await self._bearer()
-        reply = await self._authorised(method, url, trx, params, body, token)
+        reply = await self._authorised(method, url, trx, params, body, token, mode)
         if reply.status == 401:
             fresh = await self._bearer(stale=token)
-            reply = await self._authorised(method, url, trx, params, body, fresh)
+            reply = await self._authorised(method, url, trx, params, body, fresh, mode)
             if reply.status == 401:
                 raise HubAuthFailed(
                     f"the hub {self.base_url} refused the access token it had just issued to "
@@ -267,11 +295,12 @@ class RestHubClient(WireClient):
         params: dict[str, str] | None,
         body: dict[str, str] | None,
         token: str,
+        mode: str | None = None,
     ) -> _Reply:
         headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
-            codes.DATA_ENTRY_MODE_HEADER: self.data_entry_mode,
+            codes.DATA_ENTRY_MODE_HEADER: mode or self.data_entry_mode,
             codes.CLIENT_TRX_HEADER: trx,
         }
         return await self._send(

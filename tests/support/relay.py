@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from fmd.codes.model import PackIdentifier
 from fmd.hub import BulkItem, BulkResult, HubClient, HubResult, Reason
+from fmd.hub.contract import ManualEntry
 
 
 class RelayClient:
@@ -30,6 +31,14 @@ class RelayClient:
 
     async def bulk(self, items: Sequence[BulkItem]) -> BulkResult:
         return await self.inner.bulk(items)
+
+    async def mixed(self, items: Sequence[BulkItem]) -> BulkResult:
+        return await self.inner.mixed(items)
+
+    async def manual(
+        self, entry: ManualEntry, to: Reason | None = None, *, trx: str | None = None
+    ) -> HubResult:
+        return await self.inner.manual(entry, to, trx=trx)
 
     async def ping(self) -> None:
         await self.inner.ping()
