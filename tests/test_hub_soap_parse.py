@@ -14,16 +14,19 @@ from lxml import etree
 from fmd.codes.model import PackIdentifier
 from fmd.hub import HubResult, PackState, Reason
 from fmd.hub import returncodes as rc
-from fmd.hub.soap_codes import outcome_of
-from fmd.hub.soap_names import VERIFY
+from fmd.hub.soap_codes import outcome_of, wire_code
+from fmd.hub.soap_names import SOAP_MEDIA_TYPE, VERIFY
 from fmd.hub.soap_requests import Login, Software, parse_request, single_request
 from fmd.hub.soap_responses import (
+    Answered,
     bulk_result_response,
     check_http,
+    mixed_result_response,
     read_bulk_result,
-    read_bulk_submit,
+    read_mixed_result,
     read_ping,
     read_single_response,
+    read_submit,
     single_response,
 )
 from fmd.hub.soap_xml import SoapError, fault
@@ -32,6 +35,17 @@ UI = PackIdentifier("GTIN", "04006381333931", "S/1%", "B-1", None, "261200", "AB
 LOGIN = Login("PHARMACY01", "robot01", "sim-password-1")
 SOFTWARE = Software("fmd-robot", "tests", "1")
 TRX = "trx-1"
+AT = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+MEDIA = frozenset({SOAP_MEDIA_TYPE})
+
+
+def answered(result: HubResult) -> Answered:
+    return Answered(LOGIN, result.client_trx_id, result.hub_trx_id, result.at or AT)
+
+
+def answer(result: HubResult, code: str = VERIFY) -> bytes:
+    return single_response(code, answered(result), UI, result)
+
 
 words = st.from_regex(r"[A-Za-z0-9:_ -]{0,40}", fullmatch=True)
 results = st.builds(
@@ -51,10 +65,16 @@ results = st.builds(
 
 @given(results)
 def test_single_response_round_trip(result: HubResult) -> None:
-    parsed = read_single_response(single_response(VERIFY, UI, result), code=VERIFY, client_trx=TRX)
-    expected_outcome = outcome_of(result.return_code, alert=result.alert_id is not None)
+    parsed = read_single_response(answer(result), code=VERIFY, client_trx=TRX)
+    on_wire = wire_code(result)
+    expected_outcome = outcome_of(on_wire, alert=result.alert_id is not None)
     assert parsed.outcome == expected_outcome
-    assert parsed == replace(result, outcome=expected_outcome)
+    assert result.at is not None
+    at_ms = result.at.replace(microsecond=result.at.microsecond // 1000 * 1000)
+    expected = replace(
+        result, outcome=expected_outcome, return_code=on_wire, at=at_ms, nhrn=UI.nhrn
+    )
+    assert replace(parsed, message="") == replace(expected, message="")
 
 
 def test_request_round_trip() -> None:
@@ -70,26 +90,23 @@ def test_request_round_trip() -> None:
     assert request.ui is not None
     assert request.ui.expiry is not None
     assert request.ui.expiry.day == 31
-    assert request.ui == replace(UI, expiry=request.ui.expiry)
+    # a request's Product is the code and the batch (RequestProduct_Type): no NHRN is sent
+    assert request.ui == replace(UI, expiry=request.ui.expiry, nhrn=None)
     assert "sim-password-1" not in repr(request)
 
 
 def test_answer_for_another_transaction_is_technical() -> None:
-    answer = single_response(
-        VERIFY, UI, HubResult("ok", rc.SUCCESS, client_trx_id="other", hub_trx_id="h1")
-    )
-    result = read_single_response(answer, code=VERIFY, client_trx=TRX)
+    other = answer(HubResult("ok", rc.SUCCESS, client_trx_id="other", hub_trx_id="h1"))
+    result = read_single_response(other, code=VERIFY, client_trx=TRX)
     assert (result.outcome, result.return_code) == ("technical", rc.SCHEMA_VIOLATION)
     assert "'other', not ours" in result.message
-    wrong_code = read_single_response(answer, code="G120", client_trx="other")
+    wrong_code = read_single_response(other, code="G120", client_trx="other")
     assert "not the answer to G120" in wrong_code.message
 
 
 def test_unknown_return_code_is_technical_and_kept() -> None:
-    answer = single_response(
-        VERIFY, UI, HubResult("ok", "NMVS_NEW_99", client_trx_id=TRX, hub_trx_id="h1")
-    )
-    result = read_single_response(answer, code=VERIFY, client_trx=TRX)
+    new = answer(HubResult("ok", "NMVS_NEW_99", client_trx_id=TRX, hub_trx_id="h1"))
+    result = read_single_response(new, code=VERIFY, client_trx=TRX)
     assert (result.outcome, result.return_code) == ("technical", "NMVS_NEW_99")
     assert "unknown return code" in result.message
 
@@ -99,19 +116,29 @@ def test_fault_is_technical_with_its_code() -> None:
         fault("NMVS_FE_AU_01", "bad login", sender=True), code=VERIFY, client_trx=TRX
     )
     assert (result.outcome, result.return_code) == ("technical", "NMVS_FE_AU_01")
-    assert check_http(401, "application/soap+xml", fault("NMVS_FE_AU_01", "x", sender=True))
+    refused_login = fault("NMVS_FE_AU_01", "x", sender=True)
+    assert check_http(401, "application/soap+xml", refused_login, media_types=MEDIA)
 
 
-def test_bulk_result_states() -> None:
-    at = datetime(2025, 3, 1, tzinfo=UTC)
-    processing = bulk_result_response(TRX, "n" * 32, at, "b" * 32, None)
-    assert read_bulk_result(processing, count=1) is None
-    item = HubResult("ok", rc.SUCCESS, PackState.ACTIVE, client_trx_id="i1", hub_trx_id="h", at=at)
-    done = bulk_result_response(TRX, "n" * 32, at, "b" * 32, [(UI, item)])
-    assert read_bulk_result(done, count=1) == (item,)
-    wrong_count = read_bulk_result(done, count=2)
-    assert isinstance(wrong_count, HubResult)
-    assert wrong_count.outcome == "technical"
+def test_a_bulk_result_is_read_per_serial_and_says_when_it_is_not_ready() -> None:
+    header = Answered(LOGIN, TRX, "n" * 32, AT)
+    processing = bulk_result_response(header, "G115", None)
+    assert read_bulk_result(processing) is None
+    unknown = bulk_result_response(header, None, None, code="NMVS_FE_TX_02")
+    assert read_bulk_result(unknown) is None, "a bulk id not available yet: poll again"
+    item = HubResult("ok", rc.SUCCESS, PackState.ACTIVE, hub_trx_id="n" * 32, at=AT)
+    done = bulk_result_response(header, "G115", [(UI, item)])
+    assert read_bulk_result(done) == {UI.serial: replace(item, nhrn=UI.nhrn)}
+    refused = bulk_result_response(header, "G115", None, code=rc.ERROR)
+    assert isinstance(read_bulk_result(refused), HubResult)
+
+
+def test_a_mixed_result_is_read_per_client_transaction() -> None:
+    header = Answered(LOGIN, TRX, "n" * 32, AT)
+    assert read_mixed_result(mixed_result_response(header, None)) is None
+    item = HubResult("ok", rc.SUCCESS, PackState.ACTIVE, client_trx_id="i-1", hub_trx_id="h", at=AT)
+    done = read_mixed_result(mixed_result_response(header, [("G110", UI, item)]))
+    assert done == {"i-1": replace(item, nhrn=UI.nhrn)}
 
 
 @settings(max_examples=300)
@@ -123,7 +150,7 @@ def test_readers_never_raise_on_bytes(data: bytes) -> None:
 @settings(max_examples=300)
 @given(results, st.data())
 def test_readers_never_raise_on_mutated_answers(result: HubResult, data: st.DataObject) -> None:
-    root = etree.fromstring(single_response(VERIFY, UI, result))
+    root = etree.fromstring(answer(result))
     elements = list(root.iter())
     target = data.draw(st.sampled_from(elements))
     action = data.draw(st.sampled_from(["drop", "text", "attribute", "truncate", "rename"]))
@@ -167,9 +194,10 @@ def test_hostile_xml_is_technical(data: bytes) -> None:
 
 def _read_everything(data: bytes) -> None:
     assert isinstance(read_single_response(data, code=VERIFY, client_trx=TRX), HubResult)
-    assert isinstance(read_bulk_submit(data, code="G115"), str | HubResult)
-    answer = read_bulk_result(data, count=1)
-    assert answer is None or isinstance(answer, tuple | HubResult)
+    assert isinstance(read_submit(data, code="G115"), str | HubResult)
+    for read in (read_bulk_result, read_mixed_result):
+        bulk = read(data)
+        assert bulk is None or isinstance(bulk, dict | HubResult)
     assert isinstance(read_ping(data, code="SupportPing"), str | None)
-    assert check_http(200, "application/soap+xml", data) is None
-    assert isinstance(check_http(500, "application/soap+xml", data), HubResult)
+    assert check_http(200, "application/soap+xml", data, media_types=MEDIA) is None
+    assert isinstance(check_http(500, "application/soap+xml", data, media_types=MEDIA), HubResult)

@@ -29,30 +29,41 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import httpx
 
 from fmd.codes.model import PackIdentifier
 from fmd.hub import returncodes as rc
 from fmd.hub.contract import (
+    UNANSWERED,
     BulkItem,
     BulkResult,
     HubAuthFailed,
     HubResult,
     HubUnavailable,
+    ManualEntry,
     Reason,
 )
-from fmd.hub.soap_codes import BULK_UNKNOWN, Credential, refused_credential
+from fmd.hub.manual import entry_ui, missing_fields
+from fmd.hub.soap_codes import Credential, refused_credential
 from fmd.hub.soap_names import (
     BULK_DECOMMISSION,
     BULK_PATH,
     BULK_RESULT,
+    BULK_UNDO,
     BULK_VERIFY,
     DECOMMISSION,
+    LEGACY_MEDIA_TYPE,
+    MANUAL,
     MAX_BULK,
+    MIXED_PATH,
+    MIXED_RESULT,
+    MIXED_SUBMIT,
     SINGLE_PATH,
+    SOAP_MEDIA_TYPE,
     SUPPORT_PATH,
     SUPPORT_PING,
     UNDO,
@@ -61,24 +72,30 @@ from fmd.hub.soap_names import (
 )
 from fmd.hub.soap_requests import (
     Login,
+    MixedItem,
     Software,
     bulk_request,
-    bulk_result_request,
+    manual_request,
+    mixed_request,
     ping_request,
+    result_request,
     single_request,
 )
 from fmd.hub.soap_responses import (
+    BulkAnswer,
     check_http,
     read_bulk_result,
-    read_bulk_submit,
+    read_mixed_result,
     read_ping,
     read_single_response,
+    read_submit,
     technical,
 )
 from fmd.hub.soap_tls import client_context
-from fmd.hub.validation import Invalid, trx_problem, ui_problem
+from fmd.hub.validation import Invalid, field_ok, product_code_problem, trx_problem, ui_problem
 from fmd.hub.wire import WireClient
 
+_MEDIA_TYPES = frozenset({SOAP_MEDIA_TYPE, LEGACY_MEDIA_TYPE})
 _XML_TEXT = re.compile(r"[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
 _LIMITS = {"client_login_id": (1, 20), "user_id": (4, 20), "password": (8, 60)}
 
@@ -162,29 +179,91 @@ class SoapHubClient(WireClient):
         return await self._single(UNDO.get(from_), ui, trx, reason=from_, ref_trx=ref_trx)
 
     async def bulk(self, items: Sequence[BulkItem]) -> BulkResult:
-        """Verify or decommission many packs through bulk transactions collected with G188."""
+        """Many packs through bulk transactions (G115 verify, G125 supply, G127 undo supply, …):
+        one request per transaction, product and batch, each serial once, collected with G188.
+        The packs' trx ids are not on this wire; each result carries its item's (or a new)."""
         results: list[HubResult | None] = [None] * len(items)
-        groups: dict[str, list[int]] = {}
-        packs: list[tuple[PackIdentifier, str]] = []
+        trxs = [item.trx or _new_trx() for item in items]
+        sendable: list[tuple[str, int]] = []
         for index, item in enumerate(items):
             code = _bulk_code(item)
+            problem = _no_transaction(item.to) if code is None else _problem(item.ui, trxs[index])
+            if problem is not None or code is None:
+                results[index] = _refused(problem or _no_transaction(item.to), trxs[index])
+            else:
+                sendable.append((code, index))
+        bulk_ids: list[str] = []
+        for code, chunk in _bulk_chunks(sendable, items):
+            packs = [items[i].ui for i in chunk]
+            body = bulk_request(code, self._login, self._software, _new_trx(), packs)
+            bulk_id, answers = await self._collect(
+                code, BULK_PATH, body, BULK_RESULT, read_bulk_result
+            )
+            bulk_ids.append(bulk_id)
+            for index in chunk:
+                found = (
+                    answers
+                    if isinstance(answers, HubResult)
+                    else answers.get(items[index].ui.serial)
+                )
+                results[index] = _settled(found, trxs[index])
+        return _bulk_result(bulk_ids, results)
+
+    async def mixed(self, items: Sequence[BulkItem]) -> BulkResult:
+        """Many transactions in mixed bulks (G195, collected with G196), each item under its own
+        trx id (and RefClientTrxId for an undo), so the hub recognises a replay."""
+        results: list[HubResult | None] = [None] * len(items)
+        sendable: list[tuple[int, MixedItem]] = []
+        seen: set[str] = set()
+        for index, item in enumerate(items):
             trx = item.trx or _new_trx()
-            packs.append((item.ui, trx))
-            problem = _no_transaction(item.to) if code is None else _problem(item.ui, trx)
+            code = _single_code(item)
+            problem = (
+                _no_transaction(item.to)
+                if code is None
+                else _problem(item.ui, trx, item.ref_trx) or _repeated(trx, seen)
+            )
             if problem is not None:
                 results[index] = _refused(problem, trx)
             elif code is not None:
-                groups.setdefault(code, []).append(index)
+                seen.add(trx)
+                sendable.append((index, MixedItem(code, trx, ui=item.ui, ref_trx=item.ref_trx)))
         bulk_ids: list[str] = []
-        for code, indexes in groups.items():
-            for start in range(0, len(indexes), MAX_BULK):
-                chunk = indexes[start : start + MAX_BULK]
-                bulk_id, answers = await self._bulk_chunk(code, [packs[i] for i in chunk])
-                bulk_ids.append(bulk_id)
-                for index, answer in zip(chunk, answers, strict=True):
-                    results[index] = answer
-        done = tuple(result for result in results if result is not None)
-        return BulkResult(",".join(i for i in bulk_ids if i), done)
+        for start in range(0, len(sendable), MAX_BULK):
+            chunk = sendable[start : start + MAX_BULK]
+            body = mixed_request(self._login, self._software, _new_trx(), [m for _, m in chunk])
+            bulk_id, answers = await self._collect(
+                MIXED_SUBMIT, MIXED_PATH, body, MIXED_RESULT, read_mixed_result
+            )
+            bulk_ids.append(bulk_id)
+            for index, mixed_item in chunk:
+                found = answers if isinstance(answers, HubResult) else answers.get(mixed_item.trx)
+                results[index] = _settled(found, mixed_item.trx)
+        return _bulk_result(bulk_ids, results)
+
+    async def manual(
+        self, entry: ManualEntry, to: Reason | None = None, *, trx: str | None = None
+    ) -> HubResult:
+        """A pack keyed in by hand: G122 (supply) and G182 (stolen) send its product code and
+        serial alone; a verify or any other change needs the batch and expiry keyed in too and
+        is the ordinary transaction."""
+        client_trx = trx or _new_trx()
+        code = MANUAL.get(to) if to is not None else None
+        if code is None:
+            ui = entry_ui(entry, datetime.now(UTC).year)
+            if ui is None:
+                return _refused(
+                    Invalid(rc.SCHEMA_VIOLATION, missing_fields(entry, to) or ""), client_trx
+                )
+            if to is None:
+                return await self.verify(ui, trx=client_trx)
+            return await self.decommission(ui, to, trx=client_trx)
+        problem = trx_problem(client_trx) or _entry_problem(entry)
+        if problem is not None:
+            return _refused(problem, client_trx)
+        started = time.perf_counter()
+        body = manual_request(code, self._login, self._software, client_trx, entry)
+        return await self._answer(SINGLE_PATH, code, body, client_trx, started)
 
     async def ping(self) -> None:
         """SupportPing with a random `Input`, then the login check (a G188 for no bulk):
@@ -196,10 +275,10 @@ class SoapHubClient(WireClient):
             raise HubUnavailable(f"hub ping failed: {reply.return_code} {reply.message}")
         if read_ping(reply, code=SUPPORT_PING) != echo:
             raise HubUnavailable("hub ping failed: the answer did not echo the input")
-        query = bulk_result_request(self._login, self._software, _new_trx(), _new_trx())
+        query = result_request(BULK_RESULT, self._login, self._software, _new_trx(), _new_trx())
         reply = await self._post(BULK_PATH, BULK_RESULT, query)
-        answer = reply if isinstance(reply, HubResult) else read_bulk_result(reply, count=0)
-        if isinstance(answer, HubResult) and answer.return_code != BULK_UNKNOWN:
+        answer = reply if isinstance(reply, HubResult) else read_bulk_result(reply)
+        if isinstance(answer, HubResult):
             self._checked(answer)
             raise HubUnavailable(f"hub login check failed: {answer.return_code} {answer.message}")
 
@@ -222,35 +301,41 @@ class SoapHubClient(WireClient):
             return _refused(problem, client_trx)
         started = time.perf_counter()
         body = single_request(code, self._login, self._software, client_trx, ui, ref_trx)
-        reply = await self._post(SINGLE_PATH, code, body)
+        return await self._answer(SINGLE_PATH, code, body, client_trx, started)
+
+    async def _answer(
+        self, path: str, code: str, body: bytes, client_trx: str, started: float
+    ) -> HubResult:
+        reply = await self._post(path, code, body)
         if isinstance(reply, HubResult):
             result = replace(reply, client_trx_id=client_trx)
         else:
             result = self._checked(read_single_response(reply, code=code, client_trx=client_trx))
         return replace(result, latency_s=time.perf_counter() - started)
 
-    async def _bulk_chunk(
-        self, code: str, packs: Sequence[tuple[PackIdentifier, str]]
-    ) -> tuple[str, list[HubResult]]:
-        """Submit one bulk and collect its results: (the bulk's NMVSTrxId, one per pack)."""
-        body = bulk_request(code, self._login, self._software, _new_trx(), packs)
-        reply = await self._post(BULK_PATH, code, body)
-        submitted = reply if isinstance(reply, HubResult) else read_bulk_submit(reply, code=code)
+    async def _collect(
+        self,
+        code: str,
+        path: str,
+        body: bytes,
+        result_code: str,
+        read: Callable[[bytes], BulkAnswer],
+    ) -> tuple[str, Mapping[str, HubResult] | HubResult]:
+        """Submit one bulk and poll for its results: (its NMVSTrxId, the answers). While the
+        hub says the bulk is processed, or that its id is not available yet, poll again."""
+        reply = await self._post(path, code, body)
+        submitted = reply if isinstance(reply, HubResult) else read_submit(reply, code=code)
         if isinstance(submitted, HubResult):
-            self._checked(submitted)
-            return "", [replace(submitted, client_trx_id=trx) for _, trx in packs]
+            return "", self._checked(submitted)
         deadline = time.monotonic() + self._bulk_max_wait_s
         while True:
-            query = bulk_result_request(self._login, self._software, _new_trx(), submitted)
-            reply = await self._post(BULK_PATH, BULK_RESULT, query)
-            answer = (
-                reply if isinstance(reply, HubResult) else read_bulk_result(reply, count=len(packs))
-            )
+            query = result_request(result_code, self._login, self._software, _new_trx(), submitted)
+            reply = await self._post(path, result_code, query)
+            answer = reply if isinstance(reply, HubResult) else read(reply)
             if isinstance(answer, HubResult):
-                self._checked(answer)
-                return submitted, [replace(answer, client_trx_id=trx) for _, trx in packs]
+                return submitted, self._checked(answer)
             if answer is not None:
-                return submitted, list(answer)
+                return submitted, answer
             if time.monotonic() > deadline:
                 raise HubUnavailable(
                     f"bulk {submitted} still processing after {self._bulk_max_wait_s:g} s"
@@ -284,6 +369,7 @@ class SoapHubClient(WireClient):
             headers.get("content-type", ""),
             bytes(data),
             headers.get("location", ""),
+            media_types=_MEDIA_TYPES,
         )
         return self._checked(checked) if checked is not None else bytes(data)
 
@@ -304,7 +390,68 @@ class SoapHubClient(WireClient):
 def _bulk_code(item: BulkItem) -> str | None:
     if item.operation == "verify":
         return BULK_VERIFY
-    return BULK_DECOMMISSION.get(item.to) if item.to is not None else None
+    table = BULK_DECOMMISSION if item.operation == "decommission" else BULK_UNDO
+    return table.get(item.to) if item.to is not None else None
+
+
+def _bulk_chunks(
+    sendable: Sequence[tuple[str, int]], items: Sequence[BulkItem]
+) -> Iterator[tuple[str, list[int]]]:
+    """The bulks to send: per transaction code, product and batch, at most `MAX_BULK` packs
+    each and every serial once (a repeated serial goes into a later bulk)."""
+    groups: dict[tuple[str, str, str, str, str], list[tuple[list[int], set[str]]]] = {}
+    for code, index in sendable:
+        ui = items[index].ui
+        chunks = groups.setdefault((code, ui.scheme, ui.product_code, ui.batch, ui.expiry_raw), [])
+        chunk = next((c for c in chunks if len(c[0]) < MAX_BULK and ui.serial not in c[1]), None)
+        if chunk is None:
+            chunk = ([], set())
+            chunks.append(chunk)
+        chunk[0].append(index)
+        chunk[1].add(ui.serial)
+    for (code, *_), chunks in groups.items():
+        for indexes, _serials in chunks:
+            yield code, indexes
+
+
+def _bulk_result(bulk_ids: Sequence[str], results: Sequence[HubResult | None]) -> BulkResult:
+    return BulkResult(
+        ",".join(i for i in bulk_ids if i), tuple(r for r in results if r is not None)
+    )
+
+
+def _single_code(item: BulkItem) -> str | None:
+    if item.operation == "verify":
+        return VERIFY
+    table = DECOMMISSION if item.operation == "decommission" else UNDO
+    return table.get(item.to) if item.to is not None else None
+
+
+def _settled(answer: HubResult | None, trx: str) -> HubResult:
+    """An item's result under its own trx id; an item the answer left out is not done."""
+    if answer is None:
+        return HubResult(
+            outcome="technical",
+            return_code=UNANSWERED,
+            client_trx_id=trx,
+            message="the hub's bulk answer left this pack out: not done, perhaps applied",
+        )
+    return replace(answer, client_trx_id=trx)
+
+
+def _repeated(trx: str, seen: set[str]) -> Invalid | None:
+    if trx in seen:
+        return Invalid(rc.TRX_ID_USED, f"transaction id {trx!r} appears twice in one mixed bulk")
+    return None
+
+
+def _entry_problem(entry: ManualEntry) -> Invalid | None:
+    problem = product_code_problem(entry.scheme, entry.product_code)
+    if problem is None and not field_ok(entry.serial):
+        problem = Invalid(
+            rc.SCHEMA_VIOLATION, f"serial {entry.serial!r} is not 1–20 GS1 characters"
+        )
+    return problem
 
 
 def _problem(ui: PackIdentifier, trx: str, ref_trx: str | None = None) -> Invalid | None:

@@ -1,7 +1,9 @@
-"""The Arvato NMVS v5 SOAP wire names: namespaces, endpoints, transaction codes (nmvs.md §2.2–2.3).
+"""The Arvato NMVS SOAP wire names: namespaces, endpoints, transaction codes (nmvs.md §2.2–2.3).
 
 Every transaction is one request element `<wsdl:GxxxRequest>` in the SOAP body, answered by
-`<wsdl:GxxxResponse>`; their children are in the types namespace.
+`<wsdl:GxxxResponse>`; everything inside is in the types namespace, attributes included (the
+schemas are `elementFormDefault` and `attributeFormDefault` "qualified"). The interface version
+is `VERSION`, here and nowhere else: namespaces and service paths follow from it.
 """
 
 from __future__ import annotations
@@ -12,18 +14,27 @@ from typing import Final
 
 from fmd.hub.contract import Operation, Reason
 
-SOAP_NS: Final = "http://www.w3.org/2003/05/soap-envelope"
-WSDL_NS: Final = "urn:wsdltypes.nmvs.eu:v5.0"
-TYPES_NS: Final = "urn:types.nmvs.eu:v5.0"
-SOAP_MEDIA_TYPE: Final = "application/soap+xml"
+VERSION: Final = "5.0"
+"""The NMVS web-service interface version (v4 was switched off on 31-Jul-2023)."""
+_SERVICE: Final = "V" + VERSION.replace(".", "")
 
-SINGLE_PATH: Final = "/WS_SINGLE_TRANSACTIONS_V1/SinglePackServiceV50"
-BULK_PATH: Final = "/WS_BULK_TRANSACTIONS_V1/BulkServiceV50"
-SUPPORT_PATH: Final = "/WS_SUPPORT_V1/SupportServiceV50"
+SOAP_NS: Final = "http://www.w3.org/2003/05/soap-envelope"
+WSDL_NS: Final = f"urn:wsdltypes.nmvs.eu:v{VERSION}"
+TYPES_NS: Final = f"urn:types.nmvs.eu:v{VERSION}"
+SOAP_MEDIA_TYPE: Final = "application/soap+xml"
+LEGACY_MEDIA_TYPE: Final = "text/xml"
+"""What a client used against production sends with a SOAP 1.2 envelope; hubs tolerate it."""
+
+SINGLE_PATH: Final = f"/WS_SINGLE_TRANSACTIONS_V1/SinglePackService{_SERVICE}"
+BULK_PATH: Final = f"/WS_BULK_TRANSACTIONS_V1/BulkService{_SERVICE}"
+MIXED_PATH: Final = f"/WS_MIXED_BULK_TRANSACTIONS_V1/MixedBulkService{_SERVICE}"
+SUPPORT_PATH: Final = f"/WS_SUPPORT_V1/SupportService{_SERVICE}"
 
 VERIFY: Final = "G110"
 BULK_VERIFY: Final = "G115"
 BULK_RESULT: Final = "G188"
+MIXED_SUBMIT: Final = "G195"
+MIXED_RESULT: Final = "G196"
 SINGLE_PING: Final = "SinglePackPing"
 BULK_PING: Final = "BulkPing"
 SUPPORT_PING: Final = "SupportPing"
@@ -54,6 +65,11 @@ UNDO: Final[Mapping[Reason, str]] = MappingProxyType(
 )
 """Single-pack undo per reason (G131 and G181 exist but never succeed, as at EMVO)."""
 
+MANUAL: Final[Mapping[Reason, str]] = MappingProxyType(
+    {Reason.SUPPLIED: "G122", Reason.STOLEN: "G182"}
+)
+"""Manual entry (product code and serial only, `ManualRequestData_Type`) per reason."""
+
 BULK_DECOMMISSION: Final[Mapping[Reason, str]] = MappingProxyType(
     {
         Reason.SUPPLIED: "G125",
@@ -67,6 +83,19 @@ BULK_DECOMMISSION: Final[Mapping[Reason, str]] = MappingProxyType(
 )
 """Bulk decommission per reason; a bulk carries one transaction type for all its packs."""
 
+BULK_UNDO: Final[Mapping[Reason, str]] = MappingProxyType(
+    {
+        Reason.SUPPLIED: "G127",
+        Reason.DESTROYED: "G137",
+        Reason.EXPORTED: "G147",
+        Reason.SAMPLE: "G157",
+        Reason.FREE_SAMPLE: "G167",
+        Reason.LOCKED: "G177",
+        Reason.STOLEN: "G187",
+    }
+)
+"""Bulk undo per reason (`RequestUndoBulkData_Type`)."""
+
 Transaction = tuple[Operation, Reason | None]
 
 SINGLE: Final[Mapping[str, Transaction]] = MappingProxyType(
@@ -76,15 +105,45 @@ SINGLE: Final[Mapping[str, Transaction]] = MappingProxyType(
         **{code: ("undo", reason) for reason, code in UNDO.items()},
     }
 )
-"""What each single-pack transaction code does."""
+"""What each single-pack transaction code does (a mixed bulk item's `reqType` is one too)."""
+
+MANUAL_SINGLE: Final[Mapping[str, Transaction]] = MappingProxyType(
+    {code: ("decommission", reason) for reason, code in MANUAL.items()}
+)
+"""What each manual-entry transaction does."""
 
 BULK: Final[Mapping[str, Transaction]] = MappingProxyType(
     {
         BULK_VERIFY: ("verify", None),
         **{code: ("decommission", reason) for reason, code in BULK_DECOMMISSION.items()},
+        **{code: ("undo", reason) for reason, code in BULK_UNDO.items()},
     }
 )
 """What each bulk submission code does to every pack in it."""
+
+_WSDL_OPERATIONS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "G110": "G110Verify",
+        "G120": "G120Dispense",
+        "G121": "G121UndoDispense",
+        "G122": "G122DispenseManualEntry",
+        "G130": "G130Destroy",
+        "G131": "G131UndoDestroy",
+        "G140": "G140Export",
+        "G141": "G141UndoExport",
+        "G150": "G150Sample",
+        "G151": "G151UndoSample",
+        "G160": "G160FreeSample",
+        "G161": "G161UndoFreeSample",
+        "G170": "G170Lock",
+        "G171": "G171UndoLock",
+        "G180": "G180Stolen",
+        "G181": "G181UndoStolen",
+        "G182": "G182StolenManualEntry",
+        SINGLE_PING: "PingSinglePack",
+    }
+)
+"""The SOAP actions the published single-pack WSDL declares (`urn:<operation>`)."""
 
 MAX_BULK: Final = 100_000
 """Most packs in one bulk request."""
@@ -101,5 +160,9 @@ def response_name(code: str) -> str:
 
 
 def content_type(code: str) -> str:
-    """The SOAP 1.2 content type of a request, with its action."""
-    return f'{SOAP_MEDIA_TYPE}; charset=utf-8; action="{WSDL_NS}:{code}"'
+    """The SOAP 1.2 content type of a request, with the action the WSDL declares for it (the
+    bulk, mixed-bulk and support WSDLs are not published: no action, as independent clients
+    send it)."""
+    operation = _WSDL_OPERATIONS.get(code)
+    action = f'; action="urn:{operation}"' if operation is not None else ""
+    return f"{SOAP_MEDIA_TYPE}; charset=utf-8{action}"

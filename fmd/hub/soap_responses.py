@@ -1,49 +1,72 @@
 """SOAP responses: rendered by the hub simulator, read by the client (pure functions).
 
-Layout of a transaction response (children of `<wsdl:GxxxResponse>`): `Header/Transaction`
-(`ClientTrxId`, `NMVSTrxId`, `Timestamp`, `Language`); `Body` = `Product` (`ProductCode@scheme`,
-`NHRN`?, `Batch`, `IntermarketFlag`), `Pack@sn@state` with `Reason`*, `AlertId` (our name for the
-v5 alert id, present exactly when the hub raised an L5 alert) and `ReturnCode@code@desc`.
-A bulk submission answers `ReturnCode` only; G188 answers `RefNMVSTrxId`, `BulkState`
-(`PROCESSING` or `DONE`), `Items/Item`* (each a `Transaction` plus the fields above) and
-`ReturnCode`. A ping answers `Output`.
+The layout follows the Arvato schemas (`HeaderResponse_Type`, `O1`–`O5`); everything below
+`<wsdl:GxxxResponse>` is in the types namespace, attributes included:
+- `Header`: `Auth` echo (`ClientLoginId`, `UserId`), `Transaction` (`Language`, `ClientTrxId`,
+  `NMVSTrxId`, `Timestamp`; a G188 answer adds `ReqType`), then any `Notification`s.
+- single pack (O1): `Body` = `Product` (`ProductCode@scheme`, `IntermarketFlag`, `NHRN`?,
+  `Batch`), `Pack@sn@state` with `Reason`*, then `ReturnCode@code@desc`. The v5 alert id is
+  `AlertId` just before `ReturnCode` (the v5 schema's name for it is not published).
+- bulk or mixed-bulk submission (O2): `Body/ReturnCode`; the bulk's id is the header's
+  `NMVSTrxId`.
+- G188 (O3): `Body` = `Product`, `Packs/Pack@sn@state` (each with `Reason`*, `AlertId`?,
+  `ReturnCode`), then the bulk's `ReturnCode`; while the bulk is processed, `ReturnCode` only.
+- G196 (O5): `Body` = `TrxList/TrxItem@reqType`* (each its `Transaction`, `Product`, `Pack` with
+  its `ReturnCode`), then `ReturnCode`; while processed, `ReturnCode` only.
+- pings: `Output`.
 
-The readers never raise: anything that is not a proper answer becomes a `technical` result
-(`NMVS_TE_XM_01` for a malformed reply, the fault's code for a SOAP fault).
+The readers are lenient: they find what they need by name, accept attributes qualified or
+not and ignore elements they do not know (a later interface version may add some); a missing
+required part is one `technical` result naming it (`NMVS_TE_XM_01`), a SOAP fault the fault's
+code. They never raise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fmd.codes.model import PackIdentifier
 from fmd.hub import returncodes as rc
-from fmd.hub.contract import HubResult, PackState, Reason
-from fmd.hub.soap_codes import known, outcome_of
-from fmd.hub.soap_names import BULK_RESULT, SOAP_MEDIA_TYPE, response_name
+from fmd.hub.contract import HubResult, ManualEntry, PackState, Reason
+from fmd.hub.soap_codes import BULK_UNKNOWN, known, outcome_of, wire_code
+from fmd.hub.soap_names import BULK_RESULT, MIXED_RESULT, response_name
+from fmd.hub.soap_requests import LANGUAGE, Login
 from fmd.hub.soap_xml import (
     Element,
     SoapError,
-    add_ui,
     attribute,
     child,
     children,
     envelope,
     local_name,
+    optional_attribute,
     optional_child,
     optional_text,
     parse_body,
     read_fault,
+    set_attribute,
     sub,
     text,
     wsd,
 )
 
-PROCESSING = "PROCESSING"
-DONE = "DONE"
-BulkAnswer = tuple[HubResult, ...] | HubResult | None
-"""G188: one result per pack (done), one result for the whole bulk (failed), None (processing)."""
+Pack = PackIdentifier | ManualEntry
+"""What a result is about: a pack as scanned, or as keyed in (its product code and serial)."""
+BulkAnswer = Mapping[str, HubResult] | HubResult | None
+"""G188/G196: results by serial (bulk) or by client trx id (mixed bulk); one result for the
+whole bulk when it failed; None while the hub is still processing it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """The header of an answer: whose login, which transaction, when."""
+
+    login: Login
+    client_trx: str
+    trx_id: str
+    at: datetime
 
 
 def technical(code: str, message: str, client_trx: str = "") -> HubResult:
@@ -56,45 +79,73 @@ def technical(code: str, message: str, client_trx: str = "") -> HubResult:
 # -- hub side -----------------------------------------------------------------------------------
 
 
-def single_response(code: str, ui: PackIdentifier, result: HubResult) -> bytes:
-    """The answer to a single-pack transaction."""
+def single_response(code: str, answered: Answered, pack: Pack | None, result: HubResult) -> bytes:
+    """The answer to a single-pack transaction (O1); `pack` None answers the code alone."""
     root = wsd(response_name(code))
-    _header(root, result.client_trx_id, result.hub_trx_id, result.at or datetime.now(UTC))
-    _add_result(sub(root, "Body"), ui, result)
+    _header(root, answered)
+    body = sub(root, "Body")
+    if pack is not None:
+        _add_product(body, pack, result)
+        _add_pack(body, pack.serial, result)
+        _add_alert(body, result)
+    _return_code(body, wire_code(result), result.message)
     return envelope(root)
 
 
-def bulk_submit_response(code: str, client_trx: str, bulk_id: str, at: datetime) -> bytes:
-    """The answer to a bulk submission: the bulk's `NMVSTrxId`, to collect it with G188."""
+def submit_response(code: str, answered: Answered) -> bytes:
+    """The answer to a bulk or mixed-bulk submission (O2): its id is the header's NMVSTrxId."""
     root = wsd(response_name(code))
-    _header(root, client_trx, bulk_id, at)
+    _header(root, answered)
     _return_code(sub(root, "Body"), rc.SUCCESS, rc.describe(rc.SUCCESS))
     return envelope(root)
 
 
 def bulk_result_response(
-    client_trx: str,
-    trx_id: str,
-    at: datetime,
-    ref_bulk: str,
+    answered: Answered,
+    req_type: str | None,
     results: Sequence[tuple[PackIdentifier, HubResult]] | None,
     *,
     code: str = rc.SUCCESS,
     message: str = "",
 ) -> bytes:
-    """G188: the bulk's per-pack results, or PROCESSING while `results` is None."""
+    """G188 (O3): the bulk's one product and its packs' results, or only the return code while
+    `results` is None (processing) or `code` refuses the question."""
     root = wsd(response_name(BULK_RESULT))
-    _header(root, client_trx, trx_id, at)
+    _header(root, answered, req_type=req_type)
     body = sub(root, "Body")
-    sub(body, "RefNMVSTrxId", ref_bulk)
-    if code == rc.SUCCESS:
-        sub(body, "BulkState", PROCESSING if results is None else DONE)
-        items = sub(body, "Items")
-        for ui, result in results or ():
-            item = sub(items, "Item")
-            transaction = sub(item, "Transaction")
-            _transaction(transaction, result.client_trx_id, result.hub_trx_id, result.at or at)
-            _add_result(item, ui, result)
+    if code == rc.SUCCESS and results:
+        first_ui, first = results[0]
+        _add_product(body, first_ui, first)
+        packs = sub(body, "Packs")
+        for ui, result in results:
+            _add_pack_item(packs, ui.serial, result)
+    _return_code(body, code, message or rc.DESCRIPTIONS.get(code, code))
+    return envelope(root)
+
+
+def mixed_result_response(
+    answered: Answered,
+    results: Sequence[tuple[str, Pack, HubResult]] | None,
+    *,
+    code: str = rc.SUCCESS,
+    message: str = "",
+) -> bytes:
+    """G196 (O5): each item's `(reqType, pack, result)`, or the return code alone."""
+    root = wsd(response_name(MIXED_RESULT))
+    _header(root, answered)
+    body = sub(root, "Body")
+    if code == rc.SUCCESS and results:
+        trx_list = sub(body, "TrxList")
+        for req_type, pack, result in results:
+            item = sub(trx_list, "TrxItem", reqType=req_type)
+            _transaction(
+                sub(item, "Transaction"),
+                result.client_trx_id,
+                result.hub_trx_id,
+                result.at or answered.at,
+            )
+            _add_product(item, pack, result)
+            _add_pack_item(item, pack.serial, result)
     _return_code(body, code, message or rc.DESCRIPTIONS.get(code, code))
     return envelope(root)
 
@@ -106,26 +157,54 @@ def ping_response(code: str, echo: str) -> bytes:
     return envelope(root)
 
 
-def _header(root: Element, client_trx: str, trx_id: str, at: datetime) -> None:
-    _transaction(sub(sub(root, "Header"), "Transaction"), client_trx, trx_id, at)
+def _header(root: Element, answered: Answered, *, req_type: str | None = None) -> None:
+    header = sub(root, "Header")
+    auth = sub(header, "Auth")
+    sub(auth, "ClientLoginId", answered.login.client_login_id)
+    sub(auth, "UserId", answered.login.user_id)
+    transaction = sub(header, "Transaction")
+    _transaction(transaction, answered.client_trx, answered.trx_id, answered.at)
+    if req_type is not None:
+        sub(transaction, "ReqType", req_type)
 
 
 def _transaction(parent: Element, client_trx: str, trx_id: str, at: datetime) -> None:
+    sub(parent, "Language", LANGUAGE)
     sub(parent, "ClientTrxId", client_trx)
     sub(parent, "NMVSTrxId", trx_id)
-    sub(parent, "Timestamp", at.astimezone(UTC).isoformat())
-    sub(parent, "Language", "eng")
+    sub(parent, "Timestamp", at.astimezone(UTC).isoformat(timespec="milliseconds"))
 
 
-def _add_result(parent: Element, ui: PackIdentifier, result: HubResult) -> None:
-    product, pack = add_ui(parent, ui)
+def _add_product(parent: Element, pack: Pack, result: HubResult) -> None:
+    product = sub(parent, "Product")
+    sub(product, "ProductCode", pack.product_code, scheme=pack.scheme)
     sub(product, "IntermarketFlag", "true" if result.intermarket else "false")
-    pack.set("state", result.state.value)
+    nhrn = result.nhrn or (pack.nhrn if isinstance(pack, PackIdentifier) else None)
+    if nhrn is not None:
+        sub(product, "NHRN", nhrn)
+    if pack.batch is not None and pack.expiry_raw is not None:
+        batch = sub(product, "Batch")
+        sub(batch, "Id", pack.batch)
+        sub(batch, "ExpDate", pack.expiry_raw)
+
+
+def _add_pack(parent: Element, serial: str, result: HubResult) -> Element:
+    pack = sub(parent, "Pack", sn=serial)
+    set_attribute(pack, "state", result.state.value)
     for reason in result.reasons:
         sub(pack, "Reason", reason.value)
+    return pack
+
+
+def _add_pack_item(parent: Element, serial: str, result: HubResult) -> None:
+    pack = _add_pack(parent, serial, result)
+    _add_alert(pack, result)
+    _return_code(pack, wire_code(result), result.message)
+
+
+def _add_alert(parent: Element, result: HubResult) -> None:
     if result.alert_id is not None:
         sub(parent, "AlertId", result.alert_id)
-    _return_code(parent, result.return_code, result.message)
 
 
 def _return_code(parent: Element, code: str, message: str) -> None:
@@ -135,7 +214,9 @@ def _return_code(parent: Element, code: str, message: str) -> None:
 # -- client side --------------------------------------------------------------------------------
 
 
-def check_http(status: int, content_type: str, body: bytes, location: str = "") -> HubResult | None:
+def check_http(
+    status: int, content_type: str, body: bytes, location: str = "", *, media_types: frozenset[str]
+) -> HubResult | None:
     """A result for an HTTP answer that is not a usable SOAP reply, or None to read the body."""
     if 300 <= status < 400:
         return technical(rc.ERROR, f"HTTP {status}: redirect to {location or '?'} not followed")
@@ -152,7 +233,7 @@ def check_http(status: int, content_type: str, body: bytes, location: str = "") 
             return technical(rc.ERROR, f"HTTP {status} without a SOAP fault")
         return technical(fault.code, f"HTTP {status}, SOAP fault: {fault.reason}")
     media_type = content_type.partition(";")[0].strip().lower()
-    if media_type != SOAP_MEDIA_TYPE:
+    if media_type not in media_types:
         return technical(rc.SCHEMA_VIOLATION, f"content type {media_type!r} is not SOAP 1.2")
     return None
 
@@ -162,7 +243,9 @@ def read_single_response(data: bytes, *, code: str, client_trx: str) -> HubResul
     try:
         element = _answer(data, code)
         transaction = child(element, "Header/Transaction")
-        result = _read_result(child(element, "Body"), transaction)
+        body = child(element, "Body")
+        product, pack = optional_child(body, "Product"), optional_child(body, "Pack")
+        result = _read_item(product, pack, body, transaction)
         if result.client_trx_id != client_trx:
             raise SoapError(f"answer for transaction {result.client_trx_id!r}, not ours")
         return result
@@ -172,13 +255,12 @@ def read_single_response(data: bytes, *, code: str, client_trx: str) -> HubResul
         return technical(error.code, f"malformed reply: {error.message}", client_trx)
 
 
-def read_bulk_submit(data: bytes, *, code: str) -> str | HubResult:
-    """The bulk's `NMVSTrxId`, or the result that refused the submission."""
+def read_submit(data: bytes, *, code: str) -> str | HubResult:
+    """The id (`NMVSTrxId`) of a bulk or mixed bulk, or the result that refused it."""
     try:
         element = _answer(data, code)
-        returned = attribute(child(element, "Body/ReturnCode"), "code")
+        returned, desc = _code_and_desc(child(element, "Body/ReturnCode"))
         if returned != rc.SUCCESS:
-            desc = child(element, "Body/ReturnCode").get("desc") or ""
             return HubResult(
                 outcome=outcome_of(returned, alert=False), return_code=returned, message=desc
             )
@@ -189,24 +271,42 @@ def read_bulk_submit(data: bytes, *, code: str) -> str | HubResult:
         return technical(error.code, f"malformed reply: {error.message}")
 
 
-def read_bulk_result(data: bytes, *, count: int) -> BulkAnswer:
-    """G188: `count` per-pack results in order, None while processing, or one failure for all."""
+def read_bulk_result(data: bytes) -> BulkAnswer:
+    """G188: each pack's result by serial; None while processing (or while the hub says the
+    bulk id is not available yet); one result when the hub refused the question."""
     try:
-        element = _answer(data, BULK_RESULT)
-        body = child(element, "Body")
-        returned = attribute(child(body, "ReturnCode"), "code")
-        if returned != rc.SUCCESS:
-            desc = child(body, "ReturnCode").get("desc") or ""
-            return technical(returned, f"bulk result refused: {desc}")
-        state = text(body, "BulkState")
-        if state == PROCESSING:
+        element, body = _result_body(data, BULK_RESULT)
+        if body is None:
             return None
-        if state != DONE:
-            raise SoapError(f"unknown bulk state {state!r}")
-        items = children(child(body, "Items"), "Item")
-        if len(items) != count:
-            raise SoapError(f"{len(items)} results for {count} packs")
-        return tuple(_read_result(item, child(item, "Transaction")) for item in items)
+        transaction = child(element, "Header/Transaction")
+        product = child(body, "Product")
+        return {
+            attribute(pack, "sn"): _read_item(
+                product, pack, pack, transaction, with_client_trx=False
+            )
+            for pack in children(child(body, "Packs"), "Pack")
+        }
+    except _Failed as failed:
+        return failed.result
+    except SoapError as error:
+        return technical(error.code, f"malformed reply: {error.message}")
+
+
+def read_mixed_result(data: bytes) -> BulkAnswer:
+    """G196: each item's result by its client trx id; None while processing; one result when
+    the hub refused the question."""
+    try:
+        _, body = _result_body(data, MIXED_RESULT)
+        if body is None:
+            return None
+        results: dict[str, HubResult] = {}
+        for item in children(child(body, "TrxList"), "TrxItem"):
+            pack = child(item, "Pack")
+            result = _read_item(
+                optional_child(item, "Product"), pack, pack, child(item, "Transaction")
+            )
+            results[result.client_trx_id] = result
+        return results
     except _Failed as failed:
         return failed.result
     except SoapError as error:
@@ -240,30 +340,57 @@ def _answer(data: bytes, code: str) -> Element:
     return element
 
 
-def _read_result(parent: Element, transaction: Element) -> HubResult:
-    return_code = child(parent, "ReturnCode")
-    code = attribute(return_code, "code")
-    desc = str(return_code.get("desc") or "")
-    alert_id = optional_text(parent, "AlertId") or None
-    state, reasons = _read_pack(optional_child(parent, "Pack"))
+def _result_body(data: bytes, code: str) -> tuple[Element, Element | None]:
+    """A G188/G196 answer and its body, or its body None while the bulk is processed."""
+    element = _answer(data, code)
+    body = child(element, "Body")
+    returned, desc = _code_and_desc(child(body, "ReturnCode"))
+    if returned == BULK_UNKNOWN:
+        return element, None
+    if returned != rc.SUCCESS:
+        raise _Failed(technical(returned, f"bulk result refused: {desc}"))
+    holder = "Packs" if code == BULK_RESULT else "TrxList"
+    return element, body if optional_child(body, holder) is not None else None
+
+
+def _read_item(
+    product: Element | None,
+    pack: Element | None,
+    coded: Element,
+    transaction: Element,
+    *,
+    with_client_trx: bool = True,
+) -> HubResult:
+    """One result: the return code and alert id under `coded` (the O1 body, or the pack item),
+    the pack's state, the product's flags, the ids and time in `transaction`."""
+    code, desc = _code_and_desc(child(coded, "ReturnCode"))
+    alert_id = optional_text(coded, "AlertId") or None
+    state, reasons = _read_pack(pack)
+    intermarket = optional_text(product, "IntermarketFlag") if product is not None else None
+    nhrn = optional_text(product, "NHRN") if product is not None else None
     return HubResult(
         outcome=outcome_of(code, alert=alert_id is not None),
         return_code=code,
         state=state,
         reasons=reasons,
-        client_trx_id=text(transaction, "ClientTrxId"),
+        client_trx_id=text(transaction, "ClientTrxId") if with_client_trx else "",
         hub_trx_id=text(transaction, "NMVSTrxId"),
         at=_timestamp(text(transaction, "Timestamp")),
         alert_id=alert_id,
         message=desc if known(code) else f"unknown return code {code}: {desc}",
-        intermarket=optional_text(parent, "Product/IntermarketFlag") in ("true", "1"),
+        intermarket=intermarket in ("true", "1"),
+        nhrn=nhrn or None,
     )
+
+
+def _code_and_desc(return_code: Element) -> tuple[str, str]:
+    return attribute(return_code, "code"), optional_attribute(return_code, "desc") or ""
 
 
 def _read_pack(pack: Element | None) -> tuple[PackState, tuple[Reason, ...]]:
     if pack is None:
         return PackState.UNKNOWN, ()
-    raw_state = pack.get("state")
+    raw_state = optional_attribute(pack, "state")
     try:
         state = PackState(raw_state) if raw_state is not None else PackState.UNKNOWN
         reasons = tuple(Reason(str(r.text or "").strip()) for r in children(pack, "Reason"))

@@ -1,7 +1,9 @@
 """SOAP 1.2 envelopes with lxml: a hardened parser, element helpers, pack fields and faults.
 
-Pure functions shared by the SOAP client (`fmd.hub.soap`) and the hub simulator. Parsing problems
-raise `SoapError`, which callers turn into a fault (simulator) or a `technical` result (client).
+Pure functions shared by the SOAP client (`fmd.hub.soap`) and the hub simulator. Elements and
+attributes are written in the types namespace (`typ:sn`), as the schemas declare; attributes are
+read qualified or not, as a lenient reader should. Parsing problems raise `SoapError`, which
+callers turn into a fault (simulator) or a `technical` result (client).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any, TypeAlias
 from lxml import etree
 
 from fmd.codes.dates import parse_yymmdd
-from fmd.codes.model import PackIdentifier
+from fmd.codes.model import PackIdentifier, Scheme
 from fmd.hub import returncodes as rc
 from fmd.hub.soap_names import SOAP_NS, TYPES_NS, WSDL_NS
 
@@ -55,11 +57,17 @@ def wsd(name: str) -> Element:
 
 
 def sub(parent: Element, tag: str, text: str | None = None, /, **attrs: str) -> Element:
-    """Append a types-namespace child `tag` with optional text and attributes."""
-    child = etree.SubElement(parent, f"{{{TYPES_NS}}}{tag}", attrs)
+    """Append a types-namespace child `tag` with optional text and (qualified) attributes."""
+    qualified = {f"{{{TYPES_NS}}}{name}": value for name, value in attrs.items()}
+    child = etree.SubElement(parent, f"{{{TYPES_NS}}}{tag}", qualified)
     if text is not None:
         child.text = text
     return child
+
+
+def set_attribute(element: Element, name: str, value: str) -> None:
+    """Set the qualified attribute `typ:name`."""
+    element.set(f"{{{TYPES_NS}}}{name}", value)
 
 
 def envelope(payload: Element) -> bytes:
@@ -71,16 +79,26 @@ def envelope(payload: Element) -> bytes:
     return data
 
 
-def add_ui(parent: Element, ui: PackIdentifier) -> tuple[Element, Element]:
-    """Append `Product` (code with scheme, NHRN, batch id and expiry) and `Pack@sn`; return both."""
+def add_product(parent: Element, ui: PackIdentifier, *, batch: bool = True) -> Element:
+    """Append a request's `Product`: `ProductCode@scheme`, then `Batch` (`Id`, `ExpDate`) unless
+    `batch` is False (manual entry). Requests carry no NHRN (`RequestProduct_Type`)."""
     product = sub(parent, "Product")
     sub(product, "ProductCode", ui.product_code, scheme=ui.scheme)
-    if ui.nhrn is not None:
-        sub(product, "NHRN", ui.nhrn)
-    batch = sub(product, "Batch")
-    sub(batch, "Id", ui.batch)
-    sub(batch, "ExpDate", ui.expiry_raw)
-    return product, sub(parent, "Pack", sn=ui.serial)
+    if batch:
+        add_batch(product, ui)
+    return product
+
+
+def add_batch(product: Element, ui: PackIdentifier) -> None:
+    """Append `Batch` (`Id`, `ExpDate`) to a `Product`."""
+    element = sub(product, "Batch")
+    sub(element, "Id", ui.batch)
+    sub(element, "ExpDate", ui.expiry_raw)
+
+
+def add_ui(parent: Element, ui: PackIdentifier) -> tuple[Element, Element]:
+    """Append a request's `Product` and `Pack@sn` (`RequestData_Type`); return both."""
+    return add_product(parent, ui), sub(parent, "Pack", sn=ui.serial)
 
 
 def fault(code: str, reason: str, *, sender: bool) -> bytes:
@@ -174,29 +192,48 @@ def optional_text(parent: Element, path: str) -> str | None:
 
 
 def attribute(element: Element, name: str) -> str:
-    """An attribute's value; SoapError if missing."""
-    value = element.get(name)
+    """An attribute's value, qualified (`typ:name`) or not; SoapError if missing."""
+    value = optional_attribute(element, name)
     if value is None:
         raise SoapError(f"missing attribute {name} on {_name(element)}")
-    return str(value)
+    return value
+
+
+def optional_attribute(element: Element, name: str) -> str | None:
+    """An attribute's value, qualified (`typ:name`) or not, or None."""
+    value = element.get(f"{{{TYPES_NS}}}{name}")
+    if value is None:
+        value = element.get(name)
+    return None if value is None else str(value)
 
 
 def read_ui(parent: Element, *, this_year: int) -> PackIdentifier:
     """The pack identifier in `Product` and `Pack@sn` under `parent`."""
-    code = child(parent, "Product/ProductCode")
+    return read_product(child(parent, "Product"), attribute(child(parent, "Pack"), "sn"), this_year)
+
+
+def read_product(product: Element, serial: str, this_year: int) -> PackIdentifier:
+    """The identifier of pack `serial` of a `Product` (`ProductCode@scheme`, `NHRN`?, `Batch`)."""
+    scheme, code = read_product_code(product)
+    expiry_raw = text(product, "Batch/ExpDate")
+    return PackIdentifier(
+        scheme=scheme,
+        product_code=code,
+        serial=serial,
+        batch=text(product, "Batch/Id"),
+        expiry=parse_yymmdd(expiry_raw, this_year).value,
+        expiry_raw=expiry_raw,
+        nhrn=optional_text(product, "NHRN"),
+    )
+
+
+def read_product_code(product: Element) -> tuple[Scheme, str]:
+    """The scheme and code of a `Product`'s `ProductCode@scheme`."""
+    code = child(product, "ProductCode")
     scheme = attribute(code, "scheme")
     if scheme not in ("GTIN", "PPN"):
         raise SoapError(f"product code scheme {scheme!r} is not GTIN or PPN")
-    expiry_raw = text(parent, "Product/Batch/ExpDate")
-    return PackIdentifier(
-        scheme="GTIN" if scheme == "GTIN" else "PPN",
-        product_code=str(code.text or "").strip(),
-        serial=attribute(child(parent, "Pack"), "sn"),
-        batch=text(parent, "Product/Batch/Id"),
-        expiry=parse_yymmdd(expiry_raw, this_year).value,
-        expiry_raw=expiry_raw,
-        nhrn=optional_text(parent, "Product/NHRN"),
-    )
+    return ("GTIN" if scheme == "GTIN" else "PPN"), str(code.text or "").strip()
 
 
 def _path(path: str) -> str:
