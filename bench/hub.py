@@ -2,6 +2,9 @@
 
 - verify requests per second through each dialect (SOAP over mutual TLS, REST over TLS) at
   concurrency 8, against the simulator on loopback (in this process, its own thread);
+- bulk verify of a whole delivery (`--delivery` packs of 10 batches, through `bulk()`: SOAP
+  G115 + G188 per batch; REST its bulk endpoint) against single verifies at concurrency 8 in
+  the same run (target: bulk at least 5x single);
 - each client's own overhead per request: the same client replaying a recorded answer through
   an in-memory transport, so no network and no simulator work is counted;
 - the demo pipeline over SOAP with 300 ms of simulated hub latency;
@@ -30,7 +33,7 @@ import httpx
 
 from fmd.codes.encode import gtin_check_digit
 from fmd.codes.model import PackIdentifier
-from fmd.hub import HubClient, MockHub, Reason
+from fmd.hub import BulkItem, HubClient, MockHub, Reason
 from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
 from fmd.hub.rest import RestHubClient
 from fmd.hub.soap import SoapHubClient
@@ -46,11 +49,15 @@ GTIN = "0950600013435" + gtin_check_digit("0950600013435")
 PACE = 0.97  # the replay keeps just under the hub's published limit
 
 
-def stocked(packs: int) -> tuple[MockHub, list[PackIdentifier]]:
+def stocked(packs: int, batches: int = 1) -> tuple[MockHub, list[PackIdentifier]]:
     hub = MockHub(seed=1)
     hub.add_product(GTIN)
-    hub.add_batch(GTIN, "B1", date(2028, 12, 31))
-    uis = [PackIdentifier("GTIN", GTIN, f"SN{i:06d}", "B1", None, "281231") for i in range(packs)]
+    for batch in range(batches):
+        hub.add_batch(GTIN, f"B{batch + 1}", date(2028, 12, 31))
+    uis = [
+        PackIdentifier("GTIN", GTIN, f"SN{i:06d}", f"B{i % batches + 1}", None, "281231")
+        for i in range(packs)
+    ]
     for ui in uis:
         hub.add_pack(ui)
     return hub, uis
@@ -130,6 +137,33 @@ async def client_overhead_ms(dialect: str, sim: HubSimulator, uis: list[PackIden
     return statistics.median(times) * 1000
 
 
+async def bulk_rate(client: HubClient, uis: list[PackIdentifier]) -> float:
+    started = time.perf_counter()
+    result = await client.bulk([BulkItem(ui) for ui in uis])
+    elapsed = time.perf_counter() - started
+    assert [r.outcome for r in result.results] == ["ok"] * len(uis), result.results[:3]
+    return len(uis) / elapsed
+
+
+async def delivery(packs: int) -> dict[str, Any]:
+    """A delivery verified in bulk, and the same packs verified singly at concurrency 8."""
+    figures: dict[str, Any] = {"delivery_packs": packs}
+    for dialect in ("soap", "rest"):
+        hub, uis = stocked(packs, batches=10)
+        with HubSimulator(hub, dialects=(dialect,)) as sim:
+            client = (
+                sim.client(dialect, bulk_poll_s=0.02) if dialect == "soap" else sim.client(dialect)
+            )
+            await client.verify(uis[0])  # connect, log in
+            single = await verify_rate(client, uis, 8)
+            bulk = await bulk_rate(client, uis)
+            await client.aclose()
+        figures[f"{dialect}_delivery_single_c8_per_s"] = round(single, 1)
+        figures[f"{dialect}_delivery_bulk_per_s"] = round(bulk, 1)
+        figures[f"{dialect}_delivery_bulk_vs_single"] = round(bulk / single, 2)
+    return figures
+
+
 async def wire(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for dialect in ("soap", "rest"):
@@ -193,8 +227,10 @@ def main() -> None:
     parser.add_argument("--packs", type=int, default=400)
     parser.add_argument("--intents", type=int, default=10_000)
     parser.add_argument("--rate", type=int, default=100)
+    parser.add_argument("--delivery", type=int, default=2000)
     args = parser.parse_args()
     figures = asyncio.run(wire(args))
+    figures |= asyncio.run(delivery(args.delivery))
     figures |= asyncio.run(outbox_drain(args.intents, args.rate))
     figures["pipeline_soap_300ms_packs_per_s"] = pipeline_over_soap(args.packs)
     figures["cores"] = os.cpu_count()
@@ -203,6 +239,7 @@ def main() -> None:
         "pipeline_soap_300ms_packs_per_s": 20,
         "outbox_drain_share_of_limit": 0.9,
         "outbox_duplicates": 0,
+        "soap_delivery_bulk_vs_single": 5.0,
     }
     print(json.dumps(figures))
 

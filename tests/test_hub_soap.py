@@ -364,6 +364,18 @@ async def test_text_xml_is_accepted_as_production_endpoints_do(
     assert read_ping(response.content, code=SUPPORT_PING) == "hello"
 
 
+async def test_a_strict_simulator_refuses_text_xml(hub: MockHub) -> None:
+    with HubSimulator(hub, dialects=("soap",), strict_media_type=True) as strict:
+        async with httpx.AsyncClient(verify=_context(strict)) as http:
+            response = await http.post(
+                f"{strict.soap_url}{SUPPORT_PATH}",
+                content=ping_request(SUPPORT_PING, "x"),
+                headers={"content-type": "text/xml"},
+            )
+    assert response.status_code == 415
+    assert b"NMVS_TE_XM_01" in response.content
+
+
 async def test_a_request_with_unqualified_attributes_is_refused_naming_the_attribute(
     sim: HubSimulator,
 ) -> None:

@@ -25,9 +25,11 @@ def create_app(
     accounts: Accounts | AccountBook | None = None,
     dialects: Sequence[str] = DIALECTS,
     seed: int = 0,
+    strict_media_type: bool = False,
 ) -> ASGIApp:
     """The app: `/soap/…` (Arvato SOAP 1.2), `/rest/…` (Solidsoft REST), `/admin/…`.
-    `accounts` may be a book that changes while the app runs."""
+    `accounts` may be a book that changes while the app runs; `strict_media_type` makes the
+    SOAP side refuse `text/xml`."""
     unknown = set(dialects) - set(DIALECTS)
     if unknown:
         raise ValueError(f"unknown dialect(s): {', '.join(sorted(unknown))}")
@@ -37,7 +39,8 @@ def create_app(
     if "soap" in dialects:
         from simulators.hub.soap import soap_router
 
-        app.include_router(soap_router(hub, book), prefix=SOAP_PREFIX)
+        router = soap_router(hub, book, strict_media_type=strict_media_type)
+        app.include_router(router, prefix=SOAP_PREFIX)
     if "rest" in dialects:
         from simulators.hub.rest import rest_router
 

@@ -28,7 +28,9 @@ from simulators.hub.tls import Pki, make_pki
 
 
 class HubSimulator:
-    """The simulator's servers; use as a context manager or call `start()` and `stop()`."""
+    """The simulator's servers; use as a context manager or call `start()` and `stop()`.
+    `strict_media_type` makes the SOAP side refuse `text/xml` (SOAP 1.2 says
+    `application/soap+xml`)."""
 
     def __init__(
         self,
@@ -43,6 +45,7 @@ class HubSimulator:
         seed: int = 0,
         folder: Path | None = None,
         server_cert_expired: bool = False,
+        strict_media_type: bool = False,
     ) -> None:
         self.hub = hub
         self.host = host
@@ -51,6 +54,7 @@ class HubSimulator:
         self.book = AccountBook(accounts)
         self.seed = seed
         self._server_cert_expired = server_cert_expired
+        self._strict_media_type = strict_media_type
         self._ports = {"soap": soap_port, "rest": rest_port}
         self._folder = folder or Path(tempfile.mkdtemp(prefix="fmd-hub-sim-"))
         self.pki: Pki | None = None
@@ -135,6 +139,7 @@ class HubSimulator:
                 accounts=self.book,
                 dialects=(dialect,),
                 seed=self.seed + index,
+                strict_media_type=self._strict_media_type,
             )
             config = uvicorn.Config(
                 app,
