@@ -284,10 +284,13 @@ class ResilientHub:
         )
 
     async def bulk(self, items: Sequence[BulkItem]) -> BulkResult:
-        return await self._call(lambda: self.inner.bulk(items))
+        """A bulk is submitted and then polled: the client's own bulk deadline bounds it, not
+        the per-call timeout."""
+        return await self._call(lambda: self.inner.bulk(items), bounded=False)
 
     async def mixed(self, items: Sequence[BulkItem]) -> BulkResult:
-        return await self._call(lambda: self.inner.mixed(items))
+        """As `bulk`: bounded by the client's bulk deadline."""
+        return await self._call(lambda: self.inner.mixed(items), bounded=False)
 
     async def manual(
         self, entry: ManualEntry, to: Reason | None = None, *, trx: str | None = None
@@ -347,9 +350,12 @@ class ResilientHub:
         ui: PackIdentifier | None = None,
         trx: str = "",
         reason: Reason | None = None,
+        *,
+        bounded: bool = True,
     ) -> T:
-        """One call to the hub under the breaker, the login latch and the timeout, traced when
-        it concerns a pack."""
+        """One call to the hub under the breaker, the login latch and (when `bounded`) the
+        timeout, traced when it concerns a pack."""
+        limit = self.timeout_s if bounded else None
         refusal = self._refusal
         if refusal is not None and not self._login.allow():
             raise HubAuthFailed(str(refusal), code=refusal.code)
@@ -368,12 +374,12 @@ class ResilientHub:
                 attempts.append(Attempt(operation, ui, trx, reason, answer, error, latency, at))
 
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(limit):
                 result = await call()
         except TimeoutError:
             self._no_answer()
-            trace(None, f"no answer within {self.timeout_s:g} s")
-            raise HubUnavailable(f"no answer within {self.timeout_s:g} s") from None
+            trace(None, f"no answer within {limit:g} s")
+            raise HubUnavailable(f"no answer within {limit:g} s") from None
         except HubAuthFailed as error:
             self.breaker.record(ok=True)  # the hub answered: it is there, our login is not
             self._refused(error)
