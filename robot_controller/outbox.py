@@ -1,31 +1,50 @@
 """Replaying the outbox once the hub answers again: queued state changes and deferred checks.
 
-Intents are replayed oldest first, so each pack's changes keep their order. A decommission that
-was sent before is confirmed before it is sent again (it may have landed before its answer was
-lost); one never sent goes straight out, under the same idempotent transaction id. An undo whose
-10-day window (Art. 13) has passed is not sent but flagged for the operator; a deferred verify
-that does not come back clean is flagged, so the pack can be retrieved to quarantine, and the
-pack's deferred decommission behind it is cancelled. A verify goes out under the transaction id
-it was committed with, so one that reached the hub before raises no second alert.
+Each pack's intents go oldest first, one after the other; the packs go side by side, in rounds:
+a round asks the hub for the next intent of every pack, in mixed bulks (Arvato G195) of at most
+`BULK_SIZE` items, each under its intent's own client trx id (an undo also names its
+decommission's), so the hub recognises a replayed item and repeats its first answer. A bulk of
+one goes as a single-pack call, and so does every intent of a pack that needs single-pack
+transactions: a bulk triggers no intermarket transaction, so a pack an answer names intermarket,
+or whose product a bulk answer calls unknown (a refusal, nothing applied), goes on its own.
+
+A change sent before (its answer lost) is never sent again blindly: its round asks the pack's
+state (a verify), and only a change that did not land goes again, in the next round, under the
+same trx id. A deferred verify goes out under the trx id it was committed with, so one that
+reached the hub before raises no second alert; one that does not come back clean is flagged, so
+the pack can be retrieved to quarantine, and the pack's deferred decommission behind it is
+cancelled. An undo whose 10-day window (Art. 13) has passed is not sent but flagged.
+
+An intent no answer settles stays pending: without an answer, or with a technical one (a bulk
+item the hub's answer left out, `UNANSWERED`, included), it counts as sent, so the next replay
+asks first; a throttled one (nothing applied) is left as it was. The hub going away stops the
+replay; what was not sent waits for the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import structlog
 
-from fmd.hub.contract import HubResult, HubUnavailable, PackState
-from fmd.hub.resilient import Attempt, SafeHub, traced
+from fmd.hub import returncodes as rc
+from fmd.hub.contract import BulkItem, BulkResult, HubResult, HubUnavailable, PackState
+from fmd.hub.resilient import Attempt, CircuitOpen, SafeHub, traced
 from robot_controller.states import HubOperation, IntentStatus
 from robot_controller.store import Intent, Store
 
 UNDO_WINDOW = timedelta(hours=240)
+BULK_SIZE = 100
+"""Most items in one mixed bulk. The NMVS takes 100,000, but a bulk is one call to the resilient
+hub and must be answered within its deadline (`[hub] timeout_s`), polls included."""
+THROTTLED = "the hub asked us to slow down (rate limited): the rest waits for the next replay"
 log = structlog.get_logger("fmd.outbox")
 
 
@@ -63,20 +82,25 @@ class UndoRefused(Exception):
     """An undo that cannot be queued (one line: why)."""
 
 
-def queue_undo(store: Store, token: int, *, at: datetime, trx: str) -> Intent:
-    """Queue the undo of a pack's decommission, to be sent by the next replay (Art. 13: at the
-    same location, within 240 h of the decommission)."""
-    history = store.intents_of(token)
+def landed_decommission(history: Sequence[Intent]) -> Intent | None:
+    """The newest decommission among a pack's intents that reached the hub (None: none did)."""
     landed = [
         i
         for i in history
         if i.operation is HubOperation.DECOMMISSION and i.status is IntentStatus.DONE
     ]
-    if not landed:
+    return landed[-1] if landed else None
+
+
+def queue_undo(store: Store, token: int, *, at: datetime, trx: str) -> Intent:
+    """Queue the undo of a pack's decommission, to be sent by the next replay (Art. 13: at the
+    same location, within 240 h of the decommission)."""
+    history = store.intents_of(token)
+    decommission = landed_decommission(history)
+    if decommission is None:
         raise UndoRefused(f"pack {token} has no decommission that reached the hub: nothing to undo")
     if any(i.operation is HubOperation.UNDO and i.status is IntentStatus.PENDING for i in history):
         raise UndoRefused(f"an undo for pack {token} already waits in the outbox")
-    decommission = landed[-1]
     if at - decommission.created_at > UNDO_WINDOW:
         raise UndoRefused(
             f"pack {token} was decommissioned more than 240 h ago: Art. 13 no longer allows an undo"
@@ -86,8 +110,14 @@ def queue_undo(store: Store, token: int, *, at: datetime, trx: str) -> Intent:
     )
 
 
-def settle_status(intent: Intent, result: HubResult) -> IntentStatus:
-    """The intent's new status once the hub has answered (pure)."""
+def settle_status(intent: Intent, result: HubResult | None) -> IntentStatus | None:
+    """The intent's new status after the hub's answer (pure): PENDING while no answer settles
+    it (none came, or a technical one: a change may have landed); None when the hub throttled
+    it (nothing was applied, nothing changes)."""
+    if result is None or result.outcome == "technical":
+        return IntentStatus.PENDING
+    if result.outcome == "rate_limited":
+        return None
     if intent.operation is HubOperation.VERIFY:
         clean = result.outcome == "ok" and result.state is PackState.ACTIVE
         return IntentStatus.DONE if clean else IntentStatus.FLAGGED
@@ -102,108 +132,281 @@ def settle_status(intent: Intent, result: HubResult) -> IntentStatus:
     return IntentStatus.DONE if landed else IntentStatus.FAILED
 
 
+def still_to_send(intent: Intent, state: HubResult) -> bool:
+    """A change sent before, its pack's state just asked (pure): True when the change did not
+    land and nothing else happened to the pack, so it goes again under the same trx id."""
+    if state.outcome != "ok":
+        return False
+    if intent.operation is HubOperation.DECOMMISSION:
+        return state.state is PackState.ACTIVE
+    return state.state is PackState.INACTIVE and intent.reason in state.reasons
+
+
+class ReplayHub(SafeHub, Protocol):
+    """The resilient hub as the replay uses it: single-pack calls and mixed bulks."""
+
+    async def mixed(self, items: Sequence[BulkItem]) -> BulkResult: ...
+
+
 StoreCall = Callable[..., Awaitable[Any]]
 
 
 async def replay(
     store: Store,
-    hub: SafeHub,
+    hub: ReplayHub,
     *,
     clock: Callable[[], datetime],
     concurrency: int = 8,
     run: StoreCall = asyncio.to_thread,
     finished_packs_only: bool = False,
+    bulk_size: int = BULK_SIZE,
 ) -> ReplayReport:
     """Send what the outbox holds until it is empty or the hub stops answering.
 
-    Packs are replayed side by side (up to `concurrency` at once); each pack's own intents go
-    one after the other, oldest first. `run` executes the store's calls (a running daemon
-    passes its own store thread, so replay and loading share it).
+    Packs go side by side, each pack's intents one after the other, oldest first: in mixed
+    bulks of at most `bulk_size` items, single-pack calls up to `concurrency` at once. `run`
+    executes the store's calls (a running daemon passes its own store thread, so replay and
+    loading share it).
     """
-    report = ReplayReport()
+    if bulk_size < 1:
+        raise ValueError("bulk_size must be at least 1")
     intents = await run(store.pending_intents, finished_packs_only=finished_packs_only)
-    by_pack: dict[int, list[Intent]] = defaultdict(list)
+    rounds = _Rounds(store, hub, clock, run, concurrency, bulk_size)
     for intent in intents:
-        by_pack[intent.token].append(intent)
-    slots = asyncio.Semaphore(concurrency)
-    handled = 0
-
-    async def one_pack(queue: list[Intent]) -> None:
-        nonlocal handled
-        async with slots:
-            for n, intent in enumerate(queue):
-                if report.stopped is not None:
-                    return
-                status = await _replay_one(store, hub, intent, clock, report, run)
-                if status is None:
-                    return
-                handled += 1
-                report.count(intent, status)
-                if intent.operation is HubOperation.VERIFY and status is IntentStatus.FLAGGED:
-                    await run(store.cancel_unsent, intent.token, at=clock())
-                    report.cancelled += len(queue) - n - 1
-                    handled += len(queue) - n - 1
-                    return
-
-    await asyncio.gather(*(one_pack(queue) for queue in by_pack.values()))
-    report.left = len(intents) - handled
+        rounds.queues.setdefault(intent.token, deque()).append(intent)
+    await rounds.play()
+    report = rounds.report
+    report.left = len(intents) - rounds.handled
     report.flagged_tokens.sort()
     report.suspect_tokens.sort()
     return report
 
 
-async def _replay_one(
-    store: Store,
-    hub: SafeHub,
-    intent: Intent,
-    clock: Callable[[], datetime],
-    report: ReplayReport,
-    run: StoreCall,
-) -> IntentStatus | None:
-    """Replay one intent; its new status, or None when the hub stopped answering."""
-    if intent.operation is HubOperation.UNDO and clock() - intent.created_at > UNDO_WINDOW:
-        flagged = IntentStatus.FLAGGED
-        await run(store.settle_intent, intent.id, flagged, "undo-window-passed", at=clock())
-        return flagged
-    with traced() as attempts:
-        try:
-            result = await _send(hub, intent)
-        except HubUnavailable as error:
-            report.stopped = str(error) or type(error).__name__
-            # what was tried is kept, and the intent counts as sent: next time, ask first
-            await run(_record, store, intent, None, list(attempts), clock())
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """What a round asks of the hub for one intent; `check`: the verify before a change sent
+    before may go again."""
+
+    intent: Intent
+    item: BulkItem
+    check: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """The hub's answer to one item (None: none came, `error` says why) and the calls it took;
+    `in_bulk`: it came in a mixed bulk."""
+
+    result: HubResult | None
+    calls: tuple[Attempt, ...]
+    error: str | None = None
+    in_bulk: bool = False
+
+    @property
+    def again(self) -> bool:
+        """A bulk answer only a single-pack call can give: the product is unknown to this
+        national system, and a bulk triggers no intermarket transaction, so the pack's own
+        market was not asked (a refusal: nothing was applied)."""
+        result = self.result
+        return self.in_bulk and result is not None and result.return_code == rc.UNKNOWN_PRODUCT
+
+
+_Row = tuple[Intent, tuple[Attempt, ...], IntentStatus | None, str | None]
+"""An intent's calls and its new status (None: unchanged) with the hub's return code."""
+
+
+class _Rounds:
+    """One replay: rounds of the next intent of every pack, until none is left or the hub
+    stops answering."""
+
+    def __init__(
+        self,
+        store: Store,
+        hub: ReplayHub,
+        clock: Callable[[], datetime],
+        run: StoreCall,
+        concurrency: int,
+        bulk_size: int,
+    ) -> None:
+        self.store = store
+        self.hub = hub
+        self.clock = clock
+        self.run = run
+        self.bulk_size = bulk_size
+        self.slots = asyncio.Semaphore(concurrency)
+        self.queues: dict[int, deque[Intent]] = {}
+        self.report = ReplayReport()
+        self.handled = 0
+        self.confirmed: set[int] = set()  # changes sent before, found not landed: send again
+        self.singles: set[int] = set()  # packs whose intents go as single-pack calls
+        self.throttled = False
+
+    async def play(self) -> None:
+        while self.queues and self.report.stopped is None:
+            asks = []
+            for token in list(self.queues):
+                ask = await self._next(token)
+                if ask is not None:
+                    asks.append(ask)
+            await self._exchange(asks)
+        if self.throttled and self.report.stopped is None:
+            self.report.stopped = THROTTLED
+
+    async def _next(self, token: int) -> _Ask | None:
+        """What to ask for the pack's next intent (None: nothing left to send for it)."""
+        queue = self.queues[token]
+        while queue and _undo_too_late(queue[0], self.clock()):
+            intent = queue.popleft()
+            flagged = IntentStatus.FLAGGED
+            await self.run(self.store.settle_intent, intent.id, flagged, "undo-window-passed",
+                           at=self.clock())  # fmt: skip
+            self._count(intent, flagged)
+        if not queue:
+            del self.queues[token]
             return None
-    await run(_record, store, intent, result, list(attempts), clock())
-    status = settle_status(intent, result)
-    log.info("outbox.replayed", token=intent.token, operation=intent.operation, status=status)
-    return status
+        return await self._ask(queue[0])
 
-
-async def _send(hub: SafeHub, intent: Intent) -> HubResult:
-    """Send one intent. One that was sent before may have landed: its state is asked first."""
-    sent_before = intent.attempts > 0
-    if intent.operation is HubOperation.VERIFY:
-        return await hub.verify(intent.ui, trx=intent.client_trx_id)
-    if intent.operation is HubOperation.CONFIRM:  # the pack is off the shelf: never re-sent
-        return await hub.verify(intent.ui)
-    if intent.reason is None:
-        raise ValueError(f"outbox intent {intent.id} ({intent.operation}) has no reason")
-    trx = intent.client_trx_id
-    if intent.operation is HubOperation.DECOMMISSION:
-        if sent_before:
-            return await hub.confirm_or_decommission(intent.ui, intent.reason, trx=trx)
-        return await hub.decommission(intent.ui, intent.reason, trx=trx)
-    if sent_before:
-        return await hub.confirm_or_undo(intent.ui, intent.reason, trx=trx)
-    return await hub.undo(intent.ui, intent.reason, trx=trx)
-
-
-def _record(
-    store: Store, intent: Intent, result: HubResult | None, attempts: list[Attempt], at: datetime
-) -> None:
-    with store.batch():  # the calls and the intent's new status: one transaction
-        store.record_calls(intent.token, attempts)
-        if result is None:  # no answer: still pending, one more attempt counted
-            store.settle_intent(intent.id, IntentStatus.PENDING, None, at=at)
+    async def _ask(self, intent: Intent) -> _Ask:
+        ui = intent.ui
+        if intent.operation is HubOperation.VERIFY:
+            return _Ask(intent, BulkItem(ui, trx=intent.client_trx_id))
+        if intent.operation is HubOperation.CONFIRM:  # the pack is off the shelf: never re-sent
+            return _Ask(intent, BulkItem(ui, trx=_fresh_trx()))
+        if intent.reason is None:
+            raise ValueError(f"outbox intent {intent.id} ({intent.operation}) has no reason")
+        if intent.attempts > 0 and intent.id not in self.confirmed:  # it may have landed
+            return _Ask(intent, BulkItem(ui, trx=_fresh_trx()), check=True)
+        if intent.operation is HubOperation.DECOMMISSION:
+            item = BulkItem(ui, "decommission", intent.reason, intent.client_trx_id)
         else:
-            store.settle_intent(intent.id, settle_status(intent, result), result.return_code, at=at)
+            history = await self.run(self.store.intents_of, intent.token)
+            landed = landed_decommission([i for i in history if i.id < intent.id])
+            ref_trx = landed.client_trx_id if landed is not None else None
+            item = BulkItem(ui, "undo", intent.reason, intent.client_trx_id, ref_trx)
+        return _Ask(intent, item)
+
+    async def _exchange(self, asks: list[_Ask]) -> None:
+        """Send one round: its mixed bulks one after the other, then the single-pack calls."""
+        bulk = [ask for ask in asks if ask.intent.token not in self.singles]
+        chunks = [bulk[n : n + self.bulk_size] for n in range(0, len(bulk), self.bulk_size)]
+        alone = [ask for ask in asks if ask.intent.token in self.singles]
+        alone += [chunk[0] for chunk in chunks if len(chunk) == 1]
+        for chunk in chunks:
+            if len(chunk) > 1 and self.report.stopped is None:
+                await self._settle(chunk, await _mixed(self.hub, chunk))
+        await asyncio.gather(*(self._alone(ask) for ask in alone))
+
+    async def _alone(self, ask: _Ask) -> None:
+        async with self.slots:
+            if self.report.stopped is None:
+                await self._settle([ask], [await _single(self.hub, ask)])
+
+    async def _settle(self, asks: list[_Ask], answers: list[_Answer]) -> None:
+        """Record one request's answers (one transaction) and move each pack on."""
+        rows: list[_Row] = []
+        moves: list[tuple[Intent, IntentStatus]] = []  # the others are asked again next round
+        for ask, answer in zip(asks, answers, strict=True):
+            intent, result = ask.intent, answer.result
+            if result is None:
+                self.report.stopped = self.report.stopped or answer.error
+            if answer.again or (result is not None and result.intermarket):
+                self.singles.add(intent.token)
+            status: IntentStatus | None = None
+            if ask.check and result is not None and still_to_send(intent, result):
+                self.confirmed.add(intent.id)
+            elif not answer.again:
+                status = settle_status(intent, result)
+                self.throttled |= status is None
+                moves.append((intent, status or IntentStatus.PENDING))  # throttled: it waits
+            code = result.return_code if result is not None and status is not None else None
+            rows.append((intent, answer.calls, status, code))
+        await self.run(_record, self.store, rows, self.clock())
+        for intent, status in moves:
+            self._move_on(intent, status)
+
+    def _move_on(self, intent: Intent, status: IntentStatus) -> None:
+        """The pack's next intent comes next round, unless this one waits or failed its check."""
+        queue = self.queues[intent.token]
+        if status is IntentStatus.PENDING:  # unsettled: it and the pack's next ones wait
+            del self.queues[intent.token]
+            return
+        queue.popleft()
+        self._count(intent, status)
+        log.info("outbox.replayed", token=intent.token, operation=intent.operation, status=status)
+        if intent.operation is HubOperation.VERIFY and status is IntentStatus.FLAGGED:
+            self.report.cancelled += len(queue)  # `_record` cancelled what was never sent
+            self.handled += len(queue)
+            del self.queues[intent.token]
+        elif not queue:
+            del self.queues[intent.token]
+
+    def _count(self, intent: Intent, status: IntentStatus) -> None:
+        self.report.count(intent, status)
+        self.handled += 1
+
+
+def _undo_too_late(intent: Intent, now: datetime) -> bool:
+    return intent.operation is HubOperation.UNDO and now - intent.created_at > UNDO_WINDOW
+
+
+def _fresh_trx() -> str:
+    return uuid.uuid4().hex
+
+
+async def _mixed(hub: ReplayHub, asks: list[_Ask]) -> list[_Answer]:
+    """One mixed bulk; each item's call is logged with the bulk's latency."""
+    items = [ask.item for ask in asks]
+    at, started = datetime.now(UTC), time.perf_counter()
+    try:
+        answered = await hub.mixed(items)
+    except CircuitOpen as error:  # nothing went out
+        return [_Answer(None, (), str(error)) for _ in items]
+    except HubUnavailable as error:
+        why = str(error) or type(error).__name__
+        latency = time.perf_counter() - started
+        return [_Answer(None, (_attempt(i, None, why, latency, at),), why) for i in items]
+    latency = time.perf_counter() - started
+    log.info("outbox.bulk", items=len(items), hub_trx=answered.hub_trx_id,
+             latency_ms=round(latency * 1000, 2))  # fmt: skip
+    return [
+        _Answer(result, (_attempt(item, result, None, latency, at),), in_bulk=True)
+        for item, result in zip(items, answered.results, strict=True)
+    ]
+
+
+async def _single(hub: ReplayHub, ask: _Ask) -> _Answer:
+    """One single-pack call, through the resilient hub (which asks before any re-send)."""
+    item = ask.item
+    with traced() as calls:
+        try:
+            if item.operation == "verify":
+                result = await hub.verify(item.ui, trx=item.trx)
+            elif item.to is None:
+                raise ValueError(f"a {item.operation} without a reason")
+            elif item.operation == "decommission":
+                result = await hub.decommission(item.ui, item.to, trx=item.trx)
+            else:
+                result = await hub.undo(item.ui, item.to, trx=item.trx, ref_trx=item.ref_trx)
+        except HubUnavailable as error:
+            return _Answer(None, tuple(calls), str(error) or type(error).__name__)
+        return _Answer(result, tuple(calls))
+
+
+def _attempt(
+    item: BulkItem, result: HubResult | None, error: str | None, latency_s: float, at: datetime
+) -> Attempt:
+    trx = item.trx or (result.client_trx_id if result is not None else "")
+    return Attempt(item.operation, item.ui, trx, item.to, result, error, latency_s, at)
+
+
+def _record(store: Store, rows: list[_Row], at: datetime) -> None:
+    """One request's calls and the intents' new statuses, in one transaction; a deferred check
+    that came back bad cancels what its pack never sent."""
+    with store.batch():
+        for intent, calls, status, code in rows:
+            store.record_calls(intent.token, calls)
+            if status is None:
+                continue
+            store.settle_intent(intent.id, status, code, at=at)
+            if intent.operation is HubOperation.VERIFY and status is IntentStatus.FLAGGED:
+                store.cancel_unsent(intent.token, at=at)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,16 @@ import pytest
 import sqlalchemy as sa
 
 from fmd.codes.model import PackIdentifier
-from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, PackState, Reason
+from fmd.hub import (
+    BulkItem,
+    BulkResult,
+    HubClient,
+    HubResult,
+    HubUnavailable,
+    MockHub,
+    PackState,
+    Reason,
+)
 from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
 from fmd.policy import SitePolicy
 from robot_controller.outbox import replay
@@ -198,6 +208,11 @@ class Outage(RelayClient):
         if not self.up:
             raise HubUnavailable("connection refused")
         return await super().decommission(ui, to, trx=trx)
+
+    async def mixed(self, items: Sequence[BulkItem]) -> BulkResult:
+        if not self.up:
+            raise HubUnavailable("connection refused")
+        return await super().mixed(items)
 
 
 async def test_packs_shelved_during_an_outage_are_decommissioned_once_verified_clean(

@@ -2,50 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from fmd.codes.model import PackIdentifier
-from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, Reason
+from fmd.hub import BulkItem, BulkResult, HubClient, HubResult, HubUnavailable, MockHub, Reason
 from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
 from fmd.policy import SitePolicy, Why
 from robot_controller.outbox import ReplayReport, UndoRefused, queue_undo, replay
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.sim import SimRobot
 from robot_controller.states import HubOperation, IntentStatus, Route
-from robot_controller.store import Intent, Store
+from robot_controller.store import Intent
 from scanners.base import Scan
 from scanners.script import ScriptedScanner
-from simulators.delivery import Delivery, generate_delivery, seed_hub
+from tests.support.outbox import LOCATION, NOW, at_now, no_wait, queue_all, quick, world
 from tests.support.relay import RelayClient
-
-LOCATION = "ward-pharmacy"
-NOW = datetime.now(UTC)
-
-
-def at_now() -> datetime:
-    return NOW
-
-
-async def no_wait(_: float) -> None:
-    return None
-
-
-def world(
-    tmp_path: Path, packs: int, *, seed: int, suspect_rate: float = 0.0, hub: MockHub | None = None
-) -> tuple[Delivery, MockHub, Store]:
-    """A delivery, a national system that knows it, and a fresh store."""
-    delivery = generate_delivery(packs, seed=seed, suspect_rate=suspect_rate, today=NOW.date())
-    hub = hub or MockHub(seed=1)
-    seed_hub(hub, delivery)
-    return delivery, hub, Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
-
-
-def quick(inner: MockHub | RelayClient) -> ResilientHub:
-    client = inner.client(LOCATION) if isinstance(inner, MockHub) else inner
-    return ResilientHub(client, retry=RetryPolicy(attempts=2), sleep=no_wait)
 
 
 async def test_packs_loaded_while_the_hub_was_down_are_verified_once_it_is_back(
@@ -101,30 +76,36 @@ async def test_an_undo_past_its_ten_days_is_flagged_not_sent(tmp_path: Path) -> 
 
 
 class DownAfter(RelayClient):
-    """Answers `n` verifies, then no more."""
+    """Answers `n` requests (a mixed bulk is one), then no more."""
 
     def __init__(self, inner: HubClient, n: int) -> None:
         super().__init__(inner)
         self.left = n
 
-    async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+    def _one_more(self) -> None:
         if self.left <= 0:
             raise HubUnavailable("connection refused")
         self.left -= 1
+
+    async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+        self._one_more()
         return await self.inner.verify(ui, trx=trx)
+
+    async def mixed(self, items: Sequence[BulkItem]) -> BulkResult:
+        self._one_more()
+        return await self.inner.mixed(items)
 
 
 async def test_a_replay_stops_when_the_hub_goes_away_and_keeps_the_rest(tmp_path: Path) -> None:
     delivery, hub, store = world(tmp_path, 5, seed=34)
-    for raw, pack in zip(delivery.raws, delivery.packs, strict=True):
-        token = store.record_scan(Scan(raw, None, "bench", NOW), at=NOW)
-        store.queue_intent(token, pack.ui, HubOperation.VERIFY, None, trx=f"v-{token}", at=NOW)
+    queue_all(store, delivery, HubOperation.VERIFY, prefix="v", reason=None)
 
-    report = await replay(store, quick(DownAfter(hub.client(LOCATION), 2)), clock=at_now)
+    hub_for_one_bulk = quick(DownAfter(hub.client(LOCATION), 1))
+    report = await replay(store, hub_for_one_bulk, clock=at_now, bulk_size=2)
 
-    assert (report.done, report.left) == (2, 3)
-    assert report.stopped is not None
-    assert len(store.pending_intents()) == 3
+    assert (report.done, report.left) == (2, 3)  # the second bulk went unanswered, the third unsent
+    assert report.stopped == "connection refused"
+    assert [i.attempts for i in store.pending_intents()] == [1, 1, 0]
 
 
 async def test_the_daemon_replays_its_outbox_in_the_background_while_loading(
