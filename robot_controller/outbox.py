@@ -30,20 +30,21 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from fmd.hub import returncodes as rc
-from fmd.hub.contract import BulkItem, BulkResult, HubResult, HubUnavailable, PackState
+from fmd.hub.contract import BulkItem, HubResult, HubUnavailable, PackState
 from fmd.hub.resilient import Attempt, CircuitOpen, SafeHub, traced
 from robot_controller.states import HubOperation, IntentStatus
 from robot_controller.store import Intent, Store
 
 UNDO_WINDOW = timedelta(hours=240)
-BULK_SIZE = 100
-"""Most items in one mixed bulk. The NMVS takes 100,000, but a bulk is one call to the resilient
-hub and must be answered within its deadline (`[hub] timeout_s`), polls included."""
+BULK_SIZE = 1000
+"""Most items in one mixed bulk. The NMVS takes 100,000; a smaller bulk is answered sooner, and
+one whose answer is lost leaves fewer items to confirm. (A bulk is not bound by the per-call
+`[hub] timeout_s`: the client's bulk deadline bounds it.)"""
 THROTTLED = "the hub asked us to slow down (rate limited): the rest waits for the next replay"
 log = structlog.get_logger("fmd.outbox")
 
@@ -142,18 +143,12 @@ def still_to_send(intent: Intent, state: HubResult) -> bool:
     return state.state is PackState.INACTIVE and intent.reason in state.reasons
 
 
-class ReplayHub(SafeHub, Protocol):
-    """The resilient hub as the replay uses it: single-pack calls and mixed bulks."""
-
-    async def mixed(self, items: Sequence[BulkItem]) -> BulkResult: ...
-
-
 StoreCall = Callable[..., Awaitable[Any]]
 
 
 async def replay(
     store: Store,
-    hub: ReplayHub,
+    hub: SafeHub,
     *,
     clock: Callable[[], datetime],
     concurrency: int = 8,
@@ -222,7 +217,7 @@ class _Rounds:
     def __init__(
         self,
         store: Store,
-        hub: ReplayHub,
+        hub: SafeHub,
         clock: Callable[[], datetime],
         run: StoreCall,
         concurrency: int,
@@ -353,7 +348,7 @@ def _fresh_trx() -> str:
     return uuid.uuid4().hex
 
 
-async def _mixed(hub: ReplayHub, asks: list[_Ask]) -> list[_Answer]:
+async def _mixed(hub: SafeHub, asks: list[_Ask]) -> list[_Answer]:
     """One mixed bulk; each item's call is logged with the bulk's latency."""
     items = [ask.item for ask in asks]
     at, started = datetime.now(UTC), time.perf_counter()
@@ -374,7 +369,7 @@ async def _mixed(hub: ReplayHub, asks: list[_Ask]) -> list[_Answer]:
     ]
 
 
-async def _single(hub: ReplayHub, ask: _Ask) -> _Answer:
+async def _single(hub: SafeHub, ask: _Ask) -> _Answer:
     """One single-pack call, through the resilient hub (which asks before any re-send)."""
     item = ask.item
     with traced() as calls:

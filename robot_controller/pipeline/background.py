@@ -5,12 +5,11 @@ input, the outbox can be drained the same way before the daemon exits."""
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 
 import structlog
 import structlog.contextvars
 
-from robot_controller.outbox import ReplayHub, replay
+from robot_controller.outbox import replay
 from robot_controller.pipeline.steps import PackSteps
 from robot_controller.states import IntentStatus
 
@@ -33,10 +32,8 @@ async def replay_once(steps: PackSteps) -> int | None:
     if ctx.hub.breaker_open:
         return None
     try:
-        # every daemon's hub is a ResilientHub, which sends mixed bulks (SafeHub lacks `mixed`)
-        hub = cast(ReplayHub, ctx.hub)
         report = await replay(
-            ctx.store, hub, clock=ctx.clock, concurrency=2, run=ctx.call,
+            ctx.store, ctx.hub, clock=ctx.clock, concurrency=2, run=ctx.call,
             finished_packs_only=True,
         )  # fmt: skip
     except Exception as error:
