@@ -250,6 +250,7 @@ def verify(
 
     A pack keyed in by hand (--manual PRODUCT SERIAL --batch B --expiry YYMMDD) is recorded in
     the log as a manual scan, with the hub's answer.
+
     Exit 0 when the pack is ACTIVE, 1 when it is not (or the hub did not answer), 2 on usage
     or configuration errors (credentials the hub refuses among them).
     """
