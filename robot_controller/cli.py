@@ -9,7 +9,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import structlog
 import typer
@@ -20,11 +20,23 @@ from fmd.codes.escapes import show_controls, unescape_controls
 from fmd.hub import HubAuthFailed, HubResult, HubUnavailable, PackState
 from fmd.policy import Decision
 from robot_controller import __version__
+from robot_controller.cli_common import ConfigOption, answer_of, real_hub, settings_of, show_answer
+from robot_controller.cli_delivery import delivery_app
 from robot_controller.cli_demo import demo
 from robot_controller.cli_hub import sim_delivery, sim_hub
+from robot_controller.cli_pack import (
+    BatchOption,
+    ExpiryOption,
+    JsonOption,
+    ManualOption,
+    SchemeOption,
+    keyed,
+    pack_app,
+    run_keyed,
+)
 from robot_controller.cli_robot import robot_app, sim_plc, sim_serial_robot
 from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_scanner
-from robot_controller.config import Config, ConfigError, MockHubConfig, load_config
+from robot_controller.config import Config, ConfigError, load_config
 from robot_controller.console import fail, out
 from robot_controller.logs import configure_logging
 from robot_controller.outbox import ReplayReport, UndoRefused, queue_undo, replay
@@ -61,34 +73,14 @@ sim.command("hub")(sim_hub)
 sim.command("delivery")(sim_delivery)
 app.command("demo")(demo)
 app.add_typer(robot_app, name="robot")
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="TOML configuration file (default: embedded).")
-]
-
-
-def _settings(config: Path | None) -> Config:
-    try:
-        return load_config(config)
-    except ConfigError as error:
-        raise fail(str(error)) from None
-
-
-def _real_hub(settings: Config) -> Config:
-    """`settings`, if its hub exists outside a running simulation (usage error otherwise)."""
-    hub = settings.hub
-    if isinstance(hub, MockHubConfig) and hub.master_data is None:
-        raise fail(
-            "hub: this configuration's national system is simulated and exists only while "
-            "`fmd-robot run` or `fmd-robot demo` runs; give --config with a hub of kind "
-            '"soap" or "rest", or of kind "mock" with master_data = "FILE.json"'
-        )
-    return settings
+app.add_typer(pack_app, name="pack")
+app.add_typer(delivery_app, name="delivery")
 
 
 @outbox.command("status")
 def outbox_status(config: ConfigOption = None) -> None:
     """Show what the outbox holds, by operation and status."""
-    settings = _settings(config)
+    settings = settings_of(config)
     store = Store.open(settings.store.url)
     try:
         counts = store.outbox_counts()
@@ -107,7 +99,7 @@ def outbox_status(config: ConfigOption = None) -> None:
 @outbox.command("replay")
 def outbox_replay(config: ConfigOption = None) -> None:
     """Send what the outbox holds to the configured hub, oldest first."""
-    settings = _real_hub(_settings(config))
+    settings = real_hub(settings_of(config))
     configure_logging(level="warning", stream=sys.stderr)
     try:
         report = asyncio.run(_replay(settings))
@@ -137,7 +129,7 @@ def outbox_undo(
     """Queue the undo of a pack's decommission (Art. 13: at this location, within 240 h), for a
     pack that was decommissioned but did not reach the shelf. The running daemon's replay, or
     `fmd-robot outbox replay`, sends it."""
-    settings = _settings(config)
+    settings = settings_of(config)
     try:
         store = open_store(settings.store.url)
     except (ConfigError, StoreError) as error:
@@ -244,18 +236,38 @@ def _show_parsed(parsed: ParsedScan) -> None:
 
 @app.command()
 def verify(
-    raw: Annotated[str, typer.Argument(help="The scan, spelled as for `parse`.")],
-    config: Annotated[
-        Path | None, typer.Option(help="TOML configuration file (default: embedded defaults).")
+    raw: Annotated[
+        str | None, typer.Argument(help="The scan, spelled as for `parse` (or give --manual).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    manual: ManualOption = None,
+    batch: BatchOption = None,
+    expiry: ExpiryOption = None,
+    scheme: SchemeOption = None,
 ) -> None:
-    """Check one scan against the configured hub and print its answer.
+    """Check one scan, or a pack keyed in by hand, against the configured hub.
+
+    A pack keyed in by hand (--manual PRODUCT SERIAL --batch B --expiry YYMMDD) is recorded in
+    the log as a manual scan, with the hub's answer.
 
     Exit 0 when the pack is ACTIVE, 1 when it is not (or the hub did not answer), 2 on usage
     or configuration errors (credentials the hub refuses among them).
     """
-    settings = _real_hub(_settings(config))
+    if raw is not None and manual is not None:
+        raise fail("give one scan or --manual PRODUCT SERIAL, not both")
+    if raw is None and manual is None:
+        raise fail("give one scan, or --manual PRODUCT SERIAL")
+    if manual is None and (batch, expiry, scheme) != (None, None, None):
+        raise fail("--batch, --expiry and --scheme go with --manual")
+    settings = real_hub(settings_of(config))
+    if manual is not None:
+        run_keyed(settings, keyed(manual, batch, expiry, scheme), None, as_json)
+    elif raw is not None:
+        _verify_scan(settings, raw, as_json)
+
+
+def _verify_scan(settings: Config, raw: str, as_json: bool) -> NoReturn:
     parsed = parse_scan(unescape_controls(raw), separators=settings.site.separators)
     if parsed.ui is None or not parsed.submit:
         _show_parsed(parsed)
@@ -269,22 +281,7 @@ def verify(
         raise fail(str(login_refused(error))) from None
     except HubUnavailable as error:
         raise fail(f"the hub did not answer: {error}", code=1) from None
-    answer = {
-        "outcome": result.outcome,
-        "return_code": result.return_code,
-        "state": result.state.value,
-        "reasons": [r.value for r in result.reasons],
-        "alert_id": result.alert_id,
-        "message": result.message,
-        "latency_ms": round(result.latency_s * 1000, 1),
-    }
-    if as_json:
-        sys.stdout.write(json.dumps(answer) + "\n")
-    else:
-        table = Table(show_header=False, box=None)
-        for key, value in answer.items():
-            table.add_row(key, "—" if value in (None, []) else str(value))
-        out.print(table)
+    show_answer(answer_of(result), as_json)
     ok = result.outcome == "ok" and result.state is PackState.ACTIVE
     raise typer.Exit(0 if ok else 1)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fmd.codes.model import PackIdentifier, ParsedScan, Problem
-from fmd.hub.contract import HubResult, Reason
+from fmd.hub.contract import HubResult, ManualEntry, Reason
 from fmd.policy import Action, Decision, Why
 from robot_controller.states import HubOperation, IntentStatus
 from robot_controller.store.records import Intent
@@ -22,8 +22,9 @@ def decode_raw(data: bytes) -> str:
     return data.decode("utf-8", "surrogatepass")
 
 
-def ui_columns(ui: PackIdentifier) -> dict[str, Any]:
-    """The columns of a pack identifier as sent to the hub (no NHRN)."""
+def ui_columns(ui: PackIdentifier | ManualEntry) -> dict[str, Any]:
+    """The columns of a pack identifier (or a pack keyed in by hand) as sent to the hub (no
+    NHRN)."""
     return {
         "scheme": ui.scheme,
         "product_code": ui.product_code,

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ClauseElement
 
 from fmd.codes.model import PackIdentifier
-from fmd.hub.contract import Reason
+from fmd.hub.contract import ManualEntry, Reason
 from robot_controller.states import HubOperation, IntentStatus
 from robot_controller.store.audit import pack_event
 from robot_controller.store.codec import full_ui_columns, intent_of
@@ -127,7 +127,7 @@ def pending(conn: Connection, *, finished_packs_only: bool) -> list[Intent]:
     return [intent_of(row) for row in conn.execute(select(where))]
 
 
-def change_pending(conn: Connection, ui: PackIdentifier) -> bool:
+def change_pending(conn: Connection, ui: PackIdentifier | ManualEntry) -> bool:
     """True when a state change (not a deferred check) for this pack waits in the outbox."""
     query = (
         sa.select(sa.literal(1))

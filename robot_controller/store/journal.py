@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ClauseElement
 
 from fmd.codes.model import PackIdentifier, ParsedScan
-from fmd.hub.contract import HubResult, Reason
+from fmd.hub.contract import HubResult, ManualEntry, Reason
 from fmd.policy import Decision, Why
 from robot_controller.robot.base import Job, JobOutcome, JobResult
 from robot_controller.states import JobStatus, Route, Stage
@@ -26,6 +26,7 @@ from robot_controller.store.codec import (
     result_columns,
     ui_columns,
 )
+from robot_controller.store.records import KEYED_IN, MANUAL_SOURCE
 from robot_controller.store.schema import alerts, decisions, jobs, outcomes, scans, verifications
 from robot_controller.store.statements import HotPath
 from robot_controller.store.transactions import Written
@@ -66,6 +67,21 @@ class Journal:
         token = int(self._sql.insert(conn, scans, row, returning="id").fetchone()[0])
         return Written(token, (pack_event(at, "scan.recorded", token, source, len=len(raw)),))
 
+    def record_keyed_in(
+        self, conn: Connection, raw: str, entry: ManualEntry, message: str, at: datetime, robot: str
+    ) -> Written[int]:
+        """A pack keyed in by hand: its scan (source `manual`, `raw` what was keyed) and, at
+        once, its outcome: it stays in the operator's hand, so no robot job and no recovery
+        ever takes it."""
+        scan = self.record_scan(conn, raw, None, MANUAL_SOURCE, at, at, robot)
+        token = scan.value
+        row = {"token": token, "route": Route.RETURNED.value, "why": KEYED_IN, "message": message,
+               "location": None, "flagged": False, "product_code": entry.product_code,
+               "serial": entry.serial, "at": at}  # fmt: skip
+        self._sql.insert(conn, outcomes, row)
+        returned = pack_event(at, f"pack.{Route.RETURNED}", token, KEYED_IN, message=message)
+        return Written(token, (*scan.events, returned))
+
     def record_decision(
         self,
         conn: Connection,
@@ -88,7 +104,7 @@ class Journal:
         conn: Connection,
         token: int,
         operation: str,
-        ui: PackIdentifier,
+        ui: PackIdentifier | ManualEntry,
         trx: str,
         result: HubResult | None,
         *,

@@ -13,6 +13,12 @@ from robot_controller.states import HubOperation, IntentStatus
 DEFAULT_ROBOT = "robot"
 """The robot of a daemon whose configuration names none, and of rows recorded before names."""
 
+MANUAL_SOURCE = "manual"
+"""The source of a pack keyed in by hand: its scan's raw text is what was keyed, spelled out."""
+
+KEYED_IN = "keyed-in"
+"""Why a pack keyed in by hand ends `returned` as it is recorded: it never goes to the robot."""
+
 
 @dataclass(frozen=True, slots=True)
 class Intent:

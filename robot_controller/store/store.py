@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 
 from fmd.codes.model import PackIdentifier, ParsedScan
-from fmd.hub.contract import HubResult, Reason
+from fmd.hub.contract import HubResult, ManualEntry, Reason
 from fmd.hub.resilient import Attempt
 from fmd.policy import Decision, Why
 from robot_controller.robot.base import Job, JobOutcome
@@ -74,6 +74,21 @@ class Store:
         return self._tx.write(lambda conn: self._journal.record_scan(
             conn, scan.raw, scan.symbology_id, scan.source, scan.at, at, robot))  # fmt: skip
 
+    def record_keyed_in(
+        self,
+        raw: str,
+        entry: ManualEntry,
+        *,
+        message: str,
+        at: datetime,
+        robot: str = DEFAULT_ROBOT,
+    ) -> int:
+        """Commit a pack keyed in by hand (`raw`: what was keyed, spelled out) as a scan of
+        source `manual`, finished at once as `returned` (it never goes to the robot, so
+        recovery leaves it alone); returns its token."""
+        return self._tx.write(lambda conn: self._journal.record_keyed_in(
+            conn, raw, entry, message, at, robot))  # fmt: skip
+
     def record_decision(
         self,
         token: int,
@@ -92,7 +107,7 @@ class Store:
         self,
         token: int,
         operation: str,
-        ui: PackIdentifier,
+        ui: PackIdentifier | ManualEntry,
         trx: str,
         result: HubResult | None,
         *,
@@ -101,8 +116,8 @@ class Store:
         at: datetime,
         reason: Reason | None = None,
     ) -> None:
-        """Commit one hub call (`operation` as the hub client names it), and an alert register
-        entry for an alert."""
+        """Commit one hub call (`operation` as the hub client names it; `ui` a pack keyed in by
+        hand for `manual`), and an alert register entry for an alert."""
         self._tx.write(lambda conn: self._journal.record_verification(
             conn, token, operation, ui, trx, result, error=error, latency_s=latency_s, at=at,
             reason=reason))  # fmt: skip
@@ -202,7 +217,7 @@ class Store:
         with self._tx.read() as conn:
             return queries.in_stock(self._sql, conn, ui)
 
-    def change_pending(self, ui: PackIdentifier) -> bool:
+    def change_pending(self, ui: PackIdentifier | ManualEntry) -> bool:
         """True when a state change for this pack still waits in the outbox."""
         with self._tx.read() as conn:
             return intents.change_pending(conn, ui)

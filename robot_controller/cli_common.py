@@ -1,0 +1,64 @@
+"""What the commands that reach the site's national system share: their configuration, the
+check that its hub exists outside a simulation, and the shape of one hub answer."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fmd.hub import HubResult
+from robot_controller.config import Config, ConfigError, MockHubConfig, load_config
+from robot_controller.console import fail, out
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML configuration file (default: embedded).")
+]
+
+
+def settings_of(config: Path | None) -> Config:
+    """The configuration at `config` (the embedded one for None); a usage error otherwise."""
+    try:
+        return load_config(config)
+    except ConfigError as error:
+        raise fail(str(error)) from None
+
+
+def real_hub(settings: Config) -> Config:
+    """`settings`, if its hub exists outside a running simulation (usage error otherwise)."""
+    hub = settings.hub
+    if isinstance(hub, MockHubConfig) and hub.master_data is None:
+        raise fail(
+            "hub: this configuration's national system is simulated and exists only while "
+            "`fmd-robot run` or `fmd-robot demo` runs; give --config with a hub of kind "
+            '"soap" or "rest", or of kind "mock" with master_data = "FILE.json"'
+        )
+    return settings
+
+
+def answer_of(result: HubResult) -> dict[str, object]:
+    """The `verify --json` object: what the hub answered to one pack."""
+    return {
+        "outcome": result.outcome,
+        "return_code": result.return_code,
+        "state": result.state.value,
+        "reasons": [r.value for r in result.reasons],
+        "alert_id": result.alert_id,
+        "message": result.message,
+        "latency_ms": round(result.latency_s * 1000, 1),
+    }
+
+
+def show_answer(answer: dict[str, object], as_json: bool) -> None:
+    """One JSON object on stdout, or a table for people."""
+    if as_json:
+        sys.stdout.write(json.dumps(answer) + "\n")
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in answer.items():
+        table.add_row(key, "—" if value in (None, []) else str(value))
+    out.print(table)
