@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from fmd.policy import SitePolicy
+from fmd.hub.soap_names import SYSTEM_PATTERN, SoapEndpoints
 from robot_controller.store.records import DEFAULT_ROBOT
 
 _PACKAGED = Path(__file__).with_name("default.toml")
@@ -107,10 +108,15 @@ class MockHubConfig(_HubBase):
 
 
 class SoapHubConfig(_HubBase):
-    """Arvato-style SOAP: login fields plus a client certificate (PEM pair or PKCS#12)."""
+    """Arvato-style SOAP: login fields plus a client certificate (PEM pair or PKCS#12).
+
+    Where: `system` names a national system on Arvato's hosts (`prod-pl`: each service on
+    `ws-<service>-prod-pl.nmvs.eu` and its own port), or `url` is one base that every service
+    is below (a gateway, or the simulator)."""
 
     kind: Literal["soap"]
-    url: str = Field(min_length=1)
+    url: str | None = Field(default=None, min_length=1)
+    system: str | None = Field(default=None, pattern=f"^{SYSTEM_PATTERN}$")
     client_login_id: str = Field(min_length=1, max_length=20)
     user_id: str = Field(min_length=4, max_length=20)
     password: Secret
@@ -122,11 +128,19 @@ class SoapHubConfig(_HubBase):
 
     @model_validator(mode="after")
     def _one_certificate(self) -> SoapHubConfig:
+        if (self.url is None) == (self.system is None):
+            raise ValueError('give one of system = "prod-pl" (say) and url: where the hub is')
         if (self.cert is None) != (self.key is None):
             raise ValueError("cert and key go together")
         if (self.cert is None) == (self.pkcs12 is None):
             raise ValueError("give a client certificate: cert + key, or pkcs12")
         return self
+
+    def endpoints(self) -> SoapEndpoints:
+        """Where each service answers."""
+        if self.system is not None:
+            return SoapEndpoints.national(self.system)
+        return SoapEndpoints.below(self.url or "")
 
 
 class RestHubConfig(_HubBase):

@@ -317,7 +317,7 @@ def read_master_data(path: Path) -> MasterData:
 def soap_client(soap: SoapHubConfig) -> SoapHubClient:
     """A SOAP client from its configuration (secrets read from the environment or files)."""
     return SoapHubClient(
-        soap.url,
+        soap.endpoints(),
         client_login_id=soap.client_login_id,
         user_id=soap.user_id,
         password=soap.password.read().get_secret_value(),

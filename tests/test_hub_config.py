@@ -18,12 +18,14 @@ from fmd.codes.escapes import show_controls
 from fmd.codes.model import PackIdentifier
 from fmd.hub import MockHub
 from fmd.hub.resilient import CircuitOpen, traced
+from fmd.hub.soap_names import Service
 from robot_controller.cli import app
 from robot_controller.config import (
     ConfigError,
     MockHubConfig,
     RestHubConfig,
     Secret,
+    SoapHubConfig,
     load_config,
 )
 from robot_controller.logs import configure_logging
@@ -41,6 +43,46 @@ runner = CliRunner()
 def test_the_example_configs_are_valid(example: str) -> None:
     settings = load_config(CONFIG / example)
     assert settings.hub.kind in ("mock", "soap", "rest")
+
+
+def test_a_national_system_is_reached_on_each_services_own_host_and_port() -> None:
+    settings = load_config(CONFIG / "soap-hub.example.toml")
+    assert isinstance(settings.hub, SoapHubConfig)
+    endpoints = settings.hub.endpoints()
+    assert endpoints.url(Service.SINGLE) == (
+        "https://ws-single-transactions-int-bp.nmvs.eu:8443"
+        "/WS_SINGLE_TRANSACTIONS_V1/SinglePackServiceV50"
+    )
+    assert endpoints.url(Service.BULK).startswith(
+        "https://ws-bulk-transactions-int-bp.nmvs.eu:8445/"
+    )
+    assert endpoints.url(Service.MIXED).startswith(
+        "https://ws-mixed-bulk-transactions-int-bp.nmvs.eu:8446/"
+    )
+    assert endpoints.url(Service.SUPPORT) == (
+        "https://ws-support-int-bp.nmvs.eu:8448/WS_SUPPORT_V1/SupportServiceV50"
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ('url = "https://hub"\nsystem = "prod-pl"\n', "give one of system"),
+        ("", "give one of system"),
+        ('system = "Poland"\n', "system"),
+    ],
+    ids=["both", "neither", "not-a-system"],
+)
+def test_a_soap_hub_is_either_a_national_system_or_one_url(
+    tmp_path: Path, where: str, message: str
+) -> None:
+    path = tmp_path / "soap.toml"
+    path.write_text(
+        f'[site]\nlocation = "x"\n[hub]\nkind = "soap"\n{where}client_login_id = "C"\n'
+        'user_id = "user"\npassword = { env = "X" }\ncert = "c.pem"\nkey = "k.pem"\n'
+    )
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
 
 
 def test_a_secret_written_in_the_file_is_refused(tmp_path: Path) -> None:

@@ -51,7 +51,6 @@ from fmd.hub.manual import entry_ui, missing_fields
 from fmd.hub.soap_codes import Credential, refused_credential
 from fmd.hub.soap_names import (
     BULK_DECOMMISSION,
-    BULK_PATH,
     BULK_RESULT,
     BULK_UNDO,
     BULK_VERIFY,
@@ -59,15 +58,14 @@ from fmd.hub.soap_names import (
     LEGACY_MEDIA_TYPE,
     MANUAL,
     MAX_BULK,
-    MIXED_PATH,
     MIXED_RESULT,
     MIXED_SUBMIT,
-    SINGLE_PATH,
     SOAP_MEDIA_TYPE,
-    SUPPORT_PATH,
     SUPPORT_PING,
     UNDO,
     VERIFY,
+    Service,
+    SoapEndpoints,
     content_type,
 )
 from fmd.hub.soap_requests import (
@@ -101,7 +99,8 @@ _LIMITS = {"client_login_id": (1, 20), "user_id": (4, 20), "password": (8, 60)}
 
 
 class SoapHubClient(WireClient):
-    """A `HubClient` speaking Arvato NMVS v5 SOAP to `base_url` (the services are below it).
+    """A `HubClient` speaking Arvato NMVS v5 SOAP to `endpoints` (`SoapEndpoints`, or one base
+    URL that every service is below).
 
     The client certificate is `cert` + `key` (PEM files) or `pkcs12` (+ `pkcs12_password`);
     `ca` is the CA bundle that signed the hub (True = the system store). `transport` replaces
@@ -112,7 +111,7 @@ class SoapHubClient(WireClient):
 
     def __init__(
         self,
-        base_url: str,
+        endpoints: str | SoapEndpoints,
         *,
         client_login_id: str,
         user_id: str,
@@ -134,7 +133,9 @@ class SoapHubClient(WireClient):
             low, high = _LIMITS[name]
             if not low <= len(value) <= high or not _XML_TEXT.fullmatch(value):
                 raise ValueError(f"{name} must be {low}–{high} characters XML can carry")
-        self.base_url = base_url.rstrip("/")
+        self.endpoints = (
+            endpoints if isinstance(endpoints, SoapEndpoints) else SoapEndpoints.below(endpoints)
+        )
         self._login = Login(client_login_id, user_id, password)
         self._software = Software(*user_software)
         self._max_body = max_body
@@ -148,9 +149,9 @@ class SoapHubClient(WireClient):
         )
 
     def __repr__(self) -> str:
-        login = self._login
+        login, single = self._login, self.endpoints.url(Service.SINGLE)
         return (
-            f"SoapHubClient({self.base_url!r}, client_login_id={login.client_login_id!r}, "
+            f"SoapHubClient({single!r}, client_login_id={login.client_login_id!r}, "
             f"user_id={login.user_id!r})"
         )
 
@@ -197,7 +198,7 @@ class SoapHubClient(WireClient):
             packs = [items[i].ui for i in chunk]
             body = bulk_request(code, self._login, self._software, _new_trx(), packs)
             bulk_id, answers = await self._collect(
-                code, BULK_PATH, body, BULK_RESULT, read_bulk_result
+                code, Service.BULK, body, BULK_RESULT, read_bulk_result
             )
             bulk_ids.append(bulk_id)
             for index in chunk:
@@ -233,7 +234,7 @@ class SoapHubClient(WireClient):
             chunk = sendable[start : start + MAX_BULK]
             body = mixed_request(self._login, self._software, _new_trx(), [m for _, m in chunk])
             bulk_id, answers = await self._collect(
-                MIXED_SUBMIT, MIXED_PATH, body, MIXED_RESULT, read_mixed_result
+                MIXED_SUBMIT, Service.MIXED, body, MIXED_RESULT, read_mixed_result
             )
             bulk_ids.append(bulk_id)
             for index, mixed_item in chunk:
@@ -263,20 +264,20 @@ class SoapHubClient(WireClient):
             return _refused(problem, client_trx)
         started = time.perf_counter()
         body = manual_request(code, self._login, self._software, client_trx, entry)
-        return await self._answer(SINGLE_PATH, code, body, client_trx, started)
+        return await self._answer(Service.SINGLE, code, body, client_trx, started)
 
     async def ping(self) -> None:
         """SupportPing with a random `Input`, then the login check (a G188 for no bulk):
         HubAuthFailed when the hub refuses a credential, HubUnavailable when it does not
         answer as it should."""
         echo = secrets.token_hex(8)
-        reply = await self._post(SUPPORT_PATH, SUPPORT_PING, ping_request(SUPPORT_PING, echo))
+        reply = await self._post(Service.SUPPORT, SUPPORT_PING, ping_request(SUPPORT_PING, echo))
         if isinstance(reply, HubResult):
             raise HubUnavailable(f"hub ping failed: {reply.return_code} {reply.message}")
         if read_ping(reply, code=SUPPORT_PING) != echo:
             raise HubUnavailable("hub ping failed: the answer did not echo the input")
         query = result_request(BULK_RESULT, self._login, self._software, _new_trx(), _new_trx())
-        reply = await self._post(BULK_PATH, BULK_RESULT, query)
+        reply = await self._post(Service.BULK, BULK_RESULT, query)
         answer = reply if isinstance(reply, HubResult) else read_bulk_result(reply)
         if isinstance(answer, HubResult):
             self._checked(answer)
@@ -301,12 +302,12 @@ class SoapHubClient(WireClient):
             return _refused(problem, client_trx)
         started = time.perf_counter()
         body = single_request(code, self._login, self._software, client_trx, ui, ref_trx)
-        return await self._answer(SINGLE_PATH, code, body, client_trx, started)
+        return await self._answer(Service.SINGLE, code, body, client_trx, started)
 
     async def _answer(
-        self, path: str, code: str, body: bytes, client_trx: str, started: float
+        self, service: Service, code: str, body: bytes, client_trx: str, started: float
     ) -> HubResult:
-        reply = await self._post(path, code, body)
+        reply = await self._post(service, code, body)
         if isinstance(reply, HubResult):
             result = replace(reply, client_trx_id=client_trx)
         else:
@@ -316,21 +317,21 @@ class SoapHubClient(WireClient):
     async def _collect(
         self,
         code: str,
-        path: str,
+        service: Service,
         body: bytes,
         result_code: str,
         read: Callable[[bytes], BulkAnswer],
     ) -> tuple[str, Mapping[str, HubResult] | HubResult]:
         """Submit one bulk and poll for its results: (its NMVSTrxId, the answers). While the
         hub says the bulk is processed, or that its id is not available yet, poll again."""
-        reply = await self._post(path, code, body)
+        reply = await self._post(service, code, body)
         submitted = reply if isinstance(reply, HubResult) else read_submit(reply, code=code)
         if isinstance(submitted, HubResult):
             return "", self._checked(submitted)
         deadline = time.monotonic() + self._bulk_max_wait_s
         while True:
             query = result_request(result_code, self._login, self._software, _new_trx(), submitted)
-            reply = await self._post(path, result_code, query)
+            reply = await self._post(service, result_code, query)
             answer = reply if isinstance(reply, HubResult) else read(reply)
             if isinstance(answer, HubResult):
                 return submitted, self._checked(answer)
@@ -342,9 +343,9 @@ class SoapHubClient(WireClient):
                 )
             await asyncio.sleep(self._bulk_poll_s)
 
-    async def _post(self, path: str, code: str, body: bytes) -> bytes | HubResult:
+    async def _post(self, service: Service, code: str, body: bytes) -> bytes | HubResult:
         """POST one SOAP request: the reply body, or a result for an unusable answer."""
-        url = f"{self.base_url}{path}"
+        url = self.endpoints.url(service)
         try:
             async with self._http.stream(
                 "POST", url, content=body, headers={"content-type": content_type(code)}

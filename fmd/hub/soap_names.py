@@ -8,7 +8,10 @@ is `VERSION`, here and nowhere else: namespaces and service paths follow from it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
@@ -29,6 +32,64 @@ SINGLE_PATH: Final = f"/WS_SINGLE_TRANSACTIONS_V1/SinglePackService{_SERVICE}"
 BULK_PATH: Final = f"/WS_BULK_TRANSACTIONS_V1/BulkService{_SERVICE}"
 MIXED_PATH: Final = f"/WS_MIXED_BULK_TRANSACTIONS_V1/MixedBulkService{_SERVICE}"
 SUPPORT_PATH: Final = f"/WS_SUPPORT_V1/SupportService{_SERVICE}"
+
+
+class Service(StrEnum):
+    """The NMVS web services a client uses; each has its own host and port (nmvs.md §2.2)."""
+
+    SINGLE = "single-transactions"
+    BULK = "bulk-transactions"
+    MIXED = "mixed-bulk-transactions"
+    SUPPORT = "support"
+
+
+_PATHS: Final[Mapping[Service, str]] = MappingProxyType(
+    {
+        Service.SINGLE: SINGLE_PATH,
+        Service.BULK: BULK_PATH,
+        Service.MIXED: MIXED_PATH,
+        Service.SUPPORT: SUPPORT_PATH,
+    }
+)
+_PORTS: Final[Mapping[Service, int]] = MappingProxyType(
+    {Service.SINGLE: 8443, Service.BULK: 8445, Service.MIXED: 8446, Service.SUPPORT: 8448}
+)
+SYSTEM_PATTERN: Final = r"[a-z0-9]+(-[a-z0-9]+)+"
+"""A national system's host label, environment and country: `prod-pl`, `int-bp`."""
+
+
+@dataclass(frozen=True, slots=True)
+class SoapEndpoints:
+    """Where each service answers: the full URL of its endpoint."""
+
+    urls: Mapping[Service, str]
+
+    @classmethod
+    def below(cls, base_url: str) -> SoapEndpoints:
+        """Every service below one base URL (a simulator, or a gateway in front of the NMVS)."""
+        base = base_url.rstrip("/")
+        return cls(MappingProxyType({service: base + path for service, path in _PATHS.items()}))
+
+    @classmethod
+    def national(cls, system: str) -> SoapEndpoints:
+        """The Arvato hosts of a national system, e.g. `prod-pl`: every service on its own
+        host `ws-<service>-<system>.nmvs.eu` and port (single 8443, bulk 8445, mixed 8446,
+        support 8448)."""
+        if re.fullmatch(SYSTEM_PATTERN, system) is None:
+            raise ValueError(f"system {system!r} is not like 'prod-pl' or 'int-bp'")
+        return cls(
+            MappingProxyType(
+                {
+                    service: f"https://ws-{service}-{system}.nmvs.eu:{_PORTS[service]}{path}"
+                    for service, path in _PATHS.items()
+                }
+            )
+        )
+
+    def url(self, service: Service) -> str:
+        """The endpoint of `service`."""
+        return self.urls[service]
+
 
 VERIFY: Final = "G110"
 BULK_VERIFY: Final = "G115"
