@@ -54,6 +54,17 @@ def test_a_secret_written_in_the_file_is_refused(tmp_path: Path) -> None:
     assert "plain-text" not in str(caught.value)
 
 
+def test_the_data_entry_mode_is_not_a_setting(tmp_path: Path) -> None:
+    path = tmp_path / "old.toml"
+    path.write_text(
+        '[site]\nlocation = "x"\n[hub]\nkind = "rest"\nurl = "https://hub"\n'
+        'client_id = "a"\nclient_secret = { env = "X" }\ndata_entry_mode = "scanned"\n'
+    )
+    with pytest.raises(ConfigError, match="data_entry_mode is not a setting") as caught:
+        load_config(path)
+    assert "\n" not in str(caught.value)
+
+
 @pytest.fixture(params=["soap", "rest"])
 def configured(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
