@@ -20,7 +20,7 @@ digits are left to the hub (send what was scanned).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -52,7 +52,7 @@ class Plan:
     """The requests that carry a list of items, and the items refused before sending."""
 
     submissions: tuple[Submission, ...]
-    refused: dict[int, str]  # position → why it is not sent
+    refused: Mapping[int, str]  # position → why it is not sent
 
 
 def pack_path(scheme: Scheme, product_code: str, serial: str) -> str:

@@ -91,43 +91,45 @@ def rest_router(hub: MockHub, accounts: AccountBook) -> APIRouter:
             headers={"Cache-Control": "no-store"},
         )
 
-    @router.get("/api/health")
-    async def health(request: Request) -> Response:
-        if tokens.holder(request.headers.get("authorization")) is None:
-            return unauthorised()
-        return JSONResponse({"status": "ok"})
-
-    @router.post("/api/{route}/packs")
-    async def submit(route: str, request: Request) -> Response:
+    def admit(request: Request, *, about_packs: bool = True) -> RestEquipment | Response:
+        """The equipment a request comes from, or the answer refusing it: 401 without a valid
+        token, 422 (`about_packs`) without a usable data entry mode."""
         equipment = tokens.holder(request.headers.get("authorization"))
         if equipment is None:
             return unauthorised()
-        refused = _mode_problem(request)
-        if refused is not None:
-            return refused
-        client = hub.client(equipment.location, user=equipment.client_id)
+        refused = _mode_problem(request) if about_packs else None
+        return equipment if refused is None else refused
+
+    @router.get("/api/health")
+    async def health(request: Request) -> Response:
+        admitted = admit(request, about_packs=False)
+        return admitted if isinstance(admitted, Response) else JSONResponse({"status": "ok"})
+
+    @router.post("/api/{route}/packs")
+    async def submit(route: str, request: Request) -> Response:
+        admitted = admit(request)
+        if isinstance(admitted, Response):
+            return admitted
+        client = hub.client(admitted.location, user=admitted.client_id)
         return await many.submit(route, client, await request.body(), str(request.url))
 
     @router.get("/api/{route}/packs/{name}")
     async def results(route: str, name: str, request: Request) -> Response:
-        equipment = tokens.holder(request.headers.get("authorization"))
-        if equipment is None:
-            return unauthorised()
-        return many.results(route, equipment.location, name)
+        admitted = admit(request, about_packs=False)
+        if isinstance(admitted, Response):
+            return admitted
+        return many.results(route, admitted.location, name)
 
     @router.api_route(
         "/api/product/{scheme}/{product_code}/pack/{serial:path}", methods=["GET", "PATCH"]
     )
     async def pack(scheme: str, product_code: str, serial: str, request: Request) -> Response:
-        equipment = tokens.holder(request.headers.get("authorization"))
-        if equipment is None:
-            return unauthorised()
-        refused = _mode_problem(request)
-        if refused is not None:
-            return refused
+        admitted = admit(request)
+        if isinstance(admitted, Response):
+            return admitted
         if scheme not in codes.SCHEMES_BY_NAME:
             return error(codes.BAD_PRODUCT_CODE, f"unknown product code scheme {scheme!r}")
-        client = hub.client(equipment.location, user=equipment.client_id)
+        client = hub.client(admitted.location, user=admitted.client_id)
         entry = ManualEntry(
             codes.SCHEMES_BY_NAME[scheme],
             product_code,
