@@ -18,8 +18,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from fmd.policy import SitePolicy
 from fmd.hub.soap_names import SYSTEM_PATTERN, SoapEndpoints
+from fmd.policy import SitePolicy
 from robot_controller.store.records import DEFAULT_ROBOT
 
 _PACKAGED = Path(__file__).with_name("default.toml")
@@ -150,8 +150,17 @@ class RestHubConfig(_HubBase):
     url: str = Field(min_length=1)
     client_id: str = Field(min_length=1)
     client_secret: Secret
-    data_entry_mode: Literal["scanned", "manual"] = "scanned"
     ca: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_data_entry_mode(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "data_entry_mode" in data:
+            raise ValueError(
+                "data_entry_mode is not a setting: scanned packs are sent as non-manual and "
+                "packs keyed in by hand as manual; remove it"
+            )
+        return data
 
 
 HubConfig = Annotated[MockHubConfig | SoapHubConfig | RestHubConfig, Field(discriminator="kind")]

@@ -340,7 +340,6 @@ def rest_client(rest: RestHubConfig) -> RestHubClient:
         client_id=rest.client_id,
         client_secret=rest.client_secret.read().get_secret_value(),
         verify=str(rest.ca) if rest.ca else True,
-        data_entry_mode=rest.data_entry_mode,
         timeout=rest.timeout_s,
     )
 

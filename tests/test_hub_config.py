@@ -85,15 +85,28 @@ def test_a_soap_hub_is_either_a_national_system_or_one_url(
         load_config(path)
 
 
-def test_a_secret_written_in_the_file_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "bad.toml"
+def rest_config(tmp_path: Path, keys: str) -> Path:
+    """A config file with a REST hub section ending in `keys`."""
+    path = tmp_path / "rest.toml"
     path.write_text(
         '[site]\nlocation = "x"\n[hub]\nkind = "rest"\nurl = "https://hub"\n'
-        'client_id = "a"\nclient_secret = "plain-text"\n'
+        f'client_id = "a"\n{keys}\n'
     )
+    return path
+
+
+def test_a_secret_written_in_the_file_is_refused(tmp_path: Path) -> None:
+    path = rest_config(tmp_path, 'client_secret = "plain-text"')
     with pytest.raises(ConfigError, match="never written in the config file") as caught:
         load_config(path)
     assert "plain-text" not in str(caught.value)
+
+
+def test_the_data_entry_mode_is_not_a_setting(tmp_path: Path) -> None:
+    path = rest_config(tmp_path, 'client_secret = { env = "X" }\ndata_entry_mode = "scanned"')
+    with pytest.raises(ConfigError, match="data_entry_mode is not a setting") as caught:
+        load_config(path)
+    assert "\n" not in str(caught.value)
 
 
 @pytest.fixture(params=["soap", "rest"])

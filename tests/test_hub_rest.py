@@ -12,8 +12,17 @@ import httpx
 import pytest
 
 from fmd.codes.model import PackIdentifier, Scheme
-from fmd.hub import BulkItem, HubAuthFailed, HubUnavailable, MockHub, PackState, Reason
+from fmd.hub import (
+    BulkItem,
+    HubAuthFailed,
+    HubUnavailable,
+    ManualEntry,
+    MockHub,
+    PackState,
+    Reason,
+)
 from fmd.hub.clock import ManualClock
+from fmd.hub.contract import UNANSWERED
 from fmd.hub.rest import RestHubClient, retry_after_seconds
 from simulators.hub import Accounts, Faults, HubSimulator, RestEquipment
 from tests.support.packs import hub_pack
@@ -101,12 +110,17 @@ async def client_b(sim: HubSimulator, ca: str) -> AsyncIterator[RestHubClient]:
         yield opened
 
 
-@pytest.fixture
-def new_pack(hub: MockHub) -> PackIdentifier:
-    """A fresh ACTIVE pack, registered at the hub."""
+def fresh(hub: MockHub) -> PackIdentifier:
+    """A new ACTIVE pack, registered at the hub."""
     pack = ui(f"RS{next(_serials):06d}")
     hub.add_pack(pack)
     return pack
+
+
+@pytest.fixture
+def new_pack(hub: MockHub) -> PackIdentifier:
+    """A fresh ACTIVE pack, registered at the hub."""
+    return fresh(hub)
 
 
 async def set_faults(sim: HubSimulator, ca: str, **faults: float) -> None:
@@ -116,15 +130,23 @@ async def set_faults(sim: HubSimulator, ca: str, **faults: float) -> None:
 
 
 class Counting(httpx.AsyncBaseTransport):
-    """A real HTTPS transport that remembers every path it sent a request to."""
+    """A real HTTPS transport that remembers every request it sent."""
 
     def __init__(self, ca: str) -> None:
         self.inner = httpx.AsyncHTTPTransport(verify=ssl.create_default_context(cafile=ca))
-        self.paths: list[str] = []
+        self.sent: list[httpx.Request] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.paths.append(request.url.path)
+        self.sent.append(request)
         return await self.inner.handle_async_request(request)
+
+    @property
+    def paths(self) -> list[str]:
+        return [request.url.path for request in self.sent]
+
+    @property
+    def urls(self) -> list[str]:
+        return [str(request.url) for request in self.sent]
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -143,7 +165,6 @@ async def test_verify_decommission_undo(
     assert (verified.outcome, verified.return_code) == ("ok", "10000000")
     assert (verified.state, verified.reasons, verified.alert_id) == (PackState.ACTIVE, (), None)
     assert verified.client_trx_id == "trx-verify-1"
-    assert len(verified.hub_trx_id) == 32
     assert verified.at is not None
     assert verified.at.tzinfo is UTC
     assert verified.latency_s > 0
@@ -156,7 +177,7 @@ async def test_verify_decommission_undo(
         (Reason.SUPPLIED,),
     )
     again = await client.decommission(new_pack, Reason.SUPPLIED, trx="trx-supply-1")
-    assert again.hub_trx_id == supplied.hub_trx_id  # idempotent replay, nothing applied
+    assert (again.outcome, again.reasons) == ("ok", (Reason.SUPPLIED,))  # the first answer again
     assert hub.state_changes_by_pack[(new_pack.product_code, new_pack.serial)] == 1
 
     undone = await client.undo(new_pack, Reason.SUPPLIED, ref_trx="trx-supply-1")
@@ -181,18 +202,123 @@ async def test_ppn_scheme_and_serial_with_slash(client: RestHubClient, hub: Mock
     assert hub.pack_state(PPN, "A/B%?&+1") == (PackState.INACTIVE, (Reason.DESTROYED,))
 
 
-async def test_bulk_runs_each_item_in_order(
-    client: RestHubClient, hub: MockHub, new_pack: PackIdentifier
+async def test_bulk_posts_one_request_per_target_state_and_answers_in_item_order(
+    sim: HubSimulator, ca: str, hub: MockHub
 ) -> None:
+    first, second, third = (fresh(hub) for _ in range(3))
     items = [
-        BulkItem(new_pack, "decommission", Reason.SUPPLIED),
+        BulkItem(first, "decommission", Reason.SUPPLIED),
         BulkItem(ui("NO-SUCH-SERIAL")),
-        BulkItem(new_pack, "decommission", None),
+        BulkItem(second),
+        BulkItem(third, "decommission", Reason.SUPPLIED),
+        BulkItem(first, "decommission", None),
     ]
-    result = await client.bulk(items)
-    assert len(result.hub_trx_id) == 32
-    assert [r.outcome for r in result.results] == ["ok", "alert", "invalid_request"]
-    assert all(r.client_trx_id for r in result.results)
+    transport = Counting(ca)
+    async with make_client(sim, ca, transport=transport) as client:
+        result = await client.bulk(items)
+    assert [r.outcome for r in result.results] == ["ok", "alert", "ok", "ok", "invalid_request"]
+    assert result.results[1].alert_id
+    assert result.results[4].message.startswith("refused before sending")
+    assert transport.count("/api/product/packs") == 2  # one for Supplied, one to verify
+    assert len(result.hub_trx_id.split(",")) == 2
+    assert hub.pack_state(GTIN, third.serial) == (PackState.INACTIVE, (Reason.SUPPLIED,))
+
+
+async def test_bulk_never_sends_a_pack_twice_in_one_request_nor_more_than_the_limit(
+    sim: HubSimulator, ca: str, hub: MockHub
+) -> None:
+    packs = [fresh(hub) for _ in range(3)]
+    items = [BulkItem(pack) for pack in (*packs, packs[0])]
+    transport = Counting(ca)
+    async with make_client(sim, ca, transport=transport, max_bulk_packs=2) as client:
+        result = await client.bulk(items)
+    assert [r.outcome for r in result.results] == ["ok"] * 4
+    assert transport.count("/api/product/packs") == 2  # [0, 1] and [2, 0 again]
+
+
+async def test_mixed_is_one_recovery_request_processed_in_order(
+    sim: HubSimulator, ca: str, hub: MockHub
+) -> None:
+    locked, supplied = fresh(hub), fresh(hub)
+    items = [
+        BulkItem(locked, "decommission", Reason.LOCKED, trx="mixed-1"),
+        BulkItem(locked, "undo", Reason.LOCKED, trx="mixed-2"),
+        BulkItem(supplied, "decommission", Reason.SUPPLIED, trx="mixed-3"),
+        BulkItem(ui("NO-SUCH-SERIAL-2"), trx="mixed-4"),
+        BulkItem(supplied, "decommission", Reason.CHECKED_OUT, trx="mixed-5"),
+    ]
+    transport = Counting(ca)
+    async with make_client(sim, ca, transport=transport) as client:
+        result = await client.mixed(items)
+    outcomes = [(r.outcome, r.reasons) for r in result.results]
+    assert outcomes[:4] == [
+        ("ok", (Reason.LOCKED,)), ("ok", ()), ("ok", (Reason.SUPPLIED,)), ("alert", ()),
+    ]  # fmt: skip
+    assert result.results[4].outcome == "invalid_request"  # a recovery cannot carry it
+    assert [r.client_trx_id for r in result.results] == [f"mixed-{i}" for i in range(1, 6)]
+    assert transport.count("/api/recovery/packs") == 1
+    assert hub.pack_state(GTIN, locked.serial) == (PackState.ACTIVE, ())
+
+
+async def test_many_pack_results_are_only_for_the_location_that_asked(
+    sim: HubSimulator, ca: str, hub: MockHub
+) -> None:
+    transport = Counting(ca)
+    async with make_client(sim, ca, transport=transport) as client:
+        await client.bulk([BulkItem(fresh(hub))])
+    results = next(url for url in transport.urls if "/api/product/packs/" in url)
+    form = {"grant_type": "client_credentials", "client_id": "robot-b",
+            "client_secret": "sim-secret-b"}  # fmt: skip
+    async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca)) as http:
+        token = (await http.post(f"{sim.rest_url}/identity/connect/token", data=form)).json()
+        answer = await http.get(
+            results, headers={"authorization": f"Bearer {token['access_token']}"}
+        )
+    assert (answer.status_code, answer.json()["operationCode"]) == (404, 42210001)
+
+
+async def test_scanned_calls_are_non_manual_and_only_manual_entry_is_manual(
+    sim: HubSimulator, ca: str, hub: MockHub
+) -> None:
+    transport = Counting(ca)
+    scanned, keyed = fresh(hub), fresh(hub)
+    async with make_client(sim, ca, transport=transport) as client:
+        await client.verify(scanned)
+        await client.decommission(scanned, Reason.LOCKED)
+        await client.undo(scanned, Reason.LOCKED)
+        await client.bulk([BulkItem(fresh(hub))])
+        await client.mixed([BulkItem(fresh(hub))])
+        before = len(transport.sent)
+        supplied = await client.manual(ManualEntry("GTIN", GTIN, keyed.serial), Reason.SUPPLIED)
+        verified = await client.manual(ManualEntry("GTIN", GTIN, keyed.serial, "B1", "261231"))
+    api = [r for r in transport.sent if "/api/" in r.url.path]
+    modes = {r.headers["emvs-data-entry-mode"] for r in api[: len(api) - 2]}
+    assert modes == {"non-manual"}
+    manual = transport.sent[before:]
+    assert [r.headers["emvs-data-entry-mode"] for r in manual] == ["manual", "manual"]
+    assert [dict(r.url.params) for r in manual] == [{}, {"batch": "B1", "expiry": "261231"}]
+    assert (supplied.outcome, supplied.reasons) == ("ok", (Reason.SUPPLIED,))
+    assert (verified.outcome, verified.reasons) == ("ok", (Reason.SUPPLIED,))
+
+
+async def test_a_manual_verify_without_batch_is_sent_and_the_hub_decides(
+    client: RestHubClient, hub: MockHub
+) -> None:
+    before = hub.transactions
+    result = await client.manual(ManualEntry("GTIN", GTIN, fresh(hub).serial))
+    assert (result.outcome, result.return_code) == ("invalid_request", "61020006")
+    assert not result.message.startswith("refused before sending")
+    assert hub.transactions == before  # the MockHub's manual entry refused it unseen
+
+
+async def test_a_bulk_the_hub_throttles_as_a_whole_is_rate_limited_for_every_pack(
+    client_b: RestHubClient, hub: MockHub
+) -> None:
+    hub.rate_limit_per_s = 1
+    await client_b.verify(fresh(hub))
+    result = await client_b.bulk([BulkItem(fresh(hub)), BulkItem(fresh(hub))])
+    assert [r.outcome for r in result.results] == ["rate_limited"] * 2
+    assert retry_after_seconds(result.results[0]) == 1.0
 
 
 async def test_ping(client: RestHubClient) -> None:
@@ -319,8 +445,8 @@ async def test_bad_requests_are_refused_locally(
 async def test_non_pack_level_reasons_are_refused_locally(client: RestHubClient) -> None:
     assert (await client.decommission(ui("S1"), Reason.RECALLED)).outcome == "invalid_request"
     assert (await client.undo(ui("S1"), Reason.EXPIRED)).outcome == "invalid_request"
-    result = await client.undo(ui("S1"), Reason.SUPPLIED, ref_trx="no spaces")
-    assert result.outcome == "invalid_request"
+    entry = ManualEntry("GTIN", GTIN, "S1")
+    assert (await client.manual(entry, Reason.WITHDRAWN)).outcome == "invalid_request"
 
 
 # -- authentication --------------------------------------------------------------------------------
@@ -365,13 +491,12 @@ async def test_a_401_refreshes_the_token_once() -> None:
             return httpx.Response(200, json={"access_token": tokens[-1], "expires_in": 3600})
         api_calls.append(request.headers["authorization"])
         if request.headers["authorization"] == "Bearer t0":
-            return httpx.Response(401, json={"operationCode": "81000001"})
-        body = {"operationCode": "10000000", "state": "Active", "transactionId": "h1"}
-        return httpx.Response(200, json=body)
+            return httpx.Response(401, json={"operationCode": 81000001})
+        return httpx.Response(200, json={"operationCode": 10000000, "state": "Active"})
 
     async with on_mock(handler) as client:
         result = await client.verify(ui("S1"))
-    assert (result.outcome, result.hub_trx_id) == ("ok", "h1")
+    assert result.outcome == "ok"
     assert api_calls == ["Bearer t0", "Bearer t1"]
 
 
@@ -449,7 +574,7 @@ async def test_raw_requests_need_token_header_and_a_valid_body(
         assert (grant.status_code, grant.json()) == (400, {"error": "unsupported_grant_type"})
         auth = {"authorization": f"Bearer {token.json()['access_token']}"}
 
-        async def code(method: str, headers: dict[str, str], **kw: object) -> tuple[int, str]:
+        async def code(method: str, headers: dict[str, str], **kw: object) -> tuple[int, int]:
             response = await http.request(
                 method,
                 url,
@@ -459,17 +584,35 @@ async def test_raw_requests_need_token_header_and_a_valid_body(
             )
             return response.status_code, response.json()["operationCode"]
 
-        assert await code("GET", {}) == (422, "61020012")
-        assert await code("GET", {"emvs-data-entry-mode": "keyboard"}) == (422, "61020013")
-        assert await code("GET", {"emvs-data-entry-mode": "manual"}) == (200, "10000000")
-        scanned = {"emvs-data-entry-mode": "scanned"}
-        assert await code("PATCH", scanned, content=b"{not json") == (422, "61020002")
-        assert await code("PATCH", scanned, json={"state": "Recalled"}) == (422, "61020002")
-        assert await code("PATCH", scanned, json=["Supplied"]) == (422, "61020002")
-        assert await code("PATCH", scanned, json={"state": "Locked"}) == (200, "10000000")
-        assert await code("PATCH", scanned, json={"state": "Active"}) == (200, "10000000")
+        assert await code("GET", {}) == (422, 61020012)
+        for unknown in ("scanned", "keyboard", "2d_two_dimensional_barcode", "Manual"):
+            assert await code("GET", {"emvs-data-entry-mode": unknown}) == (422, 61020013)
+        assert await code("GET", {"emvs-data-entry-mode": "manual"}) == (200, 10000000)
+        scanned = {"emvs-data-entry-mode": "non-manual"}
+        assert await code("GET", scanned) == (200, 10000000)
+        assert await code("PATCH", scanned, content=b"{not json") == (422, 61020002)
+        assert await code("PATCH", scanned, json={"state": "Recalled"}) == (422, 61020002)
+        assert await code("PATCH", scanned, json=["Supplied"]) == (422, 61020002)
+        assert await code("PATCH", scanned, json={"state": "Locked"}) == (200, 10000000)
+        assert await code("PATCH", scanned, json={"state": "Active"}) == (200, 10000000)
         missing = await http.get(url, params={"batch": "B1"}, headers={**auth, **scanned})
-        assert (missing.status_code, missing.json()["operationCode"]) == (422, "61020007")
+        assert (missing.status_code, missing.json()["operationCode"]) == (422, 61020007)
+        bulk = f"{sim.rest_url}/api/product/packs"
+        pack = {"productCode": GTIN, "serialNumber": new_pack.serial, "batchId": "B1",
+                "expiryDate": "261231"}  # fmt: skip
+        twice = {"numberOfPacks": 2, "packs": [pack, pack]}
+        for body, expected in (
+            (twice, 62120000),
+            ({**twice, "numberOfPacks": 3}, 62120001),
+            ({"numberOfPacks": 0, "packs": []}, 62120002),
+            ({"state": "Recalled", "numberOfPacks": 1, "packs": [pack]}, 62120002),
+        ):
+            refused = await http.post(bulk, json=body, headers={**auth, **scanned})
+            assert (refused.status_code, refused.json()["operationCode"]) == (422, expected)
+        recovery = f"{sim.rest_url}/api/recovery/packs"
+        odd = {"numberOfPacks": 1, "packs": [{**pack, "transitionType": "Supplied"}]}
+        refused = await http.post(recovery, json=odd, headers={**auth, **scanned})
+        assert (refused.status_code, refused.json()["operationCode"]) == (422, 63120002)
 
 
 # -- faults ----------------------------------------------------------------------------------------
@@ -526,15 +669,20 @@ async def test_dropped_connection_raises_hub_unavailable(
     assert applied == (1 if fault == "lost_reply_rate" else 0)
 
 
-async def test_bulk_items_without_answer_become_technical(
-    client: RestHubClient, sim: HubSimulator, ca: str, new_pack: PackIdentifier
+@pytest.mark.parametrize("fault", ["drop_rate", "lost_reply_rate"])
+async def test_bulk_packs_without_an_answer_are_unanswered_perhaps_applied(
+    client: RestHubClient, sim: HubSimulator, ca: str, hub: MockHub, fault: str
 ) -> None:
     await client.ping()
-    await set_faults(sim, ca, drop_rate=1.0)
-    result = await client.bulk([BulkItem(new_pack), BulkItem(new_pack, trx="bulk-trx-2")])
-    assert [r.return_code for r in result.results] == ["NMVS_TI_RT_02"] * 2
-    assert result.results[1].client_trx_id == "bulk-trx-2"
-    assert "may have been processed" in result.results[0].message
+    packs = [fresh(hub), fresh(hub)]
+    await set_faults(sim, ca, **{fault: 1.0})
+    items = [BulkItem(packs[0], "decommission", Reason.SUPPLIED), BulkItem(packs[1], trx="b-2")]
+    result = await client.bulk(items)
+    assert [r.return_code for r in result.results] == [UNANSWERED] * 2
+    assert result.results[1].client_trx_id == "b-2"
+    assert "a change may have been applied" in result.results[0].message
+    applied = hub.state_changes_by_pack.get((GTIN, packs[0].serial), 0)
+    assert applied == (1 if fault == "lost_reply_rate" else 0)
 
 
 async def test_hub_timeout_behind_the_api_is_technical(

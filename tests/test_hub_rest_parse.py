@@ -14,13 +14,25 @@ from fmd.codes.model import PackIdentifier
 from fmd.hub import HubResult, Outcome, PackState, Reason
 from fmd.hub import rest_codes as codes
 from fmd.hub import returncodes as rc
-from fmd.hub.rest_response import Exchange, parse_response, parse_retry_after, retry_after_seconds
-from simulators.hub.rest import render
+from fmd.hub.contract import PACK_LEVEL_REASONS
+from fmd.hub.rest_response import (
+    Accepted,
+    Exchange,
+    Failed,
+    Pending,
+    Ready,
+    parse_accepted,
+    parse_response,
+    parse_results,
+    parse_retry_after,
+    retry_after_seconds,
+)
+from simulators.hub.rest_answers import pack_result, render
 
 NOW = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
 EXCHANGE = Exchange("client-trx-1", NOW, 0.01)
 PACK = PackIdentifier("GTIN", "04006381333931", "S1", "B1", None, "261231")
-FAMILY_STATUS = {"1": 200, "4": 404, "5": 409, "6": 422, "7": 429, "8": 401, "9": 503}
+FAMILY_STATUS = {"1": 200, "2": 202, "4": 404, "5": 409, "6": 422, "7": 429, "8": 401, "9": 503}
 OUTCOMES = {"ok", "refused", "alert", "technical", "rate_limited", "invalid_request"}
 
 
@@ -30,7 +42,7 @@ def test_the_code_table_is_consistent() -> None:
     for op in codes.TABLE:
         assert len(op.code) == 8
         assert op.code.isdigit()
-        assert op.status == FAMILY_STATUS[op.code[0]], op
+        assert op.status == FAMILY_STATUS[op.code[0]] == codes.STATUS_OF_FAMILY[op.code[0]], op
     assert set(rc.DESCRIPTIONS) <= set(codes.FOR_NMVS)
     assert codes.FOR_NMVS[rc.SCHEMA_VIOLATION].code == "61020001"
 
@@ -39,7 +51,11 @@ def test_state_names_round_trip() -> None:
     for reason, name in codes.STATE_NAMES.items():
         assert codes.state_name(PackState.INACTIVE, (reason,)) == name
         assert codes.pack_state(name) is PackState.INACTIVE
-    assert codes.pack_state("Reborn") is None
+    assert codes.state_name(PackState.UNKNOWN, ()) == "NotFound"
+    assert codes.pack_state("NotFound") is PackState.UNKNOWN
+    for unknown in ("Reborn", "Unknown", "Inactive"):
+        assert codes.pack_state(unknown) is None
+    assert set(codes.TRANSITIONS) == PACK_LEVEL_REASONS - {Reason.CHECKED_OUT}
 
 
 # Every (code, outcome, state, reasons) the MockHub answers with (see fmd.hub.returncodes).
@@ -88,7 +104,7 @@ def test_what_the_simulator_renders_the_client_reads_back(
         alert_id="ALR-1" if outcome == "alert" else None,
         message=rc.describe(code),
     )
-    response = render(answer, PACK)
+    response = render(answer, PACK.serial, PACK.batch)
     read = parse_response(
         response.status_code,
         response.headers.get("content-type"),
@@ -101,7 +117,6 @@ def test_what_the_simulator_renders_the_client_reads_back(
     assert read.return_code == codes.FOR_NMVS[code].code
     if outcome not in ("technical", "rate_limited"):
         assert (read.state, read.reasons) == (state, reasons)
-        assert read.hub_trx_id == "f" * 32
         assert read.message.startswith(f"{code} ({read.return_code}): {rc.describe(code)}")
     if outcome == "rate_limited":
         assert retry_after_seconds(read) == 1.0
@@ -142,26 +157,45 @@ FIELDS = st.sampled_from(
     [
         "operationCode",
         "state",
-        "reasons",
+        "batchState",
         "alertId",
+        "uprc",
         "isIntermarket",
-        "transactionId",
         "information",
         "warning",
-        "nmvsCode",
+        "nhrn",
+        "productName",
+        "eta",
+        "packs",
     ]
 )
+STATES = st.sampled_from(["Active", "NotFound", *codes.REASONS_BY_STATE])
 PLAUSIBLE = st.fixed_dictionaries(
     {
-        "operationCode": st.sampled_from([op.code for op in codes.TABLE]) | JSON_VALUES,
-        "state": st.sampled_from(["Active", "Unknown", *codes.REASONS_BY_STATE]) | JSON_VALUES,
+        "operationCode": st.sampled_from([int(op.code) for op in codes.TABLE]) | JSON_VALUES,
+        "state": STATES | JSON_VALUES,
     },
-    optional={"reasons": st.lists(st.sampled_from([r.value for r in Reason]) | st.text())},
+    optional={"batchState": STATES | st.text(), "eta": st.just("2026-01-01T00:00:00Z")},
 ).flatmap(lambda d: st.dictionaries(FIELDS, JSON_VALUES).map(lambda extra: {**extra, **d}))
+RESULTS = st.fixed_dictionaries(
+    {
+        "operationCode": st.sampled_from([int(op.code) for op in codes.TABLE]) | JSON_VALUES,
+        "packs": st.lists(
+            st.fixed_dictionaries(
+                {"pack": st.fixed_dictionaries({"productCode": st.text(max_size=4),
+                                                "serialNumber": st.text(max_size=4)})
+                 | JSON_VALUES,
+                 "result": PLAUSIBLE | JSON_VALUES}
+            ) | JSON_VALUES,
+            max_size=3,
+        ) | JSON_VALUES,
+    }
+)  # fmt: skip
 BODIES = (
     st.binary(max_size=200)
     | JSON_VALUES.map(lambda v: json.dumps(v).encode())
     | PLAUSIBLE.map(lambda v: json.dumps(v).encode())
+    | RESULTS.map(lambda v: json.dumps(v).encode())
 )
 
 
@@ -184,3 +218,47 @@ def test_the_parser_never_raises(
         assert result.outcome == "technical"
     if result.alert_id is not None:
         assert result.outcome == "alert"
+
+
+@given(
+    status=st.integers(min_value=0, max_value=999) | st.sampled_from([200, 202, 404, 409, 422]),
+    content_type=st.none() | st.just("application/json"),
+    location=st.none() | st.text(max_size=20),
+    body=BODIES,
+)
+def test_the_many_pack_parsers_never_raise(
+    status: int, content_type: str | None, location: str | None, body: bytes
+) -> None:
+    accepted = parse_accepted(status, content_type, None, location, body, EXCHANGE)
+    assert isinstance(accepted, Accepted | Failed | HubResult)
+    if isinstance(accepted, Accepted):
+        assert (status, accepted.location) == (202, location)
+    results = parse_results(status, content_type, body, EXCHANGE)
+    assert isinstance(results, Ready | Pending | Failed)
+    if isinstance(results, Ready):
+        assert status == 200
+        for _, result in results.packs:
+            assert result.outcome in OUTCOMES
+            assert result.alert_id is None or result.outcome == "alert"
+
+
+@pytest.mark.parametrize(
+    ("code", "outcome", "state", "reasons"),
+    [case for case in CASES if case[1] != "rate_limited"],  # a throttled bulk is a 429 as a whole
+)
+def test_what_the_simulator_puts_in_bulk_results_the_client_reads_back(
+    code: str, outcome: Outcome, state: PackState, reasons: tuple[Reason, ...]
+) -> None:
+    alert_id = "ALR-2" if outcome == "alert" else None
+    answer = HubResult(outcome, code, state, reasons, alert_id=alert_id, message=rc.describe(code))
+    pack = {"productCodeScheme": "gs1", "productCode": PACK.product_code, "serialNumber": "S1"}
+    entry = {"pack": pack, "result": pack_result(answer, "S1", "B1")}
+    body = {"operationCode": 12210000, "packs": [entry]}
+    ready = parse_results(200, "application/json", json.dumps(body).encode(), EXCHANGE)
+    assert isinstance(ready, Ready)
+    [(key, read)] = ready.packs
+    assert key == ("gs1", PACK.product_code, "S1")
+    assert (read.outcome, read.alert_id) == (outcome, alert_id)
+    if outcome != "technical":
+        assert read.state == state
+        assert read.reasons == reasons[:1]  # a pack's result names one state, no batch state

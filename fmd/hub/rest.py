@@ -1,36 +1,44 @@
-"""`RestHubClient`: the Solidsoft-style REST/JSON dialect of the NMVS (nmvs.md §2.7).
+"""`RestHubClient`: the Solidsoft-style REST/JSON dialect of the NMVS (nmvs.md §2.7, §2.9).
 
 OAuth2 client credentials at `{base}/identity/connect/token` (the token is cached and refreshed
-60 s before it expires, and once more on a 401); `GET {base}/api/product/gs1|ppn/{code}/pack/
-{serial}?batch=&expiry=` to verify; `PATCH` of the same URL with `{"state": …}` to decommission,
-or `{"state": "Active", "fromState": …}` to undo. How answers map onto `HubResult` is in
-`fmd.hub.rest_response`; the operation codes are in `fmd.hub.rest_codes`.
+60 s before it expires, and once more on a 401); the API below `{base}/api/`. One pack: `GET
+product/{gs1|ifa}/{code}/pack/{serial}?batch=&expiry=` to verify, `PATCH` of the same URL with
+`{"state": …}` to decommission or `{"state": "Active"}` to undo. Many packs: `bulk()` posts
+`product/packs` (one request per target state), `mixed()` posts `recovery/packs` (each pack its
+own transition, in order); both are answered 202 with a `Location`, asked until the results are
+ready (from the `eta` on, at most `bulk_wait_s`). What is sent is in `fmd.hub.rest_request`, how
+answers map onto `HubResult` in `fmd.hub.rest_response`, the vocabulary in `fmd.hub.rest_codes`.
+
+Every request carries `emvs-data-entry-mode`: `non-manual` for what was scanned, `manual` only
+from `manual()` (which leaves out batch and expiry when they were not keyed in).
 
 Transport failures (connect, TLS, timeouts, dropped connections, incomplete bodies) raise
 `HubUnavailable`. Refused credentials raise `HubAuthFailed` naming the client id: the token
 endpoint refusing them (HTTP 401 or 403, or 400 `invalid_client` / `unauthorized_client` /
 `invalid_grant`), or the API refusing a token it has just issued (a second 401). Everything
 else, including bodies that make no sense, is a `HubResult`; `ping` asks for a token (never a
-cached one) and the health endpoint, so it exercises the credentials.
-A request that breaks the field limits of nmvs.md §2.4 is refused locally (`invalid_request`,
-`NMVS_TE_XM_01`) and nothing is sent; check digits are left to the hub (send what was
-scanned). `bulk()` runs its items one by one, at most `bulk_concurrency` at a time; an item
-whose request got no answer becomes a technical result (`NMVS_TI_RT_02`) with its trx id.
+cached one) and the health endpoint, so it exercises the credentials. A pack of a many-pack
+request the hub did not answer for (no acknowledgement, no results in time, left out of them)
+is `technical` with `UNANSWERED`: perhaps applied.
+
+Unconfirmed against a live Solidsoft system: the single base URL (Solidsoft's library has one
+for the API and one for the identity server), the `/api/health` endpoint, the
+`emvs-client-transaction-id` header (ours; Solidsoft's library sends no transaction id, so a
+real system will not recognise a replay by it), `ifa` for PPN, and the 202/409 "not ready"
+answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 import ssl
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -38,7 +46,6 @@ from fmd.codes.model import PackIdentifier
 from fmd.hub import rest_codes as codes
 from fmd.hub import returncodes as rc
 from fmd.hub.contract import (
-    PACK_LEVEL_REASONS,
     BulkItem,
     BulkResult,
     HubAuthFailed,
@@ -47,17 +54,38 @@ from fmd.hub.contract import (
     ManualEntry,
     Reason,
 )
-from fmd.hub.manual import entry_ui, missing_fields
-from fmd.hub.rest_response import Exchange, parse_response, retry_after_seconds, technical
-from fmd.hub.validation import field_ok, trx_problem
+from fmd.hub.rest_request import (
+    Plan,
+    Submission,
+    entry_problem,
+    pack_params,
+    pack_path,
+    plan_bulk,
+    plan_recovery,
+    reason_problem,
+    request_problem,
+    state_body,
+)
+from fmd.hub.rest_response import (
+    Exchange,
+    Failed,
+    Pending,
+    Ready,
+    match_results,
+    parse_accepted,
+    parse_response,
+    parse_results,
+    parse_retry_after,
+    retry_after_seconds,
+    technical,
+    unanswered_all,
+)
 from fmd.hub.wire import WireClient
 
 __all__ = ["RestHubClient", "retry_after_seconds"]
 
 TOKEN_MARGIN_S = 60.0
 _REFUSED_CLIENT = frozenset({"invalid_client", "unauthorized_client", "invalid_grant"})
-_SCHEMES = {"GTIN": "gs1", "PPN": "ppn"}
-_PRODUCT_CODE = re.compile(r"[0-9A-Za-z]{1,22}")
 
 
 class _NoToken(Exception):
@@ -84,8 +112,11 @@ class RestHubClient(WireClient):
     """A `HubClient` speaking the REST dialect to one hub, as one piece of equipment.
 
     `verify`: True (system trust store), False, an `ssl.SSLContext` or a CA bundle path.
-    `clock` (monotonic seconds) decides when the token is refreshed. `max_body` caps the size
-    of a response body. Use as an async context manager, or call `aclose()`.
+    `clock` (monotonic seconds) decides when the token is refreshed and when waiting for bulk
+    results ends. `max_body` caps the size of a response body; `max_bulk_packs` the packs of
+    one bulk or recovery request (more are sent as several). Results are asked for from their
+    `eta` on, at least `bulk_poll_s` apart, for at most `bulk_wait_s`. Use as an async context
+    manager, or call `aclose()`.
     """
 
     def __init__(
@@ -95,24 +126,27 @@ class RestHubClient(WireClient):
         client_id: str,
         client_secret: str,
         verify: str | ssl.SSLContext | bool = True,
-        data_entry_mode: str = "scanned",
         timeout: httpx.Timeout | float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         max_body: int = 1_000_000,
-        bulk_concurrency: int = 8,
+        max_bulk_packs: int = 10_000,
+        bulk_wait_s: float = 60.0,
+        bulk_poll_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if data_entry_mode not in codes.DATA_ENTRY_MODES:
-            raise ValueError(f"data_entry_mode must be one of {sorted(codes.DATA_ENTRY_MODES)}")
-        if bulk_concurrency < 1:
-            raise ValueError("bulk_concurrency must be at least 1")
+        if max_bulk_packs < 1:
+            raise ValueError("max_bulk_packs must be at least 1")
+        if bulk_wait_s <= 0 or bulk_poll_s < 0:
+            raise ValueError("bulk_wait_s must be positive and bulk_poll_s not negative")
         self.base_url = base_url.rstrip("/")
+        self.api = f"{self.base_url}/api"
         self.client_id = client_id
-        self.data_entry_mode = data_entry_mode
         self.max_body = max_body
+        self.max_bulk_packs = max_bulk_packs
+        self.bulk_wait_s = bulk_wait_s
+        self.bulk_poll_s = bulk_poll_s
         self._secret = client_secret
         self._clock = clock
-        self._bulk_slots = asyncio.Semaphore(bulk_concurrency)
         self._token: _Token | None = None
         self._token_lock = asyncio.Lock()
         self._http = httpx.AsyncClient(
@@ -132,13 +166,13 @@ class RestHubClient(WireClient):
         return await self._pack_call("GET", ui, trx, None)
 
     async def decommission(
-        self, ui: PackIdentifier, to: Reason, *, trx: str | None = None, mode: str | None = None
+        self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
     ) -> HubResult:
         """Set an active pack inactive with reason `to` (PATCH `{"state": …}`)."""
-        if to not in PACK_LEVEL_REASONS:
-            return _refused_locally(trx, f"{to} is not a reason a pack can be decommissioned to")
-        body = {"state": codes.STATE_NAMES[to]}
-        return await self._pack_call("PATCH", ui, trx, body, mode=mode)
+        problem = reason_problem("decommission", to)
+        if problem is not None:
+            return _refused_locally(trx, problem)
+        return await self._pack_call("PATCH", ui, trx, state_body(to))
 
     async def undo(
         self,
@@ -148,36 +182,38 @@ class RestHubClient(WireClient):
         trx: str | None = None,
         ref_trx: str | None = None,
     ) -> HubResult:
-        """Revert a decommission (PATCH `{"state": "Active", "fromState": …}`)."""
-        if from_ not in PACK_LEVEL_REASONS:
-            return _refused_locally(trx, f"{from_} is not a reason a pack can be reverted from")
-        body: dict[str, str] = {"state": codes.ACTIVE, "fromState": codes.STATE_NAMES[from_]}
-        if ref_trx is not None:
-            problem = trx_problem(ref_trx)
-            if problem is not None:
-                return _refused_locally(trx, f"reference {problem.message}")
-            body["refTransactionId"] = ref_trx
-        return await self._pack_call("PATCH", ui, trx, body)
+        """Revert a decommission (PATCH `{"state": "Active"}`): the dialect carries neither
+        `from_` (the hub reverts the pack's own state) nor `ref_trx`."""
+        problem = reason_problem("undo", from_)
+        if problem is not None:
+            return _refused_locally(trx, problem)
+        return await self._pack_call("PATCH", ui, trx, state_body(None))
 
     async def bulk(self, items: Sequence[BulkItem]) -> BulkResult:
-        """Verify or decommission many packs, one request each, a few at a time."""
-        results = await asyncio.gather(*(self._bulk_item(item) for item in items))
-        return BulkResult(uuid.uuid4().hex, tuple(results))
+        """Many packs through `POST product/packs`, one request per target state (trx ids are
+        not carried); `hub_trx_id` names the requests' results, comma-separated."""
+        return await self._many(plan_bulk(items, self.max_bulk_packs), items)
 
     async def mixed(self, items: Sequence[BulkItem]) -> BulkResult:
-        """Many operations, one request each under its own trx id, a few at a time."""
-        return await self.bulk(items)
+        """Many operations through `POST recovery/packs`, processed in order. The dialect
+        carries no trx ids (nor `ref_trx`): a replay is not recognised by the hub, so a change
+        whose answer was lost must be asked about (verify) before it is sent again."""
+        return await self._many(plan_recovery(items, self.max_bulk_packs), items)
 
     async def manual(
         self, entry: ManualEntry, to: Reason | None = None, *, trx: str | None = None
     ) -> HubResult:
-        """A pack keyed in by hand, sent with the data entry mode `manual`."""
-        ui = entry_ui(entry, datetime.now(UTC).year)
-        if ui is None:
-            return _refused_locally(trx, missing_fields(entry, to) or "batch and expiry needed")
-        if to is None:
-            return await self._pack_call("GET", ui, trx, None, mode="manual")
-        return await self.decommission(ui, to, trx=trx, mode="manual")
+        """A pack keyed in by hand, sent with the data entry mode `manual`; batch and expiry
+        go with it only when they were keyed in (the hub decides whether it needs them)."""
+        problem = entry_problem(entry, trx)
+        if problem is None and to is not None:
+            problem = reason_problem("decommission", to)
+        if problem is not None:
+            return _refused_locally(trx, problem)
+        url = f"{self.api}/{pack_path(entry.scheme, entry.product_code, entry.serial)}"
+        params = pack_params(entry.batch, entry.expiry_raw)
+        method, body = ("GET", None) if to is None else ("PATCH", state_body(to))
+        return await self._call(method, url, trx or _new_trx(), params, body, codes.MANUAL)
 
     async def ping(self) -> None:
         """Check that the hub answers and accepts our credentials, with a new token:
@@ -186,66 +222,133 @@ class RestHubClient(WireClient):
             self._token = None
         try:
             reply = await self._request(
-                "GET", f"{self.base_url}/api/health", _new_trx(), None, None
+                "GET", f"{self.api}/health", None, None, None, codes.NON_MANUAL
             )
         except _NoToken as error:
             raise HubUnavailable(f"hub health check failed: {error}") from None
         if reply.status != 200:
             raise HubUnavailable(f"hub health check failed: HTTP {reply.status}")
 
-    # -- internals --------------------------------------------------------------------------------
+    # -- many packs -------------------------------------------------------------------------------
 
-    async def _bulk_item(self, item: BulkItem) -> HubResult:
-        trx = item.trx or _new_trx()
-        async with self._bulk_slots:
+    async def _many(self, plan: Plan, items: Sequence[BulkItem]) -> BulkResult:
+        found = {p: _refused_locally(items[p].trx, why) for p, why in plan.refused.items()}
+        names = []
+        for submission in plan.submissions:
+            trxs = [items[p].trx or "" for p in submission.positions]
+            name, results = await self._submit(submission, trxs)
+            if name:
+                names.append(name)
+            found.update(zip(submission.positions, results, strict=True))
+        return BulkResult(",".join(names), tuple(found[p] for p in range(len(items))))
+
+    async def _submit(self, submission: Submission, trxs: list[str]) -> tuple[str, list[HubResult]]:
+        """Post one many-pack request and collect its results: (the results' name, one result
+        per pack)."""
+        started = time.perf_counter()
+        url = f"{self.api}/{submission.route.path}"
+        what = f"POST {submission.route.path}"
+        try:
+            reply = await self._request("POST", url, None, None, submission.body, codes.NON_MANUAL)
+        except HubAuthFailed:
+            raise
+        except HubUnavailable as error:
+            return "", unanswered_all(trxs, f"no answer to {what}: {error}")
+        except _NoToken as error:
+            failed = technical(str(error), _exchange("", started), return_code=rc.ERROR)
+            return "", [_for(failed, t) for t in trxs]
+        if reply.content is None:
+            return "", unanswered_all(trxs, f"{what}: HTTP {reply.status}: {reply.problem}")
+        answer = parse_accepted(
+            reply.status,
+            reply.headers.get("content-type"),
+            reply.headers.get("retry-after"),
+            reply.headers.get("location"),
+            reply.content,
+            _exchange("", started),
+        )
+        if isinstance(answer, Failed):
+            return "", unanswered_all(trxs, f"{what}: {answer.problem}")
+        if isinstance(answer, HubResult):
+            return "", [_for(answer, t) for t in trxs]
+        location = self._results_url(url, answer.location)
+        if location is None:
+            why = f"{what}: results at {answer.location!r}, another server: not followed"
+            return "", unanswered_all(trxs, why)
+        name = location.rstrip("/").rsplit("/", 1)[-1]
+        results = await self._collect(location, answer.eta, started)
+        if isinstance(results, Failed):
+            return name, unanswered_all(trxs, f"results of {what}: {results.problem}")
+        return name, match_results(submission.keys, trxs, results)
+
+    async def _collect(self, location: str, eta: datetime | None, started: float) -> Ready | Failed:
+        """Ask for results from `eta` on until they are ready, or `bulk_wait_s` has passed."""
+        deadline = self._clock() + self.bulk_wait_s
+        problem, first = "not ready", True
+        while True:
+            delay = 0.0 if first else self.bulk_poll_s
+            if eta is not None:
+                delay = max(delay, (eta - datetime.now(UTC)).total_seconds())
+            if self._clock() + delay > deadline:
+                return Failed(f"none within {self.bulk_wait_s:g} s (last: {problem})", retry=False)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            first, eta = False, None
             try:
-                if item.operation == "verify":
-                    return await self.verify(item.ui, trx=trx)
-                if item.to is None:
-                    return _refused_locally(trx, f"a bulk {item.operation} needs a reason")
-                if item.operation == "decommission":
-                    return await self.decommission(item.ui, item.to, trx=trx)
-                return await self.undo(item.ui, item.to, trx=trx, ref_trx=item.ref_trx)
+                reply = await self._request("GET", location, None, None, None, codes.NON_MANUAL)
             except HubAuthFailed:
                 raise
-            except HubUnavailable as error:
-                return HubResult(
-                    outcome="technical",
-                    return_code=codes.COMMUNICATION_ERROR,
-                    client_trx_id=trx,
-                    at=datetime.now(UTC),
-                    message=f"no answer, the request may have been processed: {error}",
-                )
+            except (HubUnavailable, _NoToken) as error:
+                problem = str(error)
+                continue
+            if reply.content is None:
+                problem = f"HTTP {reply.status}: {reply.problem}"
+                continue
+            answer = parse_results(
+                reply.status, reply.headers.get("content-type"), reply.content,
+                _exchange("", started),
+            )  # fmt: skip
+            if isinstance(answer, Ready):
+                return answer
+            if isinstance(answer, Pending):
+                eta = answer.eta
+                continue
+            if not answer.retry:
+                return answer
+            problem = answer.problem
+            wait = parse_retry_after(reply.headers.get("retry-after"), datetime.now(UTC))
+            eta = None if wait is None else datetime.now(UTC) + timedelta(seconds=wait)
+
+    def _results_url(self, request_url: str, location: str) -> str | None:
+        """The absolute URL of `location` (relative to the request), or None when it is on
+        another server than the hub's: the bearer token is never sent elsewhere."""
+        target, base = httpx.URL(request_url).join(location), httpx.URL(self.base_url)
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+            return None
+        return str(target)
+
+    # -- one request ------------------------------------------------------------------------------
 
     async def _pack_call(
-        self,
-        method: str,
-        ui: PackIdentifier,
-        trx: str | None,
-        body: dict[str, str] | None,
-        *,
-        mode: str | None = None,
+        self, method: str, ui: PackIdentifier, trx: str | None, body: dict[str, str] | None
     ) -> HubResult:
-        problem = _request_problem(ui, trx)
+        problem = request_problem(ui, trx)
         if problem is not None:
             return _refused_locally(trx, problem)
-        url = (
-            f"{self.base_url}/api/product/{_SCHEMES[ui.scheme]}/{ui.product_code}"
-            f"/pack/{quote(ui.serial, safe='')}"
-        )
-        params = {"batch": ui.batch, "expiry": ui.expiry_raw}
-        return await self._call(method, url, trx or _new_trx(), params, body, mode)
+        url = f"{self.api}/{pack_path(ui.scheme, ui.product_code, ui.serial)}"
+        params = pack_params(ui.batch, ui.expiry_raw)
+        return await self._call(method, url, trx or _new_trx(), params, body, codes.NON_MANUAL)
 
     async def _call(
         self,
         method: str,
         url: str,
         trx: str,
-        params: dict[str, str] | None,
+        params: dict[str, str],
         body: dict[str, str] | None,
-        mode: str | None = None,
+        mode: str,
     ) -> HubResult:
-        """Send one API request and map the answer onto a `HubResult`."""
+        """Send one request about a pack and map the answer onto a `HubResult`."""
         started = time.perf_counter()
         try:
             reply = await self._request(method, url, trx, params, body, mode)
@@ -266,10 +369,10 @@ class RestHubClient(WireClient):
         self,
         method: str,
         url: str,
-        trx: str,
+        trx: str | None,
         params: dict[str, str] | None,
-        body: dict[str, str] | None,
-        mode: str | None = None,
+        body: dict[str, Any] | None,
+        mode: str,
     ) -> _Reply:
         """Send one API request with a bearer token; on a 401, once more with a new token,
         and HubAuthFailed if that one is refused too."""
@@ -291,18 +394,19 @@ class RestHubClient(WireClient):
         self,
         method: str,
         url: str,
-        trx: str,
+        trx: str | None,
         params: dict[str, str] | None,
-        body: dict[str, str] | None,
+        body: dict[str, Any] | None,
         token: str,
-        mode: str | None = None,
+        mode: str,
     ) -> _Reply:
         headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
-            codes.DATA_ENTRY_MODE_HEADER: mode or self.data_entry_mode,
-            codes.CLIENT_TRX_HEADER: trx,
+            codes.DATA_ENTRY_MODE_HEADER: mode,
         }
+        if trx is not None:
+            headers[codes.CLIENT_TRX_HEADER] = trx
         return await self._send(
             self._http.build_request(method, url, params=params, json=body, headers=headers)
         )
@@ -370,23 +474,6 @@ class RestHubClient(WireClient):
         return _Token(value, asked_at + float(expires_in) - TOKEN_MARGIN_S)
 
 
-def _request_problem(ui: PackIdentifier, trx: str | None) -> str | None:
-    """What breaks the request field limits (nmvs.md §2.4), or None."""
-    if trx is not None:
-        problem = trx_problem(trx)
-        if problem is not None:
-            return problem.message
-    if ui.scheme not in _SCHEMES:
-        return f"product code scheme {ui.scheme!r} is not GTIN or PPN"
-    if not _PRODUCT_CODE.fullmatch(ui.product_code):
-        return f"product code {ui.product_code!r} is not 1–22 letters or digits"
-    if not field_ok(ui.serial):
-        return f"serial {ui.serial!r} is not 1–20 GS1 characters"
-    if not field_ok(ui.batch):
-        return f"batch {ui.batch!r} is not 1–20 GS1 characters"
-    return None
-
-
 def _refused_locally(trx: str | None, problem: str) -> HubResult:
     return HubResult(
         outcome="invalid_request",
@@ -395,6 +482,11 @@ def _refused_locally(trx: str | None, problem: str) -> HubResult:
         at=datetime.now(UTC),
         message=f"refused before sending: {problem}",
     )
+
+
+def _for(result: HubResult, trx: str) -> HubResult:
+    """A result the whole request got, as one of its packs' results."""
+    return replace(result, client_trx_id=trx)
 
 
 def _exchange(trx: str, started: float) -> Exchange:

@@ -1,30 +1,45 @@
-"""Pure mapping of one REST hub response (status, a few headers, body bytes) onto a `HubResult`.
+"""Pure mapping of REST hub responses (status, a few headers, body bytes) onto `HubResult`s.
 
-Outcome by HTTP status: 200 ok; 404/409 alert when the body carries an `alertId`, else refused;
+Outcome by HTTP status: 200 ok; 404/409 alert when the body carries an alert id, else refused;
 422 invalid_request; 429 rate_limited; 3xx (redirects are never followed), 5xx and anything else
 technical. A body that should be JSON and is not (wrong content type, malformed, missing or
-mistyped fields, unknown state or reason names) gives technical with `NMVS_TE_JS_01`.
+mistyped fields, unknown state names) gives technical with `NMVS_TE_JS_01`.
+
+An answer about one pack carries `operationCode`, `state` (`Active`, `NotFound`, or the reason
+the pack is inactive for: `Supplied`, …, `Recalled`), `batchState` (`Active`, `Recalled`,
+`Expired`, `Withdrawn`), `alertId` (Solidsoft's library calls it the UPRC), `information`,
+`warning`, `isIntermarket`, `nhrn` and `productName`. The reasons are the state's and then the
+batch state's. A pack's result inside bulk or recovery results has no status of its own: it is
+read from the first digit of its operation code, and its alert id is called `uprc`; either name
+is read in both places.
 
 `return_code` is the hub's numeric `operationCode` when it sent one (also on 429 and 5xx);
 otherwise the NMVS code of what the client saw (`NMVS_TE_JS_01`, `NMVS_FI_SE_CLI_01`,
-`NMVS_ERROR`, …). The NMVS code of an operation code (the body's `nmvsCode`, else the one in
-`fmd.hub.rest_codes`) starts the `message`: ``"NMVS_NC_PC_02 (41020001): Serial number unknown"``.
-A rate-limited result's message says ``"retry after N s"`` when the hub sent a usable
-`Retry-After`; `retry_after_seconds` reads it back.
+`NMVS_ERROR`, …). The NMVS code of an operation code (from `fmd.hub.rest_codes`) starts the
+`message`: ``"NMVS_NC_PC_02 (41020001): Serial number unknown"``. A rate-limited result's
+`retry_after_s` is the hub's usable `Retry-After`; `retry_after_seconds` reads it back.
+
+Bulk and recovery requests are answered 202 with a `Location` and `{"operationCode", "eta",
+"expires"}` (`parse_accepted`); their results (`parse_results`) are `{"operationCode", "packs":
+[{"pack": {…}, "result": {…}}]}` when ready, or an answer with an `eta` and no packs (202 for
+bulk, 409 for recovery in Solidsoft's library) while they are not.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from datetime import datetime
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from fmd.hub import rest_codes as codes
 from fmd.hub import returncodes as rc
-from fmd.hub.contract import HubResult, Outcome, PackState, Reason
+from fmd.hub.contract import UNANSWERED, HubResult, Outcome, PackState, Reason
+from fmd.hub.rest_request import PackKey
 
 _OPERATION_CODE = re.compile(r"[0-9]{1,12}")
 _JSON_TYPE = re.compile(r"application/([a-z0-9.+-]*\+)?json", re.IGNORECASE)
@@ -46,6 +61,36 @@ class Exchange:
     latency_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A bulk or recovery request the hub took: where and from when to ask for its results."""
+
+    location: str
+    eta: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """Results not ready yet; ask again from `eta` (None: the hub named no time)."""
+
+    eta: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Results: each pack the hub answered for, with its result, in the hub's order."""
+
+    packs: tuple[tuple[PackKey, HubResult], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """No results: why (`retry`: the hub may still give them when asked again)."""
+
+    problem: str
+    retry: bool
+
+
 class _BadBody(ValueError):
     """The body is not what the REST dialect promises."""
 
@@ -57,16 +102,92 @@ def parse_response(
     body: bytes,
     exchange: Exchange,
 ) -> HubResult:
-    """Map one response onto a `HubResult`; never raises."""
+    """Map one response about a pack onto a `HubResult`; never raises."""
     if status == 429:
         return _rate_limited(retry_after, body, exchange)
     if status not in _WITH_BODY:
         code = _operation_code_in(body)
         return technical(_status_message(status, code), exchange, return_code=code or rc.ERROR)
     try:
-        return _answer(status, content_type, body, exchange)
+        return _answer(status, _json_body(content_type, body), exchange)
     except _BadBody as problem:
         return technical(f"HTTP {status}: {problem}", exchange)
+
+
+def parse_accepted(
+    status: int,
+    content_type: str | None,
+    retry_after: str | None,
+    location: str | None,
+    body: bytes,
+    exchange: Exchange,
+) -> Accepted | Failed | HubResult:
+    """A bulk or recovery request's answer: `Accepted`; `Failed` when the hub took it but its
+    acknowledgement is unusable (the packs are unanswered); or the result every pack it carried
+    gets (the request was refused, throttled or failed); never raises."""
+    if status == 200:  # an answer about a pack where none was asked: taken, but for what?
+        return Failed("HTTP 200 instead of an acknowledgement (202)", retry=False)
+    if status != 202:
+        return parse_response(status, content_type, retry_after, body, exchange)
+    if not location:
+        return Failed("HTTP 202 without a Location for the results", retry=False)
+    try:
+        data = _json_body(content_type, body)
+        return Accepted(location, _optional_time(data, "eta"))
+    except _BadBody as problem:
+        return Failed(f"HTTP 202: {problem}", retry=False)
+
+
+def parse_results(
+    status: int, content_type: str | None, body: bytes, exchange: Exchange
+) -> Ready | Pending | Failed:
+    """The answer to a request for bulk or recovery results; never raises."""
+    transient = status == 429 or status >= 500
+    try:
+        data = _json_body(content_type, body)
+        packs = data.get("packs")
+        if status == 200 and isinstance(packs, list):
+            return Ready(tuple(_pack_result(entry, exchange) for entry in packs))
+        if packs is None and (status == 202 or (status == 409 and "eta" in data)):
+            return Pending(_optional_time(data, "eta"))
+        code = _operation_code_in(body)
+        return Failed(_status_message(status, code), retry=transient)
+    except _BadBody as problem:
+        return Failed(f"HTTP {status}: {problem}", retry=transient)
+
+
+def match_results(keys: Sequence[PackKey], trxs: Sequence[str], ready: Ready) -> list[HubResult]:
+    """One result per requested pack (`keys`, with the caller's trx ids): the hub's result for
+    that pack, the first not yet taken (a pack may come twice in a recovery request), or
+    `UNANSWERED` when the results leave it out."""
+    by_pack: dict[PackKey, deque[HubResult]] = {}
+    for key, result in ready.packs:
+        by_pack.setdefault(key, deque()).append(result)
+    matched = []
+    for key, trx in zip(keys, trxs, strict=True):
+        results = by_pack.get(key)
+        if results:
+            matched.append(replace(results.popleft(), client_trx_id=trx))
+        else:
+            matched.append(unanswered(trx, "the hub's results leave this pack out"))
+    return matched
+
+
+def unanswered(trx: str, why: str) -> HubResult:
+    """A pack of a many-pack request the hub gave no answer for: not done, perhaps applied."""
+    return HubResult(
+        outcome="technical",
+        return_code=UNANSWERED,
+        client_trx_id=trx,
+        at=datetime.now(UTC),
+        message=f"{why}; a change may have been applied: ask the pack's state before sending it "
+        "again",
+    )
+
+
+def unanswered_all(trxs: Sequence[str], why: str) -> list[HubResult]:
+    """`unanswered` for every pack of a request."""
+    return [unanswered(trx, why) for trx in trxs]
 
 
 def technical(
@@ -129,16 +250,32 @@ def _status_message(status: int, code: str | None) -> str:
 def _operation_code_in(body: bytes) -> str | None:
     """The operation code of a JSON error body, if there is one (best effort)."""
     try:
-        data = _json_object(body)
-        return _operation_code(data)
+        return _operation_code(_json_object(body))
     except _BadBody:
         return None
 
 
-def _answer(status: int, content_type: str | None, body: bytes, exchange: Exchange) -> HubResult:
-    if content_type is None or not _JSON_TYPE.match(content_type.strip()):
-        raise _BadBody(f"content type {content_type!r} is not JSON")
-    data = _json_object(body)
+def _pack_result(entry: object, exchange: Exchange) -> tuple[PackKey, HubResult]:
+    """One `{"pack": {…}, "result": {…}}` of bulk or recovery results."""
+    if not isinstance(entry, dict):
+        raise _BadBody("an entry of 'packs' is not an object")
+    pack, result = entry.get("pack"), entry.get("result")
+    if not isinstance(pack, dict) or not isinstance(result, dict):
+        raise _BadBody("an entry of 'packs' lacks its 'pack' or 'result' object")
+    scheme = _optional_str(pack, "productCodeScheme") or codes.SCHEME_NAMES["GTIN"]
+    product_code, serial = _optional_str(pack, "productCode"), _optional_str(pack, "serialNumber")
+    if product_code is None or serial is None:
+        raise _BadBody("a pack in 'packs' lacks its productCode or serialNumber")
+    code = _operation_code(result)
+    status = codes.STATUS_OF_FAMILY.get(code[0], 0)
+    if status not in _WITH_BODY:
+        read = technical(_status_message(status, code), exchange, return_code=code)
+    else:
+        read = _answer(status, result, exchange)
+    return (scheme.lower(), product_code, serial), read
+
+
+def _answer(status: int, data: Mapping[str, Any], exchange: Exchange) -> HubResult:
     code = _operation_code(data)
     name = _optional_str(data, "state")
     if name is None and status != 422:
@@ -146,8 +283,10 @@ def _answer(status: int, content_type: str | None, body: bytes, exchange: Exchan
     state = PackState.UNKNOWN if name is None else codes.pack_state(name)
     if state is None:
         raise _BadBody(f"unknown state {name!r}")
-    reasons = _reasons(data, name)
-    alert_id = _optional_str(data, "alertId")
+    reasons = _reasons(name, _optional_str(data, "batchState"))
+    if reasons and state is PackState.ACTIVE:
+        state = PackState.INACTIVE  # an active pack of a recalled batch cannot be supplied
+    alert_id = _optional_str(data, "alertId") or _optional_str(data, "uprc")
     outcome = _WITH_BODY[status]
     if status in (404, 409) and alert_id:
         outcome = "alert"
@@ -160,13 +299,20 @@ def _answer(status: int, content_type: str | None, body: bytes, exchange: Exchan
         state=state,
         reasons=reasons,
         client_trx_id=exchange.client_trx_id,
-        hub_trx_id=_optional_str(data, "transactionId") or "",
         at=exchange.at,
         alert_id=alert_id or None,
         message=_message(code, data),
         intermarket=intermarket,
         latency_s=exchange.latency_s,
+        product_name=_optional_str(data, "productName") or "",
+        nhrn=_optional_str(data, "nhrn") or None,
     )
+
+
+def _json_body(content_type: str | None, body: bytes) -> dict[str, Any]:
+    if content_type is None or not _JSON_TYPE.match(content_type.strip()):
+        raise _BadBody(f"content type {content_type!r} is not JSON")
+    return _json_object(body)
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -179,7 +325,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _operation_code(data: dict[str, Any]) -> str:
+def _operation_code(data: Mapping[str, Any]) -> str:
     value = data.get("operationCode")
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
@@ -188,31 +334,47 @@ def _operation_code(data: dict[str, Any]) -> str:
     return value
 
 
-def _optional_str(data: dict[str, Any], key: str) -> str | None:
+def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is not None and not isinstance(value, str):
         raise _BadBody(f"field {key!r} is not a string")
     return value
 
 
-def _reasons(data: dict[str, Any], state_name: str | None) -> tuple[Reason, ...]:
-    """The `reasons` list, or the reason the state name implies when the hub sent none."""
-    raw = data.get("reasons")
-    if raw is None:
-        implied = codes.REASONS_BY_STATE.get(state_name or "")
-        return (implied,) if implied else ()
-    if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
-        raise _BadBody("field 'reasons' is not a list of names")
+def _optional_time(data: Mapping[str, Any], key: str) -> datetime | None:
+    """An ISO 8601 time with its zone (`2026-11-26T09:00:05Z`), or None when absent."""
+    value = _optional_str(data, key)
+    if value is None:
+        return None
     try:
-        return tuple(Reason(r) for r in raw)
+        when = datetime.fromisoformat(value)
     except ValueError:
-        raise _BadBody(f"unknown reason in {raw!r}") from None
+        raise _BadBody(f"field {key!r} is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise _BadBody(f"field {key!r} has no time zone")
+    return when
 
 
-def _message(code: str, data: dict[str, Any]) -> str:
+def _reasons(state_name: str | None, batch_state: str | None) -> tuple[Reason, ...]:
+    """The reason the state names, then the batch state's (an unknown batch state is an error;
+    `Active` adds none)."""
+    reasons: list[Reason] = []
+    implied = codes.REASONS_BY_STATE.get(state_name or "")
+    if implied is not None:
+        reasons.append(implied)
+    if batch_state is not None and batch_state != codes.ACTIVE:
+        batch_reason = codes.REASONS_BY_STATE.get(batch_state)
+        if batch_reason is None or batch_reason not in codes.BATCH_LEVEL:
+            raise _BadBody(f"unknown batch state {batch_state!r}")
+        if batch_reason not in reasons:
+            reasons.append(batch_reason)
+    return tuple(reasons)
+
+
+def _message(code: str, data: Mapping[str, Any]) -> str:
     """`NMVS code (operation code): information[; warning: …]`."""
     known = codes.BY_CODE.get(code)
-    nmvs = _optional_str(data, "nmvsCode") or (known.nmvs if known else "unknown NMVS code")
+    nmvs = known.nmvs if known else "unknown NMVS code"
     text = _optional_str(data, "information") or (known.text if known else "")
     message = f"{nmvs} ({code}): {text}" if text else f"{nmvs} ({code})"
     warning = data.get("warning")

@@ -1,15 +1,20 @@
-"""The simulator's Solidsoft-style REST dialect (nmvs.md §2.7) over one `MockHub`.
+"""The simulator's Solidsoft-style REST dialect (nmvs.md §2.7, §2.9) over one `MockHub`.
 
 - `POST /identity/connect/token` (form: client credentials) → a bearer token valid one hour.
 - `GET /api/health` → 200 `{"status": "ok"}`.
-- `GET /api/product/{gs1|ppn}/{code}/pack/{serial}?batch=&expiry=` → verify.
-- `PATCH` of the same URL, body `{"state": "Supplied" | …}` → decommission; `{"state": "Active",
-  "fromState": …, "refTransactionId": …}` → undo (without `fromState`, the pack's own reason).
+- `GET /api/product/{gs1|ifa}/{code}/pack/{serial}?batch=&expiry=` → verify.
+- `PATCH` of the same URL, body `{"state": "Supplied" | …}` → decommission; `{"state":
+  "Active"}` → undo from the pack's own state (other keys are ignored).
+- `POST /api/product/packs` (bulk) and `POST /api/recovery/packs` (recovery), and `GET` of
+  the `Location` they answer with: see `simulators.hub.rest_many`.
 
-Every `/api` request needs a valid bearer token (401 otherwise) and, for packs, the header
-`emvs-data-entry-mode: scanned|manual` (422 `61020012` missing, `61020013` unknown). The header
-`emvs-client-transaction-id` is passed to the MockHub as the client trx id. Answers carry the
-operation code and HTTP status of `fmd.hub.rest_codes.TABLE` for the MockHub's return code.
+Every `/api` request needs a valid bearer token (401 otherwise), and those about packs the
+header `emvs-data-entry-mode: non-manual|manual` (422 `61020012` missing, `61020013` unknown).
+`non-manual` needs batch and expiry (422 otherwise); `manual` goes to the MockHub's manual entry,
+which takes what was keyed in. The header `emvs-client-transaction-id` (ours) is passed to the
+MockHub as the client trx id. Answers carry the operation code and HTTP status of
+`fmd.hub.rest_codes.TABLE` for the MockHub's return code, in the shapes of
+`simulators.hub.rest_answers`.
 """
 
 from __future__ import annotations
@@ -17,24 +22,22 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from typing import Any
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from fmd.codes.model import PackIdentifier, Scheme
+from fmd.codes.model import PackIdentifier
 from fmd.hub import MockHub
 from fmd.hub import rest_codes as codes
-from fmd.hub import returncodes as rc
-from fmd.hub.contract import PACK_LEVEL_REASONS, HubResult, HubUnavailable, PackState, Reason
+from fmd.hub.contract import PACK_LEVEL_REASONS, HubResult, HubUnavailable, ManualEntry, Reason
 from fmd.hub.mock import MockHubClient
-from fmd.hub.validation import field_ok
 from simulators.hub.accounts import AccountBook, RestEquipment
+from simulators.hub.rest_answers import error, render, unauthorised
+from simulators.hub.rest_many import ManyPacks, own_reason
 
 TOKEN_LIFETIME_S = 3600
-RATE_LIMIT_RETRY_AFTER_S = 1
-_SCHEMES: dict[str, Scheme] = {"gs1": "GTIN", "ppn": "PPN"}
 
 
 class _Tokens:
@@ -65,6 +68,7 @@ def rest_router(hub: MockHub, accounts: AccountBook) -> APIRouter:
     """The REST dialect's routes over `hub`, for the equipment `accounts` holds."""
     router = APIRouter()
     tokens = _Tokens(accounts)
+    many = ManyPacks(hub)
 
     @router.post("/identity/connect/token")
     async def token(request: Request) -> Response:
@@ -87,156 +91,124 @@ def rest_router(hub: MockHub, accounts: AccountBook) -> APIRouter:
             headers={"Cache-Control": "no-store"},
         )
 
+    def admit(request: Request, *, about_packs: bool = True) -> RestEquipment | Response:
+        """The equipment a request comes from, or the answer refusing it: 401 without a valid
+        token, 422 (`about_packs`) without a usable data entry mode."""
+        equipment = tokens.holder(request.headers.get("authorization"))
+        if equipment is None:
+            return unauthorised()
+        refused = _mode_problem(request) if about_packs else None
+        return equipment if refused is None else refused
+
     @router.get("/api/health")
     async def health(request: Request) -> Response:
-        if tokens.holder(request.headers.get("authorization")) is None:
-            return _unauthorised()
-        return JSONResponse({"status": "ok"})
+        admitted = admit(request, about_packs=False)
+        return admitted if isinstance(admitted, Response) else JSONResponse({"status": "ok"})
+
+    @router.post("/api/{route}/packs")
+    async def submit(route: str, request: Request) -> Response:
+        admitted = admit(request)
+        if isinstance(admitted, Response):
+            return admitted
+        client = hub.client(admitted.location, user=admitted.client_id)
+        return await many.submit(route, client, await request.body(), str(request.url))
+
+    @router.get("/api/{route}/packs/{name}")
+    async def results(route: str, name: str, request: Request) -> Response:
+        admitted = admit(request, about_packs=False)
+        if isinstance(admitted, Response):
+            return admitted
+        return many.results(route, admitted.location, name)
 
     @router.api_route(
         "/api/product/{scheme}/{product_code}/pack/{serial:path}", methods=["GET", "PATCH"]
     )
     async def pack(scheme: str, product_code: str, serial: str, request: Request) -> Response:
-        equipment = tokens.holder(request.headers.get("authorization"))
-        if equipment is None:
-            return _unauthorised()
-        ui_or_error = _pack_identifier(scheme, product_code, serial, request)
-        if isinstance(ui_or_error, Response):
-            return ui_or_error
-        ui = ui_or_error
-        client = hub.client(equipment.location, user=equipment.client_id)
-        trx = request.headers.get(codes.CLIENT_TRX_HEADER)
+        admitted = admit(request)
+        if isinstance(admitted, Response):
+            return admitted
+        if scheme not in codes.SCHEMES_BY_NAME:
+            return error(codes.BAD_PRODUCT_CODE, f"unknown product code scheme {scheme!r}")
+        client = hub.client(admitted.location, user=admitted.client_id)
+        entry = ManualEntry(
+            codes.SCHEMES_BY_NAME[scheme],
+            product_code,
+            serial,
+            request.query_params.get("batch"),
+            request.query_params.get("expiry"),
+        )
+        manual = request.headers.get(codes.DATA_ENTRY_MODE_HEADER) == codes.MANUAL
+        asked = _Asked(entry, manual, request.headers.get(codes.CLIENT_TRX_HEADER))
         try:
             if request.method == "GET":
-                result = await client.verify(ui, trx=trx)
+                answer = await asked.verify(client)
             else:
-                body = await request.body()
-                result_or_error = await _change_state(hub, client, ui, trx, body)
-                if isinstance(result_or_error, Response):
-                    return result_or_error
-                result = result_or_error
-        except HubUnavailable as error:
-            return _error(codes.UNAVAILABLE, str(error))
-        return render(result, ui)
+                answer = await asked.change(hub, client, await request.body())
+        except HubUnavailable as failure:
+            return error(codes.UNAVAILABLE, str(failure))
+        if isinstance(answer, Response):
+            return answer
+        return render(answer, serial, entry.batch)
 
     return router
 
 
-def render(result: HubResult, ui: PackIdentifier) -> JSONResponse:
-    """The REST answer for a MockHub result about pack `ui`."""
-    op = _operation(result, ui)
-    body: dict[str, Any] = {
-        "operationCode": op.code,
-        "nmvsCode": result.return_code,
-        "state": codes.state_name(result.state, result.reasons),
-        "reasons": [reason.value for reason in result.reasons],
-        "batchState": _batch_state(result),
-        "productCode": ui.product_code,
-        "serialNumber": ui.serial,
-        "batch": ui.batch,
-        "expiry": ui.expiry_raw,
-        "alertId": result.alert_id,
-        "information": result.message,
-        "warning": (
-            f"Potential falsification: alert {result.alert_id} raised; do not supply this pack"
-            if result.alert_id
-            else None
-        ),
-        "isIntermarket": result.intermarket,
-        "transactionId": result.hub_trx_id,
-        "clientTransactionId": result.client_trx_id,
-    }
-    headers = {"Retry-After": str(RATE_LIMIT_RETRY_AFTER_S)} if op.status == 429 else None
-    return JSONResponse(body, status_code=op.status, headers=headers)
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """One request about a pack, as sent: what was scanned or keyed in (batch and expiry None
+    when not sent), whether by hand, and the client trx id."""
+
+    entry: ManualEntry
+    manual: bool
+    trx: str | None
+
+    async def verify(self, client: MockHubClient) -> HubResult | Response:
+        if self.manual:
+            return await client.manual(self.entry, trx=self.trx)
+        ui = self._ui()
+        return ui if isinstance(ui, Response) else await client.verify(ui, trx=self.trx)
+
+    async def change(self, hub: MockHub, client: MockHubClient, raw: bytes) -> HubResult | Response:
+        """Decommission or undo as the PATCH body asks, or the 422 answer to a body that is
+        wrong."""
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
+            return error(codes.BAD_BODY, "body is not valid JSON")
+        state = body.get("state") if isinstance(body, dict) else None
+        if state == codes.ACTIVE:
+            ui = self._ui()
+            if isinstance(ui, Response):
+                return ui
+            return await client.undo(ui, own_reason(hub, ui), trx=self.trx)
+        to = codes.REASONS_BY_STATE.get(state) if isinstance(state, str) else None
+        if to is None or to not in PACK_LEVEL_REASONS:
+            return error(codes.BAD_BODY, f"state {state!r} cannot be set on a pack")
+        return await self._decommission(client, to)
+
+    async def _decommission(self, client: MockHubClient, to: Reason) -> HubResult | Response:
+        if self.manual:
+            return await client.manual(self.entry, to, trx=self.trx)
+        ui = self._ui()
+        return ui if isinstance(ui, Response) else await client.decommission(ui, to, trx=self.trx)
+
+    def _ui(self) -> PackIdentifier | Response:
+        """The pack as scanned, or the 422 answer when its batch or expiry was not sent."""
+        entry = self.entry
+        if entry.batch is None:
+            return error(codes.BAD_BATCH, "query parameter 'batch' is missing")
+        if entry.expiry_raw is None:
+            return error(codes.BAD_EXPIRY, "query parameter 'expiry' is missing")
+        return PackIdentifier(
+            entry.scheme, entry.product_code, entry.serial, entry.batch, None, entry.expiry_raw
+        )
 
 
-def _operation(result: HubResult, ui: PackIdentifier) -> codes.OperationCode:
-    """The operation code for a result; a schema violation names the field that broke it."""
-    if result.return_code == rc.SCHEMA_VIOLATION:
-        if not field_ok(ui.serial):
-            return codes.BAD_SERIAL
-        if not field_ok(ui.batch):
-            return codes.BAD_BATCH
-    return codes.FOR_NMVS.get(result.return_code, codes.FOR_NMVS[rc.ERROR])
-
-
-def _batch_state(result: HubResult) -> str | None:
-    if result.state == PackState.UNKNOWN:
-        return None
-    for reason in (Reason.RECALLED, Reason.EXPIRED):
-        if reason in result.reasons:
-            return codes.STATE_NAMES[reason]
-    return codes.ACTIVE
-
-
-def _pack_identifier(
-    scheme: str, product_code: str, serial: str, request: Request
-) -> PackIdentifier | Response:
-    """The pack a request is about, or the 422 answer to a request that cannot be read."""
+def _mode_problem(request: Request) -> Response | None:
+    """The 422 answer to a request without a usable `emvs-data-entry-mode`, or None."""
     mode = request.headers.get(codes.DATA_ENTRY_MODE_HEADER)
     if mode is None:
-        return _error(codes.MODE_MISSING, f"header {codes.DATA_ENTRY_MODE_HEADER} is missing")
+        return error(codes.MODE_MISSING, f"header {codes.DATA_ENTRY_MODE_HEADER} is missing")
     if mode not in codes.DATA_ENTRY_MODES:
-        return _error(codes.MODE_UNKNOWN, f"unknown data entry mode {mode!r}")
-    if scheme not in _SCHEMES:
-        return _error(codes.BAD_PRODUCT_CODE, f"unknown product code scheme {scheme!r}")
-    batch = request.query_params.get("batch")
-    if batch is None:
-        return _error(codes.BAD_BATCH, "query parameter 'batch' is missing")
-    expiry = request.query_params.get("expiry")
-    if expiry is None:
-        return _error(codes.BAD_EXPIRY, "query parameter 'expiry' is missing")
-    return PackIdentifier(_SCHEMES[scheme], product_code, serial, batch, None, expiry)
-
-
-async def _change_state(
-    hub: MockHub, client: MockHubClient, ui: PackIdentifier, trx: str | None, raw: bytes
-) -> HubResult | Response:
-    """Decommission or undo as the PATCH body asks, or the 422 answer to a body that is wrong."""
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        return _error(codes.BAD_BODY, "body is not valid JSON")
-    if not isinstance(body, dict):
-        return _error(codes.BAD_BODY, "body is not a JSON object")
-    state, from_state, ref = body.get("state"), body.get("fromState"), body.get("refTransactionId")
-    if state == codes.ACTIVE:
-        from_ = _reason(from_state) if from_state is not None else _own_reason(hub, ui)
-        if from_ is None:
-            return _error(codes.BAD_BODY, f"fromState {from_state!r} is not a pack state")
-        if ref is not None and not isinstance(ref, str):
-            return _error(codes.BAD_BODY, "refTransactionId is not a string")
-        return await client.undo(ui, from_, trx=trx, ref_trx=ref)
-    to = _reason(state)
-    if to is None:
-        return _error(codes.BAD_BODY, f"state {state!r} cannot be set on a pack")
-    return await client.decommission(ui, to, trx=trx)
-
-
-def _reason(name: object) -> Reason | None:
-    """The pack-level reason a REST state name stands for, or None."""
-    reason = codes.REASONS_BY_STATE.get(name) if isinstance(name, str) else None
-    return reason if reason in PACK_LEVEL_REASONS else None
-
-
-def _own_reason(hub: MockHub, ui: PackIdentifier) -> Reason:
-    """The pack-level reason the pack is inactive for (SUPPLIED if none: the undo then fails)."""
-    _, reasons = hub.pack_state(ui.product_code, ui.serial)
-    return next((r for r in reasons if r in PACK_LEVEL_REASONS), Reason.SUPPLIED)
-
-
-def _error(op: codes.OperationCode, information: str) -> JSONResponse:
-    """An answer about the request itself (not about a pack)."""
-    body = {
-        "operationCode": op.code,
-        "nmvsCode": op.nmvs,
-        "state": codes.UNKNOWN,
-        "information": f"{op.text}: {information}",
-    }
-    return JSONResponse(body, status_code=op.status)
-
-
-def _unauthorised() -> JSONResponse:
-    response = _error(codes.UNAUTHORIZED, "send a valid bearer token")
-    response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-    return response
+        return error(codes.MODE_UNKNOWN, f"unknown data entry mode {mode!r}")
+    return None
