@@ -18,7 +18,11 @@ Wire layout: `fmd.hub.soap_names` (endpoints, G-codes), `fmd.hub.soap_requests` 
 - `bulk` submits one bulk per transaction type (G115 verify; G125 supply, G135 destroy, … for
   decommissions), at most 100,000 packs each, then polls G188 every `bulk_poll_s` until the hub
   has the results. `BulkResult.hub_trx_id` is the bulk's NMVSTrxId (several joined by "," when
-  the items needed several bulks).
+  the items needed several bulks). A change asked twice for one pack is sent once (the repeat
+  is refused locally: the hub cannot tell a repeat from a second change, which it alerts on); a
+  mixed bulk carries each pack once (a pack's next transaction goes in the next mixed bulk).
+  A poll changes nothing, so a poll that is lost or rate limited is asked again; a bulk's
+  answer may be `max_body` plus `BULK_ITEM_BYTES` per item.
 - The password goes only into request bodies: never into logs, exceptions or reprs.
 """
 
@@ -29,9 +33,10 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 
 import httpx
 
@@ -81,6 +86,7 @@ from fmd.hub.soap_requests import (
 )
 from fmd.hub.soap_responses import (
     BulkAnswer,
+    BulkReader,
     check_http,
     read_bulk_result,
     read_mixed_result,
@@ -96,6 +102,9 @@ from fmd.hub.wire import WireClient
 _MEDIA_TYPES = frozenset({SOAP_MEDIA_TYPE, LEGACY_MEDIA_TYPE})
 _XML_TEXT = re.compile(r"[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
 _LIMITS = {"client_login_id": (1, 20), "user_id": (4, 20), "password": (8, 60)}
+BULK_ITEM_BYTES = 2_000
+"""How much a G188/G196 answer may grow per item beyond `max_body` (an item with its reasons,
+alert id and a 255-character description is well under it)."""
 
 
 class SoapHubClient(WireClient):
@@ -186,19 +195,31 @@ class SoapHubClient(WireClient):
         results: list[HubResult | None] = [None] * len(items)
         trxs = [item.trx or _new_trx() for item in items]
         sendable: list[tuple[str, int]] = []
+        changes: set[tuple[str, str, str, str]] = set()
         for index, item in enumerate(items):
             code = _bulk_code(item)
-            problem = _no_transaction(item.to) if code is None else _problem(item.ui, trxs[index])
+            problem = (
+                _no_transaction(item.to)
+                if code is None
+                else _problem(item.ui, trxs[index]) or _changed_twice(code, item.ui, changes)
+            )
             if problem is not None or code is None:
                 results[index] = _refused(problem or _no_transaction(item.to), trxs[index])
             else:
                 sendable.append((code, index))
+                if code != BULK_VERIFY:
+                    changes.add(_change_key(code, item.ui))
         bulk_ids: list[str] = []
         for code, chunk in _bulk_chunks(sendable, items):
             packs = [items[i].ui for i in chunk]
             body = bulk_request(code, self._login, self._software, _new_trx(), packs)
             bulk_id, answers = await self._collect(
-                code, Service.BULK, body, BULK_RESULT, read_bulk_result
+                code,
+                Service.BULK,
+                body,
+                BULK_RESULT,
+                partial(read_bulk_result, req_type=code),
+                len(chunk),
             )
             bulk_ids.append(bulk_id)
             for index in chunk:
@@ -230,11 +251,10 @@ class SoapHubClient(WireClient):
                 seen.add(trx)
                 sendable.append((index, MixedItem(code, trx, ui=item.ui, ref_trx=item.ref_trx)))
         bulk_ids: list[str] = []
-        for start in range(0, len(sendable), MAX_BULK):
-            chunk = sendable[start : start + MAX_BULK]
+        for chunk in _mixed_chunks(sendable):
             body = mixed_request(self._login, self._software, _new_trx(), [m for _, m in chunk])
             bulk_id, answers = await self._collect(
-                MIXED_SUBMIT, Service.MIXED, body, MIXED_RESULT, read_mixed_result
+                MIXED_SUBMIT, Service.MIXED, body, MIXED_RESULT, read_mixed_result, len(chunk)
             )
             bulk_ids.append(bulk_id)
             for index, mixed_item in chunk:
@@ -320,21 +340,21 @@ class SoapHubClient(WireClient):
         service: Service,
         body: bytes,
         result_code: str,
-        read: Callable[[bytes], BulkAnswer],
+        read: BulkReader,
+        size: int,
     ) -> tuple[str, Mapping[str, HubResult] | HubResult]:
-        """Submit one bulk and poll for its results: (its NMVSTrxId, the answers). While the
-        hub says the bulk is processed, or that its id is not available yet, poll again."""
+        """Submit one bulk of `size` items and poll for its results: (its NMVSTrxId, the
+        answers). While the hub says the bulk is processed, or that its id is not available
+        yet, or a poll was lost or rate limited, poll again."""
         reply = await self._post(service, code, body)
         submitted = reply if isinstance(reply, HubResult) else read_submit(reply, code=code)
         if isinstance(submitted, HubResult):
             return "", self._checked(submitted)
         deadline = time.monotonic() + self._bulk_max_wait_s
+        limit = self._max_body + size * BULK_ITEM_BYTES
         while True:
             query = result_request(result_code, self._login, self._software, _new_trx(), submitted)
-            reply = await self._post(service, result_code, query)
-            answer = reply if isinstance(reply, HubResult) else read(reply)
-            if isinstance(answer, HubResult):
-                return submitted, self._checked(answer)
+            answer = await self._poll(service, result_code, query, read, limit)
             if answer is not None:
                 return submitted, answer
             if time.monotonic() > deadline:
@@ -343,21 +363,41 @@ class SoapHubClient(WireClient):
                 )
             await asyncio.sleep(self._bulk_poll_s)
 
-    async def _post(self, service: Service, code: str, body: bytes) -> bytes | HubResult:
-        """POST one SOAP request: the reply body, or a result for an unusable answer."""
+    async def _poll(
+        self, service: Service, code: str, query: bytes, read: BulkReader, limit: int
+    ) -> BulkAnswer:
+        """One G188/G196: the answer, or None when there is none yet (processing, or the poll
+        was lost or rate limited: asking again changes nothing)."""
+        try:
+            reply = await self._post(service, code, query, limit=limit)
+        except HubAuthFailed:
+            raise
+        except HubUnavailable:
+            return None
+        answer = reply if isinstance(reply, HubResult) else read(reply)
+        if isinstance(answer, HubResult):
+            return None if answer.outcome == "rate_limited" else self._checked(answer)
+        return answer
+
+    async def _post(
+        self, service: Service, code: str, body: bytes, *, limit: int | None = None
+    ) -> bytes | HubResult:
+        """POST one SOAP request: the reply body (at most `limit`, default `max_body`, bytes),
+        or a result for an unusable answer."""
         url = self.endpoints.url(service)
+        most = self._max_body if limit is None else limit
         try:
             async with self._http.stream(
                 "POST", url, content=body, headers={"content-type": content_type(code)}
             ) as response:
                 declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > self._max_body:
-                    return _too_large(self._max_body)
+                if declared.isdigit() and int(declared) > most:
+                    return _too_large(most)
                 data = bytearray()
                 async for chunk in response.aiter_bytes():
                     data += chunk
-                    if len(data) > self._max_body:
-                        return _too_large(self._max_body)
+                    if len(data) > most:
+                        return _too_large(most)
         except httpx.TimeoutException as error:
             raise HubUnavailable(f"{code} to {url}: no answer in time ({_name(error)})") from None
         except (httpx.TransportError, OSError) as error:
@@ -393,6 +433,42 @@ def _bulk_code(item: BulkItem) -> str | None:
         return BULK_VERIFY
     table = BULK_DECOMMISSION if item.operation == "decommission" else BULK_UNDO
     return table.get(item.to) if item.to is not None else None
+
+
+def _change_key(code: str, ui: PackIdentifier) -> tuple[str, str, str, str]:
+    return code, ui.scheme, ui.product_code, ui.serial
+
+
+def _changed_twice(
+    code: str, ui: PackIdentifier, changes: set[tuple[str, str, str, str]]
+) -> Invalid | None:
+    if code == BULK_VERIFY or _change_key(code, ui) not in changes:
+        return None
+    return Invalid(
+        rc.SCHEMA_VIOLATION,
+        f"pack {ui.serial} appears twice for {code} in one bulk: sent once, the hub could "
+        "not tell a repeat from a second change",
+    )
+
+
+def _mixed_chunks(
+    sendable: Sequence[tuple[int, MixedItem]],
+) -> Iterator[list[tuple[int, MixedItem]]]:
+    """The mixed bulks to send, in the items' order: at most `MAX_BULK` items each and each
+    pack once (the hub need not run a bulk's items in order, so a pack's next transaction
+    waits for the next bulk)."""
+    chunk: list[tuple[int, MixedItem]] = []
+    packs: set[tuple[str, str, str] | None] = set()
+    for entry in sendable:
+        held = entry[1].ui or entry[1].entry
+        pack = (held.scheme, held.product_code, held.serial) if held is not None else None
+        if len(chunk) == MAX_BULK or pack in packs:
+            yield chunk
+            chunk, packs = [], set()
+        chunk.append(entry)
+        packs.add(pack)
+    if chunk:
+        yield chunk
 
 
 def _bulk_chunks(

@@ -18,13 +18,16 @@ The layout follows the Arvato schemas (`HeaderResponse_Type`, `O1`–`O5`); ever
 The readers are lenient: they find what they need by name, accept attributes qualified or
 not and ignore elements they do not know (a later interface version may add some); a missing
 required part is one `technical` result naming it (`NMVS_TE_XM_01`), a SOAP fault the fault's
-code. They never raise.
+code (`rate_limited` for the rate limit's). In a G188/G196 answer each item stands alone: an
+item the reader cannot read is `technical` by itself, an item answered twice differently is
+`technical`, and the items' results are read whatever the bulk's own return code says.
+They never raise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from fmd.codes.model import PackIdentifier
@@ -57,6 +60,8 @@ Pack = PackIdentifier | ManualEntry
 BulkAnswer = Mapping[str, HubResult] | HubResult | None
 """G188/G196: results by serial (bulk) or by client trx id (mixed bulk); one result for the
 whole bulk when it failed; None while the hub is still processing it."""
+BulkReader = Callable[[bytes], BulkAnswer]
+"""A reader of G188 or G196 answers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,14 @@ def technical(code: str, message: str, client_trx: str = "") -> HubResult:
     return HubResult(
         outcome="technical", return_code=code, client_trx_id=client_trx, message=message
     )
+
+
+def failure(code: str, message: str) -> HubResult:
+    """The result of a fault or a refused question with NMVS code `code`: `rate_limited` for
+    the rate limit's code, else `technical`."""
+    if code == rc.RATE_LIMITED:
+        return HubResult(outcome="rate_limited", return_code=code, message=message)
+    return technical(code, message)
 
 
 # -- hub side -----------------------------------------------------------------------------------
@@ -231,7 +244,7 @@ def check_http(
             fault = None
         if fault is None:
             return technical(rc.ERROR, f"HTTP {status} without a SOAP fault")
-        return technical(fault.code, f"HTTP {status}, SOAP fault: {fault.reason}")
+        return failure(fault.code, f"HTTP {status}, SOAP fault: {fault.reason}")
     media_type = content_type.partition(";")[0].strip().lower()
     if media_type not in media_types:
         return technical(rc.SCHEMA_VIOLATION, f"content type {media_type!r} is not SOAP 1.2")
@@ -250,7 +263,7 @@ def read_single_response(data: bytes, *, code: str, client_trx: str) -> HubResul
             raise SoapError(f"answer for transaction {result.client_trx_id!r}, not ours")
         return result
     except _Failed as failed:
-        return failed.result
+        return replace(failed.result, client_trx_id=client_trx)
     except SoapError as error:
         return technical(error.code, f"malformed reply: {error.message}", client_trx)
 
@@ -271,21 +284,24 @@ def read_submit(data: bytes, *, code: str) -> str | HubResult:
         return technical(error.code, f"malformed reply: {error.message}")
 
 
-def read_bulk_result(data: bytes) -> BulkAnswer:
+def read_bulk_result(data: bytes, *, req_type: str | None = None) -> BulkAnswer:
     """G188: each pack's result by serial; None while processing (or while the hub says the
-    bulk id is not available yet); one result when the hub refused the question."""
+    bulk id is not available yet); one result when the hub refused the question, or when the
+    answer is about a bulk of another transaction than `req_type` (the bulk's code, e.g. G115)."""
     try:
         element, body = _result_body(data, BULK_RESULT)
         if body is None:
             return None
         transaction = child(element, "Header/Transaction")
+        answered = optional_text(transaction, "ReqType")
+        if req_type is not None and answered and answered != req_type:
+            raise SoapError(f"answer about a {answered} bulk, not our {req_type}")
         product = child(body, "Product")
-        return {
-            attribute(pack, "sn"): _read_item(
-                product, pack, pack, transaction, with_client_trx=False
-            )
+        return _by_key(
+            (serial, _pack_result(product, pack, transaction))
             for pack in children(child(body, "Packs"), "Pack")
-        }
+            if (serial := optional_attribute(pack, "sn"))
+        )
     except _Failed as failed:
         return failed.result
     except SoapError as error:
@@ -299,14 +315,11 @@ def read_mixed_result(data: bytes) -> BulkAnswer:
         _, body = _result_body(data, MIXED_RESULT)
         if body is None:
             return None
-        results: dict[str, HubResult] = {}
-        for item in children(child(body, "TrxList"), "TrxItem"):
-            pack = child(item, "Pack")
-            result = _read_item(
-                optional_child(item, "Product"), pack, pack, child(item, "Transaction")
-            )
-            results[result.client_trx_id] = result
-        return results
+        return _by_key(
+            (trx, _trx_result(item, trx))
+            for item in children(child(body, "TrxList"), "TrxItem")
+            if (trx := optional_text(item, "Transaction/ClientTrxId"))
+        )
     except _Failed as failed:
         return failed.result
     except SoapError as error:
@@ -333,7 +346,7 @@ def _answer(data: bytes, code: str) -> Element:
     element = parse_body(data)
     fault = read_fault(element)
     if fault is not None:
-        raise _Failed(technical(fault.code, f"SOAP fault: {fault.reason}"))
+        raise _Failed(failure(fault.code, f"SOAP fault: {fault.reason}"))
     name = local_name(element)
     if name != response_name(code):
         raise SoapError(f"{name} is not the answer to {code}")
@@ -341,16 +354,58 @@ def _answer(data: bytes, code: str) -> Element:
 
 
 def _result_body(data: bytes, code: str) -> tuple[Element, Element | None]:
-    """A G188/G196 answer and its body, or its body None while the bulk is processed."""
+    """A G188/G196 answer and its body, or its body None while the bulk is processed. When the
+    answer lists the items, their own codes count, whatever the bulk's code (say
+    `NMVS_NC_PCK_24`, some packs not processed)."""
     element = _answer(data, code)
     body = child(element, "Body")
     returned, desc = _code_and_desc(child(body, "ReturnCode"))
-    if returned == BULK_UNKNOWN:
-        return element, None
-    if returned != rc.SUCCESS:
-        raise _Failed(technical(returned, f"bulk result refused: {desc}"))
-    holder = "Packs" if code == BULK_RESULT else "TrxList"
-    return element, body if optional_child(body, holder) is not None else None
+    if optional_child(body, "Packs" if code == BULK_RESULT else "TrxList") is not None:
+        return element, body
+    if returned not in (rc.SUCCESS, BULK_UNKNOWN):
+        raise _Failed(failure(returned, f"bulk result refused: {desc}"))
+    return element, None
+
+
+def _pack_result(product: Element, pack: Element, transaction: Element) -> HubResult:
+    """One pack of a G188 answer; one that cannot be read is `technical` by itself."""
+    try:
+        return _read_item(product, pack, pack, transaction, with_client_trx=False)
+    except SoapError as error:
+        return _unreadable(error, "")
+
+
+def _trx_result(item: Element, trx: str) -> HubResult:
+    """One `TrxItem` of a G196 answer; one that cannot be read is `technical` by itself."""
+    try:
+        pack = child(item, "Pack")
+        return _read_item(optional_child(item, "Product"), pack, pack, child(item, "Transaction"))
+    except SoapError as error:
+        return _unreadable(error, trx)
+
+
+def _unreadable(error: SoapError, trx: str) -> HubResult:
+    return technical(error.code, f"malformed item in the bulk answer: {error.message}", trx)
+
+
+def _by_key(items: Iterable[tuple[str, HubResult]]) -> dict[str, HubResult]:
+    """Results by serial or trx id; a key answered twice, differently, is `technical`."""
+    results: dict[str, HubResult] = {}
+    for key, result in items:
+        earlier = results.get(key)
+        if earlier is not None and _verdict(earlier) != _verdict(result):
+            result = technical(
+                rc.SCHEMA_VIOLATION,
+                f"{key} answered twice, differently ({earlier.return_code}, "
+                f"{result.return_code}): not done, perhaps applied",
+                result.client_trx_id,
+            )
+        results[key] = result
+    return results
+
+
+def _verdict(result: HubResult) -> tuple[object, ...]:
+    return (result.outcome, result.return_code, result.state, result.reasons, result.alert_id)
 
 
 def _read_item(
