@@ -117,7 +117,9 @@ class BulkResult:
     """Answers to a bulk request, one per item in the order of the items.
 
     An item the hub's answer left out is `technical` with `UNANSWERED`: not done, and for a
-    change, perhaps applied (ask the pack's state before sending it again)."""
+    change, perhaps applied (ask the pack's state before sending it again). When a request
+    takes several bulks and one gets no answer after others did, its items are `UNANSWERED`
+    and those of the bulks after it `technical` with `NOT_SENT`, so the answered ones are kept."""
 
     hub_trx_id: str
     results: tuple[HubResult, ...] = field(default_factory=tuple)
@@ -125,6 +127,9 @@ class BulkResult:
 
 UNANSWERED = "FMD_UNANSWERED"
 """The return code of a bulk item the hub's answer did not include (our own, never on a wire)."""
+NOT_SENT = "FMD_NOT_SENT"
+"""The return code of a bulk item not sent, because an earlier bulk of the same call got no
+answer (our own, never on a wire): nothing applied."""
 
 
 @dataclass(frozen=True, slots=True)

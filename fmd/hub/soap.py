@@ -43,6 +43,7 @@ import httpx
 from fmd.codes.model import PackIdentifier
 from fmd.hub import returncodes as rc
 from fmd.hub.contract import (
+    NOT_SENT,
     UNANSWERED,
     BulkItem,
     BulkResult,
@@ -99,6 +100,9 @@ from fmd.hub.soap_tls import client_context
 from fmd.hub.validation import Invalid, field_ok, product_code_problem, trx_problem, ui_problem
 from fmd.hub.wire import WireClient
 
+POLL_BACKOFF = 1.5
+MAX_POLL_PAUSE_S = 5.0
+"""A bulk's polls start `bulk_poll_s` apart and slow down to this."""
 _MEDIA_TYPES = frozenset({SOAP_MEDIA_TYPE, LEGACY_MEDIA_TYPE})
 _XML_TEXT = re.compile(r"[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
 _LIMITS = {"client_login_id": (1, 20), "user_id": (4, 20), "password": (8, 60)}
@@ -210,24 +214,26 @@ class SoapHubClient(WireClient):
                 if code != BULK_VERIFY:
                     changes.add(_change_key(code, item.ui))
         bulk_ids: list[str] = []
+        failure: HubUnavailable | None = None
         for code, chunk in _bulk_chunks(sendable, items):
+            if failure is not None:
+                for index in chunk:
+                    results[index] = _not_sent(trxs[index], failure)
+                continue
             packs = [items[i].ui for i in chunk]
             body = bulk_request(code, self._login, self._software, _new_trx(), packs)
-            bulk_id, answers = await self._collect(
-                code,
-                Service.BULK,
-                body,
-                BULK_RESULT,
-                partial(read_bulk_result, req_type=code),
-                len(chunk),
-            )
+            reader = partial(read_bulk_result, req_type=code)
+            try:
+                bulk_id, answers = await self._collect(
+                    code, Service.BULK, body, BULK_RESULT, reader, len(chunk)
+                )
+            except HubUnavailable as error:
+                failure = _kept_going(error, collected=bool(bulk_ids))
+                bulk_id, answers = "", {}
             bulk_ids.append(bulk_id)
             for index in chunk:
-                found = (
-                    answers
-                    if isinstance(answers, HubResult)
-                    else answers.get(items[index].ui.serial)
-                )
+                serial = items[index].ui.serial
+                found = answers if isinstance(answers, HubResult) else answers.get(serial)
                 results[index] = _settled(found, trxs[index])
         return _bulk_result(bulk_ids, results)
 
@@ -251,11 +257,20 @@ class SoapHubClient(WireClient):
                 seen.add(trx)
                 sendable.append((index, MixedItem(code, trx, ui=item.ui, ref_trx=item.ref_trx)))
         bulk_ids: list[str] = []
+        failure: HubUnavailable | None = None
         for chunk in _mixed_chunks(sendable):
+            if failure is not None:
+                for index, mixed_item in chunk:
+                    results[index] = _not_sent(mixed_item.trx, failure)
+                continue
             body = mixed_request(self._login, self._software, _new_trx(), [m for _, m in chunk])
-            bulk_id, answers = await self._collect(
-                MIXED_SUBMIT, Service.MIXED, body, MIXED_RESULT, read_mixed_result, len(chunk)
-            )
+            try:
+                bulk_id, answers = await self._collect(
+                    MIXED_SUBMIT, Service.MIXED, body, MIXED_RESULT, read_mixed_result, len(chunk)
+                )
+            except HubUnavailable as error:
+                failure = _kept_going(error, collected=bool(bulk_ids))
+                bulk_id, answers = "", {}
             bulk_ids.append(bulk_id)
             for index, mixed_item in chunk:
                 found = answers if isinstance(answers, HubResult) else answers.get(mixed_item.trx)
@@ -352,6 +367,7 @@ class SoapHubClient(WireClient):
             return "", self._checked(submitted)
         deadline = time.monotonic() + self._bulk_max_wait_s
         limit = self._max_body + size * BULK_ITEM_BYTES
+        pause = self._bulk_poll_s
         while True:
             query = result_request(result_code, self._login, self._software, _new_trx(), submitted)
             answer = await self._poll(service, result_code, query, read, limit)
@@ -361,7 +377,8 @@ class SoapHubClient(WireClient):
                 raise HubUnavailable(
                     f"bulk {submitted} still processing after {self._bulk_max_wait_s:g} s"
                 )
-            await asyncio.sleep(self._bulk_poll_s)
+            await asyncio.sleep(pause)
+            pause = min(pause * POLL_BACKOFF, max(self._bulk_poll_s, MAX_POLL_PAUSE_S))
 
     async def _poll(
         self, service: Service, code: str, query: bytes, read: BulkReader, limit: int
@@ -514,6 +531,24 @@ def _settled(answer: HubResult | None, trx: str) -> HubResult:
             message="the hub's bulk answer left this pack out: not done, perhaps applied",
         )
     return replace(answer, client_trx_id=trx)
+
+
+def _kept_going(error: HubUnavailable, *, collected: bool) -> HubUnavailable:
+    """A bulk that could not be collected: raised when it was the first (nothing to keep),
+    else kept, so the bulks already answered keep their results."""
+    if isinstance(error, HubAuthFailed) or not collected:
+        raise error
+    return error
+
+
+def _not_sent(trx: str, failure: HubUnavailable) -> HubResult:
+    """An item of a later bulk, not sent because an earlier one could not be collected."""
+    return HubResult(
+        outcome="technical",
+        return_code=NOT_SENT,
+        client_trx_id=trx,
+        message=f"not sent: an earlier bulk of this request got no answer ({failure})",
+    )
 
 
 def _repeated(trx: str, seen: set[str]) -> Invalid | None:
