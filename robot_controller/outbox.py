@@ -206,7 +206,9 @@ class _Answer:
         return self.in_bulk and result is not None and result.return_code == rc.UNKNOWN_PRODUCT
 
 
-_Row = tuple[Intent, tuple[Attempt, ...], IntentStatus | None, str | None]
+_Row = tuple[Intent, tuple[Attempt, ...], IntentStatus | None, str | None, bool]
+"""An intent, its calls, its new status (None: unsettled), the code, whether it was counted as
+sent before it went (a change: `Store.note_sending`)."""
 """An intent's calls and its new status (None: unchanged) with the hub's return code."""
 
 
@@ -288,8 +290,16 @@ class _Rounds:
         alone += [chunk[0] for chunk in chunks if len(chunk) == 1]
         for chunk in chunks:
             if len(chunk) > 1 and self.report.stopped is None:
+                await self._sending(chunk)
                 await self._settle(chunk, await _mixed(self.hub, chunk))
+        if self.report.stopped is None:
+            await self._sending(alone)
         await asyncio.gather(*(self._alone(ask) for ask in alone))
+
+    async def _sending(self, asks: Sequence[_Ask]) -> None:
+        """Count an attempt for the changes about to be sent, committed before they go."""
+        changes = [ask.intent.id for ask in asks if ask.item.operation != "verify"]
+        await self.run(self.store.note_sending, changes, at=self.clock())
 
     async def _alone(self, ask: _Ask) -> None:
         async with self.slots:
@@ -314,7 +324,7 @@ class _Rounds:
                 self.throttled |= status is None
                 moves.append((intent, status or IntentStatus.PENDING))  # throttled: it waits
             code = result.return_code if result is not None and status is not None else None
-            rows.append((intent, answer.calls, status, code))
+            rows.append((intent, answer.calls, status, code, ask.item.operation != "verify"))
         await self.run(_record, self.store, rows, self.clock())
         for intent, status in moves:
             self._move_on(intent, status)
@@ -398,10 +408,12 @@ def _record(store: Store, rows: list[_Row], at: datetime) -> None:
     """One request's calls and the intents' new statuses, in one transaction; a deferred check
     that came back bad cancels what its pack never sent."""
     with store.batch():
-        for intent, calls, status, code in rows:
+        for intent, calls, status, code, counted in rows:
             store.record_calls(intent.token, calls)
-            if status is None:
+            if status is None:  # throttled, or to be sent singly: nothing was applied
+                if counted:
+                    store.note_sending([intent.id], at=at, sent=False)
                 continue
-            store.settle_intent(intent.id, status, code, at=at)
+            store.settle_intent(intent.id, status, code, at=at, counted=counted)
             if intent.operation is HubOperation.VERIFY and status is IntentStatus.FLAGGED:
                 store.cancel_unsent(intent.token, at=at)

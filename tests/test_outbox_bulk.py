@@ -263,3 +263,36 @@ async def test_a_pack_of_another_market_has_its_change_sent_on_its_own(
     assert (report.done, report.failed, report.left) == (4, 0, 0)
     assert state_of(hub, foreign) == (PackState.INACTIVE, (Reason.SUPPLIED,))
     assert hub.state_changes == 4
+
+
+class Stopped(BaseException):
+    """The process stopping (SIGKILL, power cut) while a request is on the wire."""
+
+
+class StopsAfterSending(RelayClient):
+    """Sends the first mixed bulk, then the process stops before its answer is recorded."""
+
+    async def mixed(self, items: Sequence[BulkItem]) -> BulkResult:
+        await self.inner.mixed(items)
+        raise Stopped
+
+
+async def test_a_bulk_in_flight_when_the_process_stopped_is_asked_about_before_it_goes_again(
+    tmp_path: Path,
+) -> None:
+    # a hub that forgets trx ids (as the REST dialect carries none): a blind re-send would
+    # decommission each pack a second time
+    delivery, hub, store = world(tmp_path, 6, seed=43, hub=MockHub(seed=1, remembered_trx=0))
+    queue_all(store, delivery, HubOperation.DECOMMISSION, prefix="s")
+    with pytest.raises(Stopped):
+        await replay(store, quick(StopsAfterSending(hub.client(LOCATION))), clock=at_now)
+    assert hub.state_changes == 6
+    assert {i.attempts for i in store.pending_intents()} == {1}, "counted before it went"
+
+    wire = Counting(hub.client(LOCATION))
+    again = await replay(store, quick(wire), clock=at_now)
+
+    assert {item.operation for bulk in wire.bulks for item in bulk} == {"verify"}
+    assert (again.done, again.left) == (6, 0)
+    assert hub.state_changes == 6
+    assert hub.alerts == []

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fmd.codes import parse_scan
-from fmd.hub import MockHub, Reason
+from fmd.codes.model import PackIdentifier
+from fmd.hub import HubClient, HubResult, MockHub, Reason
 from fmd.hub.resilient import ResilientHub
 from fmd.policy import Action, Decision, SitePolicy, Why
 from robot_controller.pipeline import Pipeline
@@ -16,6 +17,7 @@ from robot_controller.states import HubOperation, Stage
 from robot_controller.store import Store
 from scanners.base import Scan
 from simulators.delivery import generate_delivery, seed_hub
+from tests.support.relay import RelayClient
 
 LOCATION = "ward-pharmacy"
 NOW = datetime.now(UTC)
@@ -111,4 +113,45 @@ async def test_a_twin_of_a_recovered_pack_is_caught_before_its_decommission(
         ("quarantined", "duplicate-in-stock"),
     )
     assert set(hub.state_changes_by_pack.values()) == {1}
+    assert hub.alerts == []
+
+
+class ForgetsTrxIds(RelayClient):
+    """A hub that does not recognise a trx id sent twice (the REST dialect carries none)."""
+
+    def __init__(self, inner: HubClient) -> None:
+        super().__init__(inner)
+        self.decommissions = 0
+
+    async def decommission(
+        self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
+    ) -> HubResult:
+        self.decommissions += 1
+        return await self.inner.decommission(ui, to)
+
+
+async def test_a_decommission_in_flight_at_a_crash_is_asked_about_before_it_is_sent_again(
+    tmp_path: Path,
+) -> None:
+    delivery = generate_delivery(1, seed=22, suspect_rate=0.0, today=NOW.date())
+    hub = MockHub(seed=1, resupply_alert_after=1)
+    seed_hub(hub, delivery)
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
+    store.record_decision(token, Stage.VERIFY, parse_scan(delivery.raws[0]), SHELVE, at=NOW)
+    ui = delivery.packs[0].ui
+    store.queue_intent(token, ui, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="c1", at=NOW)
+    # the process stopped after the request left and before its answer was recorded
+    await hub.client(LOCATION).decommission(ui, Reason.SUPPLIED, trx="c1")
+    forgetful = ForgetsTrxIds(hub.client(LOCATION))
+
+    pipeline = Pipeline(
+        store=store, hub=ResilientHub(forgetful), robot=SimRobot(), site=SitePolicy()
+    )
+    await pipeline.run([])
+    await pipeline.aclose()
+
+    assert store.outcomes()[token][0] == "shelved"
+    assert forgetful.decommissions == 0, "it had landed: asked about, never sent again"
+    assert hub.state_changes == 1
     assert hub.alerts == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -21,19 +21,26 @@ from robot_controller.store.statements import HotPath
 from robot_controller.store.transactions import Written
 
 
-def _settle() -> ClauseElement:
+def _settle(*, counted: bool = False) -> ClauseElement:
+    """The statement that settles an intent; one more attempt unless it was `counted` when
+    it was sent (`note_sending`)."""
+    attempts = outbox.c.attempts if counted else outbox.c.attempts + 1
     statement: ClauseElement = (
         outbox.update()
         .where(outbox.c.id == sa.bindparam("intent"))
         .values(
             status=sa.bindparam("to"),
             last_code=sa.bindparam("code"),
-            attempts=outbox.c.attempts + 1,
+            attempts=attempts,
             updated_at=sa.bindparam("at"),
         )
         .returning(outbox.c.token)
     )
     return statement
+
+
+def _settle_counted() -> ClauseElement:
+    return _settle(counted=True)
 
 
 def add(
@@ -71,14 +78,39 @@ def settle(
     status: IntentStatus,
     code: str | None,
     at: datetime,
+    *,
+    counted: bool = False,
 ) -> Written[None]:
-    """An intent's new status after an attempt (one more attempt counted)."""
-    cursor = sql.execute(conn, _settle, intent=intent_id, to=status.value, code=code, at=at)
+    """An intent's new status after an attempt (one more attempt counted, unless `counted`
+    before it was sent)."""
+    statement = _settle_counted if counted else _settle
+    cursor = sql.execute(conn, statement, intent=intent_id, to=status.value, code=code, at=at)
     row = cursor.fetchone()
     if row is None:
         raise LookupError(f"no outbox intent {intent_id}")
     event = pack_event(at, f"outbox.{status}", int(row[0]), code or "", intent=intent_id)
     return Written(None, (event,))
+
+
+def note_sending(
+    conn: Connection, ids: Sequence[int], at: datetime, *, sent: bool = True
+) -> Written[None]:
+    """Count an attempt for each pending intent in `ids` before it is sent: from then on it
+    may have reached the hub, whatever happens to this process, so it is asked about before
+    it is sent again (a hub need not recognise a trx id sent twice). `sent` False takes the
+    count back for one the hub answered without applying it (throttled)."""
+    step = 1 if sent else -1
+    rows = conn.execute(
+        outbox.update()
+        .where(outbox.c.id.in_(ids), outbox.c.status == IntentStatus.PENDING.value)
+        .values(attempts=outbox.c.attempts + step, updated_at=at)
+        .returning(outbox.c.id, outbox.c.token, outbox.c.operation)
+    ).all()
+    action = "outbox.sending" if sent else "outbox.not_applied"
+    events = tuple(
+        pack_event(at, action, row.token, str(row.operation), intent=row.id) for row in rows
+    )
+    return Written(None, events)
 
 
 def cancel_unsent(conn: Connection, token: int, at: datetime, keep_verify: bool) -> Written[None]:

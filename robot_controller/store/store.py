@@ -11,7 +11,7 @@ thread so the event loop never waits on a disk.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
@@ -123,11 +123,22 @@ class Store:
             reason=reason))  # fmt: skip
 
     def settle_intent(
-        self, intent_id: int, status: IntentStatus, code: str | None, *, at: datetime
+        self,
+        intent_id: int,
+        status: IntentStatus,
+        code: str | None,
+        *,
+        at: datetime,
+        counted: bool = False,
     ) -> None:
-        """Mark an outbox intent done, failed or flagged (or still pending after an attempt)."""
+        """Mark an outbox intent done, failed or flagged (or still pending after an attempt);
+        `counted`: its attempt was counted when it was sent (`note_sending`)."""
         status = IntentStatus(status)
-        self._tx.write(lambda conn: intents.settle(self._sql, conn, intent_id, status, code, at))
+        self._tx.write(
+            lambda conn: intents.settle(
+                self._sql, conn, intent_id, status, code, at, counted=counted
+            )
+        )
 
     def queue_intent(
         self,
@@ -143,6 +154,13 @@ class Store:
         operation = HubOperation(operation)
         return self._tx.write(lambda conn: intents.add(
             self._sql, conn, token, ui, operation, reason, trx, at))  # fmt: skip
+
+    def note_sending(self, intent_ids: Sequence[int], *, at: datetime, sent: bool = True) -> None:
+        """Count an attempt for these pending intents before they are sent (see
+        `intents.note_sending`): one that was in flight when the process stopped is asked
+        about before it is sent again. `sent` False takes the count back (throttled)."""
+        if intent_ids:
+            self._tx.write(lambda conn: intents.note_sending(conn, intent_ids, at, sent=sent))
 
     def cancel_unsent(self, token: int, *, at: datetime, keep_verify: bool = False) -> None:
         """Cancel a pack's pending intents that must not be sent now that it missed the shelf:
