@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal, Protocol, runtime_checkable
 
@@ -127,6 +127,20 @@ class BulkResult:
 
 UNANSWERED = "FMD_UNANSWERED"
 """The return code of a bulk item the hub's answer did not include (our own, never on a wire)."""
+
+
+def unanswered(trx: str, why: str) -> HubResult:
+    """A bulk item the hub gave no answer for (`UNANSWERED`): not done, perhaps applied."""
+    return HubResult(
+        outcome="technical",
+        return_code=UNANSWERED,
+        client_trx_id=trx,
+        at=datetime.now(UTC),
+        message=f"{why}; a change may have been applied: ask the pack's state before sending it "
+        "again",
+    )
+
+
 NOT_SENT = "FMD_NOT_SENT"
 """The return code of a bulk item not sent, because an earlier bulk of the same call got no
 answer (our own, never on a wire): nothing applied."""

@@ -32,13 +32,13 @@ import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from fmd.hub import rest_codes as codes
 from fmd.hub import returncodes as rc
-from fmd.hub.contract import UNANSWERED, HubResult, Outcome, PackState, Reason
+from fmd.hub.contract import HubResult, Outcome, PackState, Reason, unanswered
 from fmd.hub.rest_request import PackKey
 
 _OPERATION_CODE = re.compile(r"[0-9]{1,12}")
@@ -171,18 +171,6 @@ def match_results(keys: Sequence[PackKey], trxs: Sequence[str], ready: Ready) ->
         else:
             matched.append(unanswered(trx, "the hub's results leave this pack out"))
     return matched
-
-
-def unanswered(trx: str, why: str) -> HubResult:
-    """A pack of a many-pack request the hub gave no answer for: not done, perhaps applied."""
-    return HubResult(
-        outcome="technical",
-        return_code=UNANSWERED,
-        client_trx_id=trx,
-        at=datetime.now(UTC),
-        message=f"{why}; a change may have been applied: ask the pack's state before sending it "
-        "again",
-    )
 
 
 def unanswered_all(trxs: Sequence[str], why: str) -> list[HubResult]:

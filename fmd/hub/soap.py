@@ -33,8 +33,8 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 
@@ -44,7 +44,6 @@ from fmd.codes.model import PackIdentifier
 from fmd.hub import returncodes as rc
 from fmd.hub.contract import (
     NOT_SENT,
-    UNANSWERED,
     BulkItem,
     BulkResult,
     HubAuthFailed,
@@ -52,6 +51,7 @@ from fmd.hub.contract import (
     HubUnavailable,
     ManualEntry,
     Reason,
+    unanswered,
 )
 from fmd.hub.manual import entry_ui, missing_fields
 from fmd.hub.soap_codes import Credential, refused_credential
@@ -213,29 +213,20 @@ class SoapHubClient(WireClient):
                 sendable.append((code, index))
                 if code != BULK_VERIFY:
                     changes.add(_change_key(code, item.ui))
-        bulk_ids: list[str] = []
-        failure: HubUnavailable | None = None
-        for code, chunk in _bulk_chunks(sendable, items):
-            if failure is not None:
-                for index in chunk:
-                    results[index] = _not_sent(trxs[index], failure)
-                continue
-            packs = [items[i].ui for i in chunk]
-            body = bulk_request(code, self._login, self._software, _new_trx(), packs)
-            reader = partial(read_bulk_result, req_type=code)
-            try:
-                bulk_id, answers = await self._collect(
-                    code, Service.BULK, body, BULK_RESULT, reader, len(chunk)
-                )
-            except HubUnavailable as error:
-                failure = _kept_going(error, collected=bool(bulk_ids))
-                bulk_id, answers = "", {}
-            bulk_ids.append(bulk_id)
-            for index in chunk:
-                serial = items[index].ui.serial
-                found = answers if isinstance(answers, HubResult) else answers.get(serial)
-                results[index] = _settled(found, trxs[index])
-        return _bulk_result(bulk_ids, results)
+        outgoing = (
+            _Outgoing(
+                code,
+                Service.BULK,
+                bulk_request(
+                    code, self._login, self._software, _new_trx(), [items[i].ui for i in chunk]
+                ),
+                BULK_RESULT,
+                partial(read_bulk_result, req_type=code),
+                tuple((i, items[i].ui.serial, trxs[i]) for i in chunk),
+            )
+            for code, chunk in _bulk_chunks(sendable, items)
+        )
+        return _bulk_result(await self._send_all(outgoing, results), results)
 
     async def mixed(self, items: Sequence[BulkItem]) -> BulkResult:
         """Many transactions in mixed bulks (G195, collected with G196), each item under its own
@@ -256,26 +247,18 @@ class SoapHubClient(WireClient):
             elif code is not None:
                 seen.add(trx)
                 sendable.append((index, MixedItem(code, trx, ui=item.ui, ref_trx=item.ref_trx)))
-        bulk_ids: list[str] = []
-        failure: HubUnavailable | None = None
-        for chunk in _mixed_chunks(sendable):
-            if failure is not None:
-                for index, mixed_item in chunk:
-                    results[index] = _not_sent(mixed_item.trx, failure)
-                continue
-            body = mixed_request(self._login, self._software, _new_trx(), [m for _, m in chunk])
-            try:
-                bulk_id, answers = await self._collect(
-                    MIXED_SUBMIT, Service.MIXED, body, MIXED_RESULT, read_mixed_result, len(chunk)
-                )
-            except HubUnavailable as error:
-                failure = _kept_going(error, collected=bool(bulk_ids))
-                bulk_id, answers = "", {}
-            bulk_ids.append(bulk_id)
-            for index, mixed_item in chunk:
-                found = answers if isinstance(answers, HubResult) else answers.get(mixed_item.trx)
-                results[index] = _settled(found, mixed_item.trx)
-        return _bulk_result(bulk_ids, results)
+        outgoing = (
+            _Outgoing(
+                MIXED_SUBMIT,
+                Service.MIXED,
+                mixed_request(self._login, self._software, _new_trx(), [m for _, m in chunk]),
+                MIXED_RESULT,
+                read_mixed_result,
+                tuple((i, m.trx, m.trx) for i, m in chunk),
+            )
+            for chunk in _mixed_chunks(sendable)
+        )
+        return _bulk_result(await self._send_all(outgoing, results), results)
 
     async def manual(
         self, entry: ManualEntry, to: Reason | None = None, *, trx: str | None = None
@@ -348,6 +331,32 @@ class SoapHubClient(WireClient):
         else:
             result = self._checked(read_single_response(reply, code=code, client_trx=client_trx))
         return replace(result, latency_s=time.perf_counter() - started)
+
+    async def _send_all(
+        self, outgoing: Iterable[_Outgoing], results: list[HubResult | None]
+    ) -> list[str]:
+        """Send the bulks one after the other and put each member's answer in `results`; the
+        bulks' ids. A bulk that gets no answer after others did keeps theirs (`_kept_going`)."""
+        bulk_ids: list[str] = []
+        failure: HubUnavailable | None = None
+        for bulk in outgoing:
+            if failure is not None:
+                for index, _, trx in bulk.members:
+                    results[index] = _not_sent(trx, failure)
+                continue
+            try:
+                bulk_id, answers = await self._collect(
+                    bulk.code, bulk.service, bulk.body, bulk.result_code, bulk.read,
+                    len(bulk.members),
+                )  # fmt: skip
+            except HubUnavailable as error:
+                failure = _kept_going(error, collected=bool(bulk_ids))
+                bulk_id, answers = "", {}
+            bulk_ids.append(bulk_id)
+            for index, key, trx in bulk.members:
+                found = answers if isinstance(answers, HubResult) else answers.get(key)
+                results[index] = _settled(found, trx)
+        return bulk_ids
 
     async def _collect(
         self,
@@ -445,6 +454,20 @@ class SoapHubClient(WireClient):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """One bulk to send: its code, service and body, how its results are asked for and read,
+    and its members: (item index, the key its answer has, its trx). Bulks are made one at a
+    time, as they go (a generator), so a large request is never in memory at once."""
+
+    code: str
+    service: Service
+    body: bytes
+    result_code: str
+    read: BulkReader
+    members: tuple[tuple[int, str, str], ...]
+
+
 def _bulk_code(item: BulkItem) -> str | None:
     if item.operation == "verify":
         return BULK_VERIFY
@@ -524,12 +547,7 @@ def _single_code(item: BulkItem) -> str | None:
 def _settled(answer: HubResult | None, trx: str) -> HubResult:
     """An item's result under its own trx id; an item the answer left out is not done."""
     if answer is None:
-        return HubResult(
-            outcome="technical",
-            return_code=UNANSWERED,
-            client_trx_id=trx,
-            message="the hub's bulk answer left this pack out: not done, perhaps applied",
-        )
+        return unanswered(trx, "the hub's bulk answer left this pack out")
     return replace(answer, client_trx_id=trx)
 
 
