@@ -148,6 +148,8 @@ class RestHubConfig(_HubBase):
 
     kind: Literal["rest"]
     url: str = Field(min_length=1)
+    api_url: str | None = Field(default=None, min_length=1)  # default: {url}/api
+    token_url: str | None = Field(default=None, min_length=1)  # default: the identity below url
     client_id: str = Field(min_length=1)
     client_secret: Secret
     ca: Path | None = None

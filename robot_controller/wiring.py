@@ -341,6 +341,8 @@ def rest_client(rest: RestHubConfig) -> RestHubClient:
         client_secret=rest.client_secret.read().get_secret_value(),
         verify=str(rest.ca) if rest.ca else True,
         timeout=rest.timeout_s,
+        api_url=rest.api_url,
+        token_url=rest.token_url,
     )
 
 

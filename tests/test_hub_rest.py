@@ -767,3 +767,21 @@ async def test_unusable_answers_are_technical(
         result = await client.verify(ui("S1"))
     assert result.outcome == "technical"
     assert expected in result.message
+
+
+async def test_the_api_and_the_token_endpoint_may_be_given_apart(
+    sim: HubSimulator, ca: str, hub: MockHub
+) -> None:
+    pack = fresh(hub)
+    apart = make_client(
+        sim,
+        ca,
+        api_url=f"{sim.rest_url}/api",
+        token_url=f"{sim.rest_url}/identity/connect/token",
+    )
+    elsewhere = make_client(sim, ca, token_url=f"{sim.rest_url}/no-identity-here")
+    async with apart, elsewhere:
+        assert (await apart.verify(pack)).outcome == "ok"
+        lost = await elsewhere.verify(pack)
+    assert lost.outcome == "technical"
+    assert "token" in lost.message

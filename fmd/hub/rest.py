@@ -21,8 +21,10 @@ cached one) and the health endpoint, so it exercises the credentials. A pack of 
 request the hub did not answer for (no acknowledgement, no results in time, left out of them)
 is `technical` with `UNANSWERED`: perhaps applied.
 
-Unconfirmed against a live Solidsoft system: the single base URL (Solidsoft's library has one
-for the API and one for the identity server), the `/api/health` endpoint, the
+The API and the identity server may be apart (Solidsoft's library has a URL for each): `api_url`
+and `token_url` override the defaults below `base_url` (`{base}/api`,
+`{base}/identity/connect/token`). Unconfirmed against a live Solidsoft system: the `/health`
+endpoint below the API, the
 `emvs-client-transaction-id` header (ours; Solidsoft's library sends no transaction id, so a
 real system will not recognise a replay by it), `ifa` for PPN, and the 202/409 "not ready"
 answers.
@@ -115,8 +117,9 @@ class RestHubClient(WireClient):
     `clock` (monotonic seconds) decides when the token is refreshed and when waiting for bulk
     results ends. `max_body` caps the size of a response body; `max_bulk_packs` the packs of
     one bulk or recovery request (more are sent as several). Results are asked for from their
-    `eta` on, at least `bulk_poll_s` apart, for at most `bulk_wait_s`. Use as an async context
-    manager, or call `aclose()`.
+    `eta` on, at least `bulk_poll_s` apart, for at most `bulk_wait_s`. `api_url` and
+    `token_url` place the API and the token endpoint elsewhere than below `base_url`. Use as an
+    async context manager, or call `aclose()`.
     """
 
     def __init__(
@@ -133,13 +136,16 @@ class RestHubClient(WireClient):
         bulk_wait_s: float = 60.0,
         bulk_poll_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        api_url: str | None = None,
+        token_url: str | None = None,
     ) -> None:
         if max_bulk_packs < 1:
             raise ValueError("max_bulk_packs must be at least 1")
         if bulk_wait_s <= 0 or bulk_poll_s < 0:
             raise ValueError("bulk_wait_s must be positive and bulk_poll_s not negative")
         self.base_url = base_url.rstrip("/")
-        self.api = f"{self.base_url}/api"
+        self.api = (api_url or f"{self.base_url}/api").rstrip("/")
+        self.token_url = token_url or f"{self.base_url}/identity/connect/token"
         self.client_id = client_id
         self.max_body = max_body
         self.max_bulk_packs = max_bulk_packs
@@ -321,8 +327,8 @@ class RestHubClient(WireClient):
 
     def _results_url(self, request_url: str, location: str) -> str | None:
         """The absolute URL of `location` (relative to the request), or None when it is on
-        another server than the hub's: the bearer token is never sent elsewhere."""
-        target, base = httpx.URL(request_url).join(location), httpx.URL(self.base_url)
+        another server than the API's: the bearer token is never sent elsewhere."""
+        target, base = httpx.URL(request_url).join(location), httpx.URL(self.api)
         if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
             return None
         return str(target)
@@ -447,7 +453,7 @@ class RestHubClient(WireClient):
             return token.value
 
     async def _fetch_token(self) -> _Token:
-        url = f"{self.base_url}/identity/connect/token"
+        url = self.token_url
         form = {
             "grant_type": "client_credentials",
             "client_id": self.client_id,
