@@ -804,3 +804,12 @@ async def test_three_hundred_packs_go_through_well_within_a_second(
         await a.decommission(pack, Reason.SUPPLIED)
     assert time.perf_counter() - started < 0.5
     assert hub.state_changes == 300
+
+
+async def test_an_answer_names_the_product_as_the_master_data_does(clock: ManualClock) -> None:
+    hub = MockHub(clock)
+    hub.add_product(GTIN_A, name="Paracetamol 500 mg, 20 tablets")
+    hub.add_batch(GTIN_A, "B1", BATCHES["B1"])
+    hub.add_pack(ui("N1"))
+    result = await hub.client("PH-A").verify(ui("N1"))
+    assert result.product_name == "Paracetamol 500 mg, 20 tablets"

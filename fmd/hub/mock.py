@@ -299,6 +299,7 @@ class MockHub:
         """Record the transaction (and its alert) and build the result."""
         hub_trx = self._new_id()
         ui = request.ui
+        product = self._registry.products.get(ui.product_code)
         alert_id = None
         if answer.outcome == "alert":
             alert_id = f"ALR-{self._id_rng.getrandbits(64):016X}"
@@ -343,6 +344,7 @@ class MockHub:
             alert_id=alert_id,
             message=answer.message,
             latency_s=self.latency_s,
+            product_name=product.name if product is not None else "",
         )
 
     async def _delay(self) -> None:
