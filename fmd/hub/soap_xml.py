@@ -8,6 +8,7 @@ callers turn into a fault (simulator) or a `technical` result (client).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -167,12 +168,12 @@ def child(parent: Element, path: str) -> Element:
 
 def optional_child(parent: Element, path: str) -> Element | None:
     """The element at `path`, or None."""
-    return parent.find(_path(path), namespaces=_NSMAP)
+    return parent.find(_path(path))
 
 
 def children(parent: Element, name: str) -> list[Element]:
     """All direct types-namespace children called `name`."""
-    return list(parent.findall(f"typ:{name}", namespaces=_NSMAP))
+    return list(parent.findall(_path(name)))
 
 
 def text(parent: Element, path: str) -> str:
@@ -236,8 +237,10 @@ def read_product_code(product: Element) -> tuple[Scheme, str]:
     return ("GTIN" if scheme == "GTIN" else "PPN"), str(code.text or "").strip()
 
 
+@functools.cache
 def _path(path: str) -> str:
-    return "/".join(f"typ:{part}" for part in path.split("/"))
+    """`A/B` as the Clark names of types-namespace elements (no prefix map to resolve)."""
+    return "/".join(f"{{{TYPES_NS}}}{part}" for part in path.split("/"))
 
 
 def _name(element: Element) -> str:
