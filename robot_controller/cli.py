@@ -37,7 +37,7 @@ from robot_controller.cli_pack import (
 from robot_controller.cli_robot import robot_app, sim_plc, sim_serial_robot
 from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_scanner
 from robot_controller.config import Config, ConfigError, load_config
-from robot_controller.console import fail, out
+from robot_controller.console import fail, line, out
 from robot_controller.logs import configure_logging
 from robot_controller.outbox import ReplayReport, UndoRefused, queue_undo, replay
 from robot_controller.parsed_json import parsed_as_json
@@ -46,7 +46,7 @@ from robot_controller.pipeline.context import new_trx
 from robot_controller.robot.base import RobotConflict
 from robot_controller.simulated import simulated
 from robot_controller.states import IntentStatus
-from robot_controller.store import DEFAULT_ROBOT, Store, StoreBusy, StoreError
+from robot_controller.store import DEFAULT_ROBOT, StoreBusy, StoreError
 from robot_controller.wiring import build_daemon, build_hub, hold_store, login_refused, open_store
 from simulators.world import WorldError
 
@@ -79,13 +79,17 @@ app.add_typer(delivery_app, name="delivery")
 
 @outbox.command("status")
 def outbox_status(config: ConfigOption = None) -> None:
-    """Show what the outbox holds, by operation and status."""
+    """Show what the outbox holds, by operation and status. Read-only: a store that is not
+    there is an error (exit 2), never created."""
     settings = settings_of(config)
-    store = Store.open(settings.store.url)
     try:
-        counts = store.outbox_counts()
-    finally:
-        store.close()
+        store = open_store(settings.store.url, read_only=True)
+        try:
+            counts = store.outbox_counts()
+        finally:
+            store.close()
+    except (ConfigError, StoreError) as error:
+        raise fail(str(error)) from None
     table = Table(title="Outbox", title_justify="left")
     for column in ("operation", "status", "intents"):
         table.add_column(column, justify="right" if column == "intents" else "left")
@@ -228,10 +232,12 @@ def _show_parsed(parsed: ParsedScan) -> None:
     for problem in parsed.problems:
         colour = "red" if problem.severity == "error" else "yellow"
         out.print(
-            f"[{colour}]{problem.severity}[/] {problem.code}: {problem.message}", highlight=False
+            line((problem.severity, colour), f" {problem.code}: {problem.message}"),
+            highlight=False,
         )
-    verdict = "[green]pack UI[/]" if parsed.ui else "[red]not a pack UI[/]"
-    out.print(f"{verdict}; {'send to the hub' if parsed.submit else 'do not send: rescan'}")
+    verdict = ("pack UI", "green") if parsed.ui else ("not a pack UI", "red")
+    advice = "send to the hub" if parsed.submit else "do not send: rescan"
+    out.print(line(verdict, f"; {advice}"))
 
 
 @app.command()

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from fmd.policy import Decision, SitePolicy
 from robot_controller.config import ConfigError
-from robot_controller.console import err, fail, out
+from robot_controller.console import err, fail, line, out
 from robot_controller.demo import DemoOptions, DemoReport, run_demo
 from robot_controller.logs import configure_logging
 from simulators.world import (
@@ -139,15 +139,14 @@ def _show_report(report: DemoReport, log_path: Path) -> None:
         table.add_row(kind, *(str(routes.get(r, 0) or "") for r in columns))
     out.print(table)
     verdict = (
-        "[green]every pack routed as expected, none moved twice[/]"
+        ("every pack routed as expected, none moved twice", "green")
         if report.misrouted == report.moved_twice == 0
-        else f"[red]{report.misrouted} packs misrouted, {report.moved_twice} moved twice[/]"
+        else (f"{report.misrouted} packs misrouted, {report.moved_twice} moved twice", "red")
     )
-    out.print(
+    figures = (
         f"{report.packs} packs in {report.elapsed_s:.2f} s ({report.packs_per_s:.0f} packs/s): "
         f"{report.shelved} shelved, {report.quarantined} quarantined, {report.rejected} rejected; "
         f"{report.decommissioned} decommissioned, {report.alerts} alerts, {report.lost} lost. "
-        f"{verdict}",
-        highlight=False,
     )
+    out.print(line(figures, verdict), highlight=False)
     out.print(f"store: {report.db}\nlog:   {log_path}", highlight=False)

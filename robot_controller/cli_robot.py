@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -16,8 +17,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from robot_controller.config import ConfigError, load_config
+from robot_controller.cli_common import ConfigOption, settings_of
+from robot_controller.config import ConfigError
 from robot_controller.console import fail, out
+from robot_controller.logs import configure_logging
 from robot_controller.robot.base import (
     CommandRefused,
     JobCode,
@@ -28,15 +31,12 @@ from robot_controller.robot.base import (
     fault_name,
 )
 from robot_controller.robot.readiness import command_refused, fault_refused, not_ready
-from robot_controller.wiring import open_robot
+from robot_controller.wiring import NO_ROBOT, open_robot
 from simulators.plc import serve_plc
 from simulators.robot_model import Timings
 from simulators.serial_robot import serve_serial_robot
 
 robot_app = typer.Typer(help="The robot control terminal.", no_args_is_help=True)
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="TOML configuration file (default: embedded).")
-]
 T = TypeVar("T")
 
 
@@ -107,14 +107,20 @@ def robot_ack(
 
 
 def _with_robot(config: Path | None, action: Callable[[Robot], Awaitable[T]]) -> T:
+    """`action` on the configured robot: exit 2 when the configuration names none, 1 when the
+    robot cannot be reached or refuses."""
+    settings = settings_of(config)
+    if settings.robot is None:
+        raise fail(
+            "robot: this configuration's robot is simulated and exists only while "
+            "`fmd-robot run` or `fmd-robot demo` runs; give --config with a robot section"
+            if settings.simulation is not None
+            else NO_ROBOT
+        )
+    chosen = settings.robot
+
     async def run() -> T:
-        settings = load_config(config)
-        if settings.robot is None and settings.simulation is not None:
-            raise ConfigError(
-                "robot: this configuration's robot is simulated and exists only while "
-                "`fmd-robot run` or `fmd-robot demo` runs; give --config with a robot section"
-            )
-        robot = await open_robot(settings.robot)
+        robot = await open_robot(chosen)
         try:
             return await action(robot)
         finally:
@@ -152,6 +158,7 @@ def sim_plc(
         if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise fail(f"--tcp takes HOST:PORT, not {tcp!r}")
         address = (host, int(port))
+    configure_logging(level="warning", stream=sys.stderr)  # pymodbus's noise too: we say it once
     serving = serve_plc(
         tcp=address, rtu=rtu, timings=Timings(move_s=move_time_ms / 1000), announce=_announce
     )
@@ -182,4 +189,4 @@ def _serve(serving: Awaitable[None]) -> None:
     except KeyboardInterrupt:
         pass
     except OSError as error:
-        raise fail(f"cannot serve: {error}") from None
+        raise fail(f"sim plc: {error}") from None

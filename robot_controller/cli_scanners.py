@@ -17,7 +17,7 @@ import typer
 from fmd.codes import ParsedScan, parse_scan
 from fmd.codes.escapes import show_controls, unescape_controls
 from robot_controller.config import ConfigError
-from robot_controller.console import err, fail, out
+from robot_controller.console import err, fail, line, out
 from robot_controller.parsed_json import parsed_as_json
 from robot_controller.sources import SOURCE_HELP, source_config
 from robot_controller.wiring import build_scanner
@@ -151,33 +151,39 @@ def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 def _show_scan(item: Scan, parsed: ParsedScan) -> None:
     stamp = item.at.astimezone().strftime("%H:%M:%S.%f")[:-3]
     out.print(
-        f"[dim]{stamp} {item.source}[/] {parsed.symbology or '—'} {show_controls(item.raw[:200])}",
+        line(
+            (f"{stamp} {item.source}", "dim"),
+            f" {parsed.symbology or '—'} {show_controls(item.raw[:200])}",
+        ),
         highlight=False,
     )
     if parsed.ui is not None:
         ui = parsed.ui
         expiry = ui.expiry.isoformat() if ui.expiry else ui.expiry_raw
         out.print(
-            f"  [green]{ui.scheme} {ui.product_code}[/] serial {ui.serial} batch {ui.batch} "
-            f"expiry {expiry}",
+            line(
+                "  ",
+                (f"{ui.scheme} {ui.product_code}", "green"),
+                f" serial {ui.serial} batch {ui.batch} expiry {expiry}",
+            ),
             highlight=False,
         )
     for problem in parsed.problems:
         colour = "red" if problem.severity == "error" else "yellow"
-        out.print(f"  [{colour}]{problem.code}[/]: {problem.message}", highlight=False)
+        out.print(line("  ", (problem.code, colour), f": {problem.message}"), highlight=False)
     if not parsed.submit:
-        out.print("  [red]not sent to the hub: rescan[/]", highlight=False)
+        out.print(line("  ", ("not sent to the hub: rescan", "red")), highlight=False)
 
 
 def _show_check(report: CheckReport) -> None:
     out.print(f"{report.scans} scans checked.", highlight=False)
     for finding in report.findings:
-        mark = "[green]✓[/]" if finding.ok else "[red]✗[/]"
-        out.print(f"{mark} {finding.topic}: {finding.message}", highlight=False)
+        mark = ("✓", "green") if finding.ok else ("✗", "red")
+        out.print(line(mark, f" {finding.topic}: {finding.message}"), highlight=False)
         if finding.advice:
             out.print(f"    → {finding.advice}", highlight=False)
-    verdict = "[green]the scanner is set up well[/]" if report.ok else "[red]change the above[/]"
-    out.print(verdict, highlight=False)
+    verdict = ("the scanner is set up well", "green") if report.ok else ("change the above", "red")
+    out.print(line(verdict), highlight=False)
 
 
 def sim_scanner(

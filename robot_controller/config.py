@@ -1,13 +1,20 @@
-"""Configuration: TOML files into Pydantic models, with `FMD_…` environment overrides."""
+"""Configuration: TOML files into Pydantic models, with `FMD_…` environment overrides.
+
+A file is layered over the embedded defaults by section (`load_config`); every number is
+finite; a problem is one line naming the key and the variable or file it came from.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -16,11 +23,19 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from fmd.hub.soap_names import SYSTEM_PATTERN, SoapEndpoints
 from fmd.policy import SitePolicy
+from robot_controller.config_problems import ENV_PREFIX, blame, overlay, variable_of
 from robot_controller.store.records import DEFAULT_ROBOT
+from robot_controller.store.urls import url_problem
 
 _PACKAGED = Path(__file__).with_name("default.toml")
 _REPOSITORY = Path(__file__).parents[1] / "config" / "default.toml"
@@ -31,7 +46,20 @@ class ConfigError(Exception):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Every section: no keys but its own, and no infinite or not-a-number values (a deadline
+    of `inf` would be no deadline)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _https(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError("the national system is reached over TLS: give https://HOST/…")
+    return url
+
+
+HttpsUrl = Annotated[str, AfterValidator(_https)]
 
 
 class Site(_Section):
@@ -48,6 +76,14 @@ class Site(_Section):
 
 class StoreConfig(_Section):
     url: str = "sqlite:///fmd-robot.db"
+
+    @field_validator("url")
+    @classmethod
+    def _a_store(cls, url: str) -> str:
+        problem = url_problem(url)
+        if problem is not None:
+            raise ValueError(problem)
+        return url
 
 
 class Secret(_Section):
@@ -71,6 +107,11 @@ class Secret(_Section):
         if (self.env is None) == (self.file is None):
             raise ValueError("give exactly one of env (a variable name) or file (a path)")
         return self
+
+    @property
+    def where(self) -> str:
+        """Where the secret is read from, in words."""
+        return f"the environment variable {self.env}" if self.env else f"the file {self.file}"
 
     def read(self) -> SecretStr:
         """The secret's value (raises ConfigError naming the source when it is missing)."""
@@ -115,7 +156,7 @@ class SoapHubConfig(_HubBase):
     is below (a gateway, or the simulator)."""
 
     kind: Literal["soap"]
-    url: str | None = Field(default=None, min_length=1)
+    url: HttpsUrl | None = None
     system: str | None = Field(default=None, pattern=f"^{SYSTEM_PATTERN}$")
     client_login_id: str = Field(min_length=1, max_length=20)
     user_id: str = Field(min_length=4, max_length=20)
@@ -147,9 +188,9 @@ class RestHubConfig(_HubBase):
     """Solidsoft-style REST: OAuth2 client credentials of the registered equipment."""
 
     kind: Literal["rest"]
-    url: str = Field(min_length=1)
-    api_url: str | None = Field(default=None, min_length=1)  # default: {url}/api
-    token_url: str | None = Field(default=None, min_length=1)  # default: the identity below url
+    url: HttpsUrl
+    api_url: HttpsUrl | None = None  # default: {url}/api
+    token_url: HttpsUrl | None = None  # default: the identity below url
     client_id: str = Field(min_length=1)
     client_secret: Secret
     ca: Path | None = None
@@ -385,21 +426,70 @@ def default_config_path() -> Path:
     return _PACKAGED if _PACKAGED.exists() else _REPOSITORY
 
 
+NOT_INHERITED = ("simulation",)
+"""Sections of the embedded defaults a configuration file never inherits: the simulated world
+applies only when the file read asks for it (a site's file is never silently simulated)."""
+
+
 def load_config(path: Path | None = None) -> Config:
-    """Read a TOML file (default: the embedded defaults) and apply the environment on top."""
-    path = path or default_config_path()
+    """The configuration of the TOML file at `path` layered over the embedded defaults (None:
+    the embedded defaults alone), with the `FMD_…` variables on top.
+
+    Layering is by section: a section the file has replaces the embedded one whole (keys it
+    leaves out take their defaults); a section it lacks is the embedded one, except those in
+    `NOT_INHERITED`. So a file with only `[robot]` or only `[hub]` is complete. A problem is
+    one `ConfigError` line naming the key and the variable or the file its value came from.
+    """
+    embedded_path = default_config_path()
+    embedded = _read_toml(embedded_path)
+    read = path or embedded_path
+    if path is None:
+        data, origins = embedded, dict.fromkeys(embedded, embedded_path)
+    else:
+        own = _read_toml(path)
+        inherited = {
+            name: section
+            for name, section in embedded.items()
+            if name not in own and name not in NOT_INHERITED
+        }
+        data = {**inherited, **own}
+        origins = {**dict.fromkeys(inherited, embedded_path), **dict.fromkeys(own, path)}
+    environment = _environment()
     try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        config = Config(**data)
+    except ValidationError as error:
+        raise ConfigError(blame(error, overlay(data, environment), origins, read)) from None
+    for name in Config.model_fields:
+        section = getattr(config, name)
+        folder = origins.get(name, read).absolute().parent
+        for item in section if isinstance(section, list) else [section]:
+            if isinstance(item, BaseModel):
+                resolve_paths(item, folder)
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
+
+
+def _environment() -> dict[str, Any]:
+    """The values the `FMD_…` variables set, as the settings read them."""
     try:
-        config = Config(**data)
-    except ValidationError as error:
-        raise ConfigError(f"{path}: {first_problem(error)}") from None
-    resolve_paths(config, path.parent)
-    return config
+        return EnvSettingsSource(Config)()
+    except SettingsError as error:  # a section or list given as JSON that is not JSON
+        field = re.search(r'field "([^"]+)"', str(error))
+        name = field.group(1) if field else ""
+        variable = variable_of([name]) or f"{ENV_PREFIX}{name.upper()}"
+        raise ConfigError(
+            f"{variable}: not valid JSON (a section or a list is given as JSON, e.g. "
+            f'{ENV_PREFIX}SCANNERS=\'[{{"kind": "keyboard"}}]\'; a single key as '
+            f"{ENV_PREFIX}<SECTION>__<KEY>)"
+        ) from None
 
 
 def resolve_paths(section: BaseModel, base: Path) -> None:
@@ -412,15 +502,3 @@ def resolve_paths(section: BaseModel, base: Path) -> None:
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, BaseModel):
                 resolve_paths(item, base)
-
-
-def first_problem(error: ValidationError) -> str:
-    problems = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        value = item.get("input")
-        secret = any(word in key for word in ("password", "secret"))
-        shown = "" if secret or isinstance(value, dict | list) else f" (got {value!r})"
-        problems.append(f"{key}: {item['msg']}{shown}")
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return problems[0] + more

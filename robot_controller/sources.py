@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from robot_controller.config import ConfigError, ScannerConfig, first_problem
+from robot_controller.config import ConfigError, ScannerConfig
+from robot_controller.config_problems import first_problem
 
 VIDEO_SUFFIXES = frozenset({".avi", ".mkv", ".mp4", ".mov", ".webm", ".m4v", ".mjpeg", ".mjpg"})
 SOURCE_HELP = "serial:PORT, camera:INDEX|URL, file:PATH (video or text file of scans) or stdin"
@@ -43,4 +44,4 @@ def source_config(
     try:
         return _SCANNER_CONFIG.validate_python(settings)
     except ValidationError as error:
-        raise ConfigError(f"--source {spec}: {first_problem(error)}") from None
+        raise ConfigError(f"--source {spec}: {first_problem(error, settings)}") from None

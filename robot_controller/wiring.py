@@ -23,6 +23,7 @@ from fmd.hub.master_data import MasterData, MasterDataError, load_master_data
 from fmd.hub.resilient import CircuitBreaker, ResilientHub
 from fmd.hub.rest import RestHubClient
 from fmd.hub.soap import SoapHubClient
+from fmd.hub.soap_tls import trusting
 from fmd.policy import Decision
 from robot_controller import __version__
 from robot_controller.config import (
@@ -37,6 +38,7 @@ from robot_controller.config import (
     RobotConfig,
     ScannerConfig,
     ScriptScannerConfig,
+    Secret,
     SerialRobotConfig,
     SerialScannerConfig,
     SimRobotConfig,
@@ -47,7 +49,7 @@ from robot_controller.robot.base import Robot, RobotError
 from robot_controller.robot.modbus import ModbusRobot, ModbusTimeouts
 from robot_controller.robot.serial import SerialRobot
 from robot_controller.robot.sim import SimRobot
-from robot_controller.store import DEFAULT_ROBOT, Store, locks
+from robot_controller.store import DEFAULT_ROBOT, Store, StoreMissing, locks
 from robot_controller.store.locks import StoreLock
 from scanners.base import Scanner, ScannerError
 from scanners.camera import CameraScanner, Region
@@ -146,16 +148,19 @@ def hold_store(url: str, *, robot: str = DEFAULT_ROBOT) -> StoreLock:
         return locks.hold_store(url, robot=robot)
 
 
-def open_store(url: str) -> Store:
-    """The store at `url`, migrated; `ConfigError` (one line) when it cannot be opened."""
+def open_store(url: str, *, read_only: bool = False) -> Store:
+    """The store at `url`, migrated (`read_only`: as it is, nothing created or changed);
+    `ConfigError` (one line) when it cannot be opened or, read-only, is not there."""
     with _cannot_open(url):
-        return Store.open(url)
+        return Store.open(url, read_only=read_only)
 
 
 @contextmanager
 def _cannot_open(url: str) -> Iterator[None]:
     try:
         yield
+    except StoreMissing as error:  # the URL points where there is no store, or no folder
+        raise ConfigError(str(error)) from None
     except (SQLAlchemyError, OSError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"store: cannot open {url}: {reason}") from None
@@ -315,35 +320,59 @@ def read_master_data(path: Path) -> MasterData:
 
 
 def soap_client(soap: SoapHubConfig) -> SoapHubClient:
-    """A SOAP client from its configuration (secrets read from the environment or files)."""
-    return SoapHubClient(
-        soap.endpoints(),
-        client_login_id=soap.client_login_id,
-        user_id=soap.user_id,
-        password=soap.password.read().get_secret_value(),
-        cert=str(soap.cert) if soap.cert else None,
-        key=str(soap.key) if soap.key else None,
-        pkcs12=str(soap.pkcs12) if soap.pkcs12 else None,
-        pkcs12_password=(
-            soap.pkcs12_password.read().get_secret_value() if soap.pkcs12_password else None
-        ),
-        ca=str(soap.ca) if soap.ca else True,
-        timeout=soap.timeout_s,
-        user_software=("fmd-robot", "fmd-robot", __version__),
-    )
+    """A SOAP client from its configuration (secrets read from the environment or files):
+    `ConfigError` naming the key when a secret or a certificate file cannot be used."""
+    password = _secret(soap.password, "hub.password")
+    try:
+        return SoapHubClient(
+            soap.endpoints(),
+            client_login_id=soap.client_login_id,
+            user_id=soap.user_id,
+            password=password,
+            cert=str(soap.cert) if soap.cert else None,
+            key=str(soap.key) if soap.key else None,
+            pkcs12=str(soap.pkcs12) if soap.pkcs12 else None,
+            pkcs12_password=(
+                _secret(soap.pkcs12_password, "hub.pkcs12_password")
+                if soap.pkcs12_password
+                else None
+            ),
+            ca=str(soap.ca) if soap.ca else True,
+            timeout=soap.timeout_s,
+            user_software=("fmd-robot", "fmd-robot", __version__),
+        )
+    except ValueError as error:  # each starts with the argument at fault, named as the key
+        problem = str(error)
+        if problem.startswith("password:"):
+            problem += f" (the value of {soap.password.where})"
+        raise ConfigError(f"hub.{problem}") from None
 
 
 def rest_client(rest: RestHubConfig) -> RestHubClient:
-    """A REST client from its configuration (the secret read from the environment or a file)."""
+    """A REST client from its configuration (the secret read from the environment or a file):
+    `ConfigError` naming the key when the secret or the CA file cannot be used."""
+    secret = _secret(rest.client_secret, "hub.client_secret")
+    try:
+        trusted = trusting(str(rest.ca)) if rest.ca else True
+    except ValueError as error:
+        raise ConfigError(f"hub.{error}") from None
     return RestHubClient(
         rest.url,
         client_id=rest.client_id,
-        client_secret=rest.client_secret.read().get_secret_value(),
-        verify=str(rest.ca) if rest.ca else True,
+        client_secret=secret,
+        verify=trusted,
         timeout=rest.timeout_s,
         api_url=rest.api_url,
         token_url=rest.token_url,
     )
+
+
+def _secret(secret: Secret, key: str) -> str:
+    """The secret's value; `ConfigError` naming the key and its source when it has none."""
+    try:
+        return secret.read().get_secret_value()
+    except ConfigError as error:
+        raise ConfigError(f"{key}: {error}") from None
 
 
 def build_scanner(config: ScannerConfig) -> Scanner:

@@ -222,7 +222,14 @@ class PlcSimulator:
                 ignore_missing_devices=True,
                 trace_packet=self._trace,
             )
-        await server.serve_forever(background=True)
+        try:
+            await server.serve_forever(background=True)
+        except RuntimeError:  # pymodbus could not listen, and says no more
+            where = f"{self.tcp[0]}:{self.tcp[1]}" if self.tcp is not None else self.rtu_port
+            raise OSError(
+                f"cannot listen on {where}: in use by another program, or not an address or "
+                "port of this machine"
+            ) from None
         self._server = server
         self._spawn(self._heartbeat())
 

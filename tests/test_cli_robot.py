@@ -176,6 +176,6 @@ def test_a_delivery_loads_through_every_robot_driver(tmp_path: Path, robot: str)
 
 def test_the_simulated_default_robot_is_named_as_simulated() -> None:
     result = runner.invoke(app, ["robot", "status"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a configuration without a robot to reach
     assert "simulated" in result.stderr
     assert "Traceback" not in result.output

@@ -197,6 +197,8 @@ async def test_the_breaker_opens_and_cools_down_as_the_hub_section_says(
 
 
 def test_the_breaker_settings_default_to_five_failures_and_thirty_seconds() -> None:
-    rest = RestHubConfig(kind="rest", url="u", client_id="c", client_secret=Secret(env="X"))
+    rest = RestHubConfig(
+        kind="rest", url="https://hub", client_id="c", client_secret=Secret(env="X")
+    )
     for hub in (MockHubConfig(), rest):
         assert (hub.breaker_failures, hub.breaker_cooldown_s) == (5, 30.0)

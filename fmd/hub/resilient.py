@@ -212,28 +212,29 @@ class ResilientHub:
         return self.breaker.state == "open"
 
     async def verify(self, ui: PackIdentifier, *, trx: str | None = None) -> HubResult:
+        """The pack's state, tried again while another try fits in `timeout_s`: that is the
+        deadline of the whole verify (its retries and their pauses included), not of each try."""
         trx = trx or _new_trx()
-        last: HubUnavailable | None = None
-        for attempt in range(1, self.retry.attempts + 1):
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt == self.retry.attempts
             try:
                 result = await self._call(
-                    lambda: self.inner.verify(ui, trx=trx), "verify", ui, trx, None
-                )
+                    lambda: self.inner.verify(ui, trx=trx), "verify", ui, trx, None,
+                    deadline=deadline,
+                )  # fmt: skip
             except (CircuitOpen, HubAuthFailed):
                 raise
-            except HubUnavailable as error:
-                last = error
-            else:
-                if result.outcome not in ("technical", "rate_limited"):
-                    return result
-                if attempt == self.retry.attempts or self._too_long(result):
-                    return result
-                last = None
-                await self._wait(attempt, result)
+            except HubUnavailable:
+                if last or not await self._wait(attempt, None, deadline):
+                    raise
                 continue
-            if attempt < self.retry.attempts:
-                await self._wait(attempt, None)
-        raise last or HubUnavailable("the hub did not answer")
+            if result.outcome not in ("technical", "rate_limited"):
+                return result
+            if last or self._too_long(result) or not await self._wait(attempt, result, deadline):
+                return result
 
     async def decommission(
         self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
@@ -354,10 +355,15 @@ class ResilientHub:
         reason: Reason | None = None,
         *,
         bounded: bool = True,
+        deadline: float | None = None,
     ) -> T:
         """One call to the hub under the breaker, the login latch and (when `bounded`) the
-        timeout, traced when it concerns a pack."""
-        limit = self.timeout_s if bounded else None
+        timeout, traced when it concerns a pack; `deadline` (event-loop time) ends it sooner:
+        what is left of the `timeout_s` of the operation it is a try of."""
+        when: float | None = None
+        if bounded:
+            when = asyncio.get_running_loop().time() + self.timeout_s
+            when = when if deadline is None else min(when, deadline)
         refusal = self._refusal
         if refusal is not None and not self._login.allow():
             raise HubAuthFailed(str(refusal), code=refusal.code)
@@ -376,12 +382,12 @@ class ResilientHub:
                 attempts.append(Attempt(operation, ui, trx, reason, answer, error, latency, at))
 
         try:
-            async with asyncio.timeout(limit):
+            async with asyncio.timeout_at(when):
                 result = await call()
         except TimeoutError:
             self._no_answer()
-            trace(None, f"no answer within {limit:g} s")
-            raise HubUnavailable(f"no answer within {limit:g} s") from None
+            trace(None, f"no answer within {self.timeout_s:g} s")
+            raise HubUnavailable(f"no answer within {self.timeout_s:g} s") from None
         except HubAuthFailed as error:
             self.breaker.record(ok=True)  # the hub answered: it is there, our login is not
             self._refused(error)
@@ -430,9 +436,17 @@ class ResilientHub:
         asked = result.retry_after_s
         return asked is not None and asked > self.retry.max_retry_after_s
 
-    async def _wait(self, attempt: int, result: HubResult | None) -> None:
+    async def _wait(
+        self, attempt: int, result: HubResult | None, deadline: float | None = None
+    ) -> bool:
+        """Pause before try `attempt + 1` (as the hub asked, or the backoff); False, without a
+        pause, when that try would start after `deadline` (event-loop time)."""
         asked = result.retry_after_s if result is not None else None
-        await self._sleep(asked if asked is not None else self.retry.delay(attempt, self._rng))
+        pause = asked if asked is not None else self.retry.delay(attempt, self._rng)
+        if deadline is not None and asyncio.get_running_loop().time() + pause >= deadline:
+            return False
+        await self._sleep(pause)
+        return True
 
 
 def _new_trx() -> str:

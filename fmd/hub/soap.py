@@ -118,8 +118,9 @@ class SoapHubClient(WireClient):
     The client certificate is `cert` + `key` (PEM files) or `pkcs12` (+ `pkcs12_password`);
     `ca` is the CA bundle that signed the hub (True = the system store). `transport` replaces
     the network (tests). `bulk_poll_s` paces the G188 polls; after `bulk_max_wait_s` without
-    results `bulk` raises HubUnavailable. Raises ValueError for login fields outside the Arvato
-    limits or an unreadable PKCS#12 file (never showing a password).
+    results `bulk` raises HubUnavailable. Raises ValueError, one line starting with the argument
+    at fault, for login fields outside the Arvato limits or a certificate file that cannot be
+    used (`soap_tls`; never showing a password).
     """
 
     def __init__(
@@ -145,7 +146,7 @@ class SoapHubClient(WireClient):
         for name, value in fields.items():
             low, high = _LIMITS[name]
             if not low <= len(value) <= high or not _XML_TEXT.fullmatch(value):
-                raise ValueError(f"{name} must be {low}–{high} characters XML can carry")
+                raise ValueError(f"{name}: must be {low}–{high} characters XML can carry")
         self.endpoints = (
             endpoints if isinstance(endpoints, SoapEndpoints) else SoapEndpoints.below(endpoints)
         )

@@ -1,6 +1,6 @@
 """The durable verification log (SQLite or PostgreSQL), with its audit hash chain."""
 
-from robot_controller.store.errors import StoreBusy, StoreError, StoreUnwritable
+from robot_controller.store.errors import StoreBusy, StoreError, StoreMissing, StoreUnwritable
 from robot_controller.store.records import DEFAULT_ROBOT, Intent, Unfinished
 from robot_controller.store.store import Store
 
@@ -10,6 +10,7 @@ __all__ = [
     "Store",
     "StoreBusy",
     "StoreError",
+    "StoreMissing",
     "StoreUnwritable",
     "Unfinished",
 ]

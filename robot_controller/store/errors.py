@@ -35,6 +35,11 @@ class StoreBusy(StoreError):
         self.pid = pid  # of the holder, when known
 
 
+class StoreMissing(StoreError):
+    """No store where the URL points, for a command that creates nothing: a SQLite file or its
+    folder that does not exist, a database without the schema (or another version's)."""
+
+
 class StoreUnwritable(StoreError):
     """The store cannot be written (a full disk, a read-only store, an I/O error): the step
     that hit it was rolled back, and nothing after it can be recorded."""

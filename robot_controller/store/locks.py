@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, make_url
 
-from robot_controller.store.errors import StoreBusy, store_name
+from robot_controller.store.errors import StoreBusy, StoreMissing, store_name
 
 LOCK_SUFFIX = ".lock"
 MIGRATION_SUFFIX = ".migration.lock"
@@ -135,6 +135,14 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(database)
 
 
+def in_a_folder(path: Path) -> Path:
+    """`path`, when its folder exists (SQLite creates a file, never a folder); `StoreMissing`
+    naming the folder otherwise."""
+    if not path.absolute().parent.is_dir():
+        raise StoreMissing(f"store: {path}: there is no folder {path.absolute().parent}")
+    return path
+
+
 def hold_store(url: str, *, robot: str, holder: Holder | None = None) -> StoreLock:
     """The lock a writer of the store at `url` holds for its lifetime: the whole file on
     SQLite, robot `robot`'s share on PostgreSQL. `StoreBusy` (one line naming the holder) when
@@ -146,7 +154,7 @@ def hold_store(url: str, *, robot: str, holder: Holder | None = None) -> StoreLo
     path = sqlite_path(parsed)
     if path is None:
         return _NoLock()
-    lock_path = path.with_name(path.name + LOCK_SUFFIX)
+    lock_path = in_a_folder(path).with_name(path.name + LOCK_SUFFIX)
     try:
         lock = FileLock.take(lock_path, wait=False)
     except BlockingIOError:
@@ -160,11 +168,13 @@ def hold_store(url: str, *, robot: str, holder: Holder | None = None) -> StoreLo
 
 
 def _hold_robot(url: str, parsed: URL, robot: str, holder: Holder) -> RobotLock:
-    from robot_controller.store.db import driver_url  # db imports this module
+    from robot_controller.store.db import connect_args, driver_url  # db imports this module
 
     application = f"fmd-robot {holder.pid} {holder.command}"[:63]
     engine = sa.create_engine(
-        driver_url(url), poolclass=sa.pool.NullPool, connect_args={"application_name": application}
+        driver_url(url),
+        poolclass=sa.pool.NullPool,
+        connect_args={**connect_args(parsed), "application_name": application},
     )
     key = {"space": _ROBOTS, "key": robot_key(robot)}
     conn = engine.connect()

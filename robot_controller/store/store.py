@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from fmd.codes.model import PackIdentifier, ParsedScan
 from fmd.hub.contract import HubResult, ManualEntry, Reason
@@ -25,7 +25,8 @@ from robot_controller.robot.base import Job, JobOutcome
 from robot_controller.states import HubOperation, IntentStatus, Route, Stage
 from robot_controller.store import intents, queries
 from robot_controller.store.audit import AuditChain, ChainCheck
-from robot_controller.store.db import create_engine_for, migrate
+from robot_controller.store.db import check_schema, create_engine_for, migrate
+from robot_controller.store.errors import store_name
 from robot_controller.store.journal import Journal
 from robot_controller.store.records import DEFAULT_ROBOT, Intent, Unfinished
 from robot_controller.store.statements import HotPath
@@ -47,14 +48,23 @@ class Store:
         self._journal = Journal(self._sql)
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Open (and create or upgrade, with Alembic) the store at a SQLAlchemy URL.
+    def open(cls, url: str, *, read_only: bool = False) -> Store:
+        """Open (and create or upgrade, with Alembic) the store at a SQLAlchemy URL; with
+        `read_only`, open it as it is, creating and changing nothing (`StoreMissing` when there
+        is no store of this version there).
 
         Opening takes no writer's lock: a daemon, or a command that writes, holds
         `locks.hold_store` first.
         """
-        engine = create_engine_for(url)
-        migrate(engine)
+        engine = create_engine_for(url, read_only=read_only)
+        try:
+            if read_only:
+                check_schema(engine, store_name(make_url(url)))
+            else:
+                migrate(engine)
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(engine)
 
     def close(self) -> None:
