@@ -78,6 +78,8 @@ def demo(
         raise fail(f"--scanner must be one of {', '.join(DEMO_SCANNERS)}, not {scanner!r}")
     if db is not None and db.exists():
         raise fail(f"{db} exists; the demo needs a fresh store (choose another --db)")
+    if db is not None and not db.absolute().parent.is_dir():
+        raise fail(f"--db {db}: there is no folder {db.absolute().parent}")
     folder = Path(tempfile.mkdtemp(prefix="fmd-robot-demo-"))
     options = DemoOptions(
         packs=packs,

@@ -33,7 +33,7 @@ from pydantic_settings import (
 
 from fmd.hub.soap_names import SYSTEM_PATTERN, SoapEndpoints
 from fmd.policy import SitePolicy
-from robot_controller.config_problems import ENV_PREFIX, blame, overlay, variable_of
+from robot_controller.config_problems import ENV_PREFIX, blame, variable_of
 from robot_controller.store.records import DEFAULT_ROBOT
 from robot_controller.store.urls import url_problem
 
@@ -454,11 +454,11 @@ def load_config(path: Path | None = None) -> Config:
         }
         data = {**inherited, **own}
         origins = {**dict.fromkeys(inherited, embedded_path), **dict.fromkeys(own, path)}
-    environment = _environment()
+    _check_environment()
     try:
         config = Config(**data)
     except ValidationError as error:
-        raise ConfigError(blame(error, overlay(data, environment), origins, read)) from None
+        raise ConfigError(blame(error, Config, origins, read)) from None
     for name in Config.model_fields:
         section = getattr(config, name)
         folder = origins.get(name, read).absolute().parent
@@ -477,10 +477,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
 
 
-def _environment() -> dict[str, Any]:
-    """The values the `FMD_…` variables set, as the settings read them."""
+def _check_environment() -> None:
+    """`ConfigError` naming the `FMD_…` variable that gives a section or a list as JSON that is
+    not JSON (the settings would raise it without naming the variable)."""
     try:
-        return EnvSettingsSource(Config)()
+        EnvSettingsSource(Config)()
     except SettingsError as error:  # a section or list given as JSON that is not JSON
         field = re.search(r'field "([^"]+)"', str(error))
         name = field.group(1) if field else ""

@@ -4,29 +4,48 @@ value came from (the `FMD_…` variable that set it, else the file that holds it
 from __future__ import annotations
 
 import os
+import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 ENV_PREFIX = "FMD_"
 _SECRET_WORDS = ("password", "secret")
+_NO_SUCH_KIND = frozenset({"union_tag_invalid", "union_tag_not_found"})
 
 Key = list[int | str]
 
 
-def key_of(loc: Sequence[int | str], data: Any) -> Key:
-    """The key of an error's location in `data` as a file spells it: the tag of a section that
-    is one of several kinds (`soap` in `hub.soap.url`) is no level of the file, and is dropped."""
+def key_of(loc: Sequence[int | str], root: Any) -> Key:
+    """The key of an error's location as a file spells it, for a value of type `root` (a model,
+    or a union of them). Pydantic's location has levels no file has: the tag of a section that
+    is one of several kinds (`soap` in `hub.soap.url`) and, below a value, the member of a
+    union it was tried as (`int` in `…source.int`); both are dropped."""
     parts: Key = []
-    node = data
+    models, listed = _models_in(root), _is_list(root)
+    tagged = len(models) > 1
     for part in loc:
-        if isinstance(node, Mapping) and part not in node and node.get("kind") == part:
+        if listed and isinstance(part, int):
+            parts.append(part)
+            listed = False
             continue
+        if tagged:
+            tagged = False
+            chosen = [model for model in models if _tag(model) == part]
+            if chosen:
+                models = chosen
+                continue
+        field = next((m.model_fields[part] for m in models if part in m.model_fields), None)
+        if field is None:
+            if models and isinstance(part, str):
+                parts.append(part)  # a key the section does not have
+            break
         parts.append(part)
-        node = _child(node, part)
+        models, listed = _models_in(field.annotation), _is_list(field.annotation)
+        tagged = len(models) > 1
     return parts
 
 
@@ -46,39 +65,29 @@ def variable_of(key: Key, environ: Mapping[str, str] = os.environ) -> str | None
     return None
 
 
-def overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """`base` with `top` merged into it, tables key by key (as the settings merge the
-    environment into a file's values)."""
-    merged = dict(base)
-    for name, value in top.items():
-        below = merged.get(name)
-        both_tables = isinstance(below, Mapping) and isinstance(value, Mapping)
-        merged[name] = overlay(below, value) if both_tables else value  # type: ignore[arg-type]
-    return merged
-
-
-def first_problem(error: ValidationError, data: Any = None) -> str:
-    """The first problem of `error` as `key: what (got value)`, and how many more there are."""
+def first_problem(error: ValidationError, root: Any) -> str:
+    """The first problem of `error` (validating a `root`) as `key: what (got value)`, and how
+    many more there are."""
     problems = []
     for item in error.errors():
-        name, what = _described(item, key_of(item["loc"], data))
+        name, what = _described(item, _key(item, root))
         problems.append(f"{name}: {what}" if name else what)
     return _counted(problems)
 
 
 def blame(
     error: ValidationError,
-    data: Mapping[str, Any],
+    root: type[BaseModel],
     origins: Mapping[str, Path],
     read: Path,
     environ: Mapping[str, str] = os.environ,
 ) -> str:
-    """The first problem of `error` in one line, naming the variable or the file it came from
-    (`origins`: the file each section of `data` was taken from; `read`: the file asked for),
-    and how many more there are. A secret's value is never shown."""
+    """The first problem of `error` (validating a `root`) in one line, naming the variable or
+    the file its value came from (`origins`: the file each section was taken from; `read`: the
+    file asked for), and how many more there are. A secret's value is never shown."""
     problems = []
     for item in error.errors():
-        key = key_of(item["loc"], data)
+        key = _key(item, root)
         name, what = _described(item, key)
         variable = variable_of(key, environ)
         if variable is not None:
@@ -87,6 +96,12 @@ def blame(
             source = origins.get(str(key[0]), read) if key else read
             problems.append(f"{source}: {name}: {what}" if name else f"{source}: {what}")
     return _counted(problems)
+
+
+def _key(item: ErrorDetails, root: Any) -> Key:
+    """The key at fault: a section of no known kind is its `kind`'s fault."""
+    key = key_of(item["loc"], root)
+    return [*key, "kind"] if item["type"] in _NO_SUCH_KIND else key
 
 
 def _described(item: ErrorDetails, key: Key) -> tuple[str, str]:
@@ -103,9 +118,34 @@ def _counted(problems: Sequence[str]) -> str:
     return problems[0] + more
 
 
-def _child(node: Any, part: int | str) -> Any:
-    if isinstance(node, Mapping):
-        return node.get(part)
-    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-        return node[part]
-    return None
+def _members(annotation: Any) -> list[Any]:
+    """The types an annotation may hold: unions and `Annotated` unwrapped."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [member for arg in get_args(annotation) for member in _members(arg)]
+    return [annotation]
+
+
+def _is_list(annotation: Any) -> bool:
+    return any(get_origin(member) is list for member in _members(annotation))
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models a value of `annotation` may be (the items', for a list)."""
+    found: list[type[BaseModel]] = []
+    for member in _members(annotation):
+        if get_origin(member) is list:
+            found += _models_in(get_args(member)[0])
+        elif isinstance(member, type) and issubclass(member, BaseModel):
+            found.append(member)
+    return found
+
+
+def _tag(model: type[BaseModel]) -> object:
+    """The `kind` a model of a discriminated union is chosen by (None: it has none)."""
+    field = model.model_fields.get("kind")
+    if field is None or get_origin(field.annotation) is not Literal:
+        return None
+    return get_args(field.annotation)[0]

@@ -44,4 +44,4 @@ def source_config(
     try:
         return _SCANNER_CONFIG.validate_python(settings)
     except ValidationError as error:
-        raise ConfigError(f"--source {spec}: {first_problem(error, settings)}") from None
+        raise ConfigError(f"--source {spec}: {first_problem(error, ScannerConfig)}") from None

@@ -153,7 +153,7 @@ def check_schema(engine: Engine, name: str) -> None:
     version reads (its newest revision): a command that only reads never creates or upgrades
     it."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
     if current is None:
         raise StoreMissing(
