@@ -131,7 +131,7 @@ class Secret(_Section):
 class _HubBase(_Section):
     """What every hub kind shares: the resilience wrapper's deadline and breaker."""
 
-    timeout_s: float = Field(default=10.0, gt=0)  # one call's deadline (the resilience wrapper)
+    timeout_s: float = Field(default=10.0, gt=0)  # a verify's deadline, retries included
     breaker_failures: int = Field(default=5, ge=1)  # calls failing in a row that open the breaker
     breaker_cooldown_s: float = Field(default=30.0, gt=0)  # open breaker or refused login: pause
 

@@ -25,7 +25,7 @@ def key_of(loc: Sequence[int | str], root: Any) -> Key:
     is one of several kinds (`soap` in `hub.soap.url`) and, below a value, the member of a
     union it was tried as (`int` in `…source.int`); both are dropped."""
     parts: Key = []
-    models, listed = _models_in(root), _is_list(root)
+    models, listed = models_in(root), _is_list(root)
     tagged = len(models) > 1
     for part in loc:
         if listed and isinstance(part, int):
@@ -44,7 +44,7 @@ def key_of(loc: Sequence[int | str], root: Any) -> Key:
                 parts.append(part)  # a key the section does not have
             break
         parts.append(part)
-        models, listed = _models_in(field.annotation), _is_list(field.annotation)
+        models, listed = models_in(field.annotation), _is_list(field.annotation)
         tagged = len(models) > 1
     return parts
 
@@ -118,26 +118,26 @@ def _counted(problems: Sequence[str]) -> str:
     return problems[0] + more
 
 
-def _members(annotation: Any) -> list[Any]:
-    """The types an annotation may hold: unions and `Annotated` unwrapped."""
+def members(annotation: Any) -> list[Any]:
+    """The types a value of `annotation` may be: unions and `Annotated` unwrapped."""
     origin = get_origin(annotation)
     if origin is Annotated:
-        return _members(get_args(annotation)[0])
+        return members(get_args(annotation)[0])
     if origin is Union or origin is types.UnionType:
-        return [member for arg in get_args(annotation) for member in _members(arg)]
+        return [member for arg in get_args(annotation) for member in members(arg)]
     return [annotation]
 
 
 def _is_list(annotation: Any) -> bool:
-    return any(get_origin(member) is list for member in _members(annotation))
+    return any(get_origin(member) is list for member in members(annotation))
 
 
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
+def models_in(annotation: Any) -> list[type[BaseModel]]:
     """The models a value of `annotation` may be (the items', for a list)."""
     found: list[type[BaseModel]] = []
-    for member in _members(annotation):
+    for member in members(annotation):
         if get_origin(member) is list:
-            found += _models_in(get_args(member)[0])
+            found += models_in(get_args(member)[0])
         elif isinstance(member, type) and issubclass(member, BaseModel):
             found.append(member)
     return found

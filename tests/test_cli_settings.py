@@ -9,23 +9,21 @@ import math
 import socket
 import time
 import tomllib
-import types
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, get_origin
 
 import pytest
 import sqlalchemy as sa
 from annotated_types import Ge, Gt, Le, MaxLen, MinLen
-from click.testing import Result
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509 import load_pem_x509_certificate
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from robot_controller.cli import app
 from robot_controller.config import (
@@ -50,6 +48,7 @@ from robot_controller.config import (
     default_config_path,
     load_config,
 )
+from robot_controller.config_problems import members, models_in
 from simulators.delivery import generate_delivery, master_data
 from simulators.hub.tls import Pki, make_pki
 from simulators.world import write_master_data
@@ -128,23 +127,11 @@ MINIMAL: dict[type[BaseModel], dict[str, Any]] = {
 """A valid section of each kind: the sweep spoils one key of it at a time."""
 
 
-def members(annotation: Any) -> list[Any]:
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return members(get_args(annotation)[0])
-    if origin is Union or origin is types.UnionType:
-        return [m for arg in get_args(annotation) for m in members(arg)]
-    if origin is list:
-        return members(get_args(annotation)[0])
-    return [annotation]
-
-
 def sections() -> Iterator[tuple[str, type[BaseModel]]]:
     """Every section of the configuration, each kind of it on its own."""
     for name, field in Config.model_fields.items():
-        for model in members(field.annotation):
-            if isinstance(model, type) and issubclass(model, BaseModel):
-                yield name, model
+        for model in models_in(field.annotation):
+            yield name, model
 
 
 def wrong_values(field: FieldInfo) -> Iterator[tuple[str, Any]]:
@@ -535,7 +522,7 @@ def test_a_section_the_file_gives_replaces_the_embedded_one_whole(tmp_path: Path
 def test_the_embedded_defaults_are_the_defaults_of_the_keys_a_section_leaves_out() -> None:
     """So a section given whole with keys left out means what the embedded one means."""
     embedded = tomllib.loads(default_config_path().read_text(encoding="utf-8"))
-    models = {"site": Site, "store": StoreConfig, "hub": MockHubConfig,
+    models: dict[str, type[BaseModel]] = {"site": Site, "store": StoreConfig, "hub": MockHubConfig,
               "simulation": Simulation, "pipeline": PipelineConfig, "log": LogConfig}  # fmt: skip
     assert set(embedded) == set(models)
     for name, keys in embedded.items():

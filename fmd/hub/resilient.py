@@ -3,7 +3,9 @@
 The retry rule of ARCHITECTURE.md invariant 3: a state change whose answer was lost is never re-sent
 blindly. The pack's state is asked first (verify); the change is re-sent, with the same client
 transaction id, only if it did not land. A throttled request (nothing applied) waits for
-`Retry-After` or the backoff and goes again. Verify is read-only and simply retried.
+`Retry-After` or the backoff and goes again. Verify is read-only and simply retried, within
+`timeout_s`: the deadline of the whole verify, its tries and pauses included (a try that could
+not start before it is not made).
 
 A refused login (`HubAuthFailed`) is none of these: it is never retried, and it does not count as
 an outage (the hub answered; the breaker stays as it was, and closes on the answer). Sending a
