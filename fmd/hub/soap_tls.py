@@ -97,7 +97,7 @@ def _load_pkcs12(context: ssl.SSLContext, path: Path, password: str | None) -> N
         )
     except ValueError:
         raise ValueError(
-            f"pkcs12: cannot open {path}: a wrong pkcs12_password, or not a PKCS#12 file"
+            f"pkcs12: cannot open {path}: wrong password (pkcs12_password), or not a PKCS#12 file"
         ) from None
     if key is None or certificate is None:
         raise ValueError(f"pkcs12: {path} holds no private key and certificate")
