@@ -288,6 +288,13 @@ def test_profiles_render_the_bytes_a_scanner_sends() -> None:
     assert PROFILES["caps-lock"].render("]d2 abc") == b"]D2 ABC\r"
 
 
+def test_a_scanner_with_the_aim_prefix_on_sends_it_with_every_scan() -> None:
+    assert PROFILES["good"].render(BODY) == b"]d2" + BODY.encode() + b"\r"
+    assert PROFILES["good"].render("]d1" + BODY).startswith(b"]d1")  # the scan's own is kept
+    envelope = "[)>\x1e06\x1d9N110375286414\x1d1T12345ABCD\x1e\x04"
+    assert PROFILES["good"].render(envelope).startswith(b"]d1[)>")
+
+
 def test_the_port_link_follows_the_scanner_across_replugs(sim: VirtualScanner) -> None:
     first = sim.device
     assert first is not None
