@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -18,6 +19,7 @@ from rich.table import Table
 
 from robot_controller.config import ConfigError, load_config
 from robot_controller.console import fail, out
+from robot_controller.logs import configure_logging
 from robot_controller.robot.base import (
     CommandRefused,
     JobCode,
@@ -107,6 +109,10 @@ def robot_ack(
 
 
 def _with_robot(config: Path | None, action: Callable[[Robot], Awaitable[T]]) -> T:
+    """Run `action` on the configured robot; stdout is the command's answer alone (warnings
+    go to stderr, the driver's info lines and pymodbus' own nowhere)."""
+    configure_logging(level="warning", stream=sys.stderr)
+
     async def run() -> T:
         settings = load_config(config)
         if settings.robot is None and settings.simulation is not None:

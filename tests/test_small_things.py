@@ -11,6 +11,8 @@ import pytest
 
 from robot_controller.demo import DemoOptions, run_demo
 from simulators.delivery import generate_delivery
+from simulators.plc import PlcSimulator
+from simulators.robot_model import RobotModel
 from simulators.scanner import PROFILES, VirtualScanner
 from simulators.world import RobotKind
 from tests.support.processes import ROOT
@@ -52,3 +54,35 @@ def test_the_good_virtual_scanner_passes_scanner_check(tmp_path: Path, seed: int
         out, err = check.communicate(timeout=60)
     assert check.returncode == 0, out + err
     assert "set up well" in out
+
+
+def robot_config(tmp_path: Path, port: int) -> Path:
+    path = tmp_path / "robot.toml"
+    path.write_text(
+        f'[site]\nlocation = "ward"\n[robot]\nkind = "modbus-tcp"\nhost = "127.0.0.1"\n'
+        f"port = {port}\nack_timeout_s = 0.3\n"
+    )
+    return path
+
+
+def test_robot_status_prints_the_status_alone(tmp_path: Path) -> None:
+    with PlcSimulator(RobotModel(), tcp=("127.0.0.1", 0)).run_in_thread() as plc:
+        terminal = fmd_robot("robot", "status", "--config", str(robot_config(tmp_path, plc.port)))
+        out, err = terminal.communicate(timeout=60)
+    assert terminal.returncode == 0, out + err
+    labels = [line.split("  ")[0].strip() for line in out.splitlines()]
+    assert labels == [
+        "state", "ready", "status word", "fault", "stored / rejected", "last job", "takes a pack",
+    ]  # fmt: skip
+    assert err == ""
+
+
+def test_an_unreachable_robot_is_one_line_without_library_noise(tmp_path: Path) -> None:
+    with PlcSimulator(RobotModel(), tcp=("127.0.0.1", 0)).run_in_thread() as plc:
+        port = plc.port  # free again once the simulator has stopped
+    terminal = fmd_robot("robot", "status", "--config", str(robot_config(tmp_path, port)))
+    out, err = terminal.communicate(timeout=60)
+    assert terminal.returncode == 1
+    assert out == ""
+    (line,) = err.splitlines()
+    assert line.startswith("error: robot: cannot connect to the robot at tcp 127.0.0.1:")
