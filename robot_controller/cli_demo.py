@@ -48,6 +48,10 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
     db: Annotated[Path | None, typer.Option(help="SQLite file (default: a new one).")] = None,
     hub_latency_ms: Annotated[float, typer.Option(min=0.0, help="Simulated hub latency.")] = 0.0,
+    hub_error_rate: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of hub calls that fail (technical error)."),
+    ] = 0.0,
     move_time_ms: Annotated[float, typer.Option(min=0.0, help="Robot time per move.")] = 0.0,
     hub: Annotated[
         str, typer.Option(help="mock (in process), or soap / rest over HTTPS to the simulator.")
@@ -86,6 +90,7 @@ def demo(
         site=replace(SitePolicy(), mode=mode),  # type: ignore[arg-type]
         db=db or folder / "fmd-robot.db",
         hub_latency_s=hub_latency_ms / 1000,
+        hub_error_rate=hub_error_rate,
         move_time_s=move_time_ms / 1000,
         hub=hub,
         scanner=scanner,
@@ -103,7 +108,7 @@ def demo(
         sys.stdout.write(json.dumps(report.as_json()) + "\n")
     else:
         _show_report(report, folder / "fmd-robot.log")
-    raise typer.Exit(0 if report.misrouted == report.lost == report.moved_twice == 0 else 1)
+    raise typer.Exit(0 if report.ok else 1)
 
 
 def _run_demo_with_progress(options: DemoOptions, *, quiet: bool) -> DemoReport:
@@ -138,11 +143,21 @@ def _show_report(report: DemoReport, log_path: Path) -> None:
     for kind, routes in sorted(report.by_kind.items()):
         table.add_row(kind, *(str(routes.get(r, 0) or "") for r in columns))
     out.print(table)
-    verdict = (
-        "[green]every pack routed as expected, none moved twice[/]"
-        if report.misrouted == report.moved_twice == 0
-        else f"[red]{report.misrouted} packs misrouted, {report.moved_twice} moved twice[/]"
+    held_back = (
+        f"; [yellow]{report.held_back} held back off the shelf (the hub or the robot could not "
+        "serve them)[/]"
+        if report.held_back
+        else ""
     )
+    if report.unsafe or report.misrouted or report.moved_twice:
+        verdict = (
+            f"[red]{report.unsafe} suspect packs shelved, {report.misrouted} misrouted, "
+            f"{report.moved_twice} moved twice[/]{held_back}"
+        )
+    elif report.held_back:
+        verdict = f"[green]no pack shelved unsafely or misrouted, none moved twice[/]{held_back}"
+    else:
+        verdict = "[green]every pack routed as expected, none moved twice[/]"
     out.print(
         f"{report.packs} packs in {report.elapsed_s:.2f} s ({report.packs_per_s:.0f} packs/s): "
         f"{report.shelved} shelved, {report.quarantined} quarantined, {report.rejected} rejected; "

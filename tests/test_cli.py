@@ -24,8 +24,8 @@ PARSE_KEYS = {
     "nhrn_ai", "submit", "problems",
 }  # fmt: skip
 DEMO_KEYS = {
-    "packs", "shelved", "rejected", "quarantined", "alerts", "decommissioned", "misrouted",
-    "lost", "moved_twice", "elapsed_s", "packs_per_s", "db",
+    "packs", "shelved", "rejected", "quarantined", "alerts", "decommissioned", "unsafe",
+    "misrouted", "held_back", "lost", "moved_twice", "elapsed_s", "packs_per_s", "db",
 }  # fmt: skip
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from robot_controller.demo import DemoOptions, run_demo
-from simulators.delivery import generate_delivery
+from fmd.policy import Why
+from robot_controller.cli import app
+from robot_controller.demo import DemoOptions, Judgement, judge, run_demo
+from simulators.delivery import Kind, generate_delivery
 from simulators.plc import PlcSimulator
 from simulators.robot_model import RobotModel
 from simulators.scanner import PROFILES, VirtualScanner
@@ -86,3 +90,39 @@ def test_an_unreachable_robot_is_one_line_without_library_noise(tmp_path: Path) 
     assert out == ""
     (line,) = err.splitlines()
     assert line.startswith("error: robot: cannot connect to the robot at tcp 127.0.0.1:")
+
+
+@pytest.mark.parametrize(
+    ("expected", "route", "why", "judgement"),
+    [
+        ("shelved", "shelved", Why.DECOMMISSIONED, Judgement.AS_EXPECTED),
+        ("quarantined", "quarantined", Why.ALERT, Judgement.AS_EXPECTED),
+        ("quarantined", "shelved", Why.DECOMMISSIONED, Judgement.UNSAFE),
+        ("rejected", "shelved", Why.SHELVED_UNVERIFIED, Judgement.UNSAFE),
+        ("shelved", "quarantined", Why.HUB_UNAVAILABLE, Judgement.HELD_BACK),
+        ("shelved", "quarantined", Why.HUB_LOGIN_FAILED, Judgement.HELD_BACK),
+        ("shelved", "returned", Why.ROBOT_NOT_READY, Judgement.HELD_BACK),
+        ("shelved", "rejected", Why.INTERNAL_ERROR, Judgement.MISROUTED),
+        ("shelved", "quarantined", Why.ALERT, Judgement.MISROUTED),
+        ("rejected", "quarantined", Why.UNKNOWN_PRODUCT, Judgement.MISROUTED),
+        ("quarantined", "lost", "", Judgement.LOST),
+    ],
+)
+def test_each_pack_is_judged_against_its_ground_truth(
+    expected: str, route: str, why: str, judgement: Judgement
+) -> None:
+    assert judge(expected, route, why) is judgement
+
+
+def test_genuine_packs_quarantined_while_the_hub_fails_are_held_back_not_unsafe(
+    tmp_path: Path,
+) -> None:
+    demo = ["demo", "--packs", "30", "--seed", "3", "--hub", "mock", "--robot", "sim"]
+    result = CliRunner().invoke(
+        app, [*demo, "--hub-error-rate", "1", "--json", "--db", str(tmp_path / "demo.db")]
+    )
+    assert result.exit_code == 0, result.output  # held back is safe: the demo passes
+    figures = json.loads(result.stdout.splitlines()[-1])
+    genuine = sum(p.kind is Kind.GENUINE for p in generate_delivery(30, seed=3).packs)
+    assert figures["shelved"] == 0  # nothing verified, nothing shelved
+    assert (figures["held_back"], figures["misrouted"], figures["unsafe"]) == (genuine, 0, 0)
