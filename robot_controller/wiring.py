@@ -17,7 +17,6 @@ from pathlib import Path
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from fmd.codes.escapes import unescape_controls
 from fmd.hub import HubAuthFailed, HubClient, HubUnavailable, MockHub
 from fmd.hub.master_data import MasterData, MasterDataError, load_master_data
 from fmd.hub.resilient import CircuitBreaker, ResilientHub
@@ -53,7 +52,7 @@ from scanners.base import Scanner, ScannerError
 from scanners.camera import CameraScanner, Region
 from scanners.decoders import make_decoder
 from scanners.keyboard import KeyboardScanner
-from scanners.script import ScriptedScanner
+from scanners.script import ScriptedScanner, ScriptFile
 from scanners.serial import SerialScanner, SerialSettings
 
 log = structlog.get_logger("fmd.hub")
@@ -381,19 +380,8 @@ def build_scanner(config: ScannerConfig) -> Scanner:
             return camera
         case ScriptScannerConfig():
             return ScriptedScanner(
-                _read_script(config.path),
+                ScriptFile(config.path),
                 source=f"script:{config.path}",
                 interval_s=config.interval_ms / 1000,
             )
     raise AssertionError(f"unknown scanner configuration {config!r}")
-
-
-def _read_script(path: Path) -> list[str]:
-    """The scans of a file, one a line; GS, RS and EOT inside a line are data, not line ends
-    (as `str.splitlines` would take them)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ScannerError(f"cannot read the scans in {path}: {error}") from None
-    lines = (line.removesuffix("\r") for line in text.split("\n"))
-    return [unescape_controls(line) for line in lines if line.strip()]

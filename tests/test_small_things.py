@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import select
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ from typer.testing import CliRunner
 from fmd.policy import Why
 from robot_controller.cli import app
 from robot_controller.demo import DemoOptions, Judgement, judge, run_demo
+from simulators.camera import CONVEYOR, write_delivery_video
 from simulators.delivery import Kind, generate_delivery
 from simulators.plc import PlcSimulator
 from simulators.robot_model import RobotModel
@@ -126,3 +130,54 @@ def test_genuine_packs_quarantined_while_the_hub_fails_are_held_back_not_unsafe(
     genuine = sum(p.kind is Kind.GENUINE for p in generate_delivery(30, seed=3).packs)
     assert figures["shelved"] == 0  # nothing verified, nothing shelved
     assert (figures["held_back"], figures["misrouted"], figures["unsafe"]) == (genuine, 0, 0)
+
+
+def next_line_within(stream: object, timeout_s: float) -> str | None:
+    """The next line of a child's output, or None when none comes within `timeout_s`."""
+    readable, _, _ = select.select([stream], [], [], timeout_s)
+    return getattr(stream, "readline")() if readable else None  # noqa: B009 - a pipe
+
+
+def test_scan_streams_a_file_the_first_scan_before_the_file_ends(tmp_path: Path) -> None:
+    delivery = generate_delivery(10, seed=1)
+    raws = delivery.raws
+    fifo = tmp_path / "scans.txt"  # a file whose writer has not finished: it never ends
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)  # a FIFO opened both ways never waits for its reader
+    try:
+        os.write(writer, "".join(raw + "\n" for raw in raws[:10]).encode())
+        scan = fmd_robot("scan", "--source", f"file:{fifo}", "--json", "--count", "1")
+        first = next_line_within(scan.stdout, 60)
+        scan.kill()
+        scan.communicate()
+    finally:
+        os.close(writer)
+    assert first is not None, "no scan before the end of the file: it was read whole first"
+    assert json.loads(first)["serial"] == delivery.packs[0].ui.serial
+
+
+def test_a_line_that_is_not_text_ends_scan_with_one_line_naming_it(tmp_path: Path) -> None:
+    raws = generate_delivery(3, seed=1).raws
+    path = tmp_path / "scans.txt"
+    path.write_bytes(f"{raws[0]}\n{raws[1]}\n".encode() + b"\xff\xfe garbage\n" + raws[2].encode())
+    scan = fmd_robot("scan", "--source", f"file:{path}", "--json")
+    out, err = scan.communicate(timeout=60)
+    assert scan.returncode == 1
+    assert len(out.splitlines()) == 2  # the scans before it
+    (line,) = err.splitlines()
+    assert f"{path}: line 3 is not UTF-8 text" in line
+
+
+def test_a_video_cut_off_mid_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    video = tmp_path / "belt.mkv"
+    belt = replace(CONVEYOR, width=640, height=480)
+    write_delivery_video(video, generate_delivery(4, seed=1).raws, settings=belt)
+    whole = video.read_bytes()
+    video.write_bytes(whole[: len(whole) // 2])  # a copy interrupted half way
+    scan = fmd_robot("scan", "--source", f"file:{video}", "--json")
+    out, err = scan.communicate(timeout=120)
+    assert scan.returncode == 1, out + err
+    (line,) = err.splitlines()  # FFmpeg's own complaints included: none
+    assert "the video is damaged: it ends at frame" in line
+    assert "of 32" in line
+    assert len(out.splitlines()) == 2  # the packs before the cut
