@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import select
+import signal
+import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -181,3 +183,82 @@ def test_a_video_cut_off_mid_file_is_one_line_and_exit_1(tmp_path: Path) -> None
     assert "the video is damaged: it ends at frame" in line
     assert "of 32" in line
     assert len(out.splitlines()) == 2  # the packs before the cut
+
+
+def sim_hub(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """`fmd-robot sim hub` with its temporary files in `tmp_path / "tmp"` (they are watched)."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "COLUMNS": "200"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "robot_controller", "sim", "hub", "--packs", "5", *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def endpoints_line(stream: object) -> str:
+    """Read the simulator's lines until the one that says where it serves."""
+    for _ in range(20):
+        line = next_line_within(stream, 60)
+        assert line, "the simulator never said where it serves"
+        if line.startswith(("SOAP", "REST")):
+            return line
+    raise AssertionError("no endpoints line")
+
+
+def leftovers(tmp_path: Path) -> list[str]:
+    return sorted(path.name for path in (tmp_path / "tmp").iterdir())
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_sim_hub_removes_its_keys_when_stopped(tmp_path: Path, stop: signal.Signals) -> None:
+    hub = sim_hub(tmp_path)
+    endpoints_line(hub.stdout)
+    (folder,) = (tmp_path / "tmp").iterdir()
+    assert (folder / "client.key").exists()  # private keys, while it serves
+    hub.send_signal(stop)
+    assert hub.wait(timeout=30) == 0
+    assert leftovers(tmp_path) == []
+
+
+def test_sim_hub_that_cannot_start_says_why_and_leaves_no_keys(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        hub = sim_hub(tmp_path, "--port", str(port), "--dialects", "rest")
+        _, err = hub.communicate(timeout=60)
+    assert hub.returncode == 2
+    (line,) = err.splitlines()
+    assert "cannot start the simulator" in line
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(("dialects", "kind"), [("soap,rest", "soap"), ("rest", "rest")])
+def test_sim_hub_keeps_its_state_and_prints_the_config_that_reaches_it(
+    tmp_path: Path, dialects: str, kind: str
+) -> None:
+    state = tmp_path / "hub-state"
+    args = ("--state-dir", str(state), "--dialects", dialects, "--print-config")
+    first = sim_hub(tmp_path, *args)
+    endpoints_line(first.stderr)  # with --print-config, stdout is the section alone
+    first.send_signal(signal.SIGTERM)
+    section, _ = first.communicate(timeout=30)
+    assert first.returncode == 0
+    ca = (state / "ca.pem").read_bytes()
+
+    again = sim_hub(tmp_path, *args)
+    endpoints_line(again.stderr)
+    config = tmp_path / "hub.toml"
+    config.write_text('[site]\nlocation = "hospital-pharmacy-1"\n' + section)
+    raw = generate_delivery(5, seed=1).raws[0]
+    verified = CliRunner().invoke(app, ["verify", "--config", str(config), "--json", raw])
+    again.send_signal(signal.SIGTERM)
+    section_again, _ = again.communicate(timeout=30)
+
+    assert verified.exit_code == 0, verified.output
+    assert json.loads(verified.stdout)["state"] == "ACTIVE"
+    assert f'kind = "{kind}"' in section
+    assert section_again == section  # the same ports, CA, keys and secrets
+    assert (state / "ca.pem").read_bytes() == ca
+    assert (state / "client.key").exists()
+    assert leftovers(tmp_path) == []
