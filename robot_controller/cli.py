@@ -18,7 +18,6 @@ from rich.table import Table
 from fmd.codes import PackIdentifier, ParsedScan, parse_scan
 from fmd.codes.escapes import show_controls, unescape_controls
 from fmd.hub import HubAuthFailed, HubResult, HubUnavailable, PackState
-from fmd.policy import Decision
 from robot_controller import __version__
 from robot_controller.cli_common import ConfigOption, answer_of, real_hub, settings_of, show_answer
 from robot_controller.cli_delivery import delivery_app
@@ -41,7 +40,7 @@ from robot_controller.console import fail, out
 from robot_controller.logs import configure_logging
 from robot_controller.outbox import ReplayReport, UndoRefused, queue_undo, replay
 from robot_controller.parsed_json import parsed_as_json
-from robot_controller.pipeline import utc_now
+from robot_controller.pipeline import Routed, utc_now
 from robot_controller.pipeline.context import new_trx
 from robot_controller.robot.base import RobotConflict
 from robot_controller.simulated import simulated
@@ -373,7 +372,7 @@ async def _serve(
 ) -> None:
     routed = 0
 
-    def count(_token: int, _route: str, _decision: Decision) -> None:
+    def count(_pack: Routed) -> None:
         nonlocal routed
         routed += 1
 

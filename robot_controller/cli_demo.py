@@ -16,11 +16,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fmd.policy import Decision, SitePolicy
+from fmd.policy import SitePolicy
 from robot_controller.config import ConfigError
 from robot_controller.console import err, fail, out
 from robot_controller.demo import DemoOptions, DemoReport, run_demo
 from robot_controller.logs import configure_logging
+from robot_controller.pipeline import Routed
 from simulators.world import (
     HUB_KINDS,
     ROBOT_KINDS,
@@ -120,8 +121,8 @@ def _run_demo_with_progress(options: DemoOptions, *, quiet: bool) -> DemoReport:
     with progress:
         task = progress.add_task("packs", total=options.packs, routes="")
 
-        def routed(_token: int, route: str, _decision: Decision) -> None:
-            routes[route] += 1
+        def routed(pack: Routed) -> None:
+            routes[pack.route] += 1
             shown = " ".join(f"{name} {count}" for name, count in sorted(routes.items()))
             progress.update(task, advance=1, routes=shown)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fmd.codes.symbology import read_symbology
-from fmd.policy import Decision, SitePolicy
+from fmd.policy import SitePolicy
 from robot_controller.config import (
     Config,
     MockHubConfig,
@@ -21,6 +21,7 @@ from robot_controller.config import (
     Site,
     StoreConfig,
 )
+from robot_controller.pipeline import Routed
 from robot_controller.robot.sim import SimRobot
 from robot_controller.simulated import simulated
 from robot_controller.store import Store
@@ -105,17 +106,17 @@ class DemoReport:
 
 async def run_demo(
     options: DemoOptions,
-    on_routed: Callable[[int, str, Decision], None] | None = None,
+    on_routed: Callable[[Routed], None] | None = None,
     on_loading: Callable[[], None] | None = None,
 ) -> DemoReport:
     """Start the simulated world, load every pack through the daemon, compare with ground truth."""
     routed = 0
 
-    def count(token: int, route: str, decision: Decision) -> None:
+    def count(pack: Routed) -> None:
         nonlocal routed
         routed += 1
         if on_routed is not None:
-            on_routed(token, route, decision)
+            on_routed(pack)
 
     with tempfile.TemporaryDirectory(prefix="fmd-robot-world-") as folder:
         report, moves = await _load(options, Path(folder), count, lambda: routed, on_loading)
@@ -126,7 +127,7 @@ async def run_demo(
 async def _load(
     options: DemoOptions,
     folder: Path,
-    on_routed: Callable[[int, str, Decision], None],
+    on_routed: Callable[[Routed], None],
     routed: Callable[[], int],
     on_loading: Callable[[], None] | None,
 ) -> tuple[DemoReport, Counter[int]]:
