@@ -314,6 +314,7 @@ class PipelineConfig(_Section):
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
+    file: Path | None = None  # default: stderr, or fmd-robot.log while the console shows its view
 
 
 class Config(BaseSettings):
