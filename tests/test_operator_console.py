@@ -55,7 +55,8 @@ def test_each_pack_comes_with_what_to_do_in_plain_words(route: Route, why: Why, 
 
 def test_a_flagged_pack_is_to_be_checked_whatever_its_route() -> None:
     told = instruction(routed(Route.SHELVED, Why.DECOMMISSIONED, flagged=True, message="undo it"))
-    assert told.startswith("check this pack") and "undo it" in told
+    assert told.startswith("check this pack")
+    assert "undo it" in told
 
 
 def test_the_view_shows_untrusted_text_as_it_is_and_never_colour_alone() -> None:
@@ -66,8 +67,10 @@ def test_the_view_shows_untrusted_text_as_it_is_and_never_colour_alone() -> None
     screen.print(view.view(Devices(HubHealth.BREAKER_OPEN, "robot stopped", ("serial scanner",))))
     text = screen.export_text()
     assert "SN[bold red]1" in text
-    assert "⚠ QUARANTINE CHUTE" in text and "✔ SHELVED" in text
-    assert "AWAY: calls paused" in text and "NOT READY: robot stopped" in text
+    assert "⚠ QUARANTINE CHUTE" in text
+    assert "✔ SHELVED" in text
+    assert "AWAY: calls paused" in text
+    assert "NOT READY: robot stopped" in text
     assert "2 packs: 1 shelved, 0 reject tray, 1 quarantine chute, 0 back to you" in text
 
 
