@@ -180,7 +180,7 @@ class SerialScanner:
             log.warning("scanner.disconnected", source=self.source, cause=item.cause)
             self._lines.flush()
         elif isinstance(item, StillDown):
-            log.info("scanner.reconnect_failed", source=self.source, error=item.error)
+            log.warning("scanner.reconnect_failed", source=self.source, error=item.error)
         elif isinstance(item, LinkUp):
             self.stats.reconnects += 1
             log.warning("scanner.reconnected", source=self.source, reconnects=self.stats.reconnects)
