@@ -7,6 +7,7 @@ Rich renderable for a live view). Untrusted text (scans, messages) is never read
 
 from __future__ import annotations
 
+import re
 from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,6 +72,7 @@ WHY_WORDS: Final = {
     Why.ROBOT_CONFLICT: "another controller drives the robot",
 }
 _RESCAN: Final = frozenset({Why.DAMAGED_SCAN, Why.UNREADABLE, Why.EXPIRY_INVALID})
+_CODE: Final = re.compile(r"[A-Z0-9_]+")
 
 
 def instruction(pack: Routed) -> str:
@@ -83,10 +85,16 @@ def instruction(pack: Routed) -> str:
     if pack.route is Route.RETURNED:
         return f"{why}: keep it, scan it again when loading resumes"
     if pack.decision.why in _RESCAN:
-        return f"{why}: take it from the reject tray and scan it again"
+        advice = f" ({pack.message})" if _words(pack.message) else ""
+        return f"{why}{advice}: take it from the reject tray and scan it again"
     if pack.route is Route.REJECTED:
         return f"{why}: take it from the reject tray, it is not for the shelf"
     return f"{why}: leave it in the quarantine chute for the responsible person"
+
+
+def _words(message: str) -> bool:
+    """True for a message in words (the parser's advice), not a bare return code."""
+    return bool(message) and _CODE.fullmatch(message) is None
 
 
 def describe(config: Config) -> list[str]:

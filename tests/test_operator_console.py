@@ -53,6 +53,13 @@ def test_each_pack_comes_with_what_to_do_in_plain_words(route: Route, why: Why, 
     assert words in instruction(routed(route, why))
 
 
+def test_the_parsers_advice_reaches_the_bench() -> None:
+    caps = routed(Route.REJECTED, Why.DAMAGED_SCAN, message="Caps Lock is on: turn it off")
+    assert "(Caps Lock is on: turn it off): take it from the reject tray" in instruction(caps)
+    bare = routed(Route.REJECTED, Why.UNREADABLE, message="NMVS_TE_XM_01")
+    assert "NMVS_TE_XM_01" not in instruction(bare)
+
+
 def test_a_flagged_pack_is_to_be_checked_whatever_its_route() -> None:
     told = instruction(routed(Route.SHELVED, Why.DECOMMISSIONED, flagged=True, message="undo it"))
     assert told.startswith("check this pack")
