@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from fmd.hub import MockHub
+from fmd.hub.markets import MARKETS, market_profile
 from fmd.hub.master_data import MasterData, MasterDataError, load_master_data
 from robot_controller.console import fail, out
 from robot_controller.wiring import read_master_data
@@ -27,6 +28,12 @@ def sim_hub(
     seed: Annotated[int, typer.Option(help="Seed of the master data and of the faults.")] = 1,
     packs: Annotated[int, typer.Option(min=0, help="Packs of master data to load.")] = 200,
     dialects: Annotated[str, typer.Option(help="Comma-separated: soap,rest.")] = "soap,rest",
+    market: Annotated[
+        str,
+        typer.Option(
+            help=f"The national system it answers as: {', '.join(MARKETS)} (where they differ)."
+        ),
+    ] = "strict",
     fault: Annotated[
         list[str] | None,
         typer.Option(help="A fault setting NAME=VALUE, e.g. lost_reply_rate=0.1 (repeatable)."),
@@ -52,7 +59,11 @@ def sim_hub(
         faults.update(dict(item.split("=", 1) for item in fault or []))
     except ValueError as error:
         raise fail(f"--fault: {error} (NAME=VALUE, names: {', '.join(vars(faults))})") from None
-    hub = MockHub(seed=seed)
+    try:
+        profile = market_profile(market)
+    except ValueError as error:
+        raise fail(f"--market: {error}") from None
+    hub = MockHub(seed=seed, market=profile)
     try:
         data = (
             read_master_data(master_data)
@@ -90,6 +101,7 @@ def sim_hub(
         f"CA {simulator.pki.ca}\nclient certificate {simulator.pki.client_cert} "
         f"key {simulator.pki.client_key}\nSOAP login {soap.client_login_id} / {soap.user_id} / "
         f"{soap.password}; REST client {rest.client_id} / {rest.client_secret}\n"
+        f"market {profile.name}: {profile.source}\n"
         f"{len(data.packs)} packs of master data loaded. Ctrl-C stops.",
         soft_wrap=True,
         highlight=False,

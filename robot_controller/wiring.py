@@ -286,7 +286,7 @@ def mock_hub(config: MockHubConfig) -> MockHub:
             'hub: kind = "mock" needs master_data = "FILE.json" (products, batches and packs); '
             'a real site sets kind = "soap" or "rest"'
         )
-    mock = MockHub(seed=config.seed)
+    mock = MockHub(seed=config.seed, market=config.market)
     try:
         load_master_data(mock, read_master_data(config.master_data))
     except MasterDataError as error:

@@ -321,7 +321,7 @@ async def test_the_same_ui_from_two_scanners_at_once_is_shelved_only_once(
     tmp_path: Path, site: SitePolicy
 ) -> None:
     delivery = generate_delivery(1, seed=12, suspect_rate=0.0, today=TODAY)
-    hub = MockHub(seed=1, resupply_alert_after=1)
+    hub = MockHub(seed=1)
     seed_hub(hub, delivery)
     store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
     pipeline = Pipeline(
