@@ -227,7 +227,7 @@ def _show_parsed(parsed: ParsedScan) -> None:
             f"[{colour}]{problem.severity}[/] {problem.code}: {problem.message}", highlight=False
         )
     verdict = "[green]pack UI[/]" if parsed.ui else "[red]not a pack UI[/]"
-    out.print(f"{verdict}; {'send to the hub' if parsed.submit else 'do not send: rescan'}")
+    out.print(f"{verdict}; {'send to the hub' if parsed.submit else 'do not send'}")
 
 
 @app.command()
