@@ -15,12 +15,16 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from fmd.policy import Decision, SitePolicy
+from fmd.policy import SitePolicy
 from robot_controller.config import ConfigError
 from robot_controller.console import err, fail, out
 from robot_controller.demo import DemoOptions, DemoReport, run_demo
 from robot_controller.logs import configure_logging
+from robot_controller.operator_console import ROUTE_WORDS, WHY_WORDS
+from robot_controller.pipeline import Routed
+from robot_controller.states import Route
 from simulators.world import (
     HUB_KINDS,
     ROBOT_KINDS,
@@ -99,7 +103,7 @@ def demo(
     with (folder / "fmd-robot.log").open("w", encoding="utf-8") as log_file:
         configure_logging(stream=log_file)
         try:
-            report = _run_demo_with_progress(options, quiet=as_json)
+            report, set_aside = _run_demo_with_progress(options, quiet=as_json)
         except (ConfigError, WorldError) as error:
             raise fail(str(error)) from None
         finally:
@@ -107,11 +111,14 @@ def demo(
     if as_json:
         sys.stdout.write(json.dumps(report.as_json()) + "\n")
     else:
-        _show_report(report, folder / "fmd-robot.log")
+        _show_report(report, folder / "fmd-robot.log", set_aside)
     raise typer.Exit(0 if report.ok else 1)
 
 
-def _run_demo_with_progress(options: DemoOptions, *, quiet: bool) -> DemoReport:
+def _run_demo_with_progress(
+    options: DemoOptions, *, quiet: bool
+) -> tuple[DemoReport, list[Routed]]:
+    """The demo's report, and the packs it set aside (not shelved, or flagged), in order."""
     progress = Progress(
         TextColumn("loading delivery"),
         BarColumn(),
@@ -122,18 +129,22 @@ def _run_demo_with_progress(options: DemoOptions, *, quiet: bool) -> DemoReport:
         disable=quiet or not err.is_terminal,
     )
     routes: Counter[str] = Counter()
+    set_aside: list[Routed] = []
     with progress:
         task = progress.add_task("packs", total=options.packs, routes="")
 
-        def routed(_token: int, route: str, _decision: Decision) -> None:
-            routes[route] += 1
+        def routed(pack: Routed) -> None:
+            routes[pack.route] += 1
+            if pack.flagged or pack.route is not Route.SHELVED:
+                set_aside.append(pack)
             shown = " ".join(f"{name} {count}" for name, count in sorted(routes.items()))
             progress.update(task, advance=1, routes=shown)
 
-        return asyncio.run(run_demo(options, on_routed=routed))
+        report = asyncio.run(run_demo(options, on_routed=routed))
+    return report, sorted(set_aside, key=lambda pack: pack.token)
 
 
-def _show_report(report: DemoReport, log_path: Path) -> None:
+def _show_report(report: DemoReport, log_path: Path, set_aside: list[Routed]) -> None:
     table = Table(title="Delivery loaded", title_justify="left")
     table.add_column("pack kind")
     returned = any(routes.get("returned") for routes in report.by_kind.values())
@@ -165,4 +176,19 @@ def _show_report(report: DemoReport, log_path: Path) -> None:
         f"{verdict}",
         highlight=False,
     )
+    if set_aside:
+        out.print(_set_aside(set_aside))
     out.print(f"store: {report.db}\nlog:   {log_path}", highlight=False)
+
+
+def _set_aside(packs: list[Routed]) -> Table:
+    """The packs not shelved (or flagged): where each went and why, in plain words."""
+    table = Table(title="Packs set aside", title_justify="left")
+    for column in ("pack", "serial", "went to", "why"):
+        table.add_column(column, overflow="fold")
+    for pack in packs:
+        icon, name, _ = ROUTE_WORDS[pack.route]
+        serial = pack.ui.serial if pack.ui is not None else "—"
+        why = WHY_WORDS.get(pack.decision.why, pack.decision.why.value)
+        table.add_row(str(pack.token), Text(serial), f"{icon} {name}", Text(why))
+    return table

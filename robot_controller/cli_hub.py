@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from fmd.hub import MockHub
+from fmd.hub.markets import MARKETS, market_profile
 from fmd.hub.master_data import MasterData, MasterDataError, load_master_data
 from robot_controller.config import MockHubConfig
 from robot_controller.config_toml import toml_section
@@ -31,6 +32,12 @@ def sim_hub(
     seed: Annotated[int, typer.Option(help="Seed of the master data and of the faults.")] = 1,
     packs: Annotated[int, typer.Option(min=0, help="Packs of master data to load.")] = 200,
     dialects: Annotated[str, typer.Option(help="Comma-separated: soap,rest.")] = "soap,rest",
+    market: Annotated[
+        str,
+        typer.Option(
+            help=f"The national system it answers as: {', '.join(MARKETS)} (where they differ)."
+        ),
+    ] = "strict",
     fault: Annotated[
         list[str] | None,
         typer.Option(help="A fault setting NAME=VALUE, e.g. lost_reply_rate=0.1 (repeatable)."),
@@ -72,7 +79,11 @@ def sim_hub(
         faults.update(dict(item.split("=", 1) for item in fault or []))
     except ValueError as error:
         raise fail(f"--fault: {error} (NAME=VALUE, names: {', '.join(vars(faults))})") from None
-    hub = MockHub(seed=seed)
+    try:
+        profile = market_profile(market)
+    except ValueError as error:
+        raise fail(f"--market: {error}") from None
+    hub = MockHub(seed=seed, market=profile)
     try:
         data = (
             read_master_data(master_data)
@@ -102,7 +113,8 @@ def sim_hub(
     except KeyboardInterrupt:
         return
     try:
-        _announce(simulator, chosen, len(data.packs), print_config=print_config)
+        market_line = f"market {profile.name}: {profile.source}"
+        _announce(simulator, chosen, market_line, len(data.packs), print_config=print_config)
         # Woken now and then: a signal may be delivered to a server thread, and its Python
         # handler runs only once the main thread runs again (a bare wait() can sleep forever).
         while not stop.wait(timeout=0.2):
@@ -115,7 +127,12 @@ def sim_hub(
 
 
 def _announce(
-    simulator: HubSimulator, dialects: tuple[str, ...], packs: int, *, print_config: bool
+    simulator: HubSimulator,
+    dialects: tuple[str, ...],
+    market: str,
+    packs: int,
+    *,
+    print_config: bool,
 ) -> None:
     """Say where the simulator serves and how to log in; with `print_config`, the `[hub]`
     section that connects to it goes to stdout and the rest to stderr."""
@@ -139,8 +156,8 @@ def _announce(
     console.print(
         f"CA {pki.ca}\nclient certificate {pki.client_cert} key {pki.client_key}\n"
         f"SOAP login {soap.client_login_id} / {soap.user_id} / {soap.password}; REST client "
-        f"{rest.client_id} / {rest.client_secret}\n{packs} packs of master data loaded. "
-        "Ctrl-C stops.",
+        f"{rest.client_id} / {rest.client_secret}\n{market}\n{packs} packs of master data "
+        "loaded. Ctrl-C stops.",
         soft_wrap=True,
         highlight=False,
     )

@@ -166,7 +166,9 @@ def _show_scan(item: Scan, parsed: ParsedScan) -> None:
         colour = "red" if problem.severity == "error" else "yellow"
         out.print(f"  [{colour}]{problem.code}[/]: {problem.message}", highlight=False)
     if not parsed.submit:
-        out.print("  [red]not sent to the hub: rescan[/]", highlight=False)
+        out.print(
+            "  [red]not sent to the hub[/] (the problems above say what to do)", highlight=False
+        )
 
 
 def _show_check(report: CheckReport) -> None:

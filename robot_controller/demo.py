@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from fmd.codes.symbology import read_symbology
-from fmd.policy import Decision, SitePolicy, Why
+from fmd.policy import SitePolicy, Why
 from robot_controller.config import (
     Config,
     MockHubConfig,
@@ -22,6 +22,7 @@ from robot_controller.config import (
     Site,
     StoreConfig,
 )
+from robot_controller.pipeline import Routed
 from robot_controller.robot.sim import SimRobot
 from robot_controller.simulated import simulated
 from robot_controller.store import Store
@@ -151,17 +152,17 @@ class DemoReport:
 
 async def run_demo(
     options: DemoOptions,
-    on_routed: Callable[[int, str, Decision], None] | None = None,
+    on_routed: Callable[[Routed], None] | None = None,
     on_loading: Callable[[], None] | None = None,
 ) -> DemoReport:
     """Start the simulated world, load every pack through the daemon, compare with ground truth."""
     routed = 0
 
-    def count(token: int, route: str, decision: Decision) -> None:
+    def count(pack: Routed) -> None:
         nonlocal routed
         routed += 1
         if on_routed is not None:
-            on_routed(token, route, decision)
+            on_routed(pack)
 
     with tempfile.TemporaryDirectory(prefix="fmd-robot-world-") as folder:
         report, moves = await _load(options, Path(folder), count, lambda: routed, on_loading)
@@ -172,7 +173,7 @@ async def run_demo(
 async def _load(
     options: DemoOptions,
     folder: Path,
-    on_routed: Callable[[int, str, Decision], None],
+    on_routed: Callable[[Routed], None],
     routed: Callable[[], int],
     on_loading: Callable[[], None] | None,
 ) -> tuple[DemoReport, Counter[int]]:

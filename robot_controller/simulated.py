@@ -75,6 +75,7 @@ def world_spec(config: Config, folder: Path) -> WorldSpec:
         scanner=simulation.scanner,
         move_time_s=simulation.move_time_ms / 1000,
         hub_faults=HubFaults(
+            market=mock.market,
             seed=mock.seed,
             latency_s=mock.latency_ms / 1000,
             timeout_rate=mock.timeout_rate,

@@ -22,8 +22,8 @@ from fmd.hub.master_data import MasterData, MasterDataError, load_master_data
 from fmd.hub.resilient import CircuitBreaker, ResilientHub
 from fmd.hub.rest import RestHubClient
 from fmd.hub.soap import SoapHubClient
-from fmd.policy import Decision
 from robot_controller import __version__
+from robot_controller.attention import hub_health_warnings
 from robot_controller.config import (
     CameraScannerConfig,
     Config,
@@ -41,7 +41,7 @@ from robot_controller.config import (
     SimRobotConfig,
     SoapHubConfig,
 )
-from robot_controller.pipeline import Pipeline
+from robot_controller.pipeline import Pipeline, Routed
 from robot_controller.robot.base import Robot, RobotError
 from robot_controller.robot.modbus import ModbusRobot, ModbusTimeouts
 from robot_controller.robot.serial import SerialRobot
@@ -89,7 +89,7 @@ class Daemon:
 
 
 async def build_daemon(
-    config: Config, *, on_routed: Callable[[int, str, Decision], None] | None = None
+    config: Config, *, on_routed: Callable[[Routed], None] | None = None
 ) -> Daemon:
     """Open the configured hub, scanners, robot and store, and wire them into a pipeline.
 
@@ -106,6 +106,7 @@ async def build_daemon(
         opened.push_async_callback(hub.aclose)
         await check_login(hub)
         hub.on_login_refused = _log_refusal  # from now on, a refused login is an error line
+        hub.on_health = hub_health_warnings(config.hub.breaker_cooldown_s)
         if config.robot is None:
             raise ConfigError(NO_ROBOT)
         # held before any device: a second daemon for the same store or robot touches none
@@ -284,7 +285,7 @@ def mock_hub(config: MockHubConfig) -> MockHub:
             'hub: kind = "mock" needs master_data = "FILE.json" (products, batches and packs); '
             'a real site sets kind = "soap" or "rest"'
         )
-    mock = MockHub(seed=config.seed)
+    mock = MockHub(seed=config.seed, market=config.market)
     try:
         load_master_data(mock, read_master_data(config.master_data))
     except MasterDataError as error:

@@ -284,7 +284,7 @@ class CameraScanner:
 
     def _reconnect(self) -> bool:
         """Reopen a live source that stopped delivering; False when closing meanwhile."""
-        log.error("camera.disconnected", source=self.source)
+        log.warning("camera.disconnected", source=self.source)
         self._capture.release()
         self._capture = None
         delay = 0.5
@@ -292,11 +292,11 @@ class CameraScanner:
             try:
                 self._capture = _open_capture(self.capture_source)
             except ScannerError as error:
-                log.warning("camera.reconnect_failed", source=self.source, error=str(error))
+                log.info("camera.reconnect_failed", source=self.source, error=str(error))
                 delay = min(delay * 2, self.reconnect_max_s)
                 continue
             self.stats.reconnects += 1
-            log.info("camera.reconnected", source=self.source)
+            log.warning("camera.reconnected", source=self.source)
             return True
         return False
 

@@ -108,6 +108,18 @@ def test_demo_in_community_mode_decommissions_nothing(tmp_path: Path) -> None:
     assert figures["misrouted"] == 0
 
 
+def test_the_demo_names_each_pack_it_set_aside_and_why(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["demo", "--packs", "40", "--suspect-rate", "0.5", "--robot", "sim", "--hub", "mock",
+         "--db", str(tmp_path / "demo.db")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    listed = result.stdout.split("Packs set aside", 1)[1]
+    assert "quarantine chute" in listed
+    assert "possible falsification" in listed or "no longer active" in listed
+
+
 def test_demo_refuses_an_existing_store(tmp_path: Path) -> None:
     existing = tmp_path / "old.db"
     existing.write_bytes(b"")

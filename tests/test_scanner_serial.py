@@ -102,6 +102,13 @@ async def test_unplug_mid_line_then_replug_reconnects_and_never_yields_the_parti
     assert (stats.lines, stats.partial, stats.reconnects, stats.garbage) == (2, 1, 1, 0)
     events = [e["event"] for e in logs]
     assert events.index("scanner.disconnected") < events.index("scanner.reconnected")
+    told = [e["event"] for e in logs if e["log_level"] == "warning" and "scanner." in e["event"]]
+    assert told == [
+        "scanner.disconnected",
+        "scanner.partial_line",  # the half scan is lost: scan that pack again
+        "scanner.reconnect_failed",
+        "scanner.reconnected",
+    ]
     (failed,) = [e for e in logs if e["event"] == "scanner.reconnect_failed"]  # reported once
     assert "is the scanner plugged in?" in failed["error"]
     (partial,) = [e for e in logs if e["event"] == "scanner.partial_line"]

@@ -41,7 +41,7 @@ async def simulated_hub(
     if kind == "mock":
         yield MockHubEndpoint(master_data)
         return
-    hub = MockHub(seed=faults.seed)
+    hub = MockHub(seed=faults.seed, market=faults.market)
     load_master_data(hub, data)
     hub.set_faults(
         latency_s=faults.latency_s,
