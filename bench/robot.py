@@ -116,7 +116,7 @@ def demo_rate(robot: RobotKind, packs: int, runs: int, hub: HubKind = "mock") ->
                 hub=hub, robot=robot,
             )  # fmt: skip
             report = asyncio.run(run_demo(options))
-            if report.misrouted or report.lost or report.moved_twice:
+            if not report.ok:
                 raise RuntimeError(f"demo over {robot} went wrong: {report.as_json()}")
             best = max(best, report.packs_per_s)
     return round(best, 1)

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
-import structlog
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from fmd.codes import PackIdentifier, ParsedScan, parse_scan
 from fmd.codes.escapes import show_controls, unescape_controls
 from fmd.hub import HubAuthFailed, HubResult, HubUnavailable, PackState
-from fmd.policy import Decision
 from robot_controller import __version__
 from robot_controller.cli_common import ConfigOption, answer_of, real_hub, settings_of, show_answer
 from robot_controller.cli_delivery import delivery_app
@@ -35,6 +31,7 @@ from robot_controller.cli_pack import (
     run_keyed,
 )
 from robot_controller.cli_robot import robot_app, sim_plc, sim_serial_robot
+from robot_controller.cli_run import log_stream, run_daemon
 from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_scanner
 from robot_controller.config import Config, ConfigError, load_config
 from robot_controller.console import fail, line, out
@@ -44,10 +41,9 @@ from robot_controller.parsed_json import parsed_as_json
 from robot_controller.pipeline import utc_now
 from robot_controller.pipeline.context import new_trx
 from robot_controller.robot.base import RobotConflict
-from robot_controller.simulated import simulated
 from robot_controller.states import IntentStatus
 from robot_controller.store import DEFAULT_ROBOT, StoreBusy, StoreError
-from robot_controller.wiring import build_daemon, build_hub, hold_store, login_refused, open_store
+from robot_controller.wiring import build_hub, hold_store, login_refused, open_store
 from simulators.world import WorldError
 
 app = typer.Typer(
@@ -236,8 +232,7 @@ def _show_parsed(parsed: ParsedScan) -> None:
             highlight=False,
         )
     verdict = ("pack UI", "green") if parsed.ui else ("not a pack UI", "red")
-    advice = "send to the hub" if parsed.submit else "do not send: rescan"
-    out.print(line(verdict, f"; {advice}"))
+    out.print(line(verdict, f"; {'send to the hub' if parsed.submit else 'do not send'}"))
 
 
 @app.command()
@@ -312,16 +307,33 @@ def run(
             "pipeline.drain_timeout_s) before exiting."
         ),
     ] = False,
+    console: Annotated[
+        bool | None,
+        typer.Option(
+            "--console/--no-console",
+            help="The live operator view (default: when standard output is a terminal); the "
+            "JSON log then goes to [log] file, or fmd-robot.log.",
+        ),
+    ] = None,
 ) -> None:
     """Run the daemon until SIGINT or SIGTERM, finishing the packs already taken."""
     try:
         settings = load_config(config)
     except ConfigError as error:
         raise fail(str(error)) from None
-    configure_logging(level=settings.log.level, fmt=settings.log.format, stream=sys.stderr)
+    live = sys.stdout.isatty() if console is None else console
+    try:
+        stream = log_stream(settings, console=live)
+    except OSError as error:
+        raise fail(f"log.file: cannot write the log: {error}") from None
+    configure_logging(
+        level=settings.log.level, fmt=settings.log.format, stream=stream or sys.stderr
+    )
+    if stream is not None:
+        out.print(Text(f"log        {stream.name}"))
     drain_s = settings.pipeline.drain_timeout_s if drain else None
     try:
-        asyncio.run(_run_daemon(settings, drain_s))
+        asyncio.run(run_daemon(settings, console=live, drain_s=drain_s))
     except (ConfigError, WorldError) as error:
         raise fail(str(error)) from None
     except RobotConflict as error:
@@ -338,6 +350,9 @@ def run(
         if failed is None:
             raise
         raise fail(str(failed), code=1) from None
+    finally:
+        if stream is not None:
+            stream.close()
 
 
 def store_failure(error: BaseException | None) -> StoreError | None:
@@ -347,46 +362,3 @@ def store_failure(error: BaseException | None) -> StoreError | None:
             return error
         error = error.__cause__
     return None
-
-
-async def _run_daemon(settings: Config, drain_s: float | None = None) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if settings.simulation is None:
-        await _serve(settings, stop, drain_s=drain_s)
-        return
-    simulation = settings.simulation
-    structlog.get_logger("fmd.simulation").warning(
-        "simulation.started",
-        hub=simulation.hub,
-        robot=simulation.robot,
-        scanner=simulation.scanner,
-        detail="a simulated world, not a real site: remove [simulation] from the config",
-    )
-    with tempfile.TemporaryDirectory(prefix="fmd-robot-world-") as folder:
-        async with simulated(settings, Path(folder)) as (reached, world):
-            await _serve(reached, stop, begin=world.begin, drain_s=drain_s)
-
-
-async def _serve(
-    settings: Config,
-    stop: asyncio.Event,
-    begin: Callable[[Callable[[], int]], None] | None = None,
-    *,
-    drain_s: float | None = None,
-) -> None:
-    routed = 0
-
-    def count(_token: int, _route: str, _decision: Decision) -> None:
-        nonlocal routed
-        routed += 1
-
-    daemon = await build_daemon(settings, on_routed=count)
-    try:
-        if begin is not None:
-            begin(lambda: routed)
-        await daemon.run(stop=stop, drain_s=drain_s)
-    finally:
-        await daemon.aclose()

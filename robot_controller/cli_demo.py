@@ -15,12 +15,16 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from fmd.policy import Decision, SitePolicy
+from fmd.policy import SitePolicy
 from robot_controller.config import ConfigError
 from robot_controller.console import err, fail, line, out
 from robot_controller.demo import DemoOptions, DemoReport, run_demo
 from robot_controller.logs import configure_logging
+from robot_controller.operator_console import ROUTE_WORDS, WHY_WORDS
+from robot_controller.pipeline import Routed
+from robot_controller.states import Route
 from simulators.world import (
     HUB_KINDS,
     ROBOT_KINDS,
@@ -48,6 +52,10 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
     db: Annotated[Path | None, typer.Option(help="SQLite file (default: a new one).")] = None,
     hub_latency_ms: Annotated[float, typer.Option(min=0.0, help="Simulated hub latency.")] = 0.0,
+    hub_error_rate: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of hub calls that fail (technical error)."),
+    ] = 0.0,
     move_time_ms: Annotated[float, typer.Option(min=0.0, help="Robot time per move.")] = 0.0,
     hub: Annotated[
         str, typer.Option(help="mock (in process), or soap / rest over HTTPS to the simulator.")
@@ -88,6 +96,7 @@ def demo(
         site=replace(SitePolicy(), mode=mode),  # type: ignore[arg-type]
         db=db or folder / "fmd-robot.db",
         hub_latency_s=hub_latency_ms / 1000,
+        hub_error_rate=hub_error_rate,
         move_time_s=move_time_ms / 1000,
         hub=hub,
         scanner=scanner,
@@ -96,7 +105,7 @@ def demo(
     with (folder / "fmd-robot.log").open("w", encoding="utf-8") as log_file:
         configure_logging(stream=log_file)
         try:
-            report = _run_demo_with_progress(options, quiet=as_json)
+            report, set_aside = _run_demo_with_progress(options, quiet=as_json)
         except (ConfigError, WorldError) as error:
             raise fail(str(error)) from None
         finally:
@@ -104,11 +113,14 @@ def demo(
     if as_json:
         sys.stdout.write(json.dumps(report.as_json()) + "\n")
     else:
-        _show_report(report, folder / "fmd-robot.log")
-    raise typer.Exit(0 if report.misrouted == report.lost == report.moved_twice == 0 else 1)
+        _show_report(report, folder / "fmd-robot.log", set_aside)
+    raise typer.Exit(0 if report.ok else 1)
 
 
-def _run_demo_with_progress(options: DemoOptions, *, quiet: bool) -> DemoReport:
+def _run_demo_with_progress(
+    options: DemoOptions, *, quiet: bool
+) -> tuple[DemoReport, list[Routed]]:
+    """The demo's report, and the packs it set aside (not shelved, or flagged), in order."""
     progress = Progress(
         TextColumn("loading delivery"),
         BarColumn(),
@@ -119,18 +131,22 @@ def _run_demo_with_progress(options: DemoOptions, *, quiet: bool) -> DemoReport:
         disable=quiet or not err.is_terminal,
     )
     routes: Counter[str] = Counter()
+    set_aside: list[Routed] = []
     with progress:
         task = progress.add_task("packs", total=options.packs, routes="")
 
-        def routed(_token: int, route: str, _decision: Decision) -> None:
-            routes[route] += 1
+        def routed(pack: Routed) -> None:
+            routes[pack.route] += 1
+            if pack.flagged or pack.route is not Route.SHELVED:
+                set_aside.append(pack)
             shown = " ".join(f"{name} {count}" for name, count in sorted(routes.items()))
             progress.update(task, advance=1, routes=shown)
 
-        return asyncio.run(run_demo(options, on_routed=routed))
+        report = asyncio.run(run_demo(options, on_routed=routed))
+    return report, sorted(set_aside, key=lambda pack: pack.token)
 
 
-def _show_report(report: DemoReport, log_path: Path) -> None:
+def _show_report(report: DemoReport, log_path: Path, set_aside: list[Routed]) -> None:
     table = Table(title="Delivery loaded", title_justify="left")
     table.add_column("pack kind")
     returned = any(routes.get("returned") for routes in report.by_kind.values())
@@ -140,15 +156,41 @@ def _show_report(report: DemoReport, log_path: Path) -> None:
     for kind, routes in sorted(report.by_kind.items()):
         table.add_row(kind, *(str(routes.get(r, 0) or "") for r in columns))
     out.print(table)
-    verdict = (
-        ("every pack routed as expected, none moved twice", "green")
-        if report.misrouted == report.moved_twice == 0
-        else (f"{report.misrouted} packs misrouted, {report.moved_twice} moved twice", "red")
-    )
+    held_back: tuple[str, str] | str = (
+        (f"; {report.held_back} held back off the shelf (the hub or the robot could not "
+         "serve them)", "yellow")
+        if report.held_back
+        else ""
+    )  # fmt: skip
+    if report.unsafe or report.misrouted or report.moved_twice:
+        verdict: tuple[str, str] = (
+            f"{report.unsafe} suspect packs shelved, {report.misrouted} misrouted, "
+            f"{report.moved_twice} moved twice",
+            "red",
+        )
+    elif report.held_back:
+        verdict = ("no pack shelved unsafely or misrouted, none moved twice", "green")
+    else:
+        verdict = ("every pack routed as expected, none moved twice", "green")
     figures = (
         f"{report.packs} packs in {report.elapsed_s:.2f} s ({report.packs_per_s:.0f} packs/s): "
         f"{report.shelved} shelved, {report.quarantined} quarantined, {report.rejected} rejected; "
         f"{report.decommissioned} decommissioned, {report.alerts} alerts, {report.lost} lost. "
     )
-    out.print(line(figures, verdict), highlight=False)
+    out.print(line(figures, verdict, held_back), highlight=False)
+    if set_aside:
+        out.print(_set_aside(set_aside))
     out.print(f"store: {report.db}\nlog:   {log_path}", highlight=False)
+
+
+def _set_aside(packs: list[Routed]) -> Table:
+    """The packs not shelved (or flagged): where each went and why, in plain words."""
+    table = Table(title="Packs set aside", title_justify="left")
+    for column in ("pack", "serial", "went to", "why"):
+        table.add_column(column, overflow="fold")
+    for pack in packs:
+        icon, name, _ = ROUTE_WORDS[pack.route]
+        serial = pack.ui.serial if pack.ui is not None else "—"
+        why = WHY_WORDS.get(pack.decision.why, pack.decision.why.value)
+        table.add_row(str(pack.token), Text(serial), f"{icon} {name}", Text(why))
+    return table

@@ -107,8 +107,9 @@ def robot_ack(
 
 
 def _with_robot(config: Path | None, action: Callable[[Robot], Awaitable[T]]) -> T:
-    """`action` on the configured robot: exit 2 when the configuration names none, 1 when the
-    robot cannot be reached or refuses."""
+    """Run `action` on the configured robot: exit 2 when the configuration names none, 1 when
+    the robot cannot be reached or refuses. stdout is the command's answer alone (warnings go
+    to stderr, the driver's info lines and pymodbus' own nowhere)."""
     settings = settings_of(config)
     if settings.robot is None:
         raise fail(
@@ -118,6 +119,7 @@ def _with_robot(config: Path | None, action: Callable[[Robot], Awaitable[T]]) ->
             else NO_ROBOT
         )
     chosen = settings.robot
+    configure_logging(level="warning", stream=sys.stderr)
 
     async def run() -> T:
         robot = await open_robot(chosen)

@@ -172,7 +172,10 @@ def _show_scan(item: Scan, parsed: ParsedScan) -> None:
         colour = "red" if problem.severity == "error" else "yellow"
         out.print(line("  ", (problem.code, colour), f": {problem.message}"), highlight=False)
     if not parsed.submit:
-        out.print(line("  ", ("not sent to the hub: rescan", "red")), highlight=False)
+        out.print(
+            line("  ", ("not sent to the hub", "red"), " (the problems above say what to do)"),
+            highlight=False,
+        )
 
 
 def _show_check(report: CheckReport) -> None:

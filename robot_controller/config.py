@@ -31,6 +31,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from fmd.hub.markets import market_profile
 from fmd.hub.soap_names import SYSTEM_PATTERN, SoapEndpoints
 from fmd.policy import SitePolicy
 from robot_controller.config_problems import ENV_PREFIX, blame, variable_of
@@ -141,11 +142,17 @@ class MockHubConfig(_HubBase):
 
     kind: Literal["mock"] = "mock"
     master_data: Path | None = None  # a JSON file of products, batches and packs
+    market: str = "strict"  # a profile of fmd.hub.markets: which national system it answers as
     seed: int = 1  # of the injected faults
     latency_ms: float = Field(default=0, ge=0)
     timeout_rate: float = Field(default=0.0, ge=0, le=1)
     technical_error_rate: float = Field(default=0.0, ge=0, le=1)
     lost_reply_rate: float = Field(default=0.0, ge=0, le=1)
+
+    @field_validator("market")
+    @classmethod
+    def _known_market(cls, name: str) -> str:
+        return market_profile(name).name
 
 
 class SoapHubConfig(_HubBase):
@@ -355,6 +362,7 @@ class PipelineConfig(_Section):
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
+    file: Path | None = None  # default: stderr, or fmd-robot.log while the console shows its view
 
 
 class Config(BaseSettings):

@@ -9,10 +9,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from fmd.codes.symbology import read_symbology
-from fmd.policy import Decision, SitePolicy
+from fmd.policy import SitePolicy, Why
 from robot_controller.config import (
     Config,
     MockHubConfig,
@@ -21,6 +22,7 @@ from robot_controller.config import (
     Site,
     StoreConfig,
 )
+from robot_controller.pipeline import Routed
 from robot_controller.robot.sim import SimRobot
 from robot_controller.simulated import simulated
 from robot_controller.store import Store
@@ -38,6 +40,7 @@ class DemoOptions:
     location: str = "hospital-pharmacy-1"
     db: Path = Path("fmd-robot-demo.db")
     hub_latency_s: float = 0.0
+    hub_error_rate: float = 0.0  # share of hub calls answered with a technical error
     move_time_s: float = 0.0
     window: int = 128
     hub: HubKind = "soap"
@@ -54,7 +57,11 @@ class DemoOptions:
                 non_serialised=self.site.non_serialised,
             ),
             store=StoreConfig(url=f"sqlite:///{self.db}"),
-            hub=MockHubConfig(seed=self.seed, latency_ms=self.hub_latency_s * 1000),
+            hub=MockHubConfig(
+                seed=self.seed,
+                latency_ms=self.hub_latency_s * 1000,
+                technical_error_rate=self.hub_error_rate,
+            ),
             simulation=Simulation(
                 packs=self.packs,
                 seed=self.seed,
@@ -68,9 +75,40 @@ class DemoOptions:
         )
 
 
+class Judgement(StrEnum):
+    """A pack's route against the delivery's ground truth (the README defines each)."""
+
+    AS_EXPECTED = "as-expected"
+    UNSAFE = "unsafe"  # a suspect pack shelved
+    HELD_BACK = "held-back"  # kept off the shelf because the hub or the robot could not serve it
+    MISROUTED = "misrouted"  # any other route than the expected one
+    LOST = "lost"  # never routed, or never scanned
+
+
+HELD_BACK_BY = frozenset(
+    {Why.HUB_UNAVAILABLE, Why.HUB_LOGIN_FAILED, Why.ROBOT_NOT_READY, Why.ROBOT_CONFLICT}
+)
+"""The reasons that keep a pack off the shelf because a device outside the daemon failed: the
+offline policy's quarantine, a robot that could not take the pack."""
+
+
+def judge(expected: str, route: str, why: str) -> Judgement:
+    """How a pack whose ground truth is `expected` fared, routed to `route` for `why`."""
+    if route == "lost":
+        return Judgement.LOST
+    if route == expected:
+        return Judgement.AS_EXPECTED
+    if route == "shelved":  # the expected route of a genuine pack only
+        return Judgement.UNSAFE
+    if why in HELD_BACK_BY:
+        return Judgement.HELD_BACK
+    return Judgement.MISROUTED
+
+
 @dataclass
 class DemoReport:
-    """The figures of one demo run; `misrouted`, `lost` and `moved_twice` must be 0."""
+    """The figures of one demo run; `unsafe`, `misrouted`, `lost` and `moved_twice` must be 0
+    (`held_back` is what a failing hub or robot costs, safely)."""
 
     packs: int
     shelved: int
@@ -85,6 +123,13 @@ class DemoReport:
     db: str
     by_kind: dict[str, Counter[str]] = field(default_factory=dict)
     moved_twice: int = 0  # packs the robot's mechanics moved more than once
+    unsafe: int = 0
+    held_back: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Every pack safe, routed as expected or held back, none lost or moved twice."""
+        return self.unsafe == self.misrouted == self.lost == self.moved_twice == 0
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -94,7 +139,9 @@ class DemoReport:
             "quarantined": self.quarantined,
             "alerts": self.alerts,
             "decommissioned": self.decommissioned,
+            "unsafe": self.unsafe,
             "misrouted": self.misrouted,
+            "held_back": self.held_back,
             "lost": self.lost,
             "moved_twice": self.moved_twice,
             "elapsed_s": round(self.elapsed_s, 3),
@@ -105,17 +152,17 @@ class DemoReport:
 
 async def run_demo(
     options: DemoOptions,
-    on_routed: Callable[[int, str, Decision], None] | None = None,
+    on_routed: Callable[[Routed], None] | None = None,
     on_loading: Callable[[], None] | None = None,
 ) -> DemoReport:
     """Start the simulated world, load every pack through the daemon, compare with ground truth."""
     routed = 0
 
-    def count(token: int, route: str, decision: Decision) -> None:
+    def count(pack: Routed) -> None:
         nonlocal routed
         routed += 1
         if on_routed is not None:
-            on_routed(token, route, decision)
+            on_routed(pack)
 
     with tempfile.TemporaryDirectory(prefix="fmd-robot-world-") as folder:
         report, moves = await _load(options, Path(folder), count, lambda: routed, on_loading)
@@ -126,7 +173,7 @@ async def run_demo(
 async def _load(
     options: DemoOptions,
     folder: Path,
-    on_routed: Callable[[int, str, Decision], None],
+    on_routed: Callable[[Routed], None],
     routed: Callable[[], int],
     on_loading: Callable[[], None] | None,
 ) -> tuple[DemoReport, Counter[int]]:
@@ -153,18 +200,18 @@ def _report(store: Store, delivery: Delivery, db: Path, elapsed: float) -> DemoR
     summary = store.summary()
     outcomes = store.outcomes()
     by_kind: dict[str, Counter[str]] = {}
-    misrouted = 0
+    judged: Counter[Judgement] = Counter()
     unscanned = 0
     scans = list(store.raw_scans())
     at = 0
     for pack in delivery.packs:  # scans arrive in delivery order; a live source may miss one
         found = _next_scan_of(pack.raw, scans, at)  # or read one twice
         if found is None:
-            route, unscanned = "lost", unscanned + 1
+            (route, why), unscanned = ("lost", ""), unscanned + 1
         else:
-            route, at = outcomes.get(scans[found][0], ("lost", ""))[0], found + 1
+            (route, why), at = outcomes.get(scans[found][0], ("lost", "")), found + 1
         by_kind.setdefault(pack.kind.value, Counter())[route] += 1
-        misrouted += route not in ("lost", pack.expected_route)
+        judged[judge(pack.expected_route, route, why)] += 1
     return DemoReport(
         packs=len(delivery.packs),
         shelved=summary["shelved"],
@@ -172,12 +219,14 @@ def _report(store: Store, delivery: Delivery, db: Path, elapsed: float) -> DemoR
         quarantined=summary["quarantined"],
         alerts=summary["alerts"],
         decommissioned=summary["decommissioned"],
-        misrouted=misrouted,
+        misrouted=judged[Judgement.MISROUTED],
         lost=summary["lost"] + unscanned,
         elapsed_s=elapsed,
         packs_per_s=summary["packs"] / elapsed if elapsed > 0 else 0.0,
         db=str(db),
         by_kind=by_kind,
+        unsafe=judged[Judgement.UNSAFE],
+        held_back=judged[Judgement.HELD_BACK],
     )
 
 

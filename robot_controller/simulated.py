@@ -75,6 +75,7 @@ def world_spec(config: Config, folder: Path) -> WorldSpec:
         scanner=simulation.scanner,
         move_time_s=simulation.move_time_ms / 1000,
         hub_faults=HubFaults(
+            market=mock.market,
             seed=mock.seed,
             latency_s=mock.latency_ms / 1000,
             timeout_rate=mock.timeout_rate,
@@ -88,7 +89,7 @@ def reaching(config: Config, world: World) -> Config:
     """`config` with each simulated device's section pointing at the world's endpoint."""
     update: dict[str, object] = {}
     if world.hub is not None:
-        update["hub"] = _hub(config.hub, world.hub)
+        update["hub"] = hub_config(config.hub, world.hub)
     if world.robot is not None:
         update["robot"] = _robot(world.robot)
     if world.scanner is not None:
@@ -96,7 +97,9 @@ def reaching(config: Config, world: World) -> Config:
     return config.model_copy(update=update)
 
 
-def _hub(configured: HubConfig, endpoint: HubEndpoint) -> HubConfig:
+def hub_config(configured: HubConfig, endpoint: HubEndpoint) -> HubConfig:
+    """The `[hub]` section that reaches a simulated hub's `endpoint`, keeping the deadline and
+    the breaker of `configured`."""
     match endpoint:
         case MockHubEndpoint():
             mock = configured if isinstance(configured, MockHubConfig) else MockHubConfig()

@@ -17,15 +17,14 @@ from pathlib import Path
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from fmd.codes.escapes import unescape_controls
 from fmd.hub import HubAuthFailed, HubClient, HubUnavailable, MockHub
 from fmd.hub.master_data import MasterData, MasterDataError, load_master_data
 from fmd.hub.resilient import CircuitBreaker, ResilientHub
 from fmd.hub.rest import RestHubClient
 from fmd.hub.soap import SoapHubClient
 from fmd.hub.soap_tls import trusting
-from fmd.policy import Decision
 from robot_controller import __version__
+from robot_controller.attention import hub_health_warnings
 from robot_controller.config import (
     CameraScannerConfig,
     Config,
@@ -44,7 +43,7 @@ from robot_controller.config import (
     SimRobotConfig,
     SoapHubConfig,
 )
-from robot_controller.pipeline import Pipeline
+from robot_controller.pipeline import Pipeline, Routed
 from robot_controller.robot.base import Robot, RobotError
 from robot_controller.robot.modbus import ModbusRobot, ModbusTimeouts
 from robot_controller.robot.serial import SerialRobot
@@ -55,7 +54,7 @@ from scanners.base import Scanner, ScannerError
 from scanners.camera import CameraScanner, Region
 from scanners.decoders import make_decoder
 from scanners.keyboard import KeyboardScanner
-from scanners.script import ScriptedScanner
+from scanners.script import ScriptedScanner, ScriptFile
 from scanners.serial import SerialScanner, SerialSettings
 
 log = structlog.get_logger("fmd.hub")
@@ -92,7 +91,7 @@ class Daemon:
 
 
 async def build_daemon(
-    config: Config, *, on_routed: Callable[[int, str, Decision], None] | None = None
+    config: Config, *, on_routed: Callable[[Routed], None] | None = None
 ) -> Daemon:
     """Open the configured hub, scanners, robot and store, and wire them into a pipeline.
 
@@ -109,6 +108,7 @@ async def build_daemon(
         opened.push_async_callback(hub.aclose)
         await check_login(hub)
         hub.on_login_refused = _log_refusal  # from now on, a refused login is an error line
+        hub.on_health = hub_health_warnings(config.hub.breaker_cooldown_s)
         if config.robot is None:
             raise ConfigError(NO_ROBOT)
         # held before any device: a second daemon for the same store or robot touches none
@@ -290,7 +290,7 @@ def mock_hub(config: MockHubConfig) -> MockHub:
             'hub: kind = "mock" needs master_data = "FILE.json" (products, batches and packs); '
             'a real site sets kind = "soap" or "rest"'
         )
-    mock = MockHub(seed=config.seed)
+    mock = MockHub(seed=config.seed, market=config.market)
     try:
         load_master_data(mock, read_master_data(config.master_data))
     except MasterDataError as error:
@@ -410,19 +410,8 @@ def build_scanner(config: ScannerConfig) -> Scanner:
             return camera
         case ScriptScannerConfig():
             return ScriptedScanner(
-                _read_script(config.path),
+                ScriptFile(config.path),
                 source=f"script:{config.path}",
                 interval_s=config.interval_ms / 1000,
             )
     raise AssertionError(f"unknown scanner configuration {config!r}")
-
-
-def _read_script(path: Path) -> list[str]:
-    """The scans of a file, one a line; GS, RS and EOT inside a line are data, not line ends
-    (as `str.splitlines` would take them)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ScannerError(f"cannot read the scans in {path}: {error}") from None
-    lines = (line.removesuffix("\r") for line in text.split("\n"))
-    return [unescape_controls(line) for line in lines if line.strip()]

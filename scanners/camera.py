@@ -9,6 +9,7 @@ The same code seen again within the dedupe window is one scan.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import threading
 import time
@@ -26,6 +27,11 @@ from scanners.decoders import Decoded, Decoder, Frame
 log = structlog.get_logger(__name__)
 
 _LIVE_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://")
+
+# FFmpeg inside OpenCV writes its own complaints about a damaged file straight to stderr; the
+# camera says what matters in one line (a video that ends early). OpenCV reads this once, at its
+# first video in the process (a video written counts), so it is set as this module loads.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 
 def _now() -> datetime:
@@ -140,6 +146,7 @@ class CameraScanner:
         self._slot = _Slot()
         self._closing = threading.Event()
         self._grabber: threading.Thread | None = None
+        self._damaged: str | None = None  # a video file that ended before its last frame
 
     def open(self) -> None:
         """Open the source and read its first frame; `ScannerError` when it cannot be used."""
@@ -157,6 +164,8 @@ class CameraScanner:
         self._put(first, self._frame_time(capture))
 
     async def scans(self) -> AsyncIterator[Scan]:
+        """The scans of the source; a video file that ends before its last frame raises
+        `ScannerError` after the scans it gave."""
         await asyncio.to_thread(self.open)  # a network camera can take seconds to answer
         if self._closing.is_set():
             return
@@ -179,6 +188,8 @@ class CameraScanner:
                     )
         finally:
             await self.aclose()
+        if self._damaged is not None:
+            raise ScannerError(self._damaged)
 
     async def aclose(self) -> None:
         """Stop reading. The grabbing thread releases the capture itself once its current
@@ -215,7 +226,10 @@ class CameraScanner:
                     if pace is not None:
                         pace.wait()
                     self._put(frame, self._frame_time(self._capture))
-                elif not self.live or not self._reconnect():
+                elif not self.live:
+                    self._damaged = self._ended_early(self._capture)
+                    break
+                elif not self._reconnect():
                     break
         except Exception as error:  # noqa: BLE001 - an OpenCV fault ends this source, never the daemon
             log.error("camera.failed", source=self.source, error=repr(error))
@@ -226,6 +240,19 @@ class CameraScanner:
             with self._slot.lock:
                 self._slot.ended = True
                 self._slot.lock.notify_all()
+
+    def _ended_early(self, capture: Any) -> str | None:
+        """Why a video file that stopped giving frames is damaged, or None at its end."""
+        cv2 = _cv2()
+        at, frames = (
+            int(capture.get(p)) for p in (cv2.CAP_PROP_POS_FRAMES, cv2.CAP_PROP_FRAME_COUNT)
+        )
+        if at + 1 >= frames:  # the end (a count estimated from the duration may be one over)
+            return None
+        return (
+            f"{self.source}: the video is damaged: it ends at frame {at} of {frames} (cut short, "
+            "or unreadable from there on)"
+        )
 
     def _put(self, frame: Frame, at_s: float) -> None:
         slot = self._slot
@@ -257,7 +284,7 @@ class CameraScanner:
 
     def _reconnect(self) -> bool:
         """Reopen a live source that stopped delivering; False when closing meanwhile."""
-        log.error("camera.disconnected", source=self.source)
+        log.warning("camera.disconnected", source=self.source)
         self._capture.release()
         self._capture = None
         delay = 0.5
@@ -265,11 +292,11 @@ class CameraScanner:
             try:
                 self._capture = _open_capture(self.capture_source)
             except ScannerError as error:
-                log.warning("camera.reconnect_failed", source=self.source, error=str(error))
+                log.info("camera.reconnect_failed", source=self.source, error=str(error))
                 delay = min(delay * 2, self.reconnect_max_s)
                 continue
             self.stats.reconnects += 1
-            log.info("camera.reconnected", source=self.source)
+            log.warning("camera.reconnected", source=self.source)
             return True
         return False
 

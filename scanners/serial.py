@@ -183,7 +183,7 @@ class SerialScanner:
             log.warning("scanner.reconnect_failed", source=self.source, error=item.error)
         elif isinstance(item, LinkUp):
             self.stats.reconnects += 1
-            log.info("scanner.reconnected", source=self.source, reconnects=self.stats.reconnects)
+            log.warning("scanner.reconnected", source=self.source, reconnects=self.stats.reconnects)
         elif isinstance(item, Exception):
             raise ScannerError(
                 f"serial port {self.settings.url}: reader failed: {item!r}"

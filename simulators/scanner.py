@@ -26,6 +26,8 @@ from serial_io.framing import SUFFIXES, Suffix
 from simulators.pty_link import PtyDevice, PtyLink
 
 GS = "\x1d"
+GS1_AIM = "]d2"
+ENVELOPE_AIM = "]d1"
 _SETTLE_S = 0.02
 _AIM_PREFIX = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
 
@@ -47,9 +49,14 @@ class ScannerProfile:
 
     def render(self, raw: str) -> bytes:
         """The bytes the scanner sends for `raw` (which may start with an AIM prefix and hold
-        GS)."""
-        text = raw if self.aim_prefix else _AIM_PREFIX.sub("", raw, count=1)
-        text = text.replace(GS, self.separator)
+        GS). With the prefix on, every scan carries one, as a real scanner sends it: `raw`'s
+        own, else the DataMatrix's (`]d2` for a GS1 element string, `]d1` for an ISO/IEC 15434
+        envelope); a delivery's raws may lack it, as a camera reports the symbology apart."""
+        data = _AIM_PREFIX.sub("", raw, count=1)
+        prefix = raw[: len(raw) - len(data)] or (
+            ENVELOPE_AIM if data.startswith("[)>") else GS1_AIM
+        )
+        text = (prefix if self.aim_prefix else "") + data.replace(GS, self.separator)
         if self.caps_lock:
             text = text.swapcase()
         return text.encode("latin-1") + SUFFIXES[self.suffix]

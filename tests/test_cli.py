@@ -24,8 +24,8 @@ PARSE_KEYS = {
     "nhrn_ai", "submit", "problems",
 }  # fmt: skip
 DEMO_KEYS = {
-    "packs", "shelved", "rejected", "quarantined", "alerts", "decommissioned", "misrouted",
-    "lost", "moved_twice", "elapsed_s", "packs_per_s", "db",
+    "packs", "shelved", "rejected", "quarantined", "alerts", "decommissioned", "unsafe",
+    "misrouted", "held_back", "lost", "moved_twice", "elapsed_s", "packs_per_s", "db",
 }  # fmt: skip
 
 
@@ -106,6 +106,18 @@ def test_demo_in_community_mode_decommissions_nothing(tmp_path: Path) -> None:
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["decommissioned"] == 0
     assert figures["misrouted"] == 0
+
+
+def test_the_demo_names_each_pack_it_set_aside_and_why(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["demo", "--packs", "40", "--suspect-rate", "0.5", "--robot", "sim", "--hub", "mock",
+         "--db", str(tmp_path / "demo.db")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    listed = result.stdout.split("Packs set aside", 1)[1]
+    assert "quarantine chute" in listed
+    assert "possible falsification" in listed or "no longer active" in listed
 
 
 def test_demo_refuses_an_existing_store(tmp_path: Path) -> None:

@@ -137,7 +137,7 @@ def test_own_ean_appended_to_the_last_batch_is_detected() -> None:
 
 
 def test_foreign_ean_making_the_last_field_too_long_is_detected() -> None:
-    parsed = parse(GS1.replace("LOT42", "LOT4212345") + "4006381333931")
+    parsed = parse(GS1.replace("LOT42", "LOT42ABCDE") + "4006381333931")
     assert_damaged(parsed, "ean-appended")
 
 

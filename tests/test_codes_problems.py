@@ -18,7 +18,8 @@ STABLE_VALUES = {
     "keyboard-layout", "ean-appended", "gtin-format", "gtin-check-digit", "ppn-format",
     "ppn-check-digits", "pzn-check-digit", "invalid-date", "invalid-length",
     "invalid-characters", "day-00", "invalid-production-date", "ignored-ai", "digital-link",
-    "lowercase-data",
+    "lowercase-data", "conflicting-product-codes", "nhrn-only", "second-identifier",
+    "surrounding-whitespace",
 }  # fmt: skip
 
 
@@ -36,7 +37,7 @@ def test_a_catalogue_listing_a_code_twice_or_missing_one_is_refused() -> None:
     again = replace(kinds[1], code=kinds[0].code)
     with pytest.raises(RuntimeError, match=r"listed twice: empty; missing: -$"):
         _catalogue([*kinds, again])
-    with pytest.raises(RuntimeError, match=r"listed twice: -; missing: lowercase-data$"):
+    with pytest.raises(RuntimeError, match=r"listed twice: -; missing: surrounding-whitespace$"):
         _catalogue(kinds[:-1])
 
 
@@ -50,3 +51,9 @@ def test_a_problem_carries_the_member_and_serialises_as_its_value() -> None:
     assert found.code is ProblemCode.CAPS_LOCK
     assert json.dumps({"code": found.code}) == '{"code": "caps-lock"}'
     assert f"{found.code}" == "caps-lock"
+
+
+def test_a_catalogue_kind_that_stops_a_scan_yet_says_when_it_is_sent_is_refused() -> None:
+    kinds = [replace(k, when_sent="Sent.") if k.code == "empty" else k for k in CATALOGUE.values()]
+    with pytest.raises(RuntimeError, match=r"stops the scan, yet says when it is sent: empty$"):
+        _catalogue(kinds)

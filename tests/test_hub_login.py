@@ -187,7 +187,7 @@ async def test_a_login_refused_mid_run_quarantines_the_packs_once_logged_never_s
     config = Config(**sections)
     sim, routed = national.sim, 0
 
-    def reset_after_five(_token: int, _route: str, _decision: Decision) -> None:
+    def reset_after_five(_pack: object) -> None:
         nonlocal routed
         routed += 1
         if routed == 5:  # the login passed at start and for five packs; now it is reset

@@ -177,9 +177,10 @@ def test_a_file_that_is_not_json_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_sim_hub_serves_a_master_data_file(tmp_path: Path) -> None:
+def test_sim_hub_serves_a_master_data_file_as_the_market_asked(tmp_path: Path) -> None:
     data, _ = written_delivery(tmp_path, packs=25)
-    args = [sys.executable, "-m", "robot_controller", "sim", "hub", "--master-data", str(data)]
+    args = [sys.executable, "-m", "robot_controller", "sim", "hub", "--master-data", str(data),
+            "--market", "fi"]  # fmt: skip
     with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as simulator:
         assert simulator.stdout is not None
         served: list[str] = []
@@ -195,6 +196,7 @@ def test_sim_hub_serves_a_master_data_file(tmp_path: Path) -> None:
             simulator.terminate()
     packs = len(json.loads(data.read_text())["packs"])
     assert f"{packs} packs of master data loaded" in " ".join(served)
+    assert any(line.startswith("market fi: FiMVS") for line in served)
 
 
 @pytest.mark.skipif(

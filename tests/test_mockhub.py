@@ -1,4 +1,4 @@
-"""MockHub behaves as an Arvato NMVS: return codes, Art. 13 undo, escalation, trx ids, faults."""
+"""MockHub behaves as an Arvato NMVS: return codes, Art. 13 undo, markets, trx ids, faults."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from fmd.hub import (
     Reason,
 )
 from fmd.hub.clock import ManualClock
+from fmd.hub.markets import MARKETS, MarketProfile
 from fmd.hub.mock import MockHubClient
 from tests.support.packs import hub_pack
 
@@ -273,44 +274,81 @@ async def test_other_decommission_of_own_supplied_pack_raises_pck_22_alert(a: Hu
     assert (result.return_code, result.outcome) == ("NMVS_NC_PCK_22", "alert")
 
 
-async def test_same_location_resupplying_its_pack_is_refused_twice_then_alerted(
+async def test_same_location_resupplying_its_pack_alerts_at_once_by_default(
     hub: MockHub, a: HubClient
 ) -> None:
     await a.decommission(ui("S1"), Reason.SUPPLIED)
-    outcomes = [(await a.decommission(ui("S1"), Reason.SUPPLIED)).outcome for _ in range(4)]
-    assert outcomes == ["refused", "refused", "alert", "alert"]
-    assert len(hub.alerts) == 2
+    result = await a.decommission(ui("S1"), Reason.SUPPLIED)
+    assert (result.return_code, result.outcome) == ("NMVS_NC_PCK_22", "alert")
+    assert [alert.serial for alert in hub.alerts] == ["S1"]
+    assert hub.market.name == "strict"
     assert hub.state_changes == 1
 
 
-async def test_resupply_alert_after_one_alerts_at_once(clock: ManualClock) -> None:
-    hub = MockHub(clock, resupply_alert_after=1)
+@pytest.fixture
+def fi(clock: ManualClock) -> HubClient:
+    hub = MockHub(clock, market="fi")
     hub.add_product(GTIN_A)
     hub.add_batch(GTIN_A, "B1", BATCHES["B1"])
     hub.add_pack(ui("S1"))
-    client = hub.client("PH-A")
-    await client.decommission(ui("S1"), Reason.SUPPLIED)
-    assert (await client.decommission(ui("S1"), Reason.SUPPLIED)).outcome == "alert"
+    return hub.client("PH-A")
 
 
-async def test_resupply_count_starts_again_after_an_undo(a: HubClient) -> None:
-    await a.decommission(ui("S1"), Reason.SUPPLIED)
-    await a.decommission(ui("S1"), Reason.SUPPLIED)
-    await a.decommission(ui("S1"), Reason.SUPPLIED)
-    await a.undo(ui("S1"), Reason.SUPPLIED)
-    await a.decommission(ui("S1"), Reason.SUPPLIED)
-    assert (await a.decommission(ui("S1"), Reason.SUPPLIED)).outcome == "refused"
-
-
-async def test_decommission_of_supplied_pack_of_a_recalled_batch_is_pck_22_without_alert(
-    hub: MockHub, a: HubClient, b: HubClient
+async def test_fi_refuses_the_same_location_resupplying_its_pack_twice_then_alerts(
+    fi: HubClient,
 ) -> None:
-    await a.decommission(ui("S1"), Reason.SUPPLIED)
-    hub.recall_batch(GTIN_A, "B1")
-    result = await b.decommission(ui("S1"), Reason.SUPPLIED)
+    await fi.decommission(ui("S1"), Reason.SUPPLIED)
+    results = [await fi.decommission(ui("S1"), Reason.SUPPLIED) for _ in range(4)]
+    assert [r.outcome for r in results] == ["refused", "refused", "alert", "alert"]
+    assert {r.return_code for r in results} == {"NMVS_NC_PCK_22"}
+    assert_no_alert(results[0])
+
+
+async def test_fi_alerts_at_once_on_another_decommission_of_its_supplied_pack(
+    fi: HubClient,
+) -> None:
+    await fi.decommission(ui("S1"), Reason.SUPPLIED)
+    result = await fi.decommission(ui("S1"), Reason.DESTROYED)
+    assert (result.return_code, result.outcome) == ("NMVS_NC_PCK_22", "alert")
+
+
+async def test_fi_resupply_count_starts_again_after_an_undo(fi: HubClient) -> None:
+    await fi.decommission(ui("S1"), Reason.SUPPLIED)
+    await fi.decommission(ui("S1"), Reason.SUPPLIED)
+    await fi.decommission(ui("S1"), Reason.SUPPLIED)
+    await fi.undo(ui("S1"), Reason.SUPPLIED)
+    await fi.decommission(ui("S1"), Reason.SUPPLIED)
+    assert (await fi.decommission(ui("S1"), Reason.SUPPLIED)).outcome == "refused"
+
+
+@pytest.mark.parametrize(
+    ("inactivate", "reason"),
+    [
+        (lambda hub, clock: hub.recall_batch(GTIN_A, "SHORT"), Reason.RECALLED),
+        (lambda hub, clock: hub.withdraw_product(GTIN_A), Reason.WITHDRAWN),
+        (lambda hub, clock: clock.advance(days=10), Reason.EXPIRED),
+    ],
+)
+@pytest.mark.parametrize("location", ["PH-A", "PH-B"])
+async def test_decommission_of_a_supplied_pack_inactive_by_batch_or_product_never_alerts(
+    hub: MockHub,
+    clock: ManualClock,
+    inactivate: Callable[[MockHub, ManualClock], None],
+    reason: Reason,
+    location: str,
+) -> None:
+    await hub.client("PH-A").decommission(ui("X1", "SHORT"), Reason.SUPPLIED)
+    inactivate(hub, clock)
+    result = await hub.client(location).decommission(ui("X1", "SHORT"), Reason.SUPPLIED)
     assert (result.return_code, result.outcome) == ("NMVS_NC_PCK_22", "refused")
-    assert result.reasons == (Reason.SUPPLIED, Reason.RECALLED)
+    assert result.reasons == (Reason.SUPPLIED, reason)
     assert_no_alert(result)
+    assert hub.alerts == []
+
+
+@pytest.mark.parametrize("name", ["strict", "fi"])
+def test_a_market_is_chosen_by_name(name: str) -> None:
+    assert MockHub(market=name).market == MARKETS[name]
 
 
 # -- undo (Art. 13) --------------------------------------------------------------------------------
@@ -777,8 +815,10 @@ def test_fault_settings_are_validated(hub: MockHub) -> None:
         hub.set_faults(timeout_rate=1.5)
     with pytest.raises(ValueError, match="latency_s"):
         hub.set_faults(latency_s=-1)
-    with pytest.raises(ValueError, match="resupply_alert_after"):
-        MockHub(resupply_alert_after=0)
+    with pytest.raises(ValueError, match=r"unknown market 'se' \(known: strict, fi\)"):
+        MockHub(market="se")
+    with pytest.raises(ValueError, match="resupply_alert_after must be at least 1"):
+        MarketProfile("x", resupply_alert_after=0, source="")
     with pytest.raises(ValueError, match="rate_limit_per_s"):
         MockHub(rate_limit_per_s=0)
 

@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from fmd.codes.model import PackIdentifier
 from fmd.hub import HubResult, MockHub, PackState, Reason
 from fmd.hub.clock import ManualClock
+from fmd.hub.markets import MARKETS
 
 START = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 GTIN = "04006381333931"
@@ -44,6 +45,9 @@ class ModelPack:
 
 Expected = tuple[str, str]  # (return code, outcome)
 
+RESUPPLY_ALERT_AT = {"strict": 1, "fi": 3}
+"""The attempt of the same location's re-supply that alerts first, per market."""
+
 
 class Model:
     """The rules as the brief states them, written without looking at the implementation."""
@@ -53,6 +57,7 @@ class Model:
         self.recalled = False
         self.packs = {serial: ModelPack(batch) for serial, batch in PACKS.items()}
         self.changes = 0
+        self.resupply_alert_at = RESUPPLY_ALERT_AT["strict"]
 
     def reasons(self, pack: ModelPack) -> tuple[Reason, ...]:
         own = (pack.reason,) if pack.reason else ()
@@ -78,7 +83,8 @@ class Model:
                 return "NMVS_NC_PCK_22", "refused"
             if pack.reason is reason is Reason.SUPPLIED and pack.location == location:
                 pack.resupplies += 1
-                return "NMVS_NC_PCK_22", "alert" if pack.resupplies >= 3 else "refused"
+                alerts = pack.resupplies >= self.resupply_alert_at
+                return "NMVS_NC_PCK_22", "alert" if alerts else "refused"
             return "NMVS_NC_PCK_22", "alert"
         if blocked:
             return blocked, "refused"
@@ -127,6 +133,11 @@ class MockHubMatchesModel(RuleBasedStateMachine):
             self.hub.add_pack(identifier(serial))
         self.clients = {location: self.hub.client(location) for location in LOCATIONS}
         self.model = Model()
+
+    @initialize(market=st.sampled_from(sorted(RESUPPLY_ALERT_AT)))
+    def choose_market(self, market: str) -> None:
+        self.hub.market = MARKETS[market]
+        self.model.resupply_alert_at = RESUPPLY_ALERT_AT[market]
 
     def teardown(self) -> None:
         self.loop.close()

@@ -27,6 +27,7 @@ from simulators.delivery import (
     seed_hub,
     supply_elsewhere,
 )
+from tests.support.logs import Logs
 from tests.support.relay import RelayClient
 
 TODAY = datetime.now(UTC).date()
@@ -320,7 +321,7 @@ async def test_the_same_ui_from_two_scanners_at_once_is_shelved_only_once(
     tmp_path: Path, site: SitePolicy
 ) -> None:
     delivery = generate_delivery(1, seed=12, suspect_rate=0.0, today=TODAY)
-    hub = MockHub(seed=1, resupply_alert_after=1)
+    hub = MockHub(seed=1)
     seed_hub(hub, delivery)
     store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
     pipeline = Pipeline(
@@ -346,7 +347,9 @@ class Jammed(SimRobot):
         return await super().execute(job)
 
 
-async def test_a_robot_failure_flags_that_pack_and_loading_goes_on(tmp_path: Path) -> None:
+async def test_a_robot_failure_flags_that_pack_and_loading_goes_on(
+    tmp_path: Path, logs: Logs
+) -> None:
     delivery = generate_delivery(6, seed=13, suspect_rate=0.0, today=TODAY)
     hub = MockHub(seed=1)
     seed_hub(hub, delivery)
@@ -359,6 +362,9 @@ async def test_a_robot_failure_flags_that_pack_and_loading_goes_on(tmp_path: Pat
     assert outcomes[2] == ("rejected", "decommissioned")
     assert [outcomes[t][0] for t in (1, 3, 4, 5, 6)] == ["shelved"] * 5
     assert store.summary()["flagged"] == 1
+    flagged = [e for e in logs if e["event"] == "pack.flagged"]
+    assert [e["log_level"] for e in flagged] == ["warning"]
+    assert "fmd-robot outbox undo 2" in str(flagged[0]["detail"])
 
 
 class Buggy(RelayClient):

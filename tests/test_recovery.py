@@ -134,7 +134,7 @@ async def test_a_decommission_in_flight_at_a_crash_is_asked_about_before_it_is_s
     tmp_path: Path,
 ) -> None:
     delivery = generate_delivery(1, seed=22, suspect_rate=0.0, today=NOW.date())
-    hub = MockHub(seed=1, resupply_alert_after=1)
+    hub = MockHub(seed=1)
     seed_hub(hub, delivery)
     store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
     token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)

@@ -102,6 +102,13 @@ async def test_unplug_mid_line_then_replug_reconnects_and_never_yields_the_parti
     assert (stats.lines, stats.partial, stats.reconnects, stats.garbage) == (2, 1, 1, 0)
     events = [e["event"] for e in logs]
     assert events.index("scanner.disconnected") < events.index("scanner.reconnected")
+    told = [e["event"] for e in logs if e["log_level"] == "warning" and "scanner." in e["event"]]
+    assert told == [
+        "scanner.disconnected",
+        "scanner.partial_line",  # the half scan is lost: scan that pack again
+        "scanner.reconnect_failed",
+        "scanner.reconnected",
+    ]
     (failed,) = [e for e in logs if e["event"] == "scanner.reconnect_failed"]  # reported once
     assert "is the scanner plugged in?" in failed["error"]
     (partial,) = [e for e in logs if e["event"] == "scanner.partial_line"]
@@ -286,6 +293,13 @@ def test_profiles_render_the_bytes_a_scanner_sends() -> None:
         CODE.replace("\x1d", "|").encode() + b"\n"
     )
     assert PROFILES["caps-lock"].render("]d2 abc") == b"]D2 ABC\r"
+
+
+def test_a_scanner_with_the_aim_prefix_on_sends_it_with_every_scan() -> None:
+    assert PROFILES["good"].render(BODY) == b"]d2" + BODY.encode() + b"\r"
+    assert PROFILES["good"].render("]d1" + BODY).startswith(b"]d1")  # the scan's own is kept
+    envelope = "[)>\x1e06\x1d9N110375286414\x1d1T12345ABCD\x1e\x04"
+    assert PROFILES["good"].render(envelope).startswith(b"]d1[)>")
 
 
 def test_the_port_link_follows_the_scanner_across_replugs(sim: VirtualScanner) -> None:

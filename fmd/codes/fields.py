@@ -20,7 +20,7 @@ from fmd.codes.checks import (
     pzn_in_product_code,
 )
 from fmd.codes.dates import parse_yymmdd, parse_yyyymmdd
-from fmd.codes.keys import ROLES, Role, label, slot
+from fmd.codes.keys import PRODUCT_CODE, ROLES, Role, label, slot
 from fmd.codes.model import Element, PackIdentifier, Problem, ProblemCode, Scheme
 from fmd.codes.problems import problem
 
@@ -66,7 +66,8 @@ class Fields:
 def read_fields(elements: Iterable[Element], this_year: int, problems: list[Problem]) -> Fields:
     """Pick the UI fields out of `elements` (the first of each wins) and check them.
 
-    Problems found are appended to `problems`: conflicting repeats, ignored AIs, invalid values.
+    Problems found are appended to `problems`: conflicting repeats (a GTIN and a PPN among them:
+    a pack has one product code), ignored AIs, invalid values.
     """
     reader = _Reader(this_year, problems)
     seen: dict[Role | str, Element] = {}
@@ -80,7 +81,7 @@ def read_fields(elements: Iterable[Element], this_year: int, problems: list[Prob
         first = seen.get(where)
         if first is not None:
             if first.value != value:
-                problems.append(_conflict(role, first, element))
+                problems.append(_conflict(where, first, element))
             continue
         seen[where] = element
         if value:
@@ -97,14 +98,12 @@ class _Reader:
     fields: Fields = field(default_factory=Fields)
 
     def gtin(self, key: str, value: str) -> None:
-        if self.fields.product_code is None:
-            self.fields.product_code, self.fields.scheme = value, "GTIN"
-            self.check_gtin(value)
+        self.fields.product_code, self.fields.scheme = value, "GTIN"
+        self.check_gtin(value)
 
     def ppn(self, key: str, value: str) -> None:
-        if self.fields.product_code is None:
-            self.fields.product_code, self.fields.scheme = value, "PPN"
-            self.check_ppn(value)
+        self.fields.product_code, self.fields.scheme = value, "PPN"
+        self.check_ppn(value)
 
     def serial(self, key: str, value: str) -> None:
         self.fields.serial = value
@@ -207,21 +206,49 @@ _TAKE: dict[Role, Callable[[_Reader, str, str], None]] = {
 """What to do with the data of each role."""
 
 
-def _conflict(role: Role, first: Element, second: Element) -> Problem:
+def _conflict(where: Role | str, first: Element, second: Element) -> Problem:
+    if where == PRODUCT_CODE:
+        return problem(
+            ProblemCode.CONFLICTING_PRODUCT_CODES,
+            first=_product_code(first),
+            second=_product_code(second),
+        )
     return problem(
         ProblemCode.CONFLICTING_VALUES,
-        field=role.value,
+        field=ROLES[first.key.upper()].value,
         first=f"{first.key}={first.value!r}",
         second=f"{second.key}={second.value!r}",
     )
 
 
+def _product_code(element: Element) -> str:
+    """``PPN 110375286414 (DI 9N)``: the scheme, the code and where it was found."""
+    return f"{ROLES[element.key.upper()].value} {element.value} ({label(element.key)[1]})"
+
+
+_PRODUCT_CODE_CHECKS = frozenset(
+    {
+        ProblemCode.GTIN_FORMAT,
+        ProblemCode.GTIN_CHECK_DIGIT,
+        ProblemCode.PPN_FORMAT,
+        ProblemCode.PPN_CHECK_DIGITS,
+    }
+)
+
+
 def missing_parts(fields: Fields, read_whole: bool, problems: list[Problem]) -> None:
     """Report the missing parts of the UI; a scan read to its end that holds only a product code
-    is a pack without a serial number (`not-serialised`), not a damaged one."""
-    only_product = (fields.serial, fields.batch, fields.expiry_raw) == (None, None, None)
-    if read_whole and fields.product_code is not None and only_product:
-        problems.append(problem(ProblemCode.NOT_SERIALISED, code=fields.product_code))
+    is a pack without a serial number (`not-serialised`), not a damaged one, unless that code
+    fails its own check (a misread, which that problem names); one that holds only a national
+    number is no UI at all (`nhrn-only`)."""
+    bare = (fields.serial, fields.batch, fields.expiry_raw) == (None, None, None)
+    if read_whole and bare and fields.product_code is not None:
+        if not any(p.code in _PRODUCT_CODE_CHECKS for p in problems):
+            problems.append(problem(ProblemCode.NOT_SERIALISED, code=fields.product_code))
+        return
+    if read_whole and bare and fields.nhrn is not None and fields.nhrn_ai is not None:
+        key = label(fields.nhrn_ai)[1]
+        problems.append(problem(ProblemCode.NHRN_ONLY, nhrn=fields.nhrn, key=key))
         return
     if fields.product_code is None:
         problems.append(problem(ProblemCode.MISSING_PRODUCT_CODE))

@@ -39,11 +39,21 @@ ROLES: dict[str, Role] = {
 """Roles by AI (digits) or ASC data identifier (digits + one capital letter)."""
 
 
+PRODUCT_CODE = "product code"
+"""The slot of a GTIN and of a PPN alike: a pack has one product code, whatever its scheme."""
+
+UI_SLOTS = frozenset({PRODUCT_CODE, Role.SERIAL, Role.BATCH, Role.EXPIRY})
+"""The slots a complete pack identifier fills."""
+
+
 def slot(key: str) -> Role | str:
-    """What a repeat of `key` would clash with: its role, or the key itself for national numbers
-    (a pack may carry several, each under its own AI) and for AIs outside the UI."""
+    """What a repeat of `key` would clash with: its role (`PRODUCT_CODE` for a GTIN or a PPN),
+    or the key itself for national numbers (a pack may carry several, each under its own AI) and
+    for AIs outside the UI."""
     role = ROLES.get(key.upper())
-    return key.upper() if role is None or role is Role.NHRN else role
+    if role is None or role is Role.NHRN:
+        return key.upper()
+    return PRODUCT_CODE if role is Role.GTIN or role is Role.PPN else role
 
 
 def label(key: str) -> tuple[str, str]:

@@ -26,6 +26,7 @@ class ProblemCode(StrEnum):
     TRUNCATED = "truncated"
     TRAILING_DATA = "trailing-data"
     CONFLICTING_VALUES = "conflicting-values"
+    CONFLICTING_PRODUCT_CODES = "conflicting-product-codes"
     INTERNAL_ERROR = "internal-error"
     # The UI is incomplete.
     MISSING_PRODUCT_CODE = "missing-product-code"
@@ -33,11 +34,13 @@ class ProblemCode(StrEnum):
     MISSING_BATCH = "missing-batch"
     MISSING_EXPIRY = "missing-expiry"
     NOT_SERIALISED = "not-serialised"
+    NHRN_ONLY = "nhrn-only"
     # Damage from the scanner or its set-up (never repaired).
     MISSING_SEPARATOR = "missing-separator"
     CAPS_LOCK = "caps-lock"
     KEYBOARD_LAYOUT = "keyboard-layout"
     EAN_APPENDED = "ean-appended"
+    SECOND_IDENTIFIER = "second-identifier"
     # Invalid content: still sent to the hub.
     GTIN_FORMAT = "gtin-format"
     GTIN_CHECK_DIGIT = "gtin-check-digit"
@@ -53,6 +56,8 @@ class ProblemCode(StrEnum):
     IGNORED_AI = "ignored-ai"
     DIGITAL_LINK = "digital-link"
     LOWERCASE_DATA = "lowercase-data"
+    # Framing around the scan, taken off (noted only).
+    SURROUNDING_WHITESPACE = "surrounding-whitespace"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,8 @@ class ParsedScan:
     (`product_code`, `serial`, …) are filled as far as the scan allowed, also without a UI.
     `submit` says whether the scan should be sent to the hub (the NMVO rule: send what was
     scanned, even if a field looks invalid, unless it clearly is not a faithful pack UI).
+    The `problems` agree with it: on a scan that is sent none asks for a rescan and the invalid
+    ones say the hub will be asked; on one that is not, those that stop it come first.
     """
 
     raw: str

@@ -6,26 +6,33 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 
-from fmd.codes.checks import is_valid_gtin
+from fmd.codes.ai import AI_LENGTH_BY_PREFIX
+from fmd.codes.checks import is_digits, is_valid_gtin
 from fmd.codes.damage import (
     all_lower_case,
     appended_ean,
     ean_in_remainder,
     layout_signs,
+    second_identifier,
     swallowed_field,
 )
 from fmd.codes.digital_link import is_digital_link, split_digital_link
 from fmd.codes.envelope import HEADER, LAYOUT_HEADERS, RS, split_envelope
 from fmd.codes.fields import Fields, missing_parts, read_fields
+from fmd.codes.framing import unframe
 from fmd.codes.gs1 import GS, split_element_string
+from fmd.codes.keys import ROLES
 from fmd.codes.model import Element, ParsedScan, Problem, ProblemCode, ScanFormat
-from fmd.codes.problems import blocks_submit, problem
+from fmd.codes.problems import blocks_submit, problem, reported
 from fmd.codes.symbology import GS1_SYMBOLOGIES, LINEAR_GTIN_SYMBOLOGIES, read_symbology
 
 MAX_SCAN_LENGTH = 4096
 """Longer scans are refused unread: a pack code holds a few dozen characters."""
 
 _PLAIN_GTIN_LENGTHS = (8, 12, 13, 14)
+_SECOND_CODE_SEEN = (ProblemCode.EAN_APPENDED, ProblemCode.TRAILING_DATA)
+"""Problems that already name what follows the code, so a symbology identifier in it is not
+reported again."""
 
 
 @dataclass(slots=True)
@@ -52,7 +59,8 @@ def parse_scan(
 
     `symbology` is the identifier a decoder reported separately (one at the start of `raw` wins);
     every character of `separators` (and GS) separates fields; `today` anchors the century of
-    two-digit years. Never raises: whatever is wrong is in the result's `problems`.
+    two-digit years. Whitespace around the scan is framing: taken off and noted. Never raises:
+    whatever is wrong is in the result's `problems`, whose messages agree with `submit`.
     """
     try:
         return _parse(raw, symbology, separators, today)
@@ -65,32 +73,33 @@ def parse_scan(
 def _parse(raw: str, given: str | None, separators: str, today: date | None) -> ParsedScan:
     if len(raw) > MAX_SCAN_LENGTH:
         return _refused(raw, given, problem(ProblemCode.TOO_LONG, length=len(raw)))
-    text = raw.rstrip("\r\n")
+    text, framing = unframe(raw, separators)
+    noted = () if framing is None else (framing,)
     si = read_symbology(text, given)
     body = text[si.start :]
     if separators != GS:
         body = body.translate(_separator_table(separators))
     if not body.strip(GS):
-        return _refused(raw, si.found, *si.problems, problem(ProblemCode.EMPTY))
+        return _refused(raw, si.found, *si.problems, problem(ProblemCode.EMPTY), *noted)
     this_year = (today or datetime.now(UTC).date()).year
     scan = _route(body, si.canonical)
     if scan.format == "unknown":
-        return _refused(raw, si.found, *si.problems, *scan.damage, *scan.problems)
+        return _refused(raw, si.found, *si.problems, *scan.damage, *scan.problems, *noted)
     read_whole = not (scan.problems and blocks_submit(scan.problems))
     fields = read_fields(scan.elements, this_year, scan.problems)
     ui = fields.pack_identifier()
     if ui is None:
         missing_parts(fields, read_whole, scan.problems)
     _find_damage(scan, fields, ui is None, body, this_year)
-    problems = (*si.problems, *scan.damage, *scan.problems)
-    submit = ui is not None and not (problems and blocks_submit(problems))
+    found = (*si.problems, *scan.damage, *scan.problems, *noted)
+    submit = ui is not None and not (found and blocks_submit(found))
     return ParsedScan(
         raw=raw,
         format=scan.format,
         symbology=si.found,
         ui=ui if submit else None,
         submit=submit,
-        problems=problems,
+        problems=reported(found, submit) if found else (),
         elements=tuple(scan.elements) if scan.elements_scanned else (),
         scheme=fields.scheme,
         product_code=fields.product_code,
@@ -120,9 +129,20 @@ def _route(body: str, symbology: str | None) -> _Scan:
 
 
 def _is_plain_gtin(body: str, symbology: str | None) -> bool:
-    if symbology in GS1_SYMBOLOGIES:
+    """True when `body` is a bare GTIN-8/12/13/14 (digits only, no GS1 symbology): always after a
+    linear barcode's identifier (``]E0``…), whatever its check digit; otherwise when its check
+    digit is right or no pack AI starts it (a bad-check EAN-13 is no AI 400 with data, but
+    ``01`` + 11 digits is a cut-off GTIN)."""
+    if symbology in GS1_SYMBOLOGIES or len(body) not in _PLAIN_GTIN_LENGTHS or not is_digits(body):
         return False
-    return len(body) in _PLAIN_GTIN_LENGTHS and is_valid_gtin(body)
+    linear = symbology in LINEAR_GTIN_SYMBOLOGIES
+    return linear or is_valid_gtin(body) or not _starts_with_pack_ai(body)
+
+
+def _starts_with_pack_ai(body: str) -> bool:
+    """True when `body` starts with a GS1 AI that carries part of a pack identifier."""
+    width = AI_LENGTH_BY_PREFIX.get(body[:2])
+    return width is not None and body[:width] in ROLES
 
 
 def _element_string(body: str, symbology: str | None) -> _Scan:
@@ -136,7 +156,7 @@ def _element_string(body: str, symbology: str | None) -> _Scan:
     ean = ean_in_remainder(body[stop:])
     if ean is not None:
         scan.damage.append(problem(ProblemCode.EAN_APPENDED, ean=ean))
-    elif not elements and symbology not in GS1_SYMBOLOGIES:
+    elif not elements and symbology not in GS1_SYMBOLOGIES and not _starts_with_pack_ai(body):
         scan.format = "unknown"
         detail = "no GS1 application identifier at its start"
         scan.problems.append(problem(ProblemCode.UNKNOWN_FORMAT, detail=detail))
@@ -180,6 +200,10 @@ def _find_damage(scan: _Scan, fields: Fields, incomplete: bool, body: str, this_
         ean = appended_ean(fields, scan.elements[-1])
         if ean is not None and not any(p.code == ProblemCode.EAN_APPENDED for p in damage):
             damage.append(problem(ProblemCode.EAN_APPENDED, ean=ean))
+    if not any(p.code in _SECOND_CODE_SEEN for p in (*damage, *scan.problems)):
+        second = second_identifier(body)
+        if second is not None:
+            damage.append(second)
     signs = layout_signs(body)
     if signs:
         detail = "characters " + ", ".join(repr(c) for c in signs) + " in the data"
@@ -189,7 +213,7 @@ def _find_damage(scan: _Scan, fields: Fields, incomplete: bool, body: str, this_
 
 
 def _refused(raw: str, symbology: str | None, *problems: Problem) -> ParsedScan:
-    return ParsedScan(raw, "unknown", symbology, None, False, problems)
+    return ParsedScan(raw, "unknown", symbology, None, False, reported(problems, False))
 
 
 @lru_cache(maxsize=16)

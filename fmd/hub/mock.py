@@ -1,6 +1,8 @@
 """`MockHub`: an in-memory NMVS with the Arvato rules, pack history, alerts and injectable faults.
 
-The rules are in `fmd.hub.rules`, the return codes in `fmd.hub.returncodes`. This module adds what
+The rules are in `fmd.hub.rules`, the return codes in `fmd.hub.returncodes`, and the market
+profiles where national systems differ in `fmd.hub.markets` (the default, `strict`, alerts on
+every decommission of an already decommissioned pack, as the strictest do). This module adds what
 a hub does around them: transaction ids, idempotent client trx ids, history, alerts, the rate
 limit, latency and seeded faults. Everything is deterministic for a given seed, clock and sequence
 of calls.
@@ -40,6 +42,7 @@ from fmd.hub.contract import (
     Reason,
 )
 from fmd.hub.manual import entry_ui, missing_fields
+from fmd.hub.markets import STRICT, MarketProfile, market_profile
 from fmd.hub.ratelimit import SlidingWindowLimiter
 from fmd.hub.registry import PackKey, Registry
 from fmd.hub.rules import Request, Verdict, judge, verdict
@@ -90,8 +93,11 @@ class MockHub:
       timeout (nothing applied), a technical error answer, or a lost reply (applied, then
       `HubUnavailable`). Change them at run time as attributes or with `set_faults`.
     - `rate_limit_per_s`: at most this many requests per location in any second (None = no limit).
-    - `resupply_alert_after`: a location supplying again its own supplied pack gets a refusal
-      without alert until this attempt, which raises the alert (FiMVS: 3; 1 = alert at once).
+    - `market`: the national system's profile, a `MarketProfile` or its name
+      (`fmd.hub.markets`). `strict` (the default): any decommission of an inactive pack alerts at
+      once (PCK_22), even the same location supplying its own pack again; `fi` (FiMVS): that
+      re-supply is refused twice and alerts the 3rd time. In every profile a pack inactive
+      because of its product or batch (withdrawn, recalled, expired) is refused without alert.
     - `monotonic`: the clock of the rate limit (default `time.monotonic`).
     - `remembered_trx`: how many client transaction ids are remembered for idempotent replays
       (the oldest are forgotten first), so a long-running simulator stays bounded in memory.
@@ -107,12 +113,10 @@ class MockHub:
         technical_error_rate: float = 0.0,
         lost_reply_rate: float = 0.0,
         rate_limit_per_s: int | None = None,
-        resupply_alert_after: int = 3,
+        market: MarketProfile | str = STRICT,
         monotonic: Callable[[], float] = time.monotonic,
         remembered_trx: int = 10_000,
     ) -> None:
-        if resupply_alert_after < 1:
-            raise ValueError("resupply_alert_after must be at least 1")
         if rate_limit_per_s is not None and rate_limit_per_s < 1:
             raise ValueError("rate_limit_per_s must be at least 1, or None")
         self.clock: Clock = clock or utc_now
@@ -127,7 +131,7 @@ class MockHub:
             lost_reply_rate=lost_reply_rate,
         )
         self.rate_limit_per_s = rate_limit_per_s
-        self.resupply_alert_after = resupply_alert_after
+        self.market = market if isinstance(market, MarketProfile) else market_profile(market)
         self.alerts: list[Alert] = []
         self._registry = Registry()
         # reproducible faults and ids for a simulation, never secrets
@@ -278,7 +282,7 @@ class MockHub:
             request,
             client_trx=client_trx,
             now=now,
-            resupply_alert_after=self.resupply_alert_after,
+            market=self.market,
         )
         pack_key = (request.ui.product_code, request.ui.serial)
         if answer.pack is not None:

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Literal, Protocol, TypeVar
 
 from fmd.codes.model import PackIdentifier
@@ -42,6 +43,17 @@ from fmd.hub.contract import (
 )
 
 BreakerState = Literal["closed", "open", "half-open"]
+
+
+class HubHealth(StrEnum):
+    """How the hub has been answering, as the wrapper sees it."""
+
+    ANSWERING = "answering"
+    UNANSWERED = "unanswered"  # no answer (timeouts, connection failures, technical errors)
+    BREAKER_OPEN = "breaker-open"  # it failed too often: calls are paused for a while
+    THROTTLED = "throttled"  # it asked us to slow down
+
+
 T = TypeVar("T")
 
 
@@ -205,6 +217,9 @@ class ResilientHub:
         )
         self._refusal: HubAuthFailed | None = None
         self.on_login_refused: Callable[[HubAuthFailed], None] | None = None
+        self.health = HubHealth.ANSWERING
+        self.on_health: Callable[[HubHealth, str], None] | None = None
+        """Told each change of `health`, with what caused it."""
         self._rng = random.Random(seed)  # noqa: S311 - backoff jitter, not secrets
         self._sleep = sleep
 
@@ -371,6 +386,7 @@ class ResilientHub:
             raise HubAuthFailed(str(refusal), code=refusal.code)
         if not self.breaker.allow():
             self._login.abandon()
+            self._health(HubHealth.BREAKER_OPEN, "the hub failed too often")
             raise CircuitOpen("the hub failed too often; calls are paused for a while")
         await self._pace()
         started = time.perf_counter()
@@ -387,7 +403,7 @@ class ResilientHub:
             async with asyncio.timeout_at(when):
                 result = await call()
         except TimeoutError:
-            self._no_answer()
+            self._no_answer(f"no answer within {self.timeout_s:g} s")
             trace(None, f"no answer within {self.timeout_s:g} s")
             raise HubUnavailable(f"no answer within {self.timeout_s:g} s") from None
         except HubAuthFailed as error:
@@ -396,25 +412,41 @@ class ResilientHub:
             trace(None, str(error))
             raise
         except HubUnavailable as error:
-            self._no_answer()
+            self._no_answer(str(error) or type(error).__name__)
             trace(None, str(error) or type(error).__name__)
             raise
         except BaseException:  # cancelled, or the client failed its own way: no verdict
             self.breaker.abandon()
             self._login.abandon()
             raise
-        self.breaker.record(
-            ok=not (isinstance(result, HubResult) and result.outcome == "technical")
-        )
+        answered = result if isinstance(result, HubResult) else None
+        self.breaker.record(ok=answered is None or answered.outcome != "technical")
+        if answered is not None and answered.outcome == "rate_limited":
+            self._health(HubHealth.THROTTLED, answered.message or answered.return_code)
+        elif answered is not None and answered.outcome == "technical":
+            self._no_answer_health(f"{answered.return_code}: {answered.message}")
+        else:
+            self._health(HubHealth.ANSWERING, "the hub answered")
         self._login.record(ok=True)
         self._refusal = None
         trace(result, None)
         return result
 
-    def _no_answer(self) -> None:
+    def _no_answer(self, why: str) -> None:
         """A call got no answer: one more failure for the breaker, no verdict on the login."""
         self.breaker.record(ok=False)
         self._login.abandon()
+        self._no_answer_health(why)
+
+    def _no_answer_health(self, why: str) -> None:
+        opened = self.breaker.state == "open"
+        self._health(HubHealth.BREAKER_OPEN if opened else HubHealth.UNANSWERED, why)
+
+    def _health(self, health: HubHealth, why: str) -> None:
+        if health is not self.health:
+            self.health = health
+            if self.on_health is not None:
+                self.on_health(health, why)
 
     def _refused(self, error: HubAuthFailed) -> None:
         """The hub refused our login: calls pause; a new refusal is reported."""

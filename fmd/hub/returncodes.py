@@ -1,8 +1,8 @@
 """The Arvato NMVS return codes the mock hub gives, and what each means.
 
 Which outcome a code comes with depends on the case (e.g. `NMVS_NC_PCK_22` is an alert, except for
-a pharmacy re-supplying its own pack below the escalation threshold, or a pack inactive because of
-its batch or product); an alert always carries an alert id.
+a pack inactive because of its batch or product, or, in the `fi` market profile, a pharmacy
+re-supplying its own pack before the 3rd attempt); an alert always carries an alert id.
 
 | code              | outcome         | when (MockHub)                                          |
 |-------------------|-----------------|---------------------------------------------------------|
@@ -16,7 +16,10 @@ its batch or product); an alert always carries an alert id.
 | NMVS_FE_LOT_08    | refused         | product withdrawn                                       |
 | NMVS_FE_LOT_01    | refused         | batch recalled                                          |
 | NMVS_NC_PCK_02    | refused         | batch expired by the hub's clock                        |
-| NMVS_NC_PCK_22    | alert / refused | decommission of an inactive pack (see above)            |
+| NMVS_NC_PCK_22    | alert           | decommission of a decommissioned pack (market `strict`, |
+|                   |                 | the default: also the same location's re-supply)        |
+|                   | refused         | … whose batch or product is inactive too; market `fi`:  |
+|                   |                 | the same location's 1st and 2nd re-supply               |
 | NMVS_NC_PCK_06    | alert           | undo from a status the pack is not in                   |
 | NMVS_NC_PCK_27    | refused         | undo from STOLEN or DESTROYED (never succeeds)          |
 | NMVS_NC_PCK_21    | alert           | undo by another location than the decommissioning one   |

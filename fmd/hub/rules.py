@@ -8,9 +8,10 @@ Checks run in this order; the first that fails answers:
    batch expired (PCK_02) refuses every operation, without alert, except that a decommission of a
    pack already decommissioned gets PCK_22, also without alert.
 
-Decommission of a pack that is already decommissioned answers PCK_22 with an alert, except when
-the same location supplies again a pack it supplied itself: refused for the first
-`resupply_alert_after - 1` attempts, an alert from then on (FiMVS practice; 1 = alert at once).
+Decommission of a pack that is already decommissioned answers PCK_22 with an alert at once,
+except where the market's profile (`fmd.hub.markets`) tolerates the same location supplying
+again a pack it supplied itself: refused for its first `resupply_alert_after - 1` attempts, an
+alert from then on (`strict`, the default: 1; `fi`: 3).
 
 Undo (DR Art. 13): PCK_06 alert if the pack is not in `from_`; PCK_27 refused from STOLEN or
 DESTROYED; PCK_21 alert from another location; PCK_20 alert after 240 h (none for LOCKED);
@@ -25,6 +26,7 @@ from datetime import datetime, timedelta
 from fmd.codes.model import PackIdentifier
 from fmd.hub import returncodes as rc
 from fmd.hub.contract import PACK_LEVEL_REASONS, Operation, Outcome, PackState, Reason
+from fmd.hub.markets import MarketProfile
 from fmd.hub.registry import Batch, PackRecord, Product, Registry, pack_reasons
 from fmd.hub.validation import Invalid, expiry_matches, trx_problem, ui_problem
 
@@ -68,7 +70,7 @@ def judge(
     *,
     client_trx: str,
     now: datetime,
-    resupply_alert_after: int,
+    market: MarketProfile,
 ) -> Verdict:
     """Apply the NMVS rules to one request; the caller stores `Verdict.pack` if set."""
     invalid = _request_problem(request)
@@ -92,7 +94,7 @@ def judge(
     if request.operation == "verify":
         return pack_check.verify()
     if request.operation == "decommission":
-        return pack_check.decommission(client_trx, resupply_alert_after)
+        return pack_check.decommission(client_trx, market)
     return pack_check.undo()
 
 
@@ -124,7 +126,7 @@ class _PackCheck:
         detail = f"INACTIVE ({', '.join(self.reasons)})" if self.reasons else "ACTIVE"
         return self._answer(rc.SUCCESS, "ok", detail)
 
-    def decommission(self, client_trx: str, resupply_alert_after: int) -> Verdict:
+    def decommission(self, client_trx: str, market: MarketProfile) -> Verdict:
         pack, request = self.pack, self.request
         if pack.reason is not None:
             if self._blocked() is not None:
@@ -134,7 +136,7 @@ class _PackCheck:
                 and pack.location == request.location
             ):
                 attempts = pack.resupply_attempts + 1
-                outcome: Outcome = "alert" if attempts >= resupply_alert_after else "refused"
+                outcome: Outcome = "alert" if attempts >= market.resupply_alert_after else "refused"
                 detail = f"supplied again by this location, attempt {attempts}"
                 return self._answer(
                     rc.ALREADY_INACTIVE, outcome, detail, replace(pack, resupply_attempts=attempts)

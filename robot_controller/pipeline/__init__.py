@@ -7,7 +7,7 @@
 - `background`: outbox replay and retrieve-to-quarantine beside loading.
 """
 
-from robot_controller.pipeline.context import Prepared, utc_now
+from robot_controller.pipeline.context import Prepared, Routed, utc_now
 from robot_controller.pipeline.lifecycle import Pipeline, ScannerFailed
 
-__all__ = ["Pipeline", "Prepared", "ScannerFailed", "utc_now"]
+__all__ = ["Pipeline", "Prepared", "Routed", "ScannerFailed", "utc_now"]

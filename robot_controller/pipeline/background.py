@@ -9,6 +9,7 @@ import asyncio
 import structlog
 import structlog.contextvars
 
+from robot_controller.attention import OutboxWatch
 from robot_controller.outbox import replay
 from robot_controller.pipeline.steps import PackSteps
 from robot_controller.states import IntentStatus
@@ -18,11 +19,25 @@ log = structlog.get_logger("fmd.pipeline")
 RETRIEVE_CUT_OFF = "a retrieve to quarantine was interrupted: check where this pack is"
 
 
+OUTBOX_WARN_AT = 50
+"""Pending intents from which a growing outbox is warned about."""
+
+
 async def run_background(steps: PackSteps, every_s: float) -> None:
-    """Replay and retrieve every `every_s` seconds, until cancelled."""
+    """Replay and retrieve every `every_s` seconds, until cancelled; warn while the outbox
+    grows (`attention.OutboxWatch`)."""
+    watch = OutboxWatch(OUTBOX_WARN_AT)
     while True:
         await asyncio.sleep(every_s)
-        await replay_once(steps)
+        left = await replay_once(steps)
+        watch.saw(left if left is not None else await pending(steps))
+
+
+async def pending(steps: PackSteps) -> int:
+    """How many intents wait in the outbox."""
+    ctx = steps.context
+    counts: dict[tuple[str, str], int] = await ctx.call(ctx.store.outbox_counts)
+    return sum(n for (_, status), n in counts.items() if status == IntentStatus.PENDING)
 
 
 async def replay_once(steps: PackSteps) -> int | None:

@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fmd.codes import ParsedScan
+from fmd.codes.model import PackIdentifier
 from fmd.hub.resilient import SafeHub
 from fmd.policy import Decision, SitePolicy
 from robot_controller.robot.base import Robot
+from robot_controller.states import Route
 from robot_controller.store import Intent, Store
 
 StoreCall = Callable[..., Awaitable[Any]]
@@ -39,6 +41,18 @@ class Context:
     clock: Callable[[], datetime]
     call: StoreCall
     robot_name: str = "robot"  # recorded on its scans and jobs; recovery takes only its own
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A pack the pipeline has finished with: where it went and why, for whoever shows it."""
+
+    token: int
+    route: Route
+    decision: Decision
+    ui: PackIdentifier | None
+    message: str = ""
+    flagged: bool = False
 
 
 @dataclass(frozen=True, slots=True)

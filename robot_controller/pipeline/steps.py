@@ -16,7 +16,7 @@ from fmd.codes import PackIdentifier, ParsedScan, parse_scan
 from fmd.hub.resilient import Attempt
 from fmd.policy import Action, Decision, Why, decide, decide_before_hub
 from fmd.policy import settle_decommission as settle
-from robot_controller.pipeline.context import Context, Prepared, new_trx
+from robot_controller.pipeline.context import Context, Prepared, Routed, new_trx
 from robot_controller.pipeline.hub_calls import ask, send_intent
 from robot_controller.pipeline.robot_turn import RobotTurn
 from robot_controller.robot.base import Job, JobCode, JobOutcome, JobReason
@@ -26,7 +26,7 @@ from robot_controller.store import Intent, StoreUnwritable
 
 log = structlog.get_logger("fmd.pipeline")
 
-OnRouted = Callable[[int, str, Decision], None]
+OnRouted = Callable[[Routed], None]
 
 UNDO_ADVICE = (
     "decommissioned at the hub but not shelved: find the pack; within 240 h (Art. 13) its "
@@ -241,8 +241,11 @@ class PackSteps:
             self.release(item.token)
         event = "pack.returned" if route is Route.RETURNED else "pack.routed"
         log.info(event, route=route, flagged=flagged, why=item.decision.why.value, detail=message)
+        if flagged:  # someone must look at this pack: told once, at warning level
+            log.warning("pack.flagged", route=route, why=item.decision.why.value, detail=message)
         if self.on_routed is not None:
-            self.on_routed(item.token, route, item.decision)
+            ui = item.parsed.ui
+            self.on_routed(Routed(item.token, route, item.decision, ui, message, flagged))
 
     def _finish(
         self,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from simulators.delivery import Delivery, generate_delivery, master_data
-from simulators.world.hub import simulated_hub, write_master_data
+from simulators.world.hub import endpoint_of, simulated_hub, write_master_data
 from simulators.world.robot import simulated_robot
 from simulators.world.scanner import Feed, simulated_scanner, write_scans
 from simulators.world.spec import (
@@ -63,6 +63,7 @@ __all__ = [
     "World",
     "WorldError",
     "WorldSpec",
+    "endpoint_of",
     "simulated_world",
     "write_master_data",
     "write_scans",

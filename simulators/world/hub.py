@@ -41,7 +41,7 @@ async def simulated_hub(
     if kind == "mock":
         yield MockHubEndpoint(master_data)
         return
-    hub = MockHub(seed=faults.seed)
+    hub = MockHub(seed=faults.seed, market=faults.market)
     load_master_data(hub, data)
     hub.set_faults(
         latency_s=faults.latency_s,
@@ -56,30 +56,38 @@ async def simulated_hub(
     except (OSError, RuntimeError) as error:
         raise WorldError(f"the {kind} hub simulator did not start: {error}") from None
     try:
-        pki = simulator.pki
-        if pki is None:
-            raise WorldError("the hub simulator started without its certificates")
-        secret_file = folder / "hub-secret"
-        if kind == "soap":
-            login = accounts.soap[0]
-            secret_file.write_text(login.password, encoding="utf-8")
-            yield SoapHubEndpoint(
-                url=simulator.soap_url,
-                ca=pki.ca,
-                client_cert=pki.client_cert,
-                client_key=pki.client_key,
-                client_login_id=login.client_login_id,
-                user_id=login.user_id,
-                password_file=secret_file,
-            )
-        else:
-            equipment = accounts.rest[0]
-            secret_file.write_text(equipment.client_secret, encoding="utf-8")
-            yield RestHubEndpoint(
-                url=simulator.rest_url,
-                ca=pki.ca,
-                client_id=equipment.client_id,
-                secret_file=secret_file,
-            )
+        yield endpoint_of(simulator, kind)
     finally:
         await asyncio.to_thread(simulator.stop)
+
+
+def endpoint_of(simulator: HubSimulator, dialect: str) -> SoapHubEndpoint | RestHubEndpoint:
+    """How a client of `dialect` reaches a running simulator as its first account; the secret
+    is written to a file in the simulator's folder (readable by its owner only)."""
+    pki = simulator.pki
+    if pki is None:
+        raise WorldError("the hub simulator started without its certificates")
+    secret_file = simulator.folder / f"{dialect}-secret"
+    if dialect == "soap":
+        login = simulator.accounts.soap[0]
+        _write_secret(secret_file, login.password)
+        return SoapHubEndpoint(
+            url=simulator.soap_url,
+            ca=pki.ca,
+            client_cert=pki.client_cert,
+            client_key=pki.client_key,
+            client_login_id=login.client_login_id,
+            user_id=login.user_id,
+            password_file=secret_file,
+        )
+    equipment = simulator.accounts.rest[0]
+    _write_secret(secret_file, equipment.client_secret)
+    return RestHubEndpoint(
+        url=simulator.rest_url, ca=pki.ca, client_id=equipment.client_id, secret_file=secret_file
+    )
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(secret, encoding="utf-8")

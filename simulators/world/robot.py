@@ -5,17 +5,15 @@ protocol over ptys). The PLC runs in its own process, as a real one has its own 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import multiprocessing
-import signal
-import time
+import json
+import os
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+from pathlib import Path
 
-from simulators.plc import PlcSimulator, rtu_pty_pair
+from simulators.plc import rtu_pty_pair
 from simulators.robot_model import RobotModel, Timings
 from simulators.serial_robot import SerialRobotSimulator
 from simulators.world.spec import (
@@ -29,6 +27,7 @@ from simulators.world.spec import (
 )
 
 START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 2.0
 
 
 @asynccontextmanager
@@ -61,58 +60,51 @@ async def simulated_robot(
 
 @asynccontextmanager
 async def _plc_process(where: str, move_time_s: float, moves: Counter[int]) -> AsyncIterator[int]:
-    """A simulated PLC in its own process: yields its TCP port (0 on RTU); `moves` gets the
-    moves its mechanics counted when it stops."""
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(
-        target=serve_plc_process, args=(theirs, where, move_time_s), daemon=True
-    )
-    process.start()
-    theirs.close()
+    """A simulated PLC in its own process (`simulators.plc_process`): yields its TCP port (0 on
+    RTU); `moves` gets the moves its mechanics counted when it stops. The child is a plain
+    interpreter on that module alone: a multiprocessing child would first import whatever
+    started the parent (the whole command line, the HTTP stack), tens of seconds on a busy
+    machine before the PLC answered. It has a session of its own, so a Ctrl-C reaches the
+    parent only, which stops it."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-P", "-m", "simulators.plc_process",
+        where, repr(move_time_s), str(ROBOT_CAPACITY),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        env=_child_environment(), start_new_session=True,
+    )  # fmt: skip
     try:
-        if not await asyncio.to_thread(_answered, ours, process):
-            raise WorldError(f"the simulated PLC did not start (exit code {process.exitcode})")
-        yield int(ours.recv())
-        ours.send("stop")
-        if not await asyncio.to_thread(_answered, ours, process):
-            raise WorldError("the simulated PLC did not report its moves")
-        moves.update(ours.recv())
+        yield int(await _line_from(child, "did not start"))
+        if child.stdin is not None:
+            child.stdin.write(b"stop\n")
+        report = await _line_from(child, "did not report its moves")
+        moves.update({int(token): count for token, count in json.loads(report).items()})
     finally:
-        with contextlib.suppress(OSError):
-            ours.send("stop")  # harmless when it has stopped already
-        await asyncio.to_thread(process.join, 2.0)
-        if process.is_alive():
-            process.kill()
-            await asyncio.to_thread(process.join, 2.0)
-        ours.close()
+        if child.stdin is not None:
+            child.stdin.close()  # the end of its input stops it too
+        try:
+            await asyncio.wait_for(child.wait(), STOP_TIMEOUT_S)
+        except TimeoutError:
+            child.kill()
+            await child.wait()
 
 
-def _answered(pipe: Connection, process: BaseProcess) -> bool:
-    """Wait for the child's first message; False when it died or took too long."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if pipe.poll(0.05):
-            return True
-        if not process.is_alive():
-            return False
-    return False
+async def _line_from(child: asyncio.subprocess.Process, what: str) -> str:
+    """The child's next line of output; `WorldError` when it ends or stays silent instead."""
+    if child.stdout is None:
+        raise WorldError("the simulated PLC has no output")
+    try:
+        line = await asyncio.wait_for(child.stdout.readline(), START_TIMEOUT_S)
+    except TimeoutError:
+        raise WorldError(f"the simulated PLC {what} within {START_TIMEOUT_S:g} s") from None
+    if not line.strip():
+        code = await child.wait()
+        raise WorldError(f"the simulated PLC {what} (exit code {code})")
+    return line.decode()
 
 
-def serve_plc_process(pipe: Connection, where: str, move_time_s: float) -> None:
-    """In the child: serve a PLC on loopback TCP (`where` "tcp") or a serial port, send its
-    port, then serve until told to stop and send back the moves per pack token."""
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it, also on Ctrl-C
-
-    async def serve() -> None:
-        model = RobotModel(capacity=ROBOT_CAPACITY, timings=Timings(move_s=move_time_s))
-        tcp = ("127.0.0.1", 0) if where == "tcp" else None
-        plc = PlcSimulator(model, tcp=tcp, rtu_port=None if tcp else where)
-        await plc.start()
-        pipe.send(plc.port if tcp else 0)
-        await asyncio.to_thread(pipe.recv)
-        await plc.stop()
-        pipe.send(dict(model.moves))
-
-    asyncio.run(serve())
+def _child_environment() -> dict[str, str]:
+    """The environment, with the folder this package was imported from first on the path (the
+    child runs the same code, installed or not)."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, path] if path else [root])}

@@ -30,6 +30,7 @@ ROBOT_CAPACITY = 1_000_000
 class HubFaults:
     """The simulated national system's behaviour (for the SOAP/REST simulator)."""
 
+    market: str = "strict"  # the profile of fmd.hub.markets it answers as
     seed: int = 1
     latency_s: float = 0.0
     timeout_rate: float = 0.0
