@@ -1,137 +1,411 @@
-"""Benchmark of the loading pipeline (the demo's): throughput, latency tolerance and memory.
+"""Benchmark of the daemon loading a delivery: throughput, pack latency and its own memory.
 
-Each scenario runs in its own process so its peak RSS is its own. The demo process also holds
-the simulated national system and the delivery's ground truth, which grow with every pack by
-nature; so the daemon's own retained heap (traced with tracemalloc, allocations made by the
-pipeline, store, scanners and policy only) is measured too, at the small and the large size.
-Prints one JSON line.
-Usage: python bench/pipeline.py [--packs 5000] [--large 50000] [--latency-packs 600]
+Each party runs in its own process, so the figures describe the daemon alone:
+- the delivery (master data and scans) is generated and written to files first;
+- the hub simulator (SOAP over mutual TLS, serving that master data) runs in a child process;
+- the robot is the daemon's in-process `sim` model (`--robot sim`, the default) or a simulated
+  PLC in its own process (`--robot modbus-tcp`);
+- the daemon is the real `fmd-robot run --no-console` on a config written here (script scanner
+  on the scans file, SQLite store, JSON log at info level), and it ends when the scans do.
+A pack's latency is its `pack.routed` log event's time less its `scan.recorded` one's (the
+scan committed and taken into the pipeline's window); packs/s counts from the first scan taken
+to the last pack routed. Peak RSS is the daemon's own (`wait4`); during the soak its VmRSS is
+sampled every second.
+
+The default run prints one JSON line: packs/s without and with 300 ms of hub latency, and the
+peak RSS at `--packs` and at `--large` packs with its growth (target at most 20 %).
+`--soak [N]` (200,000 without a value) runs only the soak and prints its own JSON line: the
+peak RSS and the p99 latency over the first and the last 10,000 packs, and their ratios
+(target within 10 %).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import fnmatch
-import io
+import contextlib
 import json
+import multiprocessing
 import os
 import resource
-import subprocess
+import signal
+import statistics
 import sys
 import tempfile
-import tracemalloc
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-DAEMON_CODE = (  # the pipeline.py module and scanners' framing of older trees too, to compare
-    "*/robot_controller/pipeline.py",
-    "*/robot_controller/pipeline/*",
-    "*/robot_controller/routing.py",
-    "*/robot_controller/states.py",
-    "*/robot_controller/wiring.py",
-    "*/robot_controller/store/*",
-    "*/scanners/*",
-    "*/serial_io/*",
-    "*/fmd/policy.py",
-    "*/sqlalchemy/*",
-    "*/structlog/*",
-    "*/asyncio/*",
-)
+from fmd.hub.master_data import MasterData
+from simulators.delivery import generate_delivery, master_data
+from simulators.hub.accounts import SIM_LOCATION
+from simulators.world import write_master_data, write_scans
+from simulators.world.hub import simulated_hub
+from simulators.world.robot import simulated_robot
+from simulators.world.spec import HubFaults, SoapHubEndpoint, TcpRobotEndpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+SOAK_DEFAULT = 200_000
+SOAK_WINDOW = 10_000
+START_TIMEOUT_S = 60.0
+TARGETS = {
+    "rss_growth": 0.20,
+    "soak_rss_ratio": 1.10,
+    "soak_p99_ratio": 1.10,
+    "packs_per_s_300ms_hub": 20,
+    "rss_peak_mb": 250,
+}
+Robot = Literal["sim", "modbus-tcp"]
 
 
-def scenario(packs: int, latency_ms: float, traced: bool) -> dict[str, Any]:
-    """One demo run in this process: its figures and this process's peak RSS."""
-    from robot_controller.demo import DemoOptions, run_demo
-    from robot_controller.logs import configure_logging
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One daemon run: each pack's times and route in scan order, the daemon's own peak RSS,
+    its VmRSS samples (wall time, MB) and how many packs went where they should not."""
 
-    configure_logging(stream=io.StringIO(), level="warning")
-    heap: list[int] = []
-    routed = 0
+    scanned: list[float]
+    routed: list[float]
+    peak_rss_mb: float
+    cpu_s: float
+    samples: list[tuple[float, float]]
+    misrouted: int
+    unsafe: int
+    lost: int
 
-    def on_routed(*_: object) -> None:
-        nonlocal routed
-        routed += 1
-        if traced and routed == packs:
-            heap.append(_daemon_heap(tracemalloc.take_snapshot()))
+    @property
+    def cpu_ms_per_pack(self) -> float:
+        """The daemon's own CPU time (user and system) per pack, start-up included."""
+        return round(self.cpu_s * 1000 / len(self.routed), 2)
 
-    with tempfile.TemporaryDirectory() as folder:
-        options = DemoOptions(
-            packs=packs,
-            seed=1,
-            hub_latency_s=latency_ms / 1000,
-            db=Path(folder) / "fmd.db",
-            hub="mock",
+    @property
+    def packs_per_s(self) -> float:
+        elapsed = max(self.routed) - min(self.scanned)
+        return round(len(self.routed) / elapsed, 1) if elapsed > 0 else 0.0
+
+    def latencies_ms(self, first: int, last: int) -> list[float]:
+        """Latency of the packs `first` to `last` (scan order, 0-based, `last` excluded)."""
+        pairs = zip(self.scanned[first:last], self.routed[first:last], strict=True)
+        return [(routed - scanned) * 1000 for scanned, routed in pairs]
+
+    def rss_peak_between(self, start: float, end: float) -> float:
+        """The largest VmRSS sampled from `start` to `end` (wall time)."""
+        inside = [mb for at, mb in self.samples if start <= at <= end]
+        return max(inside, default=0.0)
+
+
+def serve_hub(pipe: Connection, master_data_file: Path, folder: Path, latency_s: float) -> None:
+    """In the child: the SOAP hub simulator serving a master-data file; sends its endpoint,
+    then serves until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it, also on Ctrl-C
+
+    data = MasterData.from_json(json.loads(master_data_file.read_text(encoding="utf-8")))
+    folder.mkdir(exist_ok=True)  # the simulator's copy of the master data, its CA and keys
+
+    async def serve() -> None:
+        faults = HubFaults(latency_s=latency_s)
+        async with simulated_hub("soap", data, folder, location=SIM_LOCATION, faults=faults) as hub:
+            pipe.send(hub)
+            await asyncio.to_thread(pipe.recv)
+
+    asyncio.run(serve())
+
+
+@contextlib.contextmanager
+def hub_process(
+    master_data_file: Path, folder: Path, latency_s: float
+) -> Iterator[SoapHubEndpoint]:
+    """The hub simulator in its own process, for as long as the block runs."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(
+        target=serve_hub, args=(theirs, master_data_file, folder, latency_s), daemon=True
+    )
+    process.start()
+    theirs.close()
+    try:
+        endpoint = None
+        with contextlib.suppress(EOFError):  # the child died before it said where it is
+            endpoint = ours.recv() if ours.poll(START_TIMEOUT_S) else None
+        if not isinstance(endpoint, SoapHubEndpoint):
+            raise SystemExit(f"the hub simulator did not start (exit code {process.exitcode})")
+        yield endpoint
+    finally:
+        with contextlib.suppress(OSError):
+            ours.send("stop")
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+            process.join(2)
+        ours.close()
+
+
+def site_config(
+    folder: Path, hub: SoapHubEndpoint, robot: TcpRobotEndpoint | None, capacity: int
+) -> Path:
+    """The daemon's configuration: the simulator's hub, the robot, the scans file."""
+    robot_section = (
+        f'kind = "sim"\ncapacity = {capacity}'
+        if robot is None
+        else f'kind = "modbus-tcp"\nhost = "{robot.host}"\nport = {robot.port}'
+    )
+
+    def text(value: object) -> str:
+        return json.dumps(str(value))  # a JSON string is a TOML basic string
+
+    config = f"""\
+[site]
+location = {text(SIM_LOCATION)}
+mode = "hospital"
+
+[store]
+url = {text(f"sqlite:///{folder / 'fmd.db'}")}
+
+[hub]
+kind = "soap"
+url = {text(hub.url)}
+client_login_id = {text(hub.client_login_id)}
+user_id = {text(hub.user_id)}
+password = {{ file = {text(hub.password_file)} }}
+cert = {text(hub.client_cert)}
+key = {text(hub.client_key)}
+ca = {text(hub.ca)}
+
+[robot]
+{robot_section}
+
+[[scanners]]
+kind = "script"
+path = {text(folder / "scans.txt")}
+
+[log]
+level = "info"
+file = {text(folder / "daemon.log")}
+"""
+    path = folder / "site.toml"
+    path.write_text(config, encoding="utf-8")
+    return path
+
+
+def run_daemon(
+    config: Path, folder: Path
+) -> tuple[resource.struct_rusage, list[tuple[float, float]]]:
+    """`fmd-robot run` on `config` until it ends: its own resource usage (from `wait4`, which
+    reports this child alone) and its VmRSS sampled every second (wall time, MB)."""
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT)}
+    args = [sys.executable, "-m", "robot_controller", "run", "--no-console", "--config"]
+    output = folder / "daemon.out"
+    with output.open("w", encoding="utf-8") as out:
+        pid = os.posix_spawn(
+            sys.executable,
+            [*args, str(config)],
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, out.fileno(), 1),
+                (os.POSIX_SPAWN_DUP2, out.fileno(), 2),
+            ],
         )
-        report = asyncio.run(
-            run_demo(options, on_routed=on_routed, on_loading=tracemalloc.start if traced else None)
-        )
+    samples: list[tuple[float, float]] = []
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            break
+        rss = vm_rss_mb(pid)
+        if rss is not None:
+            samples.append((time.time(), rss))
+        time.sleep(1.0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        tail = output.read_text(encoding="utf-8")[-2000:]
+        raise SystemExit(f"the daemon exited with {code}:\n{tail}")
+    return usage, samples
+
+
+def vm_rss_mb(pid: int) -> float | None:
+    """A live process's resident set (MB), or None once it has gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def pack_times(log: Path) -> dict[int, dict[str, Any]]:
+    """Per pack token, from the daemon's JSON log: when its scan was taken, when it was
+    routed, and where."""
+    packs: dict[int, dict[str, Any]] = {}
+    with log.open(encoding="utf-8") as lines:
+        for line in lines:
+            if '"scan.recorded"' not in line and '"pack.r' not in line:
+                continue  # the other events, unparsed
+            event = json.loads(line)
+            name = event["event"]
+            at = datetime.fromisoformat(event["timestamp"]).timestamp()
+            if name == "scan.recorded":
+                packs.setdefault(event["token"], {})["scanned"] = at
+            elif name in ("pack.routed", "pack.returned"):
+                packs.setdefault(event["token"], {}).update(routed=at, route=event["route"])
+    return packs
+
+
+@asynccontextmanager
+async def robot_process(robot: Robot) -> AsyncIterator[TcpRobotEndpoint | None]:
+    """A simulated PLC in its own process (None: the daemon's in-process model)."""
+    if robot == "sim":
+        yield None
+        return
+    async with simulated_robot("modbus-tcp", move_time_s=0.0, moves=Counter()) as plc:
+        if not isinstance(plc, TcpRobotEndpoint):
+            raise SystemExit(f"the simulated PLC gave {plc!r}")
+        yield plc
+
+
+@contextlib.contextmanager
+def run_folder(keep: Path | None, name: str) -> Iterator[Path]:
+    """A new folder for one run: `keep`/`name`, left in place, or a temporary one."""
+    if keep is not None:
+        folder = keep / name
+        folder.mkdir(parents=True)
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="fmd-bench-") as temporary:
+        yield Path(temporary)
+
+
+async def measure(packs: int, *, latency_ms: float, robot: Robot, keep: Path | None) -> Run:
+    """Write a delivery, start the hub and the robot, run the daemon on it until it ends."""
+    with run_folder(keep, f"{label(packs)}-{latency_ms:g}ms-{robot}") as folder:
+        delivery = generate_delivery(packs, seed=1)
+        write_master_data(master_data(delivery), folder / "master-data.json")
+        write_scans(delivery.raws, folder / "scans.txt")
+        expected = [pack.expected_route for pack in delivery.packs if pack.raw.strip()]
+        del delivery  # the ground truth kept is the expected routes
+        with hub_process(folder / "master-data.json", folder / "hub", latency_ms / 1000) as hub:
+            async with robot_process(robot) as plc:
+                config = site_config(folder, hub, plc, capacity=packs + 1)
+                usage, samples = await asyncio.to_thread(run_daemon, config, folder)
+        times = pack_times(folder / "daemon.log")
+    done = [times[token] for token in sorted(times) if "routed" in times[token]]
+    routes = [pack["route"] for pack in done]
+    pairs = list(zip(routes, expected, strict=False))  # scan order: one scanner, tokens in turn
+    return Run(
+        scanned=[pack["scanned"] for pack in done],
+        routed=[pack["routed"] for pack in done],
+        peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        samples=samples,
+        misrouted=sum(route != want for route, want in pairs),
+        unsafe=sum(route == "shelved" != want for route, want in pairs),
+        lost=len(expected) - len(done),
+    )
+
+
+def p99(values: list[float]) -> float:
+    return round(statistics.quantiles(values, n=100)[98], 1)
+
+
+def ratio(last: float, first: float) -> float | None:
+    return round(last / first, 3) if first else None
+
+
+def label(packs: int) -> str:
+    """5000 → "5k": the key suffix of a figure at that many packs."""
+    return f"{packs // 1000}k" if packs % 1000 == 0 else str(packs)
+
+
+def outcomes(*runs: Run) -> dict[str, int]:
     return {
-        "packs": report.packs,
-        "packs_per_s": round(report.packs_per_s, 1),
-        "misrouted": report.misrouted,
-        "lost": report.lost,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "daemon_heap_mb": round(heap[0] / 2**20, 2) if heap else None,
+        "misrouted": sum(run.misrouted for run in runs),
+        "unsafe": sum(run.unsafe for run in runs),
+        "lost": sum(run.lost for run in runs),
     }
 
 
-def _daemon_heap(snapshot: tracemalloc.Snapshot) -> int:
-    """Bytes still held that were allocated by the daemon's own code (innermost frame)."""
-    total = 0
-    for stat in snapshot.statistics("filename"):
-        name = stat.traceback[0].filename
-        if any(fnmatch.fnmatch(name, pattern) for pattern in DAEMON_CODE):
-            total += stat.size
-    return total
+async def sizes(args: argparse.Namespace) -> dict[str, Any]:
+    """Packs/s without and with hub latency; the peak RSS at two sizes and its growth."""
+    small = await measure(args.packs, latency_ms=0, robot=args.robot, keep=args.keep)
+    slow = await measure(args.latency_packs, latency_ms=300, robot=args.robot, keep=args.keep)
+    large = await measure(args.large, latency_ms=0, robot=args.robot, keep=args.keep)
+    s, b = label(args.packs), label(args.large)
+    return {
+        "packs_per_s": small.packs_per_s,
+        "packs_per_s_300ms_hub": slow.packs_per_s,
+        f"packs_per_s_{b}": large.packs_per_s,
+        "cpu_ms_per_pack": small.cpu_ms_per_pack,
+        f"cpu_ms_per_pack_{b}": large.cpu_ms_per_pack,
+        f"p99_ms_{s}": p99(small.latencies_ms(0, len(small.routed))),
+        f"rss_peak_mb_{s}": small.peak_rss_mb,
+        f"rss_peak_mb_{b}": large.peak_rss_mb,
+        "rss_growth": round(large.peak_rss_mb / small.peak_rss_mb - 1, 3),
+        **outcomes(small, slow, large),
+    }
 
 
-def in_child(packs: int, latency_ms: float, *, traced: bool = False) -> dict[str, Any]:
-    args = [sys.executable, __file__, "--child", str(packs), str(latency_ms), str(int(traced))]
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    return result
+async def soak(packs: int, robot: Robot, keep: Path | None) -> dict[str, Any]:
+    """The first and the last `SOAK_WINDOW` packs of one long run: peak RSS and p99 latency."""
+    run = await measure(packs, latency_ms=0, robot=robot, keep=keep)
+    n = len(run.routed)
+    window = min(SOAK_WINDOW, n // 2)
+    first, last = (0, window), (n - window, n)
+    rss = [run.rss_peak_between(run.scanned[a], run.routed[b - 1]) for a, b in (first, last)]
+    latency = [p99(run.latencies_ms(a, b)) for a, b in (first, last)]
+    return {
+        "soak_packs": packs,
+        "window": window,
+        "packs_per_s": run.packs_per_s,
+        "cpu_ms_per_pack": run.cpu_ms_per_pack,
+        "rss_peak_mb": run.peak_rss_mb,
+        "rss_mb_first": round(rss[0], 1),
+        "rss_mb_last": round(rss[1], 1),
+        "rss_ratio": ratio(rss[1], rss[0]),
+        "p99_ms_first": latency[0],
+        "p99_ms_last": latency[1],
+        "p99_ratio": ratio(latency[1], latency[0]),
+        **outcomes(run),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--packs", type=int, default=5000)
-    parser.add_argument("--large", type=int, default=50_000)
-    parser.add_argument("--latency-packs", type=int, default=600)
-    parser.add_argument("--child", nargs=3, metavar=("PACKS", "LATENCY_MS", "TRACED"))
-    args = parser.parse_args()
-    if args.child:
-        packs, latency, traced = args.child
-        print(json.dumps(scenario(int(packs), float(latency), traced == "1")))
-        return
-    fast = in_child(args.packs, 0)
-    slow = in_child(args.latency_packs, 300)
-    large = in_child(args.large, 0)
-    heap_small = in_child(args.packs, 0, traced=True)["daemon_heap_mb"]
-    heap_large = in_child(args.large, 0, traced=True)["daemon_heap_mb"]
-    runs = (fast, slow, large)
-    print(
-        json.dumps(
-            {
-                "cores": os.cpu_count(),
-                "packs_per_s": fast["packs_per_s"],
-                "packs_per_s_300ms_hub": slow["packs_per_s"],
-                "peak_rss_mb": fast["peak_rss_mb"],
-                "large_packs": large["packs"],
-                "large_packs_per_s": large["packs_per_s"],
-                "large_peak_rss_mb": large["peak_rss_mb"],
-                "rss_growth_with_simulators": round(
-                    large["peak_rss_mb"] / fast["peak_rss_mb"] - 1, 3
-                ),
-                "daemon_heap_mb": heap_small,
-                "large_daemon_heap_mb": heap_large,
-                "daemon_heap_growth_mb": round(heap_large - heap_small, 2),
-                "misrouted": sum(r["misrouted"] for r in runs),
-                "lost": sum(r["lost"] for r in runs),
-                "targets": {"packs_per_s": 300, "packs_per_s_300ms_hub": 20, "peak_rss_mb": 250},
-            }
-        )
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--packs", type=int, default=5000, help="the small delivery")
+    parser.add_argument("--large", type=int, default=50_000, help="the large delivery")
+    parser.add_argument(
+        "--latency-packs", type=int, default=600, help="the delivery at 300 ms hub latency"
+    )
+    parser.add_argument(
+        "--soak",
+        type=int,
+        nargs="?",
+        const=SOAK_DEFAULT,
+        metavar="N",
+        help=f"run only the soak of N packs (default {SOAK_DEFAULT:,})",
+    )
+    parser.add_argument(
+        "--robot",
+        choices=["sim", "modbus-tcp"],
+        default="sim",
+        help="the daemon's in-process model, or a simulated PLC in its own process",
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="keep each run's files (delivery, config, log) in this folder"
+    )
+    args = parser.parse_args()
+    if min(args.packs, args.large, args.latency_packs, args.soak or 2) < 2:
+        parser.error("every delivery needs at least 2 packs")
+    figures = asyncio.run(soak(args.soak, args.robot, args.keep) if args.soak else sizes(args))
+    context = {"cores": os.cpu_count(), "hub": "soap", "robot": args.robot}
+    print(json.dumps({**context, **figures, "targets": TARGETS}))
 
 
 if __name__ == "__main__":
