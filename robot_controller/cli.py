@@ -16,7 +16,14 @@ from fmd.codes import PackIdentifier, ParsedScan, parse_scan
 from fmd.codes.escapes import show_controls, unescape_controls
 from fmd.hub import HubAuthFailed, HubResult, HubUnavailable, PackState
 from robot_controller import __version__
-from robot_controller.cli_common import ConfigOption, answer_of, real_hub, settings_of, show_answer
+from robot_controller.cli_common import (
+    ConfigOption,
+    answer_of,
+    human,
+    real_hub,
+    settings_of,
+    show_answer,
+)
 from robot_controller.cli_delivery import delivery_app
 from robot_controller.cli_demo import demo
 from robot_controller.cli_hub import sim_delivery, sim_hub
@@ -87,8 +94,8 @@ def outbox_status(config: ConfigOption = None) -> None:
     except (ConfigError, StoreError) as error:
         raise fail(str(error)) from None
     table = Table(title="Outbox", title_justify="left")
-    for column in ("operation", "status", "intents"):
-        table.add_column(column, justify="right" if column == "intents" else "left")
+    for column in ("waiting to", "status", "count"):
+        table.add_column(column, justify="right" if column == "count" else "left")
     for (operation, status), count in sorted(counts.items()):
         table.add_row(operation, status, str(count))
     out.print(table)
@@ -223,7 +230,7 @@ def _show_parsed(parsed: ParsedScan) -> None:
     table.add_row("scan", show_controls(parsed.raw[:200]))
     for key, value in parsed_as_json(parsed).items():
         if key != "problems":
-            table.add_row(key, "—" if value is None else str(value))
+            table.add_row(*human(key, value))
     out.print(table)
     for problem in parsed.problems:
         colour = "red" if problem.severity == "error" else "yellow"

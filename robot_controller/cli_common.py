@@ -53,6 +53,33 @@ def answer_of(result: HubResult) -> dict[str, object]:
     }
 
 
+LABELS = {
+    "return_code": "return code",
+    "alert_id": "alert id",
+    "latency_ms": "answered in (ms)",
+    "token": "pack",
+    "product_code": "product code",
+    "expiry_raw": "expiry as printed",
+    "nhrn": "national number (NHRN)",
+    "nhrn_ai": "national number field",
+    "submit": "sent to the hub",
+}
+"""Plain words for the JSON keys shown to people (JSON keeps its keys)."""
+
+
+def human(key: str, value: object) -> tuple[str, str]:
+    """A key and its value as a person reads them."""
+    if value in (None, []):
+        shown = "—"
+    elif isinstance(value, bool):
+        shown = "yes" if value else "no"
+    elif isinstance(value, list):
+        shown = ", ".join(str(item) for item in value)
+    else:
+        shown = str(value)
+    return LABELS.get(key, key.replace("_", " ")), shown
+
+
 def show_answer(answer: dict[str, object], as_json: bool) -> None:
     """One JSON object on stdout, or a table for people."""
     if as_json:
@@ -60,5 +87,5 @@ def show_answer(answer: dict[str, object], as_json: bool) -> None:
         return
     table = Table(show_header=False, box=None)
     for key, value in answer.items():
-        table.add_row(key, "—" if value in (None, []) else str(value))
+        table.add_row(*human(key, value))
     out.print(table)

@@ -39,6 +39,15 @@ def test_parse_json_prints_exactly_the_documented_keys() -> None:
     assert (data["nhrn"], data["nhrn_ai"], data["submit"]) == ("03752864", "710", True)
 
 
+def test_parse_speaks_plain_words_to_people_while_json_keeps_its_keys() -> None:
+    shown = runner.invoke(app, ["parse", V25]).stdout
+    assert "sent to the hub" in shown
+    assert "expiry as printed" in shown
+    assert "national number (NHRN)" in shown
+    for key in ("submit", "expiry_raw", "nhrn_ai", "True"):
+        assert key not in shown
+
+
 def test_parse_spells_control_characters_several_ways() -> None:
     for raw in (V25, V25.replace("<GS>", "\\x1d"), V25.replace("<GS>", "<FNC1>")):
         result = runner.invoke(app, ["parse", "--json", raw])
