@@ -406,9 +406,11 @@ def main() -> None:
         help="keep each run's files (delivery, config, log, RSS samples) in this folder",
     )
     args = parser.parse_args()
-    if min(args.packs, args.large, args.latency_packs, args.soak or 2) < 2:
+    if min(args.packs, args.large, args.latency_packs, 2 if args.soak is None else args.soak) < 2:
         parser.error("every delivery needs at least 2 packs")
-    figures = asyncio.run(soak(args.soak, args.robot, args.keep) if args.soak else sizes(args))
+    figures = asyncio.run(
+        soak(args.soak, args.robot, args.keep) if args.soak is not None else sizes(args)
+    )
     context = {"cores": os.cpu_count(), "hub": "soap", "robot": args.robot}
     print(json.dumps({**context, **figures, "targets": TARGETS}))
 
