@@ -66,14 +66,15 @@ Robot = Literal["sim", "modbus-tcp"]
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """One daemon run: each pack's times and route in scan order, the daemon's own peak RSS,
-    its VmRSS samples (wall time, MB) and how many packs went where they should not."""
+    """One daemon run: each pack's times in scan order, the daemon's own peak RSS and CPU
+    time, its memory samples (wall time, VmRSS and VmHWM in MB) and how many packs went where
+    they should not."""
 
     scanned: list[float]
     routed: list[float]
     peak_rss_mb: float
     cpu_s: float
-    samples: list[tuple[float, float]]
+    samples: list[tuple[float, float, float]]
     misrouted: int
     unsafe: int
     lost: int
@@ -95,7 +96,7 @@ class Run:
 
     def rss_peak_between(self, start: float, end: float) -> float:
         """The largest VmRSS sampled from `start` to `end` (wall time)."""
-        inside = [mb for at, mb in self.samples if start <= at <= end]
+        inside = [rss for at, rss, _ in self.samples if start <= at <= end]
         return max(inside, default=0.0)
 
 
@@ -194,9 +195,9 @@ file = {text(folder / "daemon.log")}
 
 def run_daemon(
     config: Path, folder: Path
-) -> tuple[resource.struct_rusage, list[tuple[float, float]]]:
+) -> tuple[resource.struct_rusage, list[tuple[float, float, float]]]:
     """`fmd-robot run` on `config` until it ends: its own resource usage (from `wait4`, which
-    reports this child alone) and its VmRSS sampled every second (wall time, MB)."""
+    reports this child alone) and its memory sampled every second."""
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT)}
     args = [sys.executable, "-m", "robot_controller", "run", "--no-console", "--config"]
@@ -211,14 +212,14 @@ def run_daemon(
                 (os.POSIX_SPAWN_DUP2, out.fileno(), 2),
             ],
         )
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, float]] = []
     while True:
         done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
             break
-        rss = vm_rss_mb(pid)
-        if rss is not None:
-            samples.append((time.time(), rss))
+        memory = memory_mb(pid)
+        if memory is not None:
+            samples.append((time.time(), *memory))
         time.sleep(1.0)
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
@@ -227,16 +228,16 @@ def run_daemon(
     return usage, samples
 
 
-def vm_rss_mb(pid: int) -> float | None:
-    """A live process's resident set (MB), or None once it has gone."""
+def memory_mb(pid: int) -> tuple[float, float] | None:
+    """A live process's resident set and its high-water mark (MB); None before it runs
+    Python or once it has gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
     except OSError:
         return None
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    rss, hwm = (int(fields.get(key, "0 kB").split()[0]) for key in ("VmRSS", "VmHWM"))
+    return (rss / 1024, hwm / 1024) if rss else None
 
 
 def pack_times(log: Path) -> dict[int, dict[str, Any]]:
@@ -293,6 +294,8 @@ async def measure(packs: int, *, latency_ms: float, robot: Robot, keep: Path | N
             async with robot_process(robot) as plc:
                 config = site_config(folder, hub, plc, capacity=packs + 1)
                 usage, samples = await asyncio.to_thread(run_daemon, config, folder)
+        rows = "".join(f"{at:.1f},{rss:.1f},{hwm:.1f}\n" for at, rss, hwm in samples)
+        (folder / "rss.csv").write_text(f"time,rss_mb,hwm_mb\n{rows}", encoding="utf-8")
         times = pack_times(folder / "daemon.log")
     done = [times[token] for token in sorted(times) if "routed" in times[token]]
     routes = [pack["route"] for pack in done]
@@ -398,12 +401,16 @@ def main() -> None:
         help="the daemon's in-process model, or a simulated PLC in its own process",
     )
     parser.add_argument(
-        "--keep", type=Path, help="keep each run's files (delivery, config, log) in this folder"
+        "--keep",
+        type=Path,
+        help="keep each run's files (delivery, config, log, RSS samples) in this folder",
     )
     args = parser.parse_args()
-    if min(args.packs, args.large, args.latency_packs, args.soak or 2) < 2:
+    if min(args.packs, args.large, args.latency_packs, 2 if args.soak is None else args.soak) < 2:
         parser.error("every delivery needs at least 2 packs")
-    figures = asyncio.run(soak(args.soak, args.robot, args.keep) if args.soak else sizes(args))
+    figures = asyncio.run(
+        soak(args.soak, args.robot, args.keep) if args.soak is not None else sizes(args)
+    )
     context = {"cores": os.cpu_count(), "hub": "soap", "robot": args.robot}
     print(json.dumps({**context, **figures, "targets": TARGETS}))
 
