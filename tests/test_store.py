@@ -15,6 +15,8 @@ from fmd.policy import Action, Decision, Why
 from robot_controller.robot.base import Job, JobCode, JobOutcome, JobResult
 from robot_controller.states import HubOperation, IntentStatus, Route, Stage
 from robot_controller.store import Store
+from robot_controller.store.append_only import drop_statements
+from robot_controller.store.audit import ChainCheck
 from robot_controller.store.db import alembic_config
 from scanners.base import Scan
 
@@ -156,10 +158,25 @@ def test_the_audit_chain_verifies_and_shows_where_it_was_tampered_with(store: St
     assert check.ok
     assert check.events == 3
     with store.engine.begin() as conn:
+        for statement in drop_statements(store.engine.dialect.name):  # as an attacker would
+            conn.execute(sa.text(statement))
         conn.execute(sa.text("UPDATE audit_events SET why = 'forged' WHERE id = 2"))
     check = store.check_audit_chain()
     assert not check.ok
     assert check.broken_at == 2
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE audit_events SET why = 'forged'", "DELETE FROM audit_events WHERE id = 1"],
+)
+def test_the_database_refuses_to_change_or_delete_audit_events(
+    store: Store, statement: str
+) -> None:
+    store.record_scan(scan(), at=AT)
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), store.engine.begin() as conn:
+        conn.execute(sa.text(statement))
+    assert store.check_audit_chain() == ChainCheck(ok=True, events=1)
 
 
 def test_a_naive_timestamp_is_refused(store: Store) -> None:

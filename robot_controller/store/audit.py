@@ -1,4 +1,12 @@
-"""The audit hash chain: each event's hash covers its content and the previous event's hash."""
+"""The audit hash chain: each event's hash is the SHA-256 of its canonical form, which holds
+its sequence number, its content and the previous event's hash.
+
+The canonical form (`canonical_form`) is the JSON object of the event's fields with sorted keys,
+no whitespace and ASCII only: `seq`, `prev`, `at` (ISO 8601 in UTC), `actor`, `action`,
+`subject`, `why`, `before`, `after` (canonical JSON text or null) and `detail` (canonical JSON
+text). Sequence numbers are the table's ids, 1, 2, 3…, each one more than the event before it;
+the first event follows `GENESIS` (or, after a prune, the hash of the last event pruned).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ClauseElement
 
-from robot_controller.store.schema import audit_events
+from robot_controller.store.schema import audit_events, audit_prunes
 from robot_controller.store.statements import HotPath
 
 GENESIS = "0" * 64
@@ -23,12 +31,17 @@ _LOCK_CHAIN = sa.text("SELECT pg_advisory_xact_lock(7420161)")
 
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
+    """Who (`actor`) did what (`action` to `subject`), when (UTC), why, with the values a change
+    replaced (`before`) and set (`after`); each JSON text in canonical form (or None)."""
+
     at: datetime
     actor: str
     action: str
     subject: str
     why: str
     detail: str  # canonical JSON
+    before: str | None = None
+    after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,28 +64,98 @@ def pack_event(at: datetime, action: str, token: int, why: str, /, **detail: Any
     )
 
 
-def chain_hash(prev_hash: str, event: AuditEvent) -> str:
-    """The hash of one event, chained to the one before it."""
-    body = canonical_json(
-        [prev_hash, event.at.isoformat(), event.actor, event.action, event.subject, event.why]
+def actor_event(
+    at: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    why: str,
+    /,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    """An event a named person (or command) caused, with the values it replaced and set."""
+    return AuditEvent(
+        at.astimezone(UTC),
+        actor,
+        action,
+        subject,
+        why,
+        canonical_json(detail),
+        None if before is None else canonical_json(before),
+        None if after is None else canonical_json(after),
     )
-    return hashlib.sha256(f"{body}{event.detail}".encode()).hexdigest()
 
 
-def check_chain(rows: Iterable[tuple[int, AuditEvent, str, str]]) -> ChainCheck:
-    """Re-compute the chain over (id, event, prev_hash, hash) rows in id order."""
-    expected_prev = GENESIS
+def canonical_form(seq: int, prev_hash: str, event: AuditEvent) -> str:
+    """The text an event's hash is taken over (see the module's docstring)."""
+    return canonical_json(
+        {
+            "seq": seq,
+            "prev": prev_hash,
+            "at": event.at.astimezone(UTC).isoformat(),
+            "actor": event.actor,
+            "action": event.action,
+            "subject": event.subject,
+            "why": event.why,
+            "before": event.before,
+            "after": event.after,
+            "detail": event.detail,
+        }
+    )
+
+
+def chain_hash(seq: int, prev_hash: str, event: AuditEvent) -> str:
+    """The hash of event number `seq`, chained to the one before it."""
+    return hashlib.sha256(canonical_form(seq, prev_hash, event).encode()).hexdigest()
+
+
+def check_chain(
+    rows: Iterable[tuple[int, AuditEvent, str, str]], *, start: tuple[int, str] = (0, GENESIS)
+) -> ChainCheck:
+    """Re-compute the chain over (seq, event, prev_hash, hash) rows in seq order, from `start`
+    (the seq and hash of the event before the first row: `(0, GENESIS)` unless pruned)."""
+    expected_seq, expected_prev = start
     count = 0
-    for row_id, event, prev_hash, stored_hash in rows:
+    for seq, event, prev_hash, stored_hash in rows:
         count += 1
-        if prev_hash != expected_prev or chain_hash(prev_hash, event) != stored_hash:
-            return ChainCheck(ok=False, events=count, broken_at=row_id)
+        expected_seq += 1
+        if (
+            seq != expected_seq
+            or prev_hash != expected_prev
+            or chain_hash(seq, prev_hash, event) != stored_hash
+        ):
+            return ChainCheck(ok=False, events=count, broken_at=seq)
         expected_prev = stored_hash
     return ChainCheck(ok=True, events=count)
 
 
-def _last_hash() -> ClauseElement:
-    return sa.select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1)
+def event_of(row: Any) -> AuditEvent:
+    """The event an `audit_events` row holds."""
+    return AuditEvent(
+        row.at, row.actor, row.action, row.subject, row.why, row.detail, row.before, row.after
+    )
+
+
+def _last_event() -> ClauseElement:
+    head = sa.select(audit_events.c.id, audit_events.c.hash)
+    return head.order_by(audit_events.c.id.desc()).limit(1)
+
+
+def _last_prune() -> sa.Select[Any]:
+    return (
+        sa.select(audit_prunes.c.through_seq, audit_prunes.c.head_hash)
+        .order_by(audit_prunes.c.through_seq.desc())
+        .limit(1)
+    )
+
+
+def chain_start(conn: Connection) -> tuple[int, str]:
+    """The seq and hash the remaining chain follows: `(0, GENESIS)`, or the last prune's cut."""
+    row = conn.execute(_last_prune()).fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
 
 class AuditChain:
@@ -88,7 +171,7 @@ class AuditChain:
     def __init__(self, sql: HotPath) -> None:
         self._sql = sql
         self._lock = sql.dialect.name == "postgresql"
-        self._known: tuple[object, str] | None = None  # (transaction, head it wrote)
+        self._known: tuple[object, tuple[int, str]] | None = None  # (transaction, head)
 
     def append(self, conn: Connection, events: Sequence[AuditEvent]) -> None:
         if not events:
@@ -96,17 +179,19 @@ class AuditChain:
         transaction = conn.get_transaction()
         known = self._known
         if known is not None and known[0] is transaction:
-            prev = known[1]
+            seq, prev = known[1]
         else:
             if self._lock:
                 conn.execute(_LOCK_CHAIN)
-            prev = self._read_head(conn)
+            seq, prev = self._read_head(conn)
         for event in events:
-            digest = chain_hash(prev, event)
+            seq += 1
+            digest = chain_hash(seq, prev, event)
             self._sql.insert(
                 conn,
                 audit_events,
                 {
+                    "id": seq,
                     "at": event.at,
                     "actor": event.actor,
                     "action": event.action,
@@ -115,20 +200,20 @@ class AuditChain:
                     "detail": event.detail,
                     "prev_hash": prev,
                     "hash": digest,
+                    "before": event.before,
+                    "after": event.after,
                 },
             )
             prev = digest
-        self._known = (transaction, prev)
+        self._known = (transaction, (seq, prev))
 
     def check(self, conn: Connection) -> ChainCheck:
-        """Re-compute the whole chain."""
+        """Re-compute the whole chain (from the last prune's cut, if any)."""
         rows = conn.execute(sa.select(audit_events).order_by(audit_events.c.id))
         return check_chain(
-            (r.id, AuditEvent(r.at, r.actor, r.action, r.subject, r.why, r.detail), r.prev_hash,
-             r.hash)
-            for r in rows
-        )  # fmt: skip
+            ((r.id, event_of(r), r.prev_hash, r.hash) for r in rows), start=chain_start(conn)
+        )
 
-    def _read_head(self, conn: Connection) -> str:
-        row = self._sql.execute(conn, _last_hash).fetchone()
-        return str(row[0]) if row else GENESIS
+    def _read_head(self, conn: Connection) -> tuple[int, str]:
+        row = self._sql.execute(conn, _last_event).fetchone()
+        return (int(row[0]), str(row[1])) if row else chain_start(conn)

@@ -63,6 +63,7 @@ scans = sa.Table(
     _at("scanned_at"),
     _at("recorded_at"),
     _text("robot", nullable=True),  # the robot whose daemon took it (None: before 0002)
+    sa.Index("ix_scans_recorded_at", "recorded_at"),
 )
 
 decisions = sa.Table(
@@ -83,6 +84,8 @@ decisions = sa.Table(
     _text("message"),
     _text("decommission_to", nullable=True),
     _at("decided_at"),
+    sa.Index("ix_decisions_ui", "product_code", "serial"),
+    sa.Index("ix_decisions_batch", "batch"),
 )
 
 verifications = sa.Table(
@@ -125,6 +128,11 @@ outbox = sa.Table(
     _text("last_code", nullable=True),
     _at("created_at"),
     _at("updated_at"),
+    _text("actor", nullable=True),  # who asked for it (None: the daemon, before 0003)
+    _text("note", nullable=True),  # the person's reason for a pack action
+    _text("location", nullable=True),  # the premises ([site] location) that queued it
+    _text("claimed_by", nullable=True),  # the robot whose daemon is sending it now
+    _at("claimed_at", nullable=True),
 )
 
 jobs = sa.Table(
@@ -167,8 +175,27 @@ alerts = sa.Table(
     _text("alert_id", nullable=True),
     _text("return_code"),
     _text("message"),
-    _text("status"),
+    _text("status"),  # an AlertState
     _at("raised_at"),
+    _text("cause", nullable=True),  # an AlertCause, once closed
+    _at("updated_at", nullable=True),
+    _text("product_code", nullable=True),
+    _text("serial", nullable=True),
+    _text("batch", nullable=True),
+    _text("location", nullable=True),  # the premises ([site] location) the pack was at
+)
+
+alert_transitions = sa.Table(
+    "alert_transitions",  # every change of an alert case's state: who, when, why
+    TABLES,
+    _id(),
+    sa.Column("alert", sa.Integer, sa.ForeignKey("alerts.id"), nullable=False, index=True),
+    _text("from_state"),
+    _text("to_state"),
+    _text("cause", nullable=True),
+    _text("reason"),
+    _text("actor"),
+    _at("at"),
 )
 
 audit_events = sa.Table(
@@ -183,4 +210,33 @@ audit_events = sa.Table(
     _text("detail"),  # canonical JSON
     _text("prev_hash", unique=True),  # the chain cannot fork
     _text("hash", unique=True),
+    _text("before", nullable=True),  # canonical JSON: the values a change replaced
+    _text("after", nullable=True),  # canonical JSON: the values it set
+    sa.Index("ix_audit_events_subject", "subject"),
+    sa.Index("ix_audit_events_at", "at"),
+)
+
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",  # signed heads of the chain (also written to a folder outside the store)
+    TABLES,
+    _id(),
+    sa.Column("seq", sa.Integer, nullable=False),  # the last event it covers
+    _text("head_hash"),
+    _at("at"),
+    _text("key_id"),
+    _text("signature"),  # base64 Ed25519 over the checkpoint's text
+    _text("robot", nullable=True),  # whose daemon signed it
+)
+
+audit_prunes = sa.Table(
+    "audit_prunes",  # each prune: the chain now starts after `through_seq`, whose hash is kept
+    TABLES,
+    _id(),
+    sa.Column("through_seq", sa.Integer, nullable=False),
+    _text("head_hash"),
+    sa.Column("checkpoint", sa.Integer, sa.ForeignKey("audit_checkpoints.id"), nullable=False),
+    sa.Column("events", sa.Integer, nullable=False),
+    _text("actor"),
+    _text("why"),
+    _at("at"),
 )
