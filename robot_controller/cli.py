@@ -27,6 +27,8 @@ from robot_controller.cli_common import (
 from robot_controller.cli_delivery import delivery_app
 from robot_controller.cli_demo import demo
 from robot_controller.cli_hub import sim_delivery, sim_hub
+from robot_controller.cli_log import log_export, log_pack, log_search
+from robot_controller.cli_log_app import log_app
 from robot_controller.cli_pack import (
     BatchOption,
     ExpiryOption,
@@ -37,6 +39,7 @@ from robot_controller.cli_pack import (
     pack_app,
     run_keyed,
 )
+from robot_controller.cli_report import report
 from robot_controller.cli_robot import robot_app, sim_plc, sim_serial_robot
 from robot_controller.cli_run import log_stream, run_daemon
 from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_scanner
@@ -78,6 +81,11 @@ app.command("demo")(demo)
 app.add_typer(robot_app, name="robot")
 app.add_typer(pack_app, name="pack")
 app.add_typer(delivery_app, name="delivery")
+app.add_typer(log_app, name="log")
+log_app.command("search")(log_search)
+log_app.command("pack")(log_pack)
+log_app.command("export")(log_export)
+app.command("report")(report)
 
 
 @outbox.command("status")

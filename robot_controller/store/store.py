@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from fmd.codes.model import PackIdentifier, ParsedScan
 from fmd.hub.contract import HubResult, ManualEntry, Reason
@@ -296,3 +296,8 @@ class Store:
         """Re-compute the audit hash chain over the whole log."""
         with self._tx.read() as conn:
             return self._chain.check(conn)
+
+    def reading(self) -> AbstractContextManager[Connection]:
+        """A connection for the read queries of `history` and `reports` (a server-side cursor
+        on it streams on PostgreSQL)."""
+        return self._tx.read()

@@ -1,0 +1,99 @@
+"""The CSV printouts, written row by row as the store streams them (memory does not grow with
+the number of rows).
+
+A report file is blocks of rows, each block a header row and its rows, one empty row between
+blocks: the report's title block (`report`, `from`, `to`, `generated`), then for the summary
+its figures (`section,name,value`), the open undo deadlines and one row per pack; for the alert
+register one row per alert and transition. The audit export is one block: the events.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TextIO
+
+from robot_controller.reports.figures import figures
+from robot_controller.store.history import PackRow
+from robot_controller.store.reports import Summary, UndoDeadline
+
+PACK_COLUMNS = ("token", "recorded_at", "source", "product_code", "serial", "batch", "expiry",
+                "route", "why", "flagged", "return_code")  # fmt: skip
+UNDO_COLUMNS = ("token", "product_code", "serial", "reason", "decommissioned_at", "deadline",
+                "route", "flagged")  # fmt: skip
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value  # text a spreadsheet would run as a formula is quoted
+    return "" if value is None else value
+
+
+@dataclass(frozen=True, slots=True)
+class Heading:
+    """The title block of a report file: which report, its period, when it was made."""
+
+    kind: str
+    since: datetime
+    until: datetime
+    generated: datetime
+
+
+def _title(writer: Any, heading: Heading) -> None:
+    writer.writerow(("report", heading.kind))
+    writer.writerow(("from", heading.since.isoformat()))
+    writer.writerow(("to (excluded)", heading.until.isoformat()))
+    writer.writerow(("generated", heading.generated.isoformat()))
+
+
+def _block(
+    writer: Any, header: Sequence[str], rows: Iterable[Sequence[Any]], *, separate: bool = True
+) -> int:
+    if separate:
+        writer.writerow(())
+    writer.writerow(header)
+    count = 0
+    for row in rows:
+        writer.writerow([_cell(value) for value in row])
+        count += 1
+    return count
+
+
+def write_summary(
+    out: TextIO,
+    heading: Heading,
+    summary: Summary,
+    undos: Iterable[UndoDeadline],
+    packs: Iterable[PackRow],
+) -> int:
+    """The period summary with its undo deadlines and per-pack rows; returns the pack rows."""
+    writer = csv.writer(out)
+    _title(writer, heading)
+    _block(writer, ("section", "name", "value"), figures(summary))
+    _block(
+        writer,
+        UNDO_COLUMNS,
+        ((u.token, u.product_code, u.serial, u.reason, u.decommissioned_at, u.deadline, u.route,
+          u.flagged) for u in undos),
+    )  # fmt: skip
+    return _block(
+        writer, PACK_COLUMNS, (tuple(p.as_json()[c] for c in PACK_COLUMNS) for p in packs)
+    )
+
+
+def write_rows(
+    out: TextIO,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    heading: Heading | None = None,
+) -> int:
+    """One block of rows (after the title block, when given); returns how many."""
+    writer = csv.writer(out)
+    if heading is not None:
+        _title(writer, heading)
+    return _block(writer, header, rows, separate=heading is not None)

@@ -1,0 +1,52 @@
+"""The time range a search, a report or an export covers, from what a person types.
+
+A date (`2026-12-01`) means that whole day in UTC: as `--from` its first instant, as `--to` the
+first instant of the next day, so `--from 2026-12-01 --to 2026-12-01` is that one day. A date
+and time (`2026-12-01T08:30`, `2026-12-01 08:30:00+01:00`) is that instant; one without a zone
+is UTC. `since` is included, `until` excluded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+
+class BadPeriod(ValueError):
+    """A date that cannot be read, or a range that ends before it starts (one line)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """From `since` (included) to `until` (excluded), in UTC; None: open at that end."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def moment(text: str, *, end: bool, option: str) -> datetime:
+    """The instant `text` names (see the module); `end`: a bare date means the next midnight."""
+    spelled = text.strip()
+    try:
+        if len(spelled) == len("2026-12-01"):
+            day = date.fromisoformat(spelled)
+            start = datetime.combine(day, time(), tzinfo=UTC)
+            return start + timedelta(days=1) if end else start
+        at = datetime.fromisoformat(spelled)
+    except ValueError:
+        raise BadPeriod(
+            f"{option} {text!r} is not a date (YYYY-MM-DD) or a date and time "
+            "(YYYY-MM-DDTHH:MM[:SS][+HH:MM])"
+        ) from None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def period_of(since: str | None, until: str | None) -> Period:
+    """The period between `--from` and `--to` (either may be missing: open at that end)."""
+    period = Period(
+        None if since is None else moment(since, end=False, option="--from"),
+        None if until is None else moment(until, end=True, option="--to"),
+    )
+    if period.since is not None and period.until is not None and period.since >= period.until:
+        raise BadPeriod(f"--from {since} is not before --to {until}")
+    return period
