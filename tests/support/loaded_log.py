@@ -1,0 +1,84 @@
+"""A log with every kind of pack in it: a delivery loaded through the real pipeline (on the
+wall clock: the resilient hub stamps its calls with it), and one alert taken into
+investigation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from fmd.hub import MockHub
+from fmd.hub.resilient import ResilientHub
+from fmd.policy import SitePolicy
+from robot_controller.pipeline import Pipeline, utc_now
+from robot_controller.robot.sim import SimRobot
+from robot_controller.store import Store
+from robot_controller.store.schema import alert_transitions, alerts
+from scanners.script import ScriptedScanner
+from simulators.delivery import (
+    SUSPECT_KINDS,
+    Delivery,
+    DeliveryPack,
+    Kind,
+    generate_delivery,
+    seed_hub,
+    supply_elsewhere,
+)
+
+LOCATION = "ward-pharmacy"
+CLERK = "j.smith"
+
+
+@dataclass
+class Loaded:
+    """The delivery, the store it was loaded into, its tokens in scan order, and the instants
+    before the first scan and after the alert's transition."""
+
+    delivery: Delivery
+    store: Store
+    tokens: list[int]
+    started: datetime
+    ended: datetime
+
+    def pack(self, kind: Kind) -> tuple[int, DeliveryPack]:
+        """The first pack of a kind, with its token."""
+        return next((t, p) for t, p in zip(self.tokens, self.delivery.packs, strict=True)
+                    if p.kind is kind)  # fmt: skip
+
+
+async def load_delivery(store: Store, *, seed: int = 5) -> Loaded:
+    """Every kind of pack (a duplicated serial scanned twice among them) loaded in hospital
+    mode, then an alert pack scanned again with a Tab after it; the first scan's alert is
+    then taken into investigation by `CLERK`."""
+    started = utc_now()
+    delivery = generate_delivery(4 * len(SUSPECT_KINDS), seed=seed, suspect_rate=1.0,
+                                 today=started.date())  # fmt: skip
+    hub = MockHub(seed=3)
+    seed_hub(hub, delivery)
+    await supply_elsewhere(hub, delivery)
+    pipeline = Pipeline(store=store, hub=ResilientHub(hub.client(LOCATION)), robot=SimRobot(),
+                        site=SitePolicy(mode="hospital"), window=4)  # fmt: skip
+    suspect = next(p for p in delivery.packs if p.kind is Kind.UNKNOWN_SERIAL)
+    rescanned = suspect.raw + "\t"  # the same pack again, framed by a Tab: a noted problem
+    await pipeline.run([ScriptedScanner([*delivery.raws, rescanned])])
+    await pipeline.aclose()
+    tokens = [token for token, _raw in store.raw_scans()][: len(delivery.packs)]
+    loaded = Loaded(delivery, store, tokens, started, started)
+    investigate(store, loaded.pack(Kind.UNKNOWN_SERIAL)[0], at=utc_now())
+    loaded.ended = utc_now() + timedelta(microseconds=1)
+    return loaded
+
+
+def investigate(store: Store, token: int, *, at: datetime) -> None:
+    """The alert of pack `token` taken into investigation by `CLERK`, as the alert register
+    records it."""
+    with store.engine.begin() as conn:
+        alert = conn.execute(sa.select(alerts.c.id).where(alerts.c.token == token)).scalar_one()
+        conn.execute(
+            alert_transitions.insert().values(
+                alert=alert, from_state="open", to_state="investigating", cause=None,
+                reason="scanner checked", actor=CLERK, at=at,
+            )
+        )  # fmt: skip
