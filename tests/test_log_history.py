@@ -66,7 +66,9 @@ async def test_a_search_by_route_matches_the_recorded_outcomes(loaded: Loaded) -
 async def test_a_search_by_return_code_finds_the_packs_that_got_it(loaded: Loaded) -> None:
     token, _ = loaded.pack(PackKind.UNKNOWN_SERIAL)
     with loaded.store.reading() as conn:
-        code = next(row.return_code for row in stream_packs(conn, PackFilter()) if row.token == token)
+        code = next(
+            row.return_code for row in stream_packs(conn, PackFilter()) if row.token == token
+        )
     assert code is not None
     hits = found(loaded, PackFilter(return_code=code))
     assert token in hits

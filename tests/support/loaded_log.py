@@ -75,7 +75,8 @@ def investigate(store: Store, token: int, *, at: datetime) -> None:
     """The alert of pack `token` taken into investigation by `CLERK`, as the alert register
     records it."""
     with store.engine.begin() as conn:
-        alert = conn.execute(sa.select(alerts.c.id).where(alerts.c.token == token)).scalar_one()
+        query = sa.select(alerts.c.id).where(alerts.c.token == token)
+        alert: int = conn.execute(query).scalar_one()
         conn.execute(
             alert_transitions.insert().values(
                 alert=alert, from_state="open", to_state="investigating", cause=None,
