@@ -45,9 +45,18 @@ from robot_controller.store.schema import (
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 CHUNK = 5000
-EVENTS = ("scan.recorded", "outbox.queued", "hub.verify", "outbox.done", "decision.verify",
-          "outbox.queued", "hub.decommission", "decision.decommission", "robot.job",
-          "pack.shelved")  # fmt: skip
+EVENTS = (
+    "scan.recorded",
+    "outbox.queued",
+    "hub.verify",
+    "outbox.done",
+    "decision.verify",
+    "outbox.queued",
+    "hub.decommission",
+    "decision.decommission",
+    "robot.job",
+    "pack.shelved",
+)
 
 
 def ui(n: int) -> tuple[str, str, str]:
@@ -59,31 +68,97 @@ def pack_rows(n: int) -> dict[sa.Table, list[dict[str, Any]]]:
     at = START + timedelta(seconds=n * 3)
     product, serial, batch = ui(n)
     pack = {"product_code": product, "serial": serial, "batch": batch, "expiry_raw": "281231"}
-    decided = {"token": n, "format": "gs1", "scheme": "GTIN", "problems": "[]", "action": "shelve",
-               "message": "", "decommission_to": "SUPPLIED", "decided_at": at, **pack}  # fmt: skip
-    called = {"token": n, "request": "{}", "outcome": "ok", "return_code": "NMVS_SUCCESS",
-              "state": "ACTIVE", "message": "", "latency_s": random.uniform(0.01, 0.3), "at": at}  # fmt: skip
-    intent = {"token": n, "scheme": "GTIN", "status": "done", "attempts": 1, "created_at": at,
-              "updated_at": at, **pack}  # fmt: skip
+    decided = {
+        "token": n,
+        "format": "gs1",
+        "scheme": "GTIN",
+        "problems": "[]",
+        "action": "shelve",
+        "message": "",
+        "decommission_to": "SUPPLIED",
+        "decided_at": at,
+        **pack,
+    }
+    called = {
+        "token": n,
+        "request": "{}",
+        "outcome": "ok",
+        "return_code": "NMVS_SUCCESS",
+        "state": "ACTIVE",
+        "message": "",
+        "latency_s": random.uniform(0.01, 0.3),
+        "at": at,
+    }
+    intent = {
+        "token": n,
+        "scheme": "GTIN",
+        "status": "done",
+        "attempts": 1,
+        "created_at": at,
+        "updated_at": at,
+        **pack,
+    }
     rows: dict[sa.Table, list[dict[str, Any]]] = {
-        scans: [{"id": n, "raw": f"01{product}21{serial}".encode(), "source": "bench",
-                 "scanned_at": at, "recorded_at": at, "robot": "robot"}],  # fmt: skip
-        decisions: [{**decided, "stage": "verify", "why": "verified"},
-                    {**decided, "stage": "decommission", "why": "decommissioned"}],  # fmt: skip
-        verifications: [{**called, "operation": "verify", "client_trx_id": f"v{n}"},
-                        {**called, "operation": "decommission", "client_trx_id": f"d{n}"}],  # fmt: skip
-        outbox: [{**intent, "operation": "verify", "client_trx_id": f"v{n}"},
-                 {**intent, "operation": "decommission", "client_trx_id": f"d{n}",
-                  "reason": "SUPPLIED"}],  # fmt: skip
-        jobs: [{"token": n, "code": 1, "reason": 0, "status": "done", "result": 1, "message": "",
-                "started_at": at, "done_at": at, "robot": "robot"}],  # fmt: skip
-        outcomes: [{"token": n, "route": "shelved", "why": "decommissioned", "message": "",
-                    "flagged": False, "at": at, "product_code": product, "serial": serial}],  # fmt: skip
+        scans: [
+            {
+                "id": n,
+                "raw": f"01{product}21{serial}".encode(),
+                "source": "bench",
+                "scanned_at": at,
+                "recorded_at": at,
+                "robot": "robot",
+            }
+        ],
+        decisions: [
+            {**decided, "stage": "verify", "why": "verified"},
+            {**decided, "stage": "decommission", "why": "decommissioned"},
+        ],
+        verifications: [
+            {**called, "operation": "verify", "client_trx_id": f"v{n}"},
+            {**called, "operation": "decommission", "client_trx_id": f"d{n}"},
+        ],
+        outbox: [
+            {**intent, "operation": "verify", "client_trx_id": f"v{n}"},
+            {**intent, "operation": "decommission", "client_trx_id": f"d{n}", "reason": "SUPPLIED"},
+        ],
+        jobs: [
+            {
+                "token": n,
+                "code": 1,
+                "reason": 0,
+                "status": "done",
+                "result": 1,
+                "message": "",
+                "started_at": at,
+                "done_at": at,
+                "robot": "robot",
+            }
+        ],
+        outcomes: [
+            {
+                "token": n,
+                "route": "shelved",
+                "why": "decommissioned",
+                "message": "",
+                "flagged": False,
+                "at": at,
+                "product_code": product,
+                "serial": serial,
+            }
+        ],
         alerts: [],
     }
     if n % 100 == 0:
-        rows[alerts].append({"token": n, "alert_id": f"ALR-{n}", "return_code": "NMVS_NC_PC_02",
-                             "message": "", "status": "open", "raised_at": at})  # fmt: skip
+        rows[alerts].append(
+            {
+                "token": n,
+                "alert_id": f"ALR-{n}",
+                "return_code": "NMVS_NC_PC_02",
+                "message": "",
+                "status": "open",
+                "raised_at": at,
+            }
+        )
     return rows
 
 
@@ -94,9 +169,17 @@ def events(first: int, packs: range) -> Iterator[dict[str, Any]]:
         for action in EVENTS:
             digest = hashlib.sha256(str(seq).encode()).hexdigest()
             prev = hashlib.sha256(str(seq - 1).encode()).hexdigest()
-            yield {"id": seq, "at": at, "actor": "daemon", "action": action,
-                   "subject": f"pack:{n}", "why": "", "detail": "{}", "prev_hash": prev,
-                   "hash": digest}  # fmt: skip
+            yield {
+                "id": seq,
+                "at": at,
+                "actor": "daemon",
+                "action": action,
+                "subject": f"pack:{n}",
+                "why": "",
+                "detail": "{}",
+                "prev_hash": prev,
+                "hash": digest,
+            }
             seq += 1
 
 
@@ -121,8 +204,10 @@ def timed_ms(call: Any, repeat: int) -> dict[str, float]:
         call()
         times.append((time.perf_counter() - start) * 1000)
     times.sort()
-    return {"p50_ms": round(statistics.median(times), 2),
-            "p95_ms": round(times[int(len(times) * 0.95) - 1], 2)}  # fmt: skip
+    return {
+        "p50_ms": round(statistics.median(times), 2),
+        "p95_ms": round(times[int(len(times) * 0.95) - 1], 2),
+    }
 
 
 def export_child(url: str, out: Path, until: datetime | None) -> dict[str, float]:
@@ -135,7 +220,9 @@ def export_child(url: str, out: Path, until: datetime | None) -> dict[str, float
         "print(n, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     argv = [sys.executable, "-c", code, url, str(out), until.isoformat() if until else ""]
-    rows, seconds, rss_kib = subprocess.run(argv, check=True, capture_output=True, text=True).stdout.split()  # fmt: skip
+    rows, seconds, rss_kib = subprocess.run(
+        argv, check=True, capture_output=True, text=True
+    ).stdout.split()
     return {"rows": int(rows), "s": round(float(seconds), 2), "peak_rss_mib": int(rss_kib) // 1024}
 
 
