@@ -35,7 +35,8 @@ from robot_controller.store.schema import (
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000  # more than this is a report (`fmd-robot report --format csv`), not a search
-PACK_SUBJECT = "pack:"
+PACK_SUBJECT = "pack:"  # the audit subject of a pack's events: `pack:{token}`
+ALERT_SUBJECT = "alert:"  # of an alert case's: `alert:{alert row id}`
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,7 @@ def _tokens_of_ui(**match: str) -> sa.Select[Any] | sa.CompoundSelect[Any]:
 def _by_actor(actor: str) -> sa.ColumnElement[bool]:
     subject = sa.literal(PACK_SUBJECT) + sa.cast(scans.c.id, sa.String)
     audited = sa.exists().where(audit_events.c.subject == subject, audit_events.c.actor == actor)
+    # an alert case's audit events are by the same person as its transitions (below)
     asked = sa.exists().where(outbox.c.token == scans.c.id, outbox.c.actor == actor)
     handled = sa.exists().where(
         alerts.c.token == scans.c.id,
@@ -258,6 +260,7 @@ def pack_history(conn: Connection, product_code: str, serial: str) -> list[Happe
     tokens = tokens_of(conn, product_code, serial)
     if not tokens:
         return []
+    alerted, raised = _alerts(conn, tokens)
     happened = [
         *_scans(conn, tokens),
         *_decisions(conn, tokens),
@@ -265,8 +268,8 @@ def pack_history(conn: Connection, product_code: str, serial: str) -> list[Happe
         *_intents(conn, tokens),
         *_jobs(conn, tokens),
         *_outcomes(conn, tokens),
-        *_alerts(conn, tokens),
-        *_audit(conn, tokens),
+        *alerted,
+        *_audit(conn, tokens, raised),
     ]
     return sorted(happened, key=lambda h: (h.at, _KIND_ORDER[h.kind]))
 
@@ -350,35 +353,41 @@ def _outcomes(conn: Connection, tokens: Sequence[int]) -> Iterator[Happening]:
                          "location": row.location, "message": row.message})  # fmt: skip
 
 
-def _alerts(conn: Connection, tokens: Sequence[int]) -> Iterator[Happening]:
+def _alerts(conn: Connection, tokens: Sequence[int]) -> tuple[list[Happening], dict[int, int]]:
+    """The pack's alerts and their transitions, and which token each alert (by row id) is of."""
     raised: dict[int, int] = {}  # alert row id → token
+    happened: list[Happening] = []
     for row in conn.execute(sa.select(alerts).where(alerts.c.token.in_(tokens))):
         raised[row.id] = row.token
-        yield Happening(row.raised_at, row.token, Kind.ALERT,
+        happened.append(Happening(row.raised_at, row.token, Kind.ALERT,
                         f"{row.alert_id or 'alert'} {row.return_code}: {row.status}",
                         {"alert": row.id, "alert_id": row.alert_id,
                          "return_code": row.return_code, "status": row.status,
-                         "cause": row.cause, "message": row.message})  # fmt: skip
+                         "cause": row.cause, "message": row.message}))  # fmt: skip
     if not raised:
-        return
+        return happened, raised
     query = sa.select(alert_transitions).where(alert_transitions.c.alert.in_(raised))
     for row in conn.execute(query.order_by(alert_transitions.c.id)):
         what = f"{row.from_state} → {row.to_state} by {row.actor}: {row.reason}"
-        yield Happening(row.at, raised[row.alert], Kind.ALERT_TRANSITION, what,
+        happened.append(Happening(row.at, raised[row.alert], Kind.ALERT_TRANSITION, what,
                         {"alert": row.alert, "from": row.from_state, "to": row.to_state,
                          "cause": row.cause, "reason": row.reason,
-                         "actor": row.actor})  # fmt: skip
+                         "actor": row.actor}))  # fmt: skip
+    return happened, raised
 
 
-def _audit(conn: Connection, tokens: Sequence[int]) -> Iterator[Happening]:
+def _audit(conn: Connection, tokens: Sequence[int], raised: dict[int, int]) -> Iterator[Happening]:
+    """The audit events about the pack (`pack:{token}`) and about its alerts (`alert:{id}`)."""
     subjects = {f"{PACK_SUBJECT}{token}": token for token in tokens}
+    subjects |= {f"{ALERT_SUBJECT}{alert}": token for alert, token in raised.items()}
     query = sa.select(audit_events).where(audit_events.c.subject.in_(subjects))
     for row in conn.execute(query.order_by(audit_events.c.id)):
         yield Happening(row.at, subjects[row.subject], Kind.AUDIT,
                         f"{row.action} by {row.actor}: {row.why}",
                         {"seq": row.id, "action": row.action, "actor": row.actor,
-                         "why": row.why, "detail": json.loads(row.detail),
-                         "before": _json(row.before), "after": _json(row.after)})  # fmt: skip
+                         "subject": row.subject, "why": row.why,
+                         "detail": json.loads(row.detail), "before": _json(row.before),
+                         "after": _json(row.after)})  # fmt: skip
 
 
 def _json(text: str | None) -> Any:
