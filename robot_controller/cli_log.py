@@ -127,15 +127,15 @@ def log_search(
         _json_lines(row.as_json() for row in rows)
         return
     table = Table(title=f"{len(rows)} pack(s), newest first", title_justify="left")
-    header = ("token", "recorded (UTC)", "product code", "serial", "batch", "expiry", "route",
-              "why", "last code", "flagged")  # fmt: skip
-    for column in header:
+    for column in ("token", "recorded (UTC)", "product code", "serial", "batch", "expiry",
+                   "route (why)", "last code"):  # fmt: skip
         table.add_column(column, overflow="fold")
     for row in rows:
+        route = f"{row.route} ({row.why})" if row.route else "unfinished"
         table.add_row(*(Text(value) for value in (
             str(row.token), f"{row.recorded_at:%Y-%m-%d %H:%M:%S}", row.product_code or "—",
-            row.serial or "—", row.batch or "—", row.expiry or "—", row.route or "unfinished",
-            row.why or "—", row.return_code or "—", "yes" if row.flagged else "")))  # fmt: skip
+            row.serial or "—", row.batch or "—", row.expiry or "—",
+            route + (", flagged" if row.flagged else ""), row.return_code or "—")))  # fmt: skip
     out.print(table)
     if len(rows) == limit:
         out.print(Text(f"more may match: raise --limit (at most {MAX_LIMIT}) or narrow the search"))
