@@ -12,11 +12,16 @@ import pytest
 import sqlalchemy as sa
 
 from fmd.hub.rules import UNDO_WINDOW
+from fmd.policy import Why
+from robot_controller.pipeline import utc_now
 from robot_controller.reports.csv_report import PACK_COLUMNS
 from robot_controller.reports.files import NothingToReport
 from robot_controller.reports.make import Format, Kind, export_audit, make_report
+from robot_controller.robot.base import FaultCode, Job, JobCode, JobOutcome, JobReason, JobResult
+from robot_controller.states import Route
 from robot_controller.store import Store
 from robot_controller.store import reports as queries
+from scanners.base import Scan
 from tests.support.loaded_log import CLERK, Loaded, load_delivery
 
 
@@ -157,3 +162,20 @@ async def test_the_audit_export_holds_every_event_of_the_period_in_chain_order(
     with pytest.raises(NothingToReport):
         export_audit(loaded.store, tmp_path / "none.csv", since=loaded.ended, until=None)
     assert not (tmp_path / "none.csv").exists()
+
+
+def test_the_summary_counts_robot_faults_by_name(store: Store) -> None:
+    at = utc_now()
+    for fault in (FaultCode.GRIPPER, FaultCode.GRIPPER, FaultCode.CONVEYOR_JAM, None):
+        token = store.record_scan(Scan("x", None, "test", at), at=at)
+        job = store.start_job(Job(JobCode.DIVERT_TO_REJECT, token, JobReason.UNREADABLE), at=at)
+        outcome = JobOutcome(JobResult.FAILED if fault else JobResult.REJECTED, fault=fault)
+        store.finish(token, route=Route.REJECTED, why=Why.UNREADABLE, message="", ui=None, at=at,
+                     job_id=job, outcome=outcome, flagged=fault is not None)  # fmt: skip
+    with store.reading() as conn:
+        summary = queries.summary(conn, since=at, until=at + timedelta(seconds=1), now=at)
+    assert summary.robot_faults == {"100 GRIPPER": 2, "200 CONVEYOR_JAM": 1}
+    assert summary.routes == {"rejected": {"unreadable": 4}}
+    assert summary.hub.calls == 0
+    assert summary.hub.availability is None
+    assert summary.hub.latency_ms == {50: None, 95: None, 99: None}
