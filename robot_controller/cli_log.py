@@ -131,11 +131,11 @@ def log_search(
                    "route (why)", "last code"):  # fmt: skip
         table.add_column(column, overflow="fold")
     for row in rows:
-        route = f"{row.route} ({row.why})" if row.route else "unfinished"
+        shown = f"{row.route} ({row.why})" if row.route else "unfinished"
         table.add_row(*(Text(value) for value in (
             str(row.token), f"{row.recorded_at:%Y-%m-%d %H:%M:%S}", row.product_code or "—",
             row.serial or "—", row.batch or "—", row.expiry or "—",
-            route + (", flagged" if row.flagged else ""), row.return_code or "—")))  # fmt: skip
+            shown + (", flagged" if row.flagged else ""), row.return_code or "—")))  # fmt: skip
     out.print(table)
     if len(rows) == limit:
         out.print(Text(f"more may match: raise --limit (at most {MAX_LIMIT}) or narrow the search"))
