@@ -179,3 +179,19 @@ def test_the_summary_counts_robot_faults_by_name(store: Store) -> None:
     assert summary.hub.calls == 0
     assert summary.hub.availability is None
     assert summary.hub.latency_ms == {50: None, 95: None, 99: None}
+
+
+def test_a_report_quotes_formula_text_and_the_audit_export_keeps_it_exact(
+    store: Store, tmp_path: Path
+) -> None:
+    at = utc_now()
+    store.record_scan(Scan("x", None, "=HYPERLINK(1)", at), at=at)
+    report, export = tmp_path / "report.csv", tmp_path / "audit.csv"
+    make_report(store, Kind.SUMMARY, Format.CSV, report, since=at,
+                until=at + timedelta(seconds=1), now=at)  # fmt: skip
+    export_audit(store, export, since=None, until=None)
+    packs = blocks(report)[-1]
+    assert dict(zip(packs[0], packs[1], strict=True))["source"] == "'=HYPERLINK(1)"
+    with export.open(newline="", encoding="utf-8") as file:
+        (event,) = csv.DictReader(file)
+    assert event["why"] == "=HYPERLINK(1)"

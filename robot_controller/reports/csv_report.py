@@ -4,13 +4,15 @@ the number of rows).
 A report file is blocks of rows, each block a header row and its rows, one empty row between
 blocks: the report's title block (`report`, `from`, `to`, `generated`), then for the summary
 its figures (`section,name,value`), the open undo deadlines and one row per pack; for the alert
-register one row per alert and transition. The audit export is one block: the events.
+register one row per alert and transition. Text in a report that a spreadsheet would run as a
+formula (`=`, `+`, `-`, `@` first) is written with a leading `'`. The audit export is one block,
+the events exactly as stored (their hashes can be recomputed from it): no title, no quoting.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
@@ -25,12 +27,16 @@ UNDO_COLUMNS = ("token", "product_code", "serial", "reason", "decommissioned_at"
                 "route", "flagged")  # fmt: skip
 
 
-def _cell(value: Any) -> Any:
+def _exact(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value  # text a spreadsheet would run as a formula is quoted
     return "" if value is None else value
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return _exact(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +57,19 @@ def _title(writer: Any, heading: Heading) -> None:
 
 
 def _block(
-    writer: Any, header: Sequence[str], rows: Iterable[Sequence[Any]], *, separate: bool = True
+    writer: Any,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    separate: bool = True,
+    cell: Callable[[Any], Any] = _cell,
 ) -> int:
     if separate:
         writer.writerow(())
     writer.writerow(header)
     count = 0
     for row in rows:
-        writer.writerow([_cell(value) for value in row])
+        writer.writerow([cell(value) for value in row])
         count += 1
     return count
 
@@ -85,15 +96,15 @@ def write_summary(
     )
 
 
-def write_rows(
-    out: TextIO,
-    header: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    *,
-    heading: Heading | None = None,
+def write_register(
+    out: TextIO, heading: Heading, header: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> int:
-    """One block of rows (after the title block, when given); returns how many."""
+    """The alert register: the title block, then one row per alert and transition."""
     writer = csv.writer(out)
-    if heading is not None:
-        _title(writer, heading)
-    return _block(writer, header, rows, separate=heading is not None)
+    _title(writer, heading)
+    return _block(writer, header, rows)
+
+
+def write_exact(out: TextIO, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """One block of rows exactly as stored (the audit export); returns how many."""
+    return _block(csv.writer(out), header, rows, separate=False, cell=_exact)

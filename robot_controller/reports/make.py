@@ -57,7 +57,7 @@ def make_report(
                 register = queries.alert_register(conn, since=since, until=until)
                 columns = (*queries.ALERT_COLUMNS, *queries.TRANSITION_COLUMNS)
                 with partial.open("w", newline="", encoding="utf-8") as out:
-                    csv_report.write_rows(out, columns, register, heading=heading)
+                    csv_report.write_register(out, heading, columns, register)
             else:
                 register = queries.alert_register(conn, since=since, until=until)
                 pdf_report.write_alerts(partial, heading, summary.days, register)
@@ -72,7 +72,7 @@ def export_audit(
     with store.reading() as conn, replacing(path) as partial:
         rows = queries.audit_rows(conn, since=start, until=end)
         with partial.open("w", newline="", encoding="utf-8") as out:
-            count = csv_report.write_rows(out, queries.AUDIT_COLUMNS, rows)
+            count = csv_report.write_exact(out, queries.AUDIT_COLUMNS, rows)
         if count == 0:
             raise NothingToReport(f"no audit event recorded {_span(since, until)}: no file written")
     return count
