@@ -13,7 +13,7 @@ from robot_controller.cli_common import ConfigOption
 from robot_controller.cli_log import period, reading, writing
 from robot_controller.console import fail, out
 from robot_controller.pipeline import utc_now
-from robot_controller.reports.make import Format, Kind, make_report
+from robot_controller.reports.make import Format, ReportKind, make_report
 from robot_controller.store import Store
 
 
@@ -33,9 +33,9 @@ def report(
         typer.Option("--format", help="csv or pdf (default: from the file's suffix)."),
     ] = None,
     kind: Annotated[
-        Kind,
+        ReportKind,
         typer.Option(help="summary (figures, charts; per-pack rows in CSV) or alerts (register)."),
-    ] = Kind.SUMMARY,
+    ] = ReportKind.SUMMARY,
     config: ConfigOption = None,
 ) -> None:
     """Write a period's report: the summary (packs scanned, verified, decommissioned by reason,

@@ -16,7 +16,7 @@ from fmd.policy import Why
 from robot_controller.pipeline import utc_now
 from robot_controller.reports.csv_report import PACK_COLUMNS
 from robot_controller.reports.files import NothingToReport
-from robot_controller.reports.make import Format, Kind, export_audit, make_report
+from robot_controller.reports.make import Format, ReportKind, export_audit, make_report
 from robot_controller.robot.base import FaultCode, Job, JobCode, JobOutcome, JobReason, JobResult
 from robot_controller.states import Route
 from robot_controller.store import Store
@@ -93,7 +93,7 @@ async def test_the_summary_csv_has_its_figures_undo_deadlines_and_one_row_per_pa
     loaded: Loaded, tmp_path: Path
 ) -> None:
     path = tmp_path / "summary.csv"
-    make_report(loaded.store, Kind.SUMMARY, Format.CSV, path, since=loaded.started,
+    make_report(loaded.store, ReportKind.SUMMARY, Format.CSV, path, since=loaded.started,
                 until=loaded.ended, now=loaded.ended)  # fmt: skip
     title, figures, undos, packs = blocks(path)
     assert title[0] == ["report", "summary"]
@@ -110,7 +110,7 @@ async def test_the_alert_register_csv_has_each_alert_with_its_transitions(
     loaded: Loaded, tmp_path: Path
 ) -> None:
     path = tmp_path / "alerts.csv"
-    make_report(loaded.store, Kind.ALERTS, Format.CSV, path, since=loaded.started,
+    make_report(loaded.store, ReportKind.ALERTS, Format.CSV, path, since=loaded.started,
                 until=loaded.ended, now=loaded.ended)  # fmt: skip
     _title, register = blocks(path)
     header = register[0]
@@ -124,8 +124,10 @@ async def test_the_alert_register_csv_has_each_alert_with_its_transitions(
     assert all(row["product_code"] and row["serial"] for row in rows)
 
 
-@pytest.mark.parametrize("kind", list(Kind))
-async def test_a_pdf_report_is_a_pdf_with_pages(loaded: Loaded, tmp_path: Path, kind: Kind) -> None:
+@pytest.mark.parametrize("kind", list(ReportKind))
+async def test_a_pdf_report_is_a_pdf_with_pages(
+    loaded: Loaded, tmp_path: Path, kind: ReportKind
+) -> None:
     path = tmp_path / f"{kind}.pdf"
     make_report(loaded.store, kind, Format.PDF, path, since=loaded.started, until=loaded.ended,
                 now=loaded.ended)  # fmt: skip
@@ -135,9 +137,9 @@ async def test_a_pdf_report_is_a_pdf_with_pages(loaded: Loaded, tmp_path: Path, 
     assert not [name for name in names(tmp_path) if name.endswith(".partial")]
 
 
-@pytest.mark.parametrize(("kind", "fmt"), [(k, f) for k in Kind for f in Format])
+@pytest.mark.parametrize(("kind", "fmt"), [(k, f) for k in ReportKind for f in Format])
 async def test_a_period_with_nothing_in_it_writes_no_file(
-    loaded: Loaded, tmp_path: Path, kind: Kind, fmt: Format
+    loaded: Loaded, tmp_path: Path, kind: ReportKind, fmt: Format
 ) -> None:
     folder = tmp_path / "reports"
     folder.mkdir()
@@ -187,7 +189,7 @@ def test_a_report_quotes_formula_text_and_the_audit_export_keeps_it_exact(
     at = utc_now()
     store.record_scan(Scan("x", None, "=HYPERLINK(1)", at), at=at)
     report, export = tmp_path / "report.csv", tmp_path / "audit.csv"
-    make_report(store, Kind.SUMMARY, Format.CSV, report, since=at,
+    make_report(store, ReportKind.SUMMARY, Format.CSV, report, since=at,
                 until=at + timedelta(seconds=1), now=at)  # fmt: skip
     export_audit(store, export, since=None, until=None)
     packs = blocks(report)[-1]

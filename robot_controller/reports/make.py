@@ -19,18 +19,22 @@ _OPEN_END = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 class Format(StrEnum):
+    """The file a report is written as."""
+
     CSV = "csv"
     PDF = "pdf"
 
 
-class Kind(StrEnum):
+class ReportKind(StrEnum):
+    """Which report."""
+
     SUMMARY = "summary"  # the period's figures (and, in CSV, one row per pack)
     ALERTS = "alerts"  # the alert register: each alert with its transitions
 
 
 def make_report(
     store: Store,
-    kind: Kind,
+    kind: ReportKind,
     fmt: Format,
     path: Path,
     *,
@@ -42,16 +46,16 @@ def make_report(
     heading = Heading(kind.value, since, until, now)
     with store.reading() as conn:
         summary = queries.summary(conn, since=since, until=until, now=now)
-        if summary.empty or (kind is Kind.ALERTS and not summary.alerts_by_code):
-            what = "alert" if kind is Kind.ALERTS else "scan, hub call or alert"
+        if summary.empty or (kind is ReportKind.ALERTS and not summary.alerts_by_code):
+            what = "alert" if kind is ReportKind.ALERTS else "scan, hub call or alert"
             raise NothingToReport(f"no {what} recorded {_span(since, until)}: no report written")
         undos = queries.open_undos(conn, since=since, until=until, now=now)
         with replacing(path) as partial:
-            if kind is Kind.SUMMARY and fmt is Format.CSV:
+            if kind is ReportKind.SUMMARY and fmt is Format.CSV:
                 packs = stream_packs(conn, PackFilter(since=since, until=until))
                 with partial.open("w", newline="", encoding="utf-8") as out:
                     csv_report.write_summary(out, heading, summary, undos, packs)
-            elif kind is Kind.SUMMARY:
+            elif kind is ReportKind.SUMMARY:
                 pdf_report.write_summary(partial, heading, summary, undos)
             elif fmt is Format.CSV:
                 register = queries.alert_register(conn, since=since, until=until)
