@@ -21,8 +21,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from fmd.codes.model import PackIdentifier, ParsedScan
-from fmd.hub.contract import HubResult, PackState
+from fmd.codes.model import ParsedScan
 from fmd.policy import Action, Decision, Why
 from robot_controller.alert_cases import (
     AlertCase,
@@ -36,23 +35,11 @@ from robot_controller.states import Route, Stage
 from robot_controller.store import Store
 from robot_controller.store.schema import alert_transitions, audit_events
 from scanners.base import Scan
+from tests.support.alerts import raise_alert
 from tests.support.packs import GTIN, hub_pack
 
 AT = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 PREMISES = "ward-7"
-
-
-def alert_answer(n: int) -> HubResult:
-    return HubResult("alert", "NMVS_NC_PC_02", PackState.UNKNOWN, alert_id=f"ALR-{n}",
-                     message=f"Serial number unknown: S{n}")  # fmt: skip
-
-
-def raise_alert(store: Store, ui: PackIdentifier, n: int, at: datetime = AT) -> int:
-    """A scan of `ui` whose verify the hub answered with an alert; its token."""
-    token = store.record_scan(Scan(f"]d2{n}", None, "test", at), at=at)
-    store.record_verification(token, "verify", ui, f"t-{n}", alert_answer(n), error=None,
-                              latency_s=0.01, at=at)  # fmt: skip
-    return token
 
 
 def counts(store: Store) -> tuple[int, int]:
