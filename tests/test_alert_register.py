@@ -4,7 +4,9 @@ anything else refused with what is allowed, changing nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -37,6 +39,7 @@ from robot_controller.store.schema import alert_transitions, audit_events
 from scanners.base import Scan
 from tests.support.alerts import raise_alert
 from tests.support.packs import GTIN, hub_pack
+from tests.support.until import until
 
 AT = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 PREMISES = "ward-7"
@@ -326,3 +329,52 @@ def test_a_pack_retrieved_from_the_shelf_into_quarantine_is_in_the_inventory_sin
     assert (pack.token, pack.serial, pack.batch, pack.since, pack.why) == (
         token, "S1", "B-S1", later, "verified"
     )  # fmt: skip
+
+
+@pytest.mark.postgres
+async def test_two_people_closing_one_case_at_once_on_postgresql_make_one_transition(
+    postgres_url: str,
+) -> None:
+    first, second = Store.open(postgres_url), Store.open(postgres_url)
+    try:
+        raise_alert(first, hub_pack("S1"), 1)
+        holding, release = threading.Event(), threading.Event()
+
+        def close_and_hold() -> None:  # the first closes the case, and commits when released
+            with first.batch():
+                first.move_alert(1, "closed", cause="reported-to-authority", reason="seal broken",
+                                 actor="ann", at=AT)  # fmt: skip
+                holding.set()
+                release.wait(30)
+
+        holder = threading.Thread(target=close_and_hold)
+        holder.start()
+        assert holding.wait(30)
+        blocked = asyncio.create_task(asyncio.to_thread(
+            second.move_alert, 1, "closed", cause="scanner-or-process-error", reason="typo",
+            actor="bob", at=AT))  # fmt: skip
+        await until(lambda: waiting_for_a_lock(first), timeout_s=30)
+        release.set()
+        holder.join()
+        with pytest.raises(
+            TransitionRefused, match="alert 1 is closed \\(reported-to-authority\\)"
+        ):
+            await blocked
+        found = first.alert_case(1)
+        assert found is not None
+        assert [step.actor for step in found[1]] == ["ann"]
+        assert first.check_audit_chain().ok
+    finally:
+        release.set()
+        first.close()
+        second.close()
+
+
+def waiting_for_a_lock(store: Store) -> bool:
+    """True when another session of this database waits for a lock (the second closer)."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'"
+    )
+    with store.engine.connect() as conn:
+        return bool(conn.execute(query).scalar_one())

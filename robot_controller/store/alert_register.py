@@ -117,8 +117,8 @@ def move(
     an audit event with the state and cause before and after; `TransitionRefused` (nothing
     written) when the rules do not allow it. On PostgreSQL the case's row is locked first, so
     two people cannot move one case from the same state at once."""
-    case = _found(conn, alert, lock=True)
-    step = transition(case, to, cause=cause, reason=reason, actor=actor, at=at)
+    current = _found(conn, alert, lock=True)
+    step = transition(current, to, cause=cause, reason=reason, actor=actor, at=at)
     cause_value = step.cause.value if step.cause else None
     conn.execute(
         alerts.update()
@@ -133,11 +133,12 @@ def move(
     )  # fmt: skip
     event = actor_event(
         at, step.actor, f"alert.{step.to_state}", f"alert:{alert}", step.reason,
-        before={"state": case.state.value, "cause": case.cause.value if case.cause else None},
+        before={"state": current.state.value,
+                "cause": current.cause.value if current.cause else None},
         after={"state": step.to_state.value, "cause": cause_value},
-        token=case.token, alert_id=case.alert_id, return_code=case.return_code,
+        token=current.token, alert_id=current.alert_id, return_code=current.return_code,
     )  # fmt: skip
-    moved = replace(case, state=step.to_state, cause=step.cause, updated_at=at)
+    moved = replace(current, state=step.to_state, cause=step.cause, updated_at=at)
     return Written(moved, (event,))
 
 
