@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from robot_controller.alert_cases import AlertCase, AlertState, Transition, TransitionRefused
-from robot_controller.cli_common import ConfigOption, settings_of
+from robot_controller.cli_common import ConfigOption, human, settings_of
 from robot_controller.config import ConfigError
 from robot_controller.console import fail, line, out
 from robot_controller.operator_console import WHY_WORDS
@@ -163,10 +163,8 @@ def alerts_show(
         _json_lines([{**case_json(case), "transitions": [transition_json(s) for s in steps]}])
         return
     for key, value in case_json(case).items():
-        shown = "—" if value in (None, "") else str(value)
-        out.print(
-            line((f"{key.replace('_', ' '):<14}", "bold"), shown), highlight=False, soft_wrap=True
-        )
+        label, shown = human(key, value)
+        out.print(line((f"{label:<14}", "bold"), shown), highlight=False, soft_wrap=True)
     for step in steps:
         cause = f" ({step.cause})" if step.cause else ""
         out.print(
