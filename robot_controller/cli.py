@@ -16,6 +16,7 @@ from fmd.codes import PackIdentifier, ParsedScan, parse_scan
 from fmd.codes.escapes import show_controls, unescape_controls
 from fmd.hub import HubAuthFailed, HubResult, HubUnavailable, PackState
 from robot_controller import __version__
+from robot_controller.cli_alerts import alerts_app
 from robot_controller.cli_common import (
     ConfigOption,
     answer_of,
@@ -86,6 +87,7 @@ log_app.command("search")(log_search)
 log_app.command("pack")(log_pack)
 log_app.command("export")(log_export)
 app.command("report")(report)
+app.add_typer(alerts_app, name="alerts")
 
 
 @outbox.command("status")
@@ -170,7 +172,9 @@ async def _replay(settings: Config) -> ReplayReport:
         # the daemon's lock: a daemon on this store (this robot's, on PostgreSQL) refuses us
         lock = await asyncio.to_thread(hold_store, settings.store.url, robot=robot)
         try:
-            store = await asyncio.to_thread(open_store, settings.store.url)
+            store = await asyncio.to_thread(
+                open_store, settings.store.url, location=settings.site.location
+            )
             try:
                 # packs still being loaded belong to the running daemon, never to this command
                 return await replay(store, hub, clock=utc_now, finished_packs_only=True)

@@ -118,6 +118,8 @@ async def test_a_packs_history_shows_every_kind_of_event_in_time_order(loaded: L
     transition = next(h for h in history if h.kind is Kind.ALERT_TRANSITION)
     assert transition.detail["actor"] == CLERK
     assert transition.detail["to"] == "investigating"
+    audited = [h for h in history if h.kind is Kind.AUDIT and h.detail["actor"] == CLERK]
+    assert [h.detail["subject"] for h in audited] == [f"alert:{transition.detail['alert']}"]
     hub = next(h for h in history if h.kind is Kind.HUB)
     assert hub.detail["return_code"]
     assert hub.detail["latency_ms"] >= 0

@@ -21,9 +21,11 @@ from fmd.codes.model import PackIdentifier, ParsedScan
 from fmd.hub.contract import HubResult, ManualEntry, Reason
 from fmd.hub.resilient import Attempt
 from fmd.policy import Decision, Why
+from robot_controller.alert_cases import AlertCase, AlertState, Transition
 from robot_controller.robot.base import Job, JobOutcome
 from robot_controller.states import HubOperation, IntentStatus, Route, Stage
-from robot_controller.store import intents, queries
+from robot_controller.store import alert_register, intents, queries
+from robot_controller.store.alert_register import QuarantinedPack
 from robot_controller.store.audit import AuditChain, ChainCheck
 from robot_controller.store.db import check_schema, create_engine_for, migrate
 from robot_controller.store.errors import store_name
@@ -40,18 +42,19 @@ class Store:
     Enum arguments may also be given as their string values.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, location: str | None = None) -> None:
         self.engine = engine
         self._sql = HotPath(engine.dialect)
         self._chain = AuditChain(self._sql)
         self._tx = Transactions(engine, self._chain)
-        self._journal = Journal(self._sql)
+        self._journal = Journal(self._sql, location)
 
     @classmethod
-    def open(cls, url: str, *, read_only: bool = False) -> Store:
+    def open(cls, url: str, *, read_only: bool = False, location: str | None = None) -> Store:
         """Open (and create or upgrade, with Alembic) the store at a SQLAlchemy URL; with
         `read_only`, open it as it is, creating and changing nothing (`StoreMissing` when there
-        is no store of this version there).
+        is no store of this version there). `location`: the premises ([site] location) of
+        the daemon or command writing, which the alert cases it opens name.
 
         Opening takes no writer's lock: a daemon, or a command that writes, holds
         `locks.hold_store` first.
@@ -65,7 +68,7 @@ class Store:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine)
+        return cls(engine, location=location)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -301,3 +304,37 @@ class Store:
         """A connection for the read queries of `history` and `reports` (a server-side cursor
         on it streams on PostgreSQL)."""
         return self._tx.read()
+
+    # -- the alert register -------------------------------------------------------------
+
+    def alert_cases(self, state: AlertState | None = None) -> list[AlertCase]:
+        """Every alert case (in `state`, if given), in the order they were opened."""
+        state = None if state is None else AlertState(state)
+        with self._tx.read() as conn:
+            return alert_register.cases(conn, state)
+
+    def alert_case(self, alert: int) -> tuple[AlertCase, list[Transition]] | None:
+        """One alert case and its transitions, oldest first (None: no such case)."""
+        with self._tx.read() as conn:
+            return alert_register.case(conn, alert)
+
+    def move_alert(
+        self,
+        alert: int,
+        to: str,
+        *,
+        reason: str,
+        actor: str,
+        at: datetime,
+        cause: str | None = None,
+    ) -> AlertCase:
+        """Move alert case `alert` to state `to` (closing it with `cause`), with its transition
+        row and audit event in one transaction; `TransitionRefused` (one line naming what is
+        allowed, nothing written) when the register's rules do not allow it."""
+        return self._tx.write(lambda conn: alert_register.move(
+            conn, alert, to, cause=cause, reason=reason, actor=actor, at=at))  # fmt: skip
+
+    def quarantine(self) -> list[QuarantinedPack]:
+        """The packs in the quarantine chute, the longest there first, with their alert case."""
+        with self._tx.read() as conn:
+            return alert_register.quarantine(conn)

@@ -1,21 +1,19 @@
 """A log with every kind of pack in it: a delivery loaded through the real pipeline (on the
-wall clock: the resilient hub stamps its calls with it), and one alert taken into
-investigation."""
+wall clock: the resilient hub stamps its calls with it), and one alert case taken into
+investigation through the alert register."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-
 from fmd.hub import MockHub
 from fmd.hub.resilient import ResilientHub
 from fmd.policy import SitePolicy
+from robot_controller.alert_cases import AlertState
 from robot_controller.pipeline import Pipeline, utc_now
 from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
-from robot_controller.store.schema import alert_transitions, alerts
 from scanners.script import ScriptedScanner
 from simulators.delivery import (
     SUSPECT_KINDS,
@@ -72,14 +70,7 @@ async def load_delivery(store: Store, *, seed: int = 5) -> Loaded:
 
 
 def investigate(store: Store, token: int, *, at: datetime) -> None:
-    """The alert of pack `token` taken into investigation by `CLERK`, as the alert register
-    records it."""
-    with store.engine.begin() as conn:
-        query = sa.select(alerts.c.id).where(alerts.c.token == token)
-        alert: int = conn.execute(query).scalar_one()
-        conn.execute(
-            alert_transitions.insert().values(
-                alert=alert, from_state="open", to_state="investigating", cause=None,
-                reason="scanner checked", actor=CLERK, at=at,
-            )
-        )  # fmt: skip
+    """The alert case of pack `token` taken into investigation by `CLERK`."""
+    (case,) = (case for case in store.alert_cases() if case.token == token)
+    store.move_alert(case.id, AlertState.INVESTIGATING, reason="scanner checked", actor=CLERK,
+                     at=at)  # fmt: skip
