@@ -18,7 +18,7 @@ from fmd.codes.escapes import unescape_controls
 from robot_controller.cli_common import ConfigOption, real_hub, settings_of, show_answer
 from robot_controller.cli_pack import JsonOption, pack_app
 from robot_controller.config import Config, ConfigError
-from robot_controller.console import err, fail, line
+from robot_controller.console import err, fail, line, out
 from robot_controller.logs import configure_logging
 from robot_controller.pack_actions import PackRequest, commit, send
 from robot_controller.pack_rules import (
@@ -225,9 +225,14 @@ def _show(
         "undo_deadline": deadline.isoformat() if deadline is not None else None,
         "message": message,
     }
-    show_answer(answer, as_json)
+    if as_json:
+        show_answer(answer, True)
+    else:  # the message goes on its own line below
+        show_answer({k: v for k, v in answer.items() if v is not None and k != "message"}, False)
     if intent.status is not IntentStatus.DONE:
         raise fail(message, code=1)
+    if not as_json:
+        out.print(message, highlight=False)
     raise typer.Exit(0)
 
 

@@ -159,9 +159,10 @@ def plan(
     if action in UNDOS:
         return _undo(action, standing, name, location, now)
     if standing is not None:
+        undo = "unlock" if standing.reason is Reason.LOCKED else "undo"
         raise ActionRefused(
             f"{name} is decommissioned here already ({standing.reason}): a second "
-            "decommission raises an alert at the hub; undo it first (`fmd-robot pack undo`)"
+            f"decommission raises an alert at the hub; {undo} it first (`fmd-robot pack {undo}`)"
         )
     ui = scanned or known.ui
     if ui is None:
