@@ -18,12 +18,13 @@ from typer.testing import CliRunner
 from fmd.codes.encode import encode_gs1
 from fmd.codes.escapes import show_controls
 from fmd.hub import MockHub, PackState, Reason
+from fmd.policy import Why
 from robot_controller.cli import app
 from robot_controller.config import MockHubConfig
 from robot_controller.config_toml import toml_section
 from robot_controller.pipeline import utc_now
 from robot_controller.simulated import hub_config
-from robot_controller.states import HubOperation, IntentStatus
+from robot_controller.states import HubOperation, IntentStatus, Route
 from robot_controller.store import Store
 from robot_controller.store.locks import Holder, hold_store
 from robot_controller.store.schema import audit_events, outbox
@@ -216,9 +217,8 @@ def old_decommission(config: Path, serial: str, *, ago: timedelta, expiry: str =
         intent = store.queue_intent(token, ui, HubOperation.DECOMMISSION, Reason.SUPPLIED,
                                     trx=f"trx-{serial}", at=at, location=SIM_LOCATION)  # fmt: skip
         store.settle_intent(intent.id, IntentStatus.DONE, "NMVS_SUCCESS", at=at)
-        store.flag(token, "missed the shelf", at=at)
-        store.finish(token, route="rejected", why="decommissioned", message="", ui=ui, at=at,
-                     flagged=True)  # fmt: skip
+        store.finish(token, route=Route.REJECTED, why=Why.DECOMMISSIONED, message="", ui=ui,
+                     at=at, flagged=True)  # fmt: skip
     finally:
         store.close()
 
