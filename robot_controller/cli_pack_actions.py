@@ -210,6 +210,10 @@ def _show(
         left = time_left(deadline, now)
         err.print(line(("warning:", "bold yellow"), f" {left} left of the 240 h undo window "
                        f"(until {deadline:%Y-%m-%d %H:%M} UTC)"), highlight=False)  # fmt: skip
+    if planned.shelved:
+        err.print(line(("warning:", "bold yellow"), f" the log has pack {intent.token} on the "
+                       "robot's shelf: take it off the shelf, or the robot dispenses it as the "
+                       "hub now holds it"), highlight=False)  # fmt: skip
     message = _message(action, acted, settings)
     answer: dict[str, object] = {
         "action": action.value,

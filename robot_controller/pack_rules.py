@@ -18,7 +18,7 @@ it. Refused, with the reason, when:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
@@ -27,7 +27,7 @@ from fmd.codes.dates import parse_yymmdd
 from fmd.codes.model import PackIdentifier
 from fmd.hub.contract import Reason
 from fmd.hub.rules import NO_UNDO, UNDO_WINDOW
-from robot_controller.states import HubOperation, IntentStatus
+from robot_controller.states import HubOperation, IntentStatus, Route
 from robot_controller.store import Intent
 from robot_controller.store.records import KnownPack
 
@@ -65,13 +65,15 @@ class ActionRefused(Exception):
 class Planned:
     """The intent a pack action commits: on the pack's token (None: the pack was never seen
     here, its scan is recorded first), for this identifier; `deadline`: an undo's (None: no
-    limit, or not an undo)."""
+    limit, or not an undo); `shelved`: the log has the pack on the robot's shelf, which the
+    robot would dispense as the hub now holds it (someone must take it off)."""
 
     token: int | None
     ui: PackIdentifier
     operation: HubOperation
     reason: Reason
     deadline: datetime | None = None
+    shelved: bool = False
 
 
 def standing_decommission(history: Sequence[Intent]) -> Intent | None:
@@ -142,7 +144,7 @@ def plan(
             raise ActionRefused("never seen here: give its scan (--scan RAW) to record it")
         return Planned(None, scanned, HubOperation.DECOMMISSION, DECOMMISSION_TO[action])
     name = f"pack {known.token}"
-    if not known.finished:
+    if known.route is None:
         raise ActionRefused(
             f"{name} has no route yet: it is being loaded, or a crash left it (the daemon's "
             "next start recovers it)"
@@ -156,8 +158,9 @@ def plan(
             "daemon, or `fmd-robot outbox replay`)"
         )
     standing = standing_decommission(known.intents)
+    shelved = known.route is Route.SHELVED
     if action in UNDOS:
-        return _undo(action, standing, name, location, now)
+        return replace(_undo(action, standing, name, location, now), shelved=shelved)
     if standing is not None:
         undo = "unlock" if standing.reason is Reason.LOCKED else "undo"
         raise ActionRefused(
@@ -167,7 +170,9 @@ def plan(
     ui = scanned or known.ui
     if ui is None:
         raise ActionRefused(f"{name} was seen without its batch and expiry: give its scan (--scan)")
-    return Planned(known.token, ui, HubOperation.DECOMMISSION, DECOMMISSION_TO[action])
+    return Planned(
+        known.token, ui, HubOperation.DECOMMISSION, DECOMMISSION_TO[action], shelved=shelved
+    )
 
 
 def _undo(

@@ -142,11 +142,11 @@ def test_each_decommission_changes_the_pack_once_though_its_answer_is_lost(
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_a_lock_is_undone_by_unlock_once_though_the_unlocks_answer_is_lost(
-    simulator: tuple[HubSimulator, MockHub], site: Site, dialect: str
+    simulator: tuple[HubSimulator, MockHub], site: Site, dialect: str, store_url: str
 ) -> None:
     sim, hub = simulator
-    serial = f"{dialect}UNLOCK".upper()
-    config = site(dialect)
+    serial = f"{dialect}UNLOCK{store_url[:4]}".upper()
+    config = site(dialect, url=store_url)
     locked = invoke(config, "pack", "lock", "--scan", a_pack(simulator, serial), *WHO)
     assert locked.exit_code == 0, locked.output
     assert "LOCKED at the hub" in locked.stdout

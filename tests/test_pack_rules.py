@@ -17,7 +17,7 @@ from robot_controller.pack_rules import (
     undo_deadline,
     undo_deadlines_due,
 )
-from robot_controller.states import HubOperation, IntentStatus
+from robot_controller.states import HubOperation, IntentStatus, Route
 from robot_controller.store import Intent
 from robot_controller.store.records import KnownPack
 from tests.support.packs import hub_pack
@@ -44,8 +44,8 @@ def change(
     return Intent(n, token, operation, reason, f"trx-{n}", ui, status, 1, at, location=location)
 
 
-def known(*history: Intent, token: int = 1, finished: bool = True) -> KnownPack:
-    return KnownPack(token, finished, PACK, history)
+def known(*history: Intent, token: int = 1, route: Route | None = Route.RETURNED) -> KnownPack:
+    return KnownPack(token, route, PACK, history)
 
 
 def refusal(action: PackAction, pack: KnownPack | None, *, now: datetime = NOW) -> str:
@@ -116,6 +116,14 @@ def test_the_undo_goes_on_the_token_and_identifier_of_the_decommission_it_undoes
     assert planned.deadline == decommission.created_at + timedelta(hours=240)
 
 
+def test_an_action_on_a_pack_the_log_has_on_the_shelf_says_so() -> None:
+    on_shelf = known(change(DECOMMISSION), route=Route.SHELVED)
+    assert plan(PackAction.UNDO, on_shelf, scanned=None, location=HERE, now=NOW).shelved
+    assert plan(PackAction.LOCK, known(route=Route.SHELVED), scanned=None, location=HERE,
+                now=NOW).shelved  # fmt: skip
+    assert not plan(PackAction.LOCK, known(), scanned=None, location=HERE, now=NOW).shelved
+
+
 def test_a_confirm_that_landed_is_a_decommission_that_stands() -> None:
     assert standing_decommission([change(CONFIRM)]) == change(CONFIRM)
     assert standing_decommission([change(CONFIRM, status=IntentStatus.CANCELLED)]) is None
@@ -131,7 +139,7 @@ def test_a_second_decommission_is_refused_while_one_stands(action: PackAction) -
 def test_a_pack_with_a_change_waiting_or_still_being_loaded_is_refused() -> None:
     waiting = known(change(DECOMMISSION, Reason.LOCKED, PENDING))
     assert "still waits in the outbox" in refusal(PackAction.UNLOCK, waiting)
-    assert "has no route yet" in refusal(PackAction.DESTROY, known(finished=False))
+    assert "has no route yet" in refusal(PackAction.DESTROY, known(route=None))
 
 
 def test_a_pack_never_seen_here_needs_its_scan_and_has_nothing_to_undo() -> None:
@@ -144,7 +152,7 @@ def test_a_pack_never_seen_here_needs_its_scan_and_has_nothing_to_undo() -> None
 
 
 def test_a_pack_seen_without_batch_and_expiry_needs_its_scan() -> None:
-    keyed = KnownPack(4, True, None, ())
+    keyed = KnownPack(4, Route.RETURNED, None, ())
     assert "seen without its batch and expiry" in refusal(PackAction.SAMPLE, keyed)
     planned = plan(PackAction.SAMPLE, keyed, scanned=PACK, location=HERE, now=NOW)
     assert (planned.token, planned.ui) == (4, PACK)

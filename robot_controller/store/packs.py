@@ -34,9 +34,9 @@ def find(conn: Connection, product_code: str, serial: str) -> KnownPack | None:
         return None
     found = [outbox.c.product_code == product_code, outbox.c.serial == serial]
     history = tuple(intent_of(row) for row in conn.execute(intents.select(found)))
-    finished = conn.execute(sa.select(outcomes.c.token).where(outcomes.c.token == token)).first()
-    return KnownPack(int(token), finished is not None, _newest_ui(conn, history, product_code,
-                                                                  serial), history)  # fmt: skip
+    route = conn.execute(sa.select(outcomes.c.route).where(outcomes.c.token == token)).scalar()
+    ui = _newest_ui(conn, history, product_code, serial)
+    return KnownPack(int(token), None if route is None else Route(route), ui, history)
 
 
 def _newest_ui(

@@ -8,7 +8,7 @@ from datetime import datetime
 from fmd.codes.model import PackIdentifier
 from fmd.hub.contract import Reason
 from fmd.policy import Decision
-from robot_controller.states import HubOperation, IntentStatus
+from robot_controller.states import HubOperation, IntentStatus, Route
 
 DEFAULT_ROBOT = "robot"
 """The robot of a daemon whose configuration names none, and of rows recorded before names."""
@@ -47,12 +47,12 @@ class Intent:
 
 @dataclass(frozen=True, slots=True)
 class KnownPack:
-    """A pack as the store knows it by product code and serial: its newest token, whether
-    that token's route is recorded, the full identifier it was last seen with (None: only
-    without batch and expiry), and every outbox intent of its tokens, oldest first."""
+    """A pack as the store knows it by product code and serial: its newest token, that
+    token's route (None: not recorded yet), the full identifier it was last seen with (None:
+    only without batch and expiry), and every outbox intent of its tokens, oldest first."""
 
     token: int
-    finished: bool
+    route: Route | None
     ui: PackIdentifier | None
     intents: tuple[Intent, ...]
 
