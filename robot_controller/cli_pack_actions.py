@@ -246,12 +246,13 @@ def _message(action: PackAction, acted: _Acted, settings: Config) -> str:
     if acted.busy is not None:
         every = settings.pipeline.replay_every_s
         then = (
-            f"the running daemon sends it at its next replay (every {every:g} s)"
+            f"a running daemon sends it at its next replay (every {every:g} s), or "
+            "`fmd-robot outbox replay` once that process has stopped"
             if every is not None
-            else "the daemon does not replay while it runs (pipeline.replay_every_s is off): "
-            "`fmd-robot outbox replay` sends it once it has stopped"
+            else "`fmd-robot outbox replay` sends it once that process has stopped (a daemon "
+            "does not replay while it runs: pipeline.replay_every_s is off)"
         )
-        return f"{acted.busy}: {action} of {name} committed to the outbox; {then}"
+        return f"{acted.busy}: {action} of {name} committed to the outbox, not sent; {then}"
     status = intent.status
     if status is IntentStatus.DONE:
         if intent.operation is HubOperation.UNDO:

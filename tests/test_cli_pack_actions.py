@@ -300,7 +300,7 @@ def test_beside_a_running_daemon_the_action_is_committed_and_left_to_its_replay(
 
     assert deferred.exit_code == 1
     assert "in use by pid 4242 (fmd-robot run)" in deferred.stderr
-    assert "the running daemon sends it at its next replay (every 30 s)" in deferred.stderr
+    assert "not sent; a running daemon sends it at its next replay (every 30 s)" in deferred.stderr
     [intent] = rows(config, outbox)
     assert (intent.status, intent.attempts) == ("pending", 0)
     assert state(hub, "BUSY1") == (PackState.ACTIVE, ())  # nothing sent beside the daemon
