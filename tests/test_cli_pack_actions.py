@@ -223,6 +223,46 @@ def old_decommission(config: Path, serial: str, *, ago: timedelta, expiry: str =
         store.close()
 
 
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_an_undo_whose_answer_is_lost_is_asked_about_not_sent_again(
+    simulator: tuple[HubSimulator, MockHub], site: Site, dialect: str
+) -> None:
+    sim, hub = simulator
+    serial = f"{dialect}LOSTUNDO".upper()
+    config = site(dialect)
+    sampled = invoke(config, "pack", "sample", "--scan", a_pack(simulator, serial), *WHO)
+    assert sampled.exit_code == 0, sampled.output
+    sim.faults.update({"lost_reply_rate": 1.0})
+
+    lost = invoke(config, "pack", "undo", GTIN, serial, *WHO)
+
+    assert lost.exit_code == 1
+    assert "waits in the outbox" in lost.stderr
+    assert state(hub, serial) == (PackState.ACTIVE, ())  # it landed, unseen
+    sim.faults.update({"lost_reply_rate": 0.0})
+    assert invoke(config, "outbox", "replay").exit_code == 0
+    assert [row.status for row in rows(config, outbox)] == ["done", "done"]
+    assert hub.state_changes_by_pack[(GTIN, serial)] == 2  # the sample, the undo: once each
+    assert alerts_for(hub, serial) == []
+
+
+def test_a_change_the_hub_refuses_exits_1_and_changes_nothing(
+    simulator: tuple[HubSimulator, MockHub], site: Site
+) -> None:
+    _, hub = simulator
+    hub.add_batch(GTIN, "R1", utc_now().date().replace(year=2028, month=6, day=30))
+    hub.add_pack(hub_pack("RECALLED1", "R1", "280630"))
+    hub.recall_batch(GTIN, "R1")
+    scan = show_controls(encode_gs1(hub_pack("RECALLED1", "R1", "280630")))
+
+    refused = invoke(site("rest"), "pack", "export", "--scan", scan, *WHO)
+
+    assert refused.exit_code == 1
+    assert "the hub refused pack 1's export" in refused.stderr
+    assert "nothing changed" in refused.stderr
+    assert hub.state_changes_by_pack.get((GTIN, "RECALLED1"), 0) == 0
+
+
 @pytest.mark.parametrize(
     ("setup", "args", "says"),
     [
