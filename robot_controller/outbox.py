@@ -14,7 +14,7 @@ same trx id. A deferred verify goes out under the trx id it was committed with, 
 reached the hub before raises no second alert; one that does not come back clean is flagged, so
 the pack can be retrieved to quarantine, and the pack's deferred decommission behind it is
 cancelled. An undo whose decommission's 240 h window (Art. 13; LOCKED has none) has passed is
-not sent but flagged.
+not sent but flagged (one sent before is asked about first: it may have landed in time).
 
 An intent no answer settles stays pending: without an answer, or with a technical one (a bulk
 item the hub's answer left out, `UNANSWERED`, included), it counts as sent, so the next replay
@@ -237,8 +237,11 @@ class _Rounds:
 
     async def _undo_too_late(self, intent: Intent) -> bool:
         """An undo past its decommission's deadline (`pack_rules.undo_deadline`: 240 h, none
-        for LOCKED): the hub would raise an alert, so it is flagged, never sent."""
+        for LOCKED): the hub would raise an alert, so it is flagged, never sent. One sent
+        before is asked about first: it may have landed in time."""
         if intent.operation is not HubOperation.UNDO:
+            return False
+        if intent.attempts > 0 and intent.id not in self.confirmed:
             return False
         history = await self.run(self.store.intents_of, intent.token)
         undone = standing_decommission([i for i in history if i.id < intent.id]) or intent

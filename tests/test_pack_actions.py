@@ -126,6 +126,32 @@ async def test_an_undo_committed_in_time_is_flagged_not_sent_once_its_window_has
     assert store.intents_of(undo.token)[-1].last_code == "undo-window-passed"
 
 
+async def test_an_undo_sent_before_its_deadline_is_asked_about_after_it_never_sent_again(
+    store: Store,
+) -> None:
+    hub = a_hub("LATE2", "LATE3")
+    late = NOW + timedelta(hours=241)
+    for serial in ("LATE2", "LATE3"):
+        _, sampled = commit(store, request(PackAction.SAMPLE, serial, scan=True), trx=serial,
+                            at=NOW)  # fmt: skip
+        await send(store, quick(hub), sampled, clock=at_now)
+    _, landed = commit(store, request(PackAction.UNDO, "LATE2"), trx="u2", at=NOW)
+    hub.set_faults(lost_reply_rate=1.0)  # it lands, its answer is lost
+    assert (await send(store, quick(hub), landed, clock=at_now)).intent.status == "pending"
+    hub.set_faults(lost_reply_rate=0.0)
+    _, unsent = commit(store, request(PackAction.UNDO, "LATE3"), trx="u3", at=NOW)
+    store.note_sending([unsent.id], at=NOW)  # counted as sent, then the process stopped
+    changes = hub.state_changes
+
+    report = await replay(store, quick(hub), clock=lambda: late)
+
+    assert (report.done, report.flagged) == (1, 1)  # LATE2 landed in time; LATE3 too late
+    assert [i.status for i in store.intents_of(landed.token)][-1] == "done"
+    assert [i.last_code for i in store.intents_of(unsent.token)][-1] == "undo-window-passed"
+    assert hub.state_changes == changes  # nothing sent again
+    assert hub.alerts == []
+
+
 async def test_an_unlock_is_sent_whatever_the_time_since_the_lock(store: Store) -> None:
     hub = a_hub("LOCK1")
     _, locked = commit(store, request(PackAction.LOCK, "LOCK1", scan=True), trx="l", at=NOW)
