@@ -18,8 +18,6 @@ import argparse
 import json
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -62,7 +60,7 @@ def parsed(ui: PackIdentifier, raw: str) -> ParsedScan:
 def answer(trx: str, *, alert: bool, reasons: tuple[Reason, ...] = ()) -> HubResult:
     if alert:
         return HubResult("alert", "NMVS_NC_PCK_19", PackState.INACTIVE, (Reason.SUPPLIED,),
-                         client_trx_id=trx, alert_id=f"A{trx[:8]}", message="already supplied")  # fmt: skip
+                         client_trx_id=trx, alert_id=f"A{trx[:8]}", message="supplied")  # fmt: skip
     state = PackState.INACTIVE if reasons else PackState.ACTIVE
     return HubResult("ok", "NMVS_SUCCESS", state, reasons, client_trx_id=trx)
 
@@ -91,8 +89,9 @@ def write_pack(store: Store, n: int) -> None:
                               at=at, reason=Reason.SUPPLIED)  # fmt: skip
     store.settle_intent(intent.id, IntentStatus.DONE, "NMVS_SUCCESS", at=at)
     job = store.start_job(Job(JobCode.PLACE_ON_SHELF, token), at=at)
+    stored = JobOutcome(JobResult.STORED, location=n % 5000 + 1)
     store.finish(token, route=Route.SHELVED, why=Why.VERIFIED, message="", ui=ui, at=at,
-                 job_id=job, outcome=JobOutcome(JobResult.STORED, location=n % 5000 + 1))  # fmt: skip
+                 job_id=job, outcome=stored)  # fmt: skip
 
 
 def fill(store: Store, packs: int) -> float:

@@ -116,8 +116,9 @@ async def _send(settings: Config, entry: ManualEntry, to: Reason | None) -> Keye
         try:
             robot = settings.robot.name if settings.robot is not None else DEFAULT_ROBOT
             return await send_keyed_in(
-                store, hub, entry, to, trx=new_trx(), clock=utc_now, robot=robot
-            )
+                store, hub, entry, to, trx=new_trx(), clock=utc_now, robot=robot,
+                location=settings.site.location,
+            )  # fmt: skip
         finally:
             store.close()
     finally:

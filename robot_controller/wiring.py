@@ -132,6 +132,7 @@ async def build_daemon(
             decommission_ahead=config.pipeline.decommission_ahead,
             on_routed=on_routed,
             robot_name=config.robot.name,
+            location=config.site.location,
         )
         opened.push_async_callback(pipeline.aclose)
     except BaseException:

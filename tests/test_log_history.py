@@ -16,7 +16,7 @@ from robot_controller.store.history import (
     stream_packs,
 )
 from simulators.delivery import Kind as PackKind
-from tests.support.loaded_log import CLERK, Loaded, load_delivery
+from tests.support.loaded_log import CLERK, HELD, PHARMACIST, Loaded, load_delivery
 
 
 @pytest.fixture
@@ -92,6 +92,7 @@ async def test_a_search_by_actor_finds_the_packs_with_an_event_by_them(loaded: L
         everything = [r.token for r in search(conn, PackFilter(), limit=MAX_LIMIT)]
     assert found(loaded, PackFilter(actor="daemon")) == everything
     assert len(found(loaded, PackFilter(actor=CLERK))) == 1  # the pack of the alert they moved
+    assert found(loaded, PackFilter(actor=PHARMACIST)) == [loaded.pack(PackKind.RECALLED)[0]]
     assert found(loaded, PackFilter(actor="nobody")) == []
 
 
@@ -145,6 +146,19 @@ async def test_a_scans_parse_problems_are_in_its_history(loaded: Loaded) -> None
     assert [p.detail["code"] for p in problems] == ["surrounding-whitespace"]
     scans = [h for h in history if h.kind is Kind.SCAN]
     assert scans[-1].detail["raw"].endswith("\t")  # the raw scan, as it came
+
+
+async def test_a_pack_action_is_in_its_packs_history_with_who_and_why(loaded: Loaded) -> None:
+    token, recalled = loaded.pack(PackKind.RECALLED)
+    with loaded.store.reading() as conn:
+        history = pack_history(conn, recalled.ui.product_code, recalled.ui.serial)
+    (action,) = (h for h in history if h.kind is Kind.INTENT and h.detail["actor"])
+    assert action.token == token
+    assert (action.detail["actor"], action.detail["note"]) == (PHARMACIST, HELD)
+    assert (action.detail["operation"], action.detail["reason"]) == ("decommission", "LOCKED")
+    assert action.detail["status"] == "pending"
+    assert history[-1].kind is Kind.AUDIT
+    assert history[-1].detail["actor"] == PHARMACIST
 
 
 async def test_a_pack_the_log_never_saw_has_no_history(loaded: Loaded) -> None:

@@ -41,6 +41,7 @@ class Context:
     clock: Callable[[], datetime]
     call: StoreCall
     robot_name: str = "robot"  # recorded on its scans and jobs; recovery takes only its own
+    location: str | None = None  # the premises ([site] location), kept on its decommissions
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ class Pipeline:
         resume_every_s: float = RESUME_EVERY_S,
         decommission_ahead: int = 4,
         robot_name: str = "robot",
+        location: str | None = None,
     ) -> None:
         """`hub` is behind the resilience wrapper (`ResilientHub`); `replay_every_s`: how often
         the outbox is replayed in the background while loading (None: never; `fmd-robot outbox
@@ -63,7 +64,9 @@ class Pipeline:
         whether it is ready again; `decommission_ahead`: how many packs, the one at the robot
         included, may be decommissioned before their job (1: one at a time; a robot that stops
         meanwhile sends back at most that many decommissioned packs, flagged with their undo);
-        `robot_name`: the robot this pipeline drives, among those sharing the store."""
+        `robot_name`: the robot this pipeline drives, among those sharing the store;
+        `location`: the premises (`[site] location`), kept on each decommission so that its
+        undo is allowed here only (Art. 13)."""
         self.store = store
         self.hub = hub
         self.robot = robot
@@ -71,7 +74,9 @@ class Pipeline:
         self.replay_every_s = replay_every_s
         self.decommission_ahead = max(1, decommission_ahead)
         self._db = StoreRunner(store)
-        context = Context(store, hub, robot, site, separators, clock, self._db.call, robot_name)
+        context = Context(
+            store, hub, robot, site, separators, clock, self._db.call, robot_name, location
+        )
         turn = RobotTurn(robot, resume_every_s=resume_every_s)
         self.steps = PackSteps(context, on_routed, turn=turn)
         self._takes: set[asyncio.Future[None]] = set()

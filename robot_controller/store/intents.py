@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -13,7 +13,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from fmd.codes.model import PackIdentifier
 from fmd.hub.contract import ManualEntry, Reason
 from robot_controller.states import HubOperation, IntentStatus
-from robot_controller.store.audit import pack_event
+from robot_controller.store.audit import actor_event, pack_event
 from robot_controller.store.codec import full_ui_columns, intent_of
 from robot_controller.store.records import Intent
 from robot_controller.store.schema import outbox, outcomes
@@ -52,8 +52,13 @@ def add(
     reason: Reason | None,
     trx: str,
     at: datetime,
+    *,
+    location: str | None = None,
+    actor: str | None = None,
+    note: str | None = None,
 ) -> Written[Intent]:
-    """Queue an intent."""
+    """Queue an intent (`location`: the premises queueing it); one a person asked for
+    (`actor`, with their reason `note`) is audited in their name."""
     status = IntentStatus.PENDING
     row = {
         "token": token,
@@ -65,10 +70,21 @@ def add(
         "attempts": 0,
         "created_at": at,
         "updated_at": at,
+        "actor": actor,
+        "note": note,
+        "location": location,
     }
     intent_id = int(sql.insert(conn, outbox, row, returning="id").fetchone()[0])
-    event = pack_event(at, "outbox.queued", token, operation.value, trx=trx, reason=reason)
-    return Written(Intent(intent_id, token, operation, reason, trx, ui, status, 0, at), (event,))
+    where: dict[str, Any] = {} if location is None else {"location": location}
+    if actor is None:
+        event = pack_event(at, "outbox.queued", token, operation.value, trx=trx, reason=reason,
+                           **where)  # fmt: skip
+    else:
+        event = actor_event(at, actor, "outbox.queued", f"pack:{token}", note or "",
+                            operation=operation.value, trx=trx, reason=reason, **where)  # fmt: skip
+    intent = Intent(intent_id, token, operation, reason, trx, ui, status, 0, at,
+                    actor=actor, note=note, location=location)  # fmt: skip
+    return Written(intent, (event,))
 
 
 def settle(
@@ -151,11 +167,16 @@ def of_pack(conn: Connection, token: int) -> list[Intent]:
     return [intent_of(row) for row in conn.execute(select([outbox.c.token == token]))]
 
 
-def pending(conn: Connection, *, finished_packs_only: bool) -> list[Intent]:
-    """Intents still waiting for the hub, oldest first (optionally of finished packs only)."""
+def pending(
+    conn: Connection, *, finished_packs_only: bool, tokens: Collection[int] | None = None
+) -> list[Intent]:
+    """Intents still waiting for the hub, oldest first (optionally of finished packs only, or
+    of the packs `tokens` only)."""
     where: list[Any] = [outbox.c.status == IntentStatus.PENDING]
     if finished_packs_only:
         where.append(outbox.c.token.in_(sa.select(outcomes.c.token)))
+    if tokens is not None:
+        where.append(outbox.c.token.in_(tokens))
     return [intent_of(row) for row in conn.execute(select(where))]
 
 

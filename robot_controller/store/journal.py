@@ -73,16 +73,24 @@ class Journal:
     def record_keyed_in(
         self, conn: Connection, raw: str, entry: ManualEntry, message: str, at: datetime, robot: str
     ) -> Written[int]:
-        """A pack keyed in by hand: its scan (source `manual`, `raw` what was keyed) and, at
-        once, its outcome: it stays in the operator's hand, so no robot job and no recovery
-        ever takes it."""
-        scan = self.record_scan(conn, raw, None, MANUAL_SOURCE, at, at, robot)
+        """A pack keyed in by hand: its scan (source `manual`, `raw` what was keyed), returned
+        at once."""
+        return self.record_returned(conn, raw, MANUAL_SOURCE, KEYED_IN, entry.product_code,
+                                    entry.serial, message, at, robot)  # fmt: skip
+
+    def record_returned(self, conn: Connection, raw: str, source: str, why: str,
+                        product_code: str, serial: str, message: str, at: datetime,
+                        robot: str) -> Written[int]:  # fmt: skip
+        """A pack recorded from the operator's hand: its scan and, at once, its outcome
+        `returned`: it stays in the operator's hand, so no robot job and no recovery ever
+        takes it."""
+        scan = self.record_scan(conn, raw, None, source, at, at, robot)
         token = scan.value
-        row = {"token": token, "route": Route.RETURNED.value, "why": KEYED_IN, "message": message,
-               "location": None, "flagged": False, "product_code": entry.product_code,
-               "serial": entry.serial, "at": at}  # fmt: skip
+        row = {"token": token, "route": Route.RETURNED.value, "why": why, "message": message,
+               "location": None, "flagged": False, "product_code": product_code,
+               "serial": serial, "at": at}  # fmt: skip
         self._sql.insert(conn, outcomes, row)
-        returned = pack_event(at, f"pack.{Route.RETURNED}", token, KEYED_IN, message=message)
+        returned = pack_event(at, f"pack.{Route.RETURNED}", token, why, message=message)
         return Written(token, (*scan.events, returned))
 
     def record_decision(

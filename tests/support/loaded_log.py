@@ -11,7 +11,10 @@ from fmd.hub import MockHub
 from fmd.hub.resilient import ResilientHub
 from fmd.policy import SitePolicy
 from robot_controller.alert_cases import AlertState
+from robot_controller.pack_actions import PackRequest, commit
+from robot_controller.pack_rules import PackAction
 from robot_controller.pipeline import Pipeline, utc_now
+from robot_controller.pipeline.context import new_trx
 from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
 from scanners.script import ScriptedScanner
@@ -27,6 +30,8 @@ from simulators.delivery import (
 
 LOCATION = "ward-pharmacy"
 CLERK = "j.smith"
+PHARMACIST = "a.jones"
+HELD = "held for the inspector"
 
 
 @dataclass
@@ -49,7 +54,8 @@ class Loaded:
 async def load_delivery(store: Store, *, seed: int = 5) -> Loaded:
     """Every kind of pack (a duplicated serial scanned twice among them) loaded in hospital
     mode, then an alert pack scanned again with a Tab after it; the first scan's alert is
-    then taken into investigation by `CLERK`."""
+    then taken into investigation by `CLERK`, and `PHARMACIST` asks for a recalled pack to be
+    locked (a pack action, committed to the outbox)."""
     started = utc_now()
     delivery = generate_delivery(4 * len(SUSPECT_KINDS), seed=seed, suspect_rate=1.0,
                                  today=started.date())  # fmt: skip
@@ -65,6 +71,10 @@ async def load_delivery(store: Store, *, seed: int = 5) -> Loaded:
     tokens = [token for token, _raw in store.raw_scans()][: len(delivery.packs)]
     loaded = Loaded(delivery, store, tokens, started, started)
     investigate(store, loaded.pack(Kind.UNKNOWN_SERIAL)[0], at=utc_now())
+    recalled = loaded.pack(Kind.RECALLED)[1].ui
+    lock = PackRequest(PackAction.LOCK, recalled.product_code, recalled.serial, PHARMACIST, HELD,
+                       LOCATION)  # fmt: skip
+    commit(store, lock, trx=new_trx(), at=utc_now())  # committed, not sent
     loaded.ended = utc_now() + timedelta(microseconds=1)
     return loaded
 
