@@ -43,8 +43,8 @@ ALERT_SUBJECT = "alert:"  # of an alert case's: `alert:{alert row id}`
 class PackFilter:
     """What a search asks for; every field given must match (None: any). `since` and `until`
     bound when the scan was recorded (`since` included, `until` excluded); `return_code`
-    matches any hub call of the pack; `actor` a pack with an event by that actor (its audit
-    events, its outbox intents, its alerts' transitions)."""
+    matches any hub call of the pack; `actor` a pack with an audit event by that actor (about
+    the pack, or about one of its alert cases: its pack actions, its alerts' transitions)."""
 
     product_code: str | None = None
     serial: str | None = None
@@ -134,16 +134,23 @@ def _tokens_of_ui(**match: str) -> sa.Select[Any] | sa.CompoundSelect[Any]:
 
 
 def _by_actor(actor: str) -> sa.ColumnElement[bool]:
-    subject = sa.literal(PACK_SUBJECT) + sa.cast(scans.c.id, sa.String)
-    audited = sa.exists().where(audit_events.c.subject == subject, audit_events.c.actor == actor)
-    # an alert case's audit events are by the same person as its transitions (below)
-    asked = sa.exists().where(outbox.c.token == scans.c.id, outbox.c.actor == actor)
-    handled = sa.exists().where(
-        alerts.c.token == scans.c.id,
-        alert_transitions.c.alert == alerts.c.id,
-        alert_transitions.c.actor == actor,
+    """Packs with an audit event by `actor` about them (`pack:{token}`) or about one of their
+    alert cases (`alert:{id}`): every pack action and every transition is audited by its actor.
+    The actor's events are found by `ix_audit_events_actor`, then mapped to tokens."""
+    theirs = audit_events.c.actor == actor
+    packs = sa.select(_subject_id(PACK_SUBJECT)).where(
+        theirs, audit_events.c.subject.startswith(PACK_SUBJECT)
     )
-    return audited | asked | handled
+    cases = sa.select(_subject_id(ALERT_SUBJECT)).where(
+        theirs, audit_events.c.subject.startswith(ALERT_SUBJECT)
+    )
+    of_cases = sa.select(alerts.c.token).where(alerts.c.id.in_(cases))
+    return scans.c.id.in_(sa.union(packs, of_cases))
+
+
+def _subject_id(prefix: str) -> sa.ColumnElement[int]:
+    """The number after `prefix` in an audit event's subject."""
+    return sa.cast(sa.func.substr(audit_events.c.subject, len(prefix) + 1), sa.Integer)
 
 
 def _where(wanted: PackFilter) -> list[sa.ColumnElement[bool]]:

@@ -214,6 +214,7 @@ audit_events = sa.Table(
     _text("after", nullable=True),  # canonical JSON: the values it set
     sa.Index("ix_audit_events_subject", "subject"),
     sa.Index("ix_audit_events_at", "at"),
+    sa.Index("ix_audit_events_actor", "actor"),  # `log search --actor` (migration 0004)
 )
 
 audit_checkpoints = sa.Table(
