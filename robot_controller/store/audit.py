@@ -27,6 +27,7 @@ from robot_controller.store.statements import HotPath
 GENESIS = "0" * 64
 _str = json.encoder.encode_basestring_ascii  # a JSON string, ASCII only, as json.dumps writes it
 ACTOR = "daemon"
+_SQLITE_FORM = len("2026-01-01 00:00:00.000000")
 _LOCK_CHAIN = sa.text("SELECT pg_advisory_xact_lock(7420161)")
 
 
@@ -116,8 +117,12 @@ def _opt(text: str | None) -> str:
 
 
 def utc_iso(at: datetime | str) -> str:
-    """An aware datetime (or a SQLite timestamp, stored in UTC) as ISO 8601 in UTC."""
+    """An aware datetime (or a SQLite timestamp, stored in UTC) as `datetime.isoformat` writes
+    it in UTC; SQLAlchemy's SQLite form (`YYYY-MM-DD HH:MM:SS.ffffff`) is rewritten directly."""
     if isinstance(at, str):
+        if len(at) == _SQLITE_FORM and at[10] == " " and at[19] == ".":
+            whole = at[:10] + "T" + at[11:19]
+            return f"{whole}+00:00" if at.endswith(".000000") else f"{whole}{at[19:]}+00:00"
         return datetime.fromisoformat(at).replace(tzinfo=UTC).isoformat()
     return at.astimezone(UTC).isoformat()
 

@@ -97,9 +97,9 @@ def prunes(conn: Connection) -> list[PruneRow]:
 def rows_after(conn: Connection, seq: int) -> Iterator[Row]:
     """The chain's rows after `seq`, in seq order, streamed (a server-side cursor on
     PostgreSQL)."""
-    streamed = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS)
-    for row in streamed.execute(_ROWS, {"after": seq}):
-        yield tuple(row)  # type: ignore[misc]
+    streamed = conn.execution_options(stream_results=True)
+    for rows in streamed.execute(_ROWS, {"after": seq}).partitions(STREAM_ROWS):
+        yield from rows  # type: ignore[misc]
 
 
 class AuditSnapshot:
