@@ -76,7 +76,7 @@ def test_a_store_from_before_the_provable_log_upgrades_and_verifies(store_url: s
                         "at": datetime(2025, 1, seq, tzinfo=UTC),
                         "prev": f"p{seq}",
                         "hash": f"h{seq}",
-                    },  # fmt: skip
+                    },
                 )
     finally:
         engine.dispose()
@@ -94,7 +94,9 @@ def test_the_database_refuses_to_change_or_delete_checkpoints(store: Store) -> N
     at = datetime(2026, 3, 1, tzinfo=UTC)
     store.add_checkpoint(1, GENESIS, at=at, key_id="0" * 16, signature="x")
     for statement in ("UPDATE audit_checkpoints SET seq = 2", "DELETE FROM audit_checkpoints"):
-        with pytest.raises(sa.exc.DatabaseError, match="append-only"):
-            with store.engine.begin() as conn:
-                conn.execute(sa.text(statement))
+        with (
+            pytest.raises(sa.exc.DatabaseError, match="append-only"),
+            store.engine.begin() as conn,
+        ):
+            conn.execute(sa.text(statement))
     assert store.last_checkpoint() is not None

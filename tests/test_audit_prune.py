@@ -61,7 +61,8 @@ def counts(store: Store) -> tuple[int, int]:
 def test_nothing_is_pruned_before_its_retention(signed: Signed) -> None:
     outcome = prune(signed, 4.9)
     assert outcome.pruned is None
-    assert outcome.kept is not None and outcome.kept.seq == 1
+    assert outcome.kept is not None
+    assert outcome.kept.seq == 1
     assert outcome.kept.until == datetime(2031, 1, 5, 8, 0, 1, tzinfo=UTC)  # 5 years on
     assert counts(signed.store) == (20, 19)
 
@@ -73,7 +74,8 @@ def test_after_its_retention_a_prefix_goes_up_to_a_checkpoint_and_the_chain_veri
     assert outcome.pruned is not None
     assert (outcome.pruned.through.seq, outcome.pruned.events, outcome.pruned.packs) == (10, 10, 10)
     # pack 11 expires in 2035: kept until a year after, so the cut stops before its scan
-    assert outcome.kept is not None and outcome.kept.seq == 11
+    assert outcome.kept is not None
+    assert outcome.kept.seq == 11
     assert outcome.kept.until == datetime(2036, 1, 31, 23, 59, 59, 999999, tzinfo=UTC)
     assert counts(signed.store) == (11, 9)  # 10 left and the prune's own event; 9 packs
     report = signed.verify()
@@ -111,7 +113,8 @@ def test_a_prune_whose_record_was_removed_is_caught(signed: Signed) -> None:
 def test_a_pack_with_events_after_the_cut_keeps_its_rows(signed: Signed) -> None:
     signed.store.flag(3, "check it", at=signed.clock())  # seq 21, after the last checkpoint
     outcome = prune(signed, 6)
-    assert outcome.pruned is not None and outcome.pruned.packs == 9
+    assert outcome.pruned is not None
+    assert outcome.pruned.packs == 9
     with signed.store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM scans WHERE id = 3")).scalar_one() == 1
     assert signed.verify().ok
@@ -122,12 +125,14 @@ def test_a_pack_with_work_still_open_is_kept_whatever_its_age(signed: Signed) ->
     signed.store.queue_intent(2, ui, HubOperation.UNDO, Reason.SUPPLIED, trx="t-1", at=AT)
     outcome = prune(signed, 50)
     assert outcome.pruned is None
-    assert outcome.kept is not None and (outcome.kept.seq, outcome.kept.until) == (2, None)
+    assert outcome.kept is not None
+    assert (outcome.kept.seq, outcome.kept.until) == (2, None)
 
 
 def test_a_dry_run_deletes_nothing(signed: Signed) -> None:
     outcome = prune(signed, 6, dry_run=True)
-    assert outcome.pruned is not None and outcome.pruned.events == 10
+    assert outcome.pruned is not None
+    assert outcome.pruned.events == 10
     assert counts(signed.store) == (20, 19)
 
 
@@ -141,7 +146,8 @@ def test_a_log_that_does_not_verify_is_not_pruned(signed: Signed) -> None:
 def test_a_prune_after_a_prune_cuts_further_and_still_verifies(signed: Signed) -> None:
     prune(signed, 6)
     outcome = prune(signed, 11)  # now pack 11 is past a year after its expiry
-    assert outcome.pruned is not None and outcome.pruned.through.seq == 20
+    assert outcome.pruned is not None
+    assert outcome.pruned.through.seq == 20
     report = signed.verify()
     assert report.ok, report.findings
     assert report.first_seq == 21

@@ -145,7 +145,8 @@ def test_a_rewritten_chain_with_re_signed_store_checkpoints_is_caught_by_the_fil
         _, _, digest = attacker.event(seq)
         at = signed.clock()
         attacker.run(
-            "UPDATE audit_checkpoints SET head_hash = :h, at = :at, signature = :s WHERE seq = :seq",
+            "UPDATE audit_checkpoints SET head_hash = :h, at = :at, signature = :s "
+            "WHERE seq = :seq",
             h=digest, at=at, s=signed.key.sign(body(seq, digest, at)), seq=seq,
         )  # fmt: skip
     assert signed.verify(folder=signed.folder.parent / "elsewhere").ok  # the store alone …
@@ -198,9 +199,11 @@ def test_a_checkpoint_falls_due_after_its_events_or_its_time(signed: Signed) -> 
     assert signed.checkpoints.if_due() is None
     signed.clock.now += timedelta(minutes=10)
     due = signed.checkpoints.if_due()
-    assert due is not None and due.seq == 39
+    assert due is not None
+    assert due.seq == 39
     assert signed.checkpoints.if_due() is None  # nothing new to sign
     assert signed.checkpoints.if_new() is None
     signed.record(1)
     stopped = signed.checkpoints.if_new()  # a clean stop signs what came since
-    assert stopped is not None and stopped.seq == 40
+    assert stopped is not None
+    assert stopped.seq == 40
