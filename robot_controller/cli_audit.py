@@ -64,6 +64,7 @@ def audit_keygen(
         f"key {key.public.key_id} written to {path} (mode 0600), its public key to "
         f"{public_file(path)}: name it in [audit] key, give the .pub to whoever checks the log",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -106,19 +107,27 @@ def audit_verify(
 
 def _show(report: Report, folder: Path) -> None:
     for finding in report.findings:
-        out.print(line(("broken", "bold red"), f": {finding.message}"), highlight=False)
+        out.print(
+            line(("broken", "bold red"), f": {finding.message}"), highlight=False, soft_wrap=True
+        )
     if report.more:
-        out.print(line(("broken", "bold red"), f": {report.more} more findings"), highlight=False)
+        out.print(
+            line(("broken", "bold red"), f": {report.more} more findings"),
+            highlight=False,
+            soft_wrap=True,
+        )
     span = f"seq {report.first_seq}–{report.last_seq}" if report.events else "none"
     files = f"{report.files} files in {folder}" if folder.is_dir() else f"no folder {folder}"
     counted = f"{report.events} events ({span}), {report.checkpoints} checkpoints, {files}"
     if not report.ok:
         count = len(report.findings) + report.more
         out.print(line(("broken", "bold red"), f": {count} findings in {counted}"),
-                  highlight=False)  # fmt: skip
+                  highlight=False, soft_wrap=True)  # fmt: skip
         return
     unsigned = f"; {report.unsigned} events after the last checkpoint" if report.unsigned else ""
-    out.print(line(("intact", "bold green"), f": {counted}{unsigned}"), highlight=False)
+    out.print(
+        line(("intact", "bold green"), f": {counted}{unsigned}"), highlight=False, soft_wrap=True
+    )
 
 
 @audit_app.command("checkpoint")
@@ -133,12 +142,13 @@ def audit_checkpoint(config: ConfigOption = None) -> None:
             raise fail(str(error)) from None
         row = _or_fail(signer.now)
     if row is None:
-        out.print("nothing to sign: the chain has no events", highlight=False)
+        out.print("nothing to sign: the chain has no events", highlight=False, soft_wrap=True)
         return
     out.print(
         f"checkpoint #{row.id}: seq {row.seq} signed by key {row.key_id} at "
         f"{row.at:%Y-%m-%d %H:%M:%S} UTC, its file in {signer.folder}",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -176,10 +186,10 @@ def log_prune(
         except StoreError as error:
             raise fail(str(error), code=1) from None
         signed = _or_fail(signer.now) if outcome.pruned and not dry_run else None
-    out.print(_said(outcome, who), highlight=False)
+    out.print(_said(outcome, who), highlight=False, soft_wrap=True)
     if signed is not None:
         out.print(f"checkpoint #{signed.id} signs the new head (seq {signed.seq})",
-                  highlight=False)  # fmt: skip
+                  highlight=False, soft_wrap=True)  # fmt: skip
 
 
 def _said(outcome: PruneOutcome, who: str) -> str:
