@@ -149,7 +149,7 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites(
 def test_a_key_that_is_not_an_ed25519_private_key_is_one_config_error(tmp_path: Path) -> None:
     rsa_key = tmp_path / "rsa.key"
     rsa_key.write_bytes(
-        rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
