@@ -53,8 +53,8 @@ def prune(signed: Signed, years: float, **options: object) -> PruneOutcome:
 
 def counts(store: Store) -> tuple[int, int]:
     with store.engine.connect() as conn:
-        events = conn.execute(sa.text("SELECT count(*) FROM audit_events")).scalar_one()
-        scans = conn.execute(sa.text("SELECT count(*) FROM scans")).scalar_one()
+        events: int = conn.execute(sa.text("SELECT count(*) FROM audit_events")).scalar_one()
+        scans: int = conn.execute(sa.text("SELECT count(*) FROM scans")).scalar_one()
     return events, scans
 
 

@@ -99,7 +99,7 @@ def rows_after(conn: Connection, seq: int) -> Iterator[Row]:
     PostgreSQL)."""
     streamed = conn.execution_options(stream_results=True)
     for rows in streamed.execute(_ROWS, {"after": seq}).partitions(STREAM_ROWS):
-        yield from rows  # type: ignore[misc]
+        yield from rows
 
 
 class AuditSnapshot:
