@@ -112,22 +112,29 @@ def _show(report: Report, folder: Path) -> None:
         )
     if report.more:
         out.print(
-            line(("broken", "bold red"), f": {report.more} more findings"),
+            line(("broken", "bold red"), f": {_count(report.more, 'more finding')}"),
             highlight=False,
             soft_wrap=True,
         )
     span = f"seq {report.first_seq}–{report.last_seq}" if report.events else "none"
-    files = f"{report.files} files in {folder}" if folder.is_dir() else f"no folder {folder}"
-    counted = f"{report.events} events ({span}), {report.checkpoints} checkpoints, {files}"
+    files = f"{_count(report.files, 'file')} in {folder}" if folder.is_dir() else f"no {folder}"
+    counted = (f"{_count(report.events, 'event')} ({span}), "
+               f"{_count(report.checkpoints, 'checkpoint')}, {files}")  # fmt: skip
     if not report.ok:
-        count = len(report.findings) + report.more
-        out.print(line(("broken", "bold red"), f": {count} findings in {counted}"),
+        found = _count(len(report.findings) + report.more, "finding")
+        out.print(line(("broken", "bold red"), f": {found} in {counted}"),
                   highlight=False, soft_wrap=True)  # fmt: skip
         return
-    unsigned = f"; {report.unsigned} events after the last checkpoint" if report.unsigned else ""
+    unsigned = (
+        f"; {_count(report.unsigned, 'event')} after the last checkpoint" if report.unsigned else ""
+    )
     out.print(
         line(("intact", "bold green"), f": {counted}{unsigned}"), highlight=False, soft_wrap=True
     )
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 @audit_app.command("checkpoint")

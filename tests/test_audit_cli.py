@@ -92,7 +92,7 @@ def test_a_tampered_store_exits_1_with_one_line_per_finding(tmp_path: Path) -> N
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
         "broken: seq 3: edited (its hash does not match its fields)",
-        f"broken: 1 findings in 6 events (seq 1–6), 1 checkpoints, 1 files in {folder}",
+        f"broken: 1 finding in 6 events (seq 1–6), 1 checkpoint, 1 file in {folder}",
     ]
     pruned = runner.invoke(app, ["log", "prune", "--config", str(config)])
     assert pruned.exit_code == 1
