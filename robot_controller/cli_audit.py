@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from robot_controller.cli_common import ConfigOption, settings_of
 from robot_controller.cli_log_app import log_app
@@ -97,7 +98,11 @@ def audit_verify(
     except ConfigError as error:
         raise fail(str(error)) from None
     with _store(settings, read_only=True) as store:
-        report = verify(store, keys, folder)
+        try:
+            report = verify(store, keys, folder)
+        except (SQLAlchemyError, StoreError, TypeError, ValueError) as error:  # not our rows
+            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise fail(f"store: its audit tables cannot be read as written: {first}", 1) from None
     if as_json:
         sys.stdout.write(json.dumps({**report.as_json(), "folder": str(folder)}) + "\n")
     else:

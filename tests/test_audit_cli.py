@@ -190,3 +190,20 @@ def test_checkpoint_and_prune_from_the_command_line(tmp_path: Path) -> None:
     assert due.stdout == "nothing to prune: seq 1, the oldest event, is kept until 2031-01-05\n"
     blank = runner.invoke(app, ["log", "prune", "--config", str(config), "--reason", " "])
     assert blank.exit_code == 2
+
+
+def test_rows_another_program_wrote_are_findings_or_one_line(tmp_path: Path) -> None:
+    config = signed_site(tmp_path, 4)
+    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    try:
+        Attacker(store).run("UPDATE audit_events SET at = 'yesterday', why = 7 WHERE id = 2")
+        edited = runner.invoke(app, ["audit", "verify", "--config", str(config)])
+        assert edited.exit_code == 1
+        assert edited.stdout.startswith("broken: seq 2: edited")
+        Attacker(store).run("UPDATE audit_checkpoints SET at = 'soon'")
+    finally:
+        store.close()
+    unreadable = runner.invoke(app, ["audit", "verify", "--config", str(config)])
+    assert unreadable.exit_code == 1
+    assert unreadable.stderr.startswith("error: store: its audit tables cannot be read as written")
+    assert len(unreadable.stderr.splitlines()) == 1

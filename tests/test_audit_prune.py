@@ -18,6 +18,7 @@ from fmd.policy import Action, Decision, Why
 from robot_controller.proof.retention import PruneOutcome, PruneRefused, Retention, prune_log
 from robot_controller.states import HubOperation, Stage
 from robot_controller.store import Store
+from robot_controller.store.schema import audit_prunes, decisions, scans
 from tests.support.audit import AT, Attacker, Signed, signed_store
 
 UI = PackIdentifier("GTIN", "09506000134352", "SN1", "B1", date(2035, 1, 31), "350131")
@@ -151,3 +152,7 @@ def test_a_prune_after_a_prune_cuts_further_and_still_verifies(signed: Signed) -
     report = signed.verify()
     assert report.ok, report.findings
     assert report.first_seq == 21
+    with signed.store.engine.connect() as conn:  # every pack went, its decision with it
+        left = [conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+                for table in (scans, decisions, audit_prunes)]  # fmt: skip
+    assert left == [0, 0, 2]

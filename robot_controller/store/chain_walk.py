@@ -160,25 +160,29 @@ def walk(rows: Iterable[Row], start: tuple[int, str], wanted: frozenset[int]) ->
         gap = seq > expected
         if gap:
             found.add(Break.MISSING, expected, seq - 1)
-        when = utc_iso(at)
-        fields = (actor, action, subject, why, detail, before, after)
-        flagged = _digest(seq, prev, when, fields) != digest
-        if not flagged:
-            if prev != last_hash and not gap and not last_flagged:
-                found.add(Break.UNLINKED, seq)
-        else:
-            moved_to = _recorded_as(seq, prev, when, fields, digest, hint)
-            if moved_to is not None:
-                hint = moved_to - seq
-                found.add(Break.MOVED, seq, offset=hint)
-            elif (
-                not gap
-                and before_last is not None
-                and _digest(seq - 1, before_last, when, fields) == digest
-            ):
-                found.add(Break.INSERTED, seq - 1)
+        try:
+            when = utc_iso(at)
+            fields = (actor, action, subject, why, detail, before, after)
+            flagged = _digest(seq, prev, when, fields) != digest
+            if not flagged:
+                if prev != last_hash and not gap and not last_flagged:
+                    found.add(Break.UNLINKED, seq)
             else:
-                found.add(Break.EDITED, seq)
+                moved_to = _recorded_as(seq, prev, when, fields, digest, hint)
+                if moved_to is not None:
+                    hint = moved_to - seq
+                    found.add(Break.MOVED, seq, offset=hint)
+                elif (
+                    not gap
+                    and before_last is not None
+                    and _digest(seq - 1, before_last, when, fields) == digest
+                ):
+                    found.add(Break.INSERTED, seq - 1)
+                else:
+                    found.add(Break.EDITED, seq)
+        except (TypeError, ValueError):  # a field another program wrote that is no text
+            flagged = True
+            found.add(Break.EDITED, seq)
         before_last, last_hash, last_flagged = last_hash, digest, flagged
         expected = seq + 1
     found.flush()
