@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from robot_controller.cli_common import ConfigOption, settings_of
 from robot_controller.cli_log_app import log_app
+from robot_controller.cli_pack import JsonOption
 from robot_controller.config import Config, ConfigError
 from robot_controller.console import fail, line, out
 from robot_controller.logs import configure_logging
@@ -41,7 +42,6 @@ audit_app = typer.Typer(
 )
 
 T = TypeVar("T")
-JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
 
 
 @audit_app.command("keygen")
@@ -54,7 +54,10 @@ def audit_keygen(
 ) -> None:
     """Make an Ed25519 key that signs checkpoints: FILE (mode 0600) and its public key
     FILE.pub (for whoever checks the log). An existing file is never overwritten."""
-    path = out_file or settings_of(config).audit.key_file(settings_of(config).store.url)
+    path = out_file
+    if path is None:
+        settings = settings_of(config)
+        path = settings.audit.key_file(settings.store.url)
     try:
         key = generate(path)
     except KeyExists as error:
