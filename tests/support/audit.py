@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,7 +131,3 @@ class Attacker:
                 )
             )
         self.run("UPDATE audit_events SET id = -id WHERE id < 0")
-
-
-def findings_of(report: Report) -> Iterator[str]:
-    return (finding.message for finding in report.findings)
