@@ -17,6 +17,7 @@ from fmd.codes.escapes import show_controls, unescape_controls
 from fmd.hub import HubAuthFailed, HubResult, HubUnavailable, PackState
 from robot_controller import __version__
 from robot_controller.cli_alerts import alerts_app
+from robot_controller.cli_audit import audit_app
 from robot_controller.cli_common import (
     ConfigOption,
     answer_of,
@@ -89,6 +90,7 @@ log_app.command("pack")(log_pack)
 log_app.command("export")(log_export)
 app.command("report")(report)
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(audit_app, name="audit")
 
 
 @outbox.command("status")

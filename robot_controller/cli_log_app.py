@@ -1,4 +1,7 @@
-"""The `fmd-robot log` command group."""
+"""The `fmd-robot log` command group, shared by the modules that add to it (`cli_audit`'s
+`log prune`, `cli_log`'s search, history and export)."""
+
+from __future__ import annotations
 
 import typer
 
