@@ -97,6 +97,9 @@ async def test_the_summary_csv_has_its_figures_undo_deadlines_and_one_row_per_pa
                 until=loaded.ended, now=loaded.ended)  # fmt: skip
     title, figures, undos, packs = blocks(path)
     assert title[0] == ["report", "summary"]
+    heading = {row[0]: row[1] for row in title}
+    assert heading["audit chain head"].startswith(f"seq {count(loaded.store, 'audit_events')}, ")
+    assert "last signed checkpoint" in heading
     assert figures[0] == ["section", "name", "value"]
     assert ["packs", "scanned", str(len(loaded.tokens) + 1)] in figures
     assert [row[0] for row in figures[1:]].count("hub") == 6

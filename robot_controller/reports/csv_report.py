@@ -2,7 +2,8 @@
 the number of rows).
 
 A report file is blocks of rows, each block a header row and its rows, one empty row between
-blocks: the report's title block (`report`, `from`, `to`, `generated`), then for the summary
+blocks: the report's title block (`report`, `from`, `to`, `generated`, the audit chain's head
+and last signed checkpoint), then for the summary
 its figures (`section,name,value`), the open undo deadlines and one row per pack; for the alert
 register one row per alert and transition. Text in a report that a spreadsheet would run as a
 formula (`=`, `+`, `-`, `@` first) is written with a leading `'`. The audit export is one block,
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from robot_controller.reports.figures import figures
+from robot_controller.store.checkpoints import CheckpointRow
 from robot_controller.store.history import PackRow
 from robot_controller.store.reports import Summary, UndoDeadline
 
@@ -41,12 +43,27 @@ def _cell(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Heading:
-    """The title block of a report file: which report, its period, when it was made."""
+    """The title block of a report file: which report, its period, when it was made, and the
+    audit chain as it stood (its head, its last signed checkpoint) so that `fmd-robot audit
+    verify` can later prove the log the report was made from."""
 
     kind: str
     since: datetime
     until: datetime
     generated: datetime
+    head: tuple[int, str]  # seq and hash of the chain's last event
+    checkpoint: CheckpointRow | None  # the last signed one
+
+    def chain(self) -> tuple[str, str]:
+        """The chain's head and last checkpoint, in words."""
+        seq, digest = self.head
+        checkpoint = self.checkpoint
+        signed = (
+            "none"
+            if checkpoint is None
+            else f"seq {checkpoint.seq} at {checkpoint.at.isoformat()}, key {checkpoint.key_id}"
+        )
+        return f"seq {seq}, hash {digest}", signed
 
 
 def _title(writer: Any, heading: Heading) -> None:
@@ -54,6 +71,9 @@ def _title(writer: Any, heading: Heading) -> None:
     writer.writerow(("from", heading.since.isoformat()))
     writer.writerow(("to (excluded)", heading.until.isoformat()))
     writer.writerow(("generated", heading.generated.isoformat()))
+    head, signed = heading.chain()
+    writer.writerow(("audit chain head", head))
+    writer.writerow(("last signed checkpoint", signed))
 
 
 def _block(

@@ -12,6 +12,7 @@ from robot_controller.reports.csv_report import Heading
 from robot_controller.reports.files import NothingToReport, replacing
 from robot_controller.store import Store
 from robot_controller.store import reports as queries
+from robot_controller.store.checkpoints import head, last_checkpoint
 from robot_controller.store.history import PackFilter, stream_packs
 
 _OPEN_START = datetime(1970, 1, 1, tzinfo=UTC)
@@ -43,8 +44,8 @@ def make_report(
     now: datetime,
 ) -> None:
     """Write the report to `path`; `NothingToReport` (and no file) when the period is empty."""
-    heading = Heading(kind.value, since, until, now)
     with store.reading() as conn:
+        heading = Heading(kind.value, since, until, now, head(conn), last_checkpoint(conn))
         summary = queries.summary(conn, since=since, until=until, now=now)
         if summary.empty or (kind is ReportKind.ALERTS and not summary.alerts_by_code):
             what = "alert" if kind is ReportKind.ALERTS else "scan, hub call or alert"

@@ -74,11 +74,16 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], widths: Sequenc
 
 
 def _title(heading: Heading, name: str) -> list[Flowable]:
+    head, signed = heading.chain()
     return [
         _text(f"fmd-robot — {name}", "Title"),
         _text(
             f"From {heading.since:%Y-%m-%d %H:%M} to {heading.until:%Y-%m-%d %H:%M} UTC (end "
             f"excluded). Generated {heading.generated:%Y-%m-%d %H:%M:%S} UTC."
+        ),
+        _text(
+            f"Audit chain head: {head}. Last signed checkpoint: {signed}. "
+            "Prove the log with `fmd-robot audit verify`."
         ),
         Spacer(1, 4 * mm),
     ]
