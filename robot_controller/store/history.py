@@ -324,6 +324,8 @@ def _intents(conn: Connection, tokens: Sequence[int]) -> Iterator[Happening]:
     for row in conn.execute(query):
         by = f" by {row.actor}" if row.actor else ""
         what = f"{row.operation}{f' ({row.reason})' if row.reason else ''}{by}: {row.status}"
+        if row.note:
+            what += f" — {row.note}"
         yield Happening(row.created_at, row.token, Kind.INTENT, what,
                         {"operation": row.operation, "reason": row.reason, "status": row.status,
                          "attempts": row.attempts, "last_code": row.last_code,
