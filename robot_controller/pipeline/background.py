@@ -49,7 +49,7 @@ async def replay_once(steps: PackSteps) -> int | None:
     try:
         report = await replay(
             ctx.store, ctx.hub, clock=ctx.clock, concurrency=2, run=ctx.call,
-            finished_packs_only=True,
+            finished_packs_only=True, claimant=ctx.robot_name, lease=ctx.claim_lease,
         )  # fmt: skip
     except Exception as error:
         log.exception("outbox.replay_failed", error=repr(error))

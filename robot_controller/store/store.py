@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine, make_url
 
@@ -46,6 +46,7 @@ class Store:
         self._chain = AuditChain(self._sql)
         self._tx = Transactions(engine, self._chain)
         self._journal = Journal(self._sql)
+        self._shared = engine.dialect.name == "postgresql"  # several daemons may write it
 
     @classmethod
     def open(cls, url: str, *, read_only: bool = False) -> Store:
@@ -171,6 +172,29 @@ class Store:
         about before it is sent again. `sent` False takes the count back (throttled)."""
         if intent_ids:
             self._tx.write(lambda conn: intents.note_sending(conn, intent_ids, at, sent=sent))
+
+    def claim_intents(
+        self, *, by: str, at: datetime, lease: timedelta, finished_packs_only: bool = False
+    ) -> list[Intent]:
+        """The pending intents robot `by`'s daemon is to replay now, oldest first, claimed for
+        it (`intents.claim`) on PostgreSQL, where daemons share the outbox; on SQLite, where
+        one daemon holds the store (`locks.hold_store`), every pending one."""
+        if not self._shared:
+            return self.pending_intents(finished_packs_only=finished_packs_only)
+        return self._tx.write(lambda conn: intents.claim(
+            conn, by, at, lease, finished_packs_only=finished_packs_only))  # fmt: skip
+
+    def keep_claims(self, intent_ids: Sequence[int], *, by: str, at: datetime) -> set[int]:
+        """Renew robot `by`'s claims on these intents before a request carries them; the ids
+        it still holds (all of them on SQLite)."""
+        if not self._shared or not intent_ids:
+            return set(intent_ids)
+        return self._tx.write(lambda conn: intents.keep(conn, intent_ids, by, at))
+
+    def release_claims(self, *, by: str) -> None:
+        """Give up robot `by`'s claims on the intents it leaves pending (its replay ended)."""
+        if self._shared:
+            self._tx.write(lambda conn: intents.release(conn, by))
 
     def cancel_unsent(self, token: int, *, at: datetime, keep_verify: bool = False) -> None:
         """Cancel a pack's pending intents that must not be sent now that it missed the shelf:
