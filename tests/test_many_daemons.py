@@ -23,6 +23,7 @@ from fmd.hub import MockHub
 from fmd.hub.master_data import load_master_data
 from robot_controller.states import IntentStatus
 from robot_controller.store import Store, StoreBusy
+from robot_controller.store.codec import decode_raw
 from robot_controller.store.locks import hold_store
 from robot_controller.store.schema import outbox, outcomes, scans
 from simulators.delivery import generate_delivery, master_data
@@ -74,13 +75,13 @@ def toml(value: Any) -> str:
 
 
 def start(config: Path) -> subprocess.Popen[str]:
-    """`fmd-robot run --drain` on `config`, its output in a file beside it."""
-    output = config.with_suffix(".out").open("w")
-    return subprocess.Popen(
-        [sys.executable, "-m", "robot_controller", "run", "--config", str(config), "--drain",
-         "--no-console"],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    """`fmd-robot run --drain` on `config`, its output in a file beside it (`.out`)."""
+    with config.with_suffix(".out").open("w") as output:  # the child keeps its own copy
+        return subprocess.Popen(
+            [sys.executable, "-m", "robot_controller", "run", "--config", str(config), "--drain",
+             "--no-console"],
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
 
 
 def finished_by(engine: sa.Engine, robot: str) -> int:
@@ -94,9 +95,8 @@ def recorded_by(engine: sa.Engine, robot: str) -> list[str]:
     """The raw scans `robot`'s daemon recorded, in order."""
     query = sa.select(scans.c.raw).where(scans.c.robot == robot).order_by(scans.c.id)
     with engine.connect() as conn:
-        return [
-            bytes(raw).decode("utf-8", "surrogatepass") for raw in conn.execute(query).scalars()
-        ]
+        raws: list[bytes] = list(conn.execute(query).scalars())
+    return [decode_raw(raw) for raw in raws]
 
 
 def wait_until_free(url: str, robot: str, timeout_s: float = 30) -> None:
@@ -138,12 +138,15 @@ def test_two_daemons_on_one_postgresql_store_survive_the_kill_of_one(
             assert first["robot-a"].wait(timeout=30) == -signal.SIGKILL
             taken = recorded_by(engine, "robot-a")
             assert len(taken) < len(halves["robot-a"]), "killed after its delivery: proves nothing"
+            assert taken == halves["robot-a"][: len(taken)]  # its file was read in order
 
             wait_until_free(postgres_url, "robot-a")
             rest = halves["robot-a"][len(taken) :]
-            again = start(daemon_config(tmp_path, postgres_url, sim, "robot-a", rest, 2))
-            for robot, daemon in (("robot-a", again), ("robot-b", first["robot-b"])):
-                assert daemon.wait(timeout=180) == 0, (tmp_path / f"{robot}-1.out").read_text()
+            configs["robot-a"] = daemon_config(tmp_path, postgres_url, sim, "robot-a", rest, 2)
+            last = {"robot-a": start(configs["robot-a"]), "robot-b": first["robot-b"]}
+            for robot, daemon in last.items():
+                output = configs[robot].with_suffix(".out")
+                assert daemon.wait(timeout=180) == 0, output.read_text()
     finally:
         engine.dispose()
 
@@ -154,8 +157,9 @@ def test_two_daemons_on_one_postgresql_store_survive_the_kill_of_one(
         chain = store.check_audit_chain()
         finished = store.outcomes()
         with store.engine.connect() as conn:
-            flagged = set(conn.execute(sa.select(outcomes.c.token).where(outcomes.c.flagged))
-                          .scalars())  # fmt: skip
+            flagged: set[int] = set(
+                conn.execute(sa.select(outcomes.c.token).where(outcomes.c.flagged)).scalars()
+            )
             claimed = conn.execute(
                 sa.select(sa.func.count()).where(outbox.c.claimed_by.is_not(None))
             ).scalar_one()
@@ -163,12 +167,13 @@ def test_two_daemons_on_one_postgresql_store_survive_the_kill_of_one(
                 sa.select(sa.func.count()).where(outbox.c.status == IntentStatus.PENDING.value)
             ).scalar_one()
         token_of = {raw: token for token, raw in store.raw_scans()}
+        took = {robot: recorded_by(store.engine, robot) for robot in ROBOTS}
     finally:
         store.close()
 
     assert sorted(raws) == sorted(delivery.raws), "every scan recorded once"
     for robot in ROBOTS:  # each daemon took its own robot's packs
-        assert sorted(recorded(postgres_url, robot)) == sorted(halves[robot])
+        assert sorted(took[robot]) == sorted(halves[robot])
     assert summary["lost"] == 0, "every scan has its outcome"
     assert len(finished) == PACKS
     assert set(hub.state_changes_by_pack.values()) == {1}, "a pack was decommissioned twice"
@@ -182,11 +187,3 @@ def test_two_daemons_on_one_postgresql_store_survive_the_kill_of_one(
     assert (pending, claimed) == (0, 0), "the outbox was drained and its claims released"
     assert chain.ok, chain
     assert chain.events > PACKS
-
-
-def recorded(url: str, robot: str) -> list[str]:
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    try:
-        return recorded_by(engine, robot)
-    finally:
-        engine.dispose()
