@@ -34,9 +34,11 @@ async def run_background(steps: PackSteps, every_s: float) -> None:
 
 
 async def pending(steps: PackSteps) -> int:
-    """How many intents wait in the outbox."""
+    """How many intents of this robot's packs wait in the outbox."""
     ctx = steps.context
-    counts: dict[tuple[str, str], int] = await ctx.call(ctx.store.outbox_counts)
+    counts: dict[tuple[str, str], int] = await ctx.call(
+        ctx.store.outbox_counts, robot=ctx.robot_name
+    )
     return sum(n for (_, status), n in counts.items() if status == IntentStatus.PENDING)
 
 
@@ -72,9 +74,12 @@ async def drain(steps: PackSteps, *, timeout_s: float, every_s: float = 1.0) -> 
 
 
 async def report_left(steps: PackSteps) -> int:
-    """Warn about what still waits in the outbox as the daemon ends; how many intents."""
+    """Warn about what of this robot's packs still waits in the outbox as the daemon ends; how
+    many intents."""
     ctx = steps.context
-    counts: dict[tuple[str, str], int] = await ctx.call(ctx.store.outbox_counts)
+    counts: dict[tuple[str, str], int] = await ctx.call(
+        ctx.store.outbox_counts, robot=ctx.robot_name
+    )
     pending = {op: n for (op, status), n in counts.items() if status == IntentStatus.PENDING}
     left = sum(pending.values())
     if left:

@@ -73,6 +73,7 @@ class Pipeline:
         self.robot = robot
         self.window = window
         self.replay_every_s = replay_every_s
+        self.robot_name = robot_name
         self.decommission_ahead = max(1, decommission_ahead)
         self._db = StoreRunner(store)
         context = Context(

@@ -265,9 +265,11 @@ def change_pending(conn: Connection, ui: PackIdentifier | ManualEntry) -> bool:
     return conn.execute(query).first() is not None
 
 
-def counts(conn: Connection) -> dict[tuple[str, str], int]:
-    """How many intents there are per (operation, status)."""
+def counts(conn: Connection, robot: str | None = None) -> dict[tuple[str, str], int]:
+    """How many intents there are per (operation, status) (of `robot`'s packs alone, if given)."""
     query = sa.select(outbox.c.operation, outbox.c.status, sa.func.count()).group_by(
         outbox.c.operation, outbox.c.status
     )
+    if robot is not None:
+        query = query.where(outbox.c.token.in_(sa.select(scans.c.id).where(of_robot(robot))))
     return {(str(op), str(status)): cast(int, n) for op, status, n in conn.execute(query)}

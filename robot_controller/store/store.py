@@ -280,10 +280,11 @@ class Store:
         with self._tx.read() as conn:
             return queries.unfinished(conn, robot)
 
-    def outbox_counts(self) -> dict[tuple[str, str], int]:
-        """How many intents there are per (operation, status)."""
+    def outbox_counts(self, *, robot: str | None = None) -> dict[tuple[str, str], int]:
+        """How many intents there are per (operation, status); with `robot`, of its packs
+        alone (on a shared store, what its daemon is to send)."""
         with self._tx.read() as conn:
-            return intents.counts(conn)
+            return intents.counts(conn, robot)
 
     def last_decision(self, token: int) -> Decision | None:
         """The newest decision recorded for a pack."""
