@@ -170,7 +170,8 @@ async def replay(
     bulks of at most `bulk_size` items, single-pack calls up to `concurrency` at once. `run`
     executes the store's calls (a running daemon passes its own store thread, so replay and
     loading share it). `claimant`: the robot whose daemon replays, among those sharing the
-    store; `lease`: how long another daemon's claim holds.
+    store; the caller holds that robot's lock (`locks.hold_store`), so a claim in its name is
+    its own or a dead process's. `lease`: how long another daemon's claim holds.
     """
     if bulk_size < 1:
         raise ValueError("bulk_size must be at least 1")
