@@ -3,17 +3,20 @@
 Each episode is told once, at warning level, with what to do; the line that says it is over is
 a warning too, so whoever watches warnings sees both ends. Loading paused by the robot is told
 by `pipeline.robot_turn` (`loading.paused` / `loading.resumed`), a lost scanner by its source
-(`scanner.disconnected` / `scanner.reconnected`).
+(`scanner.disconnected` / `scanner.reconnected`). A flagged pack whose undo window ends within
+24 h is told by `UndoDeadlineWatch`, fed by `pipeline.background`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Final
 
 import structlog
 
 from fmd.hub.resilient import HubHealth
+from robot_controller.pack_rules import time_left
 
 log = structlog.get_logger("fmd.attention")
 
@@ -53,6 +56,41 @@ def hub_health_warnings(cooldown_s: float) -> Callable[[HubHealth, str], None]:
             log.warning(f"hub.{health.value.replace('-', '_')}", cause=cause, detail=advice)
 
     return told
+
+
+UNDO_SOON: Final = (
+    "decommissioned at the hub but not shelved, and the 240 h in which this site may undo it "
+    "(Art. 13) end in {left}, at {deadline:%Y-%m-%d %H:%M} UTC: find the pack and undo it "
+    "(`fmd-robot outbox undo {token} --reason TEXT --actor NAME`), or it never returns to stock"
+)
+
+
+class UndoDeadlineWatch:
+    """Warns once per pack whose undo deadline comes near (`pack_rules.undo_deadlines_due`);
+    says so when the pack is no longer due: undone (or settled), or its window passed."""
+
+    def __init__(self) -> None:
+        self.told: dict[int, datetime] = {}
+
+    def saw(self, due: Mapping[int, datetime], now: datetime) -> None:
+        """These packs' undo deadlines (token → deadline) come near, as of `now`."""
+        for token, deadline in due.items():
+            if token not in self.told:
+                left = time_left(deadline, now)
+                detail = UNDO_SOON.format(left=left, deadline=deadline, token=token)
+                log.warning("pack.undo_deadline", token=token, deadline=deadline.isoformat(),
+                            detail=detail)  # fmt: skip
+        for token, deadline in list(self.told.items()):
+            if token in due:
+                continue
+            if now >= deadline:
+                log.warning("pack.undo_window_passed", token=token,
+                            detail="its decommission can no longer be undone (Art. 13): the "
+                            "pack must not return to saleable stock")  # fmt: skip
+            else:
+                log.warning("pack.undo_deadline_cleared", token=token,
+                            detail="its decommission was undone, or needs no undo now")  # fmt: skip
+        self.told = dict(due)
 
 
 class OutboxWatch:

@@ -17,6 +17,7 @@ from fmd.codes import PackIdentifier, ParsedScan, parse_scan
 from fmd.codes.escapes import show_controls, unescape_controls
 from fmd.hub import HubAuthFailed, HubResult, HubUnavailable, PackState
 from robot_controller import __version__
+from robot_controller.cli_alerts import alerts_app
 from robot_controller.cli_common import (
     ConfigOption,
     answer_of,
@@ -38,16 +39,17 @@ from robot_controller.cli_pack import (
     pack_app,
     run_keyed,
 )
+from robot_controller.cli_pack_actions import ActorOption, ReasonOption, run_action
 from robot_controller.cli_robot import robot_app, sim_plc, sim_serial_robot
 from robot_controller.cli_run import log_stream, run_daemon
 from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_scanner
 from robot_controller.config import Config, ConfigError, load_config
 from robot_controller.console import fail, line, out
 from robot_controller.logs import configure_logging
-from robot_controller.outbox import ReplayReport, UndoRefused, queue_undo, replay
+from robot_controller.outbox import ReplayReport, replay
+from robot_controller.pack_rules import PackAction
 from robot_controller.parsed_json import parsed_as_json
 from robot_controller.pipeline import utc_now
-from robot_controller.pipeline.context import new_trx
 from robot_controller.robot.base import RobotConflict
 from robot_controller.states import IntentStatus
 from robot_controller.store import DEFAULT_ROBOT, StoreBusy, StoreError
@@ -79,6 +81,7 @@ app.command("demo")(demo)
 app.add_typer(robot_app, name="robot")
 app.add_typer(pack_app, name="pack")
 app.add_typer(delivery_app, name="delivery")
+app.add_typer(alerts_app, name="alerts")
 
 
 @outbox.command("status")
@@ -132,28 +135,28 @@ def outbox_replay(config: ConfigOption = None) -> None:
 @outbox.command("undo")
 def outbox_undo(
     token: Annotated[int, typer.Argument(min=1, help="The pack's token, as the log names it.")],
+    reason: ReasonOption,
+    actor: ActorOption,
     config: ConfigOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Queue the undo of a pack's decommission (Art. 13: at this location, within 240 h), for a
-    pack that was decommissioned but did not reach the shelf. The running daemon's replay, or
-    `fmd-robot outbox replay`, sends it."""
+    """Undo the decommission of the pack a token names: `fmd-robot pack undo` for its product
+    code and serial (the same rules, Art. 13; committed to the outbox, then sent).
+
+    Exit 0 when the hub undid it, 1 when it was refused or is still pending, 2 on usage or
+    configuration errors."""
     settings = settings_of(config)
     try:
-        store = open_store(settings.store.url)
+        store = open_store(settings.store.url, read_only=True)
+        try:
+            pack = store.pack_of(token)
+        finally:
+            store.close()
     except (ConfigError, StoreError) as error:
         raise fail(str(error)) from None
-    try:
-        intent = queue_undo(store, token, at=utc_now(), trx=new_trx())
-    except UndoRefused as error:
-        raise fail(str(error), code=1) from None
-    except StoreError as error:
-        raise fail(str(error), code=1) from None
-    finally:
-        store.close()
-    out.print(
-        f"undo of pack {token}'s decommission ({intent.reason}) queued: the next replay sends it",
-        highlight=False,
-    )
+    if pack is None:
+        raise fail(f"pack {token}: the log holds no product code and serial for it", code=1)
+    run_action(PackAction.UNDO, *pack, None, reason, actor, settings, as_json)
 
 
 async def _replay(settings: Config) -> ReplayReport:
@@ -163,7 +166,9 @@ async def _replay(settings: Config) -> ReplayReport:
         # the daemon's lock: a daemon on this store (this robot's, on PostgreSQL) refuses us
         lock = await asyncio.to_thread(hold_store, settings.store.url, robot=robot)
         try:
-            store = await asyncio.to_thread(open_store, settings.store.url)
+            store = await asyncio.to_thread(
+                open_store, settings.store.url, location=settings.site.location
+            )
             try:
                 # packs still being loaded belong to the running daemon, never to this command
                 return await replay(

@@ -110,12 +110,15 @@ def run_keyed(settings: Config, entry: ManualEntry, to: Reason | None, as_json: 
 async def _send(settings: Config, entry: ManualEntry, to: Reason | None) -> KeyedIn:
     hub = await build_hub(settings)
     try:
-        store = await asyncio.to_thread(open_store, settings.store.url)
+        store = await asyncio.to_thread(
+            open_store, settings.store.url, location=settings.site.location
+        )
         try:
             robot = settings.robot.name if settings.robot is not None else DEFAULT_ROBOT
             return await send_keyed_in(
-                store, hub, entry, to, trx=new_trx(), clock=utc_now, robot=robot
-            )
+                store, hub, entry, to, trx=new_trx(), clock=utc_now, robot=robot,
+                location=settings.site.location,
+            )  # fmt: skip
         finally:
             store.close()
     finally:

@@ -125,12 +125,14 @@ async def send_keyed_in(
     trx: str,
     clock: Callable[[], datetime],
     robot: str = DEFAULT_ROBOT,
+    location: str | None = None,
     run: StoreCall = asyncio.to_thread,
 ) -> KeyedIn:
     """Verify (`to` None) or decommission a pack keyed in by hand, recorded before and after
     the hub is asked (see the module). `KeyedInRefused` when the hub's manual entry cannot carry
     it, or a change for the pack still waits in the outbox; nothing is recorded then. A refused
-    login is recorded, then raised."""
+    login is recorded, then raised. `location`: the premises (`[site] location`), kept on the
+    decommission for its undo."""
     missing = missing_fields(entry, to)
     if missing is not None:
         raise KeyedInRefused(missing)
@@ -141,7 +143,9 @@ async def send_keyed_in(
         )
     what = "a verify" if to is None else f"a decommission to {to}"
     message = f"keyed in by hand: {what} under trx {trx}; never at the robot"
-    token, intent = await run(_record_entry, store, entry, to, trx, message, clock(), robot)
+    token, intent = await run(
+        _record_entry, store, entry, to, trx, message, clock(), robot, location
+    )
     started = time.perf_counter()
     result: HubResult | None = None
     error: str | None = None
@@ -176,6 +180,7 @@ def _record_entry(
     message: str,
     at: datetime,
     robot: str,
+    location: str | None,
 ) -> tuple[int, Intent | None]:
     """The keyed-in pack and its decommission intent (when one can hold it): one transaction."""
     ui = entry_ui(entry, at.year) if to is not None else None
@@ -183,7 +188,9 @@ def _record_entry(
         token = store.record_keyed_in(entry_text(entry), entry, message=message, at=at, robot=robot)
         if ui is None:
             return token, None
-        return token, store.queue_intent(token, ui, HubOperation.DECOMMISSION, to, trx=trx, at=at)
+        return token, store.queue_intent(
+            token, ui, HubOperation.DECOMMISSION, to, trx=trx, at=at, location=location
+        )
 
 
 def _intent_status(intent: Intent | None, result: HubResult | None) -> IntentStatus | None:

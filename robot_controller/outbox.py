@@ -13,7 +13,8 @@ state (a verify), and only a change that did not land goes again, in the next ro
 same trx id. A deferred verify goes out under the trx id it was committed with, so one that
 reached the hub before raises no second alert; one that does not come back clean is flagged, so
 the pack can be retrieved to quarantine, and the pack's deferred decommission behind it is
-cancelled. An undo whose 10-day window (Art. 13) has passed is not sent but flagged.
+cancelled. An undo whose decommission's 240 h window (Art. 13; LOCKED has none) has passed is
+not sent but flagged (one sent before is asked about first: it may have landed in time).
 
 An intent no answer settles stays pending: without an answer, or with a technical one (a bulk
 item the hub's answer left out, `UNANSWERED`, included), it counts as sent, so the next replay
@@ -32,7 +33,7 @@ import asyncio
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,11 +43,11 @@ import structlog
 from fmd.hub import returncodes as rc
 from fmd.hub.contract import BulkItem, HubResult, HubUnavailable, PackState
 from fmd.hub.resilient import Attempt, CircuitOpen, SafeHub, traced
+from robot_controller.pack_rules import standing_decommission, undo_deadline
 from robot_controller.states import HubOperation, IntentStatus
 from robot_controller.store import DEFAULT_ROBOT, Intent, Store
 from robot_controller.store.intents import CLAIM_LEASE
 
-UNDO_WINDOW = timedelta(hours=240)
 BULK_SIZE = 1000
 """Most items in one mixed bulk. The NMVS takes 100,000; a smaller bulk is answered sooner, and
 one whose answer is lost leaves fewer items to confirm. (A bulk is not bound by the per-call
@@ -83,38 +84,6 @@ class ReplayReport:
                 self.suspect_tokens.append(intent.token)
         else:
             raise ValueError(f"a replayed intent cannot be left {status}")
-
-
-class UndoRefused(Exception):
-    """An undo that cannot be queued (one line: why)."""
-
-
-def landed_decommission(history: Sequence[Intent]) -> Intent | None:
-    """The newest decommission among a pack's intents that reached the hub (None: none did)."""
-    landed = [
-        i
-        for i in history
-        if i.operation is HubOperation.DECOMMISSION and i.status is IntentStatus.DONE
-    ]
-    return landed[-1] if landed else None
-
-
-def queue_undo(store: Store, token: int, *, at: datetime, trx: str) -> Intent:
-    """Queue the undo of a pack's decommission, to be sent by the next replay (Art. 13: at the
-    same location, within 240 h of the decommission)."""
-    history = store.intents_of(token)
-    decommission = landed_decommission(history)
-    if decommission is None:
-        raise UndoRefused(f"pack {token} has no decommission that reached the hub: nothing to undo")
-    if any(i.operation is HubOperation.UNDO and i.status is IntentStatus.PENDING for i in history):
-        raise UndoRefused(f"an undo for pack {token} already waits in the outbox")
-    if at - decommission.created_at > UNDO_WINDOW:
-        raise UndoRefused(
-            f"pack {token} was decommissioned more than 240 h ago: Art. 13 no longer allows an undo"
-        )
-    return store.queue_intent(
-        token, decommission.ui, HubOperation.UNDO, decommission.reason, trx=trx, at=at
-    )
 
 
 def settle_status(intent: Intent, result: HubResult | None) -> IntentStatus | None:
@@ -161,6 +130,7 @@ async def replay(
     run: StoreCall = asyncio.to_thread,
     finished_packs_only: bool = False,
     bulk_size: int = BULK_SIZE,
+    tokens: Collection[int] | None = None,
     claimant: str = DEFAULT_ROBOT,
     lease: timedelta = CLAIM_LEASE,
 ) -> ReplayReport:
@@ -169,14 +139,15 @@ async def replay(
     Packs go side by side, each pack's intents one after the other, oldest first: in mixed
     bulks of at most `bulk_size` items, single-pack calls up to `concurrency` at once. `run`
     executes the store's calls (a running daemon passes its own store thread, so replay and
-    loading share it). `claimant`: the robot whose daemon replays, among those sharing the
-    store; the caller holds that robot's lock (`locks.hold_store`), so a claim in its name is
-    its own or a dead process's. `lease`: how long another daemon's claim holds.
+    loading share it). `tokens`: only these packs' intents (a pack action sends its own).
+    `claimant`: the robot whose daemon replays, among those sharing the store; the caller
+    holds that robot's lock (`locks.hold_store`), so a claim in its name is its own or a dead
+    process's. `lease`: how long another daemon's claim holds.
     """
     if bulk_size < 1:
         raise ValueError("bulk_size must be at least 1")
     intents = await run(store.claim_intents, by=claimant, at=clock(), lease=lease,
-                        finished_packs_only=finished_packs_only)  # fmt: skip
+                        finished_packs_only=finished_packs_only, tokens=tokens)  # fmt: skip
     rounds = _Rounds(store, hub, clock, run, concurrency, bulk_size, claimant)
     for intent in intents:
         rounds.queues.setdefault(intent.token, deque()).append(intent)
@@ -268,7 +239,7 @@ class _Rounds:
     async def _next(self, token: int) -> _Ask | None:
         """What to ask for the pack's next intent (None: nothing left to send for it)."""
         queue = self.queues[token]
-        while queue and _undo_too_late(queue[0], self.clock()):
+        while queue and await self._undo_too_late(queue[0]):
             intent = queue.popleft()
             flagged = IntentStatus.FLAGGED
             await self.run(self.store.settle_intent, intent.id, flagged, "undo-window-passed",
@@ -278,6 +249,19 @@ class _Rounds:
             del self.queues[token]
             return None
         return await self._ask(queue[0])
+
+    async def _undo_too_late(self, intent: Intent) -> bool:
+        """An undo past its decommission's deadline (`pack_rules.undo_deadline`: 240 h, none
+        for LOCKED): the hub would raise an alert, so it is flagged, never sent. One sent
+        before is asked about first: it may have landed in time."""
+        if intent.operation is not HubOperation.UNDO:
+            return False
+        if intent.attempts > 0 and intent.id not in self.confirmed:
+            return False
+        history = await self.run(self.store.intents_of, intent.token)
+        undone = standing_decommission([i for i in history if i.id < intent.id]) or intent
+        deadline = undo_deadline(undone)
+        return deadline is not None and self.clock() > deadline
 
     async def _ask(self, intent: Intent) -> _Ask:
         ui = intent.ui
@@ -293,7 +277,7 @@ class _Rounds:
             item = BulkItem(ui, "decommission", intent.reason, intent.client_trx_id)
         else:
             history = await self.run(self.store.intents_of, intent.token)
-            landed = landed_decommission([i for i in history if i.id < intent.id])
+            landed = standing_decommission([i for i in history if i.id < intent.id])
             ref_trx = landed.client_trx_id if landed is not None else None
             item = BulkItem(ui, "undo", intent.reason, intent.client_trx_id, ref_trx)
         return _Ask(intent, item)
@@ -371,10 +355,6 @@ class _Rounds:
     def _count(self, intent: Intent, status: IntentStatus) -> None:
         self.report.count(intent, status)
         self.handled += 1
-
-
-def _undo_too_late(intent: Intent, now: datetime) -> bool:
-    return intent.operation is HubOperation.UNDO and now - intent.created_at > UNDO_WINDOW
 
 
 def _fresh_trx() -> str:

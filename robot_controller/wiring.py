@@ -122,7 +122,7 @@ async def build_daemon(
             opened.push_async_callback(scanner.aclose)
         robot = await open_robot(config.robot)
         opened.push_async_callback(robot.aclose)
-        store = await asyncio.to_thread(open_store, config.store.url)
+        store = await asyncio.to_thread(open_store, config.store.url, location=config.site.location)
         opened.callback(store.close)
         pipeline = Pipeline(
             store=store,
@@ -135,6 +135,7 @@ async def build_daemon(
             decommission_ahead=config.pipeline.decommission_ahead,
             on_routed=on_routed,
             robot_name=config.robot.name,
+            location=config.site.location,
             claim_lease=timedelta(seconds=config.store.claim_lease_s),
         )
         opened.push_async_callback(pipeline.aclose)
@@ -152,11 +153,12 @@ def hold_store(url: str, *, robot: str = DEFAULT_ROBOT) -> StoreLock:
         return locks.hold_store(url, robot=robot)
 
 
-def open_store(url: str, *, read_only: bool = False) -> Store:
-    """The store at `url`, migrated (`read_only`: as it is, nothing created or changed);
+def open_store(url: str, *, read_only: bool = False, location: str | None = None) -> Store:
+    """The store at `url`, migrated (`read_only`: as it is, nothing created or changed), for
+    a daemon or command at the premises `location` (the alert cases it opens name them);
     `ConfigError` (one line) when it cannot be opened or, read-only, is not there."""
     with _cannot_open(url):
-        return Store.open(url, read_only=read_only)
+        return Store.open(url, read_only=read_only, location=location)
 
 
 @contextmanager

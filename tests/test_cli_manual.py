@@ -132,6 +132,7 @@ def test_a_supply_keyed_in_is_committed_to_the_outbox_before_it_is_sent(config: 
                                                                       "done")  # fmt: skip
     [intent] = rows(config, outbox)
     assert (intent.operation, intent.reason, intent.status) == ("decommission", "SUPPLIED", "done")
+    assert intent.location == "ward-7"  # kept for its undo (Art. 13: the same premises)
     [call] = rows(config, verifications)
     assert call.client_trx_id == intent.client_trx_id
     actions = [event.action for event in rows(config, audit_events)]

@@ -296,7 +296,13 @@ def test_a_serial_scanner_that_is_not_there_is_one_line(tmp_path: Path) -> None:
     ids=["missing-folder", "bogus", "mysql", "memory", "postgres-unreachable"],
 )
 @pytest.mark.parametrize(
-    "command", [["run"], ["outbox", "status"], ["outbox", "replay"], ["outbox", "undo", "1"]]
+    "command",
+    [
+        ["run"],
+        ["outbox", "status"],
+        ["outbox", "replay"],
+        ["outbox", "undo", "1", "--reason", "r", "--actor", "a"],
+    ],
 )
 def test_a_store_url_that_cannot_be_used_is_one_line(
     tmp_path: Path, url: str, named: str, command: list[str]

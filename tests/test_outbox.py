@@ -11,7 +11,9 @@ from fmd.codes.model import PackIdentifier
 from fmd.hub import BulkItem, BulkResult, HubClient, HubResult, HubUnavailable, MockHub, Reason
 from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
 from fmd.policy import SitePolicy, Why
-from robot_controller.outbox import ReplayReport, UndoRefused, queue_undo, replay
+from robot_controller.outbox import ReplayReport, replay
+from robot_controller.pack_actions import PackRequest, commit
+from robot_controller.pack_rules import ActionRefused, PackAction
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.sim import SimRobot
 from robot_controller.states import HubOperation, IntentStatus, Route
@@ -203,16 +205,21 @@ async def test_a_decommission_made_for_a_pack_that_missed_the_shelf_can_be_undon
     ui = delivery.packs[0].ui
     assert hub.pack_state(ui.product_code, ui.serial)[0] == "INACTIVE"
 
-    undo = queue_undo(store, 1, at=NOW, trx="undo-1")
-    with pytest.raises(UndoRefused, match="already waits"):
-        queue_undo(store, 1, at=NOW, trx="undo-2")
+    def undo(product_code: str, serial: str) -> PackRequest:
+        return PackRequest(PackAction.UNDO, product_code, serial, "ana", "not shelved", LOCATION)
+
+    _, intent = commit(store, undo(ui.product_code, ui.serial), trx="undo-1", at=NOW)
+    with pytest.raises(ActionRefused, match="still waits in the outbox"):
+        commit(store, undo(ui.product_code, ui.serial), trx="undo-2", at=NOW)
     report = await replay(store, quick(hub), clock=at_now)
 
-    assert (undo.operation, undo.reason) == (HubOperation.UNDO, Reason.SUPPLIED)
+    assert (intent.operation, intent.reason, intent.actor) == (HubOperation.UNDO, Reason.SUPPLIED,
+                                                               "ana")  # fmt: skip
     assert report.done == 1
     assert hub.pack_state(ui.product_code, ui.serial)[0] == "ACTIVE"
-    with pytest.raises(UndoRefused, match="240 h"):
-        queue_undo(store, 2, at=NOW + timedelta(hours=241), trx="undo-3")
-    unknown = store.record_scan(Scan("x", None, "bench", NOW), at=NOW)
-    with pytest.raises(UndoRefused, match="nothing to undo"):
-        queue_undo(store, unknown, at=NOW, trx="undo-4")
+    with pytest.raises(ActionRefused, match="nothing to undo"):  # undone already
+        commit(store, undo(ui.product_code, ui.serial), trx="undo-3", at=NOW)
+    shelved = delivery.packs[1].ui
+    with pytest.raises(ActionRefused, match="240 h ago"):
+        commit(store, undo(shelved.product_code, shelved.serial), trx="undo-4",
+               at=NOW + timedelta(hours=241))  # fmt: skip

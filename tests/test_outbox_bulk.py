@@ -13,7 +13,7 @@ from fmd.codes.model import PackIdentifier
 from fmd.hub import BulkItem, BulkResult, HubResult, HubUnavailable, MockHub, PackState, Reason
 from fmd.hub.contract import UNANSWERED
 from fmd.hub.returncodes import UNKNOWN_PRODUCT
-from robot_controller.outbox import BULK_SIZE, THROTTLED, queue_undo, replay
+from robot_controller.outbox import BULK_SIZE, THROTTLED, replay
 from robot_controller.states import HubOperation, IntentStatus
 from tests.support.outbox import LOCATION, NOW, Counting, at_now, queue_all, quick, world
 from tests.support.relay import RelayClient
@@ -156,7 +156,10 @@ async def test_undo_items_name_the_decommission_they_undo(store_url: str) -> Non
     delivery, hub, store = world(store_url, 3, seed=45)
     decommissions = queue_all(store, delivery, HubOperation.DECOMMISSION, prefix="d")
     assert (await replay(store, quick(hub), clock=at_now)).done == 3
-    undos = [queue_undo(store, i.token, at=NOW, trx=f"u-{i.token}") for i in decommissions]
+    undos = [
+        store.queue_intent(i.token, i.ui, HubOperation.UNDO, i.reason, trx=f"u-{i.token}", at=NOW)
+        for i in decommissions
+    ]
     wire = Counting(hub.client(LOCATION))
 
     report = await replay(store, quick(wire), clock=at_now)

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
+from fmd.codes import parse_scan
 from fmd.codes.encode import encode_gs1
 from fmd.codes.model import PackIdentifier
 from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, Reason
@@ -69,7 +70,7 @@ async def load(
     hub = hub or MockHub(seed=3)
     seed_hub(hub, delivery)
     await supply_elsewhere(hub, delivery)
-    store = Store.open(url)
+    store = Store.open(url, location=LOCATION)
     robot = SimRobot()
     pipeline = Pipeline(
         store=store,
@@ -145,6 +146,28 @@ async def test_alerts_enter_the_register_with_the_hubs_alert_id(store_url: str) 
         len(loaded.routes(k))
         for k in (Kind.UNKNOWN_SERIAL, Kind.BATCH_MISMATCH, Kind.EXPIRY_MISMATCH)
     )
+
+
+async def test_each_alert_opens_a_case_naming_its_pack_and_premises_and_the_pack_is_quarantined(
+    store_url: str,
+) -> None:
+    loaded = await load(store_url, every_kind(), site=SitePolicy())
+    scanned = {token: parse_scan(raw).ui for token, raw in loaded.store.raw_scans()}
+    sent = {token: ui for token, ui in scanned.items() if ui is not None}
+    cases = loaded.store.alert_cases()
+    assert cases
+    for case in cases:
+        ui = sent[case.token]  # the alert is about the identifier as scanned and sent
+        assert (case.product_code, case.serial, case.batch) == (ui.product_code, ui.serial,
+                                                                 ui.batch)  # fmt: skip
+        assert (case.location, case.state, case.cause) == (LOCATION, "open", None)
+    in_chute = {pack.token: pack for pack in loaded.store.quarantine()}
+    quarantined = {t for t, (route, _) in loaded.outcomes.items() if route == "quarantined"}
+    assert set(in_chute) == quarantined
+    for case in cases:
+        pack = in_chute[case.token]
+        assert (pack.why, pack.alert) == ("alert", case)
+        assert pack.expiry_raw == sent[case.token].expiry_raw
 
 
 async def test_damaged_and_expired_scans_never_reach_the_hub(sqlite_url: str) -> None:

@@ -31,7 +31,9 @@ from fmd.hub.registry import Batch, PackRecord, Product, Registry, pack_reasons
 from fmd.hub.validation import Invalid, expiry_matches, trx_problem, ui_problem
 
 UNDO_WINDOW = timedelta(hours=240)
-_NO_UNDO = frozenset({Reason.STOLEN, Reason.DESTROYED})
+"""How long after a decommission it may be undone (Art. 13(b): 10 days), except from LOCKED."""
+NO_UNDO = frozenset({Reason.STOLEN, Reason.DESTROYED})
+"""Reasons no undo leaves (Art. 13(d): stolen, intended for destruction): refused by the hub."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +159,7 @@ class _PackCheck:
             return self._answer(blocked, "refused")
         if pack.reason != request.reason:
             return self._answer(rc.UNDO_STATUS_MISMATCH, "alert", f"pack is not {request.reason}")
-        if pack.reason in _NO_UNDO:
+        if pack.reason in NO_UNDO:
             return self._answer(rc.STATUS_CHANGE_FAILED, "refused", f"no undo from {pack.reason}")
         if pack.location != request.location:
             return self._answer(rc.UNDO_OTHER_LOCATION, "alert")

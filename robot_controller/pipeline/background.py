@@ -1,6 +1,7 @@
 """Work beside loading: the outbox is replayed now and then for packs already routed, and every
-shelved pack whose deferred check failed is retrieved to quarantine; at the end of a finite
-input, the outbox can be drained the same way before the daemon exits."""
+shelved pack whose deferred check failed is retrieved to quarantine, and a flagged pack whose undo
+window ends within 24 h is warned about; at the end of a finite input, the outbox can be drained
+the same way before the daemon exits."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import asyncio
 import structlog
 import structlog.contextvars
 
-from robot_controller.attention import OutboxWatch
+from fmd.hub.rules import UNDO_WINDOW
+from robot_controller.attention import OutboxWatch, UndoDeadlineWatch
 from robot_controller.outbox import replay
+from robot_controller.pack_rules import undo_deadlines_due
 from robot_controller.pipeline.steps import PackSteps
 from robot_controller.states import IntentStatus
 
@@ -27,10 +30,26 @@ async def run_background(steps: PackSteps, every_s: float) -> None:
     """Replay and retrieve every `every_s` seconds, until cancelled; warn while the outbox
     grows (`attention.OutboxWatch`)."""
     watch = OutboxWatch(OUTBOX_WARN_AT)
+    deadlines = UndoDeadlineWatch()
     while True:
         await asyncio.sleep(every_s)
         left = await replay_once(steps)
         watch.saw(left if left is not None else await pending(steps))
+        await watch_undo_deadlines(steps, deadlines)
+
+
+async def watch_undo_deadlines(steps: PackSteps, watch: UndoDeadlineWatch) -> None:
+    """Tell the watch which flagged packs' undo deadlines come near (within 24 h)."""
+    ctx = steps.context
+    now = ctx.clock()
+    try:
+        changes = await ctx.call(
+            ctx.store.flagged_changes, since=now - UNDO_WINDOW, robot=ctx.robot_name
+        )
+    except Exception as error:
+        log.exception("pack.undo_deadlines_failed", error=repr(error))
+        return
+    watch.saw(undo_deadlines_due(changes, location=ctx.location, now=now), now)
 
 
 async def pending(steps: PackSteps) -> int:

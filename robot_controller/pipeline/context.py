@@ -42,6 +42,7 @@ class Context:
     clock: Callable[[], datetime]
     call: StoreCall
     robot_name: str = "robot"  # recorded on its scans and jobs; recovery takes only its own
+    location: str | None = None  # the premises ([site] location), kept on its decommissions
     claim_lease: timedelta = CLAIM_LEASE  # another daemon's outbox claims
 
 

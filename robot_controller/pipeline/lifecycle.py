@@ -57,6 +57,7 @@ class Pipeline:
         resume_every_s: float = RESUME_EVERY_S,
         decommission_ahead: int = 4,
         robot_name: str = "robot",
+        location: str | None = None,
         claim_lease: timedelta = CLAIM_LEASE,
     ) -> None:
         """`hub` is behind the resilience wrapper (`ResilientHub`); `replay_every_s`: how often
@@ -66,8 +67,9 @@ class Pipeline:
         included, may be decommissioned before their job (1: one at a time; a robot that stops
         meanwhile sends back at most that many decommissioned packs, flagged with their undo);
         `robot_name`: the robot this pipeline drives, among those sharing the store;
-        `claim_lease`: how long another daemon's claim on an outbox intent holds (a shared
-        PostgreSQL store)."""
+        `location`: the premises (`[site] location`), kept on each decommission so that its
+        undo is allowed here only (Art. 13); `claim_lease`: how long another daemon's claim on
+        an outbox intent holds (a shared PostgreSQL store)."""
         self.store = store
         self.hub = hub
         self.robot = robot
@@ -77,7 +79,16 @@ class Pipeline:
         self.decommission_ahead = max(1, decommission_ahead)
         self._db = StoreRunner(store)
         context = Context(
-            store, hub, robot, site, separators, clock, self._db.call, robot_name, claim_lease
+            store,
+            hub,
+            robot,
+            site,
+            separators,
+            clock,
+            self._db.call,
+            robot_name,
+            location,
+            claim_lease,
         )
         turn = RobotTurn(robot, resume_every_s=resume_every_s)
         self.steps = PackSteps(context, on_routed, turn=turn)

@@ -30,7 +30,8 @@ OnRouted = Callable[[Routed], None]
 
 UNDO_ADVICE = (
     "decommissioned at the hub but not shelved: find the pack; within 240 h (Art. 13) its "
-    "decommission can be undone at this location with `fmd-robot outbox undo {token}`"
+    "decommission can be undone at this location with `fmd-robot outbox undo {token} "
+    "--reason TEXT --actor NAME`"
 )
 HALTED = "loading stopped before this pack reached the robot: {why}"
 
@@ -126,7 +127,7 @@ class PackSteps:
         if intent is None:
             intent = await ctx.call(
                 ctx.store.queue_intent, item.token, ui, HubOperation.DECOMMISSION, reason,
-                trx=new_trx(), at=ctx.clock(),
+                trx=new_trx(), at=ctx.clock(), location=ctx.location,
             )  # fmt: skip
         sent = await send_intent(ctx.hub, intent, verify_first=item.intent is not None)
         final = settle(item.decision, sent.result, ctx.site)
@@ -271,7 +272,7 @@ class PackSteps:
             if route is Route.SHELVED and deferred is not None and item.parsed.ui is not None:
                 store.queue_intent(
                     item.token, item.parsed.ui, HubOperation.DECOMMISSION, deferred,
-                    trx=new_trx(), at=at,
+                    trx=new_trx(), at=at, location=self.context.location,
                 )  # fmt: skip
             elif route is not Route.SHELVED:
                 store.cancel_unsent(item.token, at=at, keep_verify=route is Route.QUARANTINED)

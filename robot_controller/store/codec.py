@@ -113,4 +113,8 @@ def intent_of(row: Any) -> Intent:
         status=IntentStatus(row.status),
         attempts=row.attempts,
         created_at=row.created_at,
+        last_code=row.last_code,
+        actor=row.actor,
+        note=row.note,
+        location=row.location,
     )

@@ -9,7 +9,7 @@ older than the lease belongs to a daemon that died or stays away, and another ma
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -20,7 +20,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from fmd.codes.model import PackIdentifier
 from fmd.hub.contract import ManualEntry, Reason
 from robot_controller.states import HubOperation, IntentStatus
-from robot_controller.store.audit import pack_event
+from robot_controller.store.audit import actor_event, pack_event
 from robot_controller.store.codec import full_ui_columns, intent_of
 from robot_controller.store.records import DEFAULT_ROBOT, Intent
 from robot_controller.store.schema import of_robot, outbox, outcomes, scans
@@ -66,8 +66,13 @@ def add(
     reason: Reason | None,
     trx: str,
     at: datetime,
+    *,
+    location: str | None = None,
+    actor: str | None = None,
+    note: str | None = None,
 ) -> Written[Intent]:
-    """Queue an intent."""
+    """Queue an intent (`location`: the premises queueing it); one a person asked for
+    (`actor`, with their reason `note`) is audited in their name."""
     status = IntentStatus.PENDING
     row = {
         "token": token,
@@ -79,10 +84,21 @@ def add(
         "attempts": 0,
         "created_at": at,
         "updated_at": at,
+        "actor": actor,
+        "note": note,
+        "location": location,
     }
     intent_id = int(sql.insert(conn, outbox, row, returning="id").fetchone()[0])
-    event = pack_event(at, "outbox.queued", token, operation.value, trx=trx, reason=reason)
-    return Written(Intent(intent_id, token, operation, reason, trx, ui, status, 0, at), (event,))
+    where: dict[str, Any] = {} if location is None else {"location": location}
+    if actor is None:
+        event = pack_event(at, "outbox.queued", token, operation.value, trx=trx, reason=reason,
+                           **where)  # fmt: skip
+    else:
+        event = actor_event(at, actor, "outbox.queued", f"pack:{token}", note or "",
+                            operation=operation.value, trx=trx, reason=reason, **where)  # fmt: skip
+    intent = Intent(intent_id, token, operation, reason, trx, ui, status, 0, at,
+                    actor=actor, note=note, location=location)  # fmt: skip
+    return Written(intent, (event,))
 
 
 def settle(
@@ -165,21 +181,40 @@ def of_pack(conn: Connection, token: int) -> list[Intent]:
     return [intent_of(row) for row in conn.execute(select([outbox.c.token == token]))]
 
 
-def pending(conn: Connection, *, finished_packs_only: bool) -> list[Intent]:
-    """Intents still waiting for the hub, oldest first (optionally of finished packs only)."""
-    where: list[Any] = [outbox.c.status == IntentStatus.PENDING]
+def pending(
+    conn: Connection, *, finished_packs_only: bool, tokens: Collection[int] | None = None
+) -> list[Intent]:
+    """Intents still waiting for the hub, oldest first (optionally of finished packs only, or
+    of the packs `tokens` only)."""
+    return [intent_of(row) for row in conn.execute(select(_waiting(finished_packs_only, tokens)))]
+
+
+def _waiting(finished_packs_only: bool, tokens: Collection[int] | None) -> list[Any]:
+    """The conditions on intents still waiting for the hub (of finished packs only, of the
+    packs `tokens` only)."""
+    where: list[Any] = [outbox.c.status == IntentStatus.PENDING.value]
     if finished_packs_only:
         where.append(outbox.c.token.in_(sa.select(outcomes.c.token)))
-    return [intent_of(row) for row in conn.execute(select(where))]
+    if tokens is not None:
+        where.append(outbox.c.token.in_(tokens))
+    return where
 
 
 def claim(
-    conn: Connection, by: str, at: datetime, lease: timedelta, *, finished_packs_only: bool
+    conn: Connection,
+    by: str,
+    at: datetime,
+    lease: timedelta,
+    *,
+    finished_packs_only: bool,
+    tokens: Collection[int] | None = None,
 ) -> Written[list[Intent]]:
     """Claim for robot `by`'s daemon the pending intents it is to send now, oldest first
-    (optionally of finished packs only), on a store daemons share.
+    (optionally of finished packs only, or of the packs `tokens` only), on a store daemons
+    share.
 
-    It takes the intents of its own robot's packs that no daemon holds; those it holds itself
+    It takes the intents of its own robot's packs (or of the packs `tokens`, whoever's: a pack
+    action sends its own) that no daemon holds; those it holds itself
     (its robot's name is one live daemon's: a claim in its name is a dead predecessor's, whose
     requests ended with it); and any other whose claim, or when unclaimed its last change, is
     older than `lease`: another robot's daemon that died, or has not replayed for that long.
@@ -188,15 +223,10 @@ def claim(
     waited for. Taking over another robot's intent is audited.
     """
     stale = sa.func.coalesce(outbox.c.claimed_at, outbox.c.updated_at) < at - lease
-    ours = outbox.c.claimed_by.is_(None) & outbox.c.token.in_(
-        sa.select(scans.c.id).where(of_robot(by))
-    )
-    where: list[Any] = [
-        outbox.c.status == IntentStatus.PENDING.value,
-        (outbox.c.claimed_by == by) | ours | stale,
-    ]
-    if finished_packs_only:
-        where.append(outbox.c.token.in_(sa.select(outcomes.c.token)))
+    ours: sa.ColumnElement[bool] = outbox.c.claimed_by.is_(None)
+    if tokens is None:  # named packs are asked for whoever's they are; else its own robot's
+        ours = ours & outbox.c.token.in_(sa.select(scans.c.id).where(of_robot(by)))
+    where = [*_waiting(finished_packs_only, tokens), (outbox.c.claimed_by == by) | ours | stale]
     owner = sa.select(sa.func.coalesce(scans.c.robot, DEFAULT_ROBOT)).where(
         scans.c.id == outbox.c.token
     )

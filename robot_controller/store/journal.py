@@ -18,6 +18,7 @@ from fmd.hub.contract import HubResult, ManualEntry, Reason
 from fmd.policy import Decision, Why
 from robot_controller.robot.base import Job, JobOutcome, JobResult
 from robot_controller.states import JobStatus, Route, Stage
+from robot_controller.store.alert_register import case_row
 from robot_controller.store.audit import canonical_json, pack_event
 from robot_controller.store.codec import (
     decision_columns,
@@ -49,10 +50,12 @@ def _finish_job() -> ClauseElement:
 
 
 class Journal:
-    """The writes of the pipeline's steps, on the hot path's statements."""
+    """The writes of the pipeline's steps, on the hot path's statements; `location` is the
+    premises ([site] location) of the daemon writing, which the alert cases it opens name."""
 
-    def __init__(self, sql: HotPath) -> None:
+    def __init__(self, sql: HotPath, location: str | None = None) -> None:
         self._sql = sql
+        self._location = location
 
     def record_scan(self, conn: Connection, raw: str, symbology: str | None, source: str,
                     scanned_at: datetime, at: datetime, robot: str) -> Written[int]:  # fmt: skip
@@ -70,16 +73,24 @@ class Journal:
     def record_keyed_in(
         self, conn: Connection, raw: str, entry: ManualEntry, message: str, at: datetime, robot: str
     ) -> Written[int]:
-        """A pack keyed in by hand: its scan (source `manual`, `raw` what was keyed) and, at
-        once, its outcome: it stays in the operator's hand, so no robot job and no recovery
-        ever takes it."""
-        scan = self.record_scan(conn, raw, None, MANUAL_SOURCE, at, at, robot)
+        """A pack keyed in by hand: its scan (source `manual`, `raw` what was keyed), returned
+        at once."""
+        return self.record_returned(conn, raw, MANUAL_SOURCE, KEYED_IN, entry.product_code,
+                                    entry.serial, message, at, robot)  # fmt: skip
+
+    def record_returned(self, conn: Connection, raw: str, source: str, why: str,
+                        product_code: str, serial: str, message: str, at: datetime,
+                        robot: str) -> Written[int]:  # fmt: skip
+        """A pack recorded from the operator's hand: its scan and, at once, its outcome
+        `returned`: it stays in the operator's hand, so no robot job and no recovery ever
+        takes it."""
+        scan = self.record_scan(conn, raw, None, source, at, at, robot)
         token = scan.value
-        row = {"token": token, "route": Route.RETURNED.value, "why": KEYED_IN, "message": message,
-               "location": None, "flagged": False, "product_code": entry.product_code,
-               "serial": entry.serial, "at": at}  # fmt: skip
+        row = {"token": token, "route": Route.RETURNED.value, "why": why, "message": message,
+               "location": None, "flagged": False, "product_code": product_code,
+               "serial": serial, "at": at}  # fmt: skip
         self._sql.insert(conn, outcomes, row)
-        returned = pack_event(at, f"pack.{Route.RETURNED}", token, KEYED_IN, message=message)
+        returned = pack_event(at, f"pack.{Route.RETURNED}", token, why, message=message)
         return Written(token, (*scan.events, returned))
 
     def record_decision(
@@ -113,7 +124,7 @@ class Journal:
         at: datetime,
         reason: Reason | None,
     ) -> Written[None]:
-        """One hub call (and an alert register entry for an alert)."""
+        """One hub call (and, for an alert, the case it opens in the alert register)."""
         request = {**ui_columns(ui), "reason": reason, "trx": trx}
         row: dict[str, Any] = {
             "token": token,
@@ -132,10 +143,11 @@ class Journal:
         called = pack_event(at, f"hub.{operation}", token, why, trx=trx)
         if result is None or not result.alert:
             return Written(None, (called,))
-        alert = {"token": token, "alert_id": result.alert_id, "return_code": result.return_code,
-                 "message": result.message, "status": "open", "raised_at": at}  # fmt: skip
-        self._sql.insert(conn, alerts, alert)
-        return Written(None, (called, pack_event(at, "alert.raised", token, result.return_code)))
+        row = case_row(token, ui, result, self._location, at)
+        case = int(self._sql.insert(conn, alerts, row, returning="id").fetchone()[0])
+        raised = pack_event(at, "alert.raised", token, result.return_code, alert=case,
+                            alert_id=result.alert_id, location=self._location)  # fmt: skip
+        return Written(None, (called, raised))
 
     def start_job(self, conn: Connection, job: Job, at: datetime, robot: str) -> Written[int]:
         row = {

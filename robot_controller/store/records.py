@@ -8,7 +8,7 @@ from datetime import datetime
 from fmd.codes.model import PackIdentifier
 from fmd.hub.contract import Reason
 from fmd.policy import Decision
-from robot_controller.states import HubOperation, IntentStatus
+from robot_controller.states import HubOperation, IntentStatus, Route
 
 DEFAULT_ROBOT = "robot"
 """The robot of a daemon whose configuration names none, and of rows recorded before names."""
@@ -18,6 +18,12 @@ MANUAL_SOURCE = "manual"
 
 KEYED_IN = "keyed-in"
 """Why a pack keyed in by hand ends `returned` as it is recorded: it never goes to the robot."""
+
+OPERATOR_SOURCE = "operator"
+"""The source of a pack first seen by a pack action (`fmd-robot pack … --scan RAW`)."""
+
+PACK_ACTION = "pack-action"
+"""Why a pack first seen by a pack action ends `returned` as it is recorded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +39,22 @@ class Intent:
     status: IntentStatus
     attempts: int
     created_at: datetime
+    last_code: str | None = None  # the hub's return code when it was last settled
+    actor: str | None = None  # who asked for it (None: the daemon)
+    note: str | None = None  # that person's reason
+    location: str | None = None  # the premises that queued it (None: before 0003, this site)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownPack:
+    """A pack as the store knows it by product code and serial: its newest token, that
+    token's route (None: not recorded yet), the full identifier it was last seen with (None:
+    only without batch and expiry), and every outbox intent of its tokens, oldest first."""
+
+    token: int
+    route: Route | None
+    ui: PackIdentifier | None
+    intents: tuple[Intent, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,26 +11,36 @@ thread so the event loop never waits on a disk.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from fmd.codes.model import PackIdentifier, ParsedScan
 from fmd.hub.contract import HubResult, ManualEntry, Reason
 from fmd.hub.resilient import Attempt
 from fmd.policy import Decision, Why
+from robot_controller.alert_cases import AlertCase, AlertState, Transition
 from robot_controller.robot.base import Job, JobOutcome
 from robot_controller.states import HubOperation, IntentStatus, Route, Stage
-from robot_controller.store import intents, queries
-from robot_controller.store.audit import AuditChain, ChainCheck
+from robot_controller.store import alert_register, intents, packs, queries
+from robot_controller.store.alert_register import QuarantinedPack
+from robot_controller.store.audit import AuditChain, AuditEvent, ChainCheck
 from robot_controller.store.db import check_schema, create_engine_for, migrate
 from robot_controller.store.errors import store_name
 from robot_controller.store.journal import Journal
-from robot_controller.store.records import DEFAULT_ROBOT, Intent, Unfinished
+from robot_controller.store.records import (
+    DEFAULT_ROBOT,
+    OPERATOR_SOURCE,
+    PACK_ACTION,
+    Intent,
+    KnownPack,
+    Unfinished,
+)
 from robot_controller.store.statements import HotPath
-from robot_controller.store.transactions import Transactions
+from robot_controller.store.transactions import Transactions, Written
 from scanners.base import Scan
 
 
@@ -40,19 +50,20 @@ class Store:
     Enum arguments may also be given as their string values.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, location: str | None = None) -> None:
         self.engine = engine
         self._sql = HotPath(engine.dialect)
         self._chain = AuditChain(self._sql)
         self._tx = Transactions(engine, self._chain)
-        self._journal = Journal(self._sql)
+        self._journal = Journal(self._sql, location)
         self._shared = engine.dialect.name == "postgresql"  # several daemons may write it
 
     @classmethod
-    def open(cls, url: str, *, read_only: bool = False) -> Store:
+    def open(cls, url: str, *, read_only: bool = False, location: str | None = None) -> Store:
         """Open (and create or upgrade, with Alembic) the store at a SQLAlchemy URL; with
         `read_only`, open it as it is, creating and changing nothing (`StoreMissing` when there
-        is no store of this version there).
+        is no store of this version there). `location`: the premises ([site] location) of
+        the daemon or command writing, which the alert cases it opens name.
 
         Opening takes no writer's lock: a daemon, or a command that writes, holds
         `locks.hold_store` first.
@@ -66,7 +77,7 @@ class Store:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine)
+        return cls(engine, location=location)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -160,11 +171,13 @@ class Store:
         *,
         trx: str,
         at: datetime,
+        location: str | None = None,
     ) -> Intent:
-        """Commit a state change for the hub to the outbox (for instance an operator's undo)."""
+        """Commit a state change for the hub to the outbox (`location`: the premises queueing
+        it, `[site] location`; a person's pack action is `queue_pack_action`)."""
         operation = HubOperation(operation)
         return self._tx.write(lambda conn: intents.add(
-            self._sql, conn, token, ui, operation, reason, trx, at))  # fmt: skip
+            self._sql, conn, token, ui, operation, reason, trx, at, location=location))  # fmt: skip
 
     def note_sending(self, intent_ids: Sequence[int], *, at: datetime, sent: bool = True) -> None:
         """Count an attempt for these pending intents before they are sent (see
@@ -174,15 +187,23 @@ class Store:
             self._tx.write(lambda conn: intents.note_sending(conn, intent_ids, at, sent=sent))
 
     def claim_intents(
-        self, *, by: str, at: datetime, lease: timedelta, finished_packs_only: bool = False
+        self,
+        *,
+        by: str,
+        at: datetime,
+        lease: timedelta,
+        finished_packs_only: bool = False,
+        tokens: Collection[int] | None = None,
     ) -> list[Intent]:
-        """The pending intents robot `by`'s daemon is to replay now, oldest first, claimed for
-        it (`intents.claim`) on PostgreSQL, where daemons share the outbox; on SQLite, where
-        one daemon holds the store (`locks.hold_store`), every pending one."""
+        """The pending intents robot `by`'s daemon is to replay now, oldest first (optionally
+        of finished packs, or of the packs `tokens`, only), claimed for it (`intents.claim`) on
+        PostgreSQL, where daemons share the outbox; on SQLite, where one daemon holds the store
+        (`locks.hold_store`), every pending one."""
         if not self._shared:
-            return self.pending_intents(finished_packs_only=finished_packs_only)
+            return self.pending_intents(finished_packs_only=finished_packs_only, tokens=tokens)
         return self._tx.write(lambda conn: intents.claim(
-            conn, by, at, lease, finished_packs_only=finished_packs_only))  # fmt: skip
+            conn, by, at, lease, finished_packs_only=finished_packs_only,
+            tokens=tokens))  # fmt: skip
 
     def keep_claims(self, intent_ids: Sequence[int], *, by: str, at: datetime) -> set[int]:
         """Renew robot `by`'s claims on these intents before a request carries them; the ids
@@ -296,11 +317,14 @@ class Store:
         with self._tx.read() as conn:
             return intents.of_pack(conn, token)
 
-    def pending_intents(self, *, finished_packs_only: bool = False) -> list[Intent]:
+    def pending_intents(
+        self, *, finished_packs_only: bool = False, tokens: Collection[int] | None = None
+    ) -> list[Intent]:
         """Intents still waiting for the hub, oldest first; optionally only those of packs
-        whose route is settled (the pipeline itself handles the packs still in flight)."""
+        whose route is settled (the pipeline itself handles the packs still in flight), or of
+        the packs `tokens` only."""
         with self._tx.read() as conn:
-            return intents.pending(conn, finished_packs_only=finished_packs_only)
+            return intents.pending(conn, finished_packs_only=finished_packs_only, tokens=tokens)
 
     def summary(self) -> dict[str, int]:
         """Counts for the end of a run: packs, routes, alerts, decommissions, unfinished scans."""
@@ -321,3 +345,95 @@ class Store:
         """Re-compute the audit hash chain over the whole log."""
         with self._tx.read() as conn:
             return self._chain.check(conn)
+
+    # -- the alert register -------------------------------------------------------------
+
+    def alert_cases(self, state: AlertState | None = None) -> list[AlertCase]:
+        """Every alert case (in `state`, if given), in the order they were opened."""
+        state = None if state is None else AlertState(state)
+        with self._tx.read() as conn:
+            return alert_register.cases(conn, state)
+
+    def alert_case(self, alert: int) -> tuple[AlertCase, list[Transition]] | None:
+        """One alert case and its transitions, oldest first (None: no such case)."""
+        with self._tx.read() as conn:
+            return alert_register.case(conn, alert)
+
+    def move_alert(
+        self,
+        alert: int,
+        to: str,
+        *,
+        reason: str,
+        actor: str,
+        at: datetime,
+        cause: str | None = None,
+    ) -> AlertCase:
+        """Move alert case `alert` to state `to` (closing it with `cause`), with its transition
+        row and audit event in one transaction; `TransitionRefused` (one line naming what is
+        allowed, nothing written) when the register's rules do not allow it."""
+        return self._tx.write(lambda conn: alert_register.move(
+            conn, alert, to, cause=cause, reason=reason, actor=actor, at=at))  # fmt: skip
+
+    def quarantine(self) -> list[QuarantinedPack]:
+        """The packs in the quarantine chute, the longest there first, with their alert case."""
+        with self._tx.read() as conn:
+            return alert_register.quarantine(conn)
+
+    # -- pack actions ---------------------------------------------------------------------
+
+    def find_pack(self, product_code: str, serial: str) -> KnownPack | None:
+        """The pack with this product code and serial as the log knows it (None: never seen
+        here): its newest token, its identifier, every outbox intent of its tokens."""
+        with self._tx.read() as conn:
+            return packs.find(conn, product_code, serial)
+
+    def pack_of(self, token: int) -> tuple[str, str] | None:
+        """The product code and serial of the pack a token names (None: none recorded)."""
+        with self._tx.read() as conn:
+            return packs.of_token(conn, token)
+
+    def queue_pack_action(
+        self,
+        token: int | None,
+        ui: PackIdentifier,
+        operation: HubOperation,
+        reason: Reason,
+        *,
+        trx: str,
+        at: datetime,
+        actor: str,
+        note: str,
+        location: str,
+        scan: str | None = None,
+        robot: str = DEFAULT_ROBOT,
+    ) -> Intent:
+        """Commit a person's state change for a pack to the outbox, in their name (`actor`,
+        their reason `note`, the premises `location`), before it is sent. A pack never seen
+        here (`token` None) is recorded first, in the same transaction, from its `scan`: a
+        scan of source `operator`, finished at once as `returned` (it stays in the hand)."""
+        operation = HubOperation(operation)
+
+        def step(conn: Connection) -> Written[Intent]:
+            events: tuple[AuditEvent, ...] = ()
+            pack = token
+            if pack is None:
+                if scan is None:
+                    raise ValueError("a pack never seen here is recorded from its scan")
+                recorded = self._journal.record_returned(
+                    conn, scan, OPERATOR_SOURCE, PACK_ACTION, ui.product_code, ui.serial,
+                    f"first seen by a pack action ({operation} {reason})", at, robot,
+                )  # fmt: skip
+                pack = recorded.value
+                events = tuple(replace(event, actor=actor) for event in recorded.events)
+            queued = intents.add(self._sql, conn, pack, ui, operation, reason, trx, at,
+                                 location=location, actor=actor, note=note)  # fmt: skip
+            return Written(queued.value, (*events, *queued.events))
+
+        return self._tx.write(step)
+
+    def flagged_changes(self, *, since: datetime, robot: str = DEFAULT_ROBOT) -> list[Intent]:
+        """The changes that landed since `since` (decommissions, confirms, undos) of `robot`'s
+        packs flagged off the shelf, oldest first: whose undo deadlines the daemon watches."""
+        with self._tx.read() as conn:
+            return packs.flagged_changes(conn, robot, since)
