@@ -168,3 +168,27 @@ async def test_a_replay_sends_nothing_another_daemon_took_over_meanwhile(
     finally:
         store.close()
         other.close()
+
+
+def test_a_named_pack_is_claimed_whoever_it_is_but_never_from_a_daemon_holding_it(
+    postgres_url: str,
+) -> None:
+    delivery, _ = delivery_and_hub(1, seed=65)
+    store = Store.open(postgres_url)
+    try:
+        (action,) = queue(store, "robot-b", delivery.raws[0], delivery.packs[0].ui,
+                          HubOperation.DECOMMISSION)  # fmt: skip
+        soon = NOW + timedelta(minutes=1)
+        assert store.claim_intents(by="robot-a", at=NOW, lease=LEASE) == []  # robot-b's pack
+        named = store.claim_intents(by="robot-a", at=NOW, lease=LEASE, tokens=[action.token])
+        assert [i.id for i in named] == [action.id]  # a pack action on it, from robot-a
+        assert store.claim_intents(by="robot-b", at=soon, lease=LEASE) == []  # robot-a holds it
+        held = store.claim_intents(by="robot-c", at=soon, lease=LEASE, tokens=[action.token])
+        assert held == []  # named or not, a held claim is never taken within its lease
+        store.release_claims(by="robot-a")
+        assert [i.id for i in store.claim_intents(by="robot-b", at=soon, lease=LEASE)] == [
+            action.id
+        ]
+        assert taken_over(store) == ["from robot-b"]  # robot-a took robot-b's pack: audited
+    finally:
+        store.close()
