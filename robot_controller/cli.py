@@ -18,6 +18,7 @@ from fmd.codes.escapes import show_controls, unescape_controls
 from fmd.hub import HubAuthFailed, HubResult, HubUnavailable, PackState
 from robot_controller import __version__
 from robot_controller.cli_alerts import alerts_app
+from robot_controller.cli_audit import audit_app
 from robot_controller.cli_common import (
     ConfigOption,
     answer_of,
@@ -29,6 +30,7 @@ from robot_controller.cli_common import (
 from robot_controller.cli_delivery import delivery_app
 from robot_controller.cli_demo import demo
 from robot_controller.cli_hub import sim_delivery, sim_hub
+from robot_controller.cli_log_app import log_app
 from robot_controller.cli_pack import (
     BatchOption,
     ExpiryOption,
@@ -82,6 +84,8 @@ app.add_typer(robot_app, name="robot")
 app.add_typer(pack_app, name="pack")
 app.add_typer(delivery_app, name="delivery")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(audit_app, name="audit")
+app.add_typer(log_app, name="log")
 
 
 @outbox.command("status")

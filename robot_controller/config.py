@@ -30,12 +30,14 @@ from pydantic_settings import (
     SettingsConfigDict,
     SettingsError,
 )
+from sqlalchemy.engine import make_url
 
 from fmd.hub.markets import market_profile
 from fmd.hub.soap_names import SYSTEM_PATTERN, SoapEndpoints
 from fmd.policy import SitePolicy
 from robot_controller.config_problems import ENV_PREFIX, blame, variable_of
 from robot_controller.store.intents import CLAIM_LEASE
+from robot_controller.store.locks import sqlite_path
 from robot_controller.store.records import DEFAULT_ROBOT
 from robot_controller.store.urls import url_problem
 
@@ -368,6 +370,35 @@ class LogConfig(_Section):
     file: Path | None = None  # default: stderr, or fmd-robot.log while the console shows its view
 
 
+class AuditConfig(_Section):
+    """The provable log: the key that signs its checkpoints, where their files go, how often
+    one is made, and how long records are kept before `fmd-robot log prune` may delete them."""
+
+    key: Path | None = None  # an Ed25519 private key (PEM); none: made beside the store
+    checkpoints: Path | None = None  # one file per checkpoint; none: beside the store
+    every_events: int = Field(default=1000, ge=1)  # a checkpoint after this many events …
+    every_minutes: float = Field(default=10.0, gt=0)  # … or this long, whichever comes first
+    keep_years: int = Field(default=5, ge=1)  # every record: this long after it was recorded …
+    keep_after_expiry_years: int = Field(default=1, ge=0)  # … a pack's: and after its expiry
+
+    def key_file(self, store_url: str) -> Path:
+        """The signing key's file: the configured one, else beside the store (a SQLite
+        file's `FILE.audit-key`; for PostgreSQL `fmd-robot-audit.key` in the working
+        directory)."""
+        return self.key or _beside_store(store_url, ".audit-key", "fmd-robot-audit.key")
+
+    def checkpoint_folder(self, store_url: str) -> Path:
+        """The folder of checkpoint files: the configured one, else beside the store (a SQLite
+        file's `FILE.checkpoints`; for PostgreSQL `fmd-robot-checkpoints` in the working
+        directory)."""
+        return self.checkpoints or _beside_store(store_url, ".checkpoints", "fmd-robot-checkpoints")
+
+
+def _beside_store(store_url: str, suffix: str, otherwise: str) -> Path:
+    path = sqlite_path(make_url(store_url))
+    return path.absolute().with_name(path.name + suffix) if path else Path(otherwise).absolute()
+
+
 class Config(BaseSettings):
     """The whole configuration of one daemon."""
 
@@ -381,6 +412,7 @@ class Config(BaseSettings):
     simulation: Simulation | None = None
     pipeline: PipelineConfig = PipelineConfig()
     log: LogConfig = LogConfig()
+    audit: AuditConfig = AuditConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -45,7 +45,9 @@ from robot_controller.config import (
     SimRobotConfig,
     SoapHubConfig,
 )
-from robot_controller.pipeline import Pipeline, Routed
+from robot_controller.pipeline import Pipeline, Routed, utc_now
+from robot_controller.proof.checkpointer import Checkpointer
+from robot_controller.proof.configured import checkpointer, signing_key
 from robot_controller.robot.base import Robot, RobotError
 from robot_controller.robot.modbus import ModbusRobot, ModbusTimeouts
 from robot_controller.robot.serial import SerialRobot
@@ -79,6 +81,7 @@ class Daemon:
     scanners: list[Scanner]
     store: Store
     opened: AsyncExitStack
+    checkpoints: Checkpointer
 
     @property
     def robot(self) -> Robot:
@@ -86,8 +89,14 @@ class Daemon:
 
     async def run(self, stop: asyncio.Event | None = None, *, drain_s: float | None = None) -> None:
         """Recover, then load packs until the scanners end or `stop` is set (and at the end of
-        a finite input, replay the outbox for up to `drain_s`)."""
-        await self.pipeline.run(self.scanners, stop=stop, drain_s=drain_s)
+        a finite input, replay the outbox for up to `drain_s`); meanwhile the chain's head is
+        signed as `[audit]` says (and once more by `aclose`)."""
+        signing = asyncio.create_task(self.checkpoints.run(self.pipeline.steps.context.call))
+        try:
+            await self.pipeline.run(self.scanners, stop=stop, drain_s=drain_s)
+        finally:
+            signing.cancel()
+            await asyncio.gather(signing, return_exceptions=True)
 
     async def aclose(self) -> None:
         await self.opened.aclose()
@@ -117,6 +126,7 @@ async def build_daemon(
         # held before any device: a second daemon for the same store or robot touches none
         lock = await asyncio.to_thread(hold_store, config.store.url, robot=config.robot.name)
         opened.callback(lock.release)
+        key = await asyncio.to_thread(signing_key, config)
         scanners = await open_scanners(config)
         for scanner in scanners:
             opened.push_async_callback(scanner.aclose)
@@ -139,10 +149,22 @@ async def build_daemon(
             claim_lease=timedelta(seconds=config.store.claim_lease_s),
         )
         opened.push_async_callback(pipeline.aclose)
+        checkpoints = await asyncio.to_thread(checkpointer, config, store, key, utc_now)
+        # a clean stop signs the head, before the pipeline's store thread stops
+        opened.push_async_callback(_sign_at_stop, pipeline, checkpoints)
     except BaseException:
         await opened.aclose()
         raise
-    return Daemon(pipeline, scanners, store, opened)
+    return Daemon(pipeline, scanners, store, opened, checkpoints)
+
+
+async def _sign_at_stop(pipeline: Pipeline, checkpoints: Checkpointer) -> None:
+    """The last checkpoint, of what this run added (a failure is an error line: the daemon
+    stops anyway)."""
+    try:
+        await pipeline.steps.context.call(checkpoints.if_new)
+    except Exception as error:  # noqa: BLE001 - logged; the rest still closes
+        structlog.get_logger("fmd.audit").error("audit.checkpoint_failed", error=repr(error))
 
 
 def hold_store(url: str, *, robot: str = DEFAULT_ROBOT) -> StoreLock:

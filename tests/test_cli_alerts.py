@@ -33,8 +33,9 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
 def site(tmp_path: Path, demo_store: tuple[Path, dict[str, int]]) -> Path:
     """A configuration on a copy of the demo's store (each test may change its copy)."""
     db, _ = demo_store
-    for part in db.parent.glob(f"{db.name}*"):
-        shutil.copy(part, tmp_path / part.name)
+    for part in db.parent.glob(f"{db.name}*"):  # the store, its key and checkpoints
+        copy = shutil.copytree if part.is_dir() else shutil.copy
+        copy(part, tmp_path / part.name)
     config = tmp_path / "site.toml"
     config.write_text(
         f'[site]\nlocation = "{DEMO_LOCATION}"\n[store]\nurl = "sqlite:///{tmp_path / db.name}"\n',

@@ -27,6 +27,7 @@ from typer.testing import CliRunner, Result
 
 from robot_controller.cli import app
 from robot_controller.config import (
+    AuditConfig,
     CameraScannerConfig,
     Config,
     KeyboardScannerConfig,
@@ -123,6 +124,7 @@ MINIMAL: dict[type[BaseModel], dict[str, Any]] = {
     Simulation: {"hub": "none", "robot": "none", "scanner": "none"},
     PipelineConfig: {},
     LogConfig: {},
+    AuditConfig: {},
 }  # fmt: skip
 """A valid section of each kind: the sweep spoils one key of it at a time."""
 
@@ -532,7 +534,8 @@ def test_the_embedded_defaults_are_the_defaults_of_the_keys_a_section_leaves_out
     """So a section given whole with keys left out means what the embedded one means."""
     embedded = tomllib.loads(default_config_path().read_text(encoding="utf-8"))
     models: dict[str, type[BaseModel]] = {"site": Site, "store": StoreConfig, "hub": MockHubConfig,
-              "simulation": Simulation, "pipeline": PipelineConfig, "log": LogConfig}  # fmt: skip
+              "simulation": Simulation, "pipeline": PipelineConfig, "log": LogConfig,
+              "audit": AuditConfig}  # fmt: skip
     assert set(embedded) == set(models)
     for name, keys in embedded.items():
         model = models[name]

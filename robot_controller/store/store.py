@@ -12,7 +12,7 @@ thread so the event loop never waits on a disk.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -25,12 +25,14 @@ from fmd.policy import Decision, Why
 from robot_controller.alert_cases import AlertCase, AlertState, Transition
 from robot_controller.robot.base import Job, JobOutcome
 from robot_controller.states import HubOperation, IntentStatus, Route, Stage
-from robot_controller.store import alert_register, intents, packs, queries
+from robot_controller.store import alert_register, checkpoints, intents, packs, prunes, queries
 from robot_controller.store.alert_register import QuarantinedPack
 from robot_controller.store.audit import AuditChain, AuditEvent, ChainCheck
+from robot_controller.store.checkpoints import AuditSnapshot, CheckpointRow
 from robot_controller.store.db import check_schema, create_engine_for, migrate
 from robot_controller.store.errors import store_name
 from robot_controller.store.journal import Journal
+from robot_controller.store.prunes import Kept, KeptUntil, Pruned
 from robot_controller.store.records import (
     DEFAULT_ROBOT,
     OPERATOR_SOURCE,
@@ -342,9 +344,10 @@ class Store:
             yield from queries.raw_scans(conn)
 
     def check_audit_chain(self) -> ChainCheck:
-        """Re-compute the audit hash chain over the whole log."""
-        with self._tx.read() as conn:
-            return self._chain.check(conn)
+        """Re-compute the audit hash chain over the whole log (from the last prune's cut);
+        `audit_snapshot` gives every finding and the checkpoints."""
+        with self.audit_snapshot() as snapshot:
+            return snapshot.walk(frozenset()).check()
 
     # -- the alert register -------------------------------------------------------------
 
@@ -437,3 +440,53 @@ class Store:
         packs flagged off the shelf, oldest first: whose undo deadlines the daemon watches."""
         with self._tx.read() as conn:
             return packs.flagged_changes(conn, robot, since)
+
+    # -- the provable log ----------------------------------------------------------------
+
+    def audit_head(self) -> tuple[int, str]:
+        """The seq and hash of the chain's last event (its start when it has none)."""
+        with self._tx.read() as conn:
+            return checkpoints.head(conn)
+
+    def last_checkpoint(self) -> CheckpointRow | None:
+        """The checkpoint of the furthest seq."""
+        with self._tx.read() as conn:
+            return checkpoints.last_checkpoint(conn)
+
+    def add_checkpoint(
+        self,
+        seq: int,
+        head_hash: str,
+        *,
+        at: datetime,
+        key_id: str,
+        signature: str,
+        robot: str | None = None,
+    ) -> CheckpointRow:
+        """Keep a signed checkpoint of the chain's head (not an audit event: it signs them)."""
+        return self._tx.write(lambda conn: Written(checkpoints.add_checkpoint(
+            conn, seq, head_hash, at, key_id, signature, robot), ()))  # fmt: skip
+
+    @contextmanager
+    def audit_snapshot(self) -> Iterator[AuditSnapshot]:
+        """The chain, its checkpoints and prunes as one consistent read."""
+        with self._tx.read() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            yield AuditSnapshot(conn)
+
+    def past_retention(self, kept_until: KeptUntil, *, now: datetime) -> tuple[int, Kept | None]:
+        """The last seq of the longest prefix of the chain past its retention at `now`, and
+        the first event kept (see `prunes.past_retention`)."""
+        with self._tx.read() as conn:
+            return prunes.past_retention(conn, kept_until, now)
+
+    def prune_plan(self, through: CheckpointRow) -> Pruned:
+        """What pruning the log through the checkpoint `through` would delete."""
+        with self._tx.read() as conn:
+            return prunes.plan(conn, through)
+
+    def prune(self, through: CheckpointRow, *, actor: str, why: str, at: datetime) -> Pruned:
+        """Delete the chain through the checkpoint `through` and the rows of the packs whose
+        events all lie in it, recorded as a prune and a `log.pruned` event."""
+        return self._tx.write(lambda conn: prunes.prune(conn, through, actor, why, at))
