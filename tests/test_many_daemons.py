@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from fmd.codes.escapes import show_controls
 from fmd.hub import MockHub
 from fmd.hub.master_data import load_master_data
+from robot_controller.proof.keys import generate
 from robot_controller.states import IntentStatus
 from robot_controller.store import Store, StoreBusy
 from robot_controller.store.codec import decode_raw
@@ -40,7 +41,8 @@ def daemon_config(
     folder: Path, url: str, sim: HubSimulator, robot: str, raws: Sequence[str], run: int
 ) -> Path:
     """`robot`'s daemon: the simulator as its REST hub, its own simulated robot, `raws` as a
-    file of scans read at a steady pace, the outbox replayed often and drained at the end."""
+    file of scans read at a steady pace, the outbox replayed often and drained at the end, its
+    checkpoints signed with the site's key into a folder of its own."""
     pki = sim.pki
     assert pki is not None
     secret = folder / "hub-secret"
@@ -56,6 +58,7 @@ def daemon_config(
         },
         "robot": {"kind": "sim", "name": robot, "move_time_ms": 15},
         "pipeline": {"window": 4, "replay_every_s": 0.3, "drain_timeout_s": 60},
+        "audit": {"key": str(folder / "audit.key"), "checkpoints": str(folder / f"{robot}-proof")},
         "log": {"level": "warning", "file": str(folder / f"{robot}-{run}.log")},
     }  # fmt: skip
     text = "".join(
@@ -121,6 +124,7 @@ def test_two_daemons_on_one_postgresql_store_survive_the_kill_of_one(
     hub = MockHub(seed=71)
     load_master_data(hub, master_data(delivery))
     Store.open(postgres_url).close()  # migrated once, before the daemons race to it
+    generate(tmp_path / "audit.key")
     engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
     faults = Faults(lost_reply_rate=0.1)  # applied, then the answer lost: asked before a resend
     try:
