@@ -70,9 +70,11 @@ def add(
     location: str | None = None,
     actor: str | None = None,
     note: str | None = None,
+    claimed_by: str | None = None,
 ) -> Written[Intent]:
     """Queue an intent (`location`: the premises queueing it); one a person asked for
-    (`actor`, with their reason `note`) is audited in their name."""
+    (`actor`, with their reason `note`) is audited in their name; `claimed_by`: the process
+    that sends it itself, at once (no replay takes it within the lease)."""
     status = IntentStatus.PENDING
     row = {
         "token": token,
@@ -88,6 +90,8 @@ def add(
         "note": note,
         "location": location,
     }
+    if claimed_by is not None:
+        row |= {"claimed_by": claimed_by, "claimed_at": at}
     intent_id = int(sql.insert(conn, outbox, row, returning="id").fetchone()[0])
     where: dict[str, Any] = {} if location is None else {"location": location}
     if actor is None:
@@ -187,6 +191,26 @@ def pending(
     """Intents still waiting for the hub, oldest first (optionally of finished packs only, or
     of the packs `tokens` only)."""
     return [intent_of(row) for row in conn.execute(select(_waiting(finished_packs_only, tokens)))]
+
+
+def unheld(
+    conn: Connection,
+    by: str,
+    at: datetime,
+    lease: timedelta,
+    *,
+    finished_packs_only: bool,
+    tokens: Collection[int] | None = None,
+) -> list[Intent]:
+    """The pending intents `by` may send on a store one daemon holds (SQLite): all of them but
+    those another process claimed within `lease` to send itself (a pack keyed in by hand)."""
+    held = (
+        outbox.c.claimed_by.is_not(None)
+        & (outbox.c.claimed_by != by)
+        & (outbox.c.claimed_at >= at - lease)
+    )
+    where = [*_waiting(finished_packs_only, tokens), ~held]
+    return [intent_of(row) for row in conn.execute(select(where))]
 
 
 def _waiting(finished_packs_only: bool, tokens: Collection[int] | None) -> list[Any]:

@@ -174,12 +174,16 @@ class Store:
         trx: str,
         at: datetime,
         location: str | None = None,
+        claimed_by: str | None = None,
     ) -> Intent:
         """Commit a state change for the hub to the outbox (`location`: the premises queueing
-        it, `[site] location`; a person's pack action is `queue_pack_action`)."""
+        it, `[site] location`; a person's pack action is `queue_pack_action`); `claimed_by`:
+        the process that sends it at once, whose claim keeps every replay off it (see
+        `claim_intents`) until it is released or its lease passes."""
         operation = HubOperation(operation)
         return self._tx.write(lambda conn: intents.add(
-            self._sql, conn, token, ui, operation, reason, trx, at, location=location))  # fmt: skip
+            self._sql, conn, token, ui, operation, reason, trx, at, location=location,
+            claimed_by=claimed_by))  # fmt: skip
 
     def note_sending(self, intent_ids: Sequence[int], *, at: datetime, sent: bool = True) -> None:
         """Count an attempt for these pending intents before they are sent (see
@@ -200,9 +204,11 @@ class Store:
         """The pending intents robot `by`'s daemon is to replay now, oldest first (optionally
         of finished packs, or of the packs `tokens`, only), claimed for it (`intents.claim`) on
         PostgreSQL, where daemons share the outbox; on SQLite, where one daemon holds the store
-        (`locks.hold_store`), every pending one."""
+        (`locks.hold_store`), every pending one but those a command claimed to send itself."""
         if not self._shared:
-            return self.pending_intents(finished_packs_only=finished_packs_only, tokens=tokens)
+            with self._tx.read() as conn:
+                return intents.unheld(conn, by, at, lease, finished_packs_only=finished_packs_only,
+                                      tokens=tokens)  # fmt: skip
         return self._tx.write(lambda conn: intents.claim(
             conn, by, at, lease, finished_packs_only=finished_packs_only,
             tokens=tokens))  # fmt: skip
@@ -215,9 +221,9 @@ class Store:
         return self._tx.write(lambda conn: intents.keep(conn, intent_ids, by, at))
 
     def release_claims(self, *, by: str) -> None:
-        """Give up robot `by`'s claims on the intents it leaves pending (its replay ended)."""
-        if self._shared:
-            self._tx.write(lambda conn: intents.release(conn, by))
+        """Give up `by`'s claims on the intents it leaves pending (its replay ended, or the
+        command that sent one itself)."""
+        self._tx.write(lambda conn: intents.release(conn, by))
 
     def cancel_unsent(self, token: int, *, at: datetime, keep_verify: bool = False) -> None:
         """Cancel a pack's pending intents that must not be sent now that it missed the shelf:
