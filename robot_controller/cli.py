@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -180,7 +181,10 @@ async def _replay(settings: Config) -> ReplayReport:
             )
             try:
                 # packs still being loaded belong to the running daemon, never to this command
-                return await replay(store, hub, clock=utc_now, finished_packs_only=True)
+                return await replay(
+                    store, hub, clock=utc_now, finished_packs_only=True, claimant=robot,
+                    lease=timedelta(seconds=settings.store.claim_lease_s),
+                )  # fmt: skip
             finally:
                 store.close()
         finally:

@@ -9,6 +9,7 @@ import asyncio
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, NoReturn
 
 import typer
@@ -188,7 +189,8 @@ async def _act(settings: Config, request: PackRequest) -> _Acted:
                 )
                 if busy is not None:
                     return _Acted(planned, intent, busy=busy)
-                sent = await send(store, hub, intent, clock=utc_now)
+                lease = timedelta(seconds=settings.store.claim_lease_s)
+                sent = await send(store, hub, intent, clock=utc_now, claimant=robot, lease=lease)
                 return _Acted(planned, sent.intent, sent.stopped)
             finally:
                 store.close()

@@ -143,7 +143,7 @@ async def _refresh(live: Live, view: OperatorConsole, devices: Callable[[], Devi
 
 
 def _pending(daemon: Daemon) -> int:
-    counts = daemon.store.outbox_counts()
+    counts = daemon.store.outbox_counts(robot=daemon.pipeline.robot_name)
     return sum(n for (_, status), n in counts.items() if status == IntentStatus.PENDING)
 
 

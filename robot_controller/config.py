@@ -36,6 +36,7 @@ from fmd.hub.markets import market_profile
 from fmd.hub.soap_names import SYSTEM_PATTERN, SoapEndpoints
 from fmd.policy import SitePolicy
 from robot_controller.config_problems import ENV_PREFIX, blame, variable_of
+from robot_controller.store.intents import CLAIM_LEASE
 from robot_controller.store.locks import sqlite_path
 from robot_controller.store.records import DEFAULT_ROBOT
 from robot_controller.store.urls import url_problem
@@ -79,6 +80,8 @@ class Site(_Section):
 
 class StoreConfig(_Section):
     url: str = "sqlite:///fmd-robot.db"
+    # PostgreSQL shared by daemons: how long one's claim on an outbox intent holds unrenewed
+    claim_lease_s: float = Field(default=CLAIM_LEASE.total_seconds(), ge=60)
 
     @field_validator("url")
     @classmethod

@@ -51,6 +51,9 @@ from robot_controller.states import HubOperation, IntentStatus
 from robot_controller.store import DEFAULT_ROBOT, Intent, Store
 
 AGAIN = "key it in again from the pack's print"
+KEYED_IN_CLAIM = "keyed-in:"
+"""The claim a keyed-in supply's intent is committed with (then its trx id): the command sends
+it at once, so no replay beside it (a running daemon's) takes it until the command is done."""
 
 
 class EntryRefused(ValueError):
@@ -143,24 +146,30 @@ async def send_keyed_in(
         )
     what = "a verify" if to is None else f"a decommission to {to}"
     message = f"keyed in by hand: {what} under trx {trx}; never at the robot"
+    claimant = f"{KEYED_IN_CLAIM}{trx}"
     token, intent = await run(
-        _record_entry, store, entry, to, trx, message, clock(), robot, location
+        _record_entry, store, entry, to, trx, message, clock(), robot, location, claimant
     )
-    started = time.perf_counter()
-    result: HubResult | None = None
-    error: str | None = None
     try:
-        result = await hub.manual(entry, to, trx=trx)
-    except HubAuthFailed as refused:  # nothing was applied: the intent is never sent
-        cancelled = _Answer(None, str(refused), IntentStatus.CANCELLED, None)
-        await run(_record_answer, store, token, entry, to, trx, intent, cancelled,
+        started = time.perf_counter()
+        result: HubResult | None = None
+        error: str | None = None
+        try:
+            result = await hub.manual(entry, to, trx=trx)
+        except HubAuthFailed as refused:  # nothing was applied: the intent is never sent
+            cancelled = _Answer(None, str(refused), IntentStatus.CANCELLED, None)
+            await run(_record_answer, store, token, entry, to, trx, intent, cancelled,
+                      time.perf_counter() - started, clock())  # fmt: skip
+            raise
+        except HubUnavailable as unavailable:
+            error = str(unavailable) or type(unavailable).__name__
+        answer = _Answer(result, error, _intent_status(intent, result),
+                         _flag(to, intent, result, trx))  # fmt: skip
+        await run(_record_answer, store, token, entry, to, trx, intent, answer,
                   time.perf_counter() - started, clock())  # fmt: skip
-        raise
-    except HubUnavailable as unavailable:
-        error = str(unavailable) or type(unavailable).__name__
-    answer = _Answer(result, error, _intent_status(intent, result), _flag(to, intent, result, trx))
-    await run(_record_answer, store, token, entry, to, trx, intent, answer,
-              time.perf_counter() - started, clock())  # fmt: skip
+    finally:  # what is left pending is the replay's now, which asks before it sends again
+        if intent is not None:
+            await run(store.release_claims, by=claimant)
     return KeyedIn(token, result, error, answer.intent, answer.flag)
 
 
@@ -181,16 +190,19 @@ def _record_entry(
     at: datetime,
     robot: str,
     location: str | None,
+    claimant: str,
 ) -> tuple[int, Intent | None]:
-    """The keyed-in pack and its decommission intent (when one can hold it): one transaction."""
+    """The keyed-in pack and its decommission intent (when one can hold it), claimed by this
+    command and its attempt counted before it is sent: one transaction."""
     ui = entry_ui(entry, at.year) if to is not None else None
     with store.batch():
         token = store.record_keyed_in(entry_text(entry), entry, message=message, at=at, robot=robot)
         if ui is None:
             return token, None
-        return token, store.queue_intent(
-            token, ui, HubOperation.DECOMMISSION, to, trx=trx, at=at, location=location
-        )
+        intent = store.queue_intent(token, ui, HubOperation.DECOMMISSION, to, trx=trx, at=at,
+                                    location=location, claimed_by=claimant)  # fmt: skip
+        store.note_sending([intent.id], at=at)
+        return token, intent
 
 
 def _intent_status(intent: Intent | None, result: HubResult | None) -> IntentStatus | None:
@@ -237,7 +249,7 @@ def _record_answer(
                                   latency_s=latency_s, at=at, reason=to)  # fmt: skip
         if intent is not None and answer.intent is not None:
             code = result.return_code if result is not None else None
-            store.settle_intent(intent.id, answer.intent, code, at=at)
+            store.settle_intent(intent.id, answer.intent, code, at=at, counted=True)
         if answer.flag is not None:
             store.flag(token, answer.flag, at=at)
 

@@ -20,6 +20,11 @@ An intent no answer settles stays pending: without an answer, or with a technica
 item the hub's answer left out, `UNANSWERED`, included), it counts as sent, so the next replay
 asks first; a throttled one (nothing applied) is left as it was. The hub going away stops the
 replay; what was not sent waits for the next one.
+
+Daemons sharing a PostgreSQL store each replay what they claim (`Store.claim_intents`: their
+own robot's packs, and what another left for longer than the lease); each request renews the
+claims on what it carries first and leaves out any another daemon has taken over meanwhile, so
+no intent is sent by two daemons. The claims left are released when the replay ends.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -40,7 +45,8 @@ from fmd.hub.contract import BulkItem, HubResult, HubUnavailable, PackState
 from fmd.hub.resilient import Attempt, CircuitOpen, SafeHub, traced
 from robot_controller.pack_rules import standing_decommission, undo_deadline
 from robot_controller.states import HubOperation, IntentStatus
-from robot_controller.store import Intent, Store
+from robot_controller.store import DEFAULT_ROBOT, Intent, Store
+from robot_controller.store.intents import CLAIM_LEASE
 
 BULK_SIZE = 1000
 """Most items in one mixed bulk. The NMVS takes 100,000; a smaller bulk is answered sooner, and
@@ -125,6 +131,8 @@ async def replay(
     finished_packs_only: bool = False,
     bulk_size: int = BULK_SIZE,
     tokens: Collection[int] | None = None,
+    claimant: str = DEFAULT_ROBOT,
+    lease: timedelta = CLAIM_LEASE,
 ) -> ReplayReport:
     """Send what the outbox holds until it is empty or the hub stops answering.
 
@@ -132,16 +140,21 @@ async def replay(
     bulks of at most `bulk_size` items, single-pack calls up to `concurrency` at once. `run`
     executes the store's calls (a running daemon passes its own store thread, so replay and
     loading share it). `tokens`: only these packs' intents (a pack action sends its own).
+    `claimant`: the robot whose daemon replays, among those sharing the store; the caller
+    holds that robot's lock (`locks.hold_store`), so a claim in its name is its own or a dead
+    process's. `lease`: how long another daemon's claim holds.
     """
     if bulk_size < 1:
         raise ValueError("bulk_size must be at least 1")
-    intents = await run(
-        store.pending_intents, finished_packs_only=finished_packs_only, tokens=tokens
-    )
-    rounds = _Rounds(store, hub, clock, run, concurrency, bulk_size)
+    intents = await run(store.claim_intents, by=claimant, at=clock(), lease=lease,
+                        finished_packs_only=finished_packs_only, tokens=tokens)  # fmt: skip
+    rounds = _Rounds(store, hub, clock, run, concurrency, bulk_size, claimant)
     for intent in intents:
         rounds.queues.setdefault(intent.token, deque()).append(intent)
-    await rounds.play()
+    try:
+        await rounds.play()
+    finally:
+        await run(store.release_claims, by=claimant)
     report = rounds.report
     report.left = len(intents) - rounds.handled
     report.flagged_tokens.sort()
@@ -196,8 +209,10 @@ class _Rounds:
         run: StoreCall,
         concurrency: int,
         bulk_size: int,
+        claimant: str,
     ) -> None:
         self.store = store
+        self.claimant = claimant
         self.hub = hub
         self.clock = clock
         self.run = run
@@ -275,16 +290,23 @@ class _Rounds:
         alone += [chunk[0] for chunk in chunks if len(chunk) == 1]
         for chunk in chunks:
             if len(chunk) > 1 and self.report.stopped is None:
-                await self._sending(chunk)
-                await self._settle(chunk, await _mixed(self.hub, chunk))
+                chunk = await self._sending(chunk)
+                if chunk:
+                    await self._settle(chunk, await _mixed(self.hub, chunk))
         if self.report.stopped is None:
-            await self._sending(alone)
+            alone = await self._sending(alone)
         await asyncio.gather(*(self._alone(ask) for ask in alone))
 
-    async def _sending(self, asks: Sequence[_Ask]) -> None:
-        """Count an attempt for the changes about to be sent, committed before they go."""
-        changes = [ask.intent.id for ask in asks if ask.item.operation != "verify"]
-        await self.run(self.store.note_sending, changes, at=self.clock())
+    async def _sending(self, asks: Sequence[_Ask]) -> list[_Ask]:
+        """Renew the claims on what is about to be sent and count an attempt for its changes,
+        committed before they go; what another daemon took over is left to it (returned: the
+        asks still ours)."""
+        held = await self.run(_hold, self.store, asks, self.claimant, self.clock())
+        for ask in asks:
+            if ask.intent.id not in held and ask.intent.token in self.queues:
+                log.warning("outbox.claim_lost", token=ask.intent.token, intent=ask.intent.id)
+                del self.queues[ask.intent.token]  # its pack's intents are the other's now
+        return [ask for ask in asks if ask.intent.id in held]
 
     async def _alone(self, ask: _Ask) -> None:
         async with self.slots:
@@ -383,6 +405,16 @@ def _attempt(
 ) -> Attempt:
     trx = item.trx or (result.client_trx_id if result is not None else "")
     return Attempt(item.operation, item.ui, trx, item.to, result, error, latency_s, at)
+
+
+def _hold(store: Store, asks: Sequence[_Ask], by: str, at: datetime) -> set[int]:
+    """In one transaction: renew `by`'s claims on the asks' intents and count an attempt for
+    the changes among those still held; the ids held."""
+    with store.batch():
+        held = store.keep_claims([ask.intent.id for ask in asks], by=by, at=at)
+        kept = [ask for ask in asks if ask.intent.id in held]
+        store.note_sending([a.intent.id for a in kept if a.item.operation != "verify"], at=at)
+    return held
 
 
 def _record(store: Store, rows: list[_Row], at: datetime) -> None:

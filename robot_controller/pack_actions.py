@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fmd.codes.model import PackIdentifier
@@ -22,6 +22,7 @@ from fmd.hub.resilient import SafeHub
 from robot_controller.outbox import replay
 from robot_controller.pack_rules import PackAction, Planned, plan
 from robot_controller.store import DEFAULT_ROBOT, Intent, Store
+from robot_controller.store.intents import CLAIM_LEASE
 
 StoreCall = Callable[..., Awaitable[Any]]
 
@@ -75,11 +76,16 @@ async def send(
     *,
     clock: Callable[[], datetime],
     run: StoreCall = asyncio.to_thread,
+    claimant: str = DEFAULT_ROBOT,
+    lease: timedelta = CLAIM_LEASE,
 ) -> Sent:
-    """Send a committed pack action through the outbox's replay of its pack alone."""
+    """Send a committed pack action through the outbox's replay of its pack alone, as robot
+    `claimant`'s (whose lock the caller holds; `lease`: how long another daemon's claim on one
+    of the pack's intents holds)."""
     report = await replay(
-        store, hub, clock=clock, run=run, finished_packs_only=True, tokens=[intent.token]
-    )
+        store, hub, clock=clock, run=run, finished_packs_only=True, tokens=[intent.token],
+        claimant=claimant, lease=lease,
+    )  # fmt: skip
     history: list[Intent] = await run(store.intents_of, intent.token)
     now = next(i for i in history if i.id == intent.id)
     return Sent(now, report.stopped)

@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from fmd.hub import HubAuthFailed, HubClient, HubUnavailable, MockHub
 from fmd.hub.master_data import MasterData, MasterDataError, load_master_data
@@ -51,6 +53,7 @@ from robot_controller.robot.modbus import ModbusRobot, ModbusTimeouts
 from robot_controller.robot.serial import SerialRobot
 from robot_controller.robot.sim import SimRobot
 from robot_controller.store import DEFAULT_ROBOT, Store, StoreMissing, locks
+from robot_controller.store.errors import store_name
 from robot_controller.store.locks import StoreLock
 from scanners.base import Scanner, ScannerError
 from scanners.camera import CameraScanner, Region
@@ -143,6 +146,7 @@ async def build_daemon(
             on_routed=on_routed,
             robot_name=config.robot.name,
             location=config.site.location,
+            claim_lease=timedelta(seconds=config.store.claim_lease_s),
         )
         opened.push_async_callback(pipeline.aclose)
         checkpoints = await asyncio.to_thread(checkpointer, config, store, key, utc_now)
@@ -186,8 +190,11 @@ def _cannot_open(url: str) -> Iterator[None]:
     except StoreMissing as error:  # the URL points where there is no store, or no folder
         raise ConfigError(str(error)) from None
     except (SQLAlchemyError, OSError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(f"store: cannot open {url}: {reason}") from None
+        cause = error.orig if isinstance(error, DBAPIError) else error  # the driver's own words
+        text = str(cause).strip()
+        reason = text.splitlines()[0] if text else type(error).__name__
+        name = store_name(make_url(url))  # never the password
+        raise ConfigError(f"store: cannot open {name}: {reason}") from None
 
 
 async def open_scanners(config: Config) -> list[Scanner]:

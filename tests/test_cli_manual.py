@@ -137,8 +137,9 @@ def test_a_supply_keyed_in_is_committed_to_the_outbox_before_it_is_sent(config: 
     assert call.client_trx_id == intent.client_trx_id
     actions = [event.action for event in rows(config, audit_events)]
     assert actions == [
-        "scan.recorded", "pack.returned", "outbox.queued", "hub.manual", "outbox.done",
-    ]  # fmt: skip
+        "scan.recorded", "pack.returned", "outbox.queued", "outbox.sending", "hub.manual",
+        "outbox.done",
+    ]  # fmt: skip  # counted as sent before it left: a replay beside it asks first
 
 
 def test_a_supply_from_product_code_and_serial_alone_needs_no_intent(config: Path) -> None:

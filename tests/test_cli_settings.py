@@ -293,19 +293,25 @@ def test_a_serial_scanner_that_is_not_there_is_one_line(tmp_path: Path) -> None:
         ("bogus://", "store.url: bogus is not a store"),
         ("mysql://robot@db.example/fmd", "store.url: mysql is not a store"),
         ("sqlite://", "store.url: a store in memory"),
-        (f"postgresql://postgres@{CLOSED}/fmd?connect_timeout=2", "Connection refused"),
+        (f"postgresql://fmd:s3cret@{CLOSED}/fmd?connect_timeout=2", "Connection refused"),
     ],
     ids=["missing-folder", "bogus", "mysql", "memory", "postgres-unreachable"],
 )
 @pytest.mark.parametrize(
     "command",
-    [["run"], ["outbox", "status"], ["outbox", "undo", "1", "--reason", "r", "--actor", "a"]],
+    [
+        ["run"],
+        ["outbox", "status"],
+        ["outbox", "replay"],
+        ["outbox", "undo", "1", "--reason", "r", "--actor", "a"],
+    ],
 )
 def test_a_store_url_that_cannot_be_used_is_one_line(
     tmp_path: Path, url: str, named: str, command: list[str]
 ) -> None:
     path = site(tmp_path, store={"url": url})
-    refused(runner.invoke(app, [*command, "--config", str(path)]), named)
+    line = refused(runner.invoke(app, [*command, "--config", str(path)]), named)
+    assert "s3cret" not in line  # a server's URL is named without its password
 
 
 def test_outbox_status_creates_no_store_and_says_there_is_none(

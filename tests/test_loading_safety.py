@@ -8,7 +8,6 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -52,10 +51,6 @@ LOCATION = "ward-pharmacy"
 HOSPITAL = SitePolicy(mode="hospital")
 
 
-def open_store(tmp_path: Path) -> Store:
-    return Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
-
-
 def events(logs: Logs, name: str) -> list[str]:
     return [e["log_level"] for e in logs if e["event"] == name]
 
@@ -66,14 +61,14 @@ def column(store: Store, query: str, **params: object) -> object:
 
 
 async def test_a_stopped_robot_gets_no_pack_and_the_hub_no_change_until_it_runs_again(
-    tmp_path: Path, logs: Logs
+    store_url: str, logs: Logs
 ) -> None:
     delivery = generate_delivery(4, seed=31, suspect_rate=0.0, today=TODAY)
     hub = MockHub(seed=1)
     seed_hub(hub, delivery)
     robot = SimRobot()
     await robot.command(MachineCommand.STOP)
-    store = open_store(tmp_path)
+    store = Store.open(store_url)
     scanner = FedScanner()
     pipeline = Pipeline(store=store, hub=ResilientHub(hub.client(LOCATION)), robot=robot,
                         site=HOSPITAL, resume_every_s=0.01)  # fmt: skip
@@ -112,12 +107,12 @@ class StopsBetweenCheckAndJob(SimRobot):
 
 
 async def test_a_job_refused_after_its_decommission_is_returned_and_flagged_with_the_undo(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     delivery = generate_delivery(1, seed=32, suspect_rate=0.0, today=TODAY)
     hub = MockHub(seed=1)
     seed_hub(hub, delivery)
-    store = open_store(tmp_path)
+    store = Store.open(store_url)
     pipeline = Pipeline(store=store, hub=ResilientHub(hub.client(LOCATION)),
                         robot=StopsBetweenCheckAndJob(), site=HOSPITAL)  # fmt: skip
     await pipeline.run([FedScanner.of(delivery.raws)])
@@ -138,9 +133,9 @@ class EmptyTransfer(SimRobot):
 
 
 async def test_a_scan_without_a_pack_at_the_transfer_point_moves_nothing(
-    tmp_path: Path, logs: Logs
+    store_url: str, logs: Logs
 ) -> None:
-    store = open_store(tmp_path)
+    store = Store.open(store_url)
     robot = EmptyTransfer()
     pipeline = Pipeline(store=store, hub=ResilientHub(MockHub(seed=1).client(LOCATION)),
                         robot=robot, site=HOSPITAL)  # fmt: skip
@@ -161,11 +156,11 @@ class SecondMaster(SimRobot):
         return await super().execute(job)
 
 
-async def test_another_master_halts_loading_and_flags_what_was_in_flight(tmp_path: Path) -> None:
+async def test_another_master_halts_loading_and_flags_what_was_in_flight(store_url: str) -> None:
     delivery = generate_delivery(6, seed=33, suspect_rate=0.0, today=TODAY)
     hub = MockHub(seed=1)
     seed_hub(hub, delivery)
-    store = open_store(tmp_path)
+    store = Store.open(store_url)
     robot = SecondMaster()
     pipeline = Pipeline(store=store, hub=ResilientHub(hub.client(LOCATION)), robot=robot,
                         site=HOSPITAL)  # fmt: skip
@@ -216,7 +211,7 @@ class Outage(RelayClient):
 
 
 async def test_packs_shelved_during_an_outage_are_decommissioned_once_verified_clean(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     delivery = generate_delivery(12, seed=34, suspect_rate=0.3, today=TODAY)
     hub = MockHub(seed=1)
@@ -224,7 +219,7 @@ async def test_packs_shelved_during_an_outage_are_decommissioned_once_verified_c
     await supply_elsewhere(hub, delivery)
     before = dict(hub.state_changes_by_pack)
     outage = Outage(hub.client(LOCATION))
-    store = open_store(tmp_path)
+    store = Store.open(store_url)
     scanner = FedScanner()
     site = SitePolicy(mode="hospital", offline="shelve_then_verify")
     hub_now = ResilientHub(outage, retry=RetryPolicy(attempts=1),
@@ -264,14 +259,14 @@ class CrashAfterVerify(RelayClient):
 
 
 async def test_a_verify_is_committed_before_it_is_sent_and_recovery_resends_its_id(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     delivery = generate_delivery(30, seed=35, suspect_rate=1.0, today=TODAY)
     hub = MockHub(seed=1)
     seed_hub(hub, delivery)
     raw = next(r for r, p in zip(delivery.raws, delivery.packs, strict=True)
                if p.kind is Kind.UNKNOWN_SERIAL)  # fmt: skip
-    store = open_store(tmp_path)
+    store = Store.open(store_url)
     now = datetime.now(UTC)
     token = store.record_scan(Scan(raw, None, "bench", now), at=now)
     crashed = Pipeline(store=store, hub=ResilientHub(CrashAfterVerify(hub.client(LOCATION))),
@@ -297,13 +292,13 @@ async def test_a_verify_is_committed_before_it_is_sent_and_recovery_resends_its_
 
 @pytest.mark.parametrize("drain", [True, False], ids=["drained", "reported"])
 async def test_at_the_end_of_a_finite_input_the_outbox_is_drained_or_reported(
-    tmp_path: Path, logs: Logs, drain: bool
+    store_url: str, logs: Logs, drain: bool
 ) -> None:
     delivery = generate_delivery(3, seed=36, suspect_rate=0.0, today=TODAY)
     hub = MockHub(seed=1)
     seed_hub(hub, delivery)
     outage = Outage(hub.client(LOCATION))
-    store = open_store(tmp_path)
+    store = Store.open(store_url)
     site = SitePolicy(mode="hospital", offline="shelve_then_verify")
     resilient = ResilientHub(outage, retry=RetryPolicy(attempts=1),
                              breaker=CircuitBreaker(cooldown_s=0.01))  # fmt: skip
@@ -349,12 +344,12 @@ class GoneAtDecommission(RelayClient):
 
 @pytest.mark.parametrize("lands", [True, False], ids=["landed", "never-arrived"])
 async def test_an_unanswered_decommission_of_a_quarantined_pack_is_asked_about_never_resent(
-    tmp_path: Path, lands: bool
+    store_url: str, lands: bool
 ) -> None:
     delivery = generate_delivery(1, seed=38, suspect_rate=0.0, today=TODAY)
     hub = MockHub(seed=1)
     seed_hub(hub, delivery)
-    store = open_store(tmp_path)
+    store = Store.open(store_url)
     gone = GoneAtDecommission(hub.client(LOCATION), lands=lands)
     pipeline = Pipeline(store=store, hub=ResilientHub(gone, retry=RetryPolicy(attempts=1)),
                         robot=SimRobot(), site=HOSPITAL)  # fmt: skip

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -26,9 +25,9 @@ from tests.support.relay import RelayClient
 
 
 async def test_packs_loaded_while_the_hub_was_down_are_verified_once_it_is_back(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    delivery, hub, store = world(tmp_path, 12, seed=31, suspect_rate=0.3)
+    delivery, hub, store = world(store_url, 12, seed=31, suspect_rate=0.3)
     hub.set_faults(timeout_rate=1.0)
     pipeline = Pipeline(store=store, hub=quick(hub), robot=SimRobot(), site=SitePolicy())
     await pipeline.run([ScriptedScanner(delivery.raws)])
@@ -47,9 +46,9 @@ async def test_packs_loaded_while_the_hub_was_down_are_verified_once_it_is_back(
 
 
 async def test_a_decommission_whose_answer_was_lost_is_confirmed_not_sent_again(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    delivery, hub, store = world(tmp_path, 1, seed=32)
+    delivery, hub, store = world(store_url, 1, seed=32)
     ui = delivery.packs[0].ui
     token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
     store.queue_intent(token, ui, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="lost-1", at=NOW)
@@ -63,8 +62,8 @@ async def test_a_decommission_whose_answer_was_lost_is_confirmed_not_sent_again(
     assert store.outbox_counts() == {("decommission", "done"): 1}
 
 
-async def test_an_undo_past_its_ten_days_is_flagged_not_sent(tmp_path: Path) -> None:
-    delivery, hub, store = world(tmp_path, 1, seed=33)
+async def test_an_undo_past_its_ten_days_is_flagged_not_sent(store_url: str) -> None:
+    delivery, hub, store = world(store_url, 1, seed=33)
     ui = delivery.packs[0].ui
     token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
     store.queue_intent(token, ui, HubOperation.UNDO, Reason.SUPPLIED, trx="undo-1",
@@ -98,8 +97,8 @@ class DownAfter(RelayClient):
         return await self.inner.mixed(items)
 
 
-async def test_a_replay_stops_when_the_hub_goes_away_and_keeps_the_rest(tmp_path: Path) -> None:
-    delivery, hub, store = world(tmp_path, 5, seed=34)
+async def test_a_replay_stops_when_the_hub_goes_away_and_keeps_the_rest(store_url: str) -> None:
+    delivery, hub, store = world(store_url, 5, seed=34)
     queue_all(store, delivery, HubOperation.VERIFY, prefix="v", reason=None)
 
     hub_for_one_bulk = quick(DownAfter(hub.client(LOCATION), 1))
@@ -111,9 +110,9 @@ async def test_a_replay_stops_when_the_hub_goes_away_and_keeps_the_rest(tmp_path
 
 
 async def test_the_daemon_replays_its_outbox_in_the_background_while_loading(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    delivery, hub, store = world(tmp_path, 40, seed=35, hub=MockHub(seed=1, timeout_rate=1.0))
+    delivery, hub, store = world(store_url, 40, seed=35, hub=MockHub(seed=1, timeout_rate=1.0))
     routed = 0
 
     def hub_back_after_ten(*_: object) -> None:
@@ -135,10 +134,10 @@ async def test_the_daemon_replays_its_outbox_in_the_background_while_loading(
 
 
 async def test_a_replay_cut_short_remembers_what_it_sent_and_asks_first_next_time(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     # a hub that would not repeat its first answer to a re-sent transaction id
-    delivery, hub, store = world(tmp_path, 1, seed=36, hub=MockHub(seed=1, remembered_trx=0))
+    delivery, hub, store = world(store_url, 1, seed=36, hub=MockHub(seed=1, remembered_trx=0))
     ui = delivery.packs[0].ui
     token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
     store.queue_intent(token, ui, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="cut-1", at=NOW)
@@ -163,8 +162,8 @@ async def test_a_replay_cut_short_remembers_what_it_sent_and_asks_first_next_tim
     assert hub.alerts == []
 
 
-async def test_a_pack_fed_again_while_its_change_waits_is_held_back(tmp_path: Path) -> None:
-    delivery, hub, store = world(tmp_path, 1, seed=37)
+async def test_a_pack_fed_again_while_its_change_waits_is_held_back(store_url: str) -> None:
+    delivery, hub, store = world(store_url, 1, seed=37)
     ui = delivery.packs[0].ui
     first = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
     store.queue_intent(first, ui, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="wait-1", at=NOW)
@@ -197,9 +196,9 @@ def test_the_replay_report_counts_each_status_and_names_the_suspects() -> None:
 
 
 async def test_a_decommission_made_for_a_pack_that_missed_the_shelf_can_be_undone(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    delivery, hub, store = world(tmp_path, 2, seed=37)
+    delivery, hub, store = world(store_url, 2, seed=37)
     pipeline = Pipeline(store=store, hub=quick(hub), robot=SimRobot(), site=SitePolicy("hospital"))
     await pipeline.run([ScriptedScanner(delivery.raws)])
     await pipeline.aclose()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -25,9 +24,9 @@ def state_of(hub: MockHub, ui: PackIdentifier) -> tuple[PackState, tuple[Reason,
 
 
 async def test_many_pending_decommissions_go_in_a_few_mixed_requests_each_under_its_trx(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    delivery, hub, store = world(tmp_path, 2 * BULK_SIZE + 10, seed=41)
+    delivery, hub, store = world(store_url, 2 * BULK_SIZE + 10, seed=41)
     queued = queue_all(store, delivery, HubOperation.DECOMMISSION, prefix="d")
     wire = Counting(hub.client(LOCATION))
 
@@ -56,10 +55,10 @@ class LosesTheFirstAnswer(RelayClient):
 
 
 async def test_a_lost_mixed_answer_is_confirmed_by_verifies_and_changes_nothing_twice(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     # a hub that forgets trx ids: a blind re-send would be processed (and alert) again
-    delivery, hub, store = world(tmp_path, 12, seed=42, hub=MockHub(seed=1, remembered_trx=0))
+    delivery, hub, store = world(store_url, 12, seed=42, hub=MockHub(seed=1, remembered_trx=0))
     queued = queue_all(store, delivery, HubOperation.DECOMMISSION, prefix="d")
 
     first = await replay(store, quick(LosesTheFirstAnswer(hub.client(LOCATION))), clock=at_now)
@@ -105,9 +104,9 @@ class LeavesOneOut(RelayClient):
 
 @pytest.mark.parametrize("applied", [True, False])
 async def test_an_item_left_out_of_the_answer_stays_pending_and_is_asked_about_next_time(
-    tmp_path: Path, applied: bool
+    store_url: str, applied: bool
 ) -> None:
-    delivery, hub, store = world(tmp_path, 4, seed=43)
+    delivery, hub, store = world(store_url, 4, seed=43)
     queued = queue_all(store, delivery, HubOperation.DECOMMISSION, prefix="d")
     left_out = queued[1]
 
@@ -127,9 +126,9 @@ async def test_an_item_left_out_of_the_answer_stays_pending_and_is_asked_about_n
 
 
 async def test_a_change_sent_before_is_verified_first_and_only_what_did_not_land_goes_again(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    delivery, hub, store = world(tmp_path, 6, seed=44, hub=MockHub(seed=1, remembered_trx=0))
+    delivery, hub, store = world(store_url, 6, seed=44, hub=MockHub(seed=1, remembered_trx=0))
     queued = queue_all(store, delivery, HubOperation.DECOMMISSION, prefix="d")
     client = hub.client(LOCATION)
     for intent in queued:  # every one sent, its answer lost; only the even ones reached the hub
@@ -153,8 +152,8 @@ async def test_a_change_sent_before_is_verified_first_and_only_what_did_not_land
     assert hub.alerts == []
 
 
-async def test_undo_items_name_the_decommission_they_undo(tmp_path: Path) -> None:
-    delivery, hub, store = world(tmp_path, 3, seed=45)
+async def test_undo_items_name_the_decommission_they_undo(store_url: str) -> None:
+    delivery, hub, store = world(store_url, 3, seed=45)
     decommissions = queue_all(store, delivery, HubOperation.DECOMMISSION, prefix="d")
     assert (await replay(store, quick(hub), clock=at_now)).done == 3
     undos = [
@@ -174,8 +173,8 @@ async def test_undo_items_name_the_decommission_they_undo(tmp_path: Path) -> Non
     assert {state_of(hub, i.ui)[0] for i in decommissions} == {PackState.ACTIVE}
 
 
-async def test_confirm_intents_are_only_verified_never_sent_again(tmp_path: Path) -> None:
-    delivery, hub, store = world(tmp_path, 3, seed=46)
+async def test_confirm_intents_are_only_verified_never_sent_again(store_url: str) -> None:
+    delivery, hub, store = world(store_url, 3, seed=46)
     queued = queue_all(store, delivery, HubOperation.DECOMMISSION, prefix="d")
     client = hub.client(LOCATION)
     for intent in queued:  # sent, answer lost, and the pack missed the shelf
@@ -196,10 +195,10 @@ async def test_confirm_intents_are_only_verified_never_sent_again(tmp_path: Path
     assert state_of(hub, queued[2].ui)[0] is PackState.ACTIVE
 
 
-async def test_a_throttled_bulk_leaves_its_items_pending_and_unsent(tmp_path: Path) -> None:
+async def test_a_throttled_bulk_leaves_its_items_pending_and_unsent(store_url: str) -> None:
     # one request in any second, and the second never ends
     hub = MockHub(seed=1, rate_limit_per_s=1, monotonic=lambda: 0.0)
-    delivery, hub, store = world(tmp_path, 4, seed=47, hub=hub)
+    delivery, hub, store = world(store_url, 4, seed=47, hub=hub)
     queue_all(store, delivery, HubOperation.DECOMMISSION, prefix="d")
 
     report = await replay(store, quick(hub), clock=at_now, bulk_size=2)
@@ -247,9 +246,9 @@ class AnotherMarket(RelayClient):
     ids=["never-sent", "sent-before", "sent-before-known-intermarket"],
 )
 async def test_a_pack_of_another_market_has_its_change_sent_on_its_own(
-    tmp_path: Path, sent_before: bool, known: bool
+    store_url: str, sent_before: bool, known: bool
 ) -> None:
-    delivery, hub, store = world(tmp_path, 4, seed=48)
+    delivery, hub, store = world(store_url, 4, seed=48)
     queued = queue_all(store, delivery, HubOperation.DECOMMISSION, prefix="d")
     if sent_before:  # answers lost: each pack's state is asked first
         for intent in queued:
@@ -281,11 +280,11 @@ class StopsAfterSending(RelayClient):
 
 
 async def test_a_bulk_in_flight_when_the_process_stopped_is_asked_about_before_it_goes_again(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     # a hub that forgets trx ids (as the REST dialect carries none): a blind re-send would
     # decommission each pack a second time
-    delivery, hub, store = world(tmp_path, 6, seed=43, hub=MockHub(seed=1, remembered_trx=0))
+    delivery, hub, store = world(store_url, 6, seed=43, hub=MockHub(seed=1, remembered_trx=0))
     queue_all(store, delivery, HubOperation.DECOMMISSION, prefix="s")
     with pytest.raises(Stopped):
         await replay(store, quick(StopsAfterSending(hub.client(LOCATION))), clock=at_now)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -61,7 +60,7 @@ class Loaded:
 
 
 async def load(
-    tmp_path: Path,
+    url: str,
     delivery: Delivery,
     *,
     site: SitePolicy,
@@ -71,7 +70,7 @@ async def load(
     hub = hub or MockHub(seed=3)
     seed_hub(hub, delivery)
     await supply_elsewhere(hub, delivery)
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}", location=LOCATION)
+    store = Store.open(url, location=LOCATION)
     robot = SimRobot()
     pipeline = Pipeline(
         store=store,
@@ -98,9 +97,9 @@ def site(request: pytest.FixtureRequest) -> SitePolicy:
 
 @pytest.mark.parametrize("kind", list(Kind))
 async def test_each_kind_of_pack_takes_its_expected_route(
-    tmp_path: Path, site: SitePolicy, kind: Kind
+    sqlite_url: str, site: SitePolicy, kind: Kind
 ) -> None:
-    loaded = await load(tmp_path, every_kind(), site=site)
+    loaded = await load(sqlite_url, every_kind(), site=site)
     expected = next(p.expected_route for p in loaded.delivery.packs if p.kind is kind)
     routes = loaded.routes(kind)
     assert routes
@@ -109,9 +108,9 @@ async def test_each_kind_of_pack_takes_its_expected_route(
 
 
 async def test_hospital_mode_decommissions_every_shelved_pack_and_nothing_else(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    loaded = await load(tmp_path, every_kind(), site=SitePolicy(mode="hospital"))
+    loaded = await load(store_url, every_kind(), site=SitePolicy(mode="hospital"))
     shelved = [
         p
         for p, t in zip(loaded.delivery.packs, loaded.tokens, strict=True)
@@ -133,14 +132,14 @@ async def test_hospital_mode_decommissions_every_shelved_pack_and_nothing_else(
     )
 
 
-async def test_community_mode_only_verifies(tmp_path: Path) -> None:
-    loaded = await load(tmp_path, every_kind(), site=SitePolicy(mode="community"))
+async def test_community_mode_only_verifies(sqlite_url: str) -> None:
+    loaded = await load(sqlite_url, every_kind(), site=SitePolicy(mode="community"))
     assert loaded.rows("verifications", operation="decommission") == []
     assert loaded.store.summary()["decommissioned"] == 0
 
 
-async def test_alerts_enter_the_register_with_the_hubs_alert_id(tmp_path: Path) -> None:
-    loaded = await load(tmp_path, every_kind(), site=SitePolicy())
+async def test_alerts_enter_the_register_with_the_hubs_alert_id(store_url: str) -> None:
+    loaded = await load(store_url, every_kind(), site=SitePolicy())
     register = {row.alert_id for row in loaded.rows("alerts")}
     assert register == {alert.alert_id for alert in loaded.hub.alerts}
     assert len(register) == sum(
@@ -150,9 +149,9 @@ async def test_alerts_enter_the_register_with_the_hubs_alert_id(tmp_path: Path) 
 
 
 async def test_each_alert_opens_a_case_naming_its_pack_and_premises_and_the_pack_is_quarantined(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    loaded = await load(tmp_path, every_kind(), site=SitePolicy())
+    loaded = await load(store_url, every_kind(), site=SitePolicy())
     scanned = {token: parse_scan(raw).ui for token, raw in loaded.store.raw_scans()}
     sent = {token: ui for token, ui in scanned.items() if ui is not None}
     cases = loaded.store.alert_cases()
@@ -171,17 +170,17 @@ async def test_each_alert_opens_a_case_naming_its_pack_and_premises_and_the_pack
         assert pack.expiry_raw == sent[case.token].expiry_raw
 
 
-async def test_damaged_and_expired_scans_never_reach_the_hub(tmp_path: Path) -> None:
-    loaded = await load(tmp_path, every_kind(), site=SitePolicy())
+async def test_damaged_and_expired_scans_never_reach_the_hub(sqlite_url: str) -> None:
+    loaded = await load(sqlite_url, every_kind(), site=SitePolicy())
     for pack in loaded.delivery.packs:
         if pack.kind in (Kind.DAMAGED, Kind.EXPIRED):
             assert loaded.hub.history(pack.ui.product_code, pack.ui.serial) == []
 
 
 async def test_a_duplicated_serial_is_shelved_once_and_quarantined_without_a_hub_alert(
-    tmp_path: Path, site: SitePolicy
+    sqlite_url: str, site: SitePolicy
 ) -> None:
-    loaded = await load(tmp_path, every_kind(), site=site)
+    loaded = await load(sqlite_url, every_kind(), site=site)
     for pack in loaded.delivery.packs:
         if pack.kind is Kind.DUPLICATE:
             same = [
@@ -195,25 +194,25 @@ async def test_a_duplicated_serial_is_shelved_once_and_quarantined_without_a_hub
     assert not any(a.return_code == "NMVS_NC_PCK_22" for a in loaded.hub.alerts)
 
 
-async def test_the_robot_receives_packs_in_scan_order(tmp_path: Path) -> None:
-    loaded = await load(tmp_path, generate_delivery(60, seed=2, today=TODAY), site=SitePolicy())
+async def test_the_robot_receives_packs_in_scan_order(sqlite_url: str) -> None:
+    loaded = await load(sqlite_url, generate_delivery(60, seed=2, today=TODAY), site=SitePolicy())
     assert list(loaded.robot.moves) == loaded.tokens
     assert set(loaded.robot.moves.values()) == {1}
 
 
-async def test_every_step_is_in_the_audit_chain(tmp_path: Path) -> None:
-    loaded = await load(tmp_path, every_kind(), site=SitePolicy())
+async def test_every_step_is_in_the_audit_chain(store_url: str) -> None:
+    loaded = await load(store_url, every_kind(), site=SitePolicy())
     check = loaded.store.check_audit_chain()
     assert check.ok
     assert check.events > 5 * len(loaded.delivery.packs)
 
 
 async def test_a_hub_that_never_answers_quarantines_every_pack_and_loses_none(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     hub = MockHub(seed=1, timeout_rate=1.0)
     delivery = generate_delivery(20, seed=4, suspect_rate=0.0, today=TODAY)
-    loaded = await load(tmp_path, delivery, site=SitePolicy(), hub=hub)
+    loaded = await load(store_url, delivery, site=SitePolicy(), hub=hub)
     assert set(loaded.routes(Kind.GENUINE)) == {"quarantined"}
     assert loaded.store.summary()["lost"] == 0
     assert all(row.why == "hub-unavailable" for row in loaded.rows("outcomes"))
@@ -246,12 +245,12 @@ class LoseReplies(RelayClient):
 
 @pytest.mark.parametrize("landed", [True, False], ids=["change-landed", "change-lost"])
 async def test_a_lost_decommission_reply_is_checked_before_any_resend(
-    tmp_path: Path, landed: bool
+    store_url: str, landed: bool
 ) -> None:
     hub = MockHub(seed=1)
     delivery = generate_delivery(10, seed=8, suspect_rate=0.0, today=TODAY)
     client = LoseReplies(hub.client(LOCATION), landed=landed)
-    loaded = await load(tmp_path, delivery, site=SitePolicy(), hub=hub, client=client)
+    loaded = await load(store_url, delivery, site=SitePolicy(), hub=hub, client=client)
     assert set(loaded.routes(Kind.GENUINE)) == {"shelved"}
     assert set(hub.state_changes_by_pack.values()) == {1}
     assert hub.alerts == []
@@ -259,7 +258,7 @@ async def test_a_lost_decommission_reply_is_checked_before_any_resend(
     assert len(sent) == (10 if landed else 20)  # a resend only when the first did not land
 
 
-async def test_verification_of_the_next_packs_overlaps_the_robots_move(tmp_path: Path) -> None:
+async def test_verification_of_the_next_packs_overlaps_the_robots_move(sqlite_url: str) -> None:
     hub = MockHub(seed=1, latency_s=0.02)
     delivery = generate_delivery(24, seed=9, suspect_rate=0.0, today=TODAY)
     seed_hub(hub, delivery)
@@ -277,7 +276,7 @@ async def test_verification_of_the_next_packs_overlaps_the_robots_move(tmp_path:
             finally:
                 in_flight -= 1
 
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    store = Store.open(sqlite_url)
     pipeline = Pipeline(
         store=store,
         hub=ResilientHub(Counting(inner)),
@@ -291,11 +290,11 @@ async def test_verification_of_the_next_packs_overlaps_the_robots_move(tmp_path:
     assert store.summary()["shelved"] == 24
 
 
-async def test_stopping_finishes_every_pack_already_taken(tmp_path: Path) -> None:
+async def test_stopping_finishes_every_pack_already_taken(store_url: str) -> None:
     delivery = generate_delivery(50, seed=6, suspect_rate=0.0, today=TODAY)
     hub = MockHub(seed=1)
     seed_hub(hub, delivery)
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    store = Store.open(store_url)
     stop = asyncio.Event()
     routed = 0
 
@@ -320,12 +319,12 @@ async def test_stopping_finishes_every_pack_already_taken(tmp_path: Path) -> Non
     assert summary["lost"] == 0
 
 
-def test_a_ui_with_an_invalid_expiry_is_still_recorded(tmp_path: Path) -> None:
+def test_a_ui_with_an_invalid_expiry_is_still_recorded(store_url: str) -> None:
     ui = PackIdentifier("GTIN", "09506000134352", "SN1", "B1", date(2028, 1, 31), "281340")
     raw = encode_gs1(ui)
 
     async def go() -> Store:
-        store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+        store = Store.open(store_url)
         pipeline = Pipeline(
             store=store,
             hub=ResilientHub(MockHub().client(LOCATION)),
@@ -341,12 +340,12 @@ def test_a_ui_with_an_invalid_expiry_is_still_recorded(tmp_path: Path) -> None:
 
 
 async def test_the_same_ui_from_two_scanners_at_once_is_shelved_only_once(
-    tmp_path: Path, site: SitePolicy
+    store_url: str, site: SitePolicy
 ) -> None:
     delivery = generate_delivery(1, seed=12, suspect_rate=0.0, today=TODAY)
     hub = MockHub(seed=1)
     seed_hub(hub, delivery)
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    store = Store.open(store_url)
     pipeline = Pipeline(
         store=store, hub=ResilientHub(hub.client(LOCATION)), robot=SimRobot(), site=site
     )
@@ -371,12 +370,12 @@ class Jammed(SimRobot):
 
 
 async def test_a_robot_failure_flags_that_pack_and_loading_goes_on(
-    tmp_path: Path, logs: Logs
+    store_url: str, logs: Logs
 ) -> None:
     delivery = generate_delivery(6, seed=13, suspect_rate=0.0, today=TODAY)
     hub = MockHub(seed=1)
     seed_hub(hub, delivery)
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    store = Store.open(store_url)
     pipeline = Pipeline(store=store, hub=ResilientHub(hub.client(LOCATION)), robot=Jammed(),
                         site=SitePolicy())  # fmt: skip
     await pipeline.run([ScriptedScanner(delivery.raws)])
@@ -403,11 +402,11 @@ class Buggy(RelayClient):
         return await self.inner.verify(ui, trx=trx)
 
 
-async def test_an_internal_error_rejects_the_pack_as_an_internal_error(tmp_path: Path) -> None:
+async def test_an_internal_error_rejects_the_pack_as_an_internal_error(sqlite_url: str) -> None:
     delivery = generate_delivery(3, seed=13, suspect_rate=0.0, today=TODAY)
     hub = MockHub(seed=1)
     client = Buggy(hub.client(LOCATION), delivery.packs[1].ui.serial)
-    loaded = await load(tmp_path, delivery, site=SitePolicy(), hub=hub, client=client)
+    loaded = await load(sqlite_url, delivery, site=SitePolicy(), hub=hub, client=client)
     assert loaded.outcomes[2] == ("rejected", "internal-error")
     assert [loaded.outcomes[t][0] for t in (1, 3)] == ["shelved"] * 2
     [job] = loaded.rows("robot_jobs", token=2)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from fmd.codes import parse_scan
 from fmd.codes.model import PackIdentifier
@@ -25,13 +24,13 @@ SHELVE = Decision(Action.SHELVE, Why.VERIFIED, "active", decommission_to=Reason.
 
 
 async def test_every_half_done_pack_is_finished_without_a_second_decommission(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     delivery = generate_delivery(5, seed=21, suspect_rate=0.0, today=NOW.date())
     hub = MockHub(seed=1)
     seed_hub(hub, delivery)
     client = hub.client(LOCATION)
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    store = Store.open(store_url)
     raw = delivery.raws
     tokens = [store.record_scan(Scan(r, None, "bench", NOW), at=NOW) for r in raw]
     parsed = [parse_scan(r) for r in raw]
@@ -70,12 +69,12 @@ async def test_every_half_done_pack_is_finished_without_a_second_decommission(
 
 
 async def test_a_pack_decided_yesterday_that_expired_overnight_is_not_shelved(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     delivery = generate_delivery(1, seed=22, suspect_rate=0.0, today=NOW.date())
     expiry = delivery.packs[0].ui.expiry
     assert expiry is not None
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    store = Store.open(store_url)
     raw = delivery.raws[0]
     token = store.record_scan(Scan(raw, None, "bench", NOW), at=NOW)
     shelve = Decision(Action.SHELVE, Why.VERIFIED)
@@ -92,12 +91,12 @@ async def test_a_pack_decided_yesterday_that_expired_overnight_is_not_shelved(
 
 
 async def test_a_twin_of_a_recovered_pack_is_caught_before_its_decommission(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     delivery = generate_delivery(1, seed=23, suspect_rate=0.0, today=NOW.date())
     hub = MockHub(seed=1)
     seed_hub(hub, delivery)
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    store = Store.open(store_url)
     raw = delivery.raws[0]
     first, twin = (store.record_scan(Scan(raw, None, "bench", NOW), at=NOW) for _ in range(2))
     store.record_decision(first, Stage.VERIFY, parse_scan(raw), SHELVE, at=NOW)  # then a crash
@@ -131,12 +130,12 @@ class ForgetsTrxIds(RelayClient):
 
 
 async def test_a_decommission_in_flight_at_a_crash_is_asked_about_before_it_is_sent_again(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     delivery = generate_delivery(1, seed=22, suspect_rate=0.0, today=NOW.date())
     hub = MockHub(seed=1)
     seed_hub(hub, delivery)
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    store = Store.open(store_url)
     token = store.record_scan(Scan(delivery.raws[0], None, "bench", NOW), at=NOW)
     store.record_decision(token, Stage.VERIFY, parse_scan(delivery.raws[0]), SHELVE, at=NOW)
     ui = delivery.packs[0].ui

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
+
+import sqlalchemy as sa
 
 from fmd.hub import MockHub
 from fmd.hub.resilient import CircuitBreaker, ResilientHub, RetryPolicy
@@ -16,6 +17,7 @@ from robot_controller.pipeline import Pipeline
 from robot_controller.robot.base import Job, JobCode, JobReason
 from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
+from robot_controller.store.schema import jobs, outcomes
 from scanners.base import Scan
 from scanners.script import ScriptedScanner
 from simulators.delivery import Kind, generate_delivery, seed_hub, supply_elsewhere
@@ -41,7 +43,7 @@ class OpenScanner:
 
 
 async def test_a_shelved_pack_whose_deferred_check_fails_is_retrieved_to_quarantine(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     delivery = generate_delivery(30, seed=8, suspect_rate=0.5, today=TODAY)
     suspects = [p for p in delivery.packs if p.kind in SUSPECT_ON_THE_SHELF]
@@ -50,7 +52,7 @@ async def test_a_shelved_pack_whose_deferred_check_fails_is_retrieved_to_quarant
     seed_hub(hub, delivery)
     await supply_elsewhere(hub, delivery)
     hub.timeout_rate = 1.0  # the national system is away while the delivery is loaded
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    store = Store.open(store_url)
     robot = SimRobot()
     resilient = ResilientHub(
         hub.client("ward"),
@@ -92,23 +94,22 @@ async def test_a_shelved_pack_whose_deferred_check_fails_is_retrieved_to_quarant
     assert all(routes[t][0] == "shelved" for t in genuine)
     assert all(robot.moves[t] == 2 for t in retrieved)  # shelved once, retrieved once
     assert not retrieved & set(robot.shelf.values())
-    jobs = store.engine.connect().exec_driver_sql(
-        "SELECT token FROM robot_jobs WHERE code = ?", (int(JobCode.RETRIEVE_TO_QUARANTINE),)
-    )
-    assert sorted(row[0] for row in jobs) == sorted(retrieved)
+    with store.engine.connect() as conn:
+        query = sa.select(jobs.c.token).where(jobs.c.code == JobCode.RETRIEVE_TO_QUARANTINE)
+        assert sorted(conn.execute(query).scalars()) == sorted(retrieved)
     assert store.check_audit_chain().ok
     store.close()
 
 
 async def test_suspects_found_by_an_offline_replay_are_retrieved_by_the_next_daemon(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     delivery = generate_delivery(20, seed=9, suspect_rate=0.5, today=TODAY)
     hub = MockHub(seed=2)
     seed_hub(hub, delivery)
     await supply_elsewhere(hub, delivery)
     hub.timeout_rate = 1.0
-    store = Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    store = Store.open(store_url)
     site = SitePolicy(mode="community", offline="shelve_then_verify")
 
     def pipeline(robot: SimRobot, replay_every_s: float | None) -> Pipeline:
@@ -148,8 +149,7 @@ async def test_suspects_found_by_an_offline_replay_are_retrieved_by_the_next_dae
     routes = store.outcomes()
     assert all(routes[t][0] == "quarantined" for t in due[1:])
     assert routes[cut_off][0] == "shelved"  # where it is, only the operator can tell …
-    flagged = store.engine.connect().exec_driver_sql(
-        "SELECT flagged FROM outcomes WHERE token = ?", (cut_off,)
-    )
-    assert flagged.scalar_one() == 1  # … and is asked to
+    with store.engine.connect() as conn:
+        flagged = sa.select(outcomes.c.flagged).where(outcomes.c.token == cut_off)
+        assert conn.execute(flagged).scalar_one() is True  # … and is asked to
     store.close()

@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from fmd.codes.model import PackIdentifier
-from fmd.hub import MockHub
+from fmd.hub import MockHub, Reason
 from fmd.hub.resilient import ResilientHub
 from fmd.policy import SitePolicy, Why
 from robot_controller.pipeline import Pipeline
@@ -60,14 +60,14 @@ def test_two_writers_on_one_file_extend_one_audit_chain(sqlite_url: str) -> None
         second.close()
 
 
-def test_processes_writing_one_sqlite_store_at_once_take_turns(sqlite_url: str) -> None:
-    Store.open(sqlite_url).close()
-    results = run_together([store_child("write", sqlite_url, "25") for _ in range(3)])
+def test_processes_writing_one_store_at_once_extend_one_audit_chain(store_url: str) -> None:
+    Store.open(store_url).close()
+    results = run_together([store_child("write", store_url, "25") for _ in range(3)])
     assert [code for code, _ in results] == [0, 0, 0], results
-    store = Store.open(sqlite_url)
+    store = Store.open(store_url)
     try:
         assert store.summary()["packs"] == 75
-        assert store.check_audit_chain() == ChainCheck(ok=True, events=75)
+        assert store.check_audit_chain() == ChainCheck(ok=True, events=75)  # seq 1…75, no fork
     finally:
         store.close()
 
@@ -319,3 +319,17 @@ def events_per_pack(engine: sa.Engine) -> Counter[tuple[int, str]]:
                 continue
             counted[(int(subject.removeprefix("pack:")), kind)] += 1
     return counted
+
+
+def test_what_waits_for_a_robot_counts_its_own_packs_alone(store_url: str) -> None:
+    store = Store.open(store_url)
+    try:
+        for n, robot in enumerate(("robot-a", "robot-b", "robot-b")):
+            token = store.record_scan(scan(), at=AT, robot=robot)
+            store.queue_intent(token, UI, HubOperation.DECOMMISSION, Reason.SUPPLIED,
+                               trx=f"t-{n}", at=AT)  # fmt: skip
+        assert store.outbox_counts(robot="robot-a") == {("decommission", "pending"): 1}
+        assert store.outbox_counts(robot="robot-b") == {("decommission", "pending"): 2}
+        assert store.outbox_counts() == {("decommission", "pending"): 3}  # the whole store
+    finally:
+        store.close()

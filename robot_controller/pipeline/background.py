@@ -53,9 +53,11 @@ async def watch_undo_deadlines(steps: PackSteps, watch: UndoDeadlineWatch) -> No
 
 
 async def pending(steps: PackSteps) -> int:
-    """How many intents wait in the outbox."""
+    """How many intents of this robot's packs wait in the outbox."""
     ctx = steps.context
-    counts: dict[tuple[str, str], int] = await ctx.call(ctx.store.outbox_counts)
+    counts: dict[tuple[str, str], int] = await ctx.call(
+        ctx.store.outbox_counts, robot=ctx.robot_name
+    )
     return sum(n for (_, status), n in counts.items() if status == IntentStatus.PENDING)
 
 
@@ -68,7 +70,7 @@ async def replay_once(steps: PackSteps) -> int | None:
     try:
         report = await replay(
             ctx.store, ctx.hub, clock=ctx.clock, concurrency=2, run=ctx.call,
-            finished_packs_only=True,
+            finished_packs_only=True, claimant=ctx.robot_name, lease=ctx.claim_lease,
         )  # fmt: skip
     except Exception as error:
         log.exception("outbox.replay_failed", error=repr(error))
@@ -91,9 +93,12 @@ async def drain(steps: PackSteps, *, timeout_s: float, every_s: float = 1.0) -> 
 
 
 async def report_left(steps: PackSteps) -> int:
-    """Warn about what still waits in the outbox as the daemon ends; how many intents."""
+    """Warn about what of this robot's packs still waits in the outbox as the daemon ends; how
+    many intents."""
     ctx = steps.context
-    counts: dict[tuple[str, str], int] = await ctx.call(ctx.store.outbox_counts)
+    counts: dict[tuple[str, str], int] = await ctx.call(
+        ctx.store.outbox_counts, robot=ctx.robot_name
+    )
     pending = {op: n for (op, status), n in counts.items() if status == IntentStatus.PENDING}
     left = sum(pending.values())
     if left:

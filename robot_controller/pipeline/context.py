@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fmd.codes import ParsedScan
@@ -15,6 +15,7 @@ from fmd.policy import Decision, SitePolicy
 from robot_controller.robot.base import Robot
 from robot_controller.states import Route
 from robot_controller.store import Intent, Store
+from robot_controller.store.intents import CLAIM_LEASE
 
 StoreCall = Callable[..., Awaitable[Any]]
 """Runs a store call on the store's own thread and awaits its commit."""
@@ -42,6 +43,7 @@ class Context:
     call: StoreCall
     robot_name: str = "robot"  # recorded on its scans and jobs; recovery takes only its own
     location: str | None = None  # the premises ([site] location), kept on its decommissions
+    claim_lease: timedelta = CLAIM_LEASE  # another daemon's outbox claims
 
 
 @dataclass(frozen=True, slots=True)

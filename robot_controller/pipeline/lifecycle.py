@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -25,6 +25,7 @@ from robot_controller.pipeline.robot_turn import RESUME_EVERY_S, RobotTurn
 from robot_controller.pipeline.steps import OnRouted, PackSteps, internal_error
 from robot_controller.robot.base import Robot
 from robot_controller.store import Store, StoreUnwritable
+from robot_controller.store.intents import CLAIM_LEASE
 from robot_controller.store.runner import StoreRunner
 from scanners.base import Scan, Scanner
 
@@ -57,6 +58,7 @@ class Pipeline:
         decommission_ahead: int = 4,
         robot_name: str = "robot",
         location: str | None = None,
+        claim_lease: timedelta = CLAIM_LEASE,
     ) -> None:
         """`hub` is behind the resilience wrapper (`ResilientHub`); `replay_every_s`: how often
         the outbox is replayed in the background while loading (None: never; `fmd-robot outbox
@@ -66,16 +68,27 @@ class Pipeline:
         meanwhile sends back at most that many decommissioned packs, flagged with their undo);
         `robot_name`: the robot this pipeline drives, among those sharing the store;
         `location`: the premises (`[site] location`), kept on each decommission so that its
-        undo is allowed here only (Art. 13)."""
+        undo is allowed here only (Art. 13); `claim_lease`: how long another daemon's claim on
+        an outbox intent holds (a shared PostgreSQL store)."""
         self.store = store
         self.hub = hub
         self.robot = robot
         self.window = window
         self.replay_every_s = replay_every_s
+        self.robot_name = robot_name
         self.decommission_ahead = max(1, decommission_ahead)
         self._db = StoreRunner(store)
         context = Context(
-            store, hub, robot, site, separators, clock, self._db.call, robot_name, location
+            store,
+            hub,
+            robot,
+            site,
+            separators,
+            clock,
+            self._db.call,
+            robot_name,
+            location,
+            claim_lease,
         )
         turn = RobotTurn(robot, resume_every_s=resume_every_s)
         self.steps = PackSteps(context, on_routed, turn=turn)

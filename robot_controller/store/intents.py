@@ -1,9 +1,16 @@
-"""The outbox: state changes for the hub, committed before they are sent, kept until settled."""
+"""The outbox: state changes for the hub, committed before they are sent, kept until settled.
+
+Daemons sharing one PostgreSQL store claim the intents they replay (`claim`): a claim names the
+robot whose daemon sends the intent (`claimed_by`, one live daemon per robot name by the robot
+lock) and when it last held it (`claimed_at`); it is renewed before each request that carries
+the intent (`keep`) and released when the intent settles or the replay ends (`release`). A claim
+older than the lease belongs to a daemon that died or stays away, and another may take it over.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -15,10 +22,16 @@ from fmd.hub.contract import ManualEntry, Reason
 from robot_controller.states import HubOperation, IntentStatus
 from robot_controller.store.audit import actor_event, pack_event
 from robot_controller.store.codec import full_ui_columns, intent_of
-from robot_controller.store.records import Intent
-from robot_controller.store.schema import outbox, outcomes
+from robot_controller.store.records import DEFAULT_ROBOT, Intent
+from robot_controller.store.schema import of_robot, outbox, outcomes, scans
 from robot_controller.store.statements import HotPath
 from robot_controller.store.transactions import Written
+
+CLAIM_LEASE = timedelta(minutes=10)
+"""How long a claim holds without being renewed: longer than any one request to the hub (a
+mixed bulk waits up to a minute for its answer), so a live daemon's claim never lapses while
+its request is out; a daemon killed mid-replay leaves its claims to the others after this."""
+UNCLAIMED = {"claimed_by": sa.null(), "claimed_at": sa.null()}
 
 
 def _settle(*, counted: bool = False) -> ClauseElement:
@@ -33,6 +46,7 @@ def _settle(*, counted: bool = False) -> ClauseElement:
             last_code=sa.bindparam("code"),
             attempts=attempts,
             updated_at=sa.bindparam("at"),
+            **UNCLAIMED,  # settled (or asked again later): no daemon holds it any more
         )
         .returning(outbox.c.token)
     )
@@ -56,9 +70,11 @@ def add(
     location: str | None = None,
     actor: str | None = None,
     note: str | None = None,
+    claimed_by: str | None = None,
 ) -> Written[Intent]:
     """Queue an intent (`location`: the premises queueing it); one a person asked for
-    (`actor`, with their reason `note`) is audited in their name."""
+    (`actor`, with their reason `note`) is audited in their name; `claimed_by`: the process
+    that sends it itself, at once (no replay takes it within the lease)."""
     status = IntentStatus.PENDING
     row = {
         "token": token,
@@ -74,6 +90,8 @@ def add(
         "note": note,
         "location": location,
     }
+    if claimed_by is not None:
+        row |= {"claimed_by": claimed_by, "claimed_at": at}
     intent_id = int(sql.insert(conn, outbox, row, returning="id").fetchone()[0])
     where: dict[str, Any] = {} if location is None else {"location": location}
     if actor is None:
@@ -140,7 +158,7 @@ def cancel_unsent(conn: Connection, token: int, at: datetime, keep_verify: bool)
     cancelled = conn.execute(
         outbox.update()
         .where(pending, unsent)
-        .values(status=IntentStatus.CANCELLED.value, updated_at=at)
+        .values(status=IntentStatus.CANCELLED.value, updated_at=at, **UNCLAIMED)
         .returning(outbox.c.id, outbox.c.operation)
     ).all()
     confirmed = conn.execute(
@@ -172,12 +190,118 @@ def pending(
 ) -> list[Intent]:
     """Intents still waiting for the hub, oldest first (optionally of finished packs only, or
     of the packs `tokens` only)."""
-    where: list[Any] = [outbox.c.status == IntentStatus.PENDING]
+    return [intent_of(row) for row in conn.execute(select(_waiting(finished_packs_only, tokens)))]
+
+
+def unheld(
+    conn: Connection,
+    by: str,
+    at: datetime,
+    lease: timedelta,
+    *,
+    finished_packs_only: bool,
+    tokens: Collection[int] | None = None,
+) -> list[Intent]:
+    """The pending intents `by` may send on a store one daemon holds (SQLite): all of them but
+    those another process claimed within `lease` to send itself (a pack keyed in by hand)."""
+    held = (
+        outbox.c.claimed_by.is_not(None)
+        & (outbox.c.claimed_by != by)
+        & (outbox.c.claimed_at >= at - lease)
+    )
+    where = [*_waiting(finished_packs_only, tokens), ~held]
+    return [intent_of(row) for row in conn.execute(select(where))]
+
+
+def _waiting(finished_packs_only: bool, tokens: Collection[int] | None) -> list[Any]:
+    """The conditions on intents still waiting for the hub (of finished packs only, of the
+    packs `tokens` only)."""
+    where: list[Any] = [outbox.c.status == IntentStatus.PENDING.value]
     if finished_packs_only:
         where.append(outbox.c.token.in_(sa.select(outcomes.c.token)))
     if tokens is not None:
         where.append(outbox.c.token.in_(tokens))
-    return [intent_of(row) for row in conn.execute(select(where))]
+    return where
+
+
+def claim(
+    conn: Connection,
+    by: str,
+    at: datetime,
+    lease: timedelta,
+    *,
+    finished_packs_only: bool,
+    tokens: Collection[int] | None = None,
+) -> Written[list[Intent]]:
+    """Claim for robot `by`'s daemon the pending intents it is to send now, oldest first
+    (optionally of finished packs only, or of the packs `tokens` only), on a store daemons
+    share.
+
+    It takes the intents of its own robot's packs (or of the packs `tokens`, whoever's: a pack
+    action sends its own) that no daemon holds; those it holds itself
+    (its robot's name is one live daemon's: a claim in its name is a dead predecessor's, whose
+    requests ended with it); and any other whose claim, or when unclaimed its last change, is
+    older than `lease`: another robot's daemon that died, or has not replayed for that long.
+    An intent another daemon holds within its lease is never taken: it may be in flight. Rows
+    another daemon is claiming at this moment are skipped (`FOR UPDATE SKIP LOCKED`), not
+    waited for. Taking over another robot's intent is audited.
+    """
+    stale = sa.func.coalesce(outbox.c.claimed_at, outbox.c.updated_at) < at - lease
+    ours: sa.ColumnElement[bool] = outbox.c.claimed_by.is_(None)
+    if tokens is None:  # named packs are asked for whoever's they are; else its own robot's
+        ours = ours & outbox.c.token.in_(sa.select(scans.c.id).where(of_robot(by)))
+    where = [*_waiting(finished_packs_only, tokens), (outbox.c.claimed_by == by) | ours | stale]
+    owner = sa.select(sa.func.coalesce(scans.c.robot, DEFAULT_ROBOT)).where(
+        scans.c.id == outbox.c.token
+    )
+    picked = (
+        sa.select(outbox.c.id, outbox.c.claimed_by.label("held_by"),
+                  owner.scalar_subquery().label("owner"))
+        .where(*where)
+        .with_for_update(of=outbox, skip_locked=True)
+        .cte("picked")
+    )  # fmt: skip
+    claimed = conn.execute(
+        outbox.update()
+        .where(outbox.c.id == picked.c.id)
+        .values(claimed_by=by, claimed_at=at)
+        .returning(*outbox.c, picked.c.held_by, picked.c.owner)
+    )
+    rows = sorted(claimed, key=lambda row: int(row.id))
+    events = tuple(
+        pack_event(at, "outbox.taken_over", row.token, f"from {row.held_by or row.owner}",
+                   intent=row.id, by=by)
+        for row in rows
+        if (row.held_by or row.owner) != by
+    )  # fmt: skip
+    return Written([intent_of(row) for row in rows], events)
+
+
+def keep(conn: Connection, ids: Sequence[int], by: str, at: datetime) -> Written[set[int]]:
+    """Renew robot `by`'s claims on the pending intents in `ids`, just before a request carries
+    them; the ids it still holds (another daemon took over the rest after the lease: they are
+    that one's to send now)."""
+    held = conn.execute(
+        outbox.update()
+        .where(
+            outbox.c.id.in_(ids),
+            outbox.c.claimed_by == by,
+            outbox.c.status == IntentStatus.PENDING.value,
+        )
+        .values(claimed_at=at)
+        .returning(outbox.c.id)
+    )
+    return Written({int(row.id) for row in held}, ())
+
+
+def release(conn: Connection, by: str) -> Written[None]:
+    """Give up robot `by`'s claims on the intents it leaves pending (its replay ended)."""
+    conn.execute(
+        outbox.update()
+        .where(outbox.c.status == IntentStatus.PENDING.value, outbox.c.claimed_by == by)
+        .values(**UNCLAIMED)
+    )
+    return Written(None, ())
 
 
 def change_pending(conn: Connection, ui: PackIdentifier | ManualEntry) -> bool:
@@ -195,9 +319,11 @@ def change_pending(conn: Connection, ui: PackIdentifier | ManualEntry) -> bool:
     return conn.execute(query).first() is not None
 
 
-def counts(conn: Connection) -> dict[tuple[str, str], int]:
-    """How many intents there are per (operation, status)."""
+def counts(conn: Connection, robot: str | None = None) -> dict[tuple[str, str], int]:
+    """How many intents there are per (operation, status) (of `robot`'s packs alone, if given)."""
     query = sa.select(outbox.c.operation, outbox.c.status, sa.func.count()).group_by(
         outbox.c.operation, outbox.c.status
     )
+    if robot is not None:
+        query = query.where(outbox.c.token.in_(sa.select(scans.c.id).where(of_robot(robot))))
     return {(str(op), str(status)): cast(int, n) for op, status, n in conn.execute(query)}

@@ -13,9 +13,8 @@ from fmd.codes.model import PackIdentifier
 from robot_controller.states import HubOperation, IntentStatus, Route
 from robot_controller.store import intents
 from robot_controller.store.codec import intent_of
-from robot_controller.store.queries import of_robot
 from robot_controller.store.records import Intent, KnownPack
-from robot_controller.store.schema import decisions, outbox, outcomes, scans
+from robot_controller.store.schema import decisions, of_robot, outbox, outcomes, scans
 
 LANDED_CHANGES = (HubOperation.DECOMMISSION, HubOperation.CONFIRM, HubOperation.UNDO)
 

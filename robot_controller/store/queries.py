@@ -15,8 +15,16 @@ from robot_controller.robot.base import Job, JobCode, JobReason
 from robot_controller.states import HubOperation, IntentStatus, JobStatus, Route
 from robot_controller.store import intents
 from robot_controller.store.codec import decision_of, decode_raw, intent_of
-from robot_controller.store.records import DEFAULT_ROBOT, Intent, Unfinished
-from robot_controller.store.schema import alerts, decisions, jobs, outbox, outcomes, scans
+from robot_controller.store.records import Intent, Unfinished
+from robot_controller.store.schema import (
+    alerts,
+    decisions,
+    jobs,
+    of_robot,
+    outbox,
+    outcomes,
+    scans,
+)
 from robot_controller.store.statements import HotPath
 
 
@@ -99,11 +107,6 @@ def job(conn: Connection, job_id: int) -> Job:
         sa.select(jobs.c.code, jobs.c.token, jobs.c.reason).where(jobs.c.id == job_id)
     ).one()
     return Job(JobCode(row.code), row.token, JobReason(row.reason))
-
-
-def of_robot(robot: str) -> sa.ColumnElement[bool]:
-    """Scans taken by `robot`'s daemon (those recorded before names: the default robot's)."""
-    return sa.func.coalesce(scans.c.robot, DEFAULT_ROBOT) == robot
 
 
 def retrievals_due(conn: Connection, robot: str) -> tuple[list[int], list[int]]:

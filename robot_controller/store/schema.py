@@ -12,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from robot_controller.store.records import DEFAULT_ROBOT
+
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend (SQLite keeps no zone)."""
@@ -65,6 +67,12 @@ scans = sa.Table(
     _text("robot", nullable=True),  # the robot whose daemon took it (None: before 0002)
     sa.Index("ix_scans_recorded_at", "recorded_at"),
 )
+
+
+def of_robot(robot: str) -> sa.ColumnElement[bool]:
+    """Scans taken by `robot`'s daemon (those recorded before names: the default robot's)."""
+    return sa.func.coalesce(scans.c.robot, DEFAULT_ROBOT) == robot
+
 
 decisions = sa.Table(
     "decisions",  # what the scan parsed to and where the policy sent the pack

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine, make_url
 
@@ -58,6 +58,7 @@ class Store:
         self._chain = AuditChain(self._sql)
         self._tx = Transactions(engine, self._chain)
         self._journal = Journal(self._sql, location)
+        self._shared = engine.dialect.name == "postgresql"  # several daemons may write it
 
     @classmethod
     def open(cls, url: str, *, read_only: bool = False, location: str | None = None) -> Store:
@@ -173,12 +174,16 @@ class Store:
         trx: str,
         at: datetime,
         location: str | None = None,
+        claimed_by: str | None = None,
     ) -> Intent:
         """Commit a state change for the hub to the outbox (`location`: the premises queueing
-        it, `[site] location`; a person's pack action is `queue_pack_action`)."""
+        it, `[site] location`; a person's pack action is `queue_pack_action`); `claimed_by`:
+        the process that sends it at once, whose claim keeps every replay off it (see
+        `claim_intents`) until it is released or its lease passes."""
         operation = HubOperation(operation)
         return self._tx.write(lambda conn: intents.add(
-            self._sql, conn, token, ui, operation, reason, trx, at, location=location))  # fmt: skip
+            self._sql, conn, token, ui, operation, reason, trx, at, location=location,
+            claimed_by=claimed_by))  # fmt: skip
 
     def note_sending(self, intent_ids: Sequence[int], *, at: datetime, sent: bool = True) -> None:
         """Count an attempt for these pending intents before they are sent (see
@@ -186,6 +191,39 @@ class Store:
         about before it is sent again. `sent` False takes the count back (throttled)."""
         if intent_ids:
             self._tx.write(lambda conn: intents.note_sending(conn, intent_ids, at, sent=sent))
+
+    def claim_intents(
+        self,
+        *,
+        by: str,
+        at: datetime,
+        lease: timedelta,
+        finished_packs_only: bool = False,
+        tokens: Collection[int] | None = None,
+    ) -> list[Intent]:
+        """The pending intents robot `by`'s daemon is to replay now, oldest first (optionally
+        of finished packs, or of the packs `tokens`, only), claimed for it (`intents.claim`) on
+        PostgreSQL, where daemons share the outbox; on SQLite, where one daemon holds the store
+        (`locks.hold_store`), every pending one but those a command claimed to send itself."""
+        if not self._shared:
+            with self._tx.read() as conn:
+                return intents.unheld(conn, by, at, lease, finished_packs_only=finished_packs_only,
+                                      tokens=tokens)  # fmt: skip
+        return self._tx.write(lambda conn: intents.claim(
+            conn, by, at, lease, finished_packs_only=finished_packs_only,
+            tokens=tokens))  # fmt: skip
+
+    def keep_claims(self, intent_ids: Sequence[int], *, by: str, at: datetime) -> set[int]:
+        """Renew robot `by`'s claims on these intents before a request carries them; the ids
+        it still holds (all of them on SQLite)."""
+        if not self._shared or not intent_ids:
+            return set(intent_ids)
+        return self._tx.write(lambda conn: intents.keep(conn, intent_ids, by, at))
+
+    def release_claims(self, *, by: str) -> None:
+        """Give up `by`'s claims on the intents it leaves pending (its replay ended, or the
+        command that sent one itself)."""
+        self._tx.write(lambda conn: intents.release(conn, by))
 
     def cancel_unsent(self, token: int, *, at: datetime, keep_verify: bool = False) -> None:
         """Cancel a pack's pending intents that must not be sent now that it missed the shelf:
@@ -271,10 +309,11 @@ class Store:
         with self._tx.read() as conn:
             return queries.unfinished(conn, robot)
 
-    def outbox_counts(self) -> dict[tuple[str, str], int]:
-        """How many intents there are per (operation, status)."""
+    def outbox_counts(self, *, robot: str | None = None) -> dict[tuple[str, str], int]:
+        """How many intents there are per (operation, status); with `robot`, of its packs
+        alone (on a shared store, what its daemon is to send)."""
         with self._tx.read() as conn:
-            return intents.counts(conn)
+            return intents.counts(conn, robot)
 
     def last_decision(self, token: int) -> Decision | None:
         """The newest decision recorded for a pack."""

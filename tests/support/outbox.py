@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 from fmd.codes.model import PackIdentifier
 from fmd.hub import BulkItem, BulkResult, HubClient, HubResult, MockHub, Reason
@@ -30,13 +29,13 @@ async def no_wait(_: float) -> None:
 
 
 def world(
-    tmp_path: Path, packs: int, *, seed: int, suspect_rate: float = 0.0, hub: MockHub | None = None
+    store_url: str, packs: int, *, seed: int, suspect_rate: float = 0.0, hub: MockHub | None = None
 ) -> tuple[Delivery, MockHub, Store]:
-    """A delivery, a national system that knows it, and a fresh store."""
+    """A delivery, a national system that knows it, and a fresh store at `store_url`."""
     delivery = generate_delivery(packs, seed=seed, suspect_rate=suspect_rate, today=NOW.date())
     hub = hub or MockHub(seed=1)
     seed_hub(hub, delivery)
-    return delivery, hub, Store.open(f"sqlite:///{tmp_path / 'fmd.db'}")
+    return delivery, hub, Store.open(store_url)
 
 
 def quick(inner: MockHub | HubClient) -> ResilientHub:
