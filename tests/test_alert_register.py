@@ -24,6 +24,7 @@ from hypothesis.stateful import (
 )
 
 from fmd.codes.model import ParsedScan
+from fmd.hub.contract import Reason
 from fmd.policy import Action, Decision, Why
 from robot_controller.alert_cases import (
     AlertCase,
@@ -33,7 +34,7 @@ from robot_controller.alert_cases import (
     transition,
 )
 from robot_controller.robot.base import Job, JobCode, JobOutcome, JobReason, JobResult
-from robot_controller.states import Route, Stage
+from robot_controller.states import HubOperation, IntentStatus, Route, Stage
 from robot_controller.store import Store
 from robot_controller.store.schema import alert_transitions, audit_events
 from scanners.base import Scan
@@ -329,6 +330,27 @@ def test_a_pack_retrieved_from_the_shelf_into_quarantine_is_in_the_inventory_sin
     assert (pack.token, pack.serial, pack.batch, pack.since, pack.why) == (
         token, "S1", "B-S1", later, "verified"
     )  # fmt: skip
+
+
+def test_a_pack_leaves_the_chute_when_it_is_destroyed_or_returned_to_its_supplier(
+    store: Store,
+) -> None:
+    destroyed = _routed(store, "S1", Route.QUARANTINED, Why.ALERT, AT, alert=1)
+    returned = _routed(store, "S2", Route.QUARANTINED, Why.ALERT, AT, alert=2)
+    locked = _routed(store, "S3", Route.QUARANTINED, Why.DUPLICATE, AT)
+    later = AT + timedelta(hours=2)
+    actions = ((destroyed, "S1", Reason.DESTROYED), (locked, "S3", Reason.LOCKED))
+    for token, serial, reason in actions:
+        ui = hub_pack(serial, batch=f"B-{serial}", expiry_raw="290131")
+        intent = store.queue_pack_action(token, ui, HubOperation.DECOMMISSION, reason,
+                                         trx=f"t-{serial}", at=later, actor="ann",
+                                         note="as agreed", location="ward-7")  # fmt: skip
+        assert [p.token for p in store.quarantine()].count(token) == 1  # not until it landed
+        store.settle_intent(intent.id, IntentStatus.DONE, "NMVS_SUCCESS", at=later)
+    assert returned in [p.token for p in store.quarantine()]
+    store.move_alert(2, "closed", cause="returned-to-supplier", reason="credit note 77",
+                     actor="ann", at=later)  # fmt: skip
+    assert [p.token for p in store.quarantine()] == [locked]  # a locked pack stays in the chute
 
 
 @pytest.mark.postgres

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fmd.codes.model import PackIdentifier
-from fmd.hub.contract import HubResult, ManualEntry
+from fmd.hub.contract import HubResult, ManualEntry, Reason
 from robot_controller.alert_cases import (
     AlertCase,
     AlertCause,
@@ -23,9 +23,9 @@ from robot_controller.alert_cases import (
     TransitionRefused,
     transition,
 )
-from robot_controller.states import Route
+from robot_controller.states import HubOperation, IntentStatus, Route
 from robot_controller.store.audit import actor_event
-from robot_controller.store.schema import alert_transitions, alerts, decisions, outcomes
+from robot_controller.store.schema import alert_transitions, alerts, decisions, outbox, outcomes
 from robot_controller.store.transactions import Written
 
 
@@ -163,11 +163,32 @@ def case(conn: Connection, alert: int) -> tuple[AlertCase, list[Transition]] | N
     return case_of(row), [_transition_of(step) for step in steps]
 
 
+LEAVE_THE_CHUTE = frozenset(
+    {Reason.DESTROYED, Reason.EXPORTED, Reason.SAMPLE, Reason.FREE_SAMPLE, Reason.STOLEN}
+)
+"""The pack actions after which a pack is no longer in the chute (it was destroyed, sent away,
+taken as a sample, or is gone); a LOCKED pack stays there."""
+
+
 def _in_quarantine() -> sa.ColumnElement[bool]:
     """The packs in the quarantine chute: their route is `quarantined` (sent there, or retrieved
-    there from the shelf). A pack leaves the chute only by a pack action (destroyed, returned to
-    the supplier…): once those are recorded, this is where their event is excluded."""
-    return outcomes.c.route == Route.QUARANTINED.value
+    there from the shelf), and they have not left it since: no pack action that takes it out
+    (`LEAVE_THE_CHUTE`) landed for it, and its alert case was not closed as returned to the
+    supplier."""
+    taken_out = sa.select(outbox.c.token).where(
+        outbox.c.status == IntentStatus.DONE.value,
+        outbox.c.operation == HubOperation.DECOMMISSION.value,
+        outbox.c.reason.in_([reason.value for reason in LEAVE_THE_CHUTE]),
+    )
+    returned = sa.select(alerts.c.token).where(
+        alerts.c.status == AlertState.CLOSED.value,
+        alerts.c.cause == AlertCause.RETURNED_TO_SUPPLIER.value,
+    )
+    return (
+        (outcomes.c.route == Route.QUARANTINED.value)
+        & outcomes.c.token.not_in(taken_out)
+        & outcomes.c.token.not_in(returned)
+    )
 
 
 def quarantine(conn: Connection) -> list[QuarantinedPack]:
