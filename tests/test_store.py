@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -227,3 +228,28 @@ def rolled_back_batch(store: Store) -> None:
     with store.batch():
         store.record_scan(scan(), at=AT)
         raise ZeroDivisionError
+
+
+def test_a_change_of_state_is_audited_with_the_values_it_replaced_and_set(store: Store) -> None:
+    token = store.record_scan(scan(), at=AT)
+    intent = store.queue_intent(
+        token, UI, HubOperation.DECOMMISSION, Reason.SUPPLIED, trx="t-9", at=AT
+    )
+    store.settle_intent(intent.id, IntentStatus.DONE, "NMVS_SUCCESS", at=AT)
+    store.finish(token, route=Route.SHELVED, why=Why.VERIFIED, message="", ui=UI, at=AT)
+    store.flag(token, "check the pack", at=AT)
+    with store.engine.connect() as conn:
+        changes = {
+            row.action: (json.loads(row.before), json.loads(row.after))
+            for row in conn.execute(sa.text("SELECT * FROM audit_events WHERE before IS NOT NULL"))
+        }
+    assert changes == {
+        "outbox.done": (
+            {"status": "pending", "last_code": None, "attempts": 0},
+            {"status": "done", "last_code": "NMVS_SUCCESS", "attempts": 1},
+        ),
+        "pack.flagged": (
+            {"flagged": False, "message": ""},
+            {"flagged": True, "message": "check the pack"},
+        ),
+    }

@@ -10,6 +10,7 @@ older than the lease belongs to a daemon that died or stays away, and another ma
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -20,7 +21,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from fmd.codes.model import PackIdentifier
 from fmd.hub.contract import ManualEntry, Reason
 from robot_controller.states import HubOperation, IntentStatus
-from robot_controller.store.audit import actor_event, pack_event
+from robot_controller.store.audit import actor_event, canonical_json, pack_event
 from robot_controller.store.codec import full_ui_columns, intent_of
 from robot_controller.store.records import DEFAULT_ROBOT, Intent
 from robot_controller.store.schema import of_robot, outbox, outcomes, scans
@@ -48,7 +49,17 @@ def _settle(*, counted: bool = False) -> ClauseElement:
             updated_at=sa.bindparam("at"),
             **UNCLAIMED,  # settled (or asked again later): no daemon holds it any more
         )
-        .returning(outbox.c.token)
+        .returning(outbox.c.token, outbox.c.attempts)
+    )
+    return statement
+
+
+def _as_it_was() -> ClauseElement:
+    """What settling an intent replaces (the audit event's `before`), its row locked."""
+    statement: ClauseElement = (
+        sa.select(outbox.c.status, outbox.c.last_code, outbox.c.attempts)
+        .where(outbox.c.id == sa.bindparam("intent"))
+        .with_for_update()
     )
     return statement
 
@@ -117,12 +128,18 @@ def settle(
 ) -> Written[None]:
     """An intent's new status after an attempt (one more attempt counted, unless `counted`
     before it was sent)."""
+    was = sql.execute(conn, _as_it_was, intent=intent_id).fetchone()
+    if was is None:
+        raise LookupError(f"no outbox intent {intent_id}")
     statement = _settle_counted if counted else _settle
     cursor = sql.execute(conn, statement, intent=intent_id, to=status.value, code=code, at=at)
-    row = cursor.fetchone()
-    if row is None:
-        raise LookupError(f"no outbox intent {intent_id}")
-    event = pack_event(at, f"outbox.{status}", int(row[0]), code or "", intent=intent_id)
+    token, attempts = cursor.fetchone()
+    was_status, last_code, tried = was
+    event = replace(
+        pack_event(at, f"outbox.{status}", int(token), code or "", intent=intent_id),
+        before=canonical_json({"status": was_status, "last_code": last_code, "attempts": tried}),
+        after=canonical_json({"status": status.value, "last_code": code, "attempts": attempts}),
+    )
     return Written(None, (event,))
 
 

@@ -6,6 +6,8 @@ itself: `Transactions.write` chains the returned events in the same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +21,7 @@ from fmd.policy import Decision, Why
 from robot_controller.robot.base import Job, JobOutcome, JobResult
 from robot_controller.states import JobStatus, Route, Stage
 from robot_controller.store.alert_register import case_row
-from robot_controller.store.audit import canonical_json, pack_event
+from robot_controller.store.audit import AuditEvent, canonical_json, pack_event
 from robot_controller.store.codec import (
     decision_columns,
     encode_raw,
@@ -47,6 +49,19 @@ def _finish_job() -> ClauseElement:
         )
     )
     return statement
+
+
+def _change_outcome(
+    conn: Connection, token: int, values: dict[str, Any], at: datetime
+) -> Callable[[AuditEvent], AuditEvent]:
+    """Change a pack's outcome row; returns what gives its audit event the values it replaced
+    (`before`) and set (`after`)."""
+    columns = [outcomes.c[name] for name in values]
+    was = conn.execute(sa.select(*columns).where(outcomes.c.token == token).with_for_update()).one()
+    conn.execute(outcomes.update().where(outcomes.c.token == token).values(**values, at=at))
+    before = canonical_json(dict(zip(values, was, strict=True)))
+    after = canonical_json(values)
+    return lambda event: replace(event, before=before, after=after)
 
 
 class Journal:
@@ -207,24 +222,18 @@ class Journal:
             + (outcome.message if outcome is not None and outcome.message else "outcome unknown")
         )
         self._finish_job(conn, job_id, outcome, message, at)
-        conn.execute(
-            outcomes.update()
-            .where(outcomes.c.token == token)
-            .values(route=route.value, message=message, flagged=not retrieved, at=at)
+        changed = _change_outcome(
+            conn, token, {"route": route.value, "message": message, "flagged": not retrieved}, at
         )
         action = "pack.retrieved" if retrieved else "pack.retrieve_failed"
-        event = pack_event(at, action, token, "deferred-check-failed", job=job_id)
+        event = changed(pack_event(at, action, token, "deferred-check-failed", job=job_id))
         return Written(route, (event,))
 
     def flag(self, conn: Connection, token: int, message: str, at: datetime) -> Written[None]:
         """Mark a finished pack for the operator's attention."""
-        conn.execute(
-            outcomes.update()
-            .where(outcomes.c.token == token)
-            .values(flagged=True, message=message, at=at)
-        )
-        return Written(None, (pack_event(at, "pack.flagged", token, "operator-check",
-                                         message=message),))  # fmt: skip
+        changed = _change_outcome(conn, token, {"flagged": True, "message": message}, at)
+        event = changed(pack_event(at, "pack.flagged", token, "operator-check", message=message))
+        return Written(None, (event,))
 
     def _finish_job(
         self, conn: Connection, job_id: int, outcome: JobOutcome | None, message: str, at: datetime
