@@ -166,11 +166,14 @@ def _files(
         yield _Signed(name, checkpoint)
 
 
+_FIELDS = {"head_hash": "head hash", "at": "time", "key_id": "key id", "signature": "signature"}
+"""A checkpoint's fields, as a finding names them."""
+
+
 def _differs(checkpoint: Checkpoint, row: CheckpointRow) -> str:
     other = Checkpoint.of(row)
-    names = [name for name in ("head_hash", "at", "key_id", "signature")
-             if getattr(checkpoint, name) != getattr(other, name)]  # fmt: skip
-    return ", ".join(name.replace("_", " ").replace("at", "time") for name in names)
+    return ", ".join(said for name, said in _FIELDS.items()
+                     if getattr(checkpoint, name) != getattr(other, name))  # fmt: skip
 
 
 def _against_chain(good: list[_Signed], chain: ChainWalk) -> list[Finding]:
