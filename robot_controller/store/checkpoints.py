@@ -120,8 +120,8 @@ class AuditSnapshot:
         query = sa.select(audit_events.c.id, audit_events.c.detail).where(
             audit_events.c.action == action
         )
-        rows = self._conn.execute(query.order_by(audit_events.c.id)).tuples()
-        return [(int(seq), _detail(str(text))) for seq, text in rows]
+        rows = self._conn.execute(query.order_by(audit_events.c.id))
+        return [(int(row.id), _detail(str(row.detail))) for row in rows]
 
     def walk(self, wanted: frozenset[int]) -> ChainWalk:
         """Re-compute the chain from its start (see `chain_walk.walk`)."""
