@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from robot_controller.alert_cases import AlertCase, AlertState, Transition, TransitionRefused
-from robot_controller.cli_common import ConfigOption, human, settings_of
+from robot_controller.cli_common import ConfigOption, existing_store, human, settings_of
 from robot_controller.config import ConfigError
 from robot_controller.console import fail, line, out
 from robot_controller.operator_console import WHY_WORDS
@@ -192,20 +192,14 @@ def alerts_transition(
     cause: scanner-or-process-error, undone-within-window, reported-to-authority or
     returned-to-supplier. Refused (exit 1, nothing changed) when the register does not allow
     it."""
-    settings = settings_of(config)
-    try:
-        store = open_store(settings.store.url)
-    except (ConfigError, StoreError) as error:
-        raise fail(str(error)) from None
-    try:
-        case = store.move_alert(alert, state, cause=cause, reason=reason, actor=actor,
-                                at=utc_now())  # fmt: skip
-    except TransitionRefused as error:
-        raise fail(str(error), code=1) from None
-    except StoreError as error:
-        raise fail(str(error)) from None
-    finally:
-        store.close()
+    with existing_store(settings_of(config)) as store:
+        try:
+            case = store.move_alert(alert, state, cause=cause, reason=reason, actor=actor,
+                                    at=utc_now())  # fmt: skip
+        except TransitionRefused as error:
+            raise fail(str(error), code=1) from None
+        except StoreError as error:
+            raise fail(str(error)) from None
     out.print(line(f"alert {case.id} is now {_state(case)}, by ", (actor.strip(), "bold")))
 
 

@@ -6,19 +6,17 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from robot_controller.cli_common import ConfigOption, settings_of
+from robot_controller.cli_common import ConfigOption, existing_store, settings_of
 from robot_controller.cli_log_app import log_app
 from robot_controller.cli_pack import JsonOption
-from robot_controller.config import Config, ConfigError
+from robot_controller.config import ConfigError
 from robot_controller.console import fail, line, out
 from robot_controller.logs import configure_logging
 from robot_controller.pipeline import utc_now
@@ -32,9 +30,7 @@ from robot_controller.proof.configured import (
 from robot_controller.proof.keys import KeyExists, generate, public_file
 from robot_controller.proof.retention import PruneOutcome, PruneRefused, prune_log
 from robot_controller.proof.verify import Report, verify
-from robot_controller.store import Store, StoreError
-from robot_controller.store.locks import sqlite_path
-from robot_controller.wiring import open_store
+from robot_controller.store import StoreError
 
 audit_app = typer.Typer(
     help="The provable log: its signing key, its checkpoints, and proof it was not altered.",
@@ -100,7 +96,7 @@ def audit_verify(
         keys = trusted_keys(settings, key or [])
     except ConfigError as error:
         raise fail(str(error)) from None
-    with _store(settings, read_only=True) as store:
+    with existing_store(settings, read_only=True) as store:
         try:
             report = verify(store, keys, folder)
         except (SQLAlchemyError, StoreError, TypeError, ValueError) as error:  # not our rows
@@ -150,7 +146,7 @@ def audit_checkpoint(config: ConfigOption = None) -> None:
     """Sign the chain's head now: a checkpoint in the store and its file in the folder."""
     settings = settings_of(config)
     configure_logging(level="warning", stream=sys.stderr)
-    with _store(settings) as store:
+    with existing_store(settings) as store:
         try:
             signer = checkpointer(settings, store, signing_key(settings), utc_now)
         except ConfigError as error:
@@ -185,7 +181,7 @@ def log_prune(
     settings = settings_of(config)
     configure_logging(level="warning", stream=sys.stderr)
     who = actor or getpass.getuser()
-    with _store(settings) as store:
+    with existing_store(settings) as store:
         try:
             key = signing_key(settings)
             signer = checkpointer(settings, store, key, utc_now)
@@ -220,24 +216,6 @@ def _said(outcome: PruneOutcome, who: str) -> str:
     if outcome.dry_run:
         return f"would prune {what}"
     return f"pruned {what}; recorded as pruned by {who}"
-
-
-@contextmanager
-def _store(settings: Config, *, read_only: bool = False) -> Iterator[Store]:
-    """The configured store, which must exist (usage error otherwise); migrated unless
-    `read_only`."""
-    url = settings.store.url
-    path = sqlite_path(make_url(url))
-    if path is not None and not path.is_file():
-        raise fail(f"store: {path.absolute()} does not exist (nothing recorded there yet)")
-    try:
-        store = open_store(url, read_only=read_only)
-    except (ConfigError, StoreError) as error:
-        raise fail(str(error)) from None
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _or_fail(step: Callable[[], T]) -> T:

@@ -1,19 +1,25 @@
-"""What the commands that reach the site's national system share: their configuration, the
-check that its hub exists outside a simulation, and the shape of one hub answer."""
+"""What the commands share: their configuration, the store they work on (which must exist), the
+check that the site's hub exists outside a simulation, and the shape of one hub answer."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from fmd.hub import HubResult
 from robot_controller.config import Config, ConfigError, MockHubConfig, load_config
 from robot_controller.console import fail, out
+from robot_controller.store import Store, StoreError
+from robot_controller.store.locks import sqlite_path
+from robot_controller.wiring import open_store
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML configuration file (default: embedded).")
@@ -26,6 +32,24 @@ def settings_of(config: Path | None) -> Config:
         return load_config(config)
     except ConfigError as error:
         raise fail(str(error)) from None
+
+
+@contextmanager
+def existing_store(settings: Config, *, read_only: bool = False) -> Iterator[Store]:
+    """The configured store, which must exist (usage error otherwise: a command that finds
+    nothing there creates nothing); migrated unless `read_only`."""
+    url = settings.store.url
+    path = sqlite_path(make_url(url))
+    if path is not None and not path.is_file():
+        raise fail(f"store: {path.absolute()} does not exist (nothing recorded there yet)")
+    try:
+        store = open_store(url, read_only=read_only)
+    except (ConfigError, StoreError) as error:
+        raise fail(str(error)) from None
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def real_hub(settings: Config) -> Config:

@@ -18,7 +18,14 @@ from fmd.policy import Action, Decision, Why
 from robot_controller.proof.retention import PruneOutcome, PruneRefused, Retention, prune_log
 from robot_controller.states import HubOperation, Stage
 from robot_controller.store import Store
-from robot_controller.store.schema import audit_prunes, decisions, scans
+from robot_controller.store.audit import actor_event, chain_hash
+from robot_controller.store.schema import (
+    audit_checkpoints,
+    audit_events,
+    audit_prunes,
+    decisions,
+    scans,
+)
 from tests.support.audit import AT, Attacker, Signed, signed_store
 
 UI = PackIdentifier("GTIN", "09506000134352", "SN1", "B1", date(2035, 1, 31), "350131")
@@ -45,11 +52,15 @@ def signed(store: Store, tmp_path: Path) -> Signed:
 
 
 def prune(signed: Signed, years: float, **options: object) -> PruneOutcome:
-    return prune_log(
+    """`log prune` at AT + `years`: the prune, then the new head signed."""
+    outcome = prune_log(
         signed.store, RETENTION, [signed.key.public], signed.folder,
         actor="c.officer", why="retention period passed",
         now=AT + timedelta(days=365.25 * years), **options,  # type: ignore[arg-type]
     )  # fmt: skip
+    if outcome.pruned is not None and not outcome.dry_run:
+        assert signed.checkpoints.now() is not None
+    return outcome
 
 
 def counts(store: Store) -> tuple[int, int]:
@@ -109,6 +120,37 @@ def test_a_prune_whose_record_was_removed_is_caught(signed: Signed) -> None:
     Attacker(signed.store).run("DELETE FROM audit_events WHERE action = 'log.pruned'")
     found = signed.found()
     assert ("prune", 10) in found
+
+
+def test_a_prune_never_signed_is_caught(signed: Signed) -> None:
+    """With the triggers in place and no key, a prune row lets the events up to a checkpoint
+    be deleted, and a `log.pruned` event can be hashed onto the chain: only a signature is out
+    of reach."""
+    with signed.store.engine.begin() as conn:
+        cut, head = conn.execute(
+            sa.select(audit_checkpoints.c.id, audit_checkpoints.c.head_hash).where(
+                audit_checkpoints.c.seq == 10
+            )
+        ).one()
+        conn.execute(audit_prunes.insert().values(
+            through_seq=10, head_hash=head, checkpoint=cut, events=10, actor="x", why="x", at=AT
+        ))  # fmt: skip
+        conn.execute(audit_events.delete().where(audit_events.c.id <= 10))
+        last: int = conn.execute(sa.select(sa.func.max(audit_events.c.id))).scalar_one()
+        prev: str = conn.execute(
+            sa.select(audit_events.c.hash).where(audit_events.c.id == last)
+        ).scalar_one()
+        event = actor_event(
+            signed.clock(), "x", "log.pruned", "log", "retention period passed",
+            before={"first_seq": 1}, after={"first_seq": 11},
+            through_seq=10, checkpoint=cut, events=10, packs=0,
+        )  # fmt: skip
+        conn.execute(audit_events.insert().values(
+            id=last + 1, at=event.at, actor=event.actor, action=event.action,
+            subject=event.subject, why=event.why, detail=event.detail, before=event.before,
+            after=event.after, prev_hash=prev, hash=chain_hash(last + 1, prev, event),
+        ))  # fmt: skip
+    assert signed.found() == {("prune", 10)}
 
 
 def test_a_pack_with_events_after_the_cut_keeps_its_rows(signed: Signed) -> None:

@@ -175,6 +175,8 @@ def test_a_file_whose_signature_was_altered_is_a_bad_signature(signed: Signed) -
     path.write_text(Checkpoint(checkpoint.seq, checkpoint.head_hash, checkpoint.at,
                                checkpoint.key_id, flipped).note)  # fmt: skip
     assert signed.found() == {("file-disagrees", 10), ("bad-signature", 10)}
+    disagrees = next(f for f in signed.verify().findings if f.kind == "file-disagrees")
+    assert disagrees.message.endswith("differs from it (signature)")
 
 
 def test_checked_against_the_wrong_key_every_checkpoint_is_named(

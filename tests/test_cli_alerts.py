@@ -166,11 +166,12 @@ def test_the_quarantine_inventory_lists_every_pack_in_the_chute_with_its_case(
     assert f"{len(packs)} packs in the quarantine chute." in out
 
 
-def test_the_reading_commands_create_no_store_and_say_so_in_one_line(tmp_path: Path) -> None:
+def test_no_command_creates_a_store_and_each_says_so_in_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "none.db"
     config = tmp_path / "site.toml"
     config.write_text(f'[site]\nlocation = "x"\n[store]\nurl = "sqlite:///{missing}"\n')
-    for args in (["list"], ["show", "1"], ["quarantine", "--json"]):
+    move = ["transition", "1", "investigating", "--reason", "r", "--actor", "a"]
+    for args in (["list"], ["show", "1"], ["quarantine", "--json"], move):
         code, out, err = alerts(*args, config=config)
         assert (code, out) == (2, ""), args
         assert len(err.strip().splitlines()) == 1

@@ -4,6 +4,8 @@ output, files and exit codes, on a store opened read-only."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -123,6 +125,19 @@ async def test_log_export_writes_the_audit_events(
     rows = path.read_text(encoding="utf-8").splitlines()
     assert rows[0].startswith("seq,at,actor,action,subject")
     assert f"{len(rows) - 1} audit event(s) written" in lines[0]
+
+
+async def test_an_out_that_is_no_file_is_refused_and_left_as_it_is(
+    loaded: Loaded, config: Path, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    span = ("--from", day(loaded), "--to", day(loaded))
+    assert fmd(config, "log", "export", "--out", str(fifo))[0] == 2
+    assert fmd(config, "report", *span, "--out", str(fifo))[0] == 2
+    assert fmd(config, "report", *span, "--format", "csv", "--out", str(tmp_path))[0] == 2
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert not [n for n in names(tmp_path) + names(tmp_path.parent) if n.endswith(".partial")]
 
 
 def test_the_log_commands_never_create_a_store(tmp_path: Path) -> None:

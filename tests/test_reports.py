@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from fmd.hub.rules import UNDO_WINDOW
 from fmd.policy import Why
+from robot_controller.alert_cases import AlertState
 from robot_controller.pipeline import utc_now
 from robot_controller.reports.csv_report import PACK_COLUMNS
 from robot_controller.reports.files import NothingToReport
@@ -138,6 +139,18 @@ async def test_a_pdf_report_is_a_pdf_with_pages(
     assert data.startswith(b"%PDF-")
     assert len(re.findall(rb"/Type /Page\b(?!s)", data)) >= 1
     assert not [name for name in names(tmp_path) if name.endswith(".partial")]
+
+
+async def test_an_alert_pdf_prints_a_transition_of_very_long_text(
+    loaded: Loaded, tmp_path: Path
+) -> None:
+    (case,) = (c for c in loaded.store.alert_cases() if c.state is AlertState.INVESTIGATING)
+    loaded.store.move_alert(case.id, AlertState.CLOSED, cause="scanner-or-process-error",
+                            reason="A" * 10_000, actor="B" * 10_000, at=loaded.ended)  # fmt: skip
+    path = tmp_path / "alerts.pdf"
+    make_report(loaded.store, ReportKind.ALERTS, Format.PDF, path, since=loaded.started,
+                until=loaded.ended + timedelta(seconds=1), now=loaded.ended)  # fmt: skip
+    assert path.read_bytes().startswith(b"%PDF-")
 
 
 @pytest.mark.parametrize(("kind", "fmt"), [(k, f) for k in ReportKind for f in Format])

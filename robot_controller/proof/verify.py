@@ -97,9 +97,9 @@ def verify(store: Store, keys: Sequence[PublicKey], folder: Path | None) -> Repo
     good = [_named(row) for row in good_rows]
     good += [s for s in unmatched if _vouches(s, trusted, findings)]
     findings += _against_chain(good, chain)
-    if prunes:
-        findings += _last_prune(prunes[-1], good_rows, pruned_events)
     signed = max((s.checkpoint.seq for s in good), default=chain.start[0])
+    if prunes:
+        findings += _last_prune(prunes[-1], good_rows, pruned_events, signed)
     return Report(
         events=chain.events,
         first_seq=chain.start[0] + 1,
@@ -166,11 +166,14 @@ def _files(
         yield _Signed(name, checkpoint)
 
 
+_FIELDS = {"head_hash": "head hash", "at": "time", "key_id": "key id", "signature": "signature"}
+"""A checkpoint's fields, as a finding names them."""
+
+
 def _differs(checkpoint: Checkpoint, row: CheckpointRow) -> str:
     other = Checkpoint.of(row)
-    names = [name for name in ("head_hash", "at", "key_id", "signature")
-             if getattr(checkpoint, name) != getattr(other, name)]  # fmt: skip
-    return ", ".join(name.replace("_", " ").replace("at", "time") for name in names)
+    return ", ".join(said for name, said in _FIELDS.items()
+                     if getattr(checkpoint, name) != getattr(other, name))  # fmt: skip
 
 
 def _against_chain(good: list[_Signed], chain: ChainWalk) -> list[Finding]:
@@ -205,9 +208,13 @@ def _against_chain(good: list[_Signed], chain: ChainWalk) -> list[Finding]:
 def _last_prune(
     prune: PruneRow,
     good: tuple[CheckpointRow, ...],
-    pruned_events: list[dict[str, object]],
+    pruned_events: list[tuple[int, dict[str, object]]],
+    signed: int,
 ) -> list[Finding]:
-    """The prune the chain starts after: at a good checkpoint of its cut, and recorded."""
+    """The prune the chain starts after: at a good checkpoint of its cut, and recorded by an
+    event a good checkpoint signs (`log prune` signs the new head): the triggers let anyone
+    who can write the store add a prune row and delete up to it, and hash a `log.pruned`
+    event, but not sign one."""
     name, seq = f"prune #{prune.id}", prune.through_seq
     findings = []
     at = next((row for row in good if row.id == prune.checkpoint), None)
@@ -215,12 +222,14 @@ def _last_prune(
         why = "is not a good checkpoint" if at is None else f"signs seq {at.seq}, not the cut"
         findings.append(Finding(Problem.PRUNE, seq, (
             f"{name} (through seq {seq}): its checkpoint #{prune.checkpoint} {why}")))  # fmt: skip
-    if not any(event.get("through_seq") == seq for event in pruned_events):
-        findings.append(
-            Finding(
-                Problem.PRUNE,
-                seq,
-                (f"{name} (through seq {seq}): no {PRUNED} event records it in the chain"),
-            )
-        )
+    recorded = [event_seq for event_seq, detail in pruned_events
+                if detail.get("through_seq") == seq]  # fmt: skip
+    if not recorded:
+        findings.append(Finding(Problem.PRUNE, seq, (
+            f"{name} (through seq {seq}): no {PRUNED} event records it in the chain")))  # fmt: skip
+    elif recorded[0] > signed:
+        findings.append(Finding(Problem.PRUNE, seq, (
+            f"{name} (through seq {seq}): its {PRUNED} event (seq {recorded[0]}) is signed by no "
+            "checkpoint, so anyone who can write the store could have made it (if the prune "
+            "was yours, `fmd-robot audit checkpoint` signs it)")))  # fmt: skip
     return findings

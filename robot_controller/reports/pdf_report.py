@@ -42,6 +42,9 @@ ROUTE_COLOURS = {
 }
 ALERT_COLOUR = colors.HexColor("#6a1b9a")
 MAX_UNDO_ROWS = 200  # more are in the CSV
+MAX_CELL = 600
+"""Characters of one table cell; the rest is in the CSV (a ReportLab table row cannot break
+across pages, and a longer text, say a 10,000-character reason, is taller than a page)."""
 _STYLES = getSampleStyleSheet()
 _GRID = TableStyle(
     [
@@ -64,10 +67,17 @@ def _small() -> Any:
     return style
 
 
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    if len(text) <= MAX_CELL:
+        return text
+    return f"{text[:MAX_CELL]}… ({len(text):,} characters: the CSV report has them all)"
+
+
 def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], widths: Sequence[float]) -> Table:
     small = _small()
     data = [[Paragraph(escape(h), small) for h in header]]
-    data += [[Paragraph(escape("" if v is None else str(v)), small) for v in row] for row in rows]
+    data += [[Paragraph(escape(_cell(v)), small) for v in row] for row in rows]
     table = Table(data, colWidths=list(widths), repeatRows=1)
     table.setStyle(_GRID)
     return table

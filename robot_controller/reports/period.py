@@ -33,12 +33,14 @@ def moment(text: str, *, end: bool, option: str) -> datetime:
             start = datetime.combine(day, time(), tzinfo=UTC)
             return start + timedelta(days=1) if end else start
         at = datetime.fromisoformat(spelled)
+        return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     except ValueError:
         raise BadPeriod(
             f"{option} {text!r} is not a date (YYYY-MM-DD) or a date and time "
             "(YYYY-MM-DDTHH:MM[:SS][+HH:MM])"
         ) from None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    except OverflowError:  # 9999-12-31 as --to, 0001-01-01T00:00+01:00
+        raise BadPeriod(f"{option} {text!r} is beyond the dates that can be read") from None
 
 
 def period_of(since: str | None, until: str | None) -> Period:

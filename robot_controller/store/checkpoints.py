@@ -115,11 +115,13 @@ class AuditSnapshot:
     def prunes(self) -> list[PruneRow]:
         return prunes(self._conn)
 
-    def actions(self, action: str) -> list[dict[str, object]]:
-        """The details of the events of one action (say, `log.pruned`), in seq order."""
-        query = sa.select(audit_events.c.detail).where(audit_events.c.action == action)
-        texts: list[str] = list(self._conn.execute(query.order_by(audit_events.c.id)).scalars())
-        return [_detail(text) for text in texts]
+    def actions(self, action: str) -> list[tuple[int, dict[str, object]]]:
+        """The seq and details of the events of one action (say, `log.pruned`), in seq order."""
+        query = sa.select(audit_events.c.id, audit_events.c.detail).where(
+            audit_events.c.action == action
+        )
+        rows = self._conn.execute(query.order_by(audit_events.c.id))
+        return [(int(row.id), _detail(str(row.detail))) for row in rows]
 
     def walk(self, wanted: frozenset[int]) -> ChainWalk:
         """Re-compute the chain from its start (see `chain_walk.walk`)."""
