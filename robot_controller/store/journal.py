@@ -55,11 +55,12 @@ def _change_outcome(
     conn: Connection, token: int, values: dict[str, Any], at: datetime
 ) -> Callable[[AuditEvent], AuditEvent]:
     """Change a pack's outcome row; returns what gives its audit event the values it replaced
-    (`before`) and set (`after`)."""
+    (`before`; None for a pack with no outcome yet, which nothing changes) and set (`after`)."""
     columns = [outcomes.c[name] for name in values]
-    was = conn.execute(sa.select(*columns).where(outcomes.c.token == token).with_for_update()).one()
+    held = sa.select(*columns).where(outcomes.c.token == token).with_for_update()
+    was = conn.execute(held).first()
     conn.execute(outcomes.update().where(outcomes.c.token == token).values(**values, at=at))
-    before = canonical_json(dict(zip(values, was, strict=True)))
+    before = None if was is None else canonical_json(dict(zip(values, was, strict=True)))
     after = canonical_json(values)
     return lambda event: replace(event, before=before, after=after)
 
