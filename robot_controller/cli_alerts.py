@@ -18,7 +18,13 @@ from rich.table import Table
 from rich.text import Text
 
 from robot_controller.alert_cases import AlertCase, AlertState, Transition, TransitionRefused
-from robot_controller.cli_common import ConfigOption, existing_store, human, settings_of
+from robot_controller.cli_common import (
+    ConfigOption,
+    existing_store,
+    human,
+    person_text,
+    settings_of,
+)
 from robot_controller.config import ConfigError
 from robot_controller.console import fail, line, out
 from robot_controller.operator_console import WHY_WORDS
@@ -192,6 +198,7 @@ def alerts_transition(
     cause: scanner-or-process-error, undone-within-window, reported-to-authority or
     returned-to-supplier. Refused (exit 1, nothing changed) when the register does not allow
     it."""
+    reason, actor = person_text("--reason", reason), person_text("--actor", actor)
     with existing_store(settings_of(config)) as store:
         try:
             case = store.move_alert(alert, state, cause=cause, reason=reason, actor=actor,

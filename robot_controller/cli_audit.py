@@ -13,7 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from robot_controller.cli_common import ConfigOption, existing_store, settings_of
+from robot_controller.cli_common import ConfigOption, existing_store, person_text, settings_of
 from robot_controller.cli_log_app import log_app
 from robot_controller.cli_pack import JsonOption
 from robot_controller.config import ConfigError
@@ -178,9 +178,10 @@ def log_prune(
     or nothing due), 1 the log does not verify, 2 usage error."""
     if not reason.strip():
         raise fail("--reason: give why the log is pruned")
+    reason = person_text("--reason", reason)
     settings = settings_of(config)
     configure_logging(level="warning", stream=sys.stderr)
-    who = actor or getpass.getuser()
+    who = person_text("--actor", actor) if actor is not None else getpass.getuser()
     with existing_store(settings) as store:
         try:
             key = signing_key(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,22 @@ from robot_controller.wiring import open_store
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML configuration file (default: embedded).")
 ]
+
+
+_NOT_IN_A_NAME = {0x85, 0x2028, 0x2029}  # next line, line and paragraph separators
+
+
+def person_text(option: str, value: str) -> str:
+    """What a person typed for `option` (a name, a reason) as the audit log keeps it: a usage
+    error when it holds control characters (a line break, a terminal escape), which would
+    break a line of the log or steer a terminal that shows it. (Whether it may be empty is
+    the caller's rule.)"""
+    text = value
+    bad = next((c for c in text if unicodedata.category(c) == "Cc" or ord(c) in _NOT_IN_A_NAME),
+               None)  # fmt: skip
+    if bad is not None:
+        raise fail(f"{option}: holds a control character (U+{ord(bad):04X}): one line of text")
+    return text
 
 
 def settings_of(config: Path | None) -> Config:

@@ -16,7 +16,13 @@ import typer
 
 from fmd.codes import parse_scan
 from fmd.codes.escapes import unescape_controls
-from robot_controller.cli_common import ConfigOption, real_hub, settings_of, show_answer
+from robot_controller.cli_common import (
+    ConfigOption,
+    person_text,
+    real_hub,
+    settings_of,
+    show_answer,
+)
 from robot_controller.cli_pack import JsonOption, pack_app
 from robot_controller.config import Config, ConfigError
 from robot_controller.console import err, fail, line, out
@@ -153,6 +159,7 @@ def _request(
         raise fail("--reason: say why (it is kept in the audit log)")
     if not actor.strip():
         raise fail("--actor: name who asks (it is kept in the audit log)")
+    reason, actor = person_text("--reason", reason), person_text("--actor", actor)
     if scan is not None and product is not None:
         raise fail("give the pack's PRODUCT SERIAL or its scan (--scan RAW), not both")
     location = settings.site.location

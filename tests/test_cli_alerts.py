@@ -187,6 +187,27 @@ def test_bad_arguments_are_usage_errors(site: Path) -> None:
     assert "there is no alert 999 in the register" in err
 
 
+@pytest.mark.parametrize(
+    ("option", "text"),
+    [
+        ("--reason", "cleared\x1b[2J"),  # a terminal escape: it would clear whoever's screen
+        ("--reason", "line one\nline two"),
+        ("--actor", "ann\u2028bob"),
+    ],
+)
+def test_a_reason_or_name_that_is_not_one_line_of_text_is_refused(
+    site: Path, option: str, text: str
+) -> None:
+    events = audit_events(site)
+    given = {"--reason": "rescanned", "--actor": "ann", option: text}
+    code, _, err = alerts("transition", "1", "investigating", "--reason", given["--reason"],
+                          "--actor", given["--actor"], config=site)  # fmt: skip
+    assert code == 2
+    assert err.startswith(f"error: {option}: ")
+    assert len(err.strip().splitlines()) == 1
+    assert audit_events(site) == events
+
+
 def test_what_the_hub_said_is_shown_as_it_is_never_as_markup(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fmd.db'}"
     store = Store.open(url, location="[bold]ward[/]")
