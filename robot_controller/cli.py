@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -48,7 +47,7 @@ from robot_controller.cli_robot import robot_app, sim_plc, sim_serial_robot
 from robot_controller.cli_run import log_stream, run_daemon
 from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_scanner
 from robot_controller.config import Config, ConfigError, load_config
-from robot_controller.console import fail, line, out
+from robot_controller.console import fail, json_line, line, out
 from robot_controller.logs import configure_logging
 from robot_controller.outbox import ReplayReport, replay
 from robot_controller.pack_rules import PackAction
@@ -238,7 +237,7 @@ def parse(
     separators = "\x1d" + (unescape_controls(separator) if separator else "")
     parsed = parse_scan(unescape_controls(raw), separators=separators)
     if as_json:
-        sys.stdout.write(json.dumps(parsed_as_json(parsed), ensure_ascii=False) + "\n")
+        json_line(parsed_as_json(parsed))
     else:
         _show_parsed(parsed)
     raise typer.Exit(0 if parsed.ui is not None else 1)

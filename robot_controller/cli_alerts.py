@@ -8,8 +8,6 @@ the store read-only; a transition writes beside a running daemon (one short tran
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import datetime
 from typing import Annotated
 
@@ -26,7 +24,7 @@ from robot_controller.cli_common import (
     settings_of,
 )
 from robot_controller.config import ConfigError
-from robot_controller.console import fail, line, out
+from robot_controller.console import fail, json_line, line, out
 from robot_controller.operator_console import WHY_WORDS
 from robot_controller.pipeline import utc_now
 from robot_controller.store import Store, StoreError
@@ -107,7 +105,7 @@ def _reading(config: ConfigOption) -> Store:
 
 def _json_lines(objects: list[dict[str, object]]) -> None:
     for obj in objects:
-        sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        json_line(obj)
 
 
 def _cells(*values: object) -> list[Text]:

@@ -10,7 +10,6 @@ suspect on each (a copied code). `judge` is the pure part: scans and answers in,
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -31,7 +30,7 @@ from fmd.hub.contract import UNANSWERED
 from fmd.policy import Action, Decision, SitePolicy, Why, decide, decide_before_hub
 from robot_controller.cli_common import ConfigOption, real_hub, settings_of
 from robot_controller.config import Config, ConfigError
-from robot_controller.console import fail, out
+from robot_controller.console import fail, json_line, out
 from robot_controller.logs import configure_logging
 from robot_controller.pipeline import utc_now
 from robot_controller.sources import VIDEO_SUFFIXES, source_config
@@ -326,7 +325,7 @@ def delivery_check(
     rows = judge(scanned, answers, site, today=today)
     if as_json:
         for row in rows:
-            sys.stdout.write(json.dumps(row.as_json(), ensure_ascii=False) + "\n")
+            json_line(row.as_json())
     else:
         _show(rows)
     raise typer.Exit(0 if all(row.verdict is Verdict.SHELVE for row in rows) else 1)

@@ -3,8 +3,6 @@ the audit events as CSV. Each opens the store read-only."""
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +15,7 @@ from rich.text import Text
 from fmd.codes.escapes import show_controls
 from robot_controller.cli_common import ConfigOption, settings_of
 from robot_controller.config import ConfigError
-from robot_controller.console import fail, out
+from robot_controller.console import fail, json_line, out
 from robot_controller.reports.files import NothingToReport
 from robot_controller.reports.make import export_audit
 from robot_controller.reports.period import BadPeriod, Period, period_of
@@ -76,7 +74,7 @@ def reading(config: Path | None, read: Callable[[Store], T]) -> T:
 
 def _json_lines(objects: Iterator[dict[str, Any]]) -> None:
     for obj in objects:
-        sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        json_line(obj)
 
 
 def log_search(

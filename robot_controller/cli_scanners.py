@@ -4,7 +4,6 @@ simulated scanner and camera (`fmd-robot sim scanner|camera`)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -17,7 +16,7 @@ import typer
 from fmd.codes import ParsedScan, parse_scan
 from fmd.codes.escapes import show_controls, unescape_controls
 from robot_controller.config import ConfigError
-from robot_controller.console import err, fail, line, out
+from robot_controller.console import err, fail, json_line, line, out
 from robot_controller.parsed_json import parsed_as_json
 from robot_controller.sources import SOURCE_HELP, source_config
 from robot_controller.wiring import build_scanner
@@ -51,7 +50,7 @@ def scan(
     def show(item: Scan) -> None:
         parsed = parse_scan(item.raw, symbology=item.symbology_id, separators=separators)
         if as_json:
-            sys.stdout.write(json.dumps(scan_as_json(item, parsed), ensure_ascii=False) + "\n")
+            json_line(scan_as_json(item, parsed))
             sys.stdout.flush()
         else:
             _show_scan(item, parsed)

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from fmd.policy import Why
 from robot_controller.cli import app
+from robot_controller.console import json_line
 from robot_controller.demo import DemoOptions, Judgement, judge, run_demo
 from simulators.camera import CONVEYOR, write_delivery_video
 from simulators.delivery import Kind, generate_delivery
@@ -262,3 +263,14 @@ def test_sim_hub_keeps_its_state_and_prints_the_config_that_reaches_it(
     assert (state / "ca.pem").read_bytes() == ca
     assert (state / "client.key").exists()
     assert leftovers(tmp_path) == []
+
+
+def test_a_json_line_stays_one_line_however_its_reader_splits_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = "a\u2028b\u2029c\u0085d\ne é"
+    json_line({"reason": text})
+    written = capsys.readouterr().out
+    assert len(written.splitlines()) == 1
+    assert json.loads(written) == {"reason": text}
+    assert "é" in written  # UTF-8 as it is, not escaped
