@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from fmd.policy import Why
 from robot_controller.cli import app
-from robot_controller.console import json_line
+from robot_controller.console import json_line, line, out
 from robot_controller.demo import DemoOptions, Judgement, judge, run_demo
 from simulators.camera import CONVEYOR, write_delivery_video
 from simulators.delivery import Kind, generate_delivery
@@ -274,3 +274,12 @@ def test_a_json_line_stays_one_line_however_its_reader_splits_lines(
     assert len(written.splitlines()) == 1
     assert json.loads(written) == {"reason": text}
     assert "é" in written  # UTF-8 as it is, not escaped
+
+
+def test_text_from_outside_cannot_steer_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    hub_message = "pack unknown\x1b[2J\x1b]0;owned\x07\x9b31m"  # clear screen, retitle, CSI
+    out.print(line(("alert:", "bold red"), " ", hub_message), highlight=False)
+    written = capsys.readouterr().out
+    assert "\x1b[2J" not in written
+    assert "\x9b" not in written
+    assert "pack unknown\\x1b[2J\\x1b]0;owned" in written
