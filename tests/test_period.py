@@ -26,3 +26,12 @@ def test_a_date_is_that_whole_day_in_utc_and_a_zone_is_converted() -> None:
 def test_a_date_beyond_what_can_be_read_is_one_line(since: str | None, until: str | None) -> None:
     with pytest.raises(BadPeriod, match="beyond the dates that can be read"):
         period_of(since, until)
+
+
+@pytest.mark.parametrize(
+    "text", ["20261201", "2026-W48", "2026-W48-1", "2026-12-01T10", "2026-335"]
+)
+def test_only_the_dates_people_write_are_read(text: str) -> None:
+    """A compact or week date would be read by Python as an instant, not as the day meant."""
+    with pytest.raises(BadPeriod, match="is not a date"):
+        period_of(None, text)

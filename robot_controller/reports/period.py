@@ -8,6 +8,7 @@ is UTC. `since` is included, `until` excluded.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -24,11 +25,17 @@ class Period:
     until: datetime | None = None
 
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?")
+
+
 def moment(text: str, *, end: bool, option: str) -> datetime:
     """The instant `text` names (see the module); `end`: a bare date means the next midnight."""
     spelled = text.strip()
     try:
-        if len(spelled) == len("2026-12-01"):
+        if _DAY.fullmatch(spelled) is None and _INSTANT.fullmatch(spelled) is None:
+            raise ValueError(spelled)  # a compact or week date: read by Python, not by people
+        if _DAY.fullmatch(spelled):
             day = date.fromisoformat(spelled)
             start = datetime.combine(day, time(), tzinfo=UTC)
             return start + timedelta(days=1) if end else start
