@@ -1,0 +1,396 @@
+"""WWKS2 messages to bytes and back, against the golden documents of `tests/wire/wwks2/`."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from datetime import UTC, date, datetime, timedelta, timezone
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wwks2.codec import decode, encode
+from wwks2.errors import BadValue, MalformedXml, MissingPart, UnknownMessage, Unwritable, Wwks2Error
+from wwks2.messages import (
+    MESSAGES,
+    Capability,
+    Component,
+    ComponentType,
+    Handling,
+    HelloRequest,
+    InputHandling,
+    InputMessage,
+    InputMessageArticle,
+    InputMessageHandling,
+    InputMessagePack,
+    InputRequest,
+    InputRequestArticle,
+    InputRequestPack,
+    InputResponse,
+    InputResponseArticle,
+    InputResponsePack,
+    InputResult,
+    KeepAliveRequest,
+    Message,
+    OutputMessage,
+    OutputStatus,
+    State,
+    StatusRequest,
+    StatusResponse,
+    StockInfoMessage,
+    Subscriber,
+    SubscriberType,
+)
+
+WIRE = Path(__file__).parent / "wire" / "wwks2"
+GOLDEN = sorted(path.stem for path in WIRE.glob("*.xml"))
+AT = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+GS = "\x1d"
+
+
+def golden(name: str) -> bytes:
+    return (WIRE / f"{name}.xml").read_bytes()
+
+
+def document(lead: str) -> bytes:
+    return f'<WWKS Version="2.0" TimeStamp="2026-03-01T08:00:00Z">{lead}</WWKS>'.encode()
+
+
+# -- the golden documents ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_every_golden_document_decodes_and_survives_a_round_trip(name: str) -> None:
+    message = decode(golden(name))
+    assert decode(encode(message, timestamp=AT)) == message
+
+
+def test_a_hello_request_carries_the_subscriber_and_its_capabilities() -> None:
+    assert decode(golden("hello-request")) == HelloRequest(
+        id="1",
+        subscriber=Subscriber(
+            id=100,
+            type=SubscriberType.IMS,
+            manufacturer="Example",
+            product_info="fmd-robot",
+            version_info="0.1",
+            capabilities=(Capability("KeepAlive"), Capability("Status"), Capability("Input")),
+        ),
+    )
+
+
+def test_our_hello_request_is_the_golden_one_byte_for_byte() -> None:
+    assert encode(decode(golden("hello-request")), timestamp=AT) + b"\n" == golden("hello-request")
+
+
+def test_a_keep_alive_request_has_an_id_a_source_and_a_destination() -> None:
+    assert decode(golden("keepalive-request")) == KeepAliveRequest("7", 999, 100)
+
+
+def test_the_live_status_poll_reads_a_lower_case_boolean() -> None:
+    assert decode(golden("trace-status-request")) == StatusRequest(
+        "4996", 100, 777, include_details=True
+    )
+
+
+def test_the_live_status_response_lists_its_components() -> None:
+    assert decode(golden("trace-status-response")) == StatusResponse(
+        "4996",
+        777,
+        100,
+        State.READY,
+        components=(
+            Component(ComponentType.STORAGE_SYSTEM, "MTXL1", State.READY, "Automatic"),
+            Component(ComponentType.BOX_SYSTEM, "OC1", State.READY, "Automatic"),
+        ),
+    )
+
+
+def test_the_live_input_request_comes_from_a_sub_component_with_a_decoded_scan_code() -> None:
+    assert decode(golden("trace-input-request")) == InputRequest(
+        id="25001",
+        source=40,
+        destination=100,
+        is_new_delivery=False,
+        set_picking_indicator=False,
+        article=InputRequestArticle(
+            packs=(
+                InputRequestPack(
+                    scan_code=f"010541506230323821128302034892{GS}1729033110B32542",
+                    index=0,
+                    delivery_number="",
+                    batch_number="B32542",
+                    external_id="128302034892",
+                    expiry_date=date(2029, 3, 31),
+                    sub_item_quantity=0,
+                    stock_location_id="",
+                    machine_location="",
+                ),
+            )
+        ),
+    )
+
+
+def test_a_rejection_carries_its_text_for_the_robots_display() -> None:
+    assert decode(golden("input-response-rejected")) == InputResponse(
+        id="25002",
+        source=100,
+        destination=999,
+        is_new_delivery=True,
+        articles=(
+            InputResponseArticle(
+                packs=(
+                    InputResponsePack(
+                        index=0,
+                        handling=Handling(InputHandling.REJECTED, "FMD: pack already supplied"),
+                    ),
+                )
+            ),
+        ),
+    )
+
+
+def test_the_live_input_message_names_the_stored_pack_with_a_64_bit_id() -> None:
+    message = decode(golden("trace-input-message"))
+    assert isinstance(message, InputMessage)
+    assert message.article.id == "1337286"
+    (pack,) = message.article.packs
+    assert pack.id == 4020241126172643
+    assert pack.handling == InputMessageHandling(InputResult.COMPLETED)
+    assert pack.scan_code == f"010541506230323821128302034892{GS}1729033110B32542"
+
+
+def test_the_live_output_message_carries_what_a_decommission_needs() -> None:
+    message = decode(golden("trace-output-message-completed"))
+    assert isinstance(message, OutputMessage)
+    assert message.details.status is OutputStatus.COMPLETED
+    (pack,) = message.articles[0].packs
+    assert pack.serial_number == "10397556011945"
+    assert pack.scan_code == f"01076134210346722110397556011945{GS}10ND4638{GS}17260430"
+    assert pack.output_destination == 2
+
+
+def test_an_incomplete_output_may_name_an_article_without_packs() -> None:
+    message = decode(golden("trace-output-message-incomplete"))
+    assert isinstance(message, OutputMessage)
+    assert message.details.status is OutputStatus.INCOMPLETE
+    assert message.articles[0].packs == ()
+
+
+def test_the_live_stock_info_message_gives_quantities_without_packs() -> None:
+    message = decode(golden("trace-stock-info-message"))
+    assert isinstance(message, StockInfoMessage)
+    assert (message.articles[0].id, message.articles[0].quantity) == ("1092857", 3)
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+def test_a_message_is_utf8_without_bom_or_declaration_with_the_lead_element_first() -> None:
+    data = encode(KeepAliveRequest("7", 100, 999), timestamp=AT)
+    assert data == (
+        b'<WWKS Version="2.0" TimeStamp="2026-03-01T08:00:00Z">'
+        b'<KeepAliveRequest Id="7" Source="100" Destination="999"/></WWKS>'
+    )
+
+
+def test_the_timestamp_is_written_in_utc_without_fractions() -> None:
+    at = datetime(2026, 3, 1, 9, 30, 15, 999_999, tzinfo=timezone(timedelta(hours=1)))
+    assert b'TimeStamp="2026-03-01T08:30:15Z"' in encode(KeepAliveRequest("7", 1, 2), timestamp=at)
+
+
+def test_a_timestamp_without_a_zone_is_refused() -> None:
+    with pytest.raises(ValueError, match="aware"):
+        encode(KeepAliveRequest("7", 1, 2), timestamp=datetime(2026, 3, 1))  # noqa: DTZ001
+
+
+def test_booleans_are_capitalised_and_control_characters_escaped() -> None:
+    pack = InputMessagePack(
+        id=0,
+        handling=InputMessageHandling(InputResult.ABORTED),
+        scan_code=f"01{GS}21",
+        is_in_fridge=True,
+    )
+    message = InputMessage("5", 999, 100, InputMessageArticle(packs=(pack,)), is_new_delivery=False)
+    data = encode(message, timestamp=AT)
+    assert b'IsNewDelivery="False"' in data
+    assert b'IsInFridge="True"' in data
+    assert b'ScanCode="01\\x1D21"' in data
+
+
+def test_a_character_xml_cannot_carry_is_one_line_naming_the_element_and_attribute() -> None:
+    component = Component(ComponentType.STORAGE_SYSTEM, "Vmax \ufffe", State.READY)
+    message = StatusResponse("8", 999, 100, State.READY, components=(component,))
+    with pytest.raises(Unwritable, match=r"^StatusResponse/Component: attribute Description "):
+        encode(message, timestamp=AT)
+
+
+# -- round trips ---------------------------------------------------------------------------------
+
+_TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\ufffe\uffff"))
+
+
+def _strategy(kind: Any) -> st.SearchStrategy[Any]:
+    if get_origin(kind) is tuple:
+        return st.lists(_strategy(get_args(kind)[0]), max_size=2).map(tuple)
+    if get_origin(kind) in (Union, types.UnionType):
+        (inner,) = (arg for arg in get_args(kind) if arg is not type(None))
+        return st.none() | _strategy(inner)
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        hints = get_type_hints(kind)
+        fields = {field.name: _strategy(hints[field.name]) for field in dataclasses.fields(kind)}
+        return st.builds(kind, **fields)
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        return st.sampled_from(list(kind))
+    simple: dict[Any, st.SearchStrategy[Any]] = {
+        str: _TEXT,
+        int: st.integers(min_value=0, max_value=2**63 - 1),
+        bool: st.booleans(),
+        date: st.dates(),
+    }
+    return simple[kind]
+
+
+@given(st.sampled_from(sorted(MESSAGES)).flatmap(lambda tag: _strategy(MESSAGES[tag])))
+def test_any_message_survives_encoding_and_decoding(message: Message) -> None:
+    assert decode(encode(message, timestamp=AT)) == message
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+_KEEP = '<KeepAliveRequest Id="7" Source="999" Destination="100"/>'
+_STAMP = 'TimeStamp="2026-03-01T08:00:00Z"'
+_INPUT = '<InputRequest Id="1" Source="9" Destination="1"><Article>{}</Article></InputRequest>'
+_STORED = '<InputMessage Id="1" Source="9" Destination="1"><Article>{}</Article></InputMessage>'
+_PACK = _STORED.format('<Pack Id="1" {}><Handling Input="Completed"/></Pack>')
+
+
+def root(attributes: str, lead: str = _KEEP) -> bytes:
+    return f"<WWKS {attributes}>{lead}</WWKS>".encode()
+
+
+MALFORMED: list[tuple[str, bytes, type[Wwks2Error], str]] = [
+    ("not XML", b"<WWKS Version=", MalformedXml, "not well-formed XML"),
+    (
+        "a raw control character",
+        document(f'<StatusRequest Id="1{GS}" Source="1" Destination="2"/>'),
+        MalformedXml,
+        "not well-formed",
+    ),
+    (
+        "a document type",
+        b'<!DOCTYPE WWKS [<!ENTITY e "x">]>' + root(f'Version="2.0" {_STAMP}'),
+        MalformedXml,
+        "document type",
+    ),
+    ("another root", b"<Envelope/>", MalformedXml, "root element is 'Envelope'"),
+    ("no Version", root(_STAMP), MissingPart, "WWKS: attribute Version"),
+    ("another Version", root(f'Version="3.0" {_STAMP}'), BadValue, "Version '3.0'"),
+    ("no TimeStamp", root('Version="2.0"'), MissingPart, "attribute TimeStamp"),
+    (
+        "a TimeStamp with fractions",
+        root('Version="2.0" TimeStamp="2026-03-01T08:00:00.123Z"'),
+        BadValue,
+        "TimeStamp",
+    ),
+    (
+        "an impossible TimeStamp",
+        root('Version="2.0" TimeStamp="2026-02-30T08:00:00Z"'),
+        BadValue,
+        "TimeStamp",
+    ),
+    ("no lead element", document(""), MissingPart, "lead element"),
+    (
+        "an unknown lead element",
+        document('<ArticleMasterSetRequest Id="1"/>'),
+        UnknownMessage,
+        "'ArticleMasterSetRequest'",
+    ),
+    (
+        "no Source",
+        document('<KeepAliveRequest Id="7" Destination="100"/>'),
+        MissingPart,
+        "KeepAliveRequest: attribute Source is missing",
+    ),
+    (
+        "no Subscriber",
+        document('<HelloRequest Id="1"/>'),
+        MissingPart,
+        "HelloRequest: element Subscriber is missing",
+    ),
+    (
+        "no ScanCode",
+        document(_INPUT.format('<Pack Index="0"/>')),
+        MissingPart,
+        "InputRequest/Article/Pack: attribute ScanCode is missing",
+    ),
+    (
+        "no Handling",
+        document(_STORED.format('<Pack Id="0"/>')),
+        MissingPart,
+        "InputMessage/Article/Pack: element Handling is missing",
+    ),
+    (
+        "a bad boolean",
+        document('<StatusRequest Id="1" Source="1" Destination="2" IncludeDetails="yes"/>'),
+        BadValue,
+        "StatusRequest: IncludeDetails 'yes' is not True or False",
+    ),
+    (
+        "a negative number",
+        document('<KeepAliveRequest Id="7" Source="-1" Destination="100"/>'),
+        BadValue,
+        "KeepAliveRequest: Source '-1' is not a whole number",
+    ),
+    (
+        "non-ASCII digits",
+        document(_PACK.format('Depth="١٢"')),
+        BadValue,
+        "InputMessage/Article/Pack: Depth",
+    ),
+    (
+        "a number with a space",
+        document('<KeepAliveRequest Id="7" Source=" 1" Destination="100"/>'),
+        BadValue,
+        "Source ' 1'",
+    ),
+    (
+        "an impossible date",
+        document(_PACK.format('ExpiryDate="2028-02-30"')),
+        BadValue,
+        "ExpiryDate '2028-02-30' is not a date YYYY-MM-DD",
+    ),
+    (
+        "a date in another form",
+        document(_PACK.format('ExpiryDate="20280131"')),
+        BadValue,
+        "ExpiryDate '20280131'",
+    ),
+    (
+        "an unknown enum member",
+        document(_STORED.format('<Pack Id="0"><Handling Input="Stored"/></Pack>')),
+        BadValue,
+        "InputMessage/Article/Pack/Handling: Input 'Stored' is not one of Completed|Aborted",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "says"), [case[1:] for case in MALFORMED], ids=[case[0] for case in MALFORMED]
+)
+def test_bad_input_is_one_line_naming_what_is_wrong(
+    data: bytes, error: type[Wwks2Error], says: str
+) -> None:
+    with pytest.raises(error) as raised:
+        decode(data)
+    assert says in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_attributes_and_elements_the_codec_does_not_know_are_ignored() -> None:
+    lead = '<KeepAliveRequest Id="7" Source="9" Destination="1" Extra="x"><New/></KeepAliveRequest>'
+    assert decode(document(lead + "<Second/>")) == KeepAliveRequest("7", 9, 1)

@@ -1,0 +1,220 @@
+"""WWKS2 messages to bytes and back. Pure: no I/O.
+
+`encode` writes UTF-8 without BOM or XML declaration, the root `<WWKS Version="2.0" TimeStamp=…>`
+with the lead element as its only child (the Rowa SDK finds the type in the first 125 bytes).
+Strings are `\\xHH`-escaped, booleans `True`/`False`, dates `YYYY-MM-DD`, the timestamp UTC
+`YYYY-MM-DDTHH:MM:SSZ` without fractions. `decode` reads one document (as the framer cuts it):
+booleans in any case, `\\xHH` in either case; unknown attributes and elements are ignored (the
+spec allows extras, M622 §6). The TimeStamp is checked but not returned: it is for logs only and
+not monotonic on live robots. Every failure is one `Wwks2Error` line naming the element path and
+the attribute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from functools import cache
+from typing import Any, TypeAlias, Union, get_args, get_origin, get_type_hints
+
+from lxml import etree
+
+from wwks2.errors import BadValue, MalformedXml, MissingPart, UnknownMessage, Unwritable
+from wwks2.escaping import escape, unescape
+from wwks2.messages import MESSAGES, Message
+
+Element: TypeAlias = Any  # an lxml element (lxml has no type hints)
+
+VERSION = "2.0"
+_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
+_TIMESTAMP_FORM = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_DATE_FORM = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DIGITS = re.compile(r"[0-9]+")
+_BOOLEANS = {"true": True, "false": False}
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    huge_tree=False,
+    load_dtd=False,
+    remove_comments=True,
+    remove_pis=True,
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Attribute:
+    field: str
+    xml: str
+    kind: type
+    required: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Child:
+    field: str
+    kind: type
+    shape: str  # "one", "optional" or "many"
+
+
+@cache
+def _layout(cls: type) -> tuple[tuple[_Attribute, ...], tuple[_Child, ...]]:
+    """The attributes and child elements of an element class, in field order."""
+    hints = get_type_hints(cls)
+    attributes: list[_Attribute] = []
+    children: list[_Child] = []
+    for spec in dataclasses.fields(cls):
+        hint = hints[spec.name]
+        required = spec.default is dataclasses.MISSING
+        if get_origin(hint) is tuple:
+            children.append(_Child(spec.name, get_args(hint)[0], "many"))
+            continue
+        optional = get_origin(hint) in (Union, types.UnionType)
+        kind = next(arg for arg in get_args(hint) if arg is not type(None)) if optional else hint
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            children.append(_Child(spec.name, kind, "optional" if optional else "one"))
+        else:
+            xml = spec.metadata.get("xml") or "".join(p.capitalize() for p in spec.name.split("_"))
+            attributes.append(_Attribute(spec.name, xml, kind, required))
+    return tuple(attributes), tuple(children)
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+def encode(message: Message, *, timestamp: datetime) -> bytes:
+    """`message` as one WWKS document stamped `timestamp` (an aware datetime, written in UTC)."""
+    if timestamp.tzinfo is None:
+        raise ValueError("a WWKS timestamp must be an aware datetime")
+    root = etree.Element("WWKS")
+    root.set("Version", VERSION)
+    root.set("TimeStamp", timestamp.astimezone(UTC).strftime(_TIMESTAMP))
+    _write(root, message, message.TAG)
+    return bytes(etree.tostring(root, encoding="utf-8", xml_declaration=False))
+
+
+def _write(parent: Element, item: Any, path: str) -> None:
+    element = etree.SubElement(parent, item.TAG)
+    attributes, children = _layout(item.__class__)
+    for attribute in attributes:
+        value = getattr(item, attribute.field)
+        if value is None:
+            continue
+        try:
+            element.set(attribute.xml, _text(value))
+        except ValueError:
+            raise Unwritable(
+                f"{path}: attribute {attribute.xml} holds a character XML cannot carry"
+            ) from None
+    for child in children:
+        value = getattr(item, child.field)
+        for each in value if child.shape == "many" else () if value is None else (value,):
+            _write(element, each, f"{path}/{each.TAG}")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return escape(value)
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def decode(data: bytes) -> Message:
+    """The message in one WWKS document (a `Wwks2Error` subclass if it cannot be used)."""
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except (etree.LxmlError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise MalformedXml(f"not well-formed XML: {reason}") from None
+    if root.getroottree().docinfo.doctype:
+        raise MalformedXml("a WWKS message must not have a document type declaration")
+    if root.tag != "WWKS":
+        raise MalformedXml(f"the root element is {_name(root)}, not WWKS")
+    version = root.get("Version")
+    if version is None:
+        raise MissingPart("WWKS: attribute Version is missing")
+    if version != VERSION:
+        raise BadValue(f"WWKS: Version {version!r} is not {VERSION!r}")
+    stamp = root.get("TimeStamp")
+    if stamp is None:
+        raise MissingPart("WWKS: attribute TimeStamp is missing")
+    _check_timestamp(stamp)
+    lead = next((child for child in root if isinstance(child.tag, str)), None)
+    if lead is None:
+        raise MissingPart("WWKS: the lead element is missing")
+    kind = MESSAGES.get(lead.tag) if isinstance(lead.tag, str) else None
+    if kind is None:
+        raise UnknownMessage(f"unknown WWKS message type {_name(lead)}")
+    message: Message = _read(lead, kind, kind.TAG)
+    return message
+
+
+def _check_timestamp(text: str) -> None:
+    try:
+        if _TIMESTAMP_FORM.fullmatch(text) is None:
+            raise ValueError(text)
+        datetime.strptime(text, _TIMESTAMP)  # noqa: DTZ007 - only the form is checked
+    except ValueError:
+        raise BadValue(f"WWKS: TimeStamp {text!r} is not YYYY-MM-DDTHH:MM:SSZ") from None
+
+
+def _read(element: Element, cls: type, path: str) -> Any:
+    attributes, children = _layout(cls)
+    values: dict[str, Any] = {}
+    for attribute in attributes:
+        text = element.get(attribute.xml)
+        if text is None:
+            if attribute.required:
+                raise MissingPart(f"{path}: attribute {attribute.xml} is missing")
+            continue
+        values[attribute.field] = _value(text, attribute.kind, f"{path}: {attribute.xml}")
+    for child in children:
+        tag: str = child.kind.TAG  # type: ignore[attr-defined]
+        found = [_read(sub, child.kind, f"{path}/{tag}") for sub in element if sub.tag == tag]
+        if child.shape == "many":
+            values[child.field] = tuple(found)
+        elif found:
+            values[child.field] = found[0]
+        elif child.shape == "one":
+            raise MissingPart(f"{path}: element {tag} is missing")
+    return cls(**values)
+
+
+def _value(text: str, kind: type, where: str) -> Any:
+    if kind is str:
+        return unescape(text)
+    if kind is bool:
+        if text.lower() not in _BOOLEANS:
+            raise BadValue(f"{where} {text!r} is not True or False")
+        return _BOOLEANS[text.lower()]
+    if kind is int:
+        if _DIGITS.fullmatch(text) is None:
+            raise BadValue(f"{where} {text!r} is not a whole number")
+        return int(text)
+    if kind is date:
+        try:
+            if _DATE_FORM.fullmatch(text) is None:
+                raise ValueError(text)
+            return date.fromisoformat(text)
+        except ValueError:
+            raise BadValue(f"{where} {text!r} is not a date YYYY-MM-DD") from None
+    try:
+        return kind(text)
+    except ValueError:
+        allowed = "|".join(member.value for member in kind)  # type: ignore[attr-defined]
+        raise BadValue(f"{where} {text!r} is not one of {allowed}") from None
+
+
+def _name(element: Element) -> str:
+    tag = element.tag if isinstance(element.tag, str) else "a non-element"
+    return repr(tag[:64])
