@@ -117,20 +117,22 @@ def test_the_live_input_request_comes_from_a_sub_component_with_a_decoded_scan_c
         destination=100,
         is_new_delivery=False,
         set_picking_indicator=False,
-        article=InputRequestArticle(
-            packs=(
-                InputRequestPack(
-                    scan_code=f"010541506230323821128302034892{GS}1729033110B32542",
-                    index=0,
-                    delivery_number="",
-                    batch_number="B32542",
-                    external_id="128302034892",
-                    expiry_date=date(2029, 3, 31),
-                    sub_item_quantity=0,
-                    stock_location_id="",
-                    machine_location="",
-                ),
-            )
+        articles=(
+            InputRequestArticle(
+                packs=(
+                    InputRequestPack(
+                        scan_code=f"010541506230323821128302034892{GS}1729033110B32542",
+                        index=0,
+                        delivery_number="",
+                        batch_number="B32542",
+                        external_id="128302034892",
+                        expiry_date=date(2029, 3, 31),
+                        sub_item_quantity=0,
+                        stock_location_id="",
+                        machine_location="",
+                    ),
+                )
+            ),
         ),
     )
 
@@ -157,8 +159,9 @@ def test_a_rejection_carries_its_text_for_the_robots_display() -> None:
 def test_the_live_input_message_names_the_stored_pack_with_a_64_bit_id() -> None:
     message = decode(golden("trace-input-message"))
     assert isinstance(message, InputMessage)
-    assert message.article.id == "1337286"
-    (pack,) = message.article.packs
+    (article,) = message.articles
+    assert article.id == "1337286"
+    (pack,) = article.packs
     assert pack.id == 4020241126172643
     assert pack.handling == InputMessageHandling(InputResult.COMPLETED)
     assert pack.scan_code == f"010541506230323821128302034892{GS}1729033110B32542"
@@ -215,7 +218,9 @@ def test_booleans_are_capitalised_and_control_characters_escaped() -> None:
         scan_code=f"01{GS}21",
         is_in_fridge=True,
     )
-    message = InputMessage("5", 999, 100, InputMessageArticle(packs=(pack,)), is_new_delivery=False)
+    message = InputMessage(
+        "5", 999, 100, articles=(InputMessageArticle(packs=(pack,)),), is_new_delivery=False
+    )
     data = encode(message, timestamp=AT)
     assert b'IsNewDelivery="False"' in data
     assert b'IsInFridge="True"' in data
@@ -234,15 +239,19 @@ def test_a_character_xml_cannot_carry_is_one_line_naming_the_element_and_attribu
 _TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\ufffe\uffff"))
 
 
-def _strategy(kind: Any) -> st.SearchStrategy[Any]:
+def _strategy(kind: Any, one_or_more: bool = False) -> st.SearchStrategy[Any]:
     if get_origin(kind) is tuple:
-        return st.lists(_strategy(get_args(kind)[0]), max_size=2).map(tuple)
+        size = int(one_or_more)
+        return st.lists(_strategy(get_args(kind)[0]), min_size=size, max_size=2).map(tuple)
     if get_origin(kind) in (Union, types.UnionType):
         (inner,) = (arg for arg in get_args(kind) if arg is not type(None))
         return st.none() | _strategy(inner)
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = get_type_hints(kind)
-        fields = {field.name: _strategy(hints[field.name]) for field in dataclasses.fields(kind)}
+        fields = {
+            field.name: _strategy(hints[field.name], field.metadata.get("one_or_more", False))
+            for field in dataclasses.fields(kind)
+        }
         return st.builds(kind, **fields)
     if isinstance(kind, type) and issubclass(kind, StrEnum):
         return st.sampled_from(list(kind))
@@ -327,6 +336,18 @@ MALFORMED: list[tuple[str, bytes, type[Wwks2Error], str]] = [
         document(_INPUT.format('<Pack Index="0"/>')),
         MissingPart,
         "InputRequest/Article/Pack: attribute ScanCode is missing",
+    ),
+    (
+        "no Article",
+        document('<InputRequest Id="1" Source="9" Destination="1"/>'),
+        MissingPart,
+        "InputRequest: element Article is missing",
+    ),
+    (
+        "no Pack",
+        document(_INPUT.format("")),
+        MissingPart,
+        "InputRequest/Article: element Pack is missing",
     ),
     (
         "no Handling",

@@ -56,7 +56,7 @@ class _Attribute:
 class _Child:
     field: str
     kind: type
-    shape: str  # "one", "optional" or "many"
+    shape: str  # "one", "optional", "many" or "one_or_more"
 
 
 @cache
@@ -69,7 +69,8 @@ def _layout(cls: type) -> tuple[tuple[_Attribute, ...], tuple[_Child, ...]]:
         hint = hints[spec.name]
         required = spec.default is dataclasses.MISSING
         if get_origin(hint) is tuple:
-            children.append(_Child(spec.name, get_args(hint)[0], "many"))
+            shape = "one_or_more" if spec.metadata.get("one_or_more") else "many"
+            children.append(_Child(spec.name, get_args(hint)[0], shape))
             continue
         optional = get_origin(hint) in (Union, types.UnionType)
         kind = next(arg for arg in get_args(hint) if arg is not type(None)) if optional else hint
@@ -110,7 +111,7 @@ def _write(parent: Element, item: Any, path: str) -> None:
             ) from None
     for child in children:
         value = getattr(item, child.field)
-        for each in value if child.shape == "many" else () if value is None else (value,):
+        for each in value if isinstance(value, tuple) else () if value is None else (value,):
             _write(element, each, f"{path}/{each.TAG}")
 
 
@@ -181,12 +182,12 @@ def _read(element: Element, cls: type, path: str) -> Any:
     for child in children:
         tag: str = child.kind.TAG  # type: ignore[attr-defined]
         found = [_read(sub, child.kind, f"{path}/{tag}") for sub in element if sub.tag == tag]
-        if child.shape == "many":
+        if not found and child.shape in ("one", "one_or_more"):
+            raise MissingPart(f"{path}: element {tag} is missing")
+        if child.shape in ("many", "one_or_more"):
             values[child.field] = tuple(found)
         elif found:
             values[child.field] = found[0]
-        elif child.shape == "one":
-            raise MissingPart(f"{path}: element {tag} is missing")
     return cls(**values)
 
 

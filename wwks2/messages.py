@@ -3,10 +3,11 @@
 Each class is one element: `TAG` is its XML name; each field is an attribute named by its field
 name in PascalCase (`is_new_delivery` → `IsNewDelivery`, `guid` → `GUID` through `xml` metadata),
 except fields holding other element classes, which are child elements (a class: exactly one; a
-class or None: at most one; a tuple: any number). A field without a default is mandatory on the
-wire; an optional one is None when absent (the spec's default then applies: IsNewDelivery and
-IncludeDetails False, IncludePacks True, Priority Normal). Strings are the decoded text: a
-ScanCode holds a real GS (U+001D), never `\\x1D`.
+class or None: at most one; a tuple: any number, or one or more where the spec says mandatory,
+keyword-only). A field without a default is mandatory on the wire; an optional one is None when
+absent (the spec's default then applies: IsNewDelivery and IncludeDetails False, IncludePacks
+True, Priority Normal). Strings are the decoded text: a ScanCode holds a real GS (U+001D), never
+`\\x1D`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,14 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 
-def _xml(name: str, default: Any = None) -> Any:
+def _xml(name: str) -> Any:
     """An optional attribute whose XML name is not its field name in PascalCase."""
-    return dataclasses.field(default=default, metadata={"xml": name})
+    return dataclasses.field(default=None, metadata={"xml": name})
+
+
+def _one_or_more() -> Any:
+    """A mandatory repeated child element: at least one must be present on the wire."""
+    return dataclasses.field(kw_only=True, metadata={"one_or_more": True})
 
 
 # -- closed sets ---------------------------------------------------------------------------------
@@ -254,7 +260,7 @@ class InputRequestArticle:
     TAG: ClassVar[str] = "Article"
     id: str | None = None
     fmd_id: str | None = _xml("FMDId")
-    packs: tuple[InputRequestPack, ...] = ()
+    packs: tuple[InputRequestPack, ...] = _one_or_more()
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +271,7 @@ class InputRequest:
     id: str
     source: int
     destination: int
-    article: InputRequestArticle
+    articles: tuple[InputRequestArticle, ...] = _one_or_more()
     is_new_delivery: bool | None = None
     set_picking_indicator: bool | None = None
     input_component: InputComponent | None = None
@@ -305,7 +311,7 @@ class InputResponseArticle:
     virtual_name: str | None = None
     max_sub_item_quantity: int | None = None
     requires_fridge: bool | None = None
-    packs: tuple[InputResponsePack, ...] = ()
+    packs: tuple[InputResponsePack, ...] = _one_or_more()
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +323,7 @@ class InputResponse:
     source: int
     destination: int
     is_new_delivery: bool | None = None
-    articles: tuple[InputResponseArticle, ...] = ()
+    articles: tuple[InputResponseArticle, ...] = _one_or_more()
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +368,7 @@ class InputMessageArticle:
     id: str | None = None
     name: str | None = None
     virtual_id: str | None = None
-    packs: tuple[InputMessagePack, ...] = ()
+    packs: tuple[InputMessagePack, ...] = _one_or_more()
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +379,7 @@ class InputMessage:
     id: str
     source: int
     destination: int
-    article: InputMessageArticle
+    articles: tuple[InputMessageArticle, ...] = _one_or_more()
     is_new_delivery: bool | None = None
     input_component: InputComponent | None = None
 
@@ -617,7 +623,7 @@ class TaskCancelRequest:
     id: str
     source: int
     destination: int
-    tasks: tuple[CancelTask, ...] = ()
+    tasks: tuple[CancelTask, ...] = _one_or_more()
 
 
 @dataclass(frozen=True, slots=True)
@@ -626,7 +632,7 @@ class TaskCancelResponse:
     id: str
     source: int
     destination: int
-    tasks: tuple[CancelledTask, ...] = ()
+    tasks: tuple[CancelledTask, ...] = _one_or_more()
 
 
 Message = (
