@@ -42,6 +42,7 @@ from wwks2.messages import (
     StatusRequest,
     StatusResponse,
     StockInfoMessage,
+    StockInfoResponse,
     Subscriber,
     SubscriberType,
 )
@@ -190,6 +191,19 @@ def test_the_live_stock_info_message_gives_quantities_without_packs() -> None:
     assert (message.articles[0].id, message.articles[0].quantity) == ("1092857", 3)
 
 
+def test_the_manuals_spelling_packing_unit_is_read_as_packaging_unit() -> None:
+    lead = '<StockInfoResponse Id="9" Source="999" Destination="100"><Article Id="1" PackingUnit="20"/></StockInfoResponse>'  # noqa: E501
+    message = decode(document(lead))
+    assert isinstance(message, StockInfoResponse)
+    assert message.articles[0].packaging_unit == "20"
+    assert b'PackagingUnit="20"' in encode(message, timestamp=AT)
+
+
+def test_a_declaration_before_the_root_is_tolerated() -> None:
+    data = b'<?xml version="1.0" encoding="utf-8"?>\n' + golden("keepalive-request")
+    assert decode(data) == KeepAliveRequest("7", 999, 100)
+
+
 # -- writing -------------------------------------------------------------------------------------
 
 
@@ -284,6 +298,12 @@ def root(attributes: str, lead: str = _KEEP) -> bytes:
 
 MALFORMED: list[tuple[str, bytes, type[Wwks2Error], str]] = [
     ("not XML", b"<WWKS Version=", MalformedXml, "not well-formed XML"),
+    (
+        "not UTF-8",
+        document('<StatusRequest Id="1" Source="1" Destination="2"/>')[:-30] + b"\xff>",
+        MalformedXml,
+        "not well-formed XML",
+    ),
     (
         "a raw control character",
         document(f'<StatusRequest Id="1{GS}" Source="1" Destination="2"/>'),

@@ -50,6 +50,7 @@ class _Attribute:
     xml: str
     kind: type
     required: bool
+    also: str | None  # another spelling read when `xml` is absent
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -78,7 +79,7 @@ def _layout(cls: type) -> tuple[tuple[_Attribute, ...], tuple[_Child, ...]]:
             children.append(_Child(spec.name, kind, "optional" if optional else "one"))
         else:
             xml = spec.metadata.get("xml") or "".join(p.capitalize() for p in spec.name.split("_"))
-            attributes.append(_Attribute(spec.name, xml, kind, required))
+            attributes.append(_Attribute(spec.name, xml, kind, required, spec.metadata.get("also")))
     return tuple(attributes), tuple(children)
 
 
@@ -153,7 +154,7 @@ def decode(data: bytes) -> Message:
     lead = next((child for child in root if isinstance(child.tag, str)), None)
     if lead is None:
         raise MissingPart("WWKS: the lead element is missing")
-    kind = MESSAGES.get(lead.tag) if isinstance(lead.tag, str) else None
+    kind = MESSAGES.get(lead.tag)
     if kind is None:
         raise UnknownMessage(f"unknown WWKS message type {_name(lead)}")
     message: Message = _read(lead, kind, kind.TAG)
@@ -174,6 +175,8 @@ def _read(element: Element, cls: type, path: str) -> Any:
     values: dict[str, Any] = {}
     for attribute in attributes:
         text = element.get(attribute.xml)
+        if text is None and attribute.also is not None:
+            text = element.get(attribute.also)
         if text is None:
             if attribute.required:
                 raise MissingPart(f"{path}: attribute {attribute.xml} is missing")

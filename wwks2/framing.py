@@ -19,7 +19,7 @@ from wwks2.errors import MessageTooLarge
 DEFAULT_MAX_SIZE = 4 * 1024 * 1024
 """The Rowa SDK reads with a 4 MiB buffer; a stock list of a large robot fits in it."""
 
-_START = re.compile(rb"<WWKS[\s>/]")
+_START = re.compile(rb"<WWKS[\s>]")
 _END = re.compile(rb"</WWKS\s*>|<!\[CDATA\[")
 _CDATA_END = b"]]>"
 _QUIET = re.compile(rb"(\s|<\?xml[^>]*\?>)*")

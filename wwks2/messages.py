@@ -19,9 +19,10 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 
-def _xml(name: str) -> Any:
-    """An optional attribute whose XML name is not its field name in PascalCase."""
-    return dataclasses.field(default=None, metadata={"xml": name})
+def _xml(name: str, *, also: str | None = None) -> Any:
+    """An optional attribute whose XML name is not its field name in PascalCase (`also`: another
+    spelling that is read, never written)."""
+    return dataclasses.field(default=None, metadata={"xml": name, "also": also})
 
 
 def _one_or_more() -> Any:
@@ -562,7 +563,8 @@ class StockPack:
 
 @dataclass(frozen=True, slots=True)
 class StockArticle:
-    """An article in stock (PackagingUnit as the examples, the SDK and TR spell it)."""
+    """An article in stock (written PackagingUnit as the examples, the SDK and TR spell it; the
+    manuals' element tables say PackingUnit, which is read too)."""
 
     TAG: ClassVar[str] = "Article"
     id: str
@@ -570,7 +572,7 @@ class StockArticle:
     virtual_id: str | None = None
     name: str | None = None
     dosage_form: str | None = None
-    packaging_unit: str | None = None
+    packaging_unit: str | None = _xml("PackagingUnit", also="PackingUnit")
     max_sub_item_quantity: int | None = None
     packs: tuple[StockPack, ...] = ()
 
