@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import types
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from wwks2.codec import decode, encode
 from wwks2.errors import BadValue, MalformedXml, MissingPart, UnknownMessage, Unwritable, Wwks2Error
+from wwks2.framing import Document, Framer
 from wwks2.messages import (
     MESSAGES,
     Capability,
@@ -248,6 +250,11 @@ def test_a_character_xml_cannot_carry_is_one_line_naming_the_element_and_attribu
         encode(message, timestamp=AT)
 
 
+def test_a_negative_number_is_not_written() -> None:
+    with pytest.raises(Unwritable, match=r"^KeepAliveRequest: attribute Source is negative"):
+        encode(KeepAliveRequest("7", -1, 2), timestamp=AT)
+
+
 # -- round trips ---------------------------------------------------------------------------------
 
 _TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\ufffe\uffff"))
@@ -278,9 +285,25 @@ def _strategy(kind: Any, one_or_more: bool = False) -> st.SearchStrategy[Any]:
     return simple[kind]
 
 
-@given(st.sampled_from(sorted(MESSAGES)).flatmap(lambda tag: _strategy(MESSAGES[tag])))
+_ANY_MESSAGE = st.sampled_from(sorted(MESSAGES)).flatmap(lambda tag: _strategy(MESSAGES[tag]))
+
+
+@given(_ANY_MESSAGE)
 def test_any_message_survives_encoding_and_decoding(message: Message) -> None:
     assert decode(encode(message, timestamp=AT)) == message
+
+
+@given(st.lists(_ANY_MESSAGE, min_size=1, max_size=4), st.data())
+def test_any_stream_of_messages_cut_anywhere_is_framed_and_decoded_as_sent(
+    messages: list[Message], data: st.DataObject
+) -> None:
+    stream = b"".join(encode(message, timestamp=AT) for message in messages)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    framer = Framer()
+    frames = [
+        f for a, b in itertools.pairwise([0, *cuts, len(stream)]) for f in framer.feed(stream[a:b])
+    ]
+    assert [decode(frame.data) for frame in frames if isinstance(frame, Document)] == messages
 
 
 # -- bad input -----------------------------------------------------------------------------------

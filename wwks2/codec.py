@@ -18,7 +18,7 @@ import types
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from functools import cache
-from typing import Any, TypeAlias, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeAlias, Union, get_args, get_origin, get_type_hints
 
 from lxml import etree
 
@@ -53,11 +53,14 @@ class _Attribute:
     also: str | None  # another spelling read when `xml` is absent
 
 
+_Arity: TypeAlias = Literal["one", "optional", "many", "one_or_more"]
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Child:
     field: str
     kind: type
-    shape: str  # "one", "optional", "many" or "one_or_more"
+    shape: _Arity
 
 
 @cache
@@ -70,8 +73,8 @@ def _layout(cls: type) -> tuple[tuple[_Attribute, ...], tuple[_Child, ...]]:
         hint = hints[spec.name]
         required = spec.default is dataclasses.MISSING
         if get_origin(hint) is tuple:
-            shape = "one_or_more" if spec.metadata.get("one_or_more") else "many"
-            children.append(_Child(spec.name, get_args(hint)[0], shape))
+            many: _Arity = "one_or_more" if spec.metadata.get("one_or_more") else "many"
+            children.append(_Child(spec.name, get_args(hint)[0], many))
             continue
         optional = get_origin(hint) in (Union, types.UnionType)
         kind = next(arg for arg in get_args(hint) if arg is not type(None)) if optional else hint
@@ -104,6 +107,8 @@ def _write(parent: Element, item: Any, path: str) -> None:
         value = getattr(item, attribute.field)
         if value is None:
             continue
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise Unwritable(f"{path}: attribute {attribute.xml} is negative ({value})")
         try:
             element.set(attribute.xml, _text(value))
         except ValueError:

@@ -24,7 +24,8 @@ class BadValue(Wwks2Error):
 
 
 class Unwritable(Wwks2Error):
-    """A value that XML 1.0 cannot carry even escaped (U+FFFE, U+FFFF)."""
+    """A value the wire cannot carry: a negative number, a character XML 1.0 has not even escaped
+    (U+FFFE, U+FFFF)."""
 
 
 class MessageTooLarge(Wwks2Error):
