@@ -19,6 +19,7 @@ from wwks2.errors import BadValue, MalformedXml, MissingPart, UnknownMessage, Un
 from wwks2.framing import Document, Framer
 from wwks2.messages import (
     MESSAGES,
+    Box,
     Capability,
     Component,
     ComponentType,
@@ -40,6 +41,7 @@ from wwks2.messages import (
     Message,
     OutputMessage,
     OutputStatus,
+    Shape,
     State,
     StatusRequest,
     StatusResponse,
@@ -47,6 +49,8 @@ from wwks2.messages import (
     StockInfoResponse,
     Subscriber,
     SubscriberType,
+    TaskInfoResponse,
+    TaskStatus,
 )
 
 WIRE = Path(__file__).parent / "wire" / "wwks2"
@@ -191,6 +195,15 @@ def test_the_live_stock_info_message_gives_quantities_without_packs() -> None:
     message = decode(golden("trace-stock-info-message"))
     assert isinstance(message, StockInfoMessage)
     assert (message.articles[0].id, message.articles[0].quantity) == ("1092857", 3)
+
+
+def test_a_task_info_response_reports_the_outputs_state_and_its_packs() -> None:
+    message = decode(golden("tr-task-info-response"))
+    assert isinstance(message, TaskInfoResponse)
+    assert (message.task.id, message.task.status) == ("4711", TaskStatus.COMPLETED)
+    (pack,) = message.task.articles[0].packs
+    assert (pack.id, pack.serial_number, pack.shape) == (1998, "SER-A", Shape.CYLINDER)
+    assert message.task.boxes == (Box("1023"),)
 
 
 def test_the_manuals_spelling_packing_unit_is_read_as_packaging_unit() -> None:

@@ -135,6 +135,25 @@ class TaskType(StrEnum):
     OUTPUT = "Output"
 
 
+class TaskInfoType(StrEnum):
+    """What a TaskInfo asks about (ThomasReth/WWKS2 `TaskInfoType.cs`)."""
+
+    OUTPUT = "Output"
+    STOCK_DELIVERY = "StockDelivery"
+
+
+class TaskStatus(StrEnum):
+    """Where a task stands (ThomasReth/WWKS2 `TaskInfoStatus.cs`)."""
+
+    ABORTED = "Aborted"
+    ABORTING = "Aborting"
+    COMPLETED = "Completed"
+    INCOMPLETE = "Incomplete"
+    IN_PROCESS = "InProcess"
+    QUEUED = "Queued"
+    UNKNOWN = "Unknown"
+
+
 class CancelStatus(StrEnum):
     UNKNOWN = "Unknown"
     CANCELLED = "Cancelled"
@@ -599,6 +618,55 @@ class StockInfoMessage:
     articles: tuple[StockArticle, ...] = ()
 
 
+# -- TaskInfo: where an output stands (not in wwks2.md: from ThomasReth/WWKS2's data contracts) --
+
+
+@dataclass(frozen=True, slots=True)
+class InfoTask:
+    TAG: ClassVar[str] = "Task"
+    id: str
+    type: TaskInfoType
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfoRequest:
+    """Ask the robot where a task (an OutputRequest's Id) stands."""
+
+    TAG: ClassVar[str] = "TaskInfoRequest"
+    id: str
+    source: int
+    destination: int
+    task: InfoTask
+    include_task_details: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfoArticle:
+    TAG: ClassVar[str] = "Article"
+    id: str
+    quantity: int | None = None
+    packs: tuple[OutputPack, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskState:
+    TAG: ClassVar[str] = "Task"
+    id: str
+    type: TaskInfoType
+    status: TaskStatus
+    articles: tuple[TaskInfoArticle, ...] = ()
+    boxes: tuple[Box, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfoResponse:
+    TAG: ClassVar[str] = "TaskInfoResponse"
+    id: str
+    source: int
+    destination: int
+    task: TaskState
+
+
 # -- TaskCancel: cancel an output ----------------------------------------------------------------
 
 
@@ -653,6 +721,8 @@ Message = (
     | StockInfoRequest
     | StockInfoResponse
     | StockInfoMessage
+    | TaskInfoRequest
+    | TaskInfoResponse
     | TaskCancelRequest
     | TaskCancelResponse
 )
@@ -675,6 +745,8 @@ MESSAGES: dict[str, type[Message]] = {
         StockInfoRequest,
         StockInfoResponse,
         StockInfoMessage,
+        TaskInfoRequest,
+        TaskInfoResponse,
         TaskCancelRequest,
         TaskCancelResponse,
     )
