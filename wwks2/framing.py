@@ -4,9 +4,10 @@ WWKS2 has no length prefix and no delimiter (M6 §5.2). The framer ends a docume
 `</WWKS>` outside `<![CDATA[ … ]]>` (an UnprocessedMessage or an output label embeds XML in CDATA,
 M622 §6.4.1; ThomasReth/WWKS2 tokenises the same way). Bytes between documents are skipped:
 whitespace and XML declarations silently, anything else reported as `Skipped`. A document that
-grows past `max_size` before its end is discarded and `MessageTooLarge` raised (after the documents
-completed before it are returned: then by the next `feed`); the framer then looks for the next
-`<WWKS`. A document cut mid-way stays buffered until more bytes come.
+grows past `max_size` before its end is discarded and `MessageTooLarge` raised; when documents
+completed before it in the same `feed`, they are returned and the next `feed` raises (keeping the
+bytes it was given for the one after). The framer then looks for the next `<WWKS`. A document
+cut mid-way stays buffered until more bytes come.
 """
 
 from __future__ import annotations
