@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wwks2.codec import decode, encode
+from wwks2.codec import decode, encode, lead_element
 from wwks2.errors import BadValue, MalformedXml, MissingPart, UnknownMessage, Unwritable, Wwks2Error
 from wwks2.framing import Document, Framer
 from wwks2.messages import (
@@ -38,8 +38,12 @@ from wwks2.messages import (
     InputResponsePack,
     InputResult,
     KeepAliveRequest,
+    Label,
+    LabelContent,
     Message,
+    OutputDetails,
     OutputMessage,
+    OutputRequest,
     OutputStatus,
     Shape,
     State,
@@ -51,10 +55,13 @@ from wwks2.messages import (
     SubscriberType,
     TaskInfoResponse,
     TaskStatus,
+    UnprocessedMessage,
+    UnprocessedReason,
 )
 
 WIRE = Path(__file__).parent / "wire" / "wwks2"
 GOLDEN = sorted(path.stem for path in WIRE.glob("*.xml"))
+OURS = sorted(path.stem for path in WIRE.glob("ours-*.xml"))
 AT = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 GS = "\x1d"
 
@@ -90,8 +97,19 @@ def test_a_hello_request_carries_the_subscriber_and_its_capabilities() -> None:
     )
 
 
-def test_our_hello_request_is_the_golden_one_byte_for_byte() -> None:
-    assert encode(decode(golden("hello-request")), timestamp=AT) + b"\n" == golden("hello-request")
+@pytest.mark.parametrize("name", OURS)
+def test_our_writing_of_a_golden_of_ours_is_that_golden_byte_for_byte(name: str) -> None:
+    assert encode(decode(golden(name)), timestamp=AT) + b"\n" == golden(name)
+
+
+def test_every_message_type_has_a_golden_of_our_writing() -> None:
+    assert {decode(golden(name)).TAG for name in OURS} == set(MESSAGES)
+
+
+def test_attributes_are_written_in_the_order_the_manuals_list_them() -> None:
+    data = golden("ours-output-response")
+    assert b'<Details Priority="Normal" OutputDestination="1" Status="Queued"/>' in data
+    assert b'<Pack Index="0" ScanCode="' in golden("ours-input-request")
 
 
 def test_a_keep_alive_request_has_an_id_a_source_and_a_destination() -> None:
@@ -206,6 +224,66 @@ def test_a_task_info_response_reports_the_outputs_state_and_its_packs() -> None:
     assert message.task.boxes == (Box("1023"),)
 
 
+LABEL = "<Patient>A. Example</Patient>\n<Dose>1-0-1 ]]> after meals</Dose>"
+
+
+def test_a_labels_content_is_read_back_exactly_with_the_cdata_end_it_holds() -> None:
+    message = decode(golden("ours-output-request-label"))
+    assert isinstance(message, OutputRequest)
+    assert message.labels == (Label("RX-LABEL-1", LabelContent(LABEL)),)
+
+
+def _labelled(content: str) -> OutputRequest:
+    label = Label("T", LabelContent(content))
+    return OutputRequest("1", 100, 999, OutputDetails(output_destination=1), labels=(label,))
+
+
+def test_a_cdata_end_in_a_label_splits_the_cdata_section() -> None:
+    data = encode(_labelled("a]]>b"), timestamp=AT)
+    assert b"<Content><![CDATA[a]]]]><![CDATA[>b]]></Content>" in data
+    assert decode(data) == _labelled("a]]>b")
+
+
+def test_a_carriage_return_in_a_label_is_written_as_the_line_feed_every_reader_sees() -> None:
+    data = encode(_labelled("a\r\nb\rc"), timestamp=AT)
+    assert b"\r" not in data
+    assert decode(data) == _labelled("a\nb\nc")
+
+
+def test_a_label_with_a_character_xml_cannot_carry_is_one_line_naming_the_element() -> None:
+    with pytest.raises(
+        Unwritable, match=r"^OutputRequest/Label/Content: the text holds a character"
+    ):
+        encode(_labelled("a\x00"), timestamp=AT)
+
+
+def test_an_unprocessed_message_gives_the_message_it_embeds_as_it_was_sent() -> None:
+    message = decode(golden("ours-unprocessed-message"))
+    assert isinstance(message, UnprocessedMessage)
+    assert (message.id, message.source, message.destination) == ("3", 999, 100)
+    assert (message.reason, message.text) == (
+        UnprocessedReason.NOT_SUPPORTED,
+        "labels are not supported",
+    )
+    assert message.message.id == "700"
+    assert message.message.text.encode() + b"\n" == golden("ours-output-request-label")
+    assert lead_element(message.message.text) == "OutputRequest"
+
+
+@pytest.mark.parametrize("text", ["", "not XML <", "<Other><X/></Other>", "<WWKS/>"])
+def test_an_embedded_text_that_is_no_wwks_document_has_no_lead_element(text: str) -> None:
+    assert lead_element(text) is None
+
+
+def test_a_stream_holding_an_unprocessed_message_is_framed_and_decoded() -> None:
+    parts = ["keepalive-request", "ours-unprocessed-message", "keepalive-response"]
+    stream = b"".join(golden(name) for name in parts)
+    framer = Framer()
+    frames = [f for i in range(0, len(stream), 7) for f in framer.feed(stream[i : i + 7])]
+    documents = [frame.data for frame in frames if isinstance(frame, Document)]
+    assert [decode(data) for data in documents] == [decode(golden(name)) for name in parts]
+
+
 def test_the_manuals_spelling_packing_unit_is_read_as_packaging_unit() -> None:
     lead = '<StockInfoResponse Id="9" Source="999" Destination="100"><Article Id="1" PackingUnit="20"/></StockInfoResponse>'  # noqa: E501
     message = decode(document(lead))
@@ -271,6 +349,21 @@ def test_a_negative_number_is_not_written() -> None:
 # -- round trips ---------------------------------------------------------------------------------
 
 _TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\ufffe\uffff"))
+# A CDATA text: the characters XML carries, but CR (which every reader takes as LF), and `]]>`.
+_XML_TEXT = st.text(
+    st.characters(
+        exclude_categories=["Cs", "Cc"],
+        exclude_characters="\ufffe\uffff",
+        include_characters="\t\n",
+    )
+)
+_CDATA_TEXT = st.lists(_XML_TEXT | st.just("]]>"), max_size=4).map("".join)
+
+
+def _field(hint: Any, field: dataclasses.Field[Any]) -> st.SearchStrategy[Any]:
+    if field.metadata.get("cdata"):
+        return _CDATA_TEXT
+    return _strategy(hint, field.metadata.get("one_or_more", False))
 
 
 def _strategy(kind: Any, one_or_more: bool = False) -> st.SearchStrategy[Any]:
@@ -283,8 +376,7 @@ def _strategy(kind: Any, one_or_more: bool = False) -> st.SearchStrategy[Any]:
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = get_type_hints(kind)
         fields = {
-            field.name: _strategy(hints[field.name], field.metadata.get("one_or_more", False))
-            for field in dataclasses.fields(kind)
+            field.name: _field(hints[field.name], field) for field in dataclasses.fields(kind)
         }
         return st.builds(kind, **fields)
     if isinstance(kind, type) and issubclass(kind, StrEnum):

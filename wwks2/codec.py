@@ -8,6 +8,10 @@ booleans in any case, `\\xHH` in either case; unknown attributes and elements ar
 spec allows extras, M622 §6). The TimeStamp is checked but not returned: it is for logs only and
 not monotonic on live robots. Every failure is one `Wwks2Error` line naming the element path and
 the attribute.
+
+A text field (an OutputRequest Label's Content, an UnprocessedMessage's Message) is written as
+CDATA, as it is, and read back exactly: a `]]>` in it splits the section (`]]]]><![CDATA[>`). The
+one change is the one every XML reader makes: a CR or CR LF reads as LF, so it is written LF.
 """
 
 from __future__ import annotations
@@ -63,15 +67,26 @@ class _Child:
     shape: _Arity
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Layout:
+    attributes: tuple[_Attribute, ...]
+    children: tuple[_Child, ...]
+    text: str | None  # the field holding the element's own text (CDATA)
+
+
 @cache
-def _layout(cls: type) -> tuple[tuple[_Attribute, ...], tuple[_Child, ...]]:
-    """The attributes and child elements of an element class, in field order."""
+def _layout(cls: type) -> _Layout:
+    """The attributes, child elements and text field of an element class, in field order."""
     hints = get_type_hints(cls)
     attributes: list[_Attribute] = []
     children: list[_Child] = []
+    text: str | None = None
     for spec in dataclasses.fields(cls):
         hint = hints[spec.name]
         required = spec.default is dataclasses.MISSING
+        if spec.metadata.get("cdata"):
+            text = spec.name
+            continue
         if get_origin(hint) is tuple:
             many: _Arity = "one_or_more" if spec.metadata.get("one_or_more") else "many"
             children.append(_Child(spec.name, get_args(hint)[0], many))
@@ -83,7 +98,7 @@ def _layout(cls: type) -> tuple[tuple[_Attribute, ...], tuple[_Child, ...]]:
         else:
             xml = spec.metadata.get("xml") or "".join(p.capitalize() for p in spec.name.split("_"))
             attributes.append(_Attribute(spec.name, xml, kind, required, spec.metadata.get("also")))
-    return tuple(attributes), tuple(children)
+    return _Layout(tuple(attributes), tuple(children), text)
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -96,14 +111,30 @@ def encode(message: Message, *, timestamp: datetime) -> bytes:
     root = etree.Element("WWKS")
     root.set("Version", VERSION)
     root.set("TimeStamp", timestamp.astimezone(UTC).strftime(_TIMESTAMP))
-    _write(root, message, message.TAG)
-    return bytes(etree.tostring(root, encoding="utf-8", xml_declaration=False))
+    texts: list[str] = []
+    _write(root, message, message.TAG, texts)
+    written = bytes(etree.tostring(root, encoding="utf-8", xml_declaration=False))
+    # Each text went out as a processing instruction naming its place in `texts`: nothing else in
+    # the document can look like one (`<` in values is written `&lt;`), and one pass of `sub`
+    # does not look into what it puts in.
+    return _SLOT.sub(lambda match: _cdata(texts[int(match.group(1))]), written)
 
 
-def _write(parent: Element, item: Any, path: str) -> None:
+_SLOT_TARGET = "wwks2-text"
+_SLOT = re.compile(rb"<\?wwks2-text ([0-9]+)\?>")
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CR = re.compile("\r\n?")
+
+
+def _cdata(text: str) -> bytes:
+    section = _CR.sub("\n", text).replace("]]>", "]]]]><![CDATA[>")
+    return f"<![CDATA[{section}]]>".encode()
+
+
+def _write(parent: Element, item: Any, path: str, texts: list[str]) -> None:
     element = etree.SubElement(parent, item.TAG)
-    attributes, children = _layout(item.__class__)
-    for attribute in attributes:
+    layout = _layout(item.__class__)
+    for attribute in layout.attributes:
         value = getattr(item, attribute.field)
         if value is None:
             continue
@@ -115,10 +146,16 @@ def _write(parent: Element, item: Any, path: str) -> None:
             raise Unwritable(
                 f"{path}: attribute {attribute.xml} holds a character XML cannot carry"
             ) from None
-    for child in children:
+    if layout.text is not None:
+        text: str = getattr(item, layout.text)
+        if _NOT_XML.search(text):
+            raise Unwritable(f"{path}: the text holds a character XML cannot carry")
+        element.append(etree.ProcessingInstruction(_SLOT_TARGET, str(len(texts))))
+        texts.append(text)
+    for child in layout.children:
         value = getattr(item, child.field)
         for each in value if isinstance(value, tuple) else () if value is None else (value,):
-            _write(element, each, f"{path}/{each.TAG}")
+            _write(element, each, f"{path}/{each.TAG}", texts)
 
 
 def _text(value: Any) -> str:
@@ -138,13 +175,7 @@ def _text(value: Any) -> str:
 
 def decode(data: bytes) -> Message:
     """The message in one WWKS document (a `Wwks2Error` subclass if it cannot be used)."""
-    try:
-        root = etree.fromstring(data, _PARSER)
-    except (etree.LxmlError, ValueError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise MalformedXml(f"not well-formed XML: {reason}") from None
-    if root.getroottree().docinfo.doctype:
-        raise MalformedXml("a WWKS message must not have a document type declaration")
+    root = _parse(data)
     if root.tag != "WWKS":
         raise MalformedXml(f"the root element is {_name(root)}, not WWKS")
     version = root.get("Version")
@@ -156,7 +187,7 @@ def decode(data: bytes) -> Message:
     if stamp is None:
         raise MissingPart("WWKS: attribute TimeStamp is missing")
     _check_timestamp(stamp)
-    lead = next((child for child in root if isinstance(child.tag, str)), None)
+    lead = _lead(root)
     if lead is None:
         raise MissingPart("WWKS: the lead element is missing")
     kind = MESSAGES.get(lead.tag)
@@ -164,6 +195,32 @@ def decode(data: bytes) -> Message:
         raise UnknownMessage(f"unknown WWKS message type {_name(lead)}")
     message: Message = _read(lead, kind, kind.TAG)
     return message
+
+
+def lead_element(text: str) -> str | None:
+    """The lead element's name when `text` is a WWKS document (as an UnprocessedMessage embeds
+    the message it could not process), else None."""
+    try:
+        root = _parse(text.encode())
+    except MalformedXml:
+        return None
+    lead = _lead(root)
+    return str(lead.tag) if root.tag == "WWKS" and lead is not None else None
+
+
+def _parse(data: bytes) -> Element:
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except (etree.LxmlError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise MalformedXml(f"not well-formed XML: {reason}") from None
+    if root.getroottree().docinfo.doctype:
+        raise MalformedXml("a WWKS message must not have a document type declaration")
+    return root
+
+
+def _lead(root: Element) -> Element | None:
+    return next((child for child in root if isinstance(child.tag, str)), None)
 
 
 def _check_timestamp(text: str) -> None:
@@ -176,9 +233,11 @@ def _check_timestamp(text: str) -> None:
 
 
 def _read(element: Element, cls: type, path: str) -> Any:
-    attributes, children = _layout(cls)
+    layout = _layout(cls)
     values: dict[str, Any] = {}
-    for attribute in attributes:
+    if layout.text is not None:
+        values[layout.text] = element.text or ""
+    for attribute in layout.attributes:
         text = element.get(attribute.xml)
         if text is None and attribute.also is not None:
             text = element.get(attribute.also)
@@ -187,7 +246,7 @@ def _read(element: Element, cls: type, path: str) -> Any:
                 raise MissingPart(f"{path}: attribute {attribute.xml} is missing")
             continue
         values[attribute.field] = _value(text, attribute.kind, f"{path}: {attribute.xml}")
-    for child in children:
+    for child in layout.children:
         tag: str = child.kind.TAG  # type: ignore[attr-defined]
         found = [_read(sub, child.kind, f"{path}/{tag}") for sub in element if sub.tag == tag]
         if not found and child.shape in ("one", "one_or_more"):

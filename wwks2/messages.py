@@ -2,9 +2,11 @@
 
 Each class is one element: `TAG` is its XML name; each field is an attribute named by its field
 name in PascalCase (`is_new_delivery` → `IsNewDelivery`, `guid` → `GUID` through `xml` metadata),
-except fields holding other element classes, which are child elements (a class: exactly one; a
-class or None: at most one; a tuple: any number, or one or more where the spec says mandatory,
-keyword-only). A field without a default is mandatory on the wire; an optional one is None when
+written in field order, except fields holding other element classes, which are child elements (a
+class: exactly one; a class or None: at most one; a tuple: any number, or one or more where the
+spec says mandatory, keyword-only), and a `str` field marked `_cdata()`, which is the element's own
+text (CDATA). A field without a default is mandatory on the wire (keyword-only where the manuals
+list it after optional ones); an optional one is None when
 absent (the spec's default then applies: IsNewDelivery and IncludeDetails False, IncludePacks
 True, Priority Normal). Strings are the decoded text: a ScanCode holds a real GS (U+001D), never
 `\\x1D`.
@@ -23,6 +25,11 @@ def _xml(name: str, *, also: str | None = None) -> Any:
     """An optional attribute whose XML name is not its field name in PascalCase (`also`: another
     spelling that is read, never written)."""
     return dataclasses.field(default=None, metadata={"xml": name, "also": also})
+
+
+def _cdata() -> Any:
+    """The element's own text, written as one CDATA section (split where it holds `]]>`)."""
+    return dataclasses.field(metadata={"cdata": True})
 
 
 def _one_or_more() -> Any:
@@ -154,6 +161,13 @@ class TaskStatus(StrEnum):
     UNKNOWN = "Unknown"
 
 
+class UnprocessedReason(StrEnum):
+    SYNTAX_ERROR = "SyntaxError"
+    NOT_SUPPORTED = "NotSupported"
+    DATA_ERROR = "DataError"
+    TOO_MANY_REQUESTS = "TooManyRequests"
+
+
 class CancelStatus(StrEnum):
     UNKNOWN = "Unknown"
     CANCELLED = "Cancelled"
@@ -262,8 +276,8 @@ class InputRequestPack:
     """A pack the robot scanned; its BatchNumber, ExpiryDate etc. are the robot's own guess."""
 
     TAG: ClassVar[str] = "Pack"
-    scan_code: str
     index: int | None = None
+    scan_code: str = dataclasses.field(kw_only=True)
     delivery_number: str | None = None
     batch_number: str | None = None
     external_id: str | None = None
@@ -410,27 +424,27 @@ class InputMessage:
 @dataclass(frozen=True, slots=True)
 class OutputDetails:
     TAG: ClassVar[str] = "Details"
-    output_destination: int
     priority: Priority | None = None
+    output_destination: int = dataclasses.field(kw_only=True)
     output_point: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class OutputResponseDetails:
     TAG: ClassVar[str] = "Details"
-    output_destination: int
-    status: OutputAccepted
     priority: Priority | None = None
+    output_destination: int = dataclasses.field(kw_only=True)
     output_point: str | None = None
+    status: OutputAccepted = dataclasses.field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
 class OutputMessageDetails:
     TAG: ClassVar[str] = "Details"
-    output_destination: int
-    status: OutputStatus
     priority: Priority | None = None
+    output_destination: int = dataclasses.field(kw_only=True)
     output_point: str | None = None
+    status: OutputStatus = dataclasses.field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,8 +466,25 @@ class OutputCriteria:
 
 
 @dataclass(frozen=True, slots=True)
+class LabelContent:
+    """What the robot's printer puts on the label, as the template expects it (CDATA text)."""
+
+    TAG: ClassVar[str] = "Content"
+    text: str = _cdata()
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A label the robot prints and sticks on the packs of an output (M6 §6.8.1)."""
+
+    TAG: ClassVar[str] = "Label"
+    template_id: str
+    content: LabelContent
+
+
+@dataclass(frozen=True, slots=True)
 class OutputRequest:
-    """The IMS asks the robot to dispense (no Criteria: an empty order). Labels are not modelled."""
+    """The IMS asks the robot to dispense (no Criteria: an empty order)."""
 
     TAG: ClassVar[str] = "OutputRequest"
     id: str
@@ -462,6 +493,7 @@ class OutputRequest:
     details: OutputDetails
     box_number: str | None = None
     criteria: tuple[OutputCriteria, ...] = ()
+    labels: tuple[Label, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -705,6 +737,32 @@ class TaskCancelResponse:
     tasks: tuple[CancelledTask, ...] = _one_or_more()
 
 
+# -- UnprocessedMessage: the answer to a message that could not be used --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedMessage:
+    """The message that could not be processed, as its sender received it (CDATA text); its Id
+    when the sender could read one. `codec.lead_element` names its lead element."""
+
+    TAG: ClassVar[str] = "Message"
+    text: str = _cdata()
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnprocessedMessage:
+    """Either side's answer to a message it cannot handle (M622 §6.4.1): log it, nothing more."""
+
+    TAG: ClassVar[str] = "UnprocessedMessage"
+    id: str
+    source: int
+    message: EmbeddedMessage
+    destination: int | None = None
+    reason: UnprocessedReason | None = None
+    text: str | None = None
+
+
 Message = (
     HelloRequest
     | HelloResponse
@@ -725,6 +783,7 @@ Message = (
     | TaskInfoResponse
     | TaskCancelRequest
     | TaskCancelResponse
+    | UnprocessedMessage
 )
 
 MESSAGES: dict[str, type[Message]] = {
@@ -749,6 +808,7 @@ MESSAGES: dict[str, type[Message]] = {
         TaskInfoResponse,
         TaskCancelRequest,
         TaskCancelResponse,
+        UnprocessedMessage,
     )
 }
 """Every lead element the codec reads, by its XML name."""
