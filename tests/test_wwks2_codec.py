@@ -244,6 +244,15 @@ def test_a_cdata_end_in_a_label_splits_the_cdata_section() -> None:
     assert decode(data) == _labelled("a]]>b")
 
 
+def test_a_text_or_value_that_looks_like_the_writers_placeholder_is_written_as_it_is() -> None:
+    placeholder = "<?wwks2-text 0?>"
+    label = Label(placeholder, LabelContent(placeholder))
+    message = OutputRequest(
+        placeholder, 100, 999, OutputDetails(output_destination=1), labels=(label, label)
+    )
+    assert decode(encode(message, timestamp=AT)) == message
+
+
 def test_a_carriage_return_in_a_label_is_written_as_the_line_feed_every_reader_sees() -> None:
     data = encode(_labelled("a\r\nb\rc"), timestamp=AT)
     assert b"\r" not in data

@@ -121,7 +121,7 @@ def encode(message: Message, *, timestamp: datetime) -> bytes:
 
 
 _SLOT_TARGET = "wwks2-text"
-_SLOT = re.compile(rb"<\?wwks2-text ([0-9]+)\?>")
+_SLOT = re.compile(rb"<\?" + _SLOT_TARGET.encode() + rb" ([0-9]+)\?>")
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _CR = re.compile("\r\n?")
 
