@@ -23,13 +23,11 @@ from robot_controller.cli_common import (
     person_text,
     settings_of,
 )
-from robot_controller.config import ConfigError
-from robot_controller.console import fail, json_line, line, out
+from robot_controller.console import fail, json_lines, line, out
 from robot_controller.operator_console import WHY_WORDS
 from robot_controller.pipeline import utc_now
-from robot_controller.store import Store, StoreError
+from robot_controller.store import StoreError
 from robot_controller.store.alert_register import QuarantinedPack
-from robot_controller.wiring import open_store
 
 alerts_app = typer.Typer(
     help="The alert register: each hub alert's case, and the packs in the quarantine chute.",
@@ -95,19 +93,6 @@ def quarantined_json(pack: QuarantinedPack) -> dict[str, object]:
     }
 
 
-def _reading(config: ConfigOption) -> Store:
-    """The configured store, opened read-only (a usage error, exit 2, when it is not there)."""
-    try:
-        return open_store(settings_of(config).store.url, read_only=True)
-    except (ConfigError, StoreError) as error:
-        raise fail(str(error)) from None
-
-
-def _json_lines(objects: list[dict[str, object]]) -> None:
-    for obj in objects:
-        json_line(obj)
-
-
 def _cells(*values: object) -> list[Text]:
     """Table cells for untrusted values (never markup); a missing one is a dash."""
     return [Text("—" if value in (None, "") else str(value)) for value in values]
@@ -126,15 +111,13 @@ def alerts_list(
     """List the alert cases, oldest first (`--state open|investigating|closed`)."""
     if state is not None and state not in {s.value for s in AlertState}:
         raise fail(f"--state must be one of {', '.join(AlertState)}, not {state!r}")
-    store = _reading(config)
-    try:
-        cases = store.alert_cases(None if state is None else AlertState(state))
-    except StoreError as error:
-        raise fail(str(error)) from None
-    finally:
-        store.close()
+    with existing_store(settings_of(config), read_only=True) as store:
+        try:
+            cases = store.alert_cases(None if state is None else AlertState(state))
+        except StoreError as error:
+            raise fail(str(error)) from None
     if as_json:
-        _json_lines([case_json(case) for case in cases])
+        json_lines([case_json(case) for case in cases])
         return
     table = Table(title="Alert register", title_justify="left")
     for column in ("alert", "raised (UTC)", "state", "return code", "product code", "serial",
@@ -153,18 +136,16 @@ def alerts_show(
     alert: AlertArgument, as_json: JsonLines = False, config: ConfigOption = None
 ) -> None:
     """Show one alert case with every transition it went through."""
-    store = _reading(config)
-    try:
-        found = store.alert_case(alert)
-    except StoreError as error:
-        raise fail(str(error)) from None
-    finally:
-        store.close()
+    with existing_store(settings_of(config), read_only=True) as store:
+        try:
+            found = store.alert_case(alert)
+        except StoreError as error:
+            raise fail(str(error)) from None
     if found is None:
         raise fail(f"there is no alert {alert} in the register")
     case, steps = found
     if as_json:
-        _json_lines([{**case_json(case), "transitions": [transition_json(s) for s in steps]}])
+        json_lines([{**case_json(case), "transitions": [transition_json(s) for s in steps]}])
         return
     for key, value in case_json(case).items():
         label, shown = human(key, value)
@@ -212,15 +193,13 @@ def alerts_transition(
 def alerts_quarantine(as_json: JsonLines = False, config: ConfigOption = None) -> None:
     """List the packs in the quarantine chute, the longest there first: why each is there,
     since when, and its alert case."""
-    store = _reading(config)
-    try:
-        packs = store.quarantine()
-    except StoreError as error:
-        raise fail(str(error)) from None
-    finally:
-        store.close()
+    with existing_store(settings_of(config), read_only=True) as store:
+        try:
+            packs = store.quarantine()
+        except StoreError as error:
+            raise fail(str(error)) from None
     if as_json:
-        _json_lines([quarantined_json(pack) for pack in packs])
+        json_lines([quarantined_json(pack) for pack in packs])
         return
     table = Table(title="Quarantine chute", title_justify="left")
     for column in ("pack", "since (UTC)", "why", "product code", "serial", "batch", "expiry",

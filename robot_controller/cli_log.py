@@ -15,7 +15,7 @@ from rich.text import Text
 from fmd.codes.escapes import show_controls
 from robot_controller.cli_common import ConfigOption, settings_of
 from robot_controller.config import ConfigError
-from robot_controller.console import fail, json_line, out
+from robot_controller.console import fail, json_lines, out
 from robot_controller.reports.files import NothingToReport
 from robot_controller.reports.make import export_audit
 from robot_controller.reports.period import BadPeriod, Period, period_of
@@ -72,11 +72,6 @@ def reading(config: Path | None, read: Callable[[Store], T]) -> T:
         store.close()
 
 
-def _json_lines(objects: Iterator[dict[str, Any]]) -> None:
-    for obj in objects:
-        json_line(obj)
-
-
 def log_search(
     serial: Annotated[str | None, typer.Option(help="The pack's serial number.")] = None,
     product: Annotated[str | None, typer.Option(help="The product code (GTIN, PPN…).")] = None,
@@ -122,7 +117,7 @@ def log_search(
     if not rows:
         raise fail("no pack in the log matches", code=1)
     if as_json:
-        _json_lines(row.as_json() for row in rows)
+        json_lines(row.as_json() for row in rows)
         return
     table = Table(title=f"{len(rows)} pack(s), newest first", title_justify="left")
     for column in ("token", "recorded (UTC)", "product code", "serial", "batch", "expiry",
@@ -169,7 +164,7 @@ def log_pack(
     if not happenings:
         raise fail(f"the log holds no pack {product} / {serial}", code=1)
     if as_json:
-        _json_lines(_shown(h) for h in happenings)
+        json_lines(_shown(h) for h in happenings)
         return
     tokens = sorted({h.token for h in happenings})
     table = Table(

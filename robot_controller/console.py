@@ -53,6 +53,12 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 _LINE_BREAKS = str.maketrans({"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
+def json_lines(objects: Iterable[Any]) -> None:
+    """Write each object as one JSON line (`json_line`)."""
+    for obj in objects:
+        json_line(obj)
+
+
 def json_line(obj: Any) -> None:
     """Write one JSON object as one line on stdout: UTF-8 as it is, but the characters a
     reader may take for a line break (U+0085, U+2028, U+2029) escaped, so one object stays one
