@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from robot_controller.alert_cases import AlertState
 from robot_controller.states import IntentStatus
 from robot_controller.store.audit import actor_event, chain_start
 from robot_controller.store.checkpoints import CheckpointRow
@@ -36,7 +37,6 @@ KeptUntil = Callable[[datetime, Sequence[str]], datetime]
 """Until when an event recorded at a time is kept, given its pack's printed expiry dates."""
 
 PRUNED = "log.pruned"
-CLOSED_ALERT = "closed"  # the alert register's final state
 _CHUNK = 5000
 _PACK = "pack:"
 
@@ -112,7 +112,7 @@ def _open(conn: Connection, tokens: set[Any]) -> set[int]:
         outbox.c.token.in_(tokens), outbox.c.status == IntentStatus.PENDING.value
     )
     alerting = sa.select(alerts.c.token).where(
-        alerts.c.token.in_(tokens), alerts.c.status != CLOSED_ALERT
+        alerts.c.token.in_(tokens), alerts.c.status != AlertState.CLOSED.value
     )
     return set(conn.execute(pending.union(alerting)).scalars())
 
