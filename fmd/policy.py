@@ -55,6 +55,8 @@ class Why(StrEnum):
     ROBOT_OUTCOME_UNKNOWN = "robot-outcome-unknown"  # a crash during the pack's robot job
     ROBOT_NOT_READY = "robot-not-ready"  # the robot could not take the pack: back to the operator
     ROBOT_CONFLICT = "robot-conflict"  # another master drives the robot: loading stopped
+    ROBOT_DISAGREES = "robot-disagrees"  # the robot's own reading contradicts the scanned code
+    BAD_REQUEST = "bad-robot-request"  # the robot's request could not be used (malformed, not ours)
 
 
 @dataclass(frozen=True, slots=True)

@@ -293,8 +293,31 @@ class SerialRobotConfig(_SerialPort, _Handshake):
     baudrate: int = Field(default=115200, gt=0)
 
 
+class Wwks2RobotConfig(_Robot):
+    """A storage robot on WWKS2 (BD Rowa and others): it scans each pack itself and asks us;
+    we are its TCP client."""
+
+    kind: Literal["wwks2"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=6050, ge=1, le=65535)
+    subscriber: int = Field(default=100, ge=1, le=2**31 - 1)  # our WWKS2 subscriber id
+    answer_within_s: float = Field(default=3.0, gt=0.5, le=60)  # the robot's answer deadline
+    stored_within_s: float = Field(default=120.0, gt=0)  # its InputMessage after our answer
+    output_within_s: float = Field(default=300.0, gt=0)  # its OutputMessage after queueing
+    request_timeout_s: float = Field(default=5.0, gt=0)  # any response (Status, KeepAlive, …)
+    keepalive_every_s: float = Field(default=10.0, gt=0)
+    status_every_s: float = Field(default=30.0, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)  # at once after a drop, then backing off
+    quarantine_destination: int = Field(default=2, ge=1)  # the output suspect packs go to
+    dispense_destination: int = Field(default=1, ge=1)  # `fmd-robot dispense`'s default output
+
+
 RobotConfig = Annotated[
-    SimRobotConfig | ModbusTcpRobotConfig | ModbusRtuRobotConfig | SerialRobotConfig,
+    SimRobotConfig
+    | ModbusTcpRobotConfig
+    | ModbusRtuRobotConfig
+    | SerialRobotConfig
+    | Wwks2RobotConfig,
     Field(discriminator="kind"),
 ]
 

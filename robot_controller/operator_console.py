@@ -33,6 +33,7 @@ from robot_controller.config import (
     SerialScannerConfig,
     SimRobotConfig,
     SoapHubConfig,
+    Wwks2RobotConfig,
 )
 from robot_controller.pipeline import Routed
 from robot_controller.states import Route
@@ -70,6 +71,8 @@ WHY_WORDS: Final = {
     Why.ROBOT_OUTCOME_UNKNOWN: "the robot's move was cut off",
     Why.ROBOT_NOT_READY: "the robot could not take it",
     Why.ROBOT_CONFLICT: "another controller drives the robot",
+    Why.ROBOT_DISAGREES: "the robot's own reading disagrees with the code",
+    Why.BAD_REQUEST: "the robot's request could not be used",
 }
 _RESCAN: Final = frozenset({Why.DAMAGED_SCAN, Why.UNREADABLE, Why.EXPIRY_INVALID})
 _CODE: Final = re.compile(r"[A-Z0-9_]+")
@@ -221,6 +224,8 @@ def _robot(config: Config) -> str:
         case ModbusRtuRobotConfig() | SerialRobotConfig():
             kind = "Modbus RTU" if isinstance(robot, ModbusRtuRobotConfig) else "serial line"
             link = f"{kind} on {robot.port}"
+        case Wwks2RobotConfig():
+            link = f"WWKS2 {robot.host}:{robot.port} (it scans the packs itself)"
         case SimRobotConfig():
             link = "simulated in this process"
         case _:

@@ -44,6 +44,7 @@ from robot_controller.config import (
     SerialScannerConfig,
     SimRobotConfig,
     SoapHubConfig,
+    Wwks2RobotConfig,
 )
 from robot_controller.pipeline import Pipeline, Routed, utc_now
 from robot_controller.proof.checkpointer import Checkpointer
@@ -52,6 +53,7 @@ from robot_controller.robot.base import Robot, RobotError
 from robot_controller.robot.modbus import ModbusRobot, ModbusTimeouts
 from robot_controller.robot.serial import SerialRobot
 from robot_controller.robot.sim import SimRobot
+from robot_controller.robot.wwks2 import LinkSettings, Wwks2Robot, Wwks2Settings
 from robot_controller.store import DEFAULT_ROBOT, Store, StoreMissing, locks
 from robot_controller.store.errors import store_name
 from robot_controller.store.locks import StoreLock
@@ -112,7 +114,8 @@ async def build_daemon(
     comes first, so bad master data or credentials the hub refuses stop everything before a
     device is touched.
     """
-    if not config.scanners:
+    robot_scans = isinstance(config.robot, Wwks2RobotConfig)  # the robot reads each pack
+    if not config.scanners and not robot_scans:
         raise ConfigError("scanners: none configured (the daemon needs at least one scanner)")
     opened = AsyncExitStack()
     try:
@@ -244,7 +247,30 @@ def build_robot(config: RobotConfig) -> Robot:
             )
         case SimRobotConfig():
             return SimRobot(capacity=config.capacity, move_time_s=config.move_time_ms / 1000)
+        case Wwks2RobotConfig():
+            return Wwks2Robot(wwks2_settings(config))
     raise AssertionError(f"unknown robot configuration {config!r}")
+
+
+def wwks2_settings(config: Wwks2RobotConfig) -> Wwks2Settings:
+    """The WWKS2 driver's settings from its configuration."""
+    link = LinkSettings(
+        host=config.host,
+        port=config.port,
+        subscriber=config.subscriber,
+        request_timeout_s=config.request_timeout_s,
+        keepalive_every_s=config.keepalive_every_s,
+        status_every_s=config.status_every_s,
+        reconnect_max_s=config.reconnect_max_s,
+        version=__version__,
+    )
+    return Wwks2Settings(
+        link,
+        answer_within_s=config.answer_within_s,
+        stored_within_s=config.stored_within_s,
+        output_within_s=config.output_within_s,
+        quarantine_destination=config.quarantine_destination,
+    )
 
 
 async def open_robot(config: RobotConfig | None) -> Robot:

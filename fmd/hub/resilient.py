@@ -415,9 +415,11 @@ class ResilientHub:
             self._no_answer(str(error) or type(error).__name__)
             trace(None, str(error) or type(error).__name__)
             raise
-        except BaseException:  # cancelled, or the client failed its own way: no verdict
+        except BaseException as error:  # cancelled, or the client failed its own way: no verdict
             self.breaker.abandon()
             self._login.abandon()
+            cancelled = isinstance(error, asyncio.CancelledError)
+            trace(None, "abandoned before its answer" if cancelled else repr(error))
             raise
         answered = result if isinstance(result, HubResult) else None
         self.breaker.record(ok=answered is None or answered.outcome != "technical")

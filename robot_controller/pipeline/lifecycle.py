@@ -17,12 +17,19 @@ import structlog
 import structlog.contextvars
 
 from fmd.hub.resilient import SafeHub
-from fmd.policy import SitePolicy
+from fmd.policy import Decision, SitePolicy
 from robot_controller.pipeline.background import drain, report_left, run_background
 from robot_controller.pipeline.context import Context, Prepared, utc_now
 from robot_controller.pipeline.recovery import recover_unfinished
 from robot_controller.pipeline.robot_turn import RESUME_EVERY_S, RobotTurn
 from robot_controller.pipeline.steps import OnRouted, PackSteps, internal_error
+from robot_controller.pipeline.stock_in import (
+    DEFAULT_TIMING,
+    AsksAtInput,
+    RejectText,
+    StockIn,
+    StockInTiming,
+)
 from robot_controller.robot.base import Robot
 from robot_controller.store import Store, StoreUnwritable
 from robot_controller.store.intents import CLAIM_LEASE
@@ -59,6 +66,8 @@ class Pipeline:
         robot_name: str = "robot",
         location: str | None = None,
         claim_lease: timedelta = CLAIM_LEASE,
+        reject_text: RejectText | None = None,
+        stock_in: StockInTiming = DEFAULT_TIMING,
     ) -> None:
         """`hub` is behind the resilience wrapper (`ResilientHub`); `replay_every_s`: how often
         the outbox is replayed in the background while loading (None: never; `fmd-robot outbox
@@ -69,7 +78,9 @@ class Pipeline:
         `robot_name`: the robot this pipeline drives, among those sharing the store;
         `location`: the premises (`[site] location`), kept on each decommission so that its
         undo is allowed here only (Art. 13); `claim_lease`: how long another daemon's claim on
-        an outbox intent holds (a shared PostgreSQL store)."""
+        an outbox intent holds (a shared PostgreSQL store); a robot that scans each pack and
+        asks about it (WWKS2) is answered as `stock_in` times it, its rejections worded by
+        `reject_text`."""
         self.store = store
         self.hub = hub
         self.robot = robot
@@ -93,6 +104,11 @@ class Pipeline:
         turn = RobotTurn(robot, resume_every_s=resume_every_s)
         self.steps = PackSteps(context, on_routed, turn=turn)
         self._takes: set[asyncio.Future[None]] = set()
+        self.stock_in = (
+            StockIn(self.steps, robot, reject_text=reject_text or _plain, timing=stock_in)
+            if isinstance(robot, AsksAtInput)
+            else None
+        )
 
     async def aclose(self) -> None:
         """Stop the store thread (the one thing the pipeline opened)."""
@@ -123,6 +139,8 @@ class Pipeline:
                 await slots.acquire()
                 await queue.put((item.token, _ready(item)))
             intakes = [asyncio.create_task(self._intake(s, queue, slots, stop)) for s in scanners]
+            if self.stock_in is not None:
+                intakes.append(asyncio.create_task(self.stock_in.run(stop)))
             await _until_done_or_stopped(intakes, stop, self.steps.turn.halt)
         finally:
             await asyncio.gather(*self._takes, return_exceptions=True)  # finish what was taken
@@ -282,6 +300,10 @@ async def _either(*events: asyncio.Event) -> None:
     finally:
         for wait in waits:
             wait.cancel()
+
+
+def _plain(decision: Decision) -> str:
+    return f"FMD: {decision.why.value}"
 
 
 def _ready(item: Prepared) -> asyncio.Future[Prepared]:

@@ -27,6 +27,7 @@ from robot_controller.store import Intent, StoreUnwritable
 log = structlog.get_logger("fmd.pipeline")
 
 OnRouted = Callable[[Routed], None]
+Check = Callable[[ParsedScan], Decision | None]
 
 UNDO_ADVICE = (
     "decommissioned at the hub but not shelved: find the pack; within 240 h (Art. 13) its "
@@ -59,11 +60,21 @@ class PackSteps:
         return parse_scan(raw, symbology=symbology, separators=self.context.separators, today=today)
 
     async def prepare(
-        self, token: int, raw: str, symbology: str | None, *, verify: Intent | None = None
+        self,
+        token: int,
+        raw: str,
+        symbology: str | None,
+        *,
+        verify: Intent | None = None,
+        check: Check | None = None,
+        deadline: float | None = None,
     ) -> Prepared:
         """Parse, check locally, verify and decide one recorded scan. The verify is committed
         with its transaction id before it is sent (`verify`: one a crash left unanswered, sent
-        again under its id). While loading is paused the pack goes back to the operator."""
+        again under its id). While loading is paused the pack goes back to the operator.
+        `check`: the caller's own check of the parsed scan, before the hub (a decision when it
+        settles the route); `deadline` (event-loop time): a hub answer not in by then is none,
+        and the site's offline policy decides."""
         ctx = self.context
         today = ctx.clock().date()
         parsed = self.parse(raw, symbology)
@@ -74,7 +85,9 @@ class PackSteps:
             problems=[p.code.value for p in parsed.problems],
         )
         if self.turn.paused is not None or self.turn.halted is not None:
-            return await self._decide_locally(token, parsed, self._returned(), verify)
+            return await self.decide_locally(token, parsed, self._returned(), verify)
+        if check is not None and (refused := check(parsed)) is not None:
+            return await self.decide_locally(token, parsed, refused, verify)
         ui = parsed.ui
         in_stock, change_pending = await self._hold(token, ui)
         local = decide_before_hub(
@@ -82,13 +95,14 @@ class PackSteps:
         )
         if local is not None or ui is None:
             decision = local or Decision(Action.REJECT, Why.UNREADABLE, "no UI")
-            return await self._decide_locally(token, parsed, decision, verify)
+            return await self.decide_locally(token, parsed, decision, verify)
         if verify is None:
             verify = await ctx.call(
                 ctx.store.queue_intent, token, ui, HubOperation.VERIFY, None, trx=new_trx(),
                 at=ctx.clock(),
             )  # fmt: skip
-        verified, calls = await ask(ctx.hub, HubOperation.VERIFY, ui, verify.client_trx_id)
+        trx = verify.client_trx_id
+        verified, calls = await ask(ctx.hub, HubOperation.VERIFY, ui, trx, deadline=deadline)
         decision = decide(parsed, verified, ctx.site, today=today)
         # answered: the check is done; unanswered, it stays in the outbox as the deferred check
         status = IntentStatus.PENDING if decision.verify_later else IntentStatus.DONE
@@ -97,8 +111,8 @@ class PackSteps:
         )
         return self._decided(token, parsed, decision)
 
-    async def _decide_locally(
-        self, token: int, parsed: ParsedScan, decision: Decision, verify: Intent | None
+    async def decide_locally(
+        self, token: int, parsed: ParsedScan, decision: Decision, verify: Intent | None = None
     ) -> Prepared:
         """A decision made without the hub (a verify a crash left open is not needed now)."""
         settled = None if verify is None else (verify.id, IntentStatus.CANCELLED)
@@ -115,9 +129,10 @@ class PackSteps:
             f"{why}: keep this pack and scan it again once loading resumes",
         )
 
-    async def decommission(self, item: Prepared) -> Prepared:
+    async def decommission(self, item: Prepared, *, deadline: float | None = None) -> Prepared:
         """Commit the decision's decommission (unless a crash left it committed), send it, and
-        settle the decision on its answer. One left by a crash is asked about first."""
+        settle the decision on its answer (none by `deadline`: unknown, the intent stays). One
+        left by a crash is asked about first."""
         ctx = self.context
         reason = item.decision.decommission_to
         ui = item.parsed.ui
@@ -129,7 +144,8 @@ class PackSteps:
                 ctx.store.queue_intent, item.token, ui, HubOperation.DECOMMISSION, reason,
                 trx=new_trx(), at=ctx.clock(), location=ctx.location,
             )  # fmt: skip
-        sent = await send_intent(ctx.hub, intent, verify_first=item.intent is not None)
+        first = item.intent is not None
+        sent = await send_intent(ctx.hub, intent, verify_first=first, deadline=deadline)
         final = settle(item.decision, sent.result, ctx.site)
         await ctx.call(
             self.record, item.token, Stage.DECOMMISSION, item.parsed, final, sent.calls,
@@ -159,7 +175,7 @@ class PackSteps:
                 store.settle_intent(settled[0], settled[1], code, at=at)
             store.record_decision(token, stage, parsed, decision, at=at)
 
-    async def stage(self, item: Prepared) -> Prepared:
+    async def stage(self, item: Prepared, *, deadline: float | None = None) -> Prepared:
         """Ahead of the pack's job (at most `[pipeline] decommission_ahead` packs ahead): the
         decommission its decision asks for, once a fresh status read shows the robot can take
         packs. When it cannot, nothing is sent and the pack is marked to go back."""
@@ -171,7 +187,7 @@ class PackSteps:
         refusal = await self.turn.can_take(job.code, pack_here=False)
         if refusal is not None:
             return dataclasses.replace(item, refused=refusal.message)
-        return await self.decommission(item)
+        return await self.decommission(item, deadline=deadline)
 
     async def place(self, item: Prepared) -> asyncio.Future[None]:
         """At the robot's turn: check that the robot can take the pack (at its transfer point),

@@ -153,6 +153,7 @@ class RobotStatus:
     interface_version: int = 0
     acked_token: int | None = None  # the token of the job `job_ack_seq` names
     done_token: int | None = None  # the token of the job `job_done_seq` names
+    reported: str = ""  # a robot that reports its state in words (WWKS2): what it says
 
 
 def next_seq(seq: int) -> int:

@@ -105,6 +105,8 @@ def machine_not_ready(status: RobotStatus, code: JobCode) -> str | None:
         return "robot safety circuit open: close the doors and release the e-stop"
     if StatusFlags.REMOTE not in flags:
         return "robot in local mode: switch it to remote control"
+    if status.state is not PackMLState.EXECUTE and status.reported:
+        return f"robot not ready: {status.reported}: see the robot's own terminal"
     if status.state is not PackMLState.EXECUTE:
         step = _NEXT_STEP.get(status.state, _SETTLING)
         return f"robot is {status.state.name}: {step}"

@@ -1,0 +1,335 @@
+"""Stock-in driven by the robot (WWKS2): the robot holds each pack at its input and asks.
+
+Each InputRequest runs on its own, beside the others (several input belts ask at once): every
+pack's raw ScanCode is committed first, then the pack takes the steps of a scanned pack — parsed
+(the robot's own batch, expiry and serial only compared with the code: a disagreement rejects
+it), checked locally, verified, decided by the site policy, decommissioned in hospital mode once
+the robot is ready — and the request is answered, Allowed or Rejected with the operator's text,
+before the robot's deadline: a hub answer not in by `answer_within_s - margin_s` is no answer,
+and the offline policy decides. Each pack's job is committed before the answer goes out; the
+robot's InputMessage settles it: Completed with a pack id is the robot's word that the pack is
+stored (invariant 1), Aborted after an allowed pack flags it. A repeated Id (after a
+RejectedNo…) is the same pack asked about again, taken as a new scan of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import structlog
+import structlog.contextvars
+
+from fmd.codes import ParsedScan
+from fmd.policy import Action, Decision, Why
+from robot_controller.pipeline.context import Prepared
+from robot_controller.pipeline.steps import PackSteps, internal_error
+from robot_controller.robot.base import Job, JobCode, JobOutcome, JobResult, RobotError
+from robot_controller.robot.wwks2.answers import (
+    ALLOWED,
+    PackAnswer,
+    disagreement,
+    input_response,
+    rejection,
+)
+from robot_controller.robot.wwks2.link import BrokenInputRequest
+from robot_controller.robot.wwks2.robot import Arrival
+from robot_controller.routing import job_for
+from robot_controller.states import Route
+from robot_controller.store import StoreUnwritable
+from scanners.base import Scan
+from wwks2.messages import (
+    InputHandling,
+    InputMessage,
+    InputMessagePack,
+    InputRequest,
+    InputRequestPack,
+    InputResponse,
+    InputResult,
+)
+
+log = structlog.get_logger("fmd.pipeline")
+
+RejectText = Callable[[Decision], str]
+"""The text the robot shows for a pack it is told to reject (the operator's catalogue)."""
+
+NOT_ANSWERED = "the link to the robot dropped before our answer: the robot gives the pack back"
+NOT_STORED = "the robot did not store the pack it was allowed: {text}"
+NO_REPORT = "no InputMessage from the robot: check whether the pack is on the shelf"
+
+
+@runtime_checkable
+class AsksAtInput(Protocol):
+    """A robot that scans each pack itself and asks about it (the WWKS2 driver)."""
+
+    subscriber: int
+
+    def arrivals(self) -> AsyncIterator[Arrival]: ...
+
+    def expect_stored(self, request_id: str) -> asyncio.Future[InputMessage | None]: ...
+
+    async def answer(self, response: InputResponse) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StockInTiming:
+    """The robot's deadline for our answer, the part of it kept for the answer itself, and how
+    long the robot may take to report the pack stored."""
+
+    answer_within_s: float = 3.0
+    margin_s: float = 0.25
+    stored_within_s: float = 120.0
+
+
+DEFAULT_TIMING = StockInTiming()
+
+
+@dataclass(frozen=True, slots=True)
+class _AtInput:
+    """One pack of a request: its raw scan, the robot's reading, and a decision made before any
+    step (the request could not be used)."""
+
+    raw: str
+    pack: InputRequestPack | None
+    refused: Decision | None = None
+
+
+class StockIn:
+    """Answers the robot's InputRequests through the pipeline's steps."""
+
+    def __init__(
+        self,
+        steps: PackSteps,
+        robot: AsksAtInput,
+        *,
+        reject_text: RejectText,
+        timing: StockInTiming = DEFAULT_TIMING,
+    ) -> None:
+        self.steps = steps
+        self.robot = robot
+        self.reject_text = reject_text
+        self.timing = timing
+        self._requests: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Take the robot's requests until `stop`; the ones taken are finished."""
+        arrivals = self.robot.arrivals()
+        try:
+            while not stop.is_set():
+                arrival = await _next_or_stop(arrivals, stop)
+                if arrival is None:
+                    break
+                task = asyncio.create_task(self._shielded(arrival))
+                self._requests.add(task)
+                task.add_done_callback(self._requests.discard)
+        finally:
+            await asyncio.gather(*self._requests, return_exceptions=True)
+
+    async def _shielded(self, arrival: Arrival) -> None:
+        # a stop lets the request under way be answered and recorded
+        await asyncio.shield(self.take(arrival))
+
+    async def take(self, arrival: Arrival) -> None:
+        """One InputRequest, answered and its packs recorded (a failure is logged, never
+        raised: the robot's other requests go on)."""
+        request = arrival.request
+        with structlog.contextvars.bound_contextvars(wwks2_request=request.id):
+            try:
+                await self._take(arrival)
+            except StoreUnwritable as error:
+                self.steps.turn.stop(error)
+            except Exception as error:
+                log.exception("stock_in.failed", error=repr(error))
+
+    async def _take(self, arrival: Arrival) -> None:
+        request = arrival.request
+        deadline = arrival.at + self.timing.answer_within_s - self.timing.margin_s
+        packs = self._packs(request)
+        tokens = [await self._record(request.source, pack.raw) for pack in packs]
+        items = await asyncio.gather(
+            *(
+                self._decide(token, pack, deadline)
+                for token, pack in zip(tokens, packs, strict=True)
+            )
+        )
+        jobs = [None if item.refused else job_for(item.decision, item.token) for item in items]
+        answers = [self._answer(item, job) for item, job in zip(items, jobs, strict=True)]
+        ctx = self.steps.context
+        job_ids = [
+            None
+            if job is None
+            else await ctx.call(ctx.store.start_job, job, at=ctx.clock(), robot=ctx.robot_name)
+            for job in jobs
+        ]  # committed before the robot moves on our answer
+        stored = self.robot.expect_stored(request.id)
+        answered = await self._send(request, answers)
+        late = asyncio.get_running_loop().time() - arrival.at - self.timing.answer_within_s
+        if late > 0:
+            log.warning("stock_in.answer_late", late_ms=round(late * 1000, 1))
+        message = await self._stored(stored) if answered else None
+        reports = _reports(message, [pack.pack for pack in packs])
+        await asyncio.gather(
+            *(
+                self._settle(item, job, job_id, answered, report, message)
+                for item, job, job_id, report in zip(items, jobs, job_ids, reports, strict=True)
+            )
+        )
+
+    async def _settle(
+        self,
+        item: Prepared,
+        job: Job | None,
+        job_id: int | None,
+        answered: bool,
+        report: InputMessagePack | None,
+        message: InputMessage | None,
+    ) -> None:
+        """Record where the pack went: a pack that never had a job went back to the operator."""
+        if job is None:
+            why = item.refused or item.decision.message
+            await self.steps.record_route(
+                item, None, None, None, unmoved=(Route.RETURNED, why, False)
+            )
+            return
+        outcome = _outcome(job, answered, report, message)
+        await self.steps.record_route(item, job, job_id, outcome)
+
+    def _packs(self, request: InputRequest | BrokenInputRequest) -> list[_AtInput]:
+        if isinstance(request, BrokenInputRequest):
+            broken = Decision(
+                Action.REJECT, Why.BAD_REQUEST, f"malformed InputRequest: {request.problem}"
+            )
+            return [_AtInput(raw, None, broken) for raw in request.scan_codes]
+        ours = self.robot.subscriber
+        refused: Decision | None = None
+        if request.destination not in (0, ours):
+            refused = Decision(
+                Action.REJECT, Why.BAD_REQUEST,
+                f"InputRequest for subscriber {request.destination}, not this system ({ours})",
+            )  # fmt: skip
+        return [
+            _AtInput(pack.scan_code, pack, refused)
+            for article in request.articles
+            for pack in article.packs
+        ]
+
+    async def _record(self, source: int, raw: str) -> int:
+        ctx = self.steps.context
+        scan = Scan(raw, None, f"wwks2:{source}", ctx.clock())
+        token: int = await ctx.call(ctx.store.record_scan, scan, at=scan.at, robot=ctx.robot_name)
+        log.info("scan.recorded", token=token, source=scan.source)
+        return token
+
+    async def _decide(self, token: int, pack: _AtInput, deadline: float) -> Prepared:
+        steps = self.steps
+        with structlog.contextvars.bound_contextvars(token=token):
+            try:
+                if pack.refused is not None:
+                    parsed = steps.parse(pack.raw, None)
+                    return await steps.decide_locally(token, parsed, pack.refused)
+                check = _cross_check(pack.pack) if pack.pack is not None else None
+                item = await steps.prepare(token, pack.raw, None, check=check, deadline=deadline)
+                return await steps.stage(item, deadline=deadline)
+            except StoreUnwritable:
+                raise
+            except Exception as error:
+                steps.release(token)
+                log.exception("pack.internal_error", error=str(error))
+                return internal_error(token, error)
+
+    def _answer(self, item: Prepared, job: Job | None) -> PackAnswer:
+        if job is not None and job.code is JobCode.PLACE_ON_SHELF and item.refused is None:
+            return PackAnswer(InputHandling.ALLOWED, ui=item.parsed.ui)
+        return PackAnswer(InputHandling.REJECTED, self.reject_text(item.decision))
+
+    async def _send(
+        self, request: InputRequest | BrokenInputRequest, answers: list[PackAnswer]
+    ) -> bool:
+        ours = self.robot.subscriber
+        if isinstance(request, BrokenInputRequest):
+            text = answers[0].text or "" if answers else ""
+            response = rejection(request.id, ours, request.source, request.indexes, text)
+        else:
+            response = input_response(request, answers, source=ours)
+        try:
+            await self.robot.answer(response)
+        except RobotError as error:
+            log.error("stock_in.not_answered", error=str(error))
+            return False
+        allowed = sum(answer.handling in ALLOWED for answer in answers)
+        log.info("stock_in.answered", packs=len(answers), allowed=allowed)
+        return True
+
+    async def _stored(self, stored: asyncio.Future[InputMessage | None]) -> InputMessage | None:
+        try:
+            async with asyncio.timeout(self.timing.stored_within_s):
+                return await stored
+        except TimeoutError:
+            log.error("stock_in.no_input_message", detail=NO_REPORT)
+            return None
+
+
+def _cross_check(pack: InputRequestPack) -> Callable[[ParsedScan], Decision | None]:
+    def check(parsed: ParsedScan) -> Decision | None:
+        if parsed.ui is None:
+            return None
+        problem = disagreement(pack, parsed.ui)
+        return None if problem is None else Decision(Action.REJECT, Why.ROBOT_DISAGREES, problem)
+
+    return check
+
+
+def _reports(
+    message: InputMessage | None, packs: list[InputRequestPack | None]
+) -> list[InputMessagePack | None]:
+    """The InputMessage's report of each pack we answered: by Index where the packs have one,
+    else in order (None where it names none of ours)."""
+    reported = [] if message is None else [p for article in message.articles for p in article.packs]
+    by_index = {pack.index: pack for pack in reported if pack.index is not None}
+    result: list[InputMessagePack | None] = []
+    for position, pack in enumerate(packs):
+        index = pack.index if pack is not None else None
+        if index is not None and index in by_index:
+            result.append(by_index[index])
+        elif len(reported) == len(packs):
+            result.append(reported[position])
+        else:
+            result.append(None)
+    return result
+
+
+def _outcome(
+    job: Job, answered: bool, report: InputMessagePack | None, message: InputMessage | None
+) -> JobOutcome | None:
+    """What became of a pack's job, from the robot's InputMessage (None: unknown)."""
+    placing = job.code is JobCode.PLACE_ON_SHELF
+    given_back = (
+        JobResult.QUARANTINED if job.code is JobCode.DIVERT_TO_QUARANTINE else JobResult.REJECTED
+    )
+    if not answered:
+        return JobOutcome(
+            JobResult.REFUSED_NOT_READY if placing else given_back, message=NOT_ANSWERED
+        )
+    if report is None:
+        return None if message is None or placing else JobOutcome(given_back)
+    text = report.handling.text or "no reason given"
+    if report.handling.input is InputResult.COMPLETED and report.id > 0:
+        return JobOutcome(JobResult.STORED, location=report.id)
+    if placing:
+        return JobOutcome(JobResult.REJECTED, message=NOT_STORED.format(text=text))
+    return JobOutcome(given_back)
+
+
+async def _next_or_stop(arrivals: AsyncIterator[Arrival], stop: asyncio.Event) -> Arrival | None:
+    following = asyncio.ensure_future(anext(arrivals))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({following, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if following.done():
+        return following.result()
+    following.cancel()
+    return None
