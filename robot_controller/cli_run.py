@@ -28,6 +28,7 @@ from robot_controller.operator_console import Devices, OperatorConsole, describe
 from robot_controller.pipeline import Routed
 from robot_controller.simulated import simulated
 from robot_controller.states import IntentStatus
+from robot_controller.texts import catalogue
 from robot_controller.wiring import Daemon, build_daemon
 
 REFRESH_S = 0.25
@@ -79,7 +80,7 @@ async def _serve(
     begin: Callable[[Callable[[], int]], None] | None = None,
     endless: bool = False,
 ) -> None:
-    view = OperatorConsole()
+    view = OperatorConsole(texts=catalogue(settings.site.language))
     routed = 0
 
     def on_routed(pack: Routed) -> None:

@@ -40,6 +40,7 @@ from robot_controller.store.intents import CLAIM_LEASE
 from robot_controller.store.locks import sqlite_path
 from robot_controller.store.records import DEFAULT_ROBOT
 from robot_controller.store.urls import url_problem
+from robot_controller.texts import Language
 
 _PACKAGED = Path(__file__).with_name("default.toml")
 _REPOSITORY = Path(__file__).parents[1] / "config" / "default.toml"
@@ -73,6 +74,7 @@ class Site(_Section):
     offline: Literal["quarantine", "shelve_then_verify"] = "quarantine"
     non_serialised: Literal["reject", "shelve"] = "reject"
     separators: str = Field(default="\x1d", min_length=1)
+    language: Language = "en"
 
     def policy(self) -> SitePolicy:
         return SitePolicy(mode=self.mode, offline=self.offline, non_serialised=self.non_serialised)

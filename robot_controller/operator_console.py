@@ -37,6 +37,7 @@ from robot_controller.config import (
 )
 from robot_controller.pipeline import Routed
 from robot_controller.states import Route
+from robot_controller.texts import Catalogue, Step, catalogue
 
 ROUTE_WORDS: Final = {
     Route.SHELVED: ("✔", "shelved", "green"),
@@ -46,53 +47,30 @@ ROUTE_WORDS: Final = {
 }
 """Each route's icon, name and colour: the colour is never the only signal."""
 
-WHY_WORDS: Final = {
-    Why.VERIFIED: "verified",
-    Why.DECOMMISSIONED: "verified and decommissioned",
-    Why.NOT_SERIALISED: "no FMD code on the pack",
-    Why.UNREADABLE: "not a pack code",
-    Why.DAMAGED_SCAN: "the scan was damaged",
-    Why.EXPIRED: "expired",
-    Why.EXPIRY_INVALID: "the expiry date cannot be read",
-    Why.DUPLICATE: "the same pack is already in stock or in hand",
-    Why.CHANGE_PENDING: "a change of this pack still waits for the national system",
-    Why.ALERT: "the national system raised an alert: possible falsification",
-    Why.UNKNOWN_PRODUCT: "the national system does not know this product",
-    Why.RECALLED: "its batch is recalled",
-    Why.WITHDRAWN: "the product is withdrawn",
-    Why.INACTIVE: "the national system holds it as no longer active",
-    Why.REFUSED: "the national system refused it",
-    Why.INVALID_REQUEST: "its code cannot be sent as it is",
-    Why.HUB_UNAVAILABLE: "the national system did not answer",
-    Why.HUB_LOGIN_FAILED: "the national system refused our login",
-    Why.SHELVED_UNVERIFIED: "shelved, to be verified once the national system answers",
-    Why.DECOMMISSION_FAILED: "its decommission did not go through",
-    Why.INTERNAL_ERROR: "the daemon failed on this pack",
-    Why.ROBOT_OUTCOME_UNKNOWN: "the robot's move was cut off",
-    Why.ROBOT_NOT_READY: "the robot could not take it",
-    Why.ROBOT_CONFLICT: "another controller drives the robot",
-    Why.ROBOT_DISAGREES: "the robot's own reading disagrees with the code",
-    Why.BAD_REQUEST: "the robot's request could not be used",
-}
+ENGLISH: Final = catalogue("en")
+"""The bench's words where no language is chosen."""
+
+WHY_WORDS: Final = {why: ENGLISH.why(why) for why in Why}
+"""Each reason in plain English words (the logs' and reports' wording)."""
 _RESCAN: Final = frozenset({Why.DAMAGED_SCAN, Why.UNREADABLE, Why.EXPIRY_INVALID})
 _CODE: Final = re.compile(r"[A-Z0-9_]+")
 
 
-def instruction(pack: Routed) -> str:
-    """What the person at the bench does with this pack, in plain words."""
-    why = WHY_WORDS.get(pack.decision.why, pack.decision.why.value)
+def instruction(pack: Routed, texts: Catalogue = ENGLISH) -> str:
+    """What the person at the bench does with this pack, in plain words of `texts`."""
+    why = pack.decision.why
     if pack.flagged:
-        return f"check this pack: {why}; {pack.message}"
+        return texts.instruction(Step.CHECK, why, pack.message)
     if pack.route is Route.SHELVED:
-        return "nothing to do" if pack.decision.why is not Why.SHELVED_UNVERIFIED else why
+        shelved = why is Why.SHELVED_UNVERIFIED
+        return texts.why(why) if shelved else texts.instruction(Step.NOTHING, why)
     if pack.route is Route.RETURNED:
-        return f"{why}: keep it, scan it again when loading resumes"
-    if pack.decision.why in _RESCAN:
-        advice = f" ({pack.message})" if _words(pack.message) else ""
-        return f"{why}{advice}: take it from the reject tray and scan it again"
+        return texts.instruction(Step.KEEP, why)
+    if why in _RESCAN:
+        return texts.instruction(Step.RESCAN, why, pack.message if _words(pack.message) else "")
     if pack.route is Route.REJECTED:
-        return f"{why}: take it from the reject tray, it is not for the shelf"
-    return f"{why}: leave it in the quarantine chute for the responsible person"
+        return texts.instruction(Step.REJECT_TRAY, why)
+    return texts.instruction(Step.QUARANTINE, why)
 
 
 def _words(message: str) -> bool:
@@ -126,9 +104,10 @@ class Devices:
 
 class OperatorConsole:
     """The packs routed so far: the last `keep` packs that need someone (not shelved, or
-    flagged) and the last `keep` of all, with their instruction, and the counts."""
+    flagged) and the last `keep` of all, with their instruction in `texts`, and the counts."""
 
-    def __init__(self, *, keep: int = 8) -> None:
+    def __init__(self, *, keep: int = 8, texts: Catalogue = ENGLISH) -> None:
+        self.texts = texts
         self.recent: deque[tuple[datetime, Routed]] = deque(maxlen=keep)
         self.attention: deque[tuple[datetime, Routed]] = deque(maxlen=keep)
         self.counts: Counter[Route] = Counter()
@@ -154,13 +133,13 @@ class OperatorConsole:
         """The live view: the devices, the packs that need someone, the last packs, the counts."""
         return Group(
             _devices(devices),
-            _packs("needs you", self.attention),
-            _packs("last packs", self.recent),
+            _packs("needs you", self.attention, self.texts),
+            _packs("last packs", self.recent, self.texts),
             Text(self.summary(), style="bold"),
         )
 
 
-def _packs(title: str, packs: deque[tuple[datetime, Routed]]) -> Table:
+def _packs(title: str, packs: deque[tuple[datetime, Routed]], texts: Catalogue) -> Table:
     table = Table(title=title, title_justify="left", expand=True)
     for column in ("time", "outcome", "product", "batch", "serial", "expiry", "what to do"):
         table.add_column(column, overflow="fold", ratio=3 if column == "what to do" else None)
@@ -174,7 +153,7 @@ def _packs(title: str, packs: deque[tuple[datetime, Routed]]) -> Table:
             Text(ui.batch if ui else "—"),
             Text(ui.serial if ui else "—"),
             Text(ui.expiry_raw if ui else "—"),
-            Text(instruction(pack)),
+            Text(instruction(pack, texts)),
         )
     return table
 

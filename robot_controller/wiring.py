@@ -25,6 +25,7 @@ from fmd.hub.resilient import CircuitBreaker, ResilientHub
 from fmd.hub.rest import RestHubClient
 from fmd.hub.soap import SoapHubClient
 from fmd.hub.soap_tls import trusting
+from fmd.policy import Decision
 from robot_controller import __version__
 from robot_controller.attention import hub_health_warnings
 from robot_controller.config import (
@@ -47,6 +48,7 @@ from robot_controller.config import (
     Wwks2RobotConfig,
 )
 from robot_controller.pipeline import Pipeline, Routed, utc_now
+from robot_controller.pipeline.stock_in import DEFAULT_TIMING, StockInTiming
 from robot_controller.proof.checkpointer import Checkpointer
 from robot_controller.proof.configured import checkpointer, signing_key
 from robot_controller.robot.base import Robot, RobotError
@@ -57,6 +59,7 @@ from robot_controller.robot.wwks2 import LinkSettings, Wwks2Robot, Wwks2Settings
 from robot_controller.store import DEFAULT_ROBOT, Store, StoreMissing, locks
 from robot_controller.store.errors import store_name
 from robot_controller.store.locks import StoreLock
+from robot_controller.texts import Catalogue, catalogue
 from scanners.base import Scanner, ScannerError
 from scanners.camera import CameraScanner, Region
 from scanners.decoders import make_decoder
@@ -150,6 +153,8 @@ async def build_daemon(
             robot_name=config.robot.name,
             location=config.site.location,
             claim_lease=timedelta(seconds=config.store.claim_lease_s),
+            reject_text=robot_words(catalogue(config.site.language)),
+            stock_in=stock_in_timing(config.robot),
         )
         opened.push_async_callback(pipeline.aclose)
         checkpoints = await asyncio.to_thread(checkpointer, config, store, key, utc_now)
@@ -271,6 +276,20 @@ def wwks2_settings(config: Wwks2RobotConfig) -> Wwks2Settings:
         output_within_s=config.output_within_s,
         quarantine_destination=config.quarantine_destination,
     )
+
+
+def stock_in_timing(config: RobotConfig) -> StockInTiming:
+    """How a robot that asks about each pack (WWKS2) is answered."""
+    if not isinstance(config, Wwks2RobotConfig):
+        return DEFAULT_TIMING
+    return StockInTiming(
+        answer_within_s=config.answer_within_s, stored_within_s=config.stored_within_s
+    )
+
+
+def robot_words(texts: Catalogue) -> Callable[[Decision], str]:
+    """The line a robot shows for a pack it is told to reject, in the site's language."""
+    return lambda decision: texts.robot_reject(decision.why)
 
 
 async def open_robot(config: RobotConfig | None) -> Robot:
