@@ -152,7 +152,7 @@ jobs = sa.Table(
     sa.Column("reason", sa.Integer, nullable=False),
     _text("status"),  # a JobStatus
     sa.Column("result", sa.Integer, nullable=True),
-    sa.Column("location", sa.Integer, nullable=True),
+    sa.Column("location", sa.BigInteger, nullable=True),  # a WWKS2 pack id is 64-bit
     sa.Column("fault", sa.Integer, nullable=True),
     _text("message"),
     _at("started_at"),
@@ -167,7 +167,7 @@ outcomes = sa.Table(
     _text("route"),  # a Route
     _text("why"),
     _text("message"),
-    sa.Column("location", sa.Integer, nullable=True),
+    sa.Column("location", sa.BigInteger, nullable=True),
     sa.Column("flagged", sa.Boolean, nullable=False),  # the operator must check this pack
     _text("product_code", nullable=True),
     _text("serial", nullable=True),
