@@ -262,10 +262,12 @@ class Wwks2Link:
             async with asyncio.timeout(self.settings.hello_within_s):
                 await session.writer.drain()
                 while True:
-                    for message in await session.read():
+                    messages = await session.read(on_problem=self._unreadable)
+                    for position, message in enumerate(messages):
                         if isinstance(message, HelloResponse) and message.id == hello.id:
                             self.robot_id = message.subscriber.id
                             self.robot_name = message.subscriber.product_info
+                            session.backlog = messages[position + 1 :]  # read with it
                             return
         except TimeoutError:
             wait = self.settings.hello_within_s
@@ -312,6 +314,8 @@ class Wwks2Link:
             ),
         ]
         try:
+            for message in session.backlog:
+                await self._dispatch(message)
             while True:
                 try:
                     messages = await session.read(on_problem=self._unreadable)
@@ -467,6 +471,7 @@ class _Session:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, framer: Framer
     ) -> None:
         self.reader, self.writer, self.framer = reader, writer, framer
+        self.backlog: list[Message | BrokenInputRequest] = []  # read with the HelloResponse
 
     async def read(
         self,
