@@ -604,6 +604,12 @@ def test_scans_file_lines_escapes_attributes_comments(tmp_path: Path) -> None:
     assert packs[2].article == "04150000000015"
 
 
+def test_a_scans_file_with_raw_separators_is_one_pack_per_line(tmp_path: Path) -> None:
+    """`fmd-robot sim delivery --scans` writes each code's GS as it is."""
+    packs = parse_scans(f"{CODE}\n]d2{CODE}\r\n")
+    assert [pack.code for pack in packs] == [CODE, f"]d2{CODE}"]
+
+
 @pytest.mark.parametrize(
     ("line", "says"),
     [
