@@ -325,6 +325,12 @@ async def test_stock_in_waits_for_a_client_and_a_full_shelf_aborts() -> None:
             assert "full" in (_result(message).handling.text or "")
 
 
+async def test_closing_the_robot_cancels_the_packs_not_yet_through() -> None:
+    async with robot() as sim:
+        waiting = sim.feed(ScanPack(CODE))
+    assert waiting.cancelled()
+
+
 async def test_robot_messages_go_to_every_connection_replies_only_to_the_asker() -> None:
     async with robot() as sim, greeted(sim, 100) as one, greeted(sim, 101) as two:
         sim.feed(ScanPack(CODE))
