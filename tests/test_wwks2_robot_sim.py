@@ -484,6 +484,14 @@ async def test_an_undecodable_message_is_answered_unprocessed_and_the_link_kept(
         ]  # fmt: skip
 
 
+async def test_a_message_the_robot_does_not_take_is_unprocessed_not_supported() -> None:
+    async with robot() as sim, greeted(sim) as client:
+        await client.send(m.StockInfoResponse("7", 100, 999))
+        answer = await client.expect(m.UnprocessedMessage)
+        assert answer.reason is m.UnprocessedReason.NOT_SUPPORTED
+        assert "<StockInfoResponse" in answer.message.text
+
+
 async def test_drop_connections_now_and_after_n_messages() -> None:
     async with robot() as sim:
         async with greeted(sim) as client:

@@ -365,7 +365,7 @@ class Wwks2RobotSim:
             if note == "late":
                 self.late_answers.append(message.id)
             return
-        await self._dispatch(link, message)
+        await self._dispatch(link, message, data)
 
     def _count_for_drop(self) -> None:
         if self.faults.drop_after is None:
@@ -375,7 +375,7 @@ class Wwks2RobotSim:
             self.faults.drop_after = None
             self.drop_connections()
 
-    async def _dispatch(self, link: Link, message: m.Message) -> None:
+    async def _dispatch(self, link: Link, message: m.Message, data: bytes) -> None:
         me = self.settings.subscriber
         match message:
             case m.HelloRequest():
@@ -417,7 +417,7 @@ class Wwks2RobotSim:
                 pass
             case _:
                 await self._unprocessed(
-                    link, data_of(message, self._now()),
+                    link, data.decode(),
                     UnknownMessage(f"the robot does not take {message.TAG}"),
                 )  # fmt: skip
 
@@ -569,8 +569,3 @@ class Wwks2RobotSim:
         if output.packs:
             await self._stock_changed({p.article_id for p in output.packs})
         self._notify()
-
-
-def data_of(message: m.Message, now: datetime) -> str:
-    """`message` as the text it came as (for an UnprocessedMessage's embedded copy)."""
-    return encode(message, timestamp=now).decode()
