@@ -338,7 +338,8 @@ class Wwks2Link:
             self._writer = None
             self._up.clear()
             failure = RobotError(f"{self._where()}: the link dropped ({why})")
-            for future in self._pending.values():
+            # a report the robot sends while no link is up reaches no one: waiting is over
+            for future in (*self._pending.values(), *self._expected.values()):
                 if not future.done():
                     future.set_exception(failure)
         writer.close()
