@@ -5,7 +5,7 @@ over loopback TCP, with a real store and the mock national system."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,7 +18,7 @@ from fmd.codes.model import PackIdentifier
 from fmd.hub import MockHub
 from fmd.hub.resilient import ResilientHub
 from fmd.policy import SitePolicy, Why
-from robot_controller.pipeline import Pipeline, Routed
+from robot_controller.pipeline import Pipeline
 from robot_controller.pipeline.stock_in import StockInTiming
 from robot_controller.robot.wwks2 import LinkSettings, Wwks2Robot, Wwks2Settings
 from robot_controller.store import Store
@@ -64,7 +64,6 @@ async def loading(
     faults: Faults | None = None,
     timing: StockInTiming = TIMING,
     link: dict[str, Any] | None = None,
-    on_routed: Callable[[Routed], None] | None = None,
 ) -> AsyncIterator[tuple[Wwks2RobotSim, Pipeline, asyncio.Event]]:
     """A daemon's pipeline connected to a simulated WWKS2 robot; it loads until the event."""
     async with Wwks2RobotSim(robot, faults=faults) as sim:
@@ -79,7 +78,6 @@ async def loading(
             site=site,
             location=LOCATION,
             stock_in=timing,
-            on_routed=on_routed,
         )
         stop = asyncio.Event()
         running = asyncio.create_task(pipeline.run([], stop=stop))
@@ -273,27 +271,36 @@ async def test_a_dropped_link_is_reconnected_and_the_next_pack_is_answered(
     assert routes == ["shelved", "shelved"]
 
 
-async def test_a_link_dropped_while_the_robot_shelves_leaves_the_pack_flagged_at_once(
+async def test_the_robots_report_after_a_dropped_link_came_back_is_taken(
     sqlite_url: str,
 ) -> None:
     pack = ui("SERC")
-    slow = StockInTiming(answer_within_s=2.0, stored_within_s=600.0)
-    routed = asyncio.Event()
     async with loading(
-        sqlite_url, hub=hub_with(pack), robot=RobotSettings(move_time_s=0.5), timing=slow,
-        on_routed=lambda _pack: routed.set(),
+        sqlite_url, hub=hub_with(pack), robot=RobotSettings(move_time_s=0.5),
+        link={"reconnect_min_s": 0.05},
     ) as (sim, pipeline, _stop):  # fmt: skip
         moving = sim.feed(ScanPack(code(pack)))
         await sim.until(lambda: any(wire.lead == "InputResponse" for wire in sim.record))
-        sim.drop_connections()
-        async with asyncio.timeout(60):  # a guard: recorded at the drop, not after 600 s
-            await routed.wait()
-        shelved = (await moving).stored  # the robot did shelve it: reconciliation finds it
+        sim.drop_connections()  # while the robot shelves the allowed pack
+        await sim.until(lambda: any(link.greeted for link in sim.links))
+        assert (await moving).stored
         store = pipeline.store
-    # the robot's report went to no one: the outcome is unknown, not waited for 600 s
+    assert list(store.outcomes().values()) == [("shelved", Why.DECOMMISSIONED.value)]
+
+
+async def test_a_report_that_never_comes_leaves_the_pack_flagged_with_its_undo(
+    sqlite_url: str,
+) -> None:
+    pack = ui("SERD")
+    timing = StockInTiming(answer_within_s=2.0, stored_within_s=0.3)
+    async with loading(
+        sqlite_url, hub=hub_with(pack), robot=RobotSettings(move_time_s=5.0), timing=timing
+    ) as (sim, pipeline, _stop):
+        sim.feed(ScanPack(code(pack)))
+        await sim.until(lambda: any(wire.lead == "InputResponse" for wire in sim.record))
+        store = pipeline.store
     [(route, flagged, message)] = StockedIn(sim, store, [], MockHub()).rows(
         "SELECT route, flagged, message FROM outcomes"
     )
     assert (route, flagged) == ("rejected", True)
     assert "undone" in str(message)  # it was decommissioned: its undo is named
-    assert shelved

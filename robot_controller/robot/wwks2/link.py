@@ -338,8 +338,8 @@ class Wwks2Link:
             self._writer = None
             self._up.clear()
             failure = RobotError(f"{self._where()}: the link dropped ({why})")
-            # a report the robot sends while no link is up reaches no one: waiting is over
-            for future in (*self._pending.values(), *self._expected.values()):
+            # a process's report may still come once the link is back: only requests fail
+            for future in self._pending.values():
                 if not future.done():
                     future.set_exception(failure)
         writer.close()
