@@ -39,10 +39,7 @@ SOURCE = "wwks2-stock"
 
 FOUND = "found in the robot's stock, never stocked in through this system"
 SHELVED = f"{FOUND}: verified now and left on the shelf"
-NO_CODE = (
-    f"{FOUND}, without a usable scan code (robot pack {{id}}, article {{article}}): it cannot "
-    "be verified"
-)
+NO_CODE = "no usable scan code (robot pack {id}, article {article}): it cannot be verified"
 OUTPUT = f"{FOUND}: output to quarantine ({{why}})"
 NOT_OUTPUT = (
     f"{FOUND}: it should go to quarantine ({{why}}) but the robot did not output it "
