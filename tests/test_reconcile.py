@@ -30,6 +30,7 @@ from robot_controller.robot.wwks2.link import LinkSettings
 from robot_controller.robot.wwks2.robot import Wwks2Settings
 from robot_controller.states import Route
 from robot_controller.store import ShelvedPack, Store
+from robot_controller.wiring import hold_store
 from simulators.wwks2.robot import Wwks2RobotSim
 from simulators.wwks2.settings import RobotSettings, ScanPack
 from tests.support.packs import GTIN, hub_pack
@@ -286,3 +287,21 @@ async def test_robot_stock_with_the_robot_unreachable_is_one_line_exit_2(tmp_pat
     assert out == ""
     assert len(err.strip().splitlines()) == 1
     assert "robot" in err
+
+
+async def test_robot_stock_beside_a_running_daemon_only_reports(tmp_path: Path) -> None:
+    hub = master_data(tmp_path)
+    async with Wwks2RobotSim(QUIET, scans=AUTONOMOUS[:1]) as sim:
+        config = str(config_file(tmp_path, sim.port, hub))
+        url = f"sqlite:///{tmp_path / 'fmd-robot.db'}"
+        Store.open(url).close()
+        lock = hold_store(url)  # as a running daemon holds it
+        try:
+            code_, out, _ = await _cli("robot", "stock", "--config", config, "--json")
+        finally:
+            lock.release()
+        answer = json.loads(out)
+        assert code_ == 1
+        assert answer["settled"] == []
+        assert answer["daemon"] is not None
+        assert len(sim.shelf) == 1
