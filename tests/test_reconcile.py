@@ -167,9 +167,9 @@ AUTONOMOUS = [
 
 
 async def test_an_autonomous_stock_in_is_verified_clean_kept_suspect_output(
-    sqlite_url: str,
+    store_url: str,
 ) -> None:
-    async with world(sqlite_url, AUTONOMOUS) as w:
+    async with world(store_url, AUTONOMOUS) as w:
         done = await check_stock(w.pipeline.steps, w.robot)
         assert done.found.counts == {"unknown": 3, "missing": 0, "consistent": 0, "settling": 0}
         by_serial = {s.pack.serial: s for s in done.settled}
