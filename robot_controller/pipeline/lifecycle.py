@@ -151,6 +151,8 @@ class Pipeline:
             if checks is not None:
                 await checks.aclose()
             await asyncio.gather(*self._takes, return_exceptions=True)  # finish what was taken
+            if self.stock_in is not None:
+                await self.stock_in.finish()
             await queue.put(None)
             await placer
             if background is not None:

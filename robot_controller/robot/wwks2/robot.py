@@ -125,9 +125,8 @@ class Wwks2Robot:
         """The robot's last polled status (asked again when older than `status_max_age_s`);
         `RobotError` while the link is down."""
         if not self.link.connected:
-            raise RobotError(
-                f"robot {self.settings.link.host}:{self.settings.link.port}: not connected"
-            )
+            link = self.settings.link
+            raise RobotError(f"WWKS2 robot {link.host}:{link.port}: not connected")
         loop_now = self.link.clock()
         age = None if self.link.status_at is None else loop_now - self.link.status_at
         response = self.link.status
