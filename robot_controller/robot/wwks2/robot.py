@@ -25,7 +25,12 @@ from robot_controller.robot.base import (
     RobotError,
     RobotStatus,
 )
-from robot_controller.robot.wwks2.link import BrokenInputRequest, LinkSettings, Wwks2Link
+from robot_controller.robot.wwks2.link import (
+    BrokenInputRequest,
+    LinkSettings,
+    OnConnected,
+    Wwks2Link,
+)
 from robot_controller.robot.wwks2.status import robot_status
 from wwks2.messages import (
     CancelTask,
@@ -111,6 +116,10 @@ class Wwks2Robot:
     async def connect(self) -> None:
         """Connect and say Hello; `RobotError` (one line) when the robot does not answer."""
         await self.link.start()
+
+    def when_connected(self, hook: OnConnected | None) -> None:
+        """Run `hook` at every connect of the link from now on (None: nothing)."""
+        self.link.on_connected = hook
 
     async def status(self) -> RobotStatus:
         """The robot's last polled status (asked again when older than `status_max_age_s`);
