@@ -152,6 +152,8 @@ class Pipeline:
             await _until_done_or_stopped(intakes, stop, self.steps.turn.halt)
         finally:
             await asyncio.gather(*self._takes, return_exceptions=True)  # finish what was taken
+            if self.stock_in is not None:
+                await self.stock_in.finish()
             await queue.put(None)
             await placer
             if background is not None:

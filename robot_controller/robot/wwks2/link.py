@@ -432,6 +432,7 @@ class Wwks2Link:
         broken = salvage_input_request(text, str(error))
         if broken is not None:
             return broken
+        self._unreadable_follow_up(text, error)
         reason = (
             UnprocessedReason.NOT_SUPPORTED
             if isinstance(error, UnknownMessage)
@@ -449,6 +450,18 @@ class Wwks2Link:
         )
         self._spawn(self._answer(reply))
         return None
+
+    def _unreadable_follow_up(self, text: str, error: Wwks2Error) -> None:
+        """An InputMessage or OutputMessage we wait for that cannot be read: whoever waits
+        learns now that the robot's report is unusable (rather than at the timeout)."""
+        for kind in _FOLLOW_UPS:
+            head = re.search(rf"<{kind.__name__}\b([^>]*)>", text)
+            id = _attribute(head.group(1), "Id") if head else None
+            future = self._expected.get((kind, id)) if id is not None else None
+            if future is not None and not future.done():
+                future.set_exception(
+                    RobotError(f"the robot's {kind.__name__} {id} cannot be read: {error}")
+                )
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
