@@ -49,12 +49,12 @@ class ReturnSteps:
             refused = steps.returned()
         elif check is not None:
             refused = check(parsed)
-        if refused is None and (parsed.ui is None or not parsed.submit):
+        if refused is None and not parsed.submit:  # not a UI, or a damaged scan of one
             refused = decide_before_hub(parsed, ctx.site, today=ctx.clock().date())
-            refused = refused or Decision(Action.REJECT, Why.UNREADABLE, "no UI")
         ui = parsed.ui
         if refused is not None or ui is None:
-            return await steps.decide_locally(token, parsed, refused or steps.returned())
+            decision = refused or Decision(Action.REJECT, Why.UNREADABLE, "no UI")
+            return await steps.decide_locally(token, parsed, decision)
         on_shelf, pending = await steps.hold(token, ui)
         known = await ctx.call(ctx.store.find_pack, ui.product_code, ui.serial)
         logged = Logged(known is not None, on_shelf, pending, known.intents if known else ())
