@@ -21,6 +21,7 @@ from fmd.hub.contract import HubResult, Outcome, PackState
 from fmd.hub.mock import MockHubClient
 from fmd.hub.resilient import CircuitBreaker, ResilientHub
 from fmd.policy import Action, Decision, Mode, SitePolicy, Why
+from robot_controller.config import Wwks2RobotConfig
 from robot_controller.outbox import replay
 from robot_controller.pipeline import Pipeline, Routed
 from robot_controller.pipeline.background import replay_once
@@ -478,3 +479,10 @@ async def test_a_lost_answer_to_the_undo_refuses_the_return_for_now_and_the_outb
         assert await here.last() == ("shelved", Why.RETURN_ACCEPTED.value)
         assert here.changes(ui) == 2  # supplied, undone once
         assert here.hub.alerts == []
+
+
+def test_a_request_without_is_new_delivery_is_a_delivery_unless_the_site_says_otherwise() -> None:
+    robot = {"kind": "wwks2", "host": "robot.local"}
+    assert Wwks2RobotConfig.model_validate(robot).absent_is_new_delivery
+    strict = Wwks2RobotConfig.model_validate(robot | {"absent_is_new_delivery": False})
+    assert not strict.absent_is_new_delivery
