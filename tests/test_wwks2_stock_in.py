@@ -269,3 +269,38 @@ async def test_a_dropped_link_is_reconnected_and_the_next_pack_is_answered(
     routes = sorted(route for route, _why in store.outcomes().values())
     assert again.stored
     assert routes == ["shelved", "shelved"]
+
+
+async def test_the_robots_report_after_a_dropped_link_came_back_is_taken(
+    sqlite_url: str,
+) -> None:
+    pack = ui("SERC")
+    async with loading(
+        sqlite_url, hub=hub_with(pack), robot=RobotSettings(move_time_s=0.5),
+        link={"reconnect_min_s": 0.05},
+    ) as (sim, pipeline, _stop):  # fmt: skip
+        moving = sim.feed(ScanPack(code(pack)))
+        await sim.until(lambda: any(wire.lead == "InputResponse" for wire in sim.record))
+        sim.drop_connections()  # while the robot shelves the allowed pack
+        await sim.until(lambda: any(link.greeted for link in sim.links))
+        assert (await moving).stored
+        store = pipeline.store
+    assert list(store.outcomes().values()) == [("shelved", Why.DECOMMISSIONED.value)]
+
+
+async def test_a_report_that_never_comes_leaves_the_pack_flagged_with_its_undo(
+    sqlite_url: str,
+) -> None:
+    pack = ui("SERD")
+    timing = StockInTiming(answer_within_s=2.0, stored_within_s=0.3)
+    async with loading(
+        sqlite_url, hub=hub_with(pack), robot=RobotSettings(move_time_s=5.0), timing=timing
+    ) as (sim, pipeline, _stop):
+        sim.feed(ScanPack(code(pack)))
+        await sim.until(lambda: any(wire.lead == "InputResponse" for wire in sim.record))
+        store = pipeline.store
+    [(route, flagged, message)] = StockedIn(sim, store, [], MockHub()).rows(
+        "SELECT route, flagged, message FROM outcomes"
+    )
+    assert (route, flagged) == ("rejected", True)
+    assert "undone" in str(message)  # it was decommissioned: its undo is named
