@@ -19,6 +19,7 @@ from fmd.hub import MockHub
 from fmd.hub.resilient import ResilientHub
 from fmd.policy import SitePolicy, Why
 from robot_controller.pipeline import Pipeline
+from robot_controller.pipeline.stock_check import check_stock
 from robot_controller.pipeline.stock_in import StockInTiming
 from robot_controller.robot.wwks2 import LinkSettings, Wwks2Robot, Wwks2Settings
 from robot_controller.store import Store
@@ -304,3 +305,27 @@ async def test_a_report_that_never_comes_leaves_the_pack_flagged_with_its_undo(
     )
     assert (route, flagged) == ("rejected", True)
     assert "undone" in str(message)  # it was decommissioned: its undo is named
+
+
+async def test_reconciliation_gives_back_a_pack_whose_report_was_lost_with_no_hub_change(
+    sqlite_url: str,
+) -> None:
+    pack = ui("SERE")
+    hub = hub_with(pack)
+    timing = StockInTiming(answer_within_s=2.0, stored_within_s=0.3)
+    routed = asyncio.Event()
+    async with loading(
+        sqlite_url, hub=hub, robot=RobotSettings(move_time_s=1.0), timing=timing
+    ) as (sim, pipeline, _stop):
+        pipeline.steps.on_routed = lambda _pack: routed.set()
+        stored = sim.feed(ScanPack(code(pack)))
+        await routed.wait()  # flagged: no report within 0.3 s
+        assert (await stored).stored  # the robot shelved it all the same
+        changes = hub.state_changes
+        check = await check_stock(pipeline.steps, pipeline.robot)  # type: ignore[arg-type]
+        store = pipeline.store
+    [settled] = check.settled
+    assert (settled.route, settled.why, settled.flagged) == ("shelved", Why.DECOMMISSIONED, False)
+    assert hub.state_changes == changes  # its decommission here stands: nothing sent
+    assert len(sim.shelf) == 1  # left on the shelf, not output to quarantine
+    assert store.shelved_location(settled.token) == settled.pack.id

@@ -21,6 +21,7 @@ import structlog
 import structlog.contextvars
 
 from fmd.policy import Action, Decision, Why
+from robot_controller.pack_rules import standing_decommission
 from robot_controller.pipeline.context import Prepared
 from robot_controller.pipeline.steps import PackSteps
 from robot_controller.reconcile import Reconciliation, RobotPack, compare, robot_packs
@@ -48,6 +49,10 @@ NOT_OUTPUT = (
 MISSING = (
     "the log has this pack on the robot's shelf (robot pack {location}) but the robot no longer "
     "holds it: find it (taken out at the robot's terminal, or by hand?)"
+)
+LOST_TRACK = (
+    "found in the robot's stock: the pack whose stock-in report was lost (decommissioned here "
+    "before it was allowed); shelved at its robot pack id, no hub change"
 )
 PAUSED = "the robot cannot take jobs now: packs found in its stock are left for the next check"
 
@@ -122,6 +127,9 @@ async def _settle(steps: PackSteps, pack: RobotPack) -> Settled:
             message = NO_CODE.format(id=pack.id, article=pack.article_id)
             decision = Decision(Action.QUARANTINE, Why.UNREADABLE, message)
             item = await steps.decide_locally(token, steps.parse(scan.raw, None), decision)
+        elif await _decommissioned_here(steps, pack):  # its stock-in lost track of it
+            decision = Decision(Action.SHELVE, Why.DECOMMISSIONED, LOST_TRACK)
+            item = await steps.decide_locally(token, steps.parse(scan.raw, None), decision)
         else:
             item = await steps.prepare(token, scan.raw, None)
             wanted = item.decision.decommission_to is not None and not item.decision.verify_later
@@ -134,6 +142,20 @@ async def _settle(steps: PackSteps, pack: RobotPack) -> Settled:
             return Settled(pack, token, Route.SHELVED, item.decision.why, False)
         route, flagged = await _to_quarantine(steps, item, pack)
         return Settled(pack, token, route, item.decision.why, flagged)
+
+
+async def _decommissioned_here(steps: PackSteps, pack: RobotPack) -> bool:
+    """Whether the log holds this pack off the shelf with our decommission standing: a stock-in
+    whose report never came (a dropped link, a crash), which the robot's stock now gives."""
+    ctx = steps.context
+    if pack.ui is None:
+        return False
+    ui = pack.ui
+    known = await ctx.call(ctx.store.find_pack, ui.product_code, ui.serial)
+    if known is None or known.route is Route.SHELVED:
+        return False
+    change = standing_decommission(known.intents)
+    return change is not None and change.location == ctx.location
 
 
 async def _to_quarantine(steps: PackSteps, item: Prepared, pack: RobotPack) -> tuple[Route, bool]:
