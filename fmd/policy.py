@@ -57,6 +57,17 @@ class Why(StrEnum):
     ROBOT_CONFLICT = "robot-conflict"  # another master drives the robot: loading stopped
     ROBOT_DISAGREES = "robot-disagrees"  # the robot's own reading contradicts the scanned code
     BAD_REQUEST = "bad-robot-request"  # the robot's request could not be used (malformed, not ours)
+    # a pack this site dispensed coming back (`robot_controller.returns`, DR Art. 13)
+    RETURN_ACCEPTED = "return-accepted"
+    RETURN_REFUSED = "return-refused"  # the log and the hub disagree, or the hub refused the undo
+    RETURN_NOT_YET = "return-not-yet"  # its undo waits for the hub's answer: the outbox settles it
+    RETURN_PAST_WINDOW = "return-past-window"  # past the 240 h in which a decommission is undone
+    RETURN_OTHER_PREMISES = "return-other-premises"
+    RETURN_NOT_DECOMMISSIONED_HERE = "return-not-decommissioned-here"
+    RETURN_EXPIRED = "return-expired"
+    RETURN_RECALLED = "return-recalled"
+    RETURN_STOLEN = "return-stolen"
+    RETURN_DESTROYED = "return-destroyed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +146,7 @@ def decide(
     if hub is not None:
         return hub
     if result.state is not PackState.ACTIVE:
-        return Decision(Action.QUARANTINE, Why.INACTIVE, _describe(result))
+        return Decision(Action.QUARANTINE, Why.INACTIVE, describe(result))
     return Decision(Action.SHELVE, Why.VERIFIED, "active", decommission_to=_supply(site))
 
 
@@ -148,26 +159,26 @@ def settle_decommission(decision: Decision, result: HubResult | None, site: Site
         return hub
     if decision.decommission_to in result.reasons:
         return Decision(Action.SHELVE, Why.DECOMMISSIONED, result.return_code)
-    return Decision(Action.QUARANTINE, Why.DECOMMISSION_FAILED, _describe(result))
+    return Decision(Action.QUARANTINE, Why.DECOMMISSION_FAILED, describe(result))
 
 
 def _hub_decision(result: HubResult) -> Decision | None:
     """A diverting decision for an alert, a refusal or a batch/product-level reason, else None."""
     if result.alert:
-        return Decision(Action.QUARANTINE, Why.ALERT, _describe(result))
+        return Decision(Action.QUARANTINE, Why.ALERT, describe(result))
     if result.outcome == "invalid_request":
-        return Decision(Action.QUARANTINE, Why.INVALID_REQUEST, _describe(result))
+        return Decision(Action.QUARANTINE, Why.INVALID_REQUEST, describe(result))
     reasons = set(result.reasons)
     if Reason.EXPIRED in reasons:
-        return Decision(Action.REJECT, Why.EXPIRED, _describe(result))
+        return Decision(Action.REJECT, Why.EXPIRED, describe(result))
     if Reason.RECALLED in reasons:
-        return Decision(Action.QUARANTINE, Why.RECALLED, _describe(result))
+        return Decision(Action.QUARANTINE, Why.RECALLED, describe(result))
     if Reason.WITHDRAWN in reasons:
-        return Decision(Action.QUARANTINE, Why.WITHDRAWN, _describe(result))
+        return Decision(Action.QUARANTINE, Why.WITHDRAWN, describe(result))
     if result.return_code == "NMVS_NC_PC_01":
-        return Decision(Action.QUARANTINE, Why.UNKNOWN_PRODUCT, _describe(result))
+        return Decision(Action.QUARANTINE, Why.UNKNOWN_PRODUCT, describe(result))
     if result.outcome != "ok":
-        return Decision(Action.QUARANTINE, Why.REFUSED, _describe(result))
+        return Decision(Action.QUARANTINE, Why.REFUSED, describe(result))
     return None
 
 
@@ -186,7 +197,7 @@ def _unanswered(
     with the check (and the hospital's decommission, `deferred`) queued for when the hub
     answers again; a refused login is a fault to fix, never a reason to shelve a pack
     unverified: it is quarantined."""
-    what = _describe(result) if result is not None else "no answer from the hub"
+    what = describe(result) if result is not None else "no answer from the hub"
     if result is not None and result.outcome == "login_failed":
         return Decision(Action.QUARANTINE, Why.HUB_LOGIN_FAILED, what, verify_later=True)
     if site.offline == "shelve_then_verify":
@@ -196,7 +207,8 @@ def _unanswered(
     return Decision(Action.QUARANTINE, Why.HUB_UNAVAILABLE, what, verify_later=True)
 
 
-def _describe(result: HubResult) -> str:
+def describe(result: HubResult) -> str:
+    """A hub answer in words: its return code, message and alert id."""
     text = f"{result.return_code} {result.message}".strip()
     return f"{text} (alert {result.alert_id})" if result.alert_id else text
 

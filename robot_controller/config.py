@@ -312,6 +312,8 @@ class Wwks2RobotConfig(_Robot):
     reconnect_max_s: float = Field(default=30.0, gt=0)  # at once after a drop, then backing off
     quarantine_destination: int = Field(default=2, ge=1)  # the output suspect packs go to
     dispense_destination: int = Field(default=1, ge=1)  # `fmd-robot dispense`'s default output
+    # an InputRequest without IsNewDelivery: a delivery (the spec's default, False, is a return)
+    absent_is_new_delivery: bool = True
 
 
 RobotConfig = Annotated[

@@ -175,6 +175,49 @@ def plan(
     )
 
 
+class UndoBar(StrEnum):
+    """What in Art. 13 forbids undoing a decommission (`undo_barred`)."""
+
+    OTHER_PREMISES = "other-premises"
+    NO_UNDO_REASON = "no-undo-reason"  # STOLEN, DESTROYED
+    PAST_WINDOW = "past-window"
+    EXPIRED = "expired"
+
+
+def undo_barred(
+    standing: Intent, *, location: str | None, now: datetime, name: str
+) -> tuple[UndoBar, str] | None:
+    """Why DR Art. 13 forbids undoing the decommission `standing` here now, in words naming
+    the pack `name` (None: it allows it). `location` None: the premises are not checked; an
+    intent from before the location was kept counts as this site's."""
+    reason = standing.reason
+    if None not in (standing.location, location) and standing.location != location:
+        return UndoBar.OTHER_PREMISES, (
+            f"{name} was decommissioned at {standing.location}, not here ({location}): Art. 13 "
+            "allows the undo at the same premises only"
+        )
+    if reason in NO_UNDO:
+        return UndoBar.NO_UNDO_REASON, (
+            f"{name} was decommissioned as {reason}: Art. 13 allows no undo from it (the hub "
+            "refuses it)"
+        )
+    deadline = undo_deadline(standing)
+    if deadline is not None and now > deadline:
+        return UndoBar.PAST_WINDOW, (
+            f"{name} was decommissioned at {standing.created_at:%Y-%m-%d %H:%M} UTC, more than "
+            "240 h ago: Art. 13 allows no undo now, and the pack must not return to stock"
+        )
+    expiry = parse_yymmdd(standing.ui.expiry_raw, now.year).value
+    if expiry is None or expiry < now.date():
+        printed = standing.ui.expiry_raw
+        return UndoBar.EXPIRED, (
+            f"{name} is expired ({printed}): Art. 13 allows no undo of an expired pack"
+            if expiry is not None
+            else f"{name}'s expiry {printed!r} is no date: Art. 13 cannot be checked"
+        )
+    return None
+
+
 def _undo(
     action: PackAction, standing: Intent | None, name: str, location: str, now: datetime
 ) -> Planned:
@@ -184,28 +227,7 @@ def _undo(
     reason = standing.reason
     if action is PackAction.UNLOCK and reason is not Reason.LOCKED:
         raise ActionRefused(f"{name} is not locked: its decommission here is {reason}")
-    if standing.location is not None and standing.location != location:
-        raise ActionRefused(
-            f"{name} was decommissioned at {standing.location}, not here ({location}): Art. 13 "
-            "allows the undo at the same premises only"
-        )
-    if reason in NO_UNDO:
-        raise ActionRefused(
-            f"{name} was decommissioned as {reason}: Art. 13 allows no undo from it (the hub "
-            "refuses it)"
-        )
-    deadline = undo_deadline(standing)
-    if deadline is not None and now > deadline:
-        raise ActionRefused(
-            f"{name} was decommissioned at {standing.created_at:%Y-%m-%d %H:%M} UTC, more than "
-            "240 h ago: Art. 13 allows no undo now, and the pack must not return to stock"
-        )
-    expiry = parse_yymmdd(standing.ui.expiry_raw, now.year).value
-    if expiry is None or expiry < now.date():
-        printed = standing.ui.expiry_raw
-        raise ActionRefused(
-            f"{name} is expired ({printed}): Art. 13 allows no undo of an expired pack"
-            if expiry is not None
-            else f"{name}'s expiry {printed!r} is no date: Art. 13 cannot be checked"
-        )
-    return Planned(standing.token, standing.ui, HubOperation.UNDO, reason, deadline)
+    barred = undo_barred(standing, location=location, now=now, name=name)
+    if barred is not None:
+        raise ActionRefused(barred[1])
+    return Planned(standing.token, standing.ui, HubOperation.UNDO, reason, undo_deadline(standing))

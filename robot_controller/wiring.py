@@ -155,6 +155,8 @@ async def build_daemon(
             claim_lease=timedelta(seconds=config.store.claim_lease_s),
             reject_text=robot_words(catalogue(config.site.language)),
             stock_in=stock_in_timing(config.robot),
+            absent_is_new_delivery=isinstance(config.robot, Wwks2RobotConfig)
+            and config.robot.absent_is_new_delivery,
         )
         opened.push_async_callback(pipeline.aclose)
         checkpoints = await asyncio.to_thread(checkpointer, config, store, key, utc_now)

@@ -69,6 +69,7 @@ class Pipeline:
         claim_lease: timedelta = CLAIM_LEASE,
         reject_text: RejectText | None = None,
         stock_in: StockInTiming = DEFAULT_TIMING,
+        absent_is_new_delivery: bool = True,
     ) -> None:
         """`hub` is behind the resilience wrapper (`ResilientHub`); `replay_every_s`: how often
         the outbox is replayed in the background while loading (None: never; `fmd-robot outbox
@@ -81,7 +82,8 @@ class Pipeline:
         undo is allowed here only (Art. 13); `claim_lease`: how long another daemon's claim on
         an outbox intent holds (a shared PostgreSQL store); a robot that scans each pack and
         asks about it (WWKS2) is answered as `stock_in` times it, its rejections worded by
-        `reject_text`."""
+        `reject_text`, a request without IsNewDelivery taken as `absent_is_new_delivery`
+        says."""
         self.store = store
         self.hub = hub
         self.robot = robot
@@ -106,7 +108,13 @@ class Pipeline:
         self.steps = PackSteps(context, on_routed, turn=turn)
         self._takes: set[asyncio.Future[None]] = set()
         self.stock_in = (
-            StockIn(self.steps, robot, reject_text=reject_text or _plain, timing=stock_in)
+            StockIn(
+                self.steps,
+                robot,
+                reject_text=reject_text or _plain,
+                timing=stock_in,
+                absent_is_new_delivery=absent_is_new_delivery,
+            )
             if isinstance(robot, AsksAtInput)
             else None
         )

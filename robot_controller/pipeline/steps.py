@@ -85,11 +85,11 @@ class PackSteps:
             problems=[p.code.value for p in parsed.problems],
         )
         if self.turn.paused is not None or self.turn.halted is not None:
-            return await self.decide_locally(token, parsed, self._returned(), verify)
+            return await self.decide_locally(token, parsed, self.returned(), verify)
         if check is not None and (refused := check(parsed)) is not None:
             return await self.decide_locally(token, parsed, refused, verify)
         ui = parsed.ui
-        in_stock, change_pending = await self._hold(token, ui)
+        in_stock, change_pending = await self.hold(token, ui)
         local = decide_before_hub(
             parsed, ctx.site, today=today, already_in_stock=in_stock, change_pending=change_pending
         )
@@ -109,7 +109,7 @@ class PackSteps:
         await ctx.call(
             self.record, token, Stage.VERIFY, parsed, decision, calls, settled=(verify.id, status)
         )
-        return self._decided(token, parsed, decision)
+        return self.decided(token, parsed, decision)
 
     async def decide_locally(
         self, token: int, parsed: ParsedScan, decision: Decision, verify: Intent | None = None
@@ -119,9 +119,10 @@ class PackSteps:
         await self.context.call(
             self.record, token, Stage.VERIFY, parsed, decision, (), settled=settled
         )
-        return self._decided(token, parsed, decision)
+        return self.decided(token, parsed, decision)
 
-    def _returned(self) -> Decision:
+    def returned(self) -> Decision:
+        """Loading is paused or halted: the pack goes back to the operator."""
         why = self.turn.halted or self.turn.paused
         return Decision(
             Action.RETURN,
@@ -151,7 +152,7 @@ class PackSteps:
             self.record, item.token, Stage.DECOMMISSION, item.parsed, final, sent.calls,
             settled=(intent.id, sent.status),
         )  # fmt: skip
-        self._decided(item.token, item.parsed, final)
+        self.decided(item.token, item.parsed, final)
         maybe_landed = sent.status in (IntentStatus.DONE, IntentStatus.PENDING)
         return Prepared(item.token, item.parsed, final, sent=maybe_landed)
 
@@ -326,7 +327,7 @@ class PackSteps:
         if ui is not None:
             self._in_flight.setdefault((ui.product_code, ui.serial), token)
 
-    async def _hold(self, token: int, ui: PackIdentifier | None) -> tuple[bool, bool]:
+    async def hold(self, token: int, ui: PackIdentifier | None) -> tuple[bool, bool]:
         """Reserve the pack's UI while it is in flight: is it on the shelf or in flight
         already, and does a change for it wait in the outbox?"""
         if ui is None:
@@ -343,7 +344,8 @@ class PackSteps:
             self.release(token)
         return held
 
-    def _decided(self, token: int, parsed: ParsedScan, decision: Decision) -> Prepared:
+    def decided(self, token: int, parsed: ParsedScan, decision: Decision) -> Prepared:
+        """A pack decided (logged)."""
         log.info(
             "pack.decided",
             action=decision.action.value,

@@ -9,7 +9,10 @@ before the robot's deadline: a hub answer not in by `answer_within_s - margin_s`
 and the offline policy decides. Each pack's job is committed before the answer goes out; the
 robot's InputMessage settles it: Completed with a pack id is the robot's word that the pack is
 stored (invariant 1), Aborted after an allowed pack flags it. A repeated Id (after a
-RejectedNo…) is the same pack asked about again, taken as a new scan of it.
+RejectedNo…) is the same pack asked about again, taken as a new scan of it. A request with
+IsNewDelivery False is a return (`pipeline.returns`); one without it is taken as the site's
+`absent_is_new_delivery` says (the spec's default is False, yet a robot that never sets it
+would make every stock-in a return).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import structlog.contextvars
 from fmd.codes import ParsedScan
 from fmd.policy import Action, Decision, Why
 from robot_controller.pipeline.context import Prepared
+from robot_controller.pipeline.returns import ReturnSteps
 from robot_controller.pipeline.steps import PackSteps, internal_error
 from robot_controller.robot.base import Job, JobCode, JobOutcome, JobResult, RobotError
 from robot_controller.robot.wwks2.answers import (
@@ -107,11 +111,14 @@ class StockIn:
         *,
         reject_text: RejectText,
         timing: StockInTiming = DEFAULT_TIMING,
+        absent_is_new_delivery: bool = True,
     ) -> None:
         self.steps = steps
+        self.returns = ReturnSteps(steps)
         self.robot = robot
         self.reject_text = reject_text
         self.timing = timing
+        self.absent_is_new_delivery = absent_is_new_delivery
         self._requests: set[asyncio.Task[None]] = set()
         self._give_up = asyncio.Event()  # stop waiting for the robot's reports
 
@@ -154,9 +161,10 @@ class StockIn:
         deadline = arrival.at + self.timing.answer_within_s - self.timing.margin_s
         packs = self._packs(request)
         tokens = [await self._record(request.source, pack.raw) for pack in packs]
+        returned = self._is_return(request)
         items = await asyncio.gather(
             *(
-                self._decide(token, pack, deadline)
+                self._decide(token, pack, deadline, returned=returned)
                 for token, pack in zip(tokens, packs, strict=True)
             )
         )
@@ -228,7 +236,15 @@ class StockIn:
         log.info("scan.recorded", token=token, source=scan.source)
         return token
 
-    async def _decide(self, token: int, pack: _AtInput, deadline: float) -> Prepared:
+    def _is_return(self, request: InputRequest | BrokenInputRequest) -> bool:
+        if isinstance(request, BrokenInputRequest):
+            return False
+        new = request.is_new_delivery
+        return not (self.absent_is_new_delivery if new is None else new)
+
+    async def _decide(
+        self, token: int, pack: _AtInput, deadline: float, *, returned: bool
+    ) -> Prepared:
         steps = self.steps
         with structlog.contextvars.bound_contextvars(token=token):
             try:
@@ -236,6 +252,10 @@ class StockIn:
                     parsed = steps.parse(pack.raw, None)
                     return await steps.decide_locally(token, parsed, pack.refused)
                 check = _cross_check(pack.pack) if pack.pack is not None else None
+                if returned:
+                    return await self.returns.prepare(
+                        token, pack.raw, check=check, deadline=deadline
+                    )
                 item = await steps.prepare(token, pack.raw, None, check=check, deadline=deadline)
                 return await steps.stage(item, deadline=deadline)
             except StoreUnwritable:

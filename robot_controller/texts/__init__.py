@@ -28,21 +28,14 @@ ROBOT_LINE: Final = 80
 
 
 class StockInWhy(StrEnum):
-    """Reasons of the WWKS2 stock-in and returns beyond `fmd.policy.Why` (stable strings)."""
+    """Reasons of the WWKS2 stock-in beyond `fmd.policy.Why` (stable strings; a return's are
+    `Why.RETURN_*`, as its decisions carry them)."""
 
     BATCH_MISMATCH = "batch-mismatch"  # the robot's BatchNumber is not the scanned code's
     EXPIRY_MISMATCH = "expiry-mismatch"  # the robot's ExpiryDate is not the scanned code's
     SERIAL_MISMATCH = "serial-mismatch"  # the robot's SerialNumber is not the scanned code's
     NOT_A_UI = "not-a-ui"  # the ScanCode is not a pack's unique identifier
     MALFORMED_REQUEST = "malformed-request"
-    RETURN_PAST_WINDOW = "return-past-window"  # past the 240 h in which a decommission is undone
-    RETURN_OTHER_PREMISES = "return-other-premises"
-    RETURN_NOT_DECOMMISSIONED_HERE = "return-not-decommissioned-here"
-    RETURN_EXPIRED = "return-expired"
-    RETURN_RECALLED = "return-recalled"
-    RETURN_STOLEN = "return-stolen"
-    RETURN_DESTROYED = "return-destroyed"
-    RETURN_ACCEPTED = "return-accepted"
     DEADLINE_PASSED = "deadline-passed"  # the robot's answer deadline came: the offline policy
     ALREADY_ON_SHELF = "already-on-shelf"
 
