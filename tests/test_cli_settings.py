@@ -46,6 +46,7 @@ from robot_controller.config import (
     Site,
     SoapHubConfig,
     StoreConfig,
+    Wwks2RobotConfig,
     default_config_path,
     load_config,
 )
@@ -117,6 +118,7 @@ MINIMAL: dict[type[BaseModel], dict[str, Any]] = {
     ModbusTcpRobotConfig: {"kind": "modbus-tcp", "host": "127.0.0.1"},
     ModbusRtuRobotConfig: {"kind": "modbus-rtu", "port": "/dev/ttyUSB0"},
     SerialRobotConfig: {"kind": "serial", "port": "/dev/ttyACM0"},
+    Wwks2RobotConfig: {"kind": "wwks2", "host": "127.0.0.1"},
     ScriptScannerConfig: {"kind": "script", "path": "scans.txt"},
     SerialScannerConfig: {"kind": "serial", "port": "/dev/ttyACM1"},
     KeyboardScannerConfig: {"kind": "keyboard"},
