@@ -44,7 +44,7 @@ from robot_controller.cli_pack import (
 )
 from robot_controller.cli_pack_actions import ActorOption, ReasonOption, run_action
 from robot_controller.cli_report import report
-from robot_controller.cli_robot import robot_app, sim_plc, sim_serial_robot
+from robot_controller.cli_robot import robot_app, sim_plc, sim_serial_robot, sim_wwks2_robot
 from robot_controller.cli_run import log_stream, run_daemon
 from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_scanner
 from robot_controller.config import Config, ConfigError, load_config
@@ -79,6 +79,7 @@ sim.command("scanner")(sim_scanner)
 sim.command("camera")(sim_camera)
 sim.command("plc")(sim_plc)
 sim.command("serial-robot")(sim_serial_robot)
+sim.command("wwks2-robot")(sim_wwks2_robot)
 sim.command("hub")(sim_hub)
 sim.command("delivery")(sim_delivery)
 app.command("demo")(demo)

@@ -1,5 +1,5 @@
 """`fmd-robot robot status|command|ack` for the robot control terminal, and the simulated robots
-(`fmd-robot sim plc|serial-robot`).
+(`fmd-robot sim plc|serial-robot|wwks2-robot`).
 
 The terminal is a host while it is connected: its driver keeps the host heartbeat and, leaving,
 tells the robot so (heartbeat 0), so a terminal never trips the robot's watchdog. Each refusal is
@@ -37,6 +37,7 @@ from robot_controller.wiring import NO_ROBOT, open_robot, open_wwks2
 from simulators.plc import serve_plc
 from simulators.robot_model import Timings
 from simulators.serial_robot import serve_serial_robot
+from simulators.wwks2 import Faults, Malformed, RobotSettings, ScansError, Wwks2RobotSim, read_scans
 from wwks2.messages import CancelStatus, TaskStatus
 
 robot_app = typer.Typer(help="The robot control terminal.", no_args_is_help=True)
@@ -231,8 +232,94 @@ def sim_serial_robot(
         )
 
 
+def sim_wwks2_robot(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: a free one).")] = 6050,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    scans: Annotated[
+        Path | None,
+        typer.Option(help="Packs to stock in, one per line (code, TAB, JSON attributes)."),
+    ] = None,
+    subscriber: Annotated[int, typer.Option(min=1, help="The robot's subscriber Id.")] = 999,
+    components: Annotated[
+        str, typer.Option(help="Input components' Source ids, comma-separated.")
+    ] = "40,41",
+    capacity: Annotated[int, typer.Option(min=0, help="Packs the shelf holds.")] = 1000,
+    move_time_ms: Annotated[float, typer.Option(min=0.0, help="Mechanical time per pack.")] = 500,
+    deadline_s: Annotated[
+        float, typer.Option(min=0.0, help="How long the robot waits for an InputResponse.")
+    ] = 5.0,
+    keepalive_s: Annotated[
+        float, typer.Option(min=0.0, help="The robot's own KeepAlive interval (0: none).")
+    ] = 10.0,
+    destinations: Annotated[
+        str, typer.Option(help="Valid OutputDestinations, comma-separated (empty: any).")
+    ] = "",
+    lower_case_escapes: Annotated[
+        bool, typer.Option(help="Write \\x1d in lower case, as live robots do.")
+    ] = False,
+    raw_control_characters: Annotated[
+        bool, typer.Option(help="Send control characters raw (not XML).")
+    ] = False,
+    drop_after: Annotated[
+        int | None, typer.Option(min=1, help="Drop every connection after N messages in.")
+    ] = None,
+    reply_delay_ms: Annotated[float, typer.Option(min=0.0, help="Delay before each reply.")] = 0,
+    ignore: Annotated[
+        list[str] | None, typer.Option(help="Leave this lead element unanswered (repeatable).")
+    ] = None,
+    malformed: Annotated[
+        str | None,
+        typer.Option(help="Send one broken-xml, unknown-element or oversized message per Hello."),
+    ] = None,
+) -> None:
+    """A simulated WWKS2 storage robot (BD Rowa style) serving TCP, until Ctrl-C."""
+    try:
+        settings = RobotSettings(
+            host=host, port=port, subscriber=subscriber, components=_numbers(components),
+            capacity=capacity, move_time_s=move_time_ms / 1000, answer_deadline_s=deadline_s,
+            keepalive_every_s=keepalive_s or None,
+            valid_destinations=frozenset(_numbers(destinations)),
+        )  # fmt: skip
+        if not settings.components:
+            raise ValueError("--components: give at least one id")
+        if malformed is not None and malformed not in set(Malformed):
+            raise ValueError(f"--malformed: one of {', '.join(Malformed)}, not {malformed!r}")
+        faults = Faults(
+            drop_after=drop_after, reply_delay_s=reply_delay_ms / 1000,
+            ignore=frozenset(ignore or ()), lower_case_escapes=lower_case_escapes,
+            raw_control_characters=raw_control_characters,
+            malformed_after_hello=Malformed(malformed) if malformed else None,
+        )  # fmt: skip
+        packs = read_scans(scans) if scans is not None else []
+    except (ValueError, ScansError) as error:
+        raise fail(str(error).removeprefix("ValueError: ")) from None
+    sim = Wwks2RobotSim(settings, faults=faults, scans=packs)
+
+    async def run() -> None:
+        async with sim:
+            _announce(f"wwks2 robot on {host}:{sim.port} (Ctrl-C stops)")
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        _announce(sim.summary())
+    except OSError as error:
+        raise fail(f"sim wwks2-robot: {error}") from None
+
+
+def _numbers(text: str) -> tuple[int, ...]:
+    try:
+        numbers = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a comma-separated list of numbers") from None
+    if any(n <= 0 for n in numbers):
+        raise ValueError(f"{text!r}: ids are whole numbers above 0")
+    return numbers
+
+
 def _announce(message: Any) -> None:
-    out.print(str(message), highlight=False)
+    out.print(str(message), highlight=False, soft_wrap=True)
 
 
 def _serve(serving: Awaitable[None]) -> None:
