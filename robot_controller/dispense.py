@@ -96,7 +96,7 @@ class HandOut:
             self.store, self.hub, clock=self.clock, run=self.run, finished_packs_only=True,
             tokens=[h.dispensed.token for h in due], claimant=self.robot, lease=self.lease,
         )  # fmt: skip
-        return [await self._settled(h, report.stopped) for h in handed]
+        return [await self.settled(h, report.stopped) for h in handed]
 
     def _commit(self, left: LeftPack, source: str, actor: str) -> tuple[Dispensed, Intent | None]:
         """In one transaction: the pack recorded dispensed and, when due, its decommission."""
@@ -127,7 +127,9 @@ class HandOut:
             )  # fmt: skip
             return dispensed, intent
 
-    async def _settled(self, handed: Handed, stopped: str | None) -> Handed:
+    async def settled(self, handed: Handed, stopped: str | None = None) -> Handed:
+        """`handed` with its decommission as the outbox holds it now, and the alert case of
+        a refusal (opened now if its alert opened none)."""
         if handed.intent is None:
             return handed
         history: list[Intent] = await self.run(self.store.intents_of, handed.dispensed.token)
