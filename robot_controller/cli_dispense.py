@@ -142,7 +142,11 @@ async def _dispense(
                     output = await robot.output((criteria,), destination)
                     done.output_id, done.response = output.id, output.response
                     if not as_json:
-                        out.print(_response_line(output.id, output.response), highlight=False)
+                        out.print(
+                            _response_line(output.id, output.response),
+                            highlight=False,
+                            soft_wrap=True,
+                        )
                     if output.response.details.status is not OutputAccepted.QUEUED:
                         return done
                     done.message = await robot.finished(output)
@@ -203,13 +207,17 @@ def _show(done: _Done, quantity: int, as_json: bool) -> NoReturn:
         })  # fmt: skip
     else:
         for handed in done.handed:
-            out.print(line(handed), highlight=False)
+            out.print(line(handed), highlight=False, soft_wrap=True)
     if code:
         if as_json:
             raise typer.Exit(code)
         raise fail(problem or "a pack that left needs a look (above)", code=code)
     if not as_json:
-        out.print(problem or f"{len(done.handed)} of {quantity} packs handed out", highlight=False)
+        out.print(
+            problem or f"{len(done.handed)} of {quantity} packs handed out",
+            highlight=False,
+            soft_wrap=True,
+        )
     raise typer.Exit(0)
 
 

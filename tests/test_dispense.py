@@ -31,6 +31,7 @@ from robot_controller.robot.wwks2 import LinkSettings, Wwks2Robot, Wwks2Settings
 from robot_controller.states import IntentStatus, Route
 from robot_controller.store import Store
 from robot_controller.store.schema import audit_events, outcomes
+from robot_controller.wiring import hold_store
 from simulators.wwks2 import RobotSettings, ScanPack, Wwks2RobotSim
 from tests.support.outbox import LOCATION, NOW, quick
 from tests.support.packs import GTIN, hub_pack
@@ -416,3 +417,36 @@ async def test_cli_robot_task_and_cancel(tmp_path: Path, sqlite_url: str) -> Non
         assert (code, stdout.strip()) == (1, "output 42: Unknown (0 packs out)")
         code, stdout, _ = await cli("robot", "cancel", "42", "--config", str(config))
         assert (code, stdout.strip()) == (1, "output 42: Unknown")
+
+
+async def test_cli_beside_a_running_daemon_commits_the_decommission_only(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    store = Store.open(sqlite_url)
+    master = tmp_path / "hub.json"
+    master.write_text(json.dumps({
+        "products": [{"product_code": GTIN, "scheme": "GTIN", "name": "x"}],
+        "batches": [{"product_code": GTIN, "batch": "B1", "expiry": "2028-12-31"}],
+        "packs": [{"product_code": GTIN, "serial": "DSP1", "batch": "B1"}],
+    }))  # fmt: skip
+    try:
+        async with a_site(store, "community", serials=("DSP1",)) as site:
+            config = config_file(tmp_path, site.sim.port, sqlite_url, "community")
+            config.write_text(
+                config.read_text() + f'[hub]\nkind = "mock"\nmaster_data = "{master}"\n'
+            )
+            lock = hold_store(sqlite_url)  # as a running daemon holds it
+            try:
+                code, stdout, stderr = await cli("dispense", "--article", GTIN,
+                                                 "--config", str(config))  # fmt: skip
+            finally:
+                lock.release()
+            assert code == 0, stderr
+            assert "a running daemon sends it" in stdout
+            [intent] = [i for i in store.pending_intents() if i.reason is Reason.SUPPLIED]
+            assert intent.attempts == 0
+            assert site.hub.state_changes == 0
+            await replay(store, quick(site.hub), clock=utc_now, finished_packs_only=True)
+        assert site.hub.pack_state(GTIN, "DSP1") == (PackState.INACTIVE, (Reason.SUPPLIED,))
+    finally:
+        store.close()
