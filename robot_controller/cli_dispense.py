@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import inspect
 import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,12 +27,14 @@ from robot_controller.store import StoreBusy, StoreError
 from robot_controller.wiring import NO_ROBOT, build_hub, hold_store, open_store, open_wwks2
 from wwks2.messages import OutputAccepted, OutputCriteria, OutputMessage, OutputResponse
 
-EXITS = """Exit codes: 0 every pack asked for left and was recorded (in community mode
-decommissioned SUPPLIED, or committed for the running daemon to send); 1 the robot could not be
-reached, rejected the output or sent no OutputMessage within [robot] output_within_s (nothing
-left); 2 usage or configuration errors (a robot that is not WWKS2 among them); 3 fewer packs
-left than asked (those that left are recorded); 4 a pack that left needs a look: never shelved
-here or unidentified (flagged), or its decommission refused (an alert case) or unanswered."""
+EXITS = (
+    "Exit codes: 0 every pack asked for left and was recorded (in community mode decommissioned "
+    "SUPPLIED, or committed for the running daemon to send); 1 the robot could not be reached, "
+    "rejected the output or sent no OutputMessage within robot.output_within_s; 2 usage or "
+    "configuration errors (a robot that is not WWKS2 among them); 3 fewer packs left than asked "
+    "(those that left are recorded); 4 a pack that left needs a look: never shelved here or "
+    "unidentified (flagged), or its decommission refused (an alert case) or unanswered."
+)
 NOT_WWKS2 = 'robot: `{command}` needs a WWKS2 robot ([robot] kind = "wwks2"), not {kind!r}'
 
 
@@ -66,7 +69,7 @@ def dispense(
     quantity: Annotated[int, typer.Option(min=1, help="How many full packs.")] = 1,
     destination: Annotated[
         int | None,
-        typer.Option(min=1, help="The robot's output (default: [robot] dispense_destination)."),
+        typer.Option(min=1, help="The robot's output (default: robot.dispense_destination)."),
     ] = None,
     actor: Annotated[
         str | None, typer.Option(help="Who hands out (the audit log; default: the login).")
@@ -98,7 +101,7 @@ def dispense(
     _show(done, quantity, as_json)
 
 
-dispense.__doc__ = f"{dispense.__doc__}\n\n{EXITS}"
+dispense.__doc__ = f"{inspect.cleandoc(dispense.__doc__ or '')}\n\n{EXITS}"
 
 
 def _article_of(product: str | None, article: str | None) -> str:
