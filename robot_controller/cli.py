@@ -45,6 +45,7 @@ from robot_controller.cli_pack import (
 from robot_controller.cli_pack_actions import ActorOption, ReasonOption, run_action
 from robot_controller.cli_report import report
 from robot_controller.cli_robot import robot_app, sim_plc, sim_serial_robot, sim_wwks2_robot
+from robot_controller.cli_robot_stock import robot_stock  # noqa: F401 - registers `robot stock`
 from robot_controller.cli_run import log_stream, run_daemon
 from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_scanner
 from robot_controller.config import Config, ConfigError, load_config

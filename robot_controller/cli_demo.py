@@ -71,7 +71,8 @@ def demo(
         str,
         typer.Option(
             help="modbus-tcp (a simulated PLC on loopback), modbus-rtu / serial (simulated "
-            "robots over ptys) or sim (in process)."
+            "robots over ptys), wwks2 (a storage robot on loopback that scans the packs "
+            "itself: --scanner is not used) or sim (in process)."
         ),
     ] = "modbus-tcp",
 ) -> None:

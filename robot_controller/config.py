@@ -376,7 +376,7 @@ class Simulation(_Section):
     suspect_rate: float = Field(default=0.1, ge=0, le=1)
     # How the daemon reaches each simulated device; "none": use the configured real one.
     hub: Literal["mock", "soap", "rest", "none"] = "mock"
-    robot: Literal["sim", "modbus-tcp", "modbus-rtu", "serial", "none"] = "sim"
+    robot: Literal["sim", "modbus-tcp", "modbus-rtu", "serial", "wwks2", "none"] = "sim"
     scanner: Literal["script", "serial", "camera", "none"] = "script"
     move_time_ms: float = Field(default=0, ge=0)  # the simulated robot's time per move
     scan_interval_ms: float = Field(default=0, ge=0)  # the script scanner's pause between scans

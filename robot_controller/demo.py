@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -202,14 +202,13 @@ def _report(store: Store, delivery: Delivery, db: Path, elapsed: float) -> DemoR
     by_kind: dict[str, Counter[str]] = {}
     judged: Counter[Judgement] = Counter()
     unscanned = 0
-    scans = list(store.raw_scans())
-    at = 0
-    for pack in delivery.packs:  # scans arrive in delivery order; a live source may miss one
-        found = _next_scan_of(pack.raw, scans, at)  # or read one twice
-        if found is None:
+    scans = _scans_by_content(store.raw_scans())
+    for pack in delivery.packs:  # a live source may miss one or read one twice
+        tokens = scans.get(content(pack.raw))
+        if not tokens:
             (route, why), unscanned = ("lost", ""), unscanned + 1
         else:
-            (route, why), at = outcomes.get(scans[found][0], ("lost", "")), found + 1
+            route, why = outcomes.get(tokens.popleft(), ("lost", ""))
         by_kind.setdefault(pack.kind.value, Counter())[route] += 1
         judged[judge(pack.expected_route, route, why)] += 1
     return DemoReport(
@@ -230,12 +229,14 @@ def _report(store: Store, delivery: Delivery, db: Path, elapsed: float) -> DemoR
     )
 
 
-def _next_scan_of(raw: str, scans: list[tuple[int, str]], at: int, reach: int = 4) -> int | None:
-    """The index of the first of the next few scans that carries `raw`."""
-    wanted = content(raw)
-    return next(
-        (i for i in range(at, min(at + reach, len(scans))) if content(scans[i][1]) == wanted), None
-    )
+def _scans_by_content(scans: Iterable[tuple[int, str]]) -> dict[str, deque[int]]:
+    """The tokens of the scans of each code, in scan order: a delivery's twin packs (one code
+    on two packs) are matched to their scans in turn, whatever came between them (a robot's
+    input belts take packs side by side)."""
+    by_content: dict[str, deque[int]] = defaultdict(deque)
+    for token, raw in scans:
+        by_content[content(raw)].append(token)
+    return by_content
 
 
 def content(raw: str) -> str:

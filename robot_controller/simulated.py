@@ -29,6 +29,7 @@ from robot_controller.config import (
     SimRobotConfig,
     Simulation,
     SoapHubConfig,
+    Wwks2RobotConfig,
 )
 from simulators.world import (
     ROBOT_CAPACITY,
@@ -44,6 +45,7 @@ from simulators.world import (
     TcpRobotEndpoint,
     World,
     WorldSpec,
+    Wwks2RobotEndpoint,
     simulated_world,
 )
 
@@ -147,6 +149,8 @@ def _robot(endpoint: RobotEndpoint) -> RobotConfig:
             )
         case SerialRobotEndpoint():
             return SerialRobotConfig(kind="serial", port=endpoint.port)
+        case Wwks2RobotEndpoint():
+            return Wwks2RobotConfig(kind="wwks2", host=endpoint.host, port=endpoint.port)
 
 
 def _scanner(endpoint: ScannerEndpoint, simulation: Simulation | None) -> ScannerConfig:

@@ -325,6 +325,12 @@ async def test_stock_in_waits_for_a_client_and_a_full_shelf_aborts() -> None:
             assert "full" in (_result(message).handling.text or "")
 
 
+async def test_closing_the_robot_cancels_the_packs_not_yet_through() -> None:
+    async with robot() as sim:
+        waiting = sim.feed(ScanPack(CODE))
+    assert waiting.cancelled()
+
+
 async def test_robot_messages_go_to_every_connection_replies_only_to_the_asker() -> None:
     async with robot() as sim, greeted(sim, 100) as one, greeted(sim, 101) as two:
         sim.feed(ScanPack(CODE))
@@ -478,6 +484,14 @@ async def test_an_undecodable_message_is_answered_unprocessed_and_the_link_kept(
         ]  # fmt: skip
 
 
+async def test_a_message_the_robot_does_not_take_is_unprocessed_not_supported() -> None:
+    async with robot() as sim, greeted(sim) as client:
+        await client.send(m.StockInfoResponse("7", 100, 999))
+        answer = await client.expect(m.UnprocessedMessage)
+        assert answer.reason is m.UnprocessedReason.NOT_SUPPORTED
+        assert "<StockInfoResponse" in answer.message.text
+
+
 async def test_drop_connections_now_and_after_n_messages() -> None:
     async with robot() as sim:
         async with greeted(sim) as client:
@@ -602,6 +616,12 @@ def test_scans_file_lines_escapes_attributes_comments(tmp_path: Path) -> None:
     )  # fmt: skip
     assert packs[2].stocked
     assert packs[2].article == "04150000000015"
+
+
+def test_a_scans_file_with_raw_separators_is_one_pack_per_line(tmp_path: Path) -> None:
+    """`fmd-robot sim delivery --scans` writes each code's GS as it is."""
+    packs = parse_scans(f"{CODE}\n]d2{CODE}\r\n")
+    assert [pack.code for pack in packs] == [CODE, f"]d2{CODE}"]
 
 
 @pytest.mark.parametrize(

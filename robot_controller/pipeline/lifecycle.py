@@ -24,6 +24,7 @@ from robot_controller.pipeline.hand_out import HandOutRunner, ReportsOutputs
 from robot_controller.pipeline.recovery import recover_unfinished
 from robot_controller.pipeline.robot_turn import RESUME_EVERY_S, RobotTurn
 from robot_controller.pipeline.steps import OnRouted, PackSteps, internal_error
+from robot_controller.pipeline.stock_check import KeepsStock, StockChecks
 from robot_controller.pipeline.stock_in import (
     DEFAULT_TIMING,
     AsksAtInput,
@@ -136,10 +137,14 @@ class Pipeline:
         every_s = self.replay_every_s
         background = asyncio.create_task(run_background(self.steps, every_s)) if every_s else None
         intakes: list[asyncio.Task[None]] = []
+        robot = self.robot
+        checks = StockChecks(self.steps, robot) if isinstance(robot, KeepsStock) else None
         try:
             for item in await recover_unfinished(self.steps):
                 await slots.acquire()
                 await queue.put((item.token, _ready(item)))
+            if checks is not None:  # the robot's stock against the log, now and at each connect
+                checks.start()
             intakes = [asyncio.create_task(self._intake(s, queue, slots, stop)) for s in scanners]
             if self.stock_in is not None:
                 intakes.append(asyncio.create_task(self.stock_in.run(stop)))
@@ -147,7 +152,11 @@ class Pipeline:
                 intakes.append(asyncio.create_task(self.hand_out.run(stop)))
             await _until_done_or_stopped(intakes, stop, self.steps.turn.halt)
         finally:
+            if checks is not None:
+                await checks.aclose()
             await asyncio.gather(*self._takes, return_exceptions=True)  # finish what was taken
+            if self.stock_in is not None:
+                await self.stock_in.finish()
             await queue.put(None)
             await placer
             if background is not None:

@@ -229,8 +229,9 @@ class PackSteps:
         *,
         unmoved: tuple[Route, str, bool] | None = None,
     ) -> None:
-        """Record where the pack went. `unmoved`: it never reached the robot (route, why,
-        flagged); with neither a job nor that, the daemon failed before the job: flagged."""
+        """Record where the pack went. `unmoved`: it never reached the robot, or the caller
+        settled its route itself (route, why, flagged); with neither a job nor that, the daemon
+        failed before the job: flagged."""
         ctx = self.context
         if unmoved is not None:
             route, message, flagged = unmoved
@@ -314,6 +315,10 @@ class PackSteps:
         for key, holder in list(self._in_flight.items()):
             if holder == token:
                 del self._in_flight[key]
+
+    def holding(self) -> frozenset[tuple[str, str]]:
+        """The UIs (product code, serial) of the packs in flight now."""
+        return frozenset(self._in_flight)
 
     def reserve(self, token: int, ui: PackIdentifier | None) -> None:
         """Hold a recovered pack's UI, as its preparation did before the crash: a twin scanned

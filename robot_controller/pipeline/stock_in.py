@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 import structlog.contextvars
@@ -58,6 +58,7 @@ RejectText = Callable[[Decision], str]
 NOT_ANSWERED = "the link to the robot dropped before our answer: the robot gives the pack back"
 NOT_STORED = "the robot did not store the pack it was allowed: {text}"
 NO_REPORT = "no InputMessage from the robot: check whether the pack is on the shelf"
+STOP_GRACE_S = 15.0  # at a stop, how long the robot's reports are still awaited
 
 
 @runtime_checkable
@@ -112,24 +113,29 @@ class StockIn:
         self.reject_text = reject_text
         self.timing = timing
         self._requests: set[asyncio.Task[None]] = set()
+        self._give_up = asyncio.Event()  # stop waiting for the robot's reports
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Take the robot's requests until `stop`; the ones taken are finished."""
+        """Take the robot's requests until `stop` (`finish` then ends the ones taken)."""
         arrivals = self.robot.arrivals()
-        try:
-            while not stop.is_set():
-                arrival = await _next_or_stop(arrivals, stop)
-                if arrival is None:
-                    break
-                task = asyncio.create_task(self._shielded(arrival))
-                self._requests.add(task)
-                task.add_done_callback(self._requests.discard)
-        finally:
-            await asyncio.gather(*self._requests, return_exceptions=True)
+        while not stop.is_set():
+            arrival = await _next_or_stop(arrivals, stop)
+            if arrival is None:
+                return
+            task = asyncio.create_task(self.take(arrival))
+            self._requests.add(task)
+            task.add_done_callback(self._requests.discard)
 
-    async def _shielded(self, arrival: Arrival) -> None:
-        # a stop lets the request under way be answered and recorded
-        await asyncio.shield(self.take(arrival))
+    async def finish(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Let the requests under way be answered and recorded; a pack whose InputMessage has
+        not come within `grace_s` is recorded with its outcome unknown (flagged)."""
+        if not self._requests:
+            return
+        _done, waiting = await asyncio.wait(set(self._requests), timeout=grace_s)
+        if waiting:
+            log.warning("stock_in.stopping", waiting=len(waiting), detail=NO_REPORT)
+            self._give_up.set()
+            await asyncio.gather(*waiting, return_exceptions=True)
 
     async def take(self, arrival: Arrival) -> None:
         """One InputRequest, answered and its packs recorded (a failure is logged, never
@@ -263,11 +269,24 @@ class StockIn:
         return True
 
     async def _stored(self, stored: asyncio.Future[InputMessage | None]) -> InputMessage | None:
+        """The robot's InputMessage (None: none in time, unreadable, or the daemon stops)."""
+        giving_up: asyncio.Future[Any] = asyncio.ensure_future(self._give_up.wait())
         try:
-            async with asyncio.timeout(self.timing.stored_within_s):
-                return await stored
-        except TimeoutError:
+            await asyncio.wait(
+                {stored, giving_up},
+                timeout=self.timing.stored_within_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            giving_up.cancel()
+        if not stored.done():
+            stored.cancel()
             log.error("stock_in.no_input_message", detail=NO_REPORT)
+            return None
+        try:
+            return stored.result()
+        except RobotError as error:
+            log.error("stock_in.input_message_unusable", error=str(error), detail=NO_REPORT)
             return None
 
 

@@ -15,7 +15,7 @@ from robot_controller.robot.base import Job, JobCode, JobReason
 from robot_controller.states import HubOperation, IntentStatus, JobStatus, Route
 from robot_controller.store import intents
 from robot_controller.store.codec import decision_of, decode_raw, intent_of
-from robot_controller.store.records import Intent, Unfinished
+from robot_controller.store.records import Intent, ShelvedPack, Unfinished
 from robot_controller.store.schema import (
     alerts,
     decisions,
@@ -53,6 +53,31 @@ def shelved_location(conn: Connection, token: int) -> int | None:
     )
     location = conn.execute(query).scalar()
     return None if location is None else int(location)
+
+
+def shelved_packs(conn: Connection, robot: str) -> list[ShelvedPack]:
+    """`robot`'s packs the log has on the shelf, in token order."""
+    query = (
+        sa.select(
+            outcomes.c.token, outcomes.c.product_code, outcomes.c.serial, outcomes.c.location,
+            outcomes.c.flagged,
+        )
+        .where(
+            outcomes.c.route == Route.SHELVED.value,
+            outcomes.c.token.in_(sa.select(scans.c.id).where(of_robot(robot))),
+        )
+        .order_by(outcomes.c.token)
+    )  # fmt: skip
+    return [
+        ShelvedPack(
+            token=row.token,
+            product_code=row.product_code or "",
+            serial=row.serial or "",
+            location=None if row.location is None else int(row.location),
+            flagged=bool(row.flagged),
+        )
+        for row in conn.execute(query)
+    ]
 
 
 def unfinished(conn: Connection, robot: str) -> list[Unfinished]:

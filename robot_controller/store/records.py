@@ -1,4 +1,5 @@
-"""What the store hands back besides domain objects: outbox intents and unfinished scans."""
+"""What the store hands back besides domain objects: outbox intents, unfinished scans and the
+packs on the shelf."""
 
 from __future__ import annotations
 
@@ -67,6 +68,18 @@ class KnownPack:
     route: Route | None
     ui: PackIdentifier | None
     intents: tuple[Intent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ShelvedPack:
+    """A pack the log has on the robot's shelf: its token, identity, the robot's location for
+    it (a WWKS2 robot's pack id; None when the robot reported none) and whether it is flagged."""
+
+    token: int
+    product_code: str
+    serial: str
+    location: int | None
+    flagged: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from robot_controller.store.records import (
     Dispensed,
     Intent,
     KnownPack,
+    ShelvedPack,
     Unfinished,
 )
 from robot_controller.store.statements import HotPath
@@ -294,6 +295,11 @@ class Store:
         """Where a pack on the shelf is (None when it is not on the shelf)."""
         with self._tx.read() as conn:
             return queries.shelved_location(conn, token)
+
+    def shelved_packs(self, *, robot: str = DEFAULT_ROBOT) -> list[ShelvedPack]:
+        """`robot`'s packs the log has on the shelf (stock reconciliation)."""
+        with self._tx.read() as conn:
+            return queries.shelved_packs(conn, robot)
 
     def in_stock(self, ui: PackIdentifier) -> bool:
         """True when a pack with this product code and serial was shelved here before."""

@@ -40,7 +40,9 @@ from simulators.world.spec import (
     TcpRobotEndpoint,
     WorldError,
     WorldSpec,
+    Wwks2RobotEndpoint,
 )
+from simulators.world.wwks2 import RobotFeed, simulated_wwks2_robot
 
 __all__ = [
     "HUB_KINDS",
@@ -63,6 +65,7 @@ __all__ = [
     "World",
     "WorldError",
     "WorldSpec",
+    "Wwks2RobotEndpoint",
     "endpoint_of",
     "simulated_world",
     "write_master_data",
@@ -80,6 +83,7 @@ class World:
     robot: RobotEndpoint | None
     feed: Feed | None
     moves: Counter[int] = field(default_factory=Counter)
+    robot_feed: RobotFeed | None = None  # a robot that scans the packs itself (WWKS2)
 
     @property
     def scanner(self) -> ScannerEndpoint | None:
@@ -89,11 +93,15 @@ class World:
         """The daemon listens: start delivering (`routed` counts the packs it has finished)."""
         if self.feed is not None:
             self.feed.begin(routed)
+        if self.robot_feed is not None:
+            self.robot_feed.begin(routed)
 
     @property
     def all_in(self) -> asyncio.Event:
         """Set once a live source has delivered the whole delivery (a file source ends by
-        itself, and never sets it)."""
+        itself, and never sets it); a scanning robot's, once it has reported every pack."""
+        if self.robot_feed is not None:
+            return self.robot_feed.all_in
         return self.feed.all_in if self.feed is not None else asyncio.Event()
 
 
@@ -119,10 +127,18 @@ async def simulated_world(spec: WorldSpec) -> AsyncIterator[World]:
                 faults=spec.hub_faults,
             )
         )
-        robot = await stack.enter_async_context(
-            simulated_robot(spec.robot, move_time_s=spec.move_time_s, moves=moves)
-        )
+        robot_feed: RobotFeed | None = None
+        robot: RobotEndpoint | None
+        if spec.robot == "wwks2":  # it scans the packs itself: no scanner of ours
+            robot, robot_feed = await stack.enter_async_context(
+                simulated_wwks2_robot(delivery.raws, move_time_s=spec.move_time_s)
+            )
+        else:
+            robot = await stack.enter_async_context(
+                simulated_robot(spec.robot, move_time_s=spec.move_time_s, moves=moves)
+            )
+        scanner = "none" if spec.robot == "wwks2" else spec.scanner
         feed = await stack.enter_async_context(
-            simulated_scanner(spec.scanner, delivery.raws, spec.folder)
+            simulated_scanner(scanner, delivery.raws, spec.folder)
         )
-        yield World(delivery, hub, robot, feed, moves)
+        yield World(delivery, hub, robot, feed, moves, robot_feed)

@@ -43,6 +43,8 @@ async def simulated_robot(
     if kind == "sim":
         yield SimRobotEndpoint(move_time_s)
         return
+    if kind == "wwks2":
+        raise WorldError("a WWKS2 robot scans its delivery: start it with simulated_wwks2_robot")
     async with AsyncExitStack() as stack:
         if kind == "serial":
             model = RobotModel(capacity=ROBOT_CAPACITY, timings=Timings(move_s=move_time_s))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 HubKind = Literal["mock", "soap", "rest", "none"]
-RobotKind = Literal["sim", "modbus-tcp", "modbus-rtu", "serial", "none"]
+RobotKind = Literal["sim", "modbus-tcp", "modbus-rtu", "serial", "wwks2", "none"]
 ScannerKind = Literal["script", "serial", "camera", "none"]
 HUB_KINDS: tuple[HubKind, ...] = get_args(HubKind)
 ROBOT_KINDS: tuple[RobotKind, ...] = get_args(RobotKind)
@@ -113,7 +113,15 @@ class SerialRobotEndpoint:
     port: str
 
 
-RobotEndpoint = SimRobotEndpoint | TcpRobotEndpoint | SerialRobotEndpoint
+@dataclass(frozen=True, slots=True)
+class Wwks2RobotEndpoint:
+    """A simulated WWKS2 storage robot on TCP: it scans the delivery's packs itself."""
+
+    host: str
+    port: int
+
+
+RobotEndpoint = SimRobotEndpoint | TcpRobotEndpoint | SerialRobotEndpoint | Wwks2RobotEndpoint
 
 
 @dataclass(frozen=True, slots=True)

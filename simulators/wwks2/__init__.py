@@ -2,7 +2,9 @@
 connects to. `Wwks2RobotSim` (robot), `RobotSettings` and `Faults` (settings), `ScanPack` and
 the scans file (`read_scans`, `parse_scans`)."""
 
-from simulators.wwks2.robot import CAPABILITIES, Output, Wwks2RobotSim
+from simulators.wwks2.outputs import Output
+from simulators.wwks2.replies import CAPABILITIES
+from simulators.wwks2.robot import Wwks2RobotSim
 from simulators.wwks2.scans import ScansError, parse_scans, read_scans
 from simulators.wwks2.settings import (
     Faults,

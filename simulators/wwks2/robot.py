@@ -16,12 +16,25 @@ import itertools
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
 from simulators.wwks2.link import Link, lower_case_escapes, raw_control_characters
+from simulators.wwks2.outputs import (
+    Output,
+    cancel,
+    output_message,
+    output_response,
+    refused,
+    task_info_response,
+)
+from simulators.wwks2.replies import (
+    input_message,
+    input_request,
+    robot_subscriber,
+    status_response,
+)
 from simulators.wwks2.scans import Reading, reading_of
 from simulators.wwks2.settings import (
     Faults,
@@ -32,7 +45,7 @@ from simulators.wwks2.settings import (
     ShelfPack,
     Wire,
 )
-from simulators.wwks2.shelf import Shelf, ShelfFull, output_pack, select_articles, stock_articles
+from simulators.wwks2.shelf import Shelf, ShelfFull, stock_articles
 from wwks2 import messages as m
 from wwks2.codec import decode as decode_message
 from wwks2.codec import encode, lead_element
@@ -40,33 +53,17 @@ from wwks2.errors import MessageTooLarge, UnknownMessage, Wwks2Error
 from wwks2.framing import DEFAULT_MAX_SIZE, Framer, Skipped
 
 T = TypeVar("T")
-CAPABILITIES = ("KeepAlive", "Status", "Input", "Output", "StockInfo", "TaskInfo", "TaskCancel")
 _MISSING = {
     m.InputHandling.REJECTED_NO_BATCH_NUMBER: "batch",
     m.InputHandling.REJECTED_NO_EXPIRY_DATE: "expiry",
     m.InputHandling.REJECTED_NO_SERIAL_NUMBER: "serial",
 }
 _ALLOWED = (m.InputHandling.ALLOWED, m.InputHandling.ALLOWED_FOR_FRIDGE)
-_FINISHED = (m.TaskStatus.COMPLETED, m.TaskStatus.INCOMPLETE, m.TaskStatus.ABORTED)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(eq=False)
-class Output:
-    """One output task: its request, where it stands, the packs that left so far."""
-
-    request: m.OutputRequest
-    link: Link | None  # None: a manual output, reported to every connection
-    status: m.TaskStatus = m.TaskStatus.QUEUED
-    packs: list[ShelfPack] = field(default_factory=list)
-    cancelled: bool = False
-    message: asyncio.Future[m.OutputMessage] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
 
 class Wwks2RobotSim:
@@ -101,9 +98,12 @@ class Wwks2RobotSim:
         self._pending: dict[str, asyncio.Future[m.InputResponse]] = {}
         self._timed_out: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._fed: set[asyncio.Future[InputOutcome]] = set()
         self._server: asyncio.Server | None = None
         self._changed = asyncio.Event()
-        self._queues: dict[int, asyncio.Queue[tuple[ScanPack, bool, asyncio.Future[Any]]]] = {}
+        self._queues: dict[
+            int, asyncio.Queue[tuple[ScanPack, bool, asyncio.Future[InputOutcome]]]
+        ] = {}
         self._outputs_queue: asyncio.Queue[Output] = asyncio.Queue()
         self._round_robin = itertools.cycle(self.settings.components)
         self.port = 0
@@ -127,6 +127,8 @@ class Wwks2RobotSim:
                 self.feed(pack)
 
     async def aclose(self) -> None:
+        """Stop serving: every connection closed, every task ended, packs still waiting to be
+        fed (or half-way) cancelled."""
         if self._server is not None:
             self._server.close()
         self.drop_connections()
@@ -135,6 +137,10 @@ class Wwks2RobotSim:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for future in self._fed:
+            future.cancel()
+        if self._server is not None:
+            await self._server.wait_closed()
 
     async def __aenter__(self) -> Wwks2RobotSim:
         await self.start()
@@ -177,6 +183,8 @@ class Wwks2RobotSim:
             )
         future: asyncio.Future[InputOutcome] = asyncio.get_running_loop().create_future()
         delivery = not pack.is_return if new_delivery is None else new_delivery
+        self._fed.add(future)
+        future.add_done_callback(self._fed.discard)
         self._queues[chosen].put_nowait((pack, delivery, future))
         return future
 
@@ -357,7 +365,7 @@ class Wwks2RobotSim:
             if note == "late":
                 self.late_answers.append(message.id)
             return
-        await self._dispatch(link, message)
+        await self._dispatch(link, message, data)
 
     def _count_for_drop(self) -> None:
         if self.faults.drop_after is None:
@@ -367,12 +375,14 @@ class Wwks2RobotSim:
             self.faults.drop_after = None
             self.drop_connections()
 
-    async def _dispatch(self, link: Link, message: m.Message) -> None:
+    async def _dispatch(self, link: Link, message: m.Message, data: bytes) -> None:
         me = self.settings.subscriber
         match message:
             case m.HelloRequest():
                 link.subscriber = message.subscriber.id
-                await self._reply(link, m.HelloResponse(id=message.id, subscriber=self._me()))
+                await self._reply(
+                    link, m.HelloResponse(id=message.id, subscriber=robot_subscriber(self.settings))
+                )
                 self._spawn(self._keepalive(link))
                 if self.faults.malformed_after_hello is not None:
                     await self.send_malformed(self.faults.malformed_after_hello, link)
@@ -384,7 +394,7 @@ class Wwks2RobotSim:
             case m.KeepAliveResponse():
                 link.unanswered_keepalives.discard(message.id)
             case m.StatusRequest():
-                await self._reply(link, self._status(message))
+                await self._reply(link, status_response(message, self.settings, self.state))
             case m.InputResponse():
                 future = self._pending.pop(message.id)
                 if not future.done():
@@ -398,37 +408,18 @@ class Wwks2RobotSim:
                     link, m.StockInfoResponse(message.id, me, message.source, articles)
                 )
             case m.TaskInfoRequest():
-                await self._reply(link, self._task_info(message))
+                await self._reply(
+                    link, task_info_response(message, me, self.outputs.get(message.task.id))
+                )
             case m.TaskCancelRequest():
-                await self._reply(link, self._cancel(message))
+                await self._reply(link, cancel(message, me, self.outputs))
             case m.UnprocessedMessage():
                 pass
             case _:
                 await self._unprocessed(
-                    link, data_of(message, self._now()),
+                    link, data.decode(),
                     UnknownMessage(f"the robot does not take {message.TAG}"),
                 )  # fmt: skip
-
-    def _me(self) -> m.Subscriber:
-        s = self.settings
-        return m.Subscriber(
-            id=s.subscriber, type=m.SubscriberType.ROBOT, manufacturer=s.manufacturer,
-            product_info=s.product_info, version_info=s.version_info,
-            capabilities=tuple(m.Capability(name) for name in CAPABILITIES),
-        )  # fmt: skip
-
-    def _status(self, request: m.StatusRequest) -> m.StatusResponse:
-        components: tuple[m.Component, ...] = ()
-        if request.include_details:
-            components = (
-                m.Component(
-                    m.ComponentType.STORAGE_SYSTEM, self.settings.storage_description, self.state
-                ),
-            )
-        return m.StatusResponse(
-            id=request.id, source=self.settings.subscriber, destination=request.source,
-            state=self.state, components=components,
-        )  # fmt: skip
 
     # -- stock-in ----------------------------------------------------------------------------
 
@@ -451,7 +442,7 @@ class Wwks2RobotSim:
         while True:
             future: asyncio.Future[m.InputResponse] = asyncio.get_running_loop().create_future()
             self._pending[request_id] = future
-            request = _input_request(request_id, component, pack, reading, given, new_delivery)
+            request = input_request(request_id, component, pack, reading, given, new_delivery)
             await self._broadcast(request)
             answer = await self._within(future, self.settings.answer_deadline_s)
             if answer is None:
@@ -506,28 +497,7 @@ class Wwks2RobotSim:
                 self.shelf.store(stored)
             except ShelfFull as error:
                 stored, text = None, str(error)
-        result = m.InputResult.COMPLETED if stored else m.InputResult.ABORTED
-        message = m.InputMessage(
-            id=request_id, source=component, destination=0, is_new_delivery=new_delivery,
-            articles=(
-                m.InputMessageArticle(
-                    id=article,
-                    packs=(
-                        m.InputMessagePack(
-                            id=stored.id if stored else 0,
-                            handling=m.InputMessageHandling(result, text),
-                            index=0,
-                            delivery_number=pack.delivery_number,
-                            batch_number=stored.batch if stored else None,
-                            external_id=stored.serial if stored else None,
-                            serial_number=stored.serial if stored else None,
-                            expiry_date=stored.expiry if stored else None,
-                            scan_code=pack.code,
-                        ),
-                    ),
-                ),
-            ),
-        )  # fmt: skip
+        message = input_message(request_id, component, pack, new_delivery, article, stored, text)
         await self._broadcast(message)
         if stored is not None:
             await self._stock_changed({stored.article_id})
@@ -553,29 +523,9 @@ class Wwks2RobotSim:
     # -- output ------------------------------------------------------------------------------
 
     async def _output_request(self, link: Link, request: m.OutputRequest) -> None:
-        destinations = self.settings.valid_destinations
-        bad = any(
-            c.article_id is None
-            and c.pack_id is None
-            and c.batch_number is None
-            and c.serial_number is None
-            and c.external_id is None
-            for c in request.criteria
-        ) or (request.id in self.outputs and self.outputs[request.id].status not in _FINISHED)
-        unknown = bool(destinations) and request.details.output_destination not in destinations
-        status = m.OutputAccepted.REJECTED if bad or unknown else m.OutputAccepted.QUEUED
-        details = request.details
-        await self._reply(
-            link,
-            m.OutputResponse(
-                id=request.id, source=self.settings.subscriber, destination=request.source,
-                details=m.OutputResponseDetails(
-                    priority=details.priority, output_destination=details.output_destination,
-                    output_point=details.output_point, status=status,
-                ),
-                box_number=request.box_number, criteria=request.criteria,
-            ),
-        )  # fmt: skip
+        rejected = refused(request, self.outputs, self.settings.valid_destinations)
+        status = m.OutputAccepted.REJECTED if rejected else m.OutputAccepted.QUEUED
+        await self._reply(link, output_response(request, self.settings.subscriber, status))
         if status is m.OutputAccepted.QUEUED:
             output = Output(request, link)
             self.outputs[request.id] = output
@@ -609,7 +559,7 @@ class Wwks2RobotSim:
             if short
             else m.TaskStatus.COMPLETED
         )
-        message = self._output_message(output)
+        message = output_message(output, self.settings.subscriber)
         asker = output.link
         if asker is not None and asker.subscriber is not None and not asker.closed:
             await self._send(asker, dataclasses.replace(message, destination=asker.subscriber))
@@ -619,82 +569,3 @@ class Wwks2RobotSim:
         if output.packs:
             await self._stock_changed({p.article_id for p in output.packs})
         self._notify()
-
-    def _output_message(self, output: Output) -> m.OutputMessage:
-        details = output.request.details
-        destination = details.output_destination
-        return m.OutputMessage(
-            id=output.request.id, source=self.settings.subscriber, destination=0,
-            details=m.OutputMessageDetails(
-                priority=details.priority, output_destination=destination,
-                output_point=details.output_point, status=m.OutputStatus(output.status.value),
-            ),
-            articles=tuple(
-                m.OutputArticle(id=article, packs=tuple(output_pack(p, destination) for p in packs))
-                for article, packs in select_articles(output.request.criteria, output.packs)
-            ),
-        )  # fmt: skip
-
-    def _task_info(self, request: m.TaskInfoRequest) -> m.TaskInfoResponse:
-        output = self.outputs.get(request.task.id)
-        status = output.status if output is not None else m.TaskStatus.UNKNOWN
-        articles: tuple[m.TaskInfoArticle, ...] = ()
-        if output is not None and request.include_task_details:
-            destination = output.request.details.output_destination
-            articles = tuple(
-                m.TaskInfoArticle(
-                    id=article or "", quantity=len(packs),
-                    packs=tuple(output_pack(p, destination) for p in packs),
-                )
-                for article, packs in select_articles(output.request.criteria, output.packs)
-            )  # fmt: skip
-        return m.TaskInfoResponse(
-            id=request.id, source=self.settings.subscriber, destination=request.source,
-            task=m.TaskState(request.task.id, request.task.type, status, articles),
-        )  # fmt: skip
-
-    def _cancel(self, request: m.TaskCancelRequest) -> m.TaskCancelResponse:
-        answers = []
-        for task in request.tasks:
-            output = self.outputs.get(task.id)
-            if output is None:
-                status = m.CancelStatus.UNKNOWN
-            elif output.status in _FINISHED or output.cancelled:
-                status = m.CancelStatus.CANCEL_ERROR
-            else:
-                output.cancelled = True
-                status = m.CancelStatus.CANCELLED
-            answers.append(m.CancelledTask(task.type, task.id, status))
-        return m.TaskCancelResponse(
-            id=request.id, source=self.settings.subscriber, destination=request.source,
-            tasks=tuple(answers),
-        )  # fmt: skip
-
-
-def _input_request(
-    request_id: str, component: int, pack: ScanPack, reading: Reading, given: set[str],
-    new_delivery: bool,
-) -> m.InputRequest:  # fmt: skip
-    serial = reading.serial if "serial" in given else None
-    expiry = reading.expiry if "expiry" in given else None
-    return m.InputRequest(
-        id=request_id, source=component, destination=0, is_new_delivery=new_delivery,
-        articles=(
-            m.InputRequestArticle(
-                id=reading.article,
-                packs=(
-                    m.InputRequestPack(
-                        index=0, scan_code=pack.code, delivery_number=pack.delivery_number,
-                        batch_number=reading.batch if "batch" in given else None,
-                        external_id=serial, serial_number=serial, expiry_date=expiry,
-                        expiry_date_source=reading.expiry_source if expiry else None,
-                    ),
-                ),
-            ),
-        ),
-    )  # fmt: skip
-
-
-def data_of(message: m.Message, now: datetime) -> str:
-    """`message` as the text it came as (for an UnprocessedMessage's embedded copy)."""
-    return encode(message, timestamp=now).decode()

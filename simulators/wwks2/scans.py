@@ -45,10 +45,11 @@ def read_scans(path: Path) -> list[ScanPack]:
 
 
 def parse_scans(text: str, *, name: str = "scans") -> list[ScanPack]:
-    """The packs of a scans file's text."""
+    """The packs of a scans file's text: lines end at LF alone (`str.splitlines` would also
+    cut at the GS, RS and FS a raw code carries)."""
     packs = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip(" \t\r") or line.lstrip(" \t").startswith("#"):
             continue
         try:
             packs.append(parse_line(line))

@@ -165,13 +165,13 @@ class Wwks2Link:
         """Write one message; `RobotError` when the link is down."""
         writer = self._writer
         if writer is None or not self.connected:
-            raise RobotError(f"robot {self._where()}: not connected")
+            raise RobotError(f"{self._where()}: not connected")
         try:
             writer.write(encode(message, timestamp=datetime.now(UTC)))
             await writer.drain()
         except (OSError, RuntimeError) as error:
             self._drop(writer, f"write failed: {error}")
-            raise RobotError(f"robot {self._where()}: the link dropped ({error})") from None
+            raise RobotError(f"{self._where()}: the link dropped ({error})") from None
         log.debug("wwks2.sent", message=type(message).TAG, id=getattr(message, "id", None))
 
     async def request(
@@ -190,12 +190,12 @@ class Wwks2Link:
                     response = await future
             except TimeoutError:
                 raise RobotError(
-                    f"robot {self._where()}: no {answer.__name__} within {wait:g} s"
+                    f"{self._where()}: no {answer.__name__} within {wait:g} s"
                 ) from None
         finally:
             self._pending.pop(key, None)
         if not isinstance(response, answer):  # keyed by its type: cannot be another
-            raise RobotError(f"robot {self._where()}: answered {type(response).__name__}")
+            raise RobotError(f"{self._where()}: answered {type(response).__name__}")
         return response
 
     def expect(self, kind: type[M], id: str) -> asyncio.Future[M | None]:
@@ -233,8 +233,7 @@ class Wwks2Link:
             async with asyncio.timeout(self.settings.hello_within_s):
                 reader, writer = await asyncio.open_connection(host, port)
         except (OSError, TimeoutError) as error:
-            reason = getattr(error, "strerror", None) or str(error) or "no answer"
-            raise RobotError(f"robot {self._where()}: cannot connect: {reason}") from None
+            raise RobotError(f"{self._where()}: cannot connect: {_refusal(error, port)}") from None
         session = _Session(reader, writer, Framer(max_size=self.settings.max_message_bytes))
         self._writer = writer
         try:
@@ -271,9 +270,9 @@ class Wwks2Link:
                             return
         except TimeoutError:
             wait = self.settings.hello_within_s
-            raise RobotError(f"robot {self._where()}: no HelloResponse within {wait:g} s") from None
+            raise RobotError(f"{self._where()}: no HelloResponse within {wait:g} s") from None
         except (OSError, EOFError, Wwks2Error) as error:
-            raise RobotError(f"robot {self._where()}: Hello failed: {error}") from None
+            raise RobotError(f"{self._where()}: Hello failed: {error}") from None
 
     async def _keep_up(self, session: _Session | None) -> None:
         """Serve the session; when it drops, reconnect at once, then with a backoff."""
@@ -338,7 +337,8 @@ class Wwks2Link:
         if writer is self._writer:
             self._writer = None
             self._up.clear()
-            failure = RobotError(f"robot {self._where()}: the link dropped ({why})")
+            failure = RobotError(f"{self._where()}: the link dropped ({why})")
+            # a process's report may still come once the link is back: only requests fail
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(failure)
@@ -432,6 +432,7 @@ class Wwks2Link:
         broken = salvage_input_request(text, str(error))
         if broken is not None:
             return broken
+        self._unreadable_follow_up(text, error)
         reason = (
             UnprocessedReason.NOT_SUPPORTED
             if isinstance(error, UnknownMessage)
@@ -450,6 +451,18 @@ class Wwks2Link:
         self._spawn(self._answer(reply))
         return None
 
+    def _unreadable_follow_up(self, text: str, error: Wwks2Error) -> None:
+        """An InputMessage or OutputMessage we wait for that cannot be read: whoever waits
+        learns now that the robot's report is unusable (rather than at the timeout)."""
+        for kind in _FOLLOW_UPS:
+            head = re.search(rf"<{kind.__name__}\b([^>]*)>", text)
+            id = _attribute(head.group(1), "Id") if head else None
+            future = self._expected.get((kind, id)) if id is not None else None
+            if future is not None and not future.done():
+                future.set_exception(
+                    RobotError(f"the robot's {kind.__name__} {id} cannot be read: {error}")
+                )
+
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
         self._handlers.add(task)
@@ -461,7 +474,7 @@ class Wwks2Link:
             log.error("wwks2.handler_failed", error=repr(task.exception()))
 
     def _where(self) -> str:
-        return f"{self.settings.host}:{self.settings.port}"
+        return f"WWKS2 robot {self.settings.host}:{self.settings.port}"
 
 
 class _Session:
@@ -498,6 +511,15 @@ class _Session:
 _ATTRIBUTE = r'\b{name}\s*=\s*"([^"]*)"'
 _INPUT_REQUEST = re.compile(r"<InputRequest\b([^>]*)>", re.S)
 _PACK = re.compile(r"<Pack\b([^>]*?)/?>", re.S)
+
+
+def _refusal(error: OSError | TimeoutError, port: int) -> str:
+    """Why a connection failed, in words that say what to check."""
+    if isinstance(error, ConnectionRefusedError):
+        return f"connection refused (is the robot on, and is {port} its WWKS2 port?)"
+    if isinstance(error, TimeoutError):
+        return "no answer (is the address right, and the robot on this network?)"
+    return error.strerror or str(error) or type(error).__name__
 
 
 def _attribute(text: str, name: str) -> str | None:

@@ -25,7 +25,12 @@ from robot_controller.robot.base import (
     RobotError,
     RobotStatus,
 )
-from robot_controller.robot.wwks2.link import BrokenInputRequest, LinkSettings, Wwks2Link
+from robot_controller.robot.wwks2.link import (
+    BrokenInputRequest,
+    LinkSettings,
+    OnConnected,
+    Wwks2Link,
+)
 from robot_controller.robot.wwks2.status import robot_status
 from wwks2.messages import (
     CancelTask,
@@ -112,13 +117,16 @@ class Wwks2Robot:
         """Connect and say Hello; `RobotError` (one line) when the robot does not answer."""
         await self.link.start()
 
+    def when_connected(self, hook: OnConnected | None) -> None:
+        """Run `hook` at every connect of the link from now on (None: nothing)."""
+        self.link.on_connected = hook
+
     async def status(self) -> RobotStatus:
         """The robot's last polled status (asked again when older than `status_max_age_s`);
         `RobotError` while the link is down."""
         if not self.link.connected:
-            raise RobotError(
-                f"robot {self.settings.link.host}:{self.settings.link.port}: not connected"
-            )
+            link = self.settings.link
+            raise RobotError(f"WWKS2 robot {link.host}:{link.port}: not connected")
         loop_now = self.link.clock()
         age = None if self.link.status_at is None else loop_now - self.link.status_at
         response = self.link.status
