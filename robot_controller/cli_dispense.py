@@ -35,6 +35,10 @@ EXITS = (
     "(those that left are recorded); 4 a pack that left needs a look: never shelved here or "
     "unidentified (flagged), or its decommission refused (an alert case) or unanswered."
 )
+INTERRUPTED = (
+    "interrupted: an output the robot queued goes on (`fmd-robot robot task ID`); the packs it "
+    "hands out are recorded only if a running daemon receives the robot's report"
+)
 NOT_WWKS2 = 'robot: `{command}` needs a WWKS2 robot ([robot] kind = "wwks2"), not {kind!r}'
 
 
@@ -98,6 +102,8 @@ def dispense(
         raise fail(f"robot: {error}", code=1) from None
     except StoreError as error:
         raise fail(str(error), code=1) from None
+    except KeyboardInterrupt:
+        raise fail(INTERRUPTED, code=1) from None
     _show(done, quantity, as_json)
 
 

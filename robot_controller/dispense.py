@@ -73,7 +73,7 @@ class HandOut:
     hub: SafeHub | None  # None: nothing is sent (hospital mode)
     clock: Callable[[], datetime]
     community: bool
-    location: str
+    location: str | None  # the premises ([site] location) its decommissions are made at
     robot: str = DEFAULT_ROBOT
     send: bool = True
     run: StoreCall = asyncio.to_thread

@@ -32,7 +32,7 @@ class HandOutRunner:
         self.robot = robot
         self.hand_out = HandOut(
             context.store, context.hub, context.clock,
-            community=context.site.mode == "community", location=context.location or "",
+            community=context.site.mode == "community", location=context.location,
             robot=context.robot_name, run=context.call, lease=context.claim_lease,
             separators=context.separators,
         )  # fmt: skip

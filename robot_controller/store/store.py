@@ -444,7 +444,7 @@ class Store:
         at: datetime,
         actor: str,
         note: str,
-        location: str,
+        location: str | None,
         scan: str | None = None,
         robot: str = DEFAULT_ROBOT,
     ) -> Intent:
