@@ -30,7 +30,7 @@ from robot_controller.pipeline.context import utc_now
 from robot_controller.robot.wwks2 import LinkSettings, Wwks2Robot, Wwks2Settings
 from robot_controller.states import IntentStatus, Route
 from robot_controller.store import Store
-from robot_controller.store.schema import audit_events, outcomes
+from robot_controller.store.schema import audit_events, outcomes, verifications
 from robot_controller.wiring import hold_store
 from simulators.wwks2 import RobotSettings, ScanPack, Wwks2RobotSim
 from tests.support.outbox import LOCATION, NOW, quick
@@ -207,6 +207,11 @@ async def test_lost_hub_replies_never_decommission_a_pack_twice(store: Store) ->
             handed = [await site.hand_out().settled(h) for h in handed]
 
     assert [h.intent.status for h in handed if h.intent] == [IntentStatus.DONE] * 3
+    with store.engine.connect() as conn:
+        lost = conn.execute(
+            sa.select(sa.func.count()).where(verifications.c.error.like("%lost reply%"))
+        ).scalar()
+    assert lost  # replies were lost, and no pack was decommissioned twice
     assert all(n == 1 for n in site.hub.state_changes_by_pack.values())
     assert site.hub.state_changes == 3
     assert store.alert_cases() == []
