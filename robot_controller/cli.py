@@ -28,6 +28,7 @@ from robot_controller.cli_common import (
 )
 from robot_controller.cli_delivery import delivery_app
 from robot_controller.cli_demo import demo
+from robot_controller.cli_dispense import dispense
 from robot_controller.cli_hub import sim_delivery, sim_hub
 from robot_controller.cli_log import log_export, log_pack, log_search
 from robot_controller.cli_log_app import log_app
@@ -84,6 +85,7 @@ sim.command("hub")(sim_hub)
 sim.command("delivery")(sim_delivery)
 app.command("demo")(demo)
 app.add_typer(robot_app, name="robot")
+app.command("dispense")(dispense)
 app.add_typer(pack_app, name="pack")
 app.add_typer(delivery_app, name="delivery")
 app.add_typer(log_app, name="log")

@@ -18,6 +18,7 @@ import typer
 from rich.table import Table
 
 from robot_controller.cli_common import ConfigOption, settings_of
+from robot_controller.cli_dispense import wwks2_robot
 from robot_controller.config import ConfigError
 from robot_controller.console import fail, out
 from robot_controller.logs import configure_logging
@@ -31,11 +32,13 @@ from robot_controller.robot.base import (
     fault_name,
 )
 from robot_controller.robot.readiness import command_refused, fault_refused, not_ready
-from robot_controller.wiring import NO_ROBOT, open_robot
+from robot_controller.robot.wwks2 import Wwks2Robot
+from robot_controller.wiring import NO_ROBOT, open_robot, open_wwks2
 from simulators.plc import serve_plc
 from simulators.robot_model import Timings
 from simulators.serial_robot import serve_serial_robot
 from simulators.wwks2 import Faults, Malformed, RobotSettings, ScansError, Wwks2RobotSim, read_scans
+from wwks2.messages import CancelStatus, TaskStatus
 
 robot_app = typer.Typer(help="The robot control terminal.", no_args_is_help=True)
 T = TypeVar("T")
@@ -105,6 +108,56 @@ def robot_ack(
     out.print(
         f"fault {fault_name(fault)} cleared; the robot is {status.state.name}", highlight=False
     )
+
+
+@robot_app.command("task")
+def robot_task(
+    output: Annotated[str, typer.Argument(metavar="ID", help="The output's Id (`dispense`).")],
+    config: ConfigOption = None,
+) -> None:
+    """Ask a WWKS2 robot where an output stands (TaskInfo): its status and the packs so far.
+    Exit 0 when the robot knows it, 1 when it does not or cannot be reached, 2 for a robot
+    that is not WWKS2."""
+    state = _with_wwks2(config, "robot task", lambda robot: robot.task_info(output)).task
+    packs = sum(len(article.packs) for article in state.articles)
+    out.print(f"output {state.id}: {state.status.value} ({packs} packs out)", highlight=False)
+    if state.status is TaskStatus.UNKNOWN:
+        raise typer.Exit(1)
+
+
+@robot_app.command("cancel")
+def robot_cancel(
+    output: Annotated[str, typer.Argument(metavar="ID", help="The output's Id (`dispense`).")],
+    config: ConfigOption = None,
+) -> None:
+    """Cancel a WWKS2 robot's output (TaskCancel): Cancelled (exit 0), CancelError (it is too
+    far along) or Unknown (exit 1); exit 2 for a robot that is not WWKS2."""
+    answer = _with_wwks2(config, "robot cancel", lambda robot: robot.task_cancel(output))
+    task = next((t for t in answer.tasks if t.id == output), answer.tasks[0])
+    out.print(f"output {task.id}: {task.status.value}", highlight=False)
+    if task.status is not CancelStatus.CANCELLED:
+        raise typer.Exit(1)
+
+
+def _with_wwks2(
+    config: Path | None, command: str, action: Callable[[Wwks2Robot], Awaitable[T]]
+) -> T:
+    """Run `action` on the configured WWKS2 robot: exit 2 (one line) for another kind, 1 when
+    it cannot be reached or does not answer."""
+    chosen = wwks2_robot(settings_of(config), command)
+    configure_logging(level="warning", stream=sys.stderr)
+
+    async def run() -> T:
+        robot = await open_wwks2(chosen)
+        try:
+            return await action(robot)
+        finally:
+            await robot.aclose()
+
+    try:
+        return asyncio.run(run())
+    except (ConfigError, RobotError) as error:
+        raise fail(str(error), code=1) from None
 
 
 def _with_robot(config: Path | None, action: Callable[[Robot], Awaitable[T]]) -> T:

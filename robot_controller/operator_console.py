@@ -44,6 +44,7 @@ ROUTE_WORDS: Final = {
     Route.REJECTED: ("✖", "reject tray", "red"),
     Route.QUARANTINED: ("⚠", "quarantine chute", "yellow"),
     Route.RETURNED: ("↩", "back to you", "cyan"),
+    Route.DISPENSED: ("➜", "handed out", "blue"),
 }
 """Each route's icon, name and colour: the colour is never the only signal."""
 

@@ -12,6 +12,7 @@ class Route(StrEnum):
     REJECTED = "rejected"
     QUARANTINED = "quarantined"
     RETURNED = "returned"  # never moved: back in the operator's hand
+    DISPENSED = "dispensed"  # handed out by the robot (it left the shelf): no longer in stock
 
 
 class HubOperation(StrEnum):

@@ -308,6 +308,18 @@ async def open_robot(config: RobotConfig | None) -> Robot:
     return robot
 
 
+async def open_wwks2(config: Wwks2RobotConfig) -> Wwks2Robot:
+    """The configured WWKS2 robot, connected (`ConfigError`, one line, when it cannot be
+    reached): for the commands that use its own requests (hand-out, tasks)."""
+    robot = Wwks2Robot(wwks2_settings(config))
+    try:
+        await robot.connect()
+    except RobotError as error:
+        await robot.aclose()
+        raise ConfigError(f"robot: {error}") from None
+    return robot
+
+
 def _timeouts(config: ModbusTcpRobotConfig | ModbusRtuRobotConfig) -> ModbusTimeouts:
     return ModbusTimeouts(
         ack_timeout_s=config.ack_timeout_s,

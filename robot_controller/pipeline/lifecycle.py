@@ -20,6 +20,7 @@ from fmd.hub.resilient import SafeHub
 from fmd.policy import Decision, SitePolicy
 from robot_controller.pipeline.background import drain, report_left, run_background
 from robot_controller.pipeline.context import Context, Prepared, utc_now
+from robot_controller.pipeline.hand_out import HandOutRunner, ReportsOutputs
 from robot_controller.pipeline.recovery import recover_unfinished
 from robot_controller.pipeline.robot_turn import RESUME_EVERY_S, RobotTurn
 from robot_controller.pipeline.steps import OnRouted, PackSteps, internal_error
@@ -118,6 +119,7 @@ class Pipeline:
             if isinstance(robot, AsksAtInput)
             else None
         )
+        self.hand_out = HandOutRunner(context, robot) if isinstance(robot, ReportsOutputs) else None
 
     async def aclose(self) -> None:
         """Stop the store thread (the one thing the pipeline opened)."""
@@ -154,6 +156,8 @@ class Pipeline:
             intakes = [asyncio.create_task(self._intake(s, queue, slots, stop)) for s in scanners]
             if self.stock_in is not None:
                 intakes.append(asyncio.create_task(self.stock_in.run(stop)))
+            if self.hand_out is not None:
+                intakes.append(asyncio.create_task(self.hand_out.run(stop)))
             await _until_done_or_stopped(intakes, stop, self.steps.turn.halt)
         finally:
             if checks is not None:

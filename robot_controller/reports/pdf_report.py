@@ -39,6 +39,7 @@ ROUTE_COLOURS = {
     Route.REJECTED: colors.HexColor("#c62828"),
     Route.QUARANTINED: colors.HexColor("#ef6c00"),
     Route.RETURNED: colors.HexColor("#546e7a"),
+    Route.DISPENSED: colors.HexColor("#1565c0"),
 }
 ALERT_COLOUR = colors.HexColor("#6a1b9a")
 MAX_UNDO_ROWS = 200  # more are in the CSV

@@ -24,8 +24,9 @@ from robot_controller.alert_cases import (
     transition,
 )
 from robot_controller.states import HubOperation, IntentStatus, Route
-from robot_controller.store.audit import actor_event
+from robot_controller.store.audit import actor_event, pack_event
 from robot_controller.store.schema import alert_transitions, alerts, decisions, outbox, outcomes
+from robot_controller.store.statements import HotPath
 from robot_controller.store.transactions import Written
 
 
@@ -51,11 +52,20 @@ def case_row(
     at: datetime,
 ) -> dict[str, Any]:  # fmt: skip
     """The row of the case a hub alert opens."""
+    return case_row_of(token, ui, result.return_code, result.message, location, at,
+                       alert_id=result.alert_id)  # fmt: skip
+
+
+def case_row_of(
+    token: int, ui: PackIdentifier | ManualEntry, return_code: str, message: str,
+    location: str | None, at: datetime, *, alert_id: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The row of a case: a hub alert's, or a refused hand-out decommission's (no alert id)."""
     return {
         "token": token,
-        "alert_id": result.alert_id,
-        "return_code": result.return_code,
-        "message": result.message,
+        "alert_id": alert_id,
+        "return_code": return_code,
+        "message": message,
         "status": AlertState.OPEN.value,
         "raised_at": at,
         "product_code": ui.product_code,
@@ -148,6 +158,31 @@ def cases(conn: Connection, state: AlertState | None) -> list[AlertCase]:
     if state is not None:
         query = query.where(alerts.c.status == state.value)
     return [case_of(row) for row in conn.execute(query)]
+
+
+def cases_of(conn: Connection, token: int, since: datetime) -> list[AlertCase]:
+    """The cases of one pack raised at or after `since`, oldest first."""
+    query = (
+        sa.select(alerts)
+        .where(alerts.c.token == token, alerts.c.raised_at >= since)
+        .order_by(alerts.c.id)
+    )
+    return [case_of(row) for row in conn.execute(query)]
+
+
+def open_refused(
+    sql: HotPath, conn: Connection, token: int, ui: PackIdentifier, return_code: str,
+    message: str, location: str | None, at: datetime, since: datetime,
+) -> Written[AlertCase]:  # fmt: skip
+    """The case of a state change the hub refused: the newest one the pack's alerts opened at
+    or after `since`, else one opened now, with its `alert.raised` event."""
+    opened = cases_of(conn, token, since)
+    if opened:
+        return Written(opened[-1], ())
+    row = case_row_of(token, ui, return_code, message, location, at)
+    case_id = int(sql.insert(conn, alerts, row, returning="id").fetchone()[0])
+    raised = pack_event(at, "alert.raised", token, return_code, alert=case_id, location=location)
+    return Written(_found(conn, case_id), (raised,))
 
 
 def case(conn: Connection, alert: int) -> tuple[AlertCase, list[Transition]] | None:

@@ -95,19 +95,31 @@ class Journal:
                                     entry.serial, message, at, robot)  # fmt: skip
 
     def record_returned(self, conn: Connection, raw: str, source: str, why: str,
-                        product_code: str, serial: str, message: str, at: datetime,
-                        robot: str) -> Written[int]:  # fmt: skip
+                        product_code: str | None, serial: str | None, message: str,
+                        at: datetime, robot: str, *, route: Route = Route.RETURNED,
+                        location: int | None = None,
+                        flagged: bool = False) -> Written[int]:  # fmt: skip
         """A pack recorded from the operator's hand: its scan and, at once, its outcome
         `returned`: it stays in the operator's hand, so no robot job and no recovery ever
-        takes it."""
+        takes it. (`route` dispensed: a pack the robot handed out that the log never had.)"""
         scan = self.record_scan(conn, raw, None, source, at, at, robot)
         token = scan.value
-        row = {"token": token, "route": Route.RETURNED.value, "why": why, "message": message,
-               "location": None, "flagged": False, "product_code": product_code,
+        row = {"token": token, "route": route.value, "why": why, "message": message,
+               "location": location, "flagged": flagged, "product_code": product_code,
                "serial": serial, "at": at}  # fmt: skip
         self._sql.insert(conn, outcomes, row)
-        returned = pack_event(at, f"pack.{Route.RETURNED}", token, why, message=message)
+        returned = pack_event(at, f"pack.{route}", token, why, message=message)
         return Written(token, (*scan.events, returned))
+
+    def record_dispensed(self, conn: Connection, token: int, message: str, at: datetime,
+                         actor: str, robot_pack: int) -> Written[None]:  # fmt: skip
+        """A shelved pack the robot handed out: its outcome's route becomes `dispensed`,
+        audited in `actor`'s name with the values before and after."""
+        changed = _change_outcome(
+            conn, token, {"route": Route.DISPENSED.value, "message": message}, at
+        )
+        event = pack_event(at, f"pack.{Route.DISPENSED}", token, "hand-out", pack=robot_pack)
+        return Written(None, (replace(changed(event), actor=actor),))
 
     def record_decision(
         self,

@@ -95,3 +95,22 @@ def flagged_changes(conn: Connection, robot: str, since: datetime) -> list[Inten
         )
     )
     return [intent_of(row) for row in conn.execute(query)]
+
+
+def on_the_shelf_or_out(
+    conn: Connection, product_code: str, serial: str
+) -> tuple[int, Route] | None:
+    """The newest of the pack's tokens that is on the shelf or was dispensed, with its route
+    (None: the log never shelved nor dispensed it)."""
+    query = (
+        sa.select(outcomes.c.token, outcomes.c.route)
+        .where(
+            outcomes.c.product_code == product_code,
+            outcomes.c.serial == serial,
+            outcomes.c.route.in_([Route.SHELVED.value, Route.DISPENSED.value]),
+        )
+        .order_by(outcomes.c.token.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else (int(row.token), Route(row.route))

@@ -47,6 +47,18 @@ class Intent:
 
 
 @dataclass(frozen=True, slots=True)
+class Dispensed:
+    """A pack the robot handed out, as recorded: its token; `shelved`: the log had it on the
+    shelf (else it was recorded now, flagged); `already`: it was recorded dispensed before (a
+    repeated report: nothing was written); `intent`: the decommission committed for it."""
+
+    token: int
+    shelved: bool
+    already: bool = False
+    intent: Intent | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class KnownPack:
     """A pack as the store knows it by product code and serial: its newest token, that
     token's route (None: not recorded yet), the full identifier it was last seen with (None:

@@ -37,6 +37,7 @@ from robot_controller.store.records import (
     DEFAULT_ROBOT,
     OPERATOR_SOURCE,
     PACK_ACTION,
+    Dispensed,
     Intent,
     KnownPack,
     ShelvedPack,
@@ -59,6 +60,7 @@ class Store:
         self._chain = AuditChain(self._sql)
         self._tx = Transactions(engine, self._chain)
         self._journal = Journal(self._sql, location)
+        self._location = location
         self._shared = engine.dialect.name == "postgresql"  # several daemons may write it
 
     @classmethod
@@ -395,6 +397,24 @@ class Store:
         return self._tx.write(lambda conn: alert_register.move(
             conn, alert, to, cause=cause, reason=reason, actor=actor, at=at))  # fmt: skip
 
+    def open_case(
+        self,
+        token: int,
+        ui: PackIdentifier,
+        return_code: str,
+        message: str,
+        *,
+        at: datetime,
+        since: datetime,
+    ) -> AlertCase:
+        """The case of a state change the hub refused for a pack: the one an alert of it
+        raised at or after `since` opened already, else one opened now (with its
+        `alert.raised` event)."""
+
+        return self._tx.write(lambda conn: alert_register.open_refused(
+            self._sql, conn, token, ui, return_code, message, self._location, at,
+            since))  # fmt: skip
+
     def quarantine(self) -> list[QuarantinedPack]:
         """The packs in the quarantine chute, the longest there first, with their alert case."""
         with self._tx.read() as conn:
@@ -424,7 +444,7 @@ class Store:
         at: datetime,
         actor: str,
         note: str,
-        location: str,
+        location: str | None,
         scan: str | None = None,
         robot: str = DEFAULT_ROBOT,
     ) -> Intent:
@@ -449,6 +469,46 @@ class Store:
             queued = intents.add(self._sql, conn, pack, ui, operation, reason, trx, at,
                                  location=location, actor=actor, note=note)  # fmt: skip
             return Written(queued.value, (*events, *queued.events))
+
+        return self._tx.write(step)
+
+    # -- hand-out ---------------------------------------------------------------------------
+
+    def record_dispensed(
+        self,
+        raw: str,
+        ui: PackIdentifier | None,
+        *,
+        robot_pack: int,
+        source: str,
+        why: str,
+        message: str,
+        actor: str,
+        at: datetime,
+        robot: str = DEFAULT_ROBOT,
+    ) -> Dispensed:
+        """Record a pack the robot handed out (its Pack Id `robot_pack`), in `actor`'s name: a
+        pack the log has on the shelf gets route `dispensed` (audited before/after); one it
+        never shelved (or with no identifier, `ui` None) is recorded from `raw` as a scan of
+        `source`, dispensed at once and flagged with `why`; one recorded dispensed already is
+        left as it is."""
+
+        def step(conn: Connection) -> Written[Dispensed]:
+            known = None if ui is None else packs.on_the_shelf_or_out(conn, ui.product_code,
+                                                                       ui.serial)  # fmt: skip
+            if known is not None and known[1] is Route.DISPENSED:
+                return Written(Dispensed(known[0], shelved=False, already=True), ())
+            if known is not None:
+                written = self._journal.record_dispensed(conn, known[0], message, at, actor,
+                                                         robot_pack)  # fmt: skip
+                return Written(Dispensed(known[0], shelved=True), written.events)
+            recorded = self._journal.record_returned(
+                conn, raw, source, why, ui.product_code if ui else None,
+                ui.serial if ui else None, message, at, robot, route=Route.DISPENSED,
+                location=robot_pack, flagged=True,
+            )  # fmt: skip
+            events = tuple(replace(event, actor=actor) for event in recorded.events)
+            return Written(Dispensed(recorded.value, shelved=False), events)
 
         return self._tx.write(step)
 
