@@ -25,6 +25,9 @@ from robot_controller.robot.wwks2 import LinkSettings, Wwks2Robot, Wwks2Settings
 from robot_controller.store import Store
 from simulators.delivery import SUSPECT_KINDS, Kind, generate_delivery, seed_hub, supply_elsewhere
 from simulators.wwks2 import Faults, InputOutcome, RobotSettings, ScanPack, Wwks2RobotSim
+from wwks2 import messages as m
+from wwks2.codec import decode, encode
+from wwks2.framing import Framer
 from wwks2.messages import InputHandling
 
 TODAY = datetime.now(UTC).date()
@@ -329,3 +332,81 @@ async def test_reconciliation_gives_back_a_pack_whose_report_was_lost_with_no_hu
     assert hub.state_changes == changes  # its decommission here stands: nothing sent
     assert len(sim.shelf) == 1  # left on the shelf, not output to quarantine
     assert store.shelved_location(settled.token) == settled.pack.id
+
+
+class RawRobot:
+    """A robot written by hand on the codec, for what the simulator does not do by itself:
+    it greets, answers Status, KeepAlive and StockInfo (empty), and sends what the test tells
+    it to; anything else it is sent waits in `inbox`."""
+
+    def __init__(self) -> None:
+        self.inbox: asyncio.Queue[object] = asyncio.Queue()
+        self.writer: asyncio.StreamWriter | None = None
+        self.greeted = asyncio.Event()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writer, framer = writer, Framer()
+        while data := await reader.read(65536):
+            for frame in framer.feed(data):
+                message = decode(frame.data)  # type: ignore[union-attr]
+                if isinstance(message, m.HelloRequest):
+                    me = m.Subscriber(999, m.SubscriberType.ROBOT, "Test", "Raw", "1")
+                    self.send(m.HelloResponse(message.id, me))
+                    self.greeted.set()
+                elif isinstance(message, m.StatusRequest):
+                    self.send(m.StatusResponse(message.id, 999, message.source, m.State.READY))
+                elif isinstance(message, m.KeepAliveRequest):
+                    self.send(m.KeepAliveResponse(message.id, 999, message.source))
+                elif isinstance(message, m.StockInfoRequest):  # an empty robot
+                    self.send(m.StockInfoResponse(message.id, 999, message.source))
+                else:
+                    self.inbox.put_nowait(message)
+
+    def send(self, message: m.Message) -> None:
+        assert self.writer is not None
+        self.writer.write(encode(message, timestamp=datetime.now(UTC)))
+
+
+def input_request(id: str, raw: str) -> m.InputRequest:
+    pack = m.InputRequestPack(0, scan_code=raw)
+    return m.InputRequest(
+        id, 40, 100, articles=(m.InputRequestArticle(packs=(pack,)),), is_new_delivery=True
+    )
+
+
+async def test_a_request_asked_again_under_its_id_is_the_same_pack_asked_again(
+    sqlite_url: str,
+) -> None:
+    expired = ui("SERF", expiry="200131")  # rejected by the local check, no hub change
+    peer = RawRobot()
+    server = await asyncio.start_server(peer.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    driver = Wwks2Robot(Wwks2Settings(LinkSettings("127.0.0.1", port)))
+    await driver.connect()
+    store = Store.open(sqlite_url, location=LOCATION)
+    hub = ResilientHub(hub_with().client(LOCATION))
+    pipeline = Pipeline(store=store, hub=hub, robot=driver, site=HOSPITAL, stock_in=TIMING)
+    stop = asyncio.Event()
+    running = asyncio.create_task(pipeline.run([], stop=stop))
+    try:
+        await peer.greeted.wait()
+        peer.send(input_request("7", code(expired)))
+        first = await peer.inbox.get()
+        peer.send(input_request("7", code(expired)))  # the robot asks again, same Id
+        second = await peer.inbox.get()
+        aborted = m.InputMessagePack(0, m.InputMessageHandling(m.InputResult.ABORTED), index=0)
+        peer.send(m.InputMessage("7", 40, 100, articles=(m.InputMessageArticle(packs=(aborted,)),)))
+    finally:
+        stop.set()
+        await running
+        await pipeline.aclose()
+        await driver.aclose()
+        server.close()
+    for answer in (first, second):
+        assert isinstance(answer, m.InputResponse)
+        assert answer.articles[0].packs[0].handling.input is InputHandling.REJECTED
+    rows = StockedIn(None, store, [], MockHub()).rows(  # type: ignore[arg-type]
+        "SELECT token, route, flagged FROM outcomes ORDER BY token"
+    )
+    assert rows == [(1, "rejected", 0), (2, "rejected", 0)]  # both given back, none lost
+    assert store.summary()["lost"] == 0

@@ -54,6 +54,7 @@ LOST_TRACK = (
     "found in the robot's stock: the pack whose stock-in report was lost (decommissioned here "
     "before it was allowed); shelved at its robot pack id, no hub change"
 )
+STOP_GRACE_S = 15.0  # at a stop, how long a check under way may still take
 PAUSED = "the robot cannot take jobs now: packs found in its stock are left for the next check"
 
 
@@ -196,10 +197,17 @@ class StockChecks:
         self.robot.when_connected(self._connected)
         self._spawn()
 
-    async def aclose(self) -> None:
-        """No more checks; the ones under way are finished."""
+    async def aclose(self, grace_s: float = STOP_GRACE_S) -> None:
+        """No more checks; the one under way is finished, or cancelled after `grace_s` (a
+        robot that never answers its StockInfoRequest does not hold the stop; a pack it left
+        half-settled is recovered from its recorded scan at the next start)."""
         self.robot.when_connected(None)
-        await asyncio.gather(*self._running, return_exceptions=True)
+        if not self._running:
+            return
+        _done, waiting = await asyncio.wait(set(self._running), timeout=grace_s)
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
 
     async def _connected(self) -> None:
         self._spawn()

@@ -18,6 +18,7 @@ would make every stock-in a return).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -62,6 +63,7 @@ RejectText = Callable[[Decision], str]
 NOT_ANSWERED = "the link to the robot dropped before our answer: the robot gives the pack back"
 NOT_STORED = "the robot did not store the pack it was allowed: {text}"
 NO_REPORT = "no InputMessage from the robot: check whether the pack is on the shelf"
+ASKED_AGAIN = "the robot asked about this pack again under the same Id: it did not store it"
 STOP_GRACE_S = 15.0  # at a stop, how long the robot's reports are still awaited
 
 
@@ -121,6 +123,7 @@ class StockIn:
         self.absent_is_new_delivery = absent_is_new_delivery
         self._requests: set[asyncio.Task[None]] = set()
         self._give_up = asyncio.Event()  # stop waiting for the robot's reports
+        self._by_id: dict[str, asyncio.Task[None]] = {}  # the requests under way by their Id
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take the robot's requests until `stop` (`finish` then ends the ones taken)."""
@@ -129,9 +132,22 @@ class StockIn:
             arrival = await _next_or_stop(arrivals, stop)
             if arrival is None:
                 return
-            task = asyncio.create_task(self.take(arrival))
+            id = arrival.request.id
+            earlier = self._by_id.get(id)
+            if earlier is not None and not earlier.done():
+                # the robot asks again about the pack of a request under way (after a
+                # RejectedNo…): that request's wait for its report ends now, and this one
+                # starts once the earlier has let go of the pack
+                self.robot.expect_stored(id)
+            task = asyncio.create_task(self.take(arrival, after=earlier))
+            self._by_id[id] = task
             self._requests.add(task)
             task.add_done_callback(self._requests.discard)
+            task.add_done_callback(functools.partial(self._forget, id))
+
+    def _forget(self, id: str, task: asyncio.Task[None]) -> None:
+        if self._by_id.get(id) is task:
+            del self._by_id[id]
 
     async def finish(self, grace_s: float = STOP_GRACE_S) -> None:
         """Let the requests under way be answered and recorded; a pack whose InputMessage has
@@ -144,10 +160,13 @@ class StockIn:
             self._give_up.set()
             await asyncio.gather(*waiting, return_exceptions=True)
 
-    async def take(self, arrival: Arrival) -> None:
+    async def take(self, arrival: Arrival, *, after: asyncio.Task[None] | None = None) -> None:
         """One InputRequest, answered and its packs recorded (a failure is logged, never
-        raised: the robot's other requests go on)."""
+        raised: the robot's other requests go on); `after`: an earlier request with the same
+        Id, finished first."""
         request = arrival.request
+        if after is not None:
+            await asyncio.wait({after})
         with structlog.contextvars.bound_contextvars(wwks2_request=request.id):
             try:
                 await self._take(arrival)
@@ -182,11 +201,11 @@ class StockIn:
         late = asyncio.get_running_loop().time() - arrival.at - self.timing.answer_within_s
         if late > 0:
             log.warning("stock_in.answer_late", late_ms=round(late * 1000, 1))
-        message = await self._stored(stored) if answered else None
+        message, again = await self._stored(stored) if answered else (None, False)
         reports = _reports(message, [pack.pack for pack in packs])
         await asyncio.gather(
             *(
-                self._settle(item, job, job_id, answered, report, message)
+                self._settle(item, job, job_id, answered, report, message, again=again)
                 for item, job, job_id, report in zip(items, jobs, job_ids, reports, strict=True)
             )
         )
@@ -199,6 +218,8 @@ class StockIn:
         answered: bool,
         report: InputMessagePack | None,
         message: InputMessage | None,
+        *,
+        again: bool = False,
     ) -> None:
         """Record where the pack went: a pack that never had a job went back to the operator."""
         if job is None:
@@ -207,7 +228,7 @@ class StockIn:
                 item, None, None, None, unmoved=(Route.RETURNED, why, False)
             )
             return
-        outcome = _outcome(job, answered, report, message)
+        outcome = _outcome(job, answered, report, message, again=again)
         await self.steps.record_route(item, job, job_id, outcome)
 
     def _packs(self, request: InputRequest | BrokenInputRequest) -> list[_AtInput]:
@@ -288,8 +309,11 @@ class StockIn:
         log.info("stock_in.answered", packs=len(answers), allowed=allowed)
         return True
 
-    async def _stored(self, stored: asyncio.Future[InputMessage | None]) -> InputMessage | None:
-        """The robot's InputMessage (None: none in time, unreadable, or the daemon stops)."""
+    async def _stored(
+        self, stored: asyncio.Future[InputMessage | None]
+    ) -> tuple[InputMessage | None, bool]:
+        """The robot's InputMessage (None: none in time, unreadable, the daemon stops, or the
+        robot asked again under the same Id: then True)."""
         giving_up: asyncio.Future[Any] = asyncio.ensure_future(self._give_up.wait())
         try:
             await asyncio.wait(
@@ -302,12 +326,15 @@ class StockIn:
         if not stored.done():
             stored.cancel()
             log.error("stock_in.no_input_message", detail=NO_REPORT)
-            return None
+            return None, False
         try:
-            return stored.result()
+            message = stored.result()
         except RobotError as error:
             log.error("stock_in.input_message_unusable", error=str(error), detail=NO_REPORT)
-            return None
+            return None, False
+        if message is None:
+            log.info("stock_in.asked_again", detail=ASKED_AGAIN)
+        return message, message is None
 
 
 def _cross_check(pack: InputRequestPack) -> Callable[[ParsedScan], Decision | None]:
@@ -340,13 +367,21 @@ def _reports(
 
 
 def _outcome(
-    job: Job, answered: bool, report: InputMessagePack | None, message: InputMessage | None
+    job: Job,
+    answered: bool,
+    report: InputMessagePack | None,
+    message: InputMessage | None,
+    *,
+    again: bool = False,
 ) -> JobOutcome | None:
-    """What became of a pack's job, from the robot's InputMessage (None: unknown)."""
+    """What became of a pack's job, from the robot's InputMessage (None: unknown); `again`:
+    the robot asked about the pack again under the same Id, so it did not store it."""
     placing = job.code is JobCode.PLACE_ON_SHELF
     given_back = (
         JobResult.QUARANTINED if job.code is JobCode.DIVERT_TO_QUARANTINE else JobResult.REJECTED
     )
+    if again:
+        return JobOutcome(JobResult.REJECTED if placing else given_back, message=ASKED_AGAIN)
     if not answered:
         return JobOutcome(
             JobResult.REFUSED_NOT_READY if placing else given_back, message=NOT_ANSWERED
