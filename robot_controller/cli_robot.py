@@ -38,7 +38,7 @@ from simulators.plc import serve_plc
 from simulators.robot_model import Timings
 from simulators.serial_robot import serve_serial_robot
 from simulators.wwks2 import Faults, Malformed, RobotSettings, ScansError, Wwks2RobotSim, read_scans
-from wwks2.messages import CancelStatus, TaskStatus
+from wwks2.messages import CancelStatus, State, StatusResponse, TaskStatus
 
 robot_app = typer.Typer(help="The robot control terminal.", no_args_is_help=True)
 T = TypeVar("T")
@@ -46,8 +46,12 @@ T = TypeVar("T")
 
 @robot_app.command("status")
 def robot_status(config: ConfigOption = None) -> None:
-    """Show the robot's PackML state, status word, fault and counters."""
-    status = _with_robot(config, lambda robot: robot.status())
+    """Show the robot's PackML state, status word, fault and counters (a WWKS2 robot: its
+    own state and components, as it reports them)."""
+    status, reported = _with_robot(config, _status_of)
+    if reported is not None:
+        out.print(_wwks2_table(*reported))
+        return
     table = Table(show_header=False, box=None)
     table.add_row("state", status.state.name)
     table.add_row("ready", "yes" if status.ready else "no")
@@ -83,7 +87,9 @@ def robot_command(
     async def send(robot: Robot) -> RobotStatus:
         try:
             await robot.command(chosen)
-        except CommandRefused:
+        except CommandRefused as error:
+            if isinstance(robot, Wwks2Robot):  # it takes none: the driver says so
+                raise RobotError(str(error)) from None
             raise RobotError(command_refused(await robot.status(), chosen)) from None
         return await robot.status()
 
@@ -99,6 +105,8 @@ def robot_ack(
     """Acknowledge a fault once its cause is removed. Exit 1 when the robot still has it."""
 
     async def ack(robot: Robot) -> RobotStatus:
+        if isinstance(robot, Wwks2Robot):
+            raise RobotError(NO_FAULTS)
         status = await robot.status()
         if status.fault != fault or not await robot.ack_fault(fault):
             raise RobotError(fault_refused(await robot.status(), fault))
@@ -108,6 +116,40 @@ def robot_ack(
     out.print(
         f"fault {fault_name(fault)} cleared; the robot is {status.state.name}", highlight=False
     )
+
+
+NO_FAULTS = "a WWKS2 robot reports no faults to acknowledge here: use the robot's own terminal"
+
+
+async def _status_of(
+    robot: Robot,
+) -> tuple[RobotStatus, tuple[StatusResponse, str, int | None] | None]:
+    """The robot's status and, for a WWKS2 robot, its own report, its name and id."""
+    status = await robot.status()
+    if not isinstance(robot, Wwks2Robot):
+        return status, None
+    link = robot.link
+    report = link.status if link.status is not None else await link.refresh_status()
+    return status, (report, link.robot_name, link.robot_id)
+
+
+def _wwks2_table(report: StatusResponse, name: str, robot_id: int | None) -> Table:
+    """A WWKS2 robot's state in its own words: its state, each component's, and whether it
+    takes packs (it asks about each one itself)."""
+    table = Table(show_header=False, box=None)
+    table.add_row("robot", f"{name or 'unnamed'}, WWKS2 subscriber {robot_id or '—'}")
+    table.add_row("state", _state_words(report.state.value, report.state_text))
+    for component in report.components:
+        state = _state_words(component.state.value, component.state_text)
+        table.add_row("component", f"{component.description} ({component.type.value}): {state}")
+    ready = report.state is State.READY and all(c.state is State.READY for c in report.components)
+    takes = "yes: it scans each pack and asks" if ready else "no: see the robot's own terminal"
+    table.add_row("takes packs", takes)
+    return table
+
+
+def _state_words(state: str, text: str | None) -> str:
+    return f"{state} ({text})" if text else state
 
 
 @robot_app.command("task")
