@@ -133,15 +133,13 @@ async def build_daemon(
         lock = await asyncio.to_thread(hold_store, config.store.url, robot=config.robot.name)
         opened.callback(lock.release)
         key = await asyncio.to_thread(signing_key, config)
-        # opened (migrated) before the devices: a robot that asks at once (WWKS2) is answered
-        # within its deadline, and a command beside this daemon finds the store's schema
-        store = await asyncio.to_thread(open_store, config.store.url, location=config.site.location)
-        opened.callback(store.close)
         scanners = await open_scanners(config)
         for scanner in scanners:
             opened.push_async_callback(scanner.aclose)
         robot = await open_robot(config.robot)
         opened.push_async_callback(robot.aclose)
+        store = await asyncio.to_thread(open_store, config.store.url, location=config.site.location)
+        opened.callback(store.close)
         pipeline = Pipeline(
             store=store,
             hub=hub,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from click.testing import Result
 from typer.testing import CliRunner
 
 from robot_controller.cli import app
@@ -53,6 +54,18 @@ def wait_for_lock(lock: Path, pid: int, timeout_s: float = 30) -> None:
         time.sleep(0.05)  # polling another process: nothing to await
 
 
+def outbox_status(config: Path, timeout_s: float = 30) -> Result:
+    """`outbox status` once the daemon has made its store (it opens it after its devices, so
+    for a moment after it holds the lock there is no schema yet: the command says so)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = runner.invoke(app, ["outbox", "status", "--config", str(config)])
+        if status.exit_code == 0 or "no schema" not in status.stderr:
+            return status
+        assert time.monotonic() < deadline, "the daemon never made its store"
+        time.sleep(0.05)  # polling another process: nothing to await
+
+
 def test_commands_that_write_the_store_refuse_beside_a_running_daemon(tmp_path: Path) -> None:
     config, _ = site_config(tmp_path)
     first = daemon(config)
@@ -71,7 +84,7 @@ def test_commands_that_write_the_store_refuse_beside_a_running_daemon(tmp_path: 
         for refused in (second, replay):
             assert len(refused.stderr.strip().splitlines()) == 1
 
-        status = runner.invoke(app, ["outbox", "status", "--config", str(config)])
+        status = outbox_status(config)
         assert status.exit_code == 0, status.stderr
     finally:
         _, err = first.communicate(input="", timeout=60)  # its scanner ends: it stops
