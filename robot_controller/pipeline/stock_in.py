@@ -73,7 +73,9 @@ class AsksAtInput(Protocol):
 
     def arrivals(self) -> AsyncIterator[Arrival]: ...
 
-    def expect_stored(self, request_id: str) -> asyncio.Future[InputMessage | None]: ...
+    def expect_stored(
+        self, request_id: str, source: int
+    ) -> asyncio.Future[InputMessage | None]: ...
 
     async def answer(self, response: InputResponse) -> None: ...
 
@@ -177,7 +179,7 @@ class StockIn:
             else await ctx.call(ctx.store.start_job, job, at=ctx.clock(), robot=ctx.robot_name)
             for job in jobs
         ]  # committed before the robot moves on our answer
-        stored = self.robot.expect_stored(request.id)
+        stored = self.robot.expect_stored(request.id, request.source)
         answered = await self._send(request, answers)
         late = asyncio.get_running_loop().time() - arrival.at - self.timing.answer_within_s
         if late > 0:
