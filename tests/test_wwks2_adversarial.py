@@ -9,15 +9,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from robot_controller.robot.wwks2 import LinkSettings, Wwks2Link
+from fmd.hub.resilient import ResilientHub
+from fmd.policy import SitePolicy
+from robot_controller.pipeline import Pipeline
+from robot_controller.pipeline.stock_in import StockInTiming
+from robot_controller.robot.wwks2 import LinkSettings, Wwks2Link, Wwks2Robot, Wwks2Settings
 from robot_controller.robot.wwks2.link import BrokenInputRequest
+from robot_controller.store import Store
+from tests.test_wwks2_stock_in import LOCATION, code, hub_with, ui
 from wwks2.codec import decode
+from wwks2.escaping import escape
 from wwks2.framing import Document, Framer
 from wwks2.messages import (
     HelloRequest,
+    InputHandling,
     InputMessage,
+    InputResponse,
     KeepAliveResponse,
     Message,
+    StatusRequest,
+    StockInfoRequest,
     UnprocessedMessage,
 )
 
@@ -33,6 +44,9 @@ HELLO = (
     '<HelloResponse Id="{id}"><Subscriber Id="999" Type="Robot" Manufacturer="x" '
     'ProductInfo="raw" VersionInfo="1"><Capability Name="Input"/></Subscriber></HelloResponse>'
 )
+
+READY = '<StatusResponse Id="{id}" Source="999" Destination="100" State="Ready"/>'
+EMPTY = '<StockInfoResponse Id="{id}" Source="999" Destination="100"/>'
 
 
 class RawRobot:
@@ -54,8 +68,12 @@ class RawRobot:
                     writer.write(document(HELLO.format(id=message.id)))
                     self.writer = writer
                     self.greeted.set()
-                else:
-                    await self.received.put(message)
+                    continue
+                if isinstance(message, StatusRequest):
+                    writer.write(document(READY.format(id=message.id)))
+                elif isinstance(message, StockInfoRequest):
+                    writer.write(document(EMPTY.format(id=message.id)))
+                await self.received.put(message)
 
     async def send(self, data: bytes) -> None:
         assert self.writer is not None
@@ -175,3 +193,60 @@ async def test_a_report_from_another_source_is_taken_only_when_it_is_the_one_awa
         assert not first.done()
         assert not second.done()
     assert [type(message) for message in arrived] == [InputMessage]
+
+
+async def test_two_packs_with_the_same_index_are_not_both_taken_as_stored(
+    sqlite_url: str,
+) -> None:
+    """A robot that gives two packs of one request the same Index, then reports one stored and
+    one aborted under that Index: which is which is unclear, so neither is shelved."""
+    first, second = ui("DUP1"), ui("DUP2")
+    robot = RawRobot()
+    server = await asyncio.start_server(robot.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    driver = Wwks2Robot(Wwks2Settings(LinkSettings("127.0.0.1", port, status_every_s=3600)))
+    await driver.connect()
+    store = Store.open(sqlite_url, location=LOCATION)
+    pipeline = Pipeline(
+        store=store,
+        hub=ResilientHub(hub_with(first, second).client(LOCATION), timeout_s=10.0),
+        robot=driver,
+        site=SitePolicy(),
+        location=LOCATION,
+        stock_in=StockInTiming(answer_within_s=2.0, stored_within_s=5.0),
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(pipeline.run([], stop=stop))
+    try:
+        await robot.greeted.wait()
+        packs = "".join(
+            f'<Pack Index="0" ScanCode="{escape(code(pack))}"/>' for pack in (first, second)
+        )
+        await robot.send(
+            document(
+                '<InputRequest Id="30" Source="40" Destination="100" IsNewDelivery="True">'
+                f"<Article>{packs}</Article></InputRequest>"
+            )
+        )
+        answer = await robot.next(InputResponse)
+        assert [p.handling.input for p in answer.articles[0].packs] == [InputHandling.ALLOWED] * 2
+        await robot.send(
+            document(
+                '<InputMessage Id="30" Source="40" Destination="100"><Article>'
+                '<Pack Index="0" Id="0"><Handling Input="Aborted"/></Pack>'
+                '<Pack Index="0" Id="4000000000000030"><Handling Input="Completed"/></Pack>'
+                "</Article></InputMessage>"
+            )
+        )
+        await still_serving(robot)  # the report was read: the stop below waits for its recording
+    finally:
+        stop.set()
+        await running
+        await pipeline.aclose()
+        await driver.aclose()
+        server.close()
+        await server.wait_closed()
+    routes = [route for route, _why in store.outcomes().values()]
+    assert len(routes) == 2
+    assert "shelved" not in routes
+    assert store.summary()["lost"] == 0
