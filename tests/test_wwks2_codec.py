@@ -537,6 +537,24 @@ MALFORMED: list[tuple[str, bytes, type[Wwks2Error], str]] = [
         "Source ' 1'",
     ),
     (
+        "a number past int's 4300-digit limit",
+        document('<KeepAliveRequest Id="7" Source="' + "9" * 5000 + '" Destination="100"/>'),
+        BadValue,
+        "KeepAliveRequest: Source '99999",
+    ),
+    (
+        "a number past 64 bits",
+        document('<KeepAliveRequest Id="7" Source="9223372036854775808" Destination="100"/>'),
+        BadValue,
+        "is over 9223372036854775807",
+    ),
+    (
+        "a 10,000-character value, shown cut",
+        document(_PACK.format('ExpiryDate="' + "A" * 10_000 + '"')),
+        BadValue,
+        "AAAA…' is not a date",
+    ),
+    (
         "an impossible date",
         document(_PACK.format('ExpiryDate="2028-02-30"')),
         BadValue,
@@ -567,6 +585,7 @@ def test_bad_input_is_one_line_naming_what_is_wrong(
         decode(data)
     assert says in str(raised.value)
     assert "\n" not in str(raised.value)
+    assert len(str(raised.value)) < 200
 
 
 def test_attributes_and_elements_the_codec_does_not_know_are_ignored() -> None:

@@ -37,6 +37,7 @@ _TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
 _TIMESTAMP_FORM = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _DATE_FORM = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DIGITS = re.compile(r"[0-9]+")
+_INT_MAX = 2**63 - 1  # a whole number must fit a signed 64-bit integer (the store's, the SDK's)
 _BOOLEANS = {"true": True, "false": False}
 _PARSER = etree.XMLParser(
     resolve_entities=False,
@@ -182,7 +183,7 @@ def decode(data: bytes) -> Message:
     if version is None:
         raise MissingPart("WWKS: attribute Version is missing")
     if version != VERSION:
-        raise BadValue(f"WWKS: Version {version!r} is not {VERSION!r}")
+        raise BadValue(f"WWKS: Version {_shown(version)} is not {VERSION!r}")
     stamp = root.get("TimeStamp")
     if stamp is None:
         raise MissingPart("WWKS: attribute TimeStamp is missing")
@@ -229,7 +230,7 @@ def _check_timestamp(text: str) -> None:
             raise ValueError(text)
         datetime.strptime(text, _TIMESTAMP)  # noqa: DTZ007 - only the form is checked
     except ValueError:
-        raise BadValue(f"WWKS: TimeStamp {text!r} is not YYYY-MM-DDTHH:MM:SSZ") from None
+        raise BadValue(f"WWKS: TimeStamp {_shown(text)} is not YYYY-MM-DDTHH:MM:SSZ") from None
 
 
 def _read(element: Element, cls: type, path: str) -> Any:
@@ -263,11 +264,13 @@ def _value(text: str, kind: type, where: str) -> Any:
         return unescape(text)
     if kind is bool:
         if text.lower() not in _BOOLEANS:
-            raise BadValue(f"{where} {text!r} is not True or False")
+            raise BadValue(f"{where} {_shown(text)} is not True or False")
         return _BOOLEANS[text.lower()]
     if kind is int:
         if _DIGITS.fullmatch(text) is None:
-            raise BadValue(f"{where} {text!r} is not a whole number")
+            raise BadValue(f"{where} {_shown(text)} is not a whole number")
+        if len(text.lstrip("0")) > len(str(_INT_MAX)) or int(text) > _INT_MAX:
+            raise BadValue(f"{where} {_shown(text)} is over {_INT_MAX}")
         return int(text)
     if kind is date:
         try:
@@ -275,12 +278,21 @@ def _value(text: str, kind: type, where: str) -> Any:
                 raise ValueError(text)
             return date.fromisoformat(text)
         except ValueError:
-            raise BadValue(f"{where} {text!r} is not a date YYYY-MM-DD") from None
+            raise BadValue(f"{where} {_shown(text)} is not a date YYYY-MM-DD") from None
     try:
         return kind(text)
     except ValueError:
         allowed = "|".join(member.value for member in kind)  # type: ignore[attr-defined]
-        raise BadValue(f"{where} {text!r} is not one of {allowed}") from None
+        raise BadValue(f"{where} {_shown(text)} is not one of {allowed}") from None
+
+
+def _shown(text: str) -> str:
+    """A value the robot sent, quoted for an error line: control characters escaped, cut at
+    `_SHOWN` characters (a 4 MiB value must not become a 4 MiB log line)."""
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "…")
+
+
+_SHOWN = 64
 
 
 def _name(element: Element) -> str:

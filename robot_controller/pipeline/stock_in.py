@@ -75,7 +75,9 @@ class AsksAtInput(Protocol):
 
     def arrivals(self) -> AsyncIterator[Arrival]: ...
 
-    def expect_stored(self, request_id: str) -> asyncio.Future[InputMessage | None]: ...
+    def expect_stored(
+        self, request_id: str, source: int
+    ) -> asyncio.Future[InputMessage | None]: ...
 
     async def answer(self, response: InputResponse) -> None: ...
 
@@ -196,7 +198,7 @@ class StockIn:
             else await ctx.call(ctx.store.start_job, job, at=ctx.clock(), robot=ctx.robot_name)
             for job in jobs
         ]  # committed before the robot moves on our answer
-        stored = self.robot.expect_stored(request.id)
+        stored = self.robot.expect_stored(request.id, request.source)
         answered = await self._send(request, answers)
         late = asyncio.get_running_loop().time() - arrival.at - self.timing.answer_within_s
         if late > 0:
@@ -351,8 +353,13 @@ def _reports(
     message: InputMessage | None, packs: list[InputRequestPack | None]
 ) -> list[InputMessagePack | None]:
     """The InputMessage's report of each pack we answered: by Index where the packs have one,
-    else in order (None where it names none of ours)."""
+    else in order (None where it names none of ours, or where an Index given twice, in the
+    request or the report, leaves it unclear which pack a report is of: invariant 1)."""
     reported = [] if message is None else [p for article in message.articles for p in article.packs]
+    asked = [pack.index for pack in packs if pack is not None and pack.index is not None]
+    told = [pack.index for pack in reported if pack.index is not None]
+    if len(set(asked)) < len(asked) or len(set(told)) < len(told):
+        return [None] * len(packs)
     by_index = {pack.index: pack for pack in reported if pack.index is not None}
     result: list[InputMessagePack | None] = []
     for position, pack in enumerate(packs):

@@ -8,8 +8,9 @@ status is polled every `status_every_s`. A dropped link is reconnected at once, 
 backoff doubling to `reconnect_max_s`; requests waiting on it fail with `RobotError`.
 
 Requests are matched to their responses by lead element and Id (our Ids are decimal, as the Rowa
-SDK parses them). A process's follow-up (an InputMessage, an OutputMessage) is matched by its Id to
-whoever `expect`s it; anything else the robot starts is handed to `on_message`. A document that
+SDK parses them). A process's follow-up (an InputMessage, an OutputMessage) is matched by its Id
+(an InputMessage by its Source too: input components may share Ids) to whoever `expect`s it;
+anything else the robot starts is handed to `on_message`. A document that
 cannot be read is one error line and an UnprocessedMessage back, and the link stays up; an
 InputRequest among them is salvaged (`BrokenInputRequest`) so that its packs can be rejected.
 """
@@ -129,7 +130,7 @@ class Wwks2Link:
         self._ids = itertools.count(1)
         self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[tuple[type, str], asyncio.Future[Any]] = {}
-        self._expected: dict[tuple[type, str], asyncio.Future[Any]] = {}
+        self._expected: dict[tuple[type, str, int | None], asyncio.Future[Any]] = {}
         self._up = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
@@ -198,20 +199,39 @@ class Wwks2Link:
             raise RobotError(f"{self._where()}: answered {type(response).__name__}")
         return response
 
-    def expect(self, kind: type[M], id: str) -> asyncio.Future[M | None]:
-        """A future for the follow-up `kind` with Id `id` (an InputMessage, an OutputMessage).
-        A second expectation of the same one supersedes the first (its future gets `None`)."""
+    def expect(
+        self, kind: type[M], id: str, *, source: int | None = None
+    ) -> asyncio.Future[M | None]:
+        """A future for the follow-up `kind` with Id `id` (an InputMessage, an OutputMessage),
+        from `source` when given: two input components may use the same Ids, so an InputMessage
+        is matched by its Source too (one with another Source is taken only when it is the one
+        follow-up with that Id awaited). A second expectation of the same one supersedes the
+        first (its future gets `None`)."""
+        key = (kind, id, source)
         future: asyncio.Future[M | None] = asyncio.get_running_loop().create_future()
-        previous = self._expected.get((kind, id))
+        previous = self._expected.get(key)
         if previous is not None and not previous.done():
             previous.set_result(None)
-        self._expected[(kind, id)] = future
-        future.add_done_callback(lambda done: self._forget(kind, id, done))
+        self._expected[key] = future
+        future.add_done_callback(lambda done: self._forget(key, done))
         return future
 
-    def _forget(self, kind: type, id: str, future: asyncio.Future[Any]) -> None:
-        if self._expected.get((kind, id)) is future:
-            del self._expected[(kind, id)]
+    def _forget(self, key: tuple[type, str, int | None], future: asyncio.Future[Any]) -> None:
+        if self._expected.get(key) is future:
+            del self._expected[key]
+
+    def _awaiting(self, kind: type, id: str, source: int | None) -> asyncio.Future[Any] | None:
+        """Who awaits the follow-up `kind` `id` from `source` (None: nobody, or it is unclear
+        whom of several it is for)."""
+        waiting = {
+            key: future
+            for key, future in self._expected.items()
+            if key[:2] == (kind, id) and not future.done()
+        }
+        exact = waiting.get((kind, id, source))
+        if exact is not None:
+            return exact
+        return next(iter(waiting.values())) if len(waiting) == 1 else None
 
     async def aclose(self) -> None:
         """Close the link and stop reconnecting; waiting requests fail."""
@@ -290,7 +310,10 @@ class Wwks2Link:
                     continue
                 delay = 0.0
                 await self._connected()
-            why = await self._serve(session)
+            try:
+                why = await self._serve(session)
+            except Exception as error:  # noqa: BLE001 - a fault of ours must not end the link for good
+                why = f"failed reading the robot: {error!r}"
             session = None
             if not self._closing:
                 log.warning("wwks2.link_dropped", robot=self._where(), why=why)
@@ -401,8 +424,8 @@ class Wwks2Link:
                 future.set_result(message)
             return
         if isinstance(message, _FOLLOW_UPS):
-            expected = self._expected.get(key)
-            if expected is not None and not expected.done():
+            expected = self._awaiting(key[0], key[1], getattr(message, "source", None))
+            if expected is not None:
                 expected.set_result(message)
                 return
         self._spawn(self.on_message(message))
@@ -444,7 +467,7 @@ class Wwks2Link:
             self.next_id(),
             self.settings.subscriber,
             EmbeddedMessage(_printable(text), id=embedded_id),
-            destination=int(source) if source and source.isdigit() else None,
+            destination=_whole(source),
             reason=reason,
             text=str(error)[:200],
         )
@@ -457,8 +480,9 @@ class Wwks2Link:
         for kind in _FOLLOW_UPS:
             head = re.search(rf"<{kind.__name__}\b([^>]*)>", text)
             id = _attribute(head.group(1), "Id") if head else None
-            future = self._expected.get((kind, id)) if id is not None else None
-            if future is not None and not future.done():
+            source = _whole(_attribute(head.group(1), "Source")) if head else None
+            future = self._awaiting(kind, id, source) if id is not None else None
+            if future is not None:
                 future.set_exception(
                     RobotError(f"the robot's {kind.__name__} {id} cannot be read: {error}")
                 )
@@ -508,6 +532,7 @@ class _Session:
         return messages
 
 
+_WHOLE = re.compile(r"[0-9]{1,18}")
 _ATTRIBUTE = r'\b{name}\s*=\s*"([^"]*)"'
 _INPUT_REQUEST = re.compile(r"<InputRequest\b([^>]*)>", re.S)
 _PACK = re.compile(r"<Pack\b([^>]*?)/?>", re.S)
@@ -534,16 +559,24 @@ def salvage_input_request(text: str, problem: str) -> BrokenInputRequest | None:
     if head is None:
         return None
     id, source = _attribute(head.group(1), "Id"), _attribute(head.group(1), "Source")
-    if not id or not source or not source.isdigit():
+    if not id or _whole(source) is None:
         return None
     packs = [pack.group(1) for pack in _PACK.finditer(text)] or [""]
     indexes = tuple(_index(_attribute(pack, "Index")) for pack in packs)
     scans = tuple(_attribute(pack, "ScanCode") or "" for pack in packs)
-    return BrokenInputRequest(id, int(source), indexes, scans, problem)
+    return BrokenInputRequest(id, _whole(source) or 0, indexes, scans, problem)
 
 
 def _index(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() else None
+    return _whole(text)
+
+
+def _whole(text: str | None) -> int | None:
+    """`text` as a whole number the wire can carry (None: it is not one: `isdigit` would take
+    "²", and `int` refuses more than 4300 digits)."""
+    if text is None or _WHOLE.fullmatch(text) is None:
+        return None
+    return int(text)
 
 
 def _printable(text: str) -> str:

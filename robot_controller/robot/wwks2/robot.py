@@ -179,10 +179,11 @@ class Wwks2Robot:
         while True:
             yield await self._arrivals.get()
 
-    def expect_stored(self, request_id: str) -> asyncio.Future[InputMessage | None]:
-        """The InputMessage that will close the stock-in `request_id` (None: superseded by a
-        request with the same Id). Expect it before answering: it may follow at once."""
-        return self.link.expect(InputMessage, request_id)
+    def expect_stored(self, request_id: str, source: int) -> asyncio.Future[InputMessage | None]:
+        """The InputMessage that will close the stock-in `request_id` from input component
+        `source` (None: superseded by a request with the same Id). Expect it before answering:
+        it may follow at once."""
+        return self.link.expect(InputMessage, request_id, source=source)
 
     async def answer(self, response: InputResponse) -> None:
         """Send an InputResponse; `RobotError` when the link is down."""
