@@ -125,7 +125,7 @@ class StockIn:
         self.absent_is_new_delivery = absent_is_new_delivery
         self._requests: set[asyncio.Task[None]] = set()
         self._give_up = asyncio.Event()  # stop waiting for the robot's reports
-        self._by_id: dict[str, asyncio.Task[None]] = {}  # the requests under way by their Id
+        self._by_id: dict[tuple[str, int], asyncio.Task[None]] = {}  # under way, by Id and Source
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take the robot's requests until `stop` (`finish` then ends the ones taken)."""
@@ -134,22 +134,22 @@ class StockIn:
             arrival = await _next_or_stop(arrivals, stop)
             if arrival is None:
                 return
-            id = arrival.request.id
-            earlier = self._by_id.get(id)
+            key = (arrival.request.id, arrival.request.source)
+            earlier = self._by_id.get(key)
             if earlier is not None and not earlier.done():
                 # the robot asks again about the pack of a request under way (after a
                 # RejectedNo…): that request's wait for its report ends now, and this one
                 # starts once the earlier has let go of the pack
-                self.robot.expect_stored(id)
+                self.robot.expect_stored(*key)
             task = asyncio.create_task(self.take(arrival, after=earlier))
-            self._by_id[id] = task
+            self._by_id[key] = task
             self._requests.add(task)
             task.add_done_callback(self._requests.discard)
-            task.add_done_callback(functools.partial(self._forget, id))
+            task.add_done_callback(functools.partial(self._forget, key))
 
-    def _forget(self, id: str, task: asyncio.Task[None]) -> None:
-        if self._by_id.get(id) is task:
-            del self._by_id[id]
+    def _forget(self, key: tuple[str, int], task: asyncio.Task[None]) -> None:
+        if self._by_id.get(key) is task:
+            del self._by_id[key]
 
     async def finish(self, grace_s: float = STOP_GRACE_S) -> None:
         """Let the requests under way be answered and recorded; a pack whose InputMessage has
