@@ -3,8 +3,9 @@ decommissioned SUPPLIED through the outbox.
 
 For each pack that left (`dispense_rules.packs_left`), in one transaction: a pack the log has
 on the shelf gets route `dispensed`, one it never shelved (or could not identify) is recorded
-dispensed and flagged; in community mode its SUPPLIED decommission is committed as an outbox
-intent in the actor's name. Then the packs' intents are sent by the outbox's replay of those
+dispensed and flagged (and never decommissioned on the robot's word alone: WWKS2 has no
+authentication); in community mode a shelved pack's SUPPLIED decommission is committed as an
+outbox intent in the actor's name. Then the packs' intents are sent by the outbox's replay of those
 packs alone (`outbox.replay(tokens=…)`): the attempt is counted before it leaves, so a lost
 answer is asked about before anything is sent again (invariant 3). A decommission the hub
 refuses opens an alert case (the one its alert opened, if it raised one). Beside a running
@@ -118,6 +119,10 @@ class HandOut:
             supplied = _supplied(history)
             if supplied is not None or dispensed.already or _decommissioned(history):
                 return dispensed, supplied
+            # only a pack this site shelved is decommissioned on the robot's word: WWKS2 has no
+            # authentication, and a report naming any pack must not change it at the hub
+            if not dispensed.shelved:
+                return dispensed, None
             known = store.find_pack(left.ui.product_code, left.ui.serial)
             ui = known.ui if known is not None and known.ui is not None else left.ui
             intent = store.queue_pack_action(
@@ -159,7 +164,11 @@ def line(handed: Handed) -> str:
     else:
         said = f"{name}: dispensed but never shelved here, flagged"
     if intent is None:
-        return said
+        return (
+            f"{said}; {NOT_DECOMMISSIONED}"
+            if not dispensed.shelved and not dispensed.already
+            else said
+        )
     status = intent.status
     if status is IntentStatus.DONE:
         return f"{said}; SUPPLIED at the hub"
@@ -180,6 +189,12 @@ def _supplied(history: Sequence[Intent]) -> Intent | None:
         if intent.operation is HubOperation.DECOMMISSION and intent.reason is Reason.SUPPLIED:
             return intent if intent.note == HAND_OUT_NOTE else None
     return None
+
+
+NOT_DECOMMISSIONED = (
+    "nothing sent to the hub on the robot's word alone: check the pack, and supply it by hand "
+    "(`fmd-robot pack supply --manual PRODUCT SERIAL`) if it really was handed out"
+)
 
 
 def _decommissioned(history: Sequence[Intent]) -> bool:
