@@ -332,6 +332,8 @@ async def test_reconciliation_gives_back_a_pack_whose_report_was_lost_with_no_hu
     assert hub.state_changes == changes  # its decommission here stands: nothing sent
     assert len(sim.shelf) == 1  # left on the shelf, not output to quarantine
     assert store.shelved_location(settled.token) == settled.pack.id
+    rows = StockedIn(sim, store, [], hub).rows("SELECT token, message FROM outcomes ORDER BY token")
+    assert "stored after all, no undo needed" in str(rows[0][1])  # its undo advice is void
 
 
 class RawRobot:

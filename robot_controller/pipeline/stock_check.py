@@ -55,6 +55,10 @@ LOST_TRACK = (
     "before it was allowed); shelved at its robot pack id, no hub change"
 )
 STOP_GRACE_S = 15.0  # at a stop, how long a check under way may still take
+FOUND_AGAIN = (
+    "found on the robot's shelf at a stock check (now token {token}, robot pack {id}): it was "
+    "stored after all, no undo needed"
+)
 PAUSED = "the robot cannot take jobs now: packs found in its stock are left for the next check"
 
 
@@ -128,9 +132,11 @@ async def _settle(steps: PackSteps, pack: RobotPack) -> Settled:
             message = NO_CODE.format(id=pack.id, article=pack.article_id)
             decision = Decision(Action.QUARANTINE, Why.UNREADABLE, message)
             item = await steps.decide_locally(token, steps.parse(scan.raw, None), decision)
-        elif await _decommissioned_here(steps, pack):  # its stock-in lost track of it
+        elif (lost := await _decommissioned_here(steps, pack)) is not None:
             decision = Decision(Action.SHELVE, Why.DECOMMISSIONED, LOST_TRACK)
             item = await steps.decide_locally(token, steps.parse(scan.raw, None), decision)
+            found = FOUND_AGAIN.format(token=token, id=pack.id)
+            await ctx.call(ctx.store.flag, lost, found, at=ctx.clock())  # its undo advice is void
         else:
             item = await steps.prepare(token, scan.raw, None)
             wanted = item.decision.decommission_to is not None and not item.decision.verify_later
@@ -145,18 +151,19 @@ async def _settle(steps: PackSteps, pack: RobotPack) -> Settled:
         return Settled(pack, token, route, item.decision.why, flagged)
 
 
-async def _decommissioned_here(steps: PackSteps, pack: RobotPack) -> bool:
-    """Whether the log holds this pack off the shelf with our decommission standing: a stock-in
-    whose report never came (a dropped link, a crash), which the robot's stock now gives."""
+async def _decommissioned_here(steps: PackSteps, pack: RobotPack) -> int | None:
+    """The token under which the log holds this pack off the shelf with our decommission
+    standing (None: it does not): a stock-in whose report never came (a dropped link, a
+    crash), which the robot's stock now gives."""
     ctx = steps.context
     if pack.ui is None:
-        return False
+        return None
     ui = pack.ui
     known = await ctx.call(ctx.store.find_pack, ui.product_code, ui.serial)
     if known is None or known.route is Route.SHELVED:
-        return False
+        return None
     change = standing_decommission(known.intents)
-    return change is not None and change.location == ctx.location
+    return known.token if change is not None and change.location == ctx.location else None
 
 
 async def _to_quarantine(steps: PackSteps, item: Prepared, pack: RobotPack) -> tuple[Route, bool]:
