@@ -28,7 +28,7 @@ import structlog.contextvars
 
 from fmd.codes import ParsedScan
 from fmd.policy import Action, Decision, Why
-from robot_controller.pipeline.context import Prepared
+from robot_controller.pipeline.context import Prepared, new_trx
 from robot_controller.pipeline.returns import ReturnSteps
 from robot_controller.pipeline.steps import PackSteps, internal_error
 from robot_controller.robot.base import Job, JobCode, JobOutcome, JobResult, RobotError
@@ -42,8 +42,8 @@ from robot_controller.robot.wwks2.answers import (
 from robot_controller.robot.wwks2.link import BrokenInputRequest
 from robot_controller.robot.wwks2.robot import Arrival
 from robot_controller.routing import job_for
-from robot_controller.states import Route
-from robot_controller.store import StoreUnwritable
+from robot_controller.states import HubOperation, Route
+from robot_controller.store import Intent, StoreUnwritable
 from scanners.base import Scan
 from wwks2.messages import (
     InputHandling,
@@ -181,12 +181,15 @@ class StockIn:
         request = arrival.request
         deadline = arrival.at + self.timing.answer_within_s - self.timing.margin_s
         packs = self._packs(request)
-        tokens = [await self._record(request.source, pack.raw) for pack in packs]
         returned = self._is_return(request)
+        recorded = [
+            await self._record(request.source, pack.raw, verify=not returned and not pack.refused)
+            for pack in packs
+        ]
         items = await asyncio.gather(
             *(
-                self._decide(token, pack, deadline, returned=returned)
-                for token, pack in zip(tokens, packs, strict=True)
+                self._decide(token, pack, deadline, returned=returned, verify=verify)
+                for (token, verify), pack in zip(recorded, packs, strict=True)
             )
         )
         jobs = [None if item.refused else job_for(item.decision, item.token) for item in items]
@@ -252,12 +255,29 @@ class StockIn:
             for pack in article.packs
         ]
 
-    async def _record(self, source: int, raw: str) -> int:
+    async def _record(self, source: int, raw: str, *, verify: bool) -> tuple[int, Intent | None]:
+        """Commit the raw scan; a pack to `verify` whose code can be sent has its verify
+        intent in the same commit (one durable write fewer before the robot's answer; a local
+        decision then cancels it in the commit of that decision)."""
         ctx = self.steps.context
         scan = Scan(raw, None, f"wwks2:{source}", ctx.clock())
-        token: int = await ctx.call(ctx.store.record_scan, scan, at=scan.at, robot=ctx.robot_name)
+        parsed = self.steps.parse(raw, None) if verify else None
+        ui = parsed.ui if parsed is not None and parsed.submit else None
+        store = ctx.store
+
+        def record() -> tuple[int, Intent | None]:
+            with store.batch():
+                token = store.record_scan(scan, at=scan.at, robot=ctx.robot_name)
+                if ui is None:
+                    return token, None
+                trx = new_trx()
+                return token, store.queue_intent(
+                    token, ui, HubOperation.VERIFY, None, trx=trx, at=scan.at
+                )
+
+        token, intent = await ctx.call(record)
         log.info("scan.recorded", token=token, source=scan.source)
-        return token
+        return token, intent
 
     def _is_return(self, request: InputRequest | BrokenInputRequest) -> bool:
         if isinstance(request, BrokenInputRequest):
@@ -266,7 +286,13 @@ class StockIn:
         return not (self.absent_is_new_delivery if new is None else new)
 
     async def _decide(
-        self, token: int, pack: _AtInput, deadline: float, *, returned: bool
+        self,
+        token: int,
+        pack: _AtInput,
+        deadline: float,
+        *,
+        returned: bool,
+        verify: Intent | None = None,
     ) -> Prepared:
         steps = self.steps
         with structlog.contextvars.bound_contextvars(token=token):
@@ -279,7 +305,9 @@ class StockIn:
                     return await self.returns.prepare(
                         token, pack.raw, check=check, deadline=deadline
                     )
-                item = await steps.prepare(token, pack.raw, None, check=check, deadline=deadline)
+                item = await steps.prepare(
+                    token, pack.raw, None, verify=verify, check=check, deadline=deadline
+                )
                 return await steps.stage(item, deadline=deadline)
             except StoreUnwritable:
                 raise
