@@ -94,6 +94,7 @@ def _reached(direction: str, lead: str, at: int) -> Callable[[Wwks2RobotSim], bo
     return reached
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 async def test_a_daemon_killed_during_a_wwks2_stock_in_loses_nothing(
     tmp_path: Path, seed: int
@@ -106,19 +107,25 @@ async def test_a_daemon_killed_during_a_wwks2_stock_in_loses_nothing(
     async with Wwks2RobotSim(robot, scans=scans) as sim:
         conf = config(tmp_path, sim.port, data)
         kills = 0
-        async with asyncio.timeout(60):
-            for point in kill_points(random.Random(seed)):
+        child = None
+        try:
+            async with asyncio.timeout(60):
+                for point in kill_points(random.Random(seed)):
+                    child = await daemon(conf, log)
+                    await sim.until(lambda: point(sim) or len(sim.outcomes) == PACKS)  # noqa: B023
+                    if len(sim.outcomes) == PACKS:
+                        break
+                    child.send_signal(signal.SIGKILL)
+                    await child.wait()
+                    kills += 1
                 child = await daemon(conf, log)
-                await sim.until(lambda: point(sim) or len(sim.outcomes) == PACKS)  # noqa: B023
-                if len(sim.outcomes) == PACKS:
-                    break
-                child.send_signal(signal.SIGKILL)
+                await sim.until(lambda: len(sim.outcomes) == PACKS)
+                child.send_signal(signal.SIGTERM)
+                assert await child.wait() == 0, log.read_text()[-2000:]
+        finally:
+            if child is not None and child.returncode is None:  # the test failed: ours, ended
+                child.kill()
                 await child.wait()
-                kills += 1
-            child = await daemon(conf, log)
-            await sim.until(lambda: len(sim.outcomes) == PACKS)
-            child.send_signal(signal.SIGTERM)
-            assert await child.wait() == 0, log.read_text()[-2000:]
         shelf = [pack.scan_code for pack in sim.shelf.select(())]
         on_the_shelf = set(shelf)
         answered = {
