@@ -85,6 +85,14 @@ def test_a_message_over_the_limit_is_one_line_and_the_next_one_still_arrives() -
     assert documents(framer.feed(b"<A/></WWKS>" + KEEP_ALIVE)) == [KEEP_ALIVE]
 
 
+def test_a_message_whose_end_comes_past_the_limit_keeps_the_one_after_it() -> None:
+    framer = Framer(max_size=200)
+    assert framer.feed(b'<WWKS Version="2.0">' + b"<A/>" * 40) == []
+    with pytest.raises(MessageTooLarge):
+        framer.feed(b"<A/>" * 20 + b"</WWKS>" + KEEP_ALIVE)  # the end and the next, in one read
+    assert documents(framer.feed(b"")) == [KEEP_ALIVE]
+
+
 def test_messages_before_an_oversized_one_are_returned_before_the_error() -> None:
     framer = Framer(max_size=len(KEEP_ALIVE))
     assert framer.feed(KEEP_ALIVE + LABEL) == [Document(KEEP_ALIVE)]

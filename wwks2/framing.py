@@ -4,10 +4,10 @@ WWKS2 has no length prefix and no delimiter (M6 §5.2). The framer ends a docume
 `</WWKS>` outside `<![CDATA[ … ]]>` (an UnprocessedMessage or an output label embeds XML in CDATA,
 M622 §6.4.1; ThomasReth/WWKS2 tokenises the same way). Bytes between documents are skipped:
 whitespace and XML declarations silently, anything else reported as `Skipped`. A document that
-grows past `max_size` before its end is discarded and `MessageTooLarge` raised; when documents
-completed before it in the same `feed`, they are returned and the next `feed` raises (keeping the
-bytes it was given for the one after). The framer then looks for the next `<WWKS`. A document
-cut mid-way stays buffered until more bytes come.
+grows past `max_size` is discarded (bytes after its end are kept) and `MessageTooLarge` raised;
+when documents completed before it in the same `feed`, they are returned and the next `feed`
+raises (keeping the bytes it was given for the one after). The framer then looks for the next
+`<WWKS`. A document cut mid-way stays buffered until more bytes come.
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ class Framer:
                 return frames
             end = self._find_end()
             size = len(self._buffer) if end is None else end
-            if size > self.max_size:
-                self._buffer.clear()
+            if size > self.max_size:  # discarded up to its end (bytes after it are the next's)
+                del self._buffer[:size]
                 self._inside = False
                 error = MessageTooLarge(
                     f"a WWKS message is over the limit of {self.max_size} bytes"

@@ -18,6 +18,7 @@ would make every stock-in a return).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -302,19 +303,31 @@ class StockIn:
                     return await steps.decide_locally(token, parsed, pack.refused)
                 check = _cross_check(pack.pack) if pack.pack is not None else None
                 if returned:
-                    return await self.returns.prepare(
+                    returning = await self.returns.prepare(
                         token, pack.raw, check=check, deadline=deadline
                     )
+                    return await self._ready(returning)
                 item = await steps.prepare(
                     token, pack.raw, None, verify=verify, check=check, deadline=deadline
                 )
-                return await steps.stage(item, deadline=deadline)
+                return await self._ready(await steps.stage(item, deadline=deadline))
             except StoreUnwritable:
                 raise
             except Exception as error:
                 steps.release(token)
                 log.exception("pack.internal_error", error=str(error))
                 return internal_error(token, error)
+
+    async def _ready(self, item: Prepared) -> Prepared:
+        """A pack to place is allowed only while the robot says it can take packs (staging asks
+        only before a decommission: a community site's pack, or one to verify later, not)."""
+        job = job_for(item.decision, item.token)
+        if item.refused is not None or item.sent or job is None:
+            return item
+        if job.code is not JobCode.PLACE_ON_SHELF:
+            return item
+        refusal = await self.steps.turn.can_take(job.code, pack_here=False)
+        return item if refusal is None else dataclasses.replace(item, refused=refusal.message)
 
     def _answer(self, item: Prepared, job: Job | None) -> PackAnswer:
         if job is not None and job.code is JobCode.PLACE_ON_SHELF and item.refused is None:

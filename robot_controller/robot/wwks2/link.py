@@ -10,8 +10,8 @@ backoff doubling to `reconnect_max_s`; requests waiting on it fail with `RobotEr
 Requests are matched to their responses by lead element and Id (our Ids are decimal, as the Rowa
 SDK parses them). A process's follow-up (an InputMessage, an OutputMessage) is matched by its Id
 (an InputMessage by its Source too: input components may share Ids) to whoever `expect`s it;
-anything else the robot starts is handed to `on_message`. A document that
-cannot be read is one error line and an UnprocessedMessage back, and the link stays up; an
+anything else the robot starts is handed to `on_message`. A document that cannot be read (or is
+past the size limit) is one error line and an UnprocessedMessage back, and the link stays up; an
 InputRequest among them is salvaged (`BrokenInputRequest`) so that its packs can be rejected.
 """
 
@@ -345,8 +345,9 @@ class Wwks2Link:
                     return "the robot closed the connection"
                 except OSError as error:
                     return f"read failed: {error}"
-                except MessageTooLarge as error:
+                except MessageTooLarge as error:  # its bytes are gone: nothing to embed
                     log.error("wwks2.too_large", error=str(error))
+                    self._unprocessed("", error)
                     continue
                 for message in messages:
                     await self._dispatch(message)
@@ -456,6 +457,12 @@ class Wwks2Link:
         if broken is not None:
             return broken
         self._unreadable_follow_up(text, error)
+        self._unprocessed(text, error)
+        return None
+
+    def _unprocessed(self, text: str, error: Wwks2Error) -> None:
+        """Tell the robot that a message of its (`text`, as far as it is kept) was not
+        processed, and why."""
         reason = (
             UnprocessedReason.NOT_SUPPORTED
             if isinstance(error, UnknownMessage)
@@ -467,12 +474,11 @@ class Wwks2Link:
             self.next_id(),
             self.settings.subscriber,
             EmbeddedMessage(_printable(text), id=embedded_id),
-            destination=_whole(source),
+            destination=_whole(source) or self.robot_id,
             reason=reason,
             text=str(error)[:200],
         )
         self._spawn(self._answer(reply))
-        return None
 
     def _unreadable_follow_up(self, text: str, error: Wwks2Error) -> None:
         """An InputMessage or OutputMessage we wait for that cannot be read: whoever waits
