@@ -136,7 +136,7 @@ async def build_daemon(
         scanners = await open_scanners(config)
         for scanner in scanners:
             opened.push_async_callback(scanner.aclose)
-        robot = await open_robot(config.robot)
+        robot = await open_robot(config.robot, daemon=True)
         opened.push_async_callback(robot.aclose)
         store = await asyncio.to_thread(open_store, config.store.url, location=config.site.location)
         opened.callback(store.close)
@@ -223,8 +223,9 @@ async def open_scanners(config: Config) -> list[Scanner]:
     return opened
 
 
-def build_robot(config: RobotConfig) -> Robot:
-    """The configured robot driver (not yet connected)."""
+def build_robot(config: RobotConfig, *, daemon: bool = False) -> Robot:
+    """The configured robot driver (not yet connected); `daemon`: for the daemon, which waits
+    for a WWKS2 robot that is down at its start (it asks for packs itself once it is up)."""
     match config:
         case ModbusTcpRobotConfig():
             return ModbusRobot.tcp(
@@ -255,11 +256,11 @@ def build_robot(config: RobotConfig) -> Robot:
         case SimRobotConfig():
             return SimRobot(capacity=config.capacity, move_time_s=config.move_time_ms / 1000)
         case Wwks2RobotConfig():
-            return Wwks2Robot(wwks2_settings(config))
+            return Wwks2Robot(wwks2_settings(config, wait_at_start=daemon))
     raise AssertionError(f"unknown robot configuration {config!r}")
 
 
-def wwks2_settings(config: Wwks2RobotConfig) -> Wwks2Settings:
+def wwks2_settings(config: Wwks2RobotConfig, *, wait_at_start: bool = False) -> Wwks2Settings:
     """The WWKS2 driver's settings from its configuration."""
     link = LinkSettings(
         host=config.host,
@@ -277,6 +278,7 @@ def wwks2_settings(config: Wwks2RobotConfig) -> Wwks2Settings:
         stored_within_s=config.stored_within_s,
         output_within_s=config.output_within_s,
         quarantine_destination=config.quarantine_destination,
+        wait_at_start=wait_at_start,
     )
 
 
@@ -294,12 +296,12 @@ def robot_words(texts: Catalogue) -> Callable[[Decision], str]:
     return lambda decision: texts.robot_reject(decision.why)
 
 
-async def open_robot(config: RobotConfig | None) -> Robot:
+async def open_robot(config: RobotConfig | None, *, daemon: bool = False) -> Robot:
     """The configured robot, connected: `ConfigError` (one line) when there is none or it
-    cannot be reached."""
+    cannot be reached (`daemon`: a WWKS2 robot that is down is waited for, `build_robot`)."""
     if config is None:
         raise ConfigError(NO_ROBOT)
-    robot = build_robot(config)
+    robot = build_robot(config, daemon=daemon)
     try:
         await robot.connect()
     except RobotError as error:

@@ -5,6 +5,7 @@ the link. Real TCP on loopback; events ordered by `sim.until` and futures, never
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -14,10 +15,12 @@ import pytest
 
 from fmd.hub.resilient import ResilientHub
 from fmd.policy import SitePolicy, Why
+from robot_controller.config import Wwks2RobotConfig
 from robot_controller.pipeline import Pipeline
 from robot_controller.robot.base import RobotError
 from robot_controller.robot.wwks2 import LinkSettings, Wwks2Robot, Wwks2Settings
 from robot_controller.store import Store
+from robot_controller.wiring import build_robot
 from simulators.wwks2 import Faults, Malformed, RobotSettings, ScanPack, Wwks2RobotSim
 from tests.support.logs import Logs
 from tests.test_wwks2_stock_in import HOSPITAL, LOCATION, TIMING, code, hub_with, loading, ui
@@ -278,3 +281,37 @@ async def until(predicate: Callable[[], bool]) -> None:
     async with asyncio.timeout(10):
         while not predicate():  # noqa: ASYNC110 - RobotTurn's resumption sets no event
             await asyncio.sleep(0.01)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_the_daemon_waits_for_a_robot_that_is_down_at_its_start(logs: Logs) -> None:
+    port = _free_port()
+    settings = Wwks2Settings(
+        LinkSettings("127.0.0.1", port, reconnect_min_s=0.05, reconnect_max_s=0.2),
+        wait_at_start=True,
+    )
+    robot = Wwks2Robot(settings)
+    await robot.connect()  # nobody listens yet: one warning, no error
+    try:
+        assert not robot.link.connected
+        with pytest.raises(RobotError, match="not connected"):
+            await robot.status()
+        async with Wwks2RobotSim(RobotSettings(port=port)):
+            assert await robot.link.wait_connected(30)
+            assert (await robot.status()).ready
+    finally:
+        await robot.aclose()
+    assert [e["event"] for e in logs].count("wwks2.unreachable_at_start") == 1
+
+
+def test_only_the_daemon_waits_a_command_fails_at_once() -> None:
+    config = Wwks2RobotConfig(kind="wwks2", host="127.0.0.1")
+    daemon, command = build_robot(config, daemon=True), build_robot(config)
+    assert isinstance(daemon, Wwks2Robot)
+    assert isinstance(command, Wwks2Robot)
+    assert (daemon.settings.wait_at_start, command.settings.wait_at_start) == (True, False)

@@ -25,7 +25,14 @@ from robot_controller.pack_rules import standing_decommission
 from robot_controller.pipeline.context import Prepared
 from robot_controller.pipeline.steps import PackSteps
 from robot_controller.reconcile import Reconciliation, RobotPack, compare, robot_packs
-from robot_controller.robot.base import Job, JobCode, JobOutcome, JobReason, JobResult
+from robot_controller.robot.base import (
+    Job,
+    JobCode,
+    JobOutcome,
+    JobReason,
+    JobResult,
+    RobotError,
+)
 from robot_controller.robot.wwks2.link import OnConnected
 from robot_controller.routing import job_for
 from robot_controller.states import Route
@@ -54,6 +61,7 @@ LOST_TRACK = (
     "found in the robot's stock: the pack whose stock-in report was lost (decommissioned here "
     "before it was allowed); shelved at its robot pack id, no hub change"
 )
+CHECK_WAITS = "the stock is compared again once the robot's link is up"
 STOP_GRACE_S = 15.0  # at a stop, how long a check under way may still take
 FOUND_AGAIN = (
     "found on the robot's shelf at a stock check (now token {token}, robot pack {id}): it was "
@@ -230,6 +238,8 @@ class StockChecks:
                 done = await check_stock(self.steps, self.robot)
             except StoreUnwritable as error:
                 self.steps.turn.stop(error)
+            except RobotError as error:  # down or gone: checked again at its next connect
+                log.warning("stock.check_waits", error=str(error), detail=CHECK_WAITS)
             except Exception as error:  # noqa: BLE001 - logged: loading goes on
                 log.error("stock.check_failed", error=str(error))
             else:

@@ -71,6 +71,9 @@ _RESPONSES: tuple[type, ...] = (
     TaskCancelResponse,
 )
 _FOLLOW_UPS: tuple[type, ...] = (InputMessage, OutputMessage)
+WAITING = (
+    "starting anyway: it is tried again in the background, and packs are taken once it answers"
+)
 _MAX_ID = 9_999_999  # the Rowa SDK's ids wrap here
 _READ_BYTES = 65536
 
@@ -149,12 +152,20 @@ class Wwks2Link:
         """Where our requests go: the robot's subscriber id (0, broadcast, before a Hello)."""
         return self.robot_id or 0
 
-    async def start(self) -> None:
+    async def start(self, *, wait: bool = False) -> None:
         """Connect and say Hello; `RobotError` (one line) when the robot cannot be reached or
-        does not answer. The link is then kept up in the background."""
-        session = await self._open()
+        does not answer, unless `wait`: then one warning, and the link is tried again in the
+        background as after a drop. The link is then kept up in the background."""
+        try:
+            session: _Session | None = await self._open()
+        except RobotError as error:
+            if not wait:
+                raise
+            log.warning("wwks2.unreachable_at_start", error=str(error), detail=WAITING)
+            session = None
         self._supervisor = asyncio.create_task(self._keep_up(session))
-        await self._connected()
+        if session is not None:
+            await self._connected()
 
     async def wait_connected(self, timeout_s: float) -> bool:
         with contextlib.suppress(TimeoutError):

@@ -78,6 +78,7 @@ class Wwks2Settings:
     output_within_s: float = 300.0  # from an OutputResponse to its OutputMessage
     quarantine_destination: int = 2  # the OutputDestination suspect packs are output to
     status_max_age_s: float = 60.0  # older than this, `status` asks the robot again
+    wait_at_start: bool = False  # a robot down at `connect` is waited for (the daemon's choice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +115,9 @@ class Wwks2Robot:
         return self.settings.link.subscriber
 
     async def connect(self) -> None:
-        """Connect and say Hello; `RobotError` (one line) when the robot does not answer."""
-        await self.link.start()
+        """Connect and say Hello; `RobotError` (one line) when the robot does not answer
+        (with `wait_at_start`, a warning, and it is tried again in the background)."""
+        await self.link.start(wait=self.settings.wait_at_start)
 
     def when_connected(self, hook: OnConnected | None) -> None:
         """Run `hook` at every connect of the link from now on (None: nothing)."""
