@@ -13,16 +13,19 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from fmd.codes import parse_scan
 from fmd.codes.encode import encode_gs1
 from fmd.codes.model import PackIdentifier
 from fmd.hub import MockHub
 from fmd.hub.resilient import ResilientHub
-from fmd.policy import SitePolicy, Why
+from fmd.policy import SitePolicy, Why, decide
 from robot_controller.pipeline import Pipeline
 from robot_controller.pipeline.stock_check import check_stock
 from robot_controller.pipeline.stock_in import StockInTiming
 from robot_controller.robot.wwks2 import LinkSettings, Wwks2Robot, Wwks2Settings
+from robot_controller.states import Stage
 from robot_controller.store import Store
+from scanners.base import Scan
 from simulators.delivery import SUSPECT_KINDS, Kind, generate_delivery, seed_hub, supply_elsewhere
 from simulators.wwks2 import Faults, InputOutcome, RobotSettings, ScanPack, Wwks2RobotSim
 from wwks2 import messages as m
@@ -412,3 +415,23 @@ async def test_a_request_asked_again_under_its_id_is_the_same_pack_asked_again(
     )
     assert rows == [(1, "rejected", 0), (2, "rejected", 0)]  # both given back, none lost
     assert store.summary()["lost"] == 0
+
+
+async def test_a_pack_a_stop_left_unanswered_is_given_back_not_decommissioned(
+    sqlite_url: str,
+) -> None:
+    pack = ui("SERG")
+    hub = hub_with(pack)
+    now = datetime.now(UTC)
+    earlier = Store.open(sqlite_url, location=LOCATION)
+    token = earlier.record_scan(Scan(code(pack), None, "wwks2:40", now), at=now)
+    parsed = parse_scan(code(pack))
+    decided = decide(parsed, await hub.client(LOCATION).verify(pack), HOSPITAL, today=now.date())
+    assert decided.decommission_to is not None  # a hospital decommissions before the answer
+    earlier.record_decision(token, Stage.VERIFY, parsed, decided, at=now)
+    earlier.close()  # the daemon stopped here, before its decommission and the robot's answer
+
+    async with loading(sqlite_url, hub=hub) as (_sim, pipeline, _stop):
+        store = pipeline.store
+    assert store.outcomes() == {token: ("returned", Why.VERIFIED.value)}
+    assert hub.state_changes == 0  # nothing sent for a pack the robot no longer holds

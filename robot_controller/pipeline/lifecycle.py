@@ -148,7 +148,11 @@ class Pipeline:
         robot = self.robot
         checks = StockChecks(self.steps, robot) if isinstance(robot, KeepsStock) else None
         try:
-            for item in await recover_unfinished(self.steps):
+            recovered = await recover_unfinished(self.steps)
+            if self.stock_in is not None:  # the robot no longer holds them at its input
+                await self.stock_in.give_back(recovered)
+                recovered = []
+            for item in recovered:
                 await slots.acquire()
                 await queue.put((item.token, _ready(item)))
             if checks is not None:  # the robot's stock against the log, now and at each connect

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -65,6 +65,10 @@ NOT_ANSWERED = "the link to the robot dropped before our answer: the robot gives
 NOT_STORED = "the robot did not store the pack it was allowed: {text}"
 NO_REPORT = "no InputMessage from the robot: check whether the pack is on the shelf"
 ASKED_AGAIN = "the robot asked about this pack again under the same Id: it did not store it"
+GIVEN_BACK = (
+    "the daemon stopped before the robot had its answer: the pack is back at the robot's input; "
+    "put it in again and the robot asks about it again"
+)
 STOP_GRACE_S = 15.0  # at a stop, how long the robot's reports are still awaited
 
 
@@ -151,6 +155,15 @@ class StockIn:
     def _forget(self, key: tuple[str, int], task: asyncio.Task[None]) -> None:
         if self._by_id.get(key) is task:
             del self._by_id[key]
+
+    async def give_back(self, items: Sequence[Prepared]) -> None:
+        """Packs a stop left before the robot had our answer: the robot has given them back
+        (or asks about them again), so nothing is sent for them now; each is recorded
+        returned, flagged with its undo when its decommission may have landed."""
+        for item in items:
+            with structlog.contextvars.bound_contextvars(token=item.token):
+                unmoved = (Route.RETURNED, GIVEN_BACK, False)
+                await self.steps.record_route(item, None, None, None, unmoved=unmoved)
 
     async def finish(self, grace_s: float = STOP_GRACE_S) -> None:
         """Let the requests under way be answered and recorded; a pack whose InputMessage has
