@@ -100,6 +100,8 @@ async def test_a_pack_asked_about_while_the_robot_is_not_ready_is_never_allowed(
         again = await sim.feed(ScanPack(code(pack)))
         store = pipeline.store
     assert outcome.handling is m.InputHandling.REJECTED
+    shown = sim.answers[0].articles[0].packs[0].handling.text
+    assert shown == "FMD: robot-not-ready"  # why it is rejected, not why it would be allowed
     assert not outcome.stored
     assert state == "ACTIVE"  # nothing sent to the hub
     assert again.stored  # ready again: the same pack is taken

@@ -18,13 +18,15 @@ from fmd.codes.encode import encode_gs1
 from fmd.codes.model import PackIdentifier
 from fmd.hub import MockHub
 from fmd.hub.resilient import ResilientHub
-from fmd.policy import SitePolicy, Why, decide
+from fmd.policy import Action, Decision, SitePolicy, Why, decide
 from robot_controller.pipeline import Pipeline
 from robot_controller.pipeline.stock_check import check_stock
 from robot_controller.pipeline.stock_in import StockInTiming
 from robot_controller.robot.wwks2 import LinkSettings, Wwks2Robot, Wwks2Settings
 from robot_controller.states import Stage
 from robot_controller.store import Store
+from robot_controller.texts import catalogue
+from robot_controller.wiring import robot_words
 from scanners.base import Scan
 from simulators.delivery import SUSPECT_KINDS, Kind, generate_delivery, seed_hub, supply_elsewhere
 from simulators.wwks2 import Faults, InputOutcome, RobotSettings, ScanPack, Wwks2RobotSim
@@ -173,6 +175,16 @@ async def test_a_robot_reading_that_contradicts_the_code_rejects_the_pack(sqlite
     assert done.routes() == ["rejected", "rejected"]
     whys = {row[1] for row in done.store.outcomes().values()}
     assert whys == {Why.ROBOT_DISAGREES.value}
+    shown = {answer.articles[0].packs[0].handling.text for answer in done.robot.answers}
+    assert shown == {"FMD: robot-disagrees"}  # the pipeline's plain words without a catalogue
+
+
+def test_the_daemon_words_a_rejection_for_the_robots_display_in_the_sites_language() -> None:
+    disagrees = Decision(Action.REJECT, Why.ROBOT_DISAGREES, "batch X is not Y")
+    english = robot_words(catalogue("en"))(disagrees)
+    german = robot_words(catalogue("de"))(disagrees)
+    assert english == "FMD: robot data differs from the scanned code, not for stock"
+    assert german == "FMD: Daten weichen vom gescannten Code ab, nicht einlagern"
 
 
 async def test_a_scan_that_is_not_a_pack_identifier_is_rejected(sqlite_url: str) -> None:

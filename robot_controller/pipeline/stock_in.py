@@ -343,7 +343,11 @@ class StockIn:
         return item if refusal is None else dataclasses.replace(item, refused=refusal.message)
 
     def _answer(self, item: Prepared, job: Job | None) -> PackAnswer:
-        if job is not None and job.code is JobCode.PLACE_ON_SHELF and item.refused is None:
+        if item.refused is not None:  # a pack the robot could not take: said as that, not why
+            # it would have been allowed
+            refusal = Decision(Action.RETURN, Why.ROBOT_NOT_READY, item.refused)
+            return PackAnswer(InputHandling.REJECTED, self.reject_text(refusal))
+        if job is not None and job.code is JobCode.PLACE_ON_SHELF:
             return PackAnswer(InputHandling.ALLOWED, ui=item.parsed.ui)
         return PackAnswer(InputHandling.REJECTED, self.reject_text(item.decision))
 

@@ -91,6 +91,7 @@ class Wwks2RobotSim:
         self.record: list[Wire] = []
         self.links: list[Link] = []
         self.late_answers: list[str] = []
+        self.answers: list[m.InputResponse] = []  # every InputResponse taken, as it came
         self._scans = tuple(scans)
         self._clock, self._sleep, self._now = clock, sleep, now
         self._ids = itertools.count(1)
@@ -396,6 +397,7 @@ class Wwks2RobotSim:
             case m.StatusRequest():
                 await self._reply(link, status_response(message, self.settings, self.state))
             case m.InputResponse():
+                self.answers.append(message)
                 future = self._pending.pop(message.id)
                 if not future.done():
                     future.set_result(message)
