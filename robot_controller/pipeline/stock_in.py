@@ -93,7 +93,9 @@ class StockInTiming:
     long the robot may take to report the pack stored."""
 
     answer_within_s: float = 3.0
-    margin_s: float = 0.25
+    # what the answer may take after the last hub call: two commits, and a commit now and then
+    # takes a few hundred ms (seen at p99 in bench/wwks2.py on a 2-core VM)
+    margin_s: float = 0.5
     stored_within_s: float = 120.0
 
 
