@@ -26,6 +26,7 @@ from simulators.wwks2 import (
     parse_scans,
     read_scans,
 )
+from simulators.wwks2.shelf import Shelf
 from tests.support.clock import ManualClock
 from wwks2 import messages as m
 from wwks2.codec import decode, encode
@@ -706,3 +707,12 @@ def test_cli_bad_arguments_are_one_line_and_exit_2(args: list[str], says: str) -
     assert len(err.strip().splitlines()) == 1
     assert says in err
     assert "Traceback" not in err
+
+
+def test_a_fast_robot_issues_unique_pack_ids_past_a_hundred_in_one_second() -> None:
+    """It hung (a busy loop) once a belt stored its 101st pack within one second."""
+    shelf = Shelf(capacity=1000)
+    at = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
+    ids = [shelf.new_id(40, at) for _ in range(250)]
+    assert len(set(ids)) == 250
+    assert all(len(str(pack_id)) == 16 for pack_id in ids)

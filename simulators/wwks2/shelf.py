@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from simulators.wwks2.settings import ShelfPack
 from wwks2.messages import OutputCriteria, OutputPack, StockArticle, StockCriteria, StockPack
@@ -27,13 +27,16 @@ class Shelf:
 
     def new_id(self, component: int, at: datetime) -> int:
         """A 16-digit Pack Id never issued before: the component (2 digits), the time
-        YYMMDDhhmmss, a 2-digit counter (bumped until unused)."""
+        YYMMDDhhmmss, a 2-digit counter (bumped until unused; when a second's hundred are all
+        issued, as a fast robot does, the next second's)."""
         while True:
-            self._counter = (self._counter + 1) % 100
-            pack_id = int(f"{component % 100:02d}{at:%y%m%d%H%M%S}{self._counter:02d}")
-            if pack_id not in self._issued:
-                self._issued.add(pack_id)
-                return pack_id
+            for _ in range(100):
+                self._counter = (self._counter + 1) % 100
+                pack_id = int(f"{component % 100:02d}{at:%y%m%d%H%M%S}{self._counter:02d}")
+                if pack_id not in self._issued:
+                    self._issued.add(pack_id)
+                    return pack_id
+            at += timedelta(seconds=1)
 
     def store(self, pack: ShelfPack) -> None:
         if len(self.packs) >= self.capacity:
