@@ -303,12 +303,21 @@ async def test_the_daemon_waits_for_a_robot_that_is_down_at_its_start(logs: Logs
         assert not robot.link.connected
         with pytest.raises(RobotError, match="not connected"):
             await robot.status()
+        await until(lambda: len(events(logs, "wwks2.reconnect_failed")) >= 3)
         async with Wwks2RobotSim(RobotSettings(port=port)):
             assert await robot.link.wait_connected(30)
             assert (await robot.status()).ready
     finally:
         await robot.aclose()
-    assert [e["event"] for e in logs].count("wwks2.unreachable_at_start") == 1
+    assert len(events(logs, "wwks2.unreachable_at_start")) == 1
+    failed = events(logs, "wwks2.reconnect_failed")
+    assert [e["log_level"] for e in failed].count("warning") == 1  # the same cause, said once
+    [back] = events(logs, "wwks2.reconnected")
+    assert back["tries"] == len(failed) + 1
+
+
+def events(logs: Logs, name: str) -> list[Any]:
+    return [e for e in logs if e["event"] == name]
 
 
 def test_only_the_daemon_waits_a_command_fails_at_once() -> None:

@@ -307,19 +307,26 @@ class Wwks2Link:
 
     async def _keep_up(self, session: _Session | None) -> None:
         """Serve the session; when it drops, reconnect at once, then with a backoff."""
-        delay = 0.0
+        delay, failures, said = 0.0, 0, ""
         while not self._closing:
             if session is None:
                 await asyncio.sleep(delay)
                 try:
                     session = await self._open()
                 except RobotError as error:
-                    log.warning("wwks2.reconnect_failed", error=str(error), retry_in_s=delay)
                     delay = min(
                         max(delay * 2, self.settings.reconnect_min_s), self.settings.reconnect_max_s
                     )
+                    failures += 1
+                    # a robot away for the night is one warning (and one per new cause)
+                    report = log.warning if str(error) != said else log.debug
+                    report("wwks2.reconnect_failed", error=str(error), tries=failures,
+                           retry_in_s=delay)  # fmt: skip
+                    said = str(error)
                     continue
-                delay = 0.0
+                if failures:
+                    log.info("wwks2.reconnected", robot=self._where(), tries=failures + 1)
+                delay, failures, said = 0.0, 0, ""
                 await self._connected()
             try:
                 why = await self._serve(session)
