@@ -42,6 +42,7 @@ from wwks2.messages import CancelStatus, State, StatusResponse, TaskStatus
 
 robot_app = typer.Typer(help="The robot control terminal.", no_args_is_help=True)
 T = TypeVar("T")
+R = TypeVar("R", bound=Robot)
 
 
 @robot_app.command("status")
@@ -187,19 +188,7 @@ def _with_wwks2(
     """Run `action` on the configured WWKS2 robot: exit 2 (one line) for another kind, 1 when
     it cannot be reached or does not answer."""
     chosen = wwks2_robot(settings_of(config), command)
-    configure_logging(level="warning", stream=sys.stderr)
-
-    async def run() -> T:
-        robot = await open_wwks2(chosen)
-        try:
-            return await action(robot)
-        finally:
-            await robot.aclose()
-
-    try:
-        return asyncio.run(run())
-    except (ConfigError, RobotError) as error:
-        raise fail(str(error), code=1) from None
+    return _drive(lambda: open_wwks2(chosen), action)
 
 
 def _with_robot(config: Path | None, action: Callable[[Robot], Awaitable[T]]) -> T:
@@ -215,10 +204,16 @@ def _with_robot(config: Path | None, action: Callable[[Robot], Awaitable[T]]) ->
             else NO_ROBOT
         )
     chosen = settings.robot
+    return _drive(lambda: open_robot(chosen), action)
+
+
+def _drive(opening: Callable[[], Awaitable[R]], action: Callable[[R], Awaitable[T]]) -> T:
+    """Open the robot, run `action` on it and close it: exit 1 (one line) when it cannot be
+    reached or refuses; warnings go to stderr."""
     configure_logging(level="warning", stream=sys.stderr)
 
     async def run() -> T:
-        robot = await open_robot(chosen)
+        robot = await opening()
         try:
             return await action(robot)
         finally:

@@ -12,6 +12,7 @@ import structlog.contextvars
 
 from robot_controller.dispense import HandOut, line
 from robot_controller.pipeline.context import Context
+from robot_controller.pipeline.until_stop import unless_stopped
 from robot_controller.store import StoreUnwritable
 from wwks2.messages import Message, OutputMessage
 
@@ -42,7 +43,7 @@ class HandOutRunner:
         """Take the robot's reports until `stop` (the one under way is finished); a store that
         cannot be written is raised, anything else logged."""
         while not stop.is_set():
-            message = await _next_or_stop(self.robot.unsolicited, stop)
+            message = await unless_stopped(self.robot.unsolicited.get(), stop)
             if message is None:
                 return
             if not isinstance(message, OutputMessage):
@@ -61,16 +62,3 @@ class HandOutRunner:
         log.info("hand_out.recorded", status=message.details.status.value, packs=len(handed))
         for pack in handed:
             (log.warning if pack.trouble else log.info)("hand_out.pack", detail=line(pack))
-
-
-async def _next_or_stop(queue: asyncio.Queue[Message], stop: asyncio.Event) -> Message | None:
-    following = asyncio.ensure_future(queue.get())
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({following, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-    if following.done():
-        return following.result()
-    following.cancel()
-    return None

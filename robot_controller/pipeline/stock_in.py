@@ -32,6 +32,7 @@ from fmd.policy import Action, Decision, Why
 from robot_controller.pipeline.context import Prepared, new_trx
 from robot_controller.pipeline.returns import ReturnSteps
 from robot_controller.pipeline.steps import PackSteps, internal_error
+from robot_controller.pipeline.until_stop import unless_stopped
 from robot_controller.robot.base import Job, JobCode, JobOutcome, JobResult, RobotError
 from robot_controller.robot.wwks2.answers import (
     ALLOWED,
@@ -138,7 +139,7 @@ class StockIn:
         """Take the robot's requests until `stop` (`finish` then ends the ones taken)."""
         arrivals = self.robot.arrivals()
         while not stop.is_set():
-            arrival = await _next_or_stop(arrivals, stop)
+            arrival = await unless_stopped(anext(arrivals), stop)
             if arrival is None:
                 return
             key = (arrival.request.id, arrival.request.source)
@@ -461,16 +462,3 @@ def _outcome(
     if placing:
         return JobOutcome(JobResult.REJECTED, message=NOT_STORED.format(text=text))
     return JobOutcome(given_back)
-
-
-async def _next_or_stop(arrivals: AsyncIterator[Arrival], stop: asyncio.Event) -> Arrival | None:
-    following = asyncio.ensure_future(anext(arrivals))
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({following, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-    if following.done():
-        return following.result()
-    following.cancel()
-    return None
