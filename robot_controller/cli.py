@@ -48,6 +48,7 @@ from robot_controller.cli_robot import robot_app, sim_plc, sim_serial_robot, sim
 from robot_controller.cli_robot_stock import robot_stock  # noqa: F401 - registers `robot stock`
 from robot_controller.cli_run import log_stream, run_daemon
 from robot_controller.cli_scanners import scan, scanner_check, sim_camera, sim_scanner
+from robot_controller.cli_users import users_app
 from robot_controller.config import Config, ConfigError, load_config
 from robot_controller.console import fail, json_line, line, out
 from robot_controller.logs import configure_logging
@@ -95,6 +96,7 @@ log_app.command("export")(log_export)
 app.command("report")(report)
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
 
 
 @outbox.command("status")

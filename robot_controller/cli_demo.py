@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -18,9 +20,9 @@ from rich.table import Table
 from rich.text import Text
 
 from fmd.policy import SitePolicy
-from robot_controller.config import ConfigError
+from robot_controller.config import ConfigError, WebConfig
 from robot_controller.console import err, fail, line, out
-from robot_controller.demo import DemoOptions, DemoReport, run_demo
+from robot_controller.demo import DemoOptions, DemoReport, DemoWeb, run_demo
 from robot_controller.logs import configure_logging
 from robot_controller.operator_console import ROUTE_WORDS, WHY_WORDS
 from robot_controller.pipeline import Routed
@@ -75,6 +77,17 @@ def demo(
             "itself: --scanner is not used) or sim (in process)."
         ),
     ] = "modbus-tcp",
+    web: Annotated[
+        bool,
+        typer.Option(
+            "--web",
+            help="Serve the screens while the delivery loads (an admin `demo` is added and "
+            "its token printed), and after it until Ctrl-C.",
+        ),
+    ] = False,
+    web_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="The screens' port with --web (0: any free).")
+    ] = 8080,
 ) -> None:
     """Load a generated delivery (genuine and suspect packs) through the whole pipeline."""
     if mode not in ("hospital", "community"):
@@ -102,24 +115,33 @@ def demo(
         hub=hub,
         scanner=scanner,
         robot=robot,
+        web=WebConfig(enabled=web, port=web_port),
     )
     with (folder / "fmd-robot.log").open("w", encoding="utf-8") as log_file:
         configure_logging(stream=log_file)
         try:
-            report, set_aside = _run_demo_with_progress(options, quiet=as_json)
+            report, set_aside = _run_demo_with_progress(
+                options, quiet=as_json, show=lambda r, s: _show(r, s, as_json, folder)
+            )
         except (ConfigError, WorldError) as error:
             raise fail(str(error)) from None
         finally:
             configure_logging(level="warning", stream=sys.stderr)
-    if as_json:
-        sys.stdout.write(json.dumps(report.as_json()) + "\n")
-    else:
-        _show_report(report, folder / "fmd-robot.log", set_aside)
+    if not web:
+        _show(report, set_aside, as_json, folder)
     raise typer.Exit(0 if report.ok else 1)
 
 
+def _show(report: DemoReport, set_aside: list[Routed], as_json: bool, folder: Path) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_json()) + "\n")
+        sys.stdout.flush()
+    else:
+        _show_report(report, folder / "fmd-robot.log", set_aside)
+
+
 def _run_demo_with_progress(
-    options: DemoOptions, *, quiet: bool
+    options: DemoOptions, *, quiet: bool, show: Callable[[DemoReport, list[Routed]], None]
 ) -> tuple[DemoReport, list[Routed]]:
     """The demo's report, and the packs it set aside (not shelved, or flagged), in order."""
     progress = Progress(
@@ -143,8 +165,28 @@ def _run_demo_with_progress(
             shown = " ".join(f"{name} {count}" for name, count in sorted(routes.items()))
             progress.update(task, advance=1, routes=shown)
 
-        report = asyncio.run(run_demo(options, on_routed=routed))
+        def ready(url: str, token: str) -> None:
+            err.print(line("web: ", (url, "bold"), " — sign in with the token ", (token, "bold"),
+                           " (the admin `demo`)"), soft_wrap=True)  # fmt: skip
+
+        async def linger(report: DemoReport) -> None:
+            progress.stop()
+            show(report, sorted(set_aside, key=lambda pack: pack.token))
+            err.print("the delivery is loaded; the screens stay up until Ctrl-C", highlight=False)
+            await until_signal()
+
+        web = DemoWeb(ready, linger) if options.web.enabled else None
+        report = asyncio.run(run_demo(options, on_routed=routed, web=web))
     return report, sorted(set_aside, key=lambda pack: pack.token)
+
+
+async def until_signal() -> None:
+    """Wait for SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 def _show_report(report: DemoReport, log_path: Path, set_aside: list[Routed]) -> None:

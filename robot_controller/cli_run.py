@@ -29,6 +29,7 @@ from robot_controller.pipeline import Routed
 from robot_controller.simulated import simulated
 from robot_controller.states import IntentStatus
 from robot_controller.texts import catalogue
+from robot_controller.web.beside import feed_for, web_beside
 from robot_controller.wiring import Daemon, build_daemon
 
 REFRESH_S = 0.25
@@ -81,27 +82,32 @@ async def _serve(
     endless: bool = False,
 ) -> None:
     view = OperatorConsole(texts=catalogue(settings.site.language))
+    feed = feed_for(settings)
     routed = 0
 
     def on_routed(pack: Routed) -> None:
         nonlocal routed
         routed += 1
         view.routed(pack)
+        feed.publish(pack)
 
     for line in describe(settings):
         out.print(Text(line))
     daemon = await build_daemon(settings, on_routed=on_routed)
     try:
-        if begin is not None:
-            begin(lambda: routed)
-        with _live(view, daemon, settings, enabled=console):
-            await daemon.run(stop=stop, drain_s=drain_s)
-            if endless and drain_s is None and not stop.is_set():
-                out.print(
-                    "the simulated delivery is loaded; the daemon keeps running until Ctrl-C",
-                    highlight=False,
-                )
-                await stop.wait()
+        async with web_beside(settings, daemon, feed) as web:
+            if web is not None:
+                out.print(Text(f"web        {web[0].url} (/bench, /robot, /compliance, /api/v1)"))
+            if begin is not None:
+                begin(lambda: routed)
+            with _live(view, daemon, settings, enabled=console):
+                await daemon.run(stop=stop, drain_s=drain_s)
+                if endless and drain_s is None and not stop.is_set():
+                    out.print(
+                        "the simulated delivery is loaded; the daemon keeps running until Ctrl-C",
+                        highlight=False,
+                    )
+                    await stop.wait()
         left = await asyncio.to_thread(_pending, daemon)
     finally:
         await daemon.aclose()

@@ -397,6 +397,33 @@ class LogConfig(_Section):
     file: Path | None = None  # default: stderr, or fmd-robot.log while the console shows its view
 
 
+class WebConfig(_Section):
+    """The screens and the HTTP API that `fmd-robot run` serves (`robot_controller.web`).
+
+    TLS when both `certificate` and `private_key` are set (PEM files); the session cookie is
+    then `Secure`. Without them it is plain HTTP, meant for 127.0.0.1 or a proxy on the box.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (said at start)
+    certificate: Path | None = None  # PEM certificate chain
+    private_key: Path | None = None  # its PEM private key (readable only by the service's user)
+    session_idle_minutes: float = Field(default=60.0, gt=0)  # a session unused this long ends
+    session_hours: float = Field(default=12.0, gt=0)  # … and any session after this long
+    login_failures_per_minute: int = Field(default=5, ge=1)  # then that address waits
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> WebConfig:
+        if (self.certificate is None) != (self.private_key is None):
+            raise ValueError("certificate and private_key are set together (TLS), or neither")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.certificate is not None
+
+
 class AuditConfig(_Section):
     """The provable log: the key that signs its checkpoints, where their files go, how often
     one is made, and how long records are kept before `fmd-robot log prune` may delete them."""
@@ -440,6 +467,7 @@ class Config(BaseSettings):
     pipeline: PipelineConfig = PipelineConfig()
     log: LogConfig = LogConfig()
     audit: AuditConfig = AuditConfig()
+    web: WebConfig = WebConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -7,7 +7,7 @@ import asyncio
 import tempfile
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -21,11 +21,14 @@ from robot_controller.config import (
     Simulation,
     Site,
     StoreConfig,
+    WebConfig,
 )
-from robot_controller.pipeline import Routed
+from robot_controller.pipeline import Routed, utc_now
 from robot_controller.robot.sim import SimRobot
 from robot_controller.simulated import simulated
 from robot_controller.store import Store
+from robot_controller.users import Role
+from robot_controller.web.beside import feed_for, web_beside
 from robot_controller.wiring import build_daemon
 from simulators.delivery import Delivery
 from simulators.world import HubKind, RobotKind, ScannerKind
@@ -46,6 +49,7 @@ class DemoOptions:
     hub: HubKind = "soap"
     scanner: ScannerKind = "script"
     robot: RobotKind = "modbus-tcp"
+    web: WebConfig = field(default_factory=lambda: WebConfig(enabled=False))
 
     def config(self) -> Config:
         """The daemon's configuration, with the whole world simulated as these options say."""
@@ -72,7 +76,18 @@ class DemoOptions:
                 move_time_ms=self.move_time_s * 1000,
             ),
             pipeline=PipelineConfig(window=self.window, replay_every_s=None),
+            web=self.web,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DemoWeb:
+    """What the demo does with its screens (`[web]` enabled in its options): `on_ready` is told
+    their address and the token of the `demo` admin it adds; `linger` is awaited once the
+    delivery is loaded, with the report, while the world and the screens still run."""
+
+    on_ready: Callable[[str, str], None]
+    linger: Callable[[DemoReport], Awaitable[None]]
 
 
 class Judgement(StrEnum):
@@ -154,6 +169,7 @@ async def run_demo(
     options: DemoOptions,
     on_routed: Callable[[Routed], None] | None = None,
     on_loading: Callable[[], None] | None = None,
+    web: DemoWeb | None = None,
 ) -> DemoReport:
     """Start the simulated world, load every pack through the daemon, compare with ground truth."""
     routed = 0
@@ -165,7 +181,7 @@ async def run_demo(
             on_routed(pack)
 
     with tempfile.TemporaryDirectory(prefix="fmd-robot-world-") as folder:
-        report, moves = await _load(options, Path(folder), count, lambda: routed, on_loading)
+        report, moves = await _load(options, Path(folder), count, lambda: routed, on_loading, web)
     report.moved_twice = sum(n > 1 for n in moves.values())
     return report
 
@@ -176,20 +192,35 @@ async def _load(
     on_routed: Callable[[Routed], None],
     routed: Callable[[], int],
     on_loading: Callable[[], None] | None,
+    web: DemoWeb | None,
 ) -> tuple[DemoReport, Counter[int]]:
     """Load the delivery of a world started in `folder`: the report, and the moves per pack."""
     async with simulated(options.config(), folder) as (config, world):
-        daemon = await build_daemon(config, on_routed=on_routed)
+        feed = feed_for(config)
+
+        def publish(pack: Routed) -> None:
+            on_routed(pack)
+            feed.publish(pack)
+
+        daemon = await build_daemon(config, on_routed=publish)
         try:
-            world.begin(routed)
-            if on_loading is not None:  # the simulated world is ready; loading starts now
-                on_loading()
-            started = time.perf_counter()
-            await daemon.run(stop=world.all_in)
-            elapsed = time.perf_counter() - started
-            report = await asyncio.to_thread(
-                _report, daemon.store, world.delivery, options.db, elapsed
-            )
+            async with web_beside(config, daemon, feed) as served:
+                if served is not None and web is not None:
+                    _, token = await asyncio.to_thread(
+                        daemon.store.add_user, "demo", Role.ADMIN, actor="demo", at=utc_now()
+                    )
+                    web.on_ready(served[0].url, token)
+                world.begin(routed)
+                if on_loading is not None:  # the simulated world is ready; loading starts now
+                    on_loading()
+                started = time.perf_counter()
+                await daemon.run(stop=world.all_in)
+                elapsed = time.perf_counter() - started
+                report = await asyncio.to_thread(
+                    _report, daemon.store, world.delivery, options.db, elapsed
+                )
+                if served is not None and web is not None:
+                    await web.linger(report)
         finally:
             await daemon.aclose()
         robot = daemon.robot

@@ -15,6 +15,9 @@ from robot_controller.store import Store
 from tests.support.logs import Logs
 from tests.support.services import require
 
+# A daemon a test starts serves its screens on any free port, never on the site's 8080.
+os.environ.setdefault("FMD_WEB__PORT", "0")
+
 POSTGRES_URL = os.environ.get(
     "FMD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

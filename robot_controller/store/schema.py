@@ -249,3 +249,16 @@ audit_prunes = sa.Table(
     _text("why"),
     _at("at"),
 )
+
+web_users = sa.Table(
+    "web_users",  # one per person who uses the screens or the API; the token only as its hash
+    TABLES,
+    _id(),
+    _text("name", unique=True),
+    _text("role"),  # operator | compliance | admin
+    _text("token_hash", unique=True),  # SHA-256 hex of the token, never the token itself
+    _text("token_prefix"),  # the token's first characters, to tell tokens apart in a list
+    _at("created_at"),
+    _at("revoked_at", nullable=True),
+    _at("last_used_at", nullable=True),
+)

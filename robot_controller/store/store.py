@@ -26,6 +26,7 @@ from robot_controller.alert_cases import AlertCase, AlertState, Transition
 from robot_controller.robot.base import Job, JobOutcome
 from robot_controller.states import HubOperation, IntentStatus, Route, Stage
 from robot_controller.store import alert_register, checkpoints, intents, packs, prunes, queries
+from robot_controller.store import users as user_rows
 from robot_controller.store.alert_register import QuarantinedPack
 from robot_controller.store.audit import AuditChain, AuditEvent, ChainCheck
 from robot_controller.store.checkpoints import AuditSnapshot, CheckpointRow
@@ -45,6 +46,7 @@ from robot_controller.store.records import (
 )
 from robot_controller.store.statements import HotPath
 from robot_controller.store.transactions import Transactions, Written
+from robot_controller.users import Role, User, checked_name, new_token, token_hash
 from scanners.base import Scan
 
 
@@ -567,3 +569,38 @@ class Store:
         """Delete the chain through the checkpoint `through` and the rows of the packs whose
         events all lie in it, recorded as a prune and a `log.pruned` event."""
         return self._tx.write(lambda conn: prunes.prune(conn, through, actor, why, at))
+
+    # -- the people who use the screens and the API ---------------------------------------
+
+    def add_user(self, name: str, role: Role, *, actor: str, at: datetime) -> tuple[User, str]:
+        """A new user and their token (returned once: the store keeps only its hash), with
+        its `user.added` event; `UserRefused` when the name is taken or unfit."""
+        name, role = checked_name(name), Role(role)
+        token = new_token(role)
+        user = self._tx.write(lambda conn: user_rows.add(
+            conn, name, role, token_hash(token), token, actor=actor, at=at))  # fmt: skip
+        return user, token
+
+    def revoke_user(self, name: str, *, actor: str, why: str, at: datetime) -> User:
+        """Revoke a user's token, with its `user.revoked` event; `UserRefused` when there is no
+        such active user."""
+        return self._tx.write(
+            lambda conn: user_rows.revoke(conn, name.strip(), actor=actor, why=why, at=at)
+        )
+
+    def users(self) -> list[User]:
+        """Every user, revoked ones too, in the order they were added."""
+        with self._tx.read() as conn:
+            return user_rows.listed(conn)
+
+    def user_by_token(self, token: str) -> User | None:
+        """The user a token belongs to (revoked or not), or None."""
+        with self._tx.read() as conn:
+            return user_rows.by_token_hash(conn, token_hash(token))
+
+    def user(self, user_id: int) -> User | None:
+        with self._tx.read() as conn:
+            return user_rows.by_id(conn, user_id)
+
+    def note_user_seen(self, user_id: int, *, at: datetime) -> None:
+        self._tx.write(lambda conn: user_rows.touch(conn, user_id, at))

@@ -1,0 +1,47 @@
+"""The screens beside a running daemon: its store, robot, hub health and routed packs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fmd.hub.resilient import HubHealth
+from robot_controller.config import Config
+from robot_controller.texts import catalogue
+from robot_controller.web.app import create_app
+from robot_controller.web.feed import LiveFeed
+from robot_controller.web.server import WebServer
+from robot_controller.web.services import WebServices, web_services
+from robot_controller.wiring import Daemon
+
+
+def feed_for(config: Config) -> LiveFeed:
+    """The live feed the daemon's routed packs go to (made before the daemon is built, whose
+    `on_routed` publishes to it)."""
+    return LiveFeed(catalogue(config.site.language))
+
+
+@asynccontextmanager
+async def web_beside(
+    config: Config, daemon: Daemon, feed: LiveFeed
+) -> AsyncIterator[tuple[WebServer, WebServices] | None]:
+    """Serve `[web]` while the daemon runs (None when `[web] enabled = false`); `ConfigError`
+    when its address or certificate cannot be used."""
+    if not config.web.enabled:
+        yield None
+        return
+    pipeline = daemon.pipeline
+    services = web_services(
+        config,
+        daemon.store,
+        robot=daemon.robot,
+        feed=feed,
+        hub_health=lambda: getattr(pipeline.hub, "health", HubHealth.ANSWERING),
+        paused=lambda: pipeline.steps.turn.paused,
+    )
+    server = WebServer(create_app(services), config.web)
+    await server.start()
+    try:
+        yield server, services
+    finally:
+        await server.aclose()

@@ -1,0 +1,149 @@
+"""The live feed: each routed pack as an event, kept for late joiners, pushed to every listener.
+
+`publish` is called by the pipeline (`on_routed`, on the daemon's event loop) and never waits:
+each listener has a bounded queue, and a listener that falls that far behind is dropped (its
+stream ends; the browser's EventSource reconnects with `Last-Event-ID` and is sent what it
+missed, from the last `keep` events). So a slow browser never slows the loading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from robot_controller.operator_console import ROUTE_WORDS, instruction
+from robot_controller.pipeline import Routed
+from robot_controller.texts import Catalogue
+
+
+@dataclass(frozen=True, slots=True)
+class PackEvent:
+    """One pack's outcome as the bench shows it (`seq`: the feed's own order, from 1)."""
+
+    seq: int
+    at: datetime
+    token: int
+    route: str
+    outcome: str  # the route in words ("shelved", "reject tray", …)
+    icon: str
+    why: str
+    reason: str  # the reason in the bench's words
+    instruction: str  # what the person at the bench does with the pack
+    flagged: bool
+    message: str
+    product_code: str | None
+    serial: str | None
+    batch: str | None
+    expiry: str | None  # ISO date, or the six digits as printed when not a date
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "token": self.token,
+            "route": self.route,
+            "outcome": self.outcome,
+            "icon": self.icon,
+            "why": self.why,
+            "reason": self.reason,
+            "instruction": self.instruction,
+            "flagged": self.flagged,
+            "message": self.message,
+            "product_code": self.product_code,
+            "serial": self.serial,
+            "batch": self.batch,
+            "expiry": self.expiry,
+        }
+
+
+def pack_event(seq: int, at: datetime, pack: Routed, texts: Catalogue) -> PackEvent:
+    icon, outcome, _ = ROUTE_WORDS[pack.route]
+    ui = pack.ui
+    expiry = None if ui is None else (ui.expiry.isoformat() if ui.expiry else ui.expiry_raw)
+    return PackEvent(
+        seq=seq,
+        at=at,
+        token=pack.token,
+        route=pack.route.value,
+        outcome=outcome,
+        icon=icon,
+        why=pack.decision.why.value,
+        reason=texts.why(pack.decision.why),
+        instruction=instruction(pack, texts),
+        flagged=pack.flagged,
+        message=pack.message,
+        product_code=None if ui is None else ui.product_code,
+        serial=None if ui is None else ui.serial,
+        batch=None if ui is None else ui.batch,
+        expiry=expiry,
+    )
+
+
+class LiveFeed:
+    """Routed packs as `PackEvent`s: the last `keep`, the counts by route, and the listeners."""
+
+    def __init__(
+        self,
+        texts: Catalogue,
+        *,
+        keep: int = 500,
+        backlog: int = 1000,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._texts = texts
+        self._recent: deque[PackEvent] = deque(maxlen=keep)
+        self._backlog = backlog
+        self._clock = clock
+        self._listeners: set[asyncio.Queue[PackEvent | None]] = set()
+        self.counts: Counter[str] = Counter()
+        self.flagged = 0
+        self.dropped_listeners = 0
+
+    @property
+    def listeners(self) -> int:
+        return len(self._listeners)
+
+    @property
+    def last_seq(self) -> int:
+        return self._recent[-1].seq if self._recent else 0
+
+    def publish(self, pack: Routed) -> PackEvent:
+        """Record a routed pack and hand it to every listener (never waits)."""
+        event = pack_event(self.last_seq + 1, self._clock(), pack, self._texts)
+        self._recent.append(event)
+        self.counts[event.route] += 1
+        self.flagged += event.flagged
+        for queue in list(self._listeners):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:  # too far behind: its stream ends, it reconnects
+                self._listeners.discard(queue)
+                self.dropped_listeners += 1
+                queue.get_nowait()
+                queue.put_nowait(None)
+        return event
+
+    def recent(self, *, after: int = 0, limit: int | None = None) -> list[PackEvent]:
+        """The kept events after seq `after`, oldest first (the last `limit` of them)."""
+        events = [e for e in self._recent if e.seq > after]
+        return events if limit is None else events[-limit:]
+
+    async def follow(self, *, after: int | None = None) -> AsyncIterator[PackEvent]:
+        """Every event from now on (first the kept ones after seq `after`, if given), until the
+        listener falls too far behind."""
+        queue: asyncio.Queue[PackEvent | None] = asyncio.Queue(self._backlog)
+        self._listeners.add(queue)
+        try:
+            sent = 0
+            if after is not None:
+                for event in self.recent(after=after):
+                    sent = event.seq
+                    yield event
+            while (item := await queue.get()) is not None:
+                if item.seq > sent:
+                    yield item
+        finally:
+            self._listeners.discard(queue)

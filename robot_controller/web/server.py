@@ -1,0 +1,102 @@
+"""Serve the app beside the daemon, in its event loop (uvicorn, with TLS when configured).
+
+The socket is bound at `start`, so a taken port or an unusable certificate is one
+`ConfigError` line before anything runs; the daemon's own signal handlers stay in charge
+(uvicorn does not take SIGINT/SIGTERM here: the daemon stops the server when it stops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from robot_controller.config import ConfigError, WebConfig
+
+SHUTDOWN_S = 5
+"""How long open streams (the bench's live feed) get to close at a stop."""
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.listening.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # the daemon owns the signals
+        yield
+
+
+class WebServer:
+    """The screens and the API on `[web]`'s address, until `aclose`."""
+
+    def __init__(self, app: FastAPI, web: WebConfig) -> None:
+        self._app = app
+        self._web = web
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.port = web.port
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self._web.tls else "http"
+        host = self._web.host if ":" not in self._web.host else f"[{self._web.host}]"
+        return f"{scheme}://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind and start serving; `ConfigError` (one line) when the address cannot be used."""
+        web = self._web
+        config = uvicorn.Config(
+            self._app,
+            log_config=None,
+            access_log=False,
+            ssl_certfile=str(web.certificate) if web.certificate else None,
+            ssl_keyfile=str(web.private_key) if web.private_key else None,
+            timeout_graceful_shutdown=SHUTDOWN_S,
+            lifespan="off",
+            server_header=False,
+        )
+        try:
+            config.load()
+        except (OSError, ssl.SSLError) as error:
+            raise ConfigError(
+                f"web: the certificate {web.certificate} or key {web.private_key} cannot be "
+                f"used: {getattr(error, 'strerror', None) or error}"
+            ) from None
+        family = socket.AF_INET6 if ":" in web.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((web.host, web.port))
+        except OSError as error:
+            sock.close()
+            raise ConfigError(
+                f"web: cannot listen on {web.host}:{web.port} ({error.strerror or error}; "
+                "is another fmd-robot serving there? set [web] port, or enabled = false)"
+            ) from None
+        sock.listen(128)
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="web")
+        listening = asyncio.create_task(self._server.listening.wait())
+        await asyncio.wait({listening, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
+        if self._task.done():
+            self._task.result()  # it failed to start: its error
+
+    async def aclose(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
