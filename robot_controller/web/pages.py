@@ -25,7 +25,10 @@ HOME = {Role.OPERATOR: "/bench", Role.COMPLIANCE: "/compliance", Role.ADMIN: "/b
 
 
 def wants_json(request: Request) -> bool:
-    """An API client's request (JSON answers), not a person's (pages)."""
+    """An API client's request (JSON answers: an API path, or a token in its header), not a
+    person's (pages)."""
+    if "authorization" in request.headers:
+        return True
     path = request.url.path
     return path.startswith(("/api/", "/metrics", "/openapi")) or path in ("/healthz", "/readyz")
 
@@ -50,6 +53,7 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
             "nav": [(href, name) for href, name, roles in NAV if role in roles],
             "site": services.config.site,
             "robot_name": services.robot_name,
+            "status": status,
             **context,
         },
         status_code=status,
