@@ -46,6 +46,7 @@ from robot_controller.config import (
     Site,
     SoapHubConfig,
     StoreConfig,
+    WebConfig,
     Wwks2RobotConfig,
     default_config_path,
     load_config,
@@ -102,6 +103,13 @@ def config_file(folder: Path, sections: Mapping[str, Any], name: str = "site.tom
 
 # -- the sweep: every key of every section, with a wrong type or value -------------------------
 
+
+@pytest.fixture(autouse=True)
+def _web_port_from_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read [web] from the file: the suite's `FMD_WEB__PORT` would override it."""
+    monkeypatch.delenv("FMD_WEB__PORT", raising=False)
+
+
 MINIMAL: dict[type[BaseModel], dict[str, Any]] = {
     Site: {"location": "ward-7"},
     StoreConfig: {},
@@ -127,6 +135,7 @@ MINIMAL: dict[type[BaseModel], dict[str, Any]] = {
     PipelineConfig: {},
     LogConfig: {},
     AuditConfig: {},
+    WebConfig: {},
 }  # fmt: skip
 """A valid section of each kind: the sweep spoils one key of it at a time."""
 
@@ -537,7 +546,7 @@ def test_the_embedded_defaults_are_the_defaults_of_the_keys_a_section_leaves_out
     embedded = tomllib.loads(default_config_path().read_text(encoding="utf-8"))
     models: dict[str, type[BaseModel]] = {"site": Site, "store": StoreConfig, "hub": MockHubConfig,
               "simulation": Simulation, "pipeline": PipelineConfig, "log": LogConfig,
-              "audit": AuditConfig}  # fmt: skip
+              "audit": AuditConfig, "web": WebConfig}  # fmt: skip
     assert set(embedded) == set(models)
     for name, keys in embedded.items():
         model = models[name]
