@@ -20,7 +20,7 @@ from robot_controller.config import ConfigError
 from robot_controller.console import err, fail, json_lines, line, out
 from robot_controller.pipeline import utc_now
 from robot_controller.store import StoreError
-from robot_controller.users import Role, User, UserRefused
+from robot_controller.users import Role, User, UserRefused, checked_name
 from robot_controller.wiring import open_store
 
 users_app = typer.Typer(
@@ -49,8 +49,9 @@ def users_add(
     settings = settings_of(config)
     who = _actor(actor)
     try:
+        name = checked_name(person_text("NAME", name))  # before a store is made for it
         with closing(open_store(settings.store.url, location=settings.site.location)) as store:
-            user, token = store.add_user(person_text("NAME", name), role, actor=who, at=utc_now())
+            user, token = store.add_user(name, role, actor=who, at=utc_now())
     except (UserRefused, ConfigError, StoreError) as error:
         raise fail(str(error)) from None
     err.print(line("added ", (user.name, "bold"), f" as {user.role.value}; their token, shown "
