@@ -18,6 +18,7 @@ NAV = (
     ("/bench", "Bench", frozenset(Role)),
     ("/robot", "Robot", frozenset(Role)),
     ("/compliance", "Compliance", frozenset({Role.COMPLIANCE, Role.ADMIN})),
+    ("/people", "People", frozenset({Role.ADMIN})),
 )
 """The header's links, each shown to the roles that may open it."""
 
