@@ -135,7 +135,8 @@ async def _download(
     span = chosen(since, until)
     services = _services(request)
     folder = Path(tempfile.mkdtemp(prefix="fmd-report-"))
-    name = f"fmd-{kind}-{span.since:%Y%m%d}-{span.until:%Y%m%d}.{fmt}"
+    last = span.until - timedelta(microseconds=1)  # the last instant the report covers
+    name = f"fmd-{kind}-{span.since:%Y%m%d}-{last:%Y%m%d}.{fmt}"
     path = folder / name
     try:
         await asyncio.to_thread(make_report, services.store, kind, fmt, path, since=span.since,
