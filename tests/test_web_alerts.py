@@ -4,6 +4,7 @@ nothing; pack actions queued in the outbox in their name, refused past the undo 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from robot_controller.store import Store
 from robot_controller.store.schema import audit_events, outbox
 from robot_controller.users import Role
 from robot_controller.web.pack_actions import choices
+from robot_controller.web.pages import templates
 from tests.support.alerts import raise_alert
 from tests.support.outbox import NOW, at_now, quick
 from tests.support.packs import hub_pack
@@ -251,3 +253,31 @@ async def test_the_pack_action_form_commits_and_shows_what_the_rules_say(world: 
     assert "undo of pack" in done.text
     assert "committed to the outbox" in done.text
     assert [i.actor for i in world.store.intents_of(token)][-1] == "compliance"
+
+
+async def test_the_pack_actions_partial_renders_from_token_csrf_and_its_choices(
+    world: WebWorld,
+) -> None:
+    hub = a_hub("PART1")
+    token = await sampled(world, hub, "PART1", hours_ago=1)
+    partial = templates.get_template("compliance/_pack_actions.html")
+    offered = await choices(world.services, token)
+    html = partial.render(token=token, csrf="CSRF-1", pack_actions=offered)
+    bare = partial.render(token=token, csrf="CSRF-1")
+    for page in (html, bare):
+        assert f'action="/compliance/packs/{token}/actions"' in page
+        assert 'name="csrf_token" value="CSRF-1"' in page
+        assert 'name="reason" required' in page
+    assert re.search(r'value="undo" required>', html)  # allowed: no undo for 240 h
+    assert re.search(r'value="lock" required disabled>', html)
+    assert "decommissioned here already" in html
+    assert await choices(world.services, 999) == []
+
+
+async def test_the_schema_documents_the_refusals_of_each_route(world: WebWorld) -> None:
+    async with world.api() as client:
+        paths = (await client.get("/openapi.json")).json()["paths"]
+    moved = paths["/api/v1/alerts/{alert}/transitions"]["post"]["responses"]
+    assert {"200", "401", "403", "404", "409", "422"} <= set(moved)
+    assert set(paths["/api/v1/packs/{token}/actions"]["post"]["responses"]) >= {"202", "409"}
+    assert "text/csv" in paths["/api/v1/reports.csv"]["get"]["responses"]["200"]["content"]

@@ -25,6 +25,7 @@ from robot_controller.alert_cases import (
 from robot_controller.person_text import line_problem
 from robot_controller.web.access import REVIEW, Principal
 from robot_controller.web.pages import render
+from robot_controller.web.refusals import refusals
 from robot_controller.web.services import WebServices
 
 router = APIRouter()
@@ -124,7 +125,7 @@ async def move(
     return await _detail(services, alert)
 
 
-@router.get("/api/v1/alerts", response_model=list[AlertOut])
+@router.get("/api/v1/alerts", response_model=list[AlertOut], responses=refusals(422))
 async def alerts_api(
     request: Request, who: Reviewer, state: AlertState | None = None
 ) -> list[AlertOut]:
@@ -133,13 +134,16 @@ async def alerts_api(
     return [AlertOut.of(case) for case in cases]
 
 
-@router.get("/api/v1/alerts/{alert}", response_model=AlertDetail)
+@router.get("/api/v1/alerts/{alert}", response_model=AlertDetail, responses=refusals(404))
 async def alert_api(request: Request, who: Reviewer, alert: int) -> AlertDetail:
     """One case with its transitions, oldest first."""
     return await _detail(_services(request), alert)
 
 
-@router.post("/api/v1/alerts/{alert}/transitions", response_model=AlertDetail)
+@router.post(
+    "/api/v1/alerts/{alert}/transitions", response_model=AlertDetail,
+    responses=refusals(404, 409, 422),
+)  # fmt: skip
 async def transition_api(
     request: Request, who: Reviewer, alert: int, step: TransitionIn
 ) -> AlertDetail:

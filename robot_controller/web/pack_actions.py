@@ -27,6 +27,7 @@ from robot_controller.store import DEFAULT_ROBOT, Intent
 from robot_controller.store.records import KnownPack
 from robot_controller.web.access import REVIEW, Principal
 from robot_controller.web.pages import render
+from robot_controller.web.refusals import refusals
 from robot_controller.web.services import WebServices
 
 router = APIRouter()
@@ -156,7 +157,10 @@ def _answer(
     )
 
 
-@router.post("/api/v1/packs/{token}/actions", response_model=PackActionOut, status_code=202)
+@router.post(
+    "/api/v1/packs/{token}/actions", response_model=PackActionOut, status_code=202,
+    responses=refusals(404, 409, 422),
+)  # fmt: skip
 async def pack_action_api(
     request: Request, who: Reviewer, token: int, asked: PackActionIn
 ) -> PackActionOut:

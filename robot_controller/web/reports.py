@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -27,6 +27,7 @@ from robot_controller.store.checkpoints import head
 from robot_controller.web import charts
 from robot_controller.web.access import REVIEW, Principal
 from robot_controller.web.pages import render
+from robot_controller.web.refusals import refusals
 from robot_controller.web.services import WebServices
 
 router = APIRouter()
@@ -123,7 +124,7 @@ def _read(services: WebServices, span: Chosen) -> ReportOut:
     )  # fmt: skip
 
 
-@router.get("/api/v1/reports", response_model=ReportOut)
+@router.get("/api/v1/reports", response_model=ReportOut, responses=refusals(422))
 async def report_api(request: Request, who: Reviewer, since: From, until: To) -> ReportOut:
     """The period's summary figures (`fmd-robot report --kind summary`), as JSON."""
     return await asyncio.to_thread(_read, _services(request), chosen(since, until))
@@ -151,11 +152,15 @@ async def _download(
                         background=BackgroundTask(shutil.rmtree, folder, True))  # fmt: skip
 
 
+def _file(media: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {media: {}}, "description": "The report file."},
+            **refusals(404, 422)}  # fmt: skip
+
+
 KindQuery = Annotated[ReportKind, Query(description="summary or alerts (the register).")]
 
 
-@router.get("/api/v1/reports.csv", response_class=FileResponse,
-            responses={200: {"content": {"text/csv": {}}}})  # fmt: skip
+@router.get("/api/v1/reports.csv", response_class=FileResponse, responses=_file("text/csv"))
 async def report_csv(
     request: Request, who: Reviewer, since: From, until: To,
     kind: KindQuery = ReportKind.SUMMARY,
@@ -164,8 +169,7 @@ async def report_csv(
     return await _download(request, Format.CSV, since, until, kind)
 
 
-@router.get("/api/v1/reports.pdf", response_class=FileResponse,
-            responses={200: {"content": {"application/pdf": {}}}})  # fmt: skip
+@router.get("/api/v1/reports.pdf", response_class=FileResponse, responses=_file("application/pdf"))
 async def report_pdf(
     request: Request, who: Reviewer, since: From, until: To,
     kind: KindQuery = ReportKind.SUMMARY,
