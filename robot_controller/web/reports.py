@@ -203,7 +203,12 @@ async def reports_page(
     today = services.now().astimezone(UTC).date()
     if not since and not until:
         since, until = (today - timedelta(days=6)).isoformat(), today.isoformat()
-    span = chosen(since, until)
+    try:
+        span = chosen(since, until)
+    except HTTPException as error:  # the chooser again, with what is wrong
+        return render(request, "compliance/reports.html", status=422, report=None,
+                      typed=(since, until), message=str(error.detail), presets=presets(today),
+                      kinds=[])  # fmt: skip
     report = await asyncio.to_thread(_read, services, span)
     days = [queries.Day(d.day, d.routes, d.alerts) for d in report.days]
     drawn = {
@@ -214,5 +219,6 @@ async def reports_page(
         "causes": charts.count_bars("Alerts by closing cause (or state)",
                                     report.alerts_by_cause, "alert"),
     }  # fmt: skip
-    return render(request, "compliance/reports.html", report=report, span=span, charts=drawn,
-                  presets=presets(today), kinds=list(ReportKind))  # fmt: skip
+    return render(request, "compliance/reports.html", report=report, charts=drawn,
+                  typed=(span.since_text, span.until_text),
+                  presets=presets(today), kinds=list(ReportKind), message="")  # fmt: skip
