@@ -20,6 +20,7 @@ from robot_controller.states import IntentStatus
 from robot_controller.store import Store
 from robot_controller.store.schema import audit_events, outbox
 from robot_controller.users import Role
+from robot_controller.web.alerts import PAGE
 from robot_controller.web.pack_actions import choices
 from robot_controller.web.pages import templates
 from tests.support.alerts import raise_alert
@@ -281,3 +282,19 @@ async def test_the_schema_documents_the_refusals_of_each_route(world: WebWorld) 
     assert {"200", "401", "403", "404", "409", "422"} <= set(moved)
     assert set(paths["/api/v1/packs/{token}/actions"]["post"]["responses"]) >= {"202", "409"}
     assert "text/csv" in paths["/api/v1/reports.csv"]["get"]["responses"]["200"]["content"]
+
+
+async def test_a_long_register_is_paged_and_a_bad_page_is_422(world: WebWorld) -> None:
+    with world.store.batch():
+        for n in range(4, 4 + PAGE):
+            raise_alert(world.store, hub_pack(f"MORE{n}"), n)
+    async with world.browser(Role.COMPLIANCE) as (client, _):
+        first = await client.get("/compliance/alerts", params={"state": "open"})
+        second = await client.get("/compliance/alerts", params={"state": "open", "page": 2})
+        bad = await client.get("/compliance/alerts", params={"page": 0})
+    assert f'href="/compliance/alerts/{PAGE}"' in first.text
+    assert f'href="/compliance/alerts/{PAGE + 1}"' not in first.text
+    assert "page 1 of 2" in first.text
+    assert 'href="/compliance/alerts?state=open&amp;page=2"' in first.text
+    assert f'href="/compliance/alerts/{PAGE + 3}"' in second.text
+    assert bad.status_code == 422

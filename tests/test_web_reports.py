@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date, timedelta
 
 import pytest
 
@@ -13,6 +14,7 @@ from robot_controller.reports.csv_report import PACK_COLUMNS
 from robot_controller.store import Store
 from robot_controller.store import reports as queries
 from robot_controller.users import Role
+from robot_controller.web import charts
 from tests.support.loaded_log import CLERK, Loaded, load_delivery
 from tests.support.web import WebWorld, web_world
 
@@ -151,3 +153,21 @@ async def test_reports_need_a_reviewer(loaded: Loaded, world: WebWorld) -> None:
                 assert (await client.get(path, params=period(loaded))).status_code == status
     async with world.browser(Role.OPERATOR) as (browser, _):
         assert (await browser.get("/compliance/reports")).status_code == 403
+
+
+def test_bars_scale_to_the_largest_and_days_carry_their_counts_in_words() -> None:
+    drawn = charts.bars("t", [("a", 10, "x"), ("b", 5, "x"), ("c", 0, "x")])
+    widths = [bar.width for bar in drawn.bars]
+    assert widths[0] == 2 * widths[1] > 0 == widths[2]
+    assert charts.bars("none", []).bars == ()
+    one = date(2026, 12, 1)
+    days = [queries.Day(one + timedelta(days=n), {"shelved": n, "rejected": 1}, n % 2)
+            for n in range(40)]  # fmt: skip
+    columns = charts.day_columns(days)
+    assert [c.total for c in columns.columns] == [n + 1 for n in range(40)]
+    assert columns.top == 40
+    assert not columns.show_totals  # 40 days: the counts are in words, not over each column
+    assert sum(1 for c in columns.columns if c.label) <= 20
+    assert columns.columns[3].words == "2026-12-04: 4 packs (1 rejected, 3 shelved), 1 alert"
+    tallest = columns.columns[-1]
+    assert sum(s.height for s in tallest.segments) == pytest.approx(180)

@@ -152,13 +152,17 @@ async def transition_api(
                       actor=who.actor)  # fmt: skip
 
 
+PAGE = 100
+"""Cases per page of the register."""
+
+
 @router.get("/compliance/alerts", include_in_schema=False)
 async def alerts_page(
     request: Request,
     who: Reviewer,
     state: Annotated[str, Query(max_length=20)] = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
-    services = _services(request)
     chosen: AlertState | None = None
     if state:
         try:
@@ -167,17 +171,16 @@ async def alerts_page(
             raise HTTPException(
                 422, f"state: one of {', '.join(AlertState)}, not {state!r}"
             ) from None
-    cases = await asyncio.to_thread(services.store.alert_cases, chosen)
-    counts = await asyncio.to_thread(_counts, services)
-    return render(request, "compliance/alerts.html", cases=cases, state=chosen,
-                  states=list(AlertState), counts=counts)  # fmt: skip
-
-
-def _counts(services: WebServices) -> dict[AlertState, int]:
+    every = await asyncio.to_thread(_services(request).store.alert_cases, None)
     counts = dict.fromkeys(AlertState, 0)
-    for case in services.store.alert_cases(None):
+    for case in every:
         counts[case.state] += 1
-    return counts
+    cases = [case for case in every if chosen is None or case.state is chosen]
+    pages = max(1, -(-len(cases) // PAGE))
+    shown = cases[(page - 1) * PAGE : page * PAGE]
+    return render(request, "compliance/alerts.html", cases=shown, state=chosen,
+                  states=list(AlertState), counts=counts, page=page, pages=pages,
+                  total=len(cases))  # fmt: skip
 
 
 @router.get("/compliance/alerts/{alert}", include_in_schema=False)
