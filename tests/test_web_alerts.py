@@ -253,6 +253,8 @@ async def test_the_pack_action_form_commits_and_shows_what_the_rules_say(world: 
     assert done.status_code == 200
     assert "undo of pack" in done.text
     assert "committed to the outbox" in done.text
+    assert "No action is allowed on this pack now" in done.text  # the undo waits in the outbox
+    assert 'type="submit" class="danger"' not in done.text
     assert [i.actor for i in world.store.intents_of(token)][-1] == "compliance"
 
 
