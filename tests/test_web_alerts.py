@@ -30,8 +30,8 @@ from tests.support.web import WebWorld, web_world
 
 
 @pytest.fixture
-def world(sqlite_url: str) -> WebWorld:
-    store = Store.open(sqlite_url)
+def world(store_url: str) -> WebWorld:
+    store = Store.open(store_url)
     for n in (1, 2, 3):
         raise_alert(store, hub_pack(f"ALERT{n}"), n)
     return web_world(store)
