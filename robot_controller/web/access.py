@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from fastapi import Request
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 
 from robot_controller.users import Role, User
 
@@ -185,12 +185,26 @@ def guard_of(route: APIRoute) -> Guard | None:
     return None
 
 
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every API route of `app`, those of its included routers too (FastAPI 0.16x keeps an
+    included router as one entry of `app.routes`, its routes inside it)."""
+    found: list[APIRoute] = []
+    pending: list[object] = list(app.routes)
+    while pending:
+        route = pending.pop(0)
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif isinstance(inner := getattr(route, "original_router", None), APIRouter):
+            pending[:0] = inner.routes
+    return found
+
+
 def check_guarded(app: FastAPI) -> None:
     """Refuse an app with a route that names no guard (fail closed: ASVS 8.2.1)."""
     unguarded = [
         f"{sorted(route.methods or ())} {route.path}"
-        for route in app.routes
-        if isinstance(route, APIRoute) and guard_of(route) is None
+        for route in api_routes(app)
+        if guard_of(route) is None
     ]
     if unguarded:
         raise RuntimeError("routes without an access rule: " + ", ".join(unguarded))
