@@ -1,19 +1,25 @@
-"""Shared fixtures: stores on SQLite and PostgreSQL, captured and quiet structured logs."""
+"""Shared fixtures: stores on SQLite and PostgreSQL, captured and quiet structured logs, and
+Chromium (Playwright) for the browser tests."""
 
 from __future__ import annotations
 
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import structlog
 
 from robot_controller.store import Store
+from tests.support.browser import CHROMIUM_ARGS, artifact_name, chromium_path
 from tests.support.logs import Logs
 from tests.support.services import require
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 # A daemon a test starts serves its screens on any free port, never on the site's 8080.
 os.environ.setdefault("FMD_WEB__PORT", "0")
@@ -82,3 +88,54 @@ def store(store_url: str) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+SCREENSHOTS: list[Path] = []
+"""The screenshots this run took, listed at its end."""
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SCREENSHOTS:
+        terminalreporter.section("screenshots (test artefacts: look at them)")
+        for path in SCREENSHOTS:
+            terminalreporter.write_line(str(path))
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (one per test module)."""
+    from playwright.sync_api import sync_playwright
+
+    path = chromium_path()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=path, headless=True, args=list(CHROMIUM_ARGS)
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(chromium: Browser) -> Iterator[Page]:
+    """A fresh browser context's page at a bench PC's 1280×1024."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 1024})
+    context.set_default_timeout(20_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def screenshot(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
+    """`screenshot(page, what)`: the whole page saved as a test artefact (its path printed)."""
+
+    def take(page: Page, what: str) -> Path:
+        path = artifact_name(request.node.nodeid, what)
+        page.screenshot(path=str(path), full_page=True)
+        SCREENSHOTS.append(path)
+        return path
+
+    return take
