@@ -4,9 +4,11 @@ the static files, and the routers of each screen and of the API."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -101,7 +103,27 @@ def create_app(services: WebServices) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal)
     check_guarded(app)
+    _document_invalid(app)
     return app
+
+
+def _document_invalid(app: FastAPI) -> None:
+    """The schema's 422 is what `_invalid` answers — the problems in one line and as a list —,
+    not FastAPI's default (a list as the detail)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        invalid = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+        if invalid is not None:
+            invalid["properties"] = {
+                "detail": {"type": "string", "title": "Detail"},
+                "problems": invalid["properties"]["detail"] | {"title": "Problems"},
+            }
+            invalid["required"] = ["detail", "problems"]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _access_refused(request: Request, error: AccessError) -> Response:
@@ -130,7 +152,7 @@ async def _invalid(request: Request, error: RequestValidationError) -> Response:
         for e in error.errors()
     )
     if wants_json(request):
-        return JSONResponse({"detail": problems, "problems": error.errors()}, 422)
+        return JSONResponse({"detail": problems, "problems": jsonable_encoder(error.errors())}, 422)
     return render(request, "error.html", status=422, message=problems)
 
 
