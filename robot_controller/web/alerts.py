@@ -25,7 +25,7 @@ from robot_controller.alert_cases import (
 from robot_controller.person_text import line_problem
 from robot_controller.web.access import REVIEW, Principal
 from robot_controller.web.pages import render
-from robot_controller.web.refusals import refusals
+from robot_controller.web.refusals import RowId, refusals
 from robot_controller.web.services import WebServices
 
 router = APIRouter()
@@ -135,7 +135,7 @@ async def alerts_api(
 
 
 @router.get("/api/v1/alerts/{alert}", response_model=AlertDetail, responses=refusals(404))
-async def alert_api(request: Request, who: Reviewer, alert: int) -> AlertDetail:
+async def alert_api(request: Request, who: Reviewer, alert: RowId) -> AlertDetail:
     """One case with its transitions, oldest first."""
     return await _detail(_services(request), alert)
 
@@ -145,7 +145,7 @@ async def alert_api(request: Request, who: Reviewer, alert: int) -> AlertDetail:
     responses=refusals(404, 409, 422),
 )  # fmt: skip
 async def transition_api(
-    request: Request, who: Reviewer, alert: int, step: TransitionIn
+    request: Request, who: Reviewer, alert: RowId, step: TransitionIn
 ) -> AlertDetail:
     """Move a case on in the caller's name (`fmd-robot alerts transition`)."""
     return await move(_services(request), alert, step.to, cause=step.cause, reason=step.reason,
@@ -184,7 +184,7 @@ async def alerts_page(
 
 
 @router.get("/compliance/alerts/{alert}", include_in_schema=False)
-async def alert_page(request: Request, who: Reviewer, alert: int) -> HTMLResponse:
+async def alert_page(request: Request, who: Reviewer, alert: RowId) -> HTMLResponse:
     detail = await _detail(_services(request), alert)
     return _case_page(request, detail)
 
@@ -201,7 +201,7 @@ def _case_page(
 async def transition_form(
     request: Request,
     who: Reviewer,
-    alert: int,
+    alert: RowId,
     to: Annotated[str, Form(max_length=20)] = "",
     cause: Annotated[str, Form(max_length=40)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",

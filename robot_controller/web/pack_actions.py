@@ -27,7 +27,7 @@ from robot_controller.store import DEFAULT_ROBOT, Intent
 from robot_controller.store.records import KnownPack
 from robot_controller.web.access import REVIEW, Principal
 from robot_controller.web.pages import render
-from robot_controller.web.refusals import refusals
+from robot_controller.web.refusals import RowId, refusals
 from robot_controller.web.services import WebServices
 
 router = APIRouter()
@@ -162,7 +162,7 @@ def _answer(
     responses=refusals(404, 409, 422),
 )  # fmt: skip
 async def pack_action_api(
-    request: Request, who: Reviewer, token: int, asked: PackActionIn
+    request: Request, who: Reviewer, token: RowId, asked: PackActionIn
 ) -> PackActionOut:
     """Queue a pack action (`fmd-robot pack ACTION`) in the caller's name: 202 when committed to
     the outbox (the daemon's replay sends it), 404 unknown pack, 409 refused by the rules."""
@@ -173,7 +173,7 @@ async def pack_action_api(
 async def pack_action_form(
     request: Request,
     who: Reviewer,
-    token: int,
+    token: RowId,
     action: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> HTMLResponse:

@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel
+
+RowId = Annotated[int, Path(ge=0, le=2**63 - 1)]
+"""A path's alert or pack number: one the store's 64-bit ids can hold (a bigger one is a 422,
+not a database error)."""
 
 _WHAT = {
     401: "Not signed in (no, an unknown or a revoked token).",
