@@ -217,19 +217,25 @@ def search(
         raise ValueError(f"a search returns 1 to {MAX_LIMIT} packs, not {limit}")
     if offset < 0:
         raise ValueError(f"a search starts at a pack, not at {offset}")
-    query = _pack_columns().where(*_where(wanted)).order_by(scans.c.id.desc())
-    return [_pack_row(row) for row in conn.execute(query.limit(limit).offset(offset))]
+    page = _matching(wanted).order_by(scans.c.id.desc()).limit(limit).offset(offset)
+    tokens: list[int] = list(conn.execute(page).scalars())  # the page's tokens first: cheap to skip
+    if not tokens:
+        return []
+    query = _pack_columns().where(scans.c.id.in_(tokens)).order_by(scans.c.id.desc())
+    return [_pack_row(row) for row in conn.execute(query)]
 
 
 def count(conn: Connection, wanted: PackFilter) -> int:
     """How many packs match."""
-    matching = (
-        sa.select(scans.c.id)
-        .select_from(scans.outerjoin(outcomes, outcomes.c.token == scans.c.id))
-        .where(*_where(wanted))
-    )
-    total = conn.execute(sa.select(sa.func.count()).select_from(matching.subquery())).scalar()
-    return int(total or 0)
+    matching = _matching(wanted).subquery()
+    return int(conn.execute(sa.select(sa.func.count()).select_from(matching)).scalar() or 0)
+
+
+def _matching(wanted: PackFilter) -> sa.Select[Any]:
+    """The tokens of the packs that match (the filters need the outcome, never the newest
+    decision: the pack's row is joined only for the tokens shown)."""
+    joined = scans.outerjoin(outcomes, outcomes.c.token == scans.c.id)
+    return sa.select(scans.c.id).select_from(joined).where(*_where(wanted))
 
 
 def stream_packs(conn: Connection, wanted: PackFilter, *, batch: int = 1000) -> Iterator[PackRow]:
@@ -295,10 +301,12 @@ def token_history(conn: Connection, token: int) -> list[Happening]:
     """The history of the pack scan `token` names (every token of its product code and
     serial; the scan alone when it names no pack, as an unreadable one); empty when there
     is no such scan."""
+    ui = _ui_of(conn, token)
+    if ui is not None:
+        return _history(conn, tokens_of(conn, *ui))
     if conn.execute(sa.select(scans.c.id).where(scans.c.id == token)).first() is None:
         return []
-    ui = _ui_of(conn, token)
-    return _history(conn, tokens_of(conn, *ui) if ui else [token])
+    return _history(conn, [token])
 
 
 def _ui_of(conn: Connection, token: int) -> tuple[str, str] | None:

@@ -13,6 +13,7 @@ from robot_controller.web.access import REVIEW, Principal
 from robot_controller.web.compliance_models import (
     AuditOut,
     HistoryOut,
+    LogFilters,
     LogPage,
     LogQuery,
     QuarantinedOut,
@@ -44,7 +45,7 @@ async def log_search(
     responses={200: {"content": {"text/csv": {}}, "description": "The search as CSV."}},
 )
 async def log_csv(
-    request: Request, who: Reviewer, query: Annotated[LogQuery, Query()]
+    request: Request, who: Reviewer, query: Annotated[LogFilters, Query()]
 ) -> StreamingResponse:
     """Every pack the search finds (all pages), as CSV, streamed: a title block with the audit
     chain's head and last signed checkpoint, the filters, then one row per pack."""

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from fmd.policy import Why
 from robot_controller.states import Route
@@ -17,9 +18,9 @@ DEFAULT_PAGE_SIZE = 50
 _TEXT = 200  # the longest identifier, name or code a filter takes
 
 
-class LogQuery(BaseModel):
-    """A log search: every filter given must match; `since`/`until` bound when the pack was
-    scanned (a date, its first instant / the whole day, or a date and time, UTC)."""
+class LogFilters(BaseModel):
+    """What a log search asks for: every filter given must match; `since`/`until` bound when
+    the pack was scanned (a date, its first instant / the whole day, or a date and time, UTC)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -33,8 +34,6 @@ class LogQuery(BaseModel):
     return_code: str | None = Field(None, max_length=_TEXT)
     since: str | None = Field(None, max_length=40, description="From (YYYY-MM-DD or ISO time).")
     until: str | None = Field(None, max_length=40, description="To (a date is included whole).")
-    page: int = Field(1, ge=1, le=1_000_000)
-    page_size: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -49,6 +48,24 @@ class LogQuery(BaseModel):
         """The filters given, as the query string spells them (page and size left out)."""
         given = self.model_dump(exclude={"page", "page_size"}, exclude_none=True, mode="json")
         return {name: str(value) for name, value in given.items()}
+
+
+class LogQuery(LogFilters):
+    """A log search and which page of it, newest first."""
+
+    page: int = Field(1, ge=1, le=1_000_000)
+    page_size: int = Field(DEFAULT_PAGE_SIZE, ge=1, json_schema_extra={"maximum": MAX_PAGE_SIZE})
+
+    @field_validator("page_size")
+    @classmethod
+    def _a_page_not_a_report(cls, size: int) -> int:
+        if size > MAX_PAGE_SIZE:
+            raise PydanticCustomError(
+                "page_too_large",
+                "at most {most} packs a page, not {size}: page on, or download the search as CSV",
+                {"most": MAX_PAGE_SIZE, "size": size},
+            )
+        return size
 
 
 class PackOut(BaseModel):

@@ -36,6 +36,7 @@ from robot_controller.web.compliance_models import (
     FindingOut,
     HappeningOut,
     HistoryOut,
+    LogFilters,
     LogPage,
     LogQuery,
     PackOut,
@@ -57,14 +58,15 @@ def problems_of(error: ValidationError) -> str:
 
 
 def log_query(params: Mapping[str, str]) -> LogQuery:
-    """The search a page's query string asks for; 422 in one line when it cannot be read."""
+    """The search a page's query string asks for (a form's blank field: no filter, or the
+    default); 422 in one line when it cannot be read."""
     try:
-        return LogQuery.model_validate(dict(params))
+        return LogQuery.model_validate({k: v for k, v in params.items() if v.strip()})
     except ValidationError as error:
         raise HTTPException(422, problems_of(error)) from None
 
 
-def pack_filter(query: LogQuery) -> PackFilter:
+def pack_filter(query: LogFilters) -> PackFilter:
     """The store's filter for a search; 422 naming the date that cannot be read."""
     try:
         span = period_of(query.since, query.until, names=("since", "until"))
@@ -110,7 +112,7 @@ async def log_page(services: WebServices, query: LogQuery, path: str) -> LogPage
     )
 
 
-def csv_chunks(services: WebServices, query: LogQuery) -> Iterator[str]:
+def csv_chunks(services: WebServices, query: LogFilters) -> Iterator[str]:
     """The search as a CSV file, every matching pack (not one page), oldest first, after the
     title block (the chain's head and last signed checkpoint, as every report has) and the
     filters. A blocking generator: the response runs it in a thread, chunk by chunk."""
