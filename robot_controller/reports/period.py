@@ -54,12 +54,11 @@ def period_of(
     since: str | None, until: str | None, *, names: tuple[str, str] = ("--from", "--to")
 ) -> Period:
     """The period between `--from` and `--to` (either may be missing: open at that end);
-    `names` are the options' names in the messages."""
-    first, last = names
+    `names`: what the person called them (the options, a form's fields)."""
     period = Period(
-        None if since is None else moment(since, end=False, option=first),
-        None if until is None else moment(until, end=True, option=last),
+        None if since is None else moment(since, end=False, option=names[0]),
+        None if until is None else moment(until, end=True, option=names[1]),
     )
     if period.since is not None and period.until is not None and period.since >= period.until:
-        raise BadPeriod(f"{first} {since} is not before {last} {until}")
+        raise BadPeriod(f"{names[0]} {since} is not before {names[1]} {until}")
     return period
