@@ -61,7 +61,7 @@ async def test_the_filters_narrow_the_search(world: WebWorld, loaded: Loaded) ->
         by_why = (await client.get("/api/v1/log", params={"why": "recalled"})).json()
         by_token = (await client.get("/api/v1/log", params={"token": token})).json()
         by_actor = (await client.get("/api/v1/log", params={"actor": CLERK})).json()
-        nothing = (await client.get("/api/v1/log", params={"since": "2999-01-01"})).json()
+        nothing = (await client.get("/api/v1/log", params={"from": "2999-01-01"})).json()
     assert quarantined["total"] > 0
     assert {item["route"] for item in quarantined["items"]} == {"quarantined"}
     assert token in [item["token"] for item in by_serial["items"]]
@@ -80,8 +80,9 @@ async def test_the_filters_narrow_the_search(world: WebWorld, loaded: Loaded) ->
         ("route=nowhere", "route"),
         ("why=because", "why"),
         ("token=abc", "token"),
-        ("since=yesterday", "since"),
-        ("since=2026-02-02&until=2026-02-01", "not before"),
+        ("from=yesterday", "from 'yesterday' is not a date"),
+        ("from=2026-02-02&to=2026-02-01", "from 2026-02-02 is not before to 2026-02-01"),
+        ("since=2026-02-02", "since: Extra inputs are not permitted"),
         ("colour=red", "colour"),
     ],
 )
@@ -154,6 +155,7 @@ async def test_a_packs_history_has_its_events_with_who_and_why(
     assert page.status_code == 200
     assert "scanner checked" in page.text
     assert CLERK in page.text
+    assert f'action="/compliance/packs/{token}/actions"' in page.text  # the pack actions form
 
 
 async def test_an_unknown_pack_is_404_in_words_and_a_bad_token_422(world: WebWorld) -> None:

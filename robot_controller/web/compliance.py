@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from fmd.policy import Why
 from robot_controller.states import Route
-from robot_controller.web import compliance_api
+from robot_controller.web import compliance_api, pack_actions
 from robot_controller.web import compliance_reads as reads
 from robot_controller.web.access import REVIEW, Principal
 from robot_controller.web.compliance_models import MAX_PAGE_SIZE, LogPage, LogQuery
@@ -74,8 +74,11 @@ def _csv_href(query: LogQuery, found: LogPage | None) -> str | None:
 
 @router.get("/compliance/packs/{token}", include_in_schema=False)
 async def pack_page(request: Request, who: Reviewer, token: Token) -> HTMLResponse:
-    history = await reads.history(compliance_api.services_of(request), token)
-    return _page(request, "compliance/pack.html", history=history, token=token)
+    services = compliance_api.services_of(request)
+    history = await reads.history(services, token)
+    offered = await pack_actions.choices(services, token)
+    return _page(request, "compliance/pack.html", history=history, token=token,
+                 pack_actions=offered)  # fmt: skip
 
 
 @router.get("/compliance/quarantine", include_in_schema=False)

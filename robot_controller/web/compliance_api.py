@@ -19,6 +19,7 @@ from robot_controller.web.compliance_models import (
     QuarantinedOut,
     VerifiedOut,
 )
+from robot_controller.web.refusals import refusals
 from robot_controller.web.services import WebServices
 
 router = APIRouter(prefix="/api/v1", tags=["compliance"])
@@ -31,7 +32,7 @@ def services_of(request: Request) -> WebServices:
     return services
 
 
-@router.get("/log", response_model=LogPage)
+@router.get("/log", response_model=LogPage, responses=refusals(422))
 async def log_search(
     request: Request, who: Reviewer, query: Annotated[LogQuery, Query()]
 ) -> LogPage:
@@ -42,7 +43,10 @@ async def log_search(
 @router.get(
     "/log.csv",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "The search as CSV."}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "The search as CSV."},
+        **refusals(422),
+    },
 )
 async def log_csv(
     request: Request, who: Reviewer, query: Annotated[LogFilters, Query()]
@@ -59,19 +63,19 @@ async def log_csv(
     )
 
 
-@router.get("/packs/{token}", response_model=HistoryOut)
+@router.get("/packs/{token}", response_model=HistoryOut, responses=refusals(404, 422))
 async def pack_history(request: Request, who: Reviewer, token: Token) -> HistoryOut:
     """Everything that happened to the pack (every scan of it), in time order."""
     return await reads.history(services_of(request), token)
 
 
-@router.get("/quarantine", response_model=list[QuarantinedOut])
+@router.get("/quarantine", response_model=list[QuarantinedOut], responses=refusals())
 async def quarantine(request: Request, who: Reviewer) -> list[QuarantinedOut]:
     """The packs in the quarantine chute, the longest there first, with their alert case."""
     return await reads.quarantine(services_of(request))
 
 
-@router.get("/audit", response_model=AuditOut)
+@router.get("/audit", response_model=AuditOut, responses=refusals())
 async def audit(request: Request, who: Reviewer) -> AuditOut:
     """The last `audit verify` run from the screens or the API."""
     services = services_of(request)
@@ -79,7 +83,7 @@ async def audit(request: Request, who: Reviewer) -> AuditOut:
     return AuditOut(last=reads.verified_out(last) if last else None, running=services.verifying)
 
 
-@router.post("/audit/verify", response_model=VerifiedOut)
+@router.post("/audit/verify", response_model=VerifiedOut, responses=refusals(409))
 async def audit_verify(request: Request, who: Reviewer) -> VerifiedOut:
     """Run `audit verify` now (the chain and every checkpoint's signature), as the caller;
     recorded as an `audit.verified` event."""

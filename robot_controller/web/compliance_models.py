@@ -19,8 +19,8 @@ _TEXT = 200  # the longest identifier, name or code a filter takes
 
 
 class LogFilters(BaseModel):
-    """What a log search asks for: every filter given must match; `since`/`until` bound when
-    the pack was scanned (a date, its first instant / the whole day, or a date and time, UTC)."""
+    """What a log search asks for: every filter given must match; `from`/`to` bound when the
+    pack was scanned (a date, its first instant / the whole day, or a date and time, UTC)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -32,8 +32,12 @@ class LogFilters(BaseModel):
     route: Route | None = None
     why: Why | None = None
     return_code: str | None = Field(None, max_length=_TEXT)
-    since: str | None = Field(None, max_length=40, description="From (YYYY-MM-DD or ISO time).")
-    until: str | None = Field(None, max_length=40, description="To (a date is included whole).")
+    since: str | None = Field(
+        None, alias="from", max_length=40, description="YYYY-MM-DD or date and time (UTC)."
+    )
+    until: str | None = Field(
+        None, alias="to", max_length=40, description="YYYY-MM-DD (whole day) or date and time."
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -46,7 +50,9 @@ class LogFilters(BaseModel):
 
     def filters(self) -> dict[str, str]:
         """The filters given, as the query string spells them (page and size left out)."""
-        given = self.model_dump(exclude={"page", "page_size"}, exclude_none=True, mode="json")
+        given = self.model_dump(
+            exclude={"page", "page_size"}, exclude_none=True, by_alias=True, mode="json"
+        )
         return {name: str(value) for name, value in given.items()}
 
 

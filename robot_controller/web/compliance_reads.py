@@ -69,7 +69,7 @@ def log_query(params: Mapping[str, str]) -> LogQuery:
 def pack_filter(query: LogFilters) -> PackFilter:
     """The store's filter for a search; 422 naming the date that cannot be read."""
     try:
-        span = period_of(query.since, query.until, names=("since", "until"))
+        span = period_of(query.since, query.until, names=("from", "to"))
     except BadPeriod as error:
         raise HTTPException(422, str(error)) from None
     return PackFilter(
