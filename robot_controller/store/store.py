@@ -28,7 +28,7 @@ from robot_controller.states import HubOperation, IntentStatus, Route, Stage
 from robot_controller.store import alert_register, checkpoints, intents, packs, prunes, queries
 from robot_controller.store import users as user_rows
 from robot_controller.store.alert_register import QuarantinedPack
-from robot_controller.store.audit import AuditChain, AuditEvent, ChainCheck
+from robot_controller.store.audit import AuditChain, AuditEvent, ChainCheck, actor_event
 from robot_controller.store.checkpoints import AuditSnapshot, CheckpointRow
 from robot_controller.store.db import check_schema, create_engine_for, migrate
 from robot_controller.store.errors import store_name
@@ -526,6 +526,17 @@ class Store:
         """The seq and hash of the chain's last event (its start when it has none)."""
         with self._tx.read() as conn:
             return checkpoints.head(conn)
+
+    def record_verified(
+        self, ok: bool, what: str, *, actor: str, at: datetime, last_seq: int, findings: int
+    ) -> None:
+        """Record that `actor` had the log verified (an `audit.verified` event about the
+        chain): whether it was intact, what was checked (`what`, in words), the last seq
+        checked and how many findings there were."""
+        event = actor_event(at, actor, "audit.verified", "audit:chain",
+                            f"{'intact' if ok else 'broken'}: {what}", ok=ok, last_seq=last_seq,
+                            findings=findings)  # fmt: skip
+        self._tx.write(lambda conn: Written(None, (event,)))
 
     def last_checkpoint(self) -> CheckpointRow | None:
         """The checkpoint of the furthest seq."""

@@ -14,6 +14,7 @@ from robot_controller.robot.base import Robot
 from robot_controller.store import Store
 from robot_controller.texts import Catalogue, catalogue
 from robot_controller.users import User
+from robot_controller.web.audit_check import Verified
 from robot_controller.web.feed import LiveFeed
 from robot_controller.web.sessions import LoginLimit, Sessions
 
@@ -26,7 +27,8 @@ class WebServices:
     """The daemon's parts the screens read and drive.
 
     `robot` is None when no daemon runs (the robot's page then says so); `hub_health` tells
-    whether the national system answers; `paused` whether loading waits for the robot.
+    whether the national system answers; `paused` whether loading waits for the robot;
+    `verified` the last `audit verify` run from the screens (None: none since the start).
     """
 
     config: Config
@@ -38,6 +40,8 @@ class WebServices:
     hub_health: Callable[[], HubHealth] = lambda: HubHealth.ANSWERING
     paused: Callable[[], str | None] = lambda: None  # why loading waits for the robot
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    verified: Verified | None = None
+    verifying: bool = False
     _seen: dict[int, datetime] = field(default_factory=dict)
 
     @property
