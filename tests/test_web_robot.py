@@ -197,7 +197,7 @@ async def test_a_button_asks_for_confirmation_first_then_sends_with_its_actor(
         )
     assert again.status_code == 409
     assert "hold is not allowed in state HELD" in again.text
-    assert sim.state is PackMLState.HELD
+    assert (await sim.status()).state is PackMLState.HELD
     assert [e[:2] for e in _robot_events(world.store)] == [("operator", "robot.command")]
 
 
