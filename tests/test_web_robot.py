@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from robot_controller.robot.base import (
     FaultCode,
@@ -23,6 +24,7 @@ from robot_controller.robot.wwks2 import Wwks2Robot
 from robot_controller.robot.wwks2.link import LinkSettings
 from robot_controller.robot.wwks2.robot import Wwks2Settings
 from robot_controller.store import Store
+from robot_controller.store.schema import audit_events
 from robot_controller.users import Role
 from simulators.plc import PlcSimulator
 from simulators.robot_model import RobotModel, Timings
@@ -35,12 +37,12 @@ FAST = ModbusTimeouts(ack_timeout_s=1.0, done_timeout_s=3.0, poll_s=0.005, heart
 
 
 def _robot_events(store: Store) -> list[tuple[Any, ...]]:
+    e = audit_events.c
+    wanted = sa.select(e.actor, e.action, e.subject, e.why, e.detail, e.before, e.after).where(
+        e.action.startswith("robot.")
+    )
     with store.engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            'SELECT actor, action, subject, why, detail, "before", "after" FROM audit_events '
-            "WHERE action LIKE 'robot.%' ORDER BY id"
-        )
-        return [tuple(row) for row in rows]
+        return [tuple(row) for row in conn.execute(wanted.order_by(e.id))]
 
 
 @pytest.fixture
@@ -53,6 +55,12 @@ def world(sqlite_url: str, sim: SimRobot) -> WebWorld:
     return web_world(Store.open(sqlite_url), robot=sim)
 
 
+@pytest.fixture
+def any_store_world(store_url: str, sim: SimRobot) -> WebWorld:
+    """On SQLite and on PostgreSQL (the audit chain's lock differs)."""
+    return web_world(Store.open(store_url), robot=sim)
+
+
 async def _command(world: WebWorld, command: str, role: Role = Role.OPERATOR) -> Any:
     async with world.api(role) as client:
         return await client.post(
@@ -61,8 +69,9 @@ async def _command(world: WebWorld, command: str, role: Role = Role.OPERATOR) ->
 
 
 async def test_an_operator_holds_the_robot_from_execute_and_unholds_it(
-    world: WebWorld, sim: SimRobot
+    any_store_world: WebWorld, sim: SimRobot
 ) -> None:
+    world = any_store_world
     async with world.api(Role.OPERATOR) as client:
         shown = (await client.get("/api/v1/robot")).json()
         assert (shown["kind"], shown["state"]) == ("packml", "EXECUTE")
