@@ -289,6 +289,30 @@ async def test_a_fault_is_shown_with_its_cause_and_acknowledged_once_its_cause_i
     assert "its cause remains" in events[0][4]
 
 
+async def test_the_pages_acknowledge_button_asks_first_then_clears_the_fault(
+    sqlite_url: str, plc: tuple[RobotModel, ModbusRobot]
+) -> None:
+    model, robot = plc
+    world = web_world(Store.open(sqlite_url), robot=robot)
+    model.faults.jam = True
+    assert (await robot.execute(Job(JobCode.PLACE_ON_SHELF, 21))).fault == FaultCode.CONVEYOR_JAM
+    async with world.browser(Role.OPERATOR) as (client, csrf):
+        page = await client.get("/robot")
+        assert "200 CONVEYOR_JAM" in page.text
+        assert "Cause: the conveyor jammed. Next: clear the conveyor" in page.text
+        asked = await client.post("/robot/ack", data={"csrf_token": csrf, "code": "200"},
+                                  headers={"HX-Request": "true"})  # fmt: skip
+        assert "Acknowledge fault 200?" in asked.text
+        assert model.fault_active  # only asked
+        done = await client.post(
+            "/robot/ack", data={"csrf_token": csrf, "code": "200", "confirm": "yes"}
+        )
+    assert done.status_code == 200
+    assert "acknowledge 200 CONVEYOR_JAM: cleared; the robot was HELD, is now HELD" in done.text
+    assert not model.fault_active
+    assert [e[:2] for e in _robot_events(world.store)] == [("operator", "robot.fault_acknowledged")]
+
+
 async def test_a_hold_sent_while_a_job_runs_lets_the_job_finish_and_then_holds(
     sqlite_url: str, plc: tuple[RobotModel, ModbusRobot]
 ) -> None:

@@ -285,14 +285,20 @@ async def acknowledge(services: WebServices, actor: str, seen: int | None = None
             raise NotAllowed(f"no active fault to acknowledge in state {state}", state, allowed)
         if seen is not None and seen != code:
             raise NotAllowed(fault_refused(before, seen), state, allowed)
+        failure: Unavailable | None = None
         try:
             cleared = await robot.ack_fault(code)
         except RobotError as error:
-            raise Unavailable(f"the robot does not answer: {error}") from None
+            cleared, failure = False, Unavailable(f"the robot does not answer: {error}")
         after = await _status_or(robot, before)
-        answer = "cleared" if cleared else fault_refused(after, code)
+        if failure is not None:
+            answer = f"no answer: {failure.message.removeprefix('the robot does not answer: ')}"
+        else:
+            answer = "cleared" if cleared else fault_refused(after, code)
         await _audit(services, "robot.fault_acknowledged", f"fault {fault_name(code)}", actor,
                      before, after, fault=code, answer=answer)  # fmt: skip
+    if failure is not None:
+        raise failure
     if not cleared:
         raise NotAllowed(answer, after.state.name, _names(commands_now(after)))
     return Done(action=f"acknowledge {fault_name(code)}", before=state, after=after.state.name,
