@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.engine import Connection, Engine, make_url
 
@@ -615,3 +616,23 @@ class Store:
 
     def note_user_seen(self, user_id: int, *, at: datetime) -> None:
         self._tx.write(lambda conn: user_rows.touch(conn, user_id, at))
+
+    # -- what a person does that changes nothing in the store (the robot terminal) ----------
+
+    def record_action(
+        self,
+        action: str,
+        subject: str,
+        why: str,
+        *,
+        actor: str,
+        at: datetime,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        **detail: Any,
+    ) -> None:
+        """Append one event by `actor` to the audit chain: what they did (`action` to
+        `subject`, e.g. `robot.command` to `robot:main`), why, and the values before and after
+        (a PackML command, a fault acknowledged: the robot changes, not the store)."""
+        event = actor_event(at, actor, action, subject, why, before=before, after=after, **detail)
+        self._tx.write(lambda conn: Written(None, (event,)))

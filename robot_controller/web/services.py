@@ -16,6 +16,7 @@ from robot_controller.texts import Catalogue, catalogue
 from robot_controller.users import User
 from robot_controller.web.audit_check import Verified
 from robot_controller.web.feed import LiveFeed
+from robot_controller.web.heartbeat import HeartbeatWatch
 from robot_controller.web.sessions import LoginLimit, Sessions
 
 SEEN_EVERY = timedelta(minutes=5)
@@ -29,6 +30,8 @@ class WebServices:
     `robot` is None when no daemon runs (the robot's page then says so); `hub_health` tells
     whether the national system answers; `paused` whether loading waits for the robot;
     `verified` the last `audit verify` run from the screens (None: none since the start).
+    `heartbeat` when the robot's heartbeat counter last changed (on `monotonic`'s clock);
+    `robot_turn` lets one command or acknowledgement at a time read, send and read again.
     """
 
     config: Config
@@ -42,6 +45,9 @@ class WebServices:
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     verified: Verified | None = None
     verifying: bool = False
+    monotonic: Callable[[], float] = time.monotonic  # heartbeat ages (a test's manual clock)
+    heartbeat: HeartbeatWatch = field(default_factory=HeartbeatWatch)
+    robot_turn: asyncio.Lock = field(default_factory=asyncio.Lock)  # one command at a time
     _seen: dict[int, datetime] = field(default_factory=dict)
 
     @property
@@ -85,6 +91,8 @@ def web_services(
         ),
         logins=LoginLimit(web.login_failures_per_minute, clock),
         robot=robot,
+        monotonic=clock,
+        heartbeat=HeartbeatWatch(clock),
     )
     if hub_health is not None:
         services.hub_health = hub_health
