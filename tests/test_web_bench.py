@@ -228,6 +228,8 @@ async def test_an_operator_hands_packs_out_from_the_bench_in_their_own_name(
         async with world.browser(Role.OPERATOR) as (client, csrf):
             page = await client.get("/bench")
             assert 'action="/bench/dispense"' in page.text
+            assert "Robot robot (wwks2): " in page.text
+            assert "the robot reads each pack itself" in page.text
             form = {"csrf_token": csrf, "product": GTIN, "quantity": "2", "destination": "1"}
             done = await client.post("/bench/dispense", data=form)
             bad = await client.post("/bench/dispense", data={

@@ -5,8 +5,9 @@ where the robot speaks WWKS2 (`web.hand_out`)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request
@@ -111,6 +112,27 @@ def _queued(counts: dict[tuple[str, str], int]) -> int:
     return sum(n for (_, status), n in counts.items() if status == IntentStatus.PENDING.value)
 
 
+@dataclass
+class _Glance:
+    """The robot's state as the bench last read it: one read a second for all the screens open
+    (each polls every 2 s), so twenty tablets do not add twenty status reads to the robot's bus."""
+
+    value: RobotOut | None = None
+    at: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+async def _robot_glanced(request: Request) -> RobotOut:
+    glance: _Glance | None = getattr(request.app.state, "bench_robot", None)
+    if glance is None:
+        glance = request.app.state.bench_robot = _Glance()
+    async with glance.lock:
+        now = time.monotonic()
+        if glance.value is None or now - glance.at >= ROBOT_STATUS_S:
+            glance.value, glance.at = await _robot(_services(request)), now
+        return glance.value
+
+
 async def _robot(services: WebServices) -> RobotOut:
     config = services.config.robot
     kind = config.kind if config is not None else "none"
@@ -129,8 +151,9 @@ async def _robot(services: WebServices) -> RobotOut:
     return RobotOut(name=services.robot_name, kind=kind, state=state, hand_out=can_hand_out)
 
 
-async def status_of(services: WebServices) -> Status:
+async def status_of(request: Request) -> Status:
     """The counters, devices and banners, now."""
+    services = _services(request)
     feed = services.feed
     outbox = await asyncio.to_thread(services.store.outbox_counts, robot=services.robot_name)
     return Status(
@@ -139,7 +162,7 @@ async def status_of(services: WebServices) -> Status:
         hub=services.hub_health(),
         queued=_queued(outbox),
         paused=services.paused(),
-        robot=await _robot(services),
+        robot=await _robot_glanced(request),
         scanners=services.scanners(),
     )
 
@@ -151,7 +174,7 @@ def _newest(services: WebServices) -> list[PackEvent]:
 @router.get("/api/v1/bench", response_model=BenchOut)
 async def bench_api(request: Request, who: Viewer) -> BenchOut:
     services = _services(request)
-    status = await status_of(services)
+    status = await status_of(request)
     return BenchOut(
         counts=status.counts,
         flagged=status.flagged,
@@ -169,14 +192,14 @@ async def bench_api(request: Request, who: Viewer) -> BenchOut:
 async def bench_page(request: Request, who: Viewer) -> HTMLResponse:
     services = _services(request)
     return render(request, "bench/page.html", packs=_newest(services),
-                  last_seq=services.feed.last_seq, bench=await status_of(services), handed=None,
+                  last_seq=services.feed.last_seq, bench=await status_of(request), handed=None,
                   message="",
                   destination=_destination(services), max_quantity=MAX_QUANTITY)  # fmt: skip
 
 
 @router.get("/bench/status", include_in_schema=False)
 async def bench_status(request: Request, who: Viewer) -> HTMLResponse:
-    return render(request, "bench/_status.html", bench=await status_of(_services(request)))
+    return render(request, "bench/_status.html", bench=await status_of(request))
 
 
 def _after(last_event_id: str | None, after: int | None) -> int | None:
@@ -259,6 +282,6 @@ async def dispense_form(
     except HTTPException as error:
         message, status = str(error.detail), error.status_code
     return render(request, "bench/page.html", status=status, packs=_newest(services),
-                  last_seq=services.feed.last_seq, bench=await status_of(services),
+                  last_seq=services.feed.last_seq, bench=await status_of(request),
                   handed=handed, message=message, destination=_destination(services),
                   max_quantity=MAX_QUANTITY)  # fmt: skip
