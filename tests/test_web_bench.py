@@ -4,6 +4,7 @@ counters, the banners, and the hand-out from the bench on a WWKS2 robot simulato
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,8 +20,12 @@ from robot_controller.states import HubOperation, Route
 from robot_controller.store import Store
 from robot_controller.users import Role
 from robot_controller.web import create_app
+from robot_controller.web.beside import scanner_state
 from robot_controller.web.server import SHUTDOWN_S, WebServer
+from robot_controller.web.services import ScannerState
 from scanners.base import Scan
+from scanners.script import ScriptedScanner
+from scanners.serial import SerialScanner, SerialSettings
 from simulators.wwks2 import RobotSettings
 from tests.support.packs import GTIN, hub_pack
 from tests.support.until import until
@@ -289,3 +294,17 @@ async def test_without_a_wwks2_robot_there_is_no_hand_out(world: WebWorld) -> No
     assert "only a WWKS2 robot can" in refused.json()["detail"]
     assert form.status_code == 409
     assert 'action="/bench/dispense"' not in form.text
+
+
+async def test_each_scanner_is_named_and_a_serial_one_says_whether_its_port_is_open() -> None:
+    main, side = os.openpty()
+    serial = SerialScanner(SerialSettings(os.ttyname(side)), source="bench-scanner")
+    try:
+        assert scanner_state(serial) == ScannerState("bench-scanner", connected=False)
+        serial.open()
+        assert scanner_state(serial) == ScannerState("bench-scanner", connected=True)
+        assert scanner_state(ScriptedScanner(["x"], source="file")) == ScannerState("file", None)
+    finally:
+        await serial.aclose()
+        os.close(main)
+        os.close(side)
