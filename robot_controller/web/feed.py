@@ -101,6 +101,7 @@ class LiveFeed:
         self.counts: Counter[str] = Counter()
         self.flagged = 0
         self.dropped_listeners = 0
+        self.closed = False
 
     @property
     def listeners(self) -> int:
@@ -126,6 +127,15 @@ class LiveFeed:
                 queue.put_nowait(None)
         return event
 
+    def close(self) -> None:
+        """End every listener's stream, and any that follows from now on (the server stops)."""
+        self.closed = True
+        for queue in list(self._listeners):
+            self._listeners.discard(queue)
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(None)
+
     def recent(self, *, after: int = 0, limit: int | None = None) -> list[PackEvent]:
         """The kept events after seq `after`, oldest first (the last `limit` of them)."""
         events = [e for e in self._recent if e.seq > after]
@@ -133,7 +143,9 @@ class LiveFeed:
 
     async def follow(self, *, after: int | None = None) -> AsyncIterator[PackEvent]:
         """Every event from now on (first the kept ones after seq `after`, if given), until the
-        listener falls too far behind."""
+        listener falls too far behind or the feed is closed."""
+        if self.closed:
+            return
         queue: asyncio.Queue[PackEvent | None] = asyncio.Queue(self._backlog)
         self._listeners.add(queue)
         try:

@@ -95,8 +95,12 @@ class WebServer:
             self._task.result()  # it failed to start: its error
 
     async def aclose(self) -> None:
+        """Stop serving: the live feed's streams end first, so none holds the stop up."""
         if self._server is None or self._task is None:
             return
+        services = getattr(self._app.state, "services", None)
+        if services is not None:
+            services.feed.close()
         self._server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
