@@ -24,7 +24,7 @@ class LogFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    token: int | None = Field(None, ge=1, description="One scan (its token).")
+    token: int | None = Field(None, ge=1, le=2**63 - 1, description="One scan (its token).")
     product_code: str | None = Field(None, max_length=_TEXT)
     serial: str | None = Field(None, max_length=_TEXT)
     batch: str | None = Field(None, max_length=_TEXT)
