@@ -236,12 +236,17 @@ async def test_an_operator_hands_packs_out_from_the_bench_in_their_own_name(
             assert "Robot robot (wwks2): " in page.text
             assert "the robot reads each pack itself" in page.text
             form = {"csrf_token": csrf, "product": GTIN, "quantity": "2", "destination": "1"}
-            done = await client.post("/bench/dispense", data=form)
+            posted = await client.post("/bench/dispense", data=form)
+            done = await client.get(posted.headers["location"])
+            again = await client.get("/bench")  # a reload shows the bench, hands nothing out
             bad = await client.post("/bench/dispense", data={
                 "csrf_token": csrf, "product": GTIN, "quantity": "0"})  # fmt: skip
             forged = await client.post("/bench/dispense", data={"product": GTIN})
+        assert posted.status_code == 303, posted.text
         assert done.status_code == 200, done.text
         assert "2 of 2 packs handed out" in done.text
+        assert "packs handed out" not in again.text
+        assert len(site.sim.outputs) == 1  # the one hand-out; the reload sent none
         assert "dispensed from the shelf" in done.text
         assert bad.status_code == 422
         assert "quantity: a whole number from 1 to 50" in bad.text

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
@@ -191,9 +191,13 @@ async def bench_api(request: Request, who: Viewer) -> BenchOut:
 @router.get("/bench", include_in_schema=False)
 async def bench_page(request: Request, who: Viewer) -> HTMLResponse:
     services = _services(request)
+    # the hand-out this browser just made (shown once: a reload hands nothing out again)
+    shown = services.handed.pop(who.session.id, None) if who.session else None
+    handed = shown if isinstance(shown, DispenseOut) else None
+    message = _handed_words(handed) if handed else ""
     return render(request, "bench/page.html", packs=_newest(services),
-                  last_seq=services.feed.last_seq, bench=await status_of(request), handed=None,
-                  message="",
+                  last_seq=services.feed.last_seq, bench=await status_of(request), handed=handed,
+                  message=message,
                   destination=_destination(services), max_quantity=MAX_QUANTITY)  # fmt: skip
 
 
@@ -245,6 +249,10 @@ class DispenseOut(BaseModel):
     message: str | None = Field(description="Why fewer packs left than asked (None: all did)")
 
 
+def _handed_words(handed: DispenseOut) -> str:
+    return handed.message or f"{handed.left} of {handed.asked} packs handed out"
+
+
 async def _dispense(services: WebServices, asked: Asked, actor: str) -> DispenseOut:
     done = await hand_out(services, asked, actor=actor)
     return DispenseOut(output=done.output, asked=asked.quantity, left=len(done.packs),
@@ -267,7 +275,7 @@ async def dispense_form(
     article: Annotated[str, Form(max_length=64)] = "",
     quantity: Annotated[str, Form(max_length=6)] = "1",
     destination: Annotated[str, Form(max_length=6)] = "",
-) -> HTMLResponse:
+) -> Response:
     services = _services(request)
     handed, message, status = None, "", 200
     try:
@@ -278,7 +286,10 @@ async def dispense_form(
         to = int(destination) if destination.strip() else _destination(services)
         asked = Asked.of(product.strip() or None, article.strip() or None, int(quantity), to)
         handed = await _dispense(services, asked, who.actor)
-        message = handed.message or f"{handed.left} of {handed.asked} packs handed out"
+        if who.session is not None:  # after, see the page: a reload must not hand out again
+            services.handed[who.session.id] = handed
+            return RedirectResponse("/bench", status_code=303)
+        message = _handed_words(handed)
     except HTTPException as error:
         message, status = str(error.detail), error.status_code
     return render(request, "bench/page.html", status=status, packs=_newest(services),

@@ -63,6 +63,7 @@ class WebServices:
     monotonic: Callable[[], float] = time.monotonic  # heartbeat ages (a test's manual clock)
     heartbeat: HeartbeatWatch = field(default_factory=HeartbeatWatch)
     robot_turn: asyncio.Lock = field(default_factory=asyncio.Lock)  # one command at a time
+    handed: dict[str, object] = field(default_factory=dict)  # a session's last hand-out, shown once
     _seen: dict[int, datetime] = field(default_factory=dict)
 
     @property
