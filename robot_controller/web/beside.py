@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fmd.hub.resilient import HubHealth
 from robot_controller.config import Config
+from robot_controller.metrics import Metrics
 from robot_controller.texts import catalogue
 from robot_controller.web.app import create_app
 from robot_controller.web.feed import LiveFeed
@@ -23,10 +24,11 @@ def feed_for(config: Config) -> LiveFeed:
 
 @asynccontextmanager
 async def web_beside(
-    config: Config, daemon: Daemon, feed: LiveFeed
+    config: Config, daemon: Daemon, feed: LiveFeed, metrics: Metrics | None = None
 ) -> AsyncIterator[tuple[WebServer, WebServices] | None]:
     """Serve `[web]` while the daemon runs (None when `[web] enabled = false`); `ConfigError`
-    when its address or certificate cannot be used."""
+    when its address or certificate cannot be used. `metrics`: the daemon's observer (made
+    before it, like `feed`), shown at `/metrics`."""
     if not config.web.enabled:
         yield None
         return
@@ -38,6 +40,8 @@ async def web_beside(
         feed=feed,
         hub_health=lambda: getattr(pipeline.hub, "health", HubHealth.ANSWERING),
         paused=lambda: pipeline.steps.turn.paused,
+        metrics=metrics,
+        scanners=daemon.scanners,
     )
     server = WebServer(create_app(services), config.web)
     await server.start()

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fmd.hub.resilient import HubHealth
 from robot_controller.config import Config
+from robot_controller.metrics import Metrics
 from robot_controller.robot.base import Robot
 from robot_controller.store import Store
 from robot_controller.texts import Catalogue, catalogue
 from robot_controller.users import User
 from robot_controller.web.feed import LiveFeed
 from robot_controller.web.sessions import LoginLimit, Sessions
+from scanners.base import Scanner
 
 SEEN_EVERY = timedelta(minutes=5)
 """How often a user's `last_used_at` is written while they keep using the API."""
@@ -26,7 +28,8 @@ class WebServices:
     """The daemon's parts the screens read and drive.
 
     `robot` is None when no daemon runs (the robot's page then says so); `hub_health` tells
-    whether the national system answers; `paused` whether loading waits for the robot.
+    whether the national system answers; `paused` whether loading waits for the robot;
+    `metrics` what `/metrics` shows (the daemon steps its counters).
     """
 
     config: Config
@@ -35,6 +38,7 @@ class WebServices:
     sessions: Sessions
     logins: LoginLimit
     robot: Robot | None = None
+    metrics: Metrics = field(default_factory=Metrics)
     hub_health: Callable[[], HubHealth] = lambda: HubHealth.ANSWERING
     paused: Callable[[], str | None] = lambda: None  # why loading waits for the robot
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -65,10 +69,15 @@ def web_services(
     feed: LiveFeed | None = None,
     hub_health: Callable[[], HubHealth] | None = None,
     paused: Callable[[], str | None] | None = None,
+    metrics: Metrics | None = None,
+    scanners: Sequence[Scanner] = (),
     clock: Callable[[], float] = time.monotonic,
 ) -> WebServices:
-    """The services for `config`'s `[web]`, over a store (and a running daemon's parts)."""
+    """The services for `config`'s `[web]`, over a store (and a running daemon's parts: its
+    robot, feed, hub health, pause, the metrics it steps and the scanners it reads)."""
     web = config.web
+    metrics = metrics or Metrics()
+    metrics.watch(store, robot=config.robot.name if config.robot else None, scanners=scanners)
     services = WebServices(
         config=config,
         store=store,
@@ -81,6 +90,7 @@ def web_services(
         ),
         logins=LoginLimit(web.login_failures_per_minute, clock),
         robot=robot,
+        metrics=metrics,
     )
     if hub_health is not None:
         services.hub_health = hub_health
