@@ -222,7 +222,7 @@ class ResilientHub:
         """Told each change of `health`, with what caused it."""
         self.on_call: Callable[[str, float, str], None] | None = None
         """Told of every call that went to the hub: its operation, its seconds and how it
-        ended (a result's outcome, or no-answer, unavailable, refused, abandoned); for metrics,
+        ended (a result's outcome, or no_answer, unavailable, login_failed, abandoned); for metrics,
         so it must be cheap."""
         self._rng = random.Random(seed)  # noqa: S311 - backoff jitter, not secrets
         self._sleep = sleep
@@ -410,12 +410,12 @@ class ResilientHub:
                 result = await call()
         except TimeoutError:
             self._no_answer(f"no answer within {self.timeout_s:g} s")
-            trace(None, f"no answer within {self.timeout_s:g} s", "no-answer")
+            trace(None, f"no answer within {self.timeout_s:g} s", "no_answer")
             raise HubUnavailable(f"no answer within {self.timeout_s:g} s") from None
         except HubAuthFailed as error:
             self.breaker.record(ok=True)  # the hub answered: it is there, our login is not
             self._refused(error)
-            trace(None, str(error), "refused")
+            trace(None, str(error), "login_failed")
             raise
         except HubUnavailable as error:
             self._no_answer(str(error) or type(error).__name__)
