@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import socket
+import ssl
 from pathlib import Path
 
 import httpx
@@ -69,7 +70,9 @@ async def test_over_tls_the_cookie_is_secure_and_hsts_is_sent(
     await server.start()
     try:
         assert server.url == f"https://127.0.0.1:{server.port}"
-        async with httpx.AsyncClient(base_url=server.url, verify=str(cert)) as client:
+        async with httpx.AsyncClient(
+            base_url=server.url, verify=ssl.create_default_context(cafile=cert)
+        ) as client:
             alive = await client.get("/healthz")
             signed_in = await client.post("/login", data={"token": world.tokens[Role.OPERATOR]})
     finally:
