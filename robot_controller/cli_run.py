@@ -24,6 +24,7 @@ from rich.text import Text
 from fmd.hub.resilient import HubHealth
 from robot_controller.config import Config
 from robot_controller.console import out
+from robot_controller.metrics import Metrics
 from robot_controller.operator_console import Devices, OperatorConsole, describe
 from robot_controller.pipeline import Routed
 from robot_controller.simulated import simulated
@@ -93,9 +94,10 @@ async def _serve(
 
     for line in describe(settings):
         out.print(Text(line))
-    daemon = await build_daemon(settings, on_routed=on_routed)
+    metrics = Metrics()
+    daemon = await build_daemon(settings, on_routed=on_routed, observer=metrics)
     try:
-        async with web_beside(settings, daemon, feed) as web:
+        async with web_beside(settings, daemon, feed, metrics) as web:
             if web is not None:
                 out.print(Text(f"web        {web[0].url} (/bench, /robot, /compliance, /api/v1)"))
             if begin is not None:

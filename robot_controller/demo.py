@@ -23,6 +23,7 @@ from robot_controller.config import (
     StoreConfig,
     WebConfig,
 )
+from robot_controller.metrics import Metrics
 from robot_controller.pipeline import Routed, utc_now
 from robot_controller.robot.sim import SimRobot
 from robot_controller.simulated import simulated
@@ -202,9 +203,10 @@ async def _load(
             on_routed(pack)
             feed.publish(pack)
 
-        daemon = await build_daemon(config, on_routed=publish)
+        metrics = Metrics()
+        daemon = await build_daemon(config, on_routed=publish, observer=metrics)
         try:
-            async with web_beside(config, daemon, feed) as served:
+            async with web_beside(config, daemon, feed, metrics) as served:
                 if served is not None and web is not None:
                     _, token = await asyncio.to_thread(
                         daemon.store.add_user, "demo", Role.ADMIN, actor="demo", at=utc_now()

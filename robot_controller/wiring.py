@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 from sqlalchemy.engine import make_url
@@ -51,7 +52,7 @@ from robot_controller.pipeline import Pipeline, Routed, utc_now
 from robot_controller.pipeline.stock_in import DEFAULT_TIMING, StockInTiming
 from robot_controller.proof.checkpointer import Checkpointer
 from robot_controller.proof.configured import checkpointer, signing_key
-from robot_controller.robot.base import Robot, RobotError
+from robot_controller.robot.base import Job, JobOutcome, Robot, RobotError
 from robot_controller.robot.modbus import ModbusRobot, ModbusTimeouts
 from robot_controller.robot.serial import SerialRobot
 from robot_controller.robot.sim import SimRobot
@@ -73,6 +74,17 @@ NO_ROBOT = (
     'robot: none configured (add a robot section to the config file; kind = "sim" is the '
     "in-process robot model for a trial)"
 )
+
+
+class DaemonObserver(Protocol):
+    """Who hears of the daemon's work as it happens (the metrics): each call is on the hot path,
+    so it only counts."""
+
+    def routed(self, pack: Routed) -> None: ...
+
+    def hub_call(self, operation: str, seconds: float, outcome: str) -> None: ...
+
+    def robot_job(self, job: Job, outcome: JobOutcome | None, seconds: float) -> None: ...
 
 
 @dataclass
@@ -108,9 +120,13 @@ class Daemon:
 
 
 async def build_daemon(
-    config: Config, *, on_routed: Callable[[Routed], None] | None = None
+    config: Config,
+    *,
+    on_routed: Callable[[Routed], None] | None = None,
+    observer: DaemonObserver | None = None,
 ) -> Daemon:
-    """Open the configured hub, scanners, robot and store, and wire them into a pipeline.
+    """Open the configured hub, scanners, robot and store, and wire them into a pipeline
+    (`observer`, when given, hears of each routed pack, hub call and robot job).
 
     Nothing is generated or simulated here: every device is reached as `config` says. On a
     `ConfigError` (one line naming the section), whatever was opened is closed again; the hub
@@ -124,6 +140,8 @@ async def build_daemon(
     try:
         hub = await build_hub(config)
         opened.push_async_callback(hub.aclose)
+        if observer is not None:
+            hub.on_call = observer.hub_call
         await check_login(hub)
         hub.on_login_refused = _log_refusal  # from now on, a refused login is an error line
         hub.on_health = hub_health_warnings(config.hub.breaker_cooldown_s)
@@ -149,7 +167,7 @@ async def build_daemon(
             window=config.pipeline.window,
             replay_every_s=config.pipeline.replay_every_s,
             decommission_ahead=config.pipeline.decommission_ahead,
-            on_routed=on_routed,
+            on_routed=_both(observer.routed, on_routed) if observer else on_routed,
             robot_name=config.robot.name,
             location=config.site.location,
             claim_lease=timedelta(seconds=config.store.claim_lease_s),
@@ -159,6 +177,8 @@ async def build_daemon(
             and config.robot.absent_is_new_delivery,
         )
         opened.push_async_callback(pipeline.aclose)
+        if observer is not None:
+            pipeline.steps.turn.on_job = observer.robot_job
         checkpoints = await asyncio.to_thread(checkpointer, config, store, key, utc_now)
         # a clean stop signs the head, before the pipeline's store thread stops
         opened.push_async_callback(_sign_at_stop, pipeline, checkpoints)
@@ -166,6 +186,19 @@ async def build_daemon(
         await opened.aclose()
         raise
     return Daemon(pipeline, scanners, store, opened, checkpoints)
+
+
+def _both(
+    first: Callable[[Routed], None], then: Callable[[Routed], None] | None
+) -> Callable[[Routed], None]:
+    if then is None:
+        return first
+
+    def routed(pack: Routed) -> None:
+        first(pack)
+        then(pack)
+
+    return routed
 
 
 async def _sign_at_stop(pipeline: Pipeline, checkpoints: Checkpointer) -> None:

@@ -310,3 +310,21 @@ async def test_a_refused_login_is_sent_once_per_cooldown_and_never_opens_the_bre
             assert sim.hub.state_changes == 0
         finally:
             await inner.aclose()
+
+
+async def test_every_try_is_told_to_the_observer_with_how_it_ended() -> None:
+    hub = stocked("S8", timeout_rate=1.0)
+    resilient, _ = wrap(hub.client(HERE), retry=RetryPolicy(attempts=3))
+    told: list[tuple[str, str]] = []
+    resilient.on_call = lambda operation, seconds, outcome: told.append((operation, outcome))
+    with pytest.raises(HubUnavailable):
+        await resilient.verify(hub_pack("S8"))
+    hub.set_faults(timeout_rate=0.0)
+    await resilient.verify(hub_pack("S8"))
+    await resilient.decommission(hub_pack("S8"), Reason.SUPPLIED)
+    await resilient.ping()
+    assert told == [("verify", "unavailable")] * 3 + [
+        ("verify", "ok"),
+        ("decommission", "ok"),
+        ("ping", "ok"),
+    ]

@@ -220,6 +220,10 @@ class ResilientHub:
         self.health = HubHealth.ANSWERING
         self.on_health: Callable[[HubHealth, str], None] | None = None
         """Told each change of `health`, with what caused it."""
+        self.on_call: Callable[[str, float, str], None] | None = None
+        """Told of every call that went to the hub: its operation, its seconds and how it
+        ended (a result's outcome, or no_answer, unavailable, login_failed, abandoned); for metrics,
+        so it must be cheap."""
         self._rng = random.Random(seed)  # noqa: S311 - backoff jitter, not secrets
         self._sleep = sleep
 
@@ -306,19 +310,19 @@ class ResilientHub:
     async def bulk(self, items: Sequence[BulkItem]) -> BulkResult:
         """A bulk is submitted and then polled: the client's own bulk deadline bounds it, not
         the per-call timeout."""
-        return await self._call(lambda: self.inner.bulk(items), bounded=False)
+        return await self._call(lambda: self.inner.bulk(items), "bulk", bounded=False)
 
     async def mixed(self, items: Sequence[BulkItem]) -> BulkResult:
         """As `bulk`: bounded by the client's bulk deadline."""
-        return await self._call(lambda: self.inner.mixed(items), bounded=False)
+        return await self._call(lambda: self.inner.mixed(items), "mixed", bounded=False)
 
     async def manual(
         self, entry: ManualEntry, to: Reason | None = None, *, trx: str | None = None
     ) -> HubResult:
-        return await self._call(lambda: self.inner.manual(entry, to, trx=trx))
+        return await self._call(lambda: self.inner.manual(entry, to, trx=trx), "manual")
 
     async def ping(self) -> None:
-        await self._call(self.inner.ping)
+        await self._call(self.inner.ping, "ping")
 
     async def aclose(self) -> None:
         """Close the wrapped client, if it holds connections."""
@@ -392,11 +396,13 @@ class ResilientHub:
         started = time.perf_counter()
         at = datetime.now(UTC)
 
-        def trace(result: object, error: str | None) -> None:
+        def trace(result: object, error: str | None, ended: str = "") -> None:
+            answer = result if isinstance(result, HubResult) else None
+            latency = time.perf_counter() - started
+            if self.on_call is not None:
+                self.on_call(operation, latency, answer.outcome if answer else ended or "ok")
             attempts = _attempts.get()
             if attempts is not None and ui is not None:
-                answer = result if isinstance(result, HubResult) else None
-                latency = time.perf_counter() - started
                 attempts.append(Attempt(operation, ui, trx, reason, answer, error, latency, at))
 
         try:
@@ -404,22 +410,22 @@ class ResilientHub:
                 result = await call()
         except TimeoutError:
             self._no_answer(f"no answer within {self.timeout_s:g} s")
-            trace(None, f"no answer within {self.timeout_s:g} s")
+            trace(None, f"no answer within {self.timeout_s:g} s", "no_answer")
             raise HubUnavailable(f"no answer within {self.timeout_s:g} s") from None
         except HubAuthFailed as error:
             self.breaker.record(ok=True)  # the hub answered: it is there, our login is not
             self._refused(error)
-            trace(None, str(error))
+            trace(None, str(error), "login_failed")
             raise
         except HubUnavailable as error:
             self._no_answer(str(error) or type(error).__name__)
-            trace(None, str(error) or type(error).__name__)
+            trace(None, str(error) or type(error).__name__, "unavailable")
             raise
         except BaseException as error:  # cancelled, or the client failed its own way: no verdict
             self.breaker.abandon()
             self._login.abandon()
             cancelled = isinstance(error, asyncio.CancelledError)
-            trace(None, "abandoned before its answer" if cancelled else repr(error))
+            trace(None, "abandoned before its answer" if cancelled else repr(error), "abandoned")
             raise
         answered = result if isinstance(result, HubResult) else None
         self.breaker.record(ok=answered is None or answered.outcome != "technical")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import time
+from collections.abc import Callable
 
 import structlog
 
@@ -37,6 +39,9 @@ class RobotTurn:
         self.halt = asyncio.Event()
         self._lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
+        self.on_job: Callable[[Job, JobOutcome | None, float], None] | None = None
+        """Told of each job the robot was given: its outcome (None: unknown) and its seconds
+        (for metrics: cheap)."""
 
     async def can_take(self, code: JobCode, *, pack_here: bool = True) -> NotReady | None:
         """None when the robot can take a job of `code` now (a fresh status read); else why
@@ -62,6 +67,8 @@ class RobotTurn:
         """One robot job at a time; None when its outcome is unknown. A job the robot refuses
         pauses loading; another master halts it."""
         async with self._lock:
+            started = time.perf_counter()
+            outcome: JobOutcome | None = None
             try:
                 outcome = await self.robot.execute(job)
             except RobotConflict as error:
@@ -70,6 +77,9 @@ class RobotTurn:
             except Exception as error:  # noqa: BLE001 - RobotError or a driver's own: unknown
                 log.error("robot.error", error=repr(error))
                 return None
+            finally:
+                if self.on_job is not None:
+                    self.on_job(job, outcome, time.perf_counter() - started)
         if outcome.result is JobResult.REFUSED_NOT_READY:
             self.pause(outcome.message or "the robot refused the job: not ready")
         return outcome

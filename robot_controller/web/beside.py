@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fmd.hub.resilient import HubHealth
 from robot_controller.config import Config
+from robot_controller.metrics import Metrics
 from robot_controller.texts import catalogue
 from robot_controller.web.app import create_app
 from robot_controller.web.feed import LiveFeed
@@ -33,10 +34,11 @@ def scanner_state(scanner: Scanner) -> ScannerState:
 
 @asynccontextmanager
 async def web_beside(
-    config: Config, daemon: Daemon, feed: LiveFeed
+    config: Config, daemon: Daemon, feed: LiveFeed, metrics: Metrics | None = None
 ) -> AsyncIterator[tuple[WebServer, WebServices] | None]:
     """Serve `[web]` while the daemon runs (None when `[web] enabled = false`); `ConfigError`
-    when its address or certificate cannot be used."""
+    when its address or certificate cannot be used. `metrics`: the daemon's observer (made
+    before it, like `feed`), shown at `/metrics`."""
     if not config.web.enabled:
         yield None
         return
@@ -50,6 +52,8 @@ async def web_beside(
         paused=lambda: pipeline.steps.turn.paused,
         scanners=lambda: tuple(scanner_state(s) for s in daemon.scanners),
         hand_out=pipeline.hand_out.hand_out if pipeline.hand_out is not None else None,
+        metrics=metrics,
+        scanner_devices=daemon.scanners,
     )
     server = WebServer(create_app(services), config.web)
     await server.start()

@@ -1,8 +1,9 @@
 """Serve the app beside the daemon, in its event loop (uvicorn, with TLS when configured).
 
 The socket is bound at `start`, so a taken port or an unusable certificate is one
-`ConfigError` line before anything runs; the daemon's own signal handlers stay in charge
-(uvicorn does not take SIGINT/SIGTERM here: the daemon stops the server when it stops).
+`ConfigError` line (naming the file at fault) before anything runs; the daemon's own signal
+handlers stay in charge (uvicorn does not take SIGINT/SIGTERM here: the daemon stops the
+server when it stops).
 """
 
 from __future__ import annotations
@@ -12,14 +13,44 @@ import contextlib
 import socket
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI
 
 from robot_controller.config import ConfigError, WebConfig
 
 SHUTDOWN_S = 5
 """How long open streams (the bench's live feed) get to close at a stop."""
+
+
+def check_tls(certificate: Path, private_key: Path) -> None:
+    """`ConfigError` (one line naming the key and file at fault) unless both files can be read
+    and hold a PEM certificate and an unencrypted PEM private key."""
+    contents = []
+    for key, path in (("certificate", certificate), ("private_key", private_key)):
+        try:
+            contents.append(path.read_bytes())
+        except OSError as error:
+            raise ConfigError(f"web.{key}: cannot read {path}: {error.strerror or error}") from None
+    try:
+        x509.load_pem_x509_certificates(contents[0])
+    except ValueError:
+        raise ConfigError(
+            f"web.certificate: {certificate} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        ) from None
+    try:
+        serialization.load_pem_private_key(contents[1], password=None)
+    except TypeError:
+        raise ConfigError(
+            f"web.private_key: {private_key} is encrypted; give the key without a passphrase "
+            "(readable only by the service's user)"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ConfigError(f"web.private_key: {private_key} holds no PEM private key") from None
 
 
 class _Server(uvicorn.Server):
@@ -65,11 +96,19 @@ class WebServer:
             lifespan="off",
             server_header=False,
         )
+        if web.certificate is not None and web.private_key is not None:
+            check_tls(web.certificate, web.private_key)
         try:
             config.load()
         except (OSError, ssl.SSLError) as error:
+            reason = getattr(error, "reason", None)
+            if reason == "KEY_VALUES_MISMATCH":
+                raise ConfigError(
+                    f"web.private_key: {web.private_key} is not the key of the certificate "
+                    f"{web.certificate}"
+                ) from None
             raise ConfigError(
-                f"web: the certificate {web.certificate} or key {web.private_key} cannot be "
+                f"web: the certificate {web.certificate} or its key {web.private_key} cannot be "
                 f"used: {getattr(error, 'strerror', None) or error}"
             ) from None
         family = socket.AF_INET6 if ":" in web.host else socket.AF_INET

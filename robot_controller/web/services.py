@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fmd.hub.resilient import HubHealth
 from robot_controller.config import Config
 from robot_controller.dispense import HandOut
+from robot_controller.metrics import Metrics
 from robot_controller.robot.base import Robot
 from robot_controller.robot.wwks2 import Wwks2Robot
 from robot_controller.store import Store
@@ -20,6 +21,7 @@ from robot_controller.web.audit_check import Verified
 from robot_controller.web.feed import LiveFeed
 from robot_controller.web.heartbeat import HeartbeatWatch
 from robot_controller.web.sessions import LoginLimit, Sessions
+from scanners.base import Scanner
 
 SEEN_EVERY = timedelta(minutes=5)
 """How often a user's `last_used_at` is written while they keep using the API."""
@@ -42,9 +44,10 @@ class WebServices:
     whether the national system answers; `paused` whether loading waits for the robot;
     `verified` the last `audit verify` run from the screens (None: none since the start);
     `heartbeat` when the robot's heartbeat counter last changed (on `monotonic`'s clock);
-    `robot_turn` lets one command or acknowledgement at a time read, send and read again.
+    `robot_turn` lets one command or acknowledgement at a time read, send and read again;
     `scanners` each scanner's state; `hand_out` records what a WWKS2 robot hands out (None:
-    the robot cannot hand out, so the bench offers no hand-out).
+    the robot cannot hand out, so the bench offers no hand-out); `metrics` what `/metrics`
+    shows (the daemon steps its counters).
     """
 
     config: Config
@@ -53,6 +56,7 @@ class WebServices:
     sessions: Sessions
     logins: LoginLimit
     robot: Robot | None = None
+    metrics: Metrics = field(default_factory=Metrics)
     hub_health: Callable[[], HubHealth] = lambda: HubHealth.ANSWERING
     paused: Callable[[], str | None] = lambda: None  # why loading waits for the robot
     scanners: Callable[[], tuple[ScannerState, ...]] = lambda: ()
@@ -93,13 +97,20 @@ def web_services(
     paused: Callable[[], str | None] | None = None,
     scanners: Callable[[], tuple[ScannerState, ...]] | None = None,
     hand_out: HandOut | None = None,
+    metrics: Metrics | None = None,
+    scanner_devices: Sequence[Scanner] = (),
     clock: Callable[[], float] = time.monotonic,
 ) -> WebServices:
-    """The services for `config`'s `[web]`, over a store (and a running daemon's parts).
+    """The services for `config`'s `[web]`, over a store (and a running daemon's parts: its
+    robot, feed, hub health, pause, scanners' states, the metrics it steps and the scanners
+    whose reconnects they read).
 
     Without a `hand_out`, a WWKS2 `robot`'s hand-outs are recorded by one made here, which
     commits their decommissions to the outbox for the daemon's replay to send."""
     web = config.web
+    metrics = metrics or Metrics()
+    robot_name = config.robot.name if config.robot else None
+    metrics.watch(store, robot=robot_name, scanners=scanner_devices)
     services = WebServices(
         config=config,
         store=store,
@@ -115,6 +126,7 @@ def web_services(
         monotonic=clock,
         heartbeat=HeartbeatWatch(clock),
         hand_out=hand_out,
+        metrics=metrics,
     )
     if hand_out is None and isinstance(robot, Wwks2Robot):
         services.hand_out = HandOut(
