@@ -19,7 +19,8 @@ from fastapi import FastAPI
 from robot_controller.config import ConfigError, WebConfig
 
 SHUTDOWN_S = 5
-"""How long open streams (the bench's live feed) get to close at a stop."""
+"""How long open requests get to finish at a stop (the live streams end at once: `aclose`
+closes the feed they follow)."""
 
 
 class _Server(uvicorn.Server):
@@ -97,6 +98,9 @@ class WebServer:
     async def aclose(self) -> None:
         if self._server is None or self._task is None:
             return
+        services = getattr(self._app.state, "services", None)
+        if services is not None:  # the live streams end now, so the stop need not wait for them
+            services.feed.close()
         self._server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
