@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from sqlalchemy.engine import make_url
 from fmd.hub import HubResult
 from robot_controller.config import Config, ConfigError, MockHubConfig, load_config
 from robot_controller.console import fail, out
+from robot_controller.person_text import line_problem
 from robot_controller.store import Store, StoreError
 from robot_controller.store.locks import sqlite_path
 from robot_controller.wiring import open_store
@@ -27,20 +27,14 @@ ConfigOption = Annotated[
 ]
 
 
-_NOT_IN_A_NAME = {0x85, 0x2028, 0x2029}  # next line, line and paragraph separators
-
-
 def person_text(option: str, value: str) -> str:
     """What a person typed for `option` (a name, a reason) as the audit log keeps it: a usage
-    error when it holds control characters (a line break, a terminal escape), which would
-    break a line of the log or steer a terminal that shows it. (Whether it may be empty is
-    the caller's rule.)"""
-    text = value
-    bad = next((c for c in text if unicodedata.category(c) == "Cc" or ord(c) in _NOT_IN_A_NAME),
-               None)  # fmt: skip
-    if bad is not None:
-        raise fail(f"{option}: holds a control character (U+{ord(bad):04X}): one line of text")
-    return text
+    error when it holds control characters (`person_text.line_problem`). (Whether it may be
+    empty is the caller's rule.)"""
+    problem = line_problem(value)
+    if problem is not None:
+        raise fail(f"{option}: {problem}")
+    return value
 
 
 def settings_of(config: Path | None) -> Config:

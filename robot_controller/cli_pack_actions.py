@@ -28,13 +28,7 @@ from robot_controller.config import Config, ConfigError
 from robot_controller.console import err, fail, line, out
 from robot_controller.logs import configure_logging
 from robot_controller.pack_actions import PackRequest, commit, send
-from robot_controller.pack_rules import (
-    SHORT_WINDOW,
-    ActionRefused,
-    PackAction,
-    Planned,
-    time_left,
-)
+from robot_controller.pack_rules import WHAT, ActionRefused, PackAction, Planned, cautions
 from robot_controller.pipeline import utc_now
 from robot_controller.pipeline.context import new_trx
 from robot_controller.states import HubOperation, IntentStatus
@@ -61,16 +55,6 @@ ProductArgument = Annotated[
 ]
 SerialArgument = Annotated[str | None, typer.Argument(metavar="SERIAL", help="The serial.")]
 
-WHAT: dict[PackAction, str] = {
-    PackAction.UNDO: "Undo this site's decommission of the pack (Art. 13: at these premises, "
-    "within 240 h, not from STOLEN or DESTROYED, not expired).",
-    PackAction.DESTROY: "Decommission the pack as DESTROYED (no undo from it).",
-    PackAction.LOCK: "Decommission the pack as LOCKED (undone by `pack unlock`, with no limit).",
-    PackAction.UNLOCK: "Undo the pack's LOCKED decommission.",
-    PackAction.STOLEN: "Decommission the pack as STOLEN (no undo from it).",
-    PackAction.EXPORT: "Decommission the pack as EXPORTED (out of the EU).",
-    PackAction.SAMPLE: "Decommission the pack as SAMPLE.",
-}
 EXITS = (
     "\n\nCommitted to the outbox in the actor's name before it is sent. Exit 0 when the hub "
     "made the change, 1 when it was refused here or by the hub or is still pending (no "
@@ -212,17 +196,10 @@ def _show(
     action: PackAction, request: PackRequest, acted: _Acted, settings: Config, as_json: bool
 ) -> NoReturn:
     intent, planned = acted.intent, acted.planned
-    now = utc_now()
-    deadline = planned.deadline
-    short = deadline is not None and deadline - now < SHORT_WINDOW
-    if deadline is not None and short and intent.status is not IntentStatus.DONE:
-        left = time_left(deadline, now)
-        err.print(line(("warning:", "bold yellow"), f" {left} left of the 240 h undo window "
-                       f"(until {deadline:%Y-%m-%d %H:%M} UTC)"), highlight=False)  # fmt: skip
-    if planned.shelved:
-        err.print(line(("warning:", "bold yellow"), f" the log has pack {intent.token} on the "
-                       "robot's shelf: take it off the shelf, or the robot dispenses it as the "
-                       "hub now holds it"), highlight=False)  # fmt: skip
+    for caution in cautions(
+        planned, intent.token, utc_now(), done=intent.status is IntentStatus.DONE
+    ):
+        err.print(line(("warning:", "bold yellow"), f" {caution}"), highlight=False)
     message = _message(action, acted, settings)
     answer: dict[str, object] = {
         "action": action.value,
@@ -235,7 +212,7 @@ def _show(
         "return_code": intent.last_code,
         "trx": intent.client_trx_id,
         "actor": request.actor,
-        "undo_deadline": deadline.isoformat() if deadline is not None else None,
+        "undo_deadline": planned.deadline.isoformat() if planned.deadline is not None else None,
         "message": message,
     }
     if as_json:

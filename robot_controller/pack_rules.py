@@ -57,6 +57,19 @@ DECOMMISSION_TO: Final = {
 UNDOS: Final = frozenset({PackAction.UNDO, PackAction.UNLOCK})
 
 
+WHAT: Final[dict[PackAction, str]] = {
+    PackAction.UNDO: "Undo this site's decommission of the pack (Art. 13: at these premises, "
+    "within 240 h, not from STOLEN or DESTROYED, not expired).",
+    PackAction.DESTROY: "Decommission the pack as DESTROYED (no undo from it).",
+    PackAction.LOCK: "Decommission the pack as LOCKED (undone by `pack unlock`, with no limit).",
+    PackAction.UNLOCK: "Undo the pack's LOCKED decommission.",
+    PackAction.STOLEN: "Decommission the pack as STOLEN (no undo from it).",
+    PackAction.EXPORT: "Decommission the pack as EXPORTED (out of the EU).",
+    PackAction.SAMPLE: "Decommission the pack as SAMPLE.",
+}
+"""What each action does, in words (the command's help, the screens' form)."""
+
+
 class ActionRefused(Exception):
     """A pack action that must not be committed or sent (one line: why)."""
 
@@ -125,6 +138,21 @@ def time_left(deadline: datetime, now: datetime) -> str:
     """The time left before a deadline, in words: `5 h 12 min`."""
     minutes = max(0, int((deadline - now).total_seconds() // 60))
     return f"{minutes // 60} h {minutes % 60} min"
+
+
+def cautions(planned: Planned, token: int, now: datetime, *, done: bool) -> tuple[str, ...]:
+    """What the person must be told of a committed action (pure): an undo with less than
+    `SHORT_WINDOW` left of its window while it is not `done`, and a pack the log has on the
+    robot's shelf (which the robot would dispense as the hub now holds it)."""
+    told: list[str] = []
+    deadline = planned.deadline
+    if deadline is not None and deadline - now < SHORT_WINDOW and not done:
+        told.append(f"{time_left(deadline, now)} left of the 240 h undo window "
+                    f"(until {deadline:%Y-%m-%d %H:%M} UTC)")  # fmt: skip
+    if planned.shelved:
+        told.append(f"the log has pack {token} on the robot's shelf: take it off the shelf, or "
+                    "the robot dispenses it as the hub now holds it")  # fmt: skip
+    return tuple(told)
 
 
 def plan(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wwks2.codec import decode, encode, lead_element
@@ -407,6 +407,7 @@ def test_any_message_survives_encoding_and_decoding(message: Message) -> None:
     assert decode(encode(message, timestamp=AT)) == message
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow])  # big messages: slow on a busy machine
 @given(st.lists(_ANY_MESSAGE, min_size=1, max_size=4), st.data())
 def test_any_stream_of_messages_cut_anywhere_is_framed_and_decoded_as_sent(
     messages: list[Message], data: st.DataObject

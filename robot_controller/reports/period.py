@@ -50,12 +50,15 @@ def moment(text: str, *, end: bool, option: str) -> datetime:
         raise BadPeriod(f"{option} {text!r} is beyond the dates that can be read") from None
 
 
-def period_of(since: str | None, until: str | None) -> Period:
-    """The period between `--from` and `--to` (either may be missing: open at that end)."""
+def period_of(
+    since: str | None, until: str | None, *, names: tuple[str, str] = ("--from", "--to")
+) -> Period:
+    """The period between `--from` and `--to` (either may be missing: open at that end);
+    `names`: what the person called them (the options, a form's fields)."""
     period = Period(
-        None if since is None else moment(since, end=False, option="--from"),
-        None if until is None else moment(until, end=True, option="--to"),
+        None if since is None else moment(since, end=False, option=names[0]),
+        None if until is None else moment(until, end=True, option=names[1]),
     )
     if period.since is not None and period.until is not None and period.since >= period.until:
-        raise BadPeriod(f"--from {since} is not before --to {until}")
+        raise BadPeriod(f"{names[0]} {since} is not before {names[1]} {until}")
     return period

@@ -14,7 +14,18 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from robot_controller import __version__
-from robot_controller.web import bench, compliance, events, login, ops, people, robot_page
+from robot_controller.web import (
+    alerts,
+    bench,
+    compliance,
+    events,
+    login,
+    ops,
+    pack_actions,
+    people,
+    reports,
+    robot_page,
+)
 from robot_controller.web.access import AccessError, NotSignedIn, check_guarded
 from robot_controller.web.pages import render, wants_json
 from robot_controller.web.services import WebServices
@@ -74,7 +85,18 @@ def create_app(services: WebServices) -> FastAPI:
     app.state.services = services
     app.add_middleware(SecurityHeaders, tls=services.config.web.tls)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (login, bench, robot_page, compliance, ops, people, events):
+    for module in (
+        login,
+        bench,
+        robot_page,
+        compliance,
+        ops,
+        people,
+        alerts,
+        pack_actions,
+        reports,
+        events,
+    ):
         app.include_router(module.router)
     app.add_exception_handler(AccessError, _access_refused)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
