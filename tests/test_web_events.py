@@ -176,7 +176,7 @@ async def test_a_listener_that_stops_reading_is_dropped_and_resumes_without_a_ga
 async def test_a_quiet_stream_gets_keep_alive_comments(
     served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("fastapi.routing._PING_INTERVAL", 0.05)  # FastAPI's: 15 s
+    monkeypatch.setattr("robot_controller.web.events.PING_S", 0.05)  # 15 s
     async with served.client() as client, served.stream(client) as stream:
         served_soon = asyncio.get_running_loop().call_later(0.3, served.feed.publish, routed(1))
         event = await stream.one()

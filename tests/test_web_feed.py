@@ -119,3 +119,16 @@ async def test_closing_the_feed_ends_every_stream_and_later_ones_get_only_the_ke
     feed.publish(routed(3))  # a stopping daemon may still route a pack: kept, sent to no one
     assert [e.seq async for e in feed.follow(after=1)] == [2, 3]
     assert [e.seq async for e in feed.follow()] == []
+
+
+async def test_a_quiet_feed_says_so_each_time_the_quiet_lasts_for_keep_alives() -> None:
+    feed = a_feed()
+    stream = feed.follow_or_quiet(quiet_s=0.01)
+    assert await anext(stream) is None  # nothing published: a cue for a ping
+    assert await anext(stream) is None
+    feed.publish(routed(1))
+    event = await anext(stream)
+    assert event is not None
+    assert event.seq == 1
+    await stream.aclose()
+    assert feed.listeners == 0

@@ -15,13 +15,14 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import StreamingResponse
+from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
 from pydantic import BaseModel, Field
 
 from robot_controller.web.access import SIGNED_IN, Principal
-from robot_controller.web.feed import PackEvent
+from robot_controller.web.feed import LiveFeed, PackEvent
 from robot_controller.web.services import WebServices
-from robot_controller.web.sse import Resume
+from robot_controller.web.sse import PING_S, SSE_HEADERS, Resume
 
 router = APIRouter(prefix="/api/v1", tags=["live"])
 SignedIn = Annotated[Principal, Depends(SIGNED_IN)]
@@ -65,14 +66,20 @@ def _item_schema() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1024)
-def _data(event: PackEvent) -> str:
-    """An event's JSON text, made once for every client it goes to."""
-    return json.dumps(event.as_json(), ensure_ascii=False, separators=(",", ":"))
+def _encoded(event: PackEvent) -> bytes:
+    """An event on the wire, encoded once for every client it goes to."""
+    data = json.dumps(event.as_json(), ensure_ascii=False, separators=(",", ":"))
+    return format_sse_event(data_str=data, event=EVENT, id=str(event.seq))
+
+
+async def _stream(feed: LiveFeed, after: int | None) -> AsyncIterator[bytes]:
+    async for event in feed.follow_or_quiet(after=after, quiet_s=PING_S):
+        yield KEEPALIVE_COMMENT if event is None else _encoded(event)
 
 
 @router.get(
     "/events",
-    response_class=EventSourceResponse,
+    response_class=StreamingResponse,  # not EventSourceResponse: that makes a generator route
     responses={
         200: {
             "description": "A `pack` event for each routed pack (a `: ping` comment when quiet).",
@@ -80,9 +87,8 @@ def _data(event: PackEvent) -> str:
         }
     },
 )
-async def events(request: Request, who: SignedIn, after: Resume) -> AsyncIterator[ServerSentEvent]:
+async def events(request: Request, who: SignedIn, after: Resume) -> EventSourceResponse:
     """Each pack's outcome as it happens, as server-sent events; first the kept ones after
     `Last-Event-ID` (or `after`) when given."""
     services: WebServices = request.app.state.services
-    async for event in services.feed.follow(after=after):
-        yield ServerSentEvent(raw_data=_data(event), event=EVENT, id=str(event.seq))
+    return EventSourceResponse(_stream(services.feed, after), headers=SSE_HEADERS)

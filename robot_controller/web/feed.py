@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, deque
 from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -147,6 +148,16 @@ class LiveFeed:
     async def follow(self, *, after: int | None = None) -> AsyncGenerator[PackEvent, None]:
         """Every event from now on (first the kept ones after seq `after`, if given), until the
         listener falls too far behind or the feed is closed."""
+        async with aclosing(self.follow_or_quiet(after=after, quiet_s=None)) as events:
+            async for event in events:
+                if event is not None:
+                    yield event
+
+    async def follow_or_quiet(
+        self, *, after: int | None = None, quiet_s: float | None
+    ) -> AsyncGenerator[PackEvent | None, None]:
+        """As `follow`, and None each time `quiet_s` passes without an event (a stream's cue
+        for a keep-alive)."""
         queue: asyncio.Queue[PackEvent | None] = asyncio.Queue(self._backlog)
         if self._closed:
             queue.put_nowait(None)
@@ -158,7 +169,15 @@ class LiveFeed:
                 for event in self.recent(after=after):
                     sent = event.seq
                     yield event
-            while (item := await queue.get()) is not None:
+            while True:
+                try:
+                    async with asyncio.timeout(quiet_s):
+                        item = await queue.get()
+                except TimeoutError:
+                    yield None
+                    continue
+                if item is None:
+                    return
                 if item.seq > sent:
                     yield item
         finally:
