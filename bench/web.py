@@ -1,15 +1,16 @@
 """Benchmark of the screens' live feed and API: SSE clients during a loading, pack history on a
 large log.
 
-Feed: a `--packs` demo delivery (the demo's world: `--hub mock`, `--robot sim`, the script
-scanner; `fmd-robot demo`'s wiring, in this process) is loaded with the screens served beside
-the daemon, once with no client and once with `--clients` clients on `GET /api/v1/events`,
-alternating (`--rounds` of each: none, N, none, N …). The clients run in a child process, so
-their CPU is not the daemon's. Throughput is packs over the loading's wall time, as the demo
-counts it, and the daemon process's CPU per pack (the server included); a pack's delay is from
-its event's `at` (the wall clock when the pipeline published it) to the wall clock when a
-client has parsed it (same machine, same clock). Targets: throughput with clients within 10 %
-of without, p95 delay at most 100 ms.
+Feed: a `--packs` demo delivery (`fmd-robot demo`'s world and wiring, in this process: the SOAP
+hub simulator, a Modbus TCP PLC, the script scanner; `--hub mock --robot sim` is the daemon
+CPU-bound, nothing but bookkeeping between packs: a stress figure) is loaded with the screens
+served beside the daemon, once with no client and once with `--clients` clients on
+`GET /api/v1/events`, alternating (`--rounds` of each: none, N, none, N …). The clients run
+in a child process, so their CPU is not the daemon's. Throughput is packs over the loading's
+wall time, as the demo counts it, and the daemon process's CPU per pack (the server included);
+a pack's delay is from its event's `at` (the wall clock when the pipeline published it) to the
+wall clock when a client has parsed it (same machine, same clock). Targets: throughput with
+clients within 10 % of without, p95 delay at most 100 ms.
 
 API: a store of `--events` audit events (eight a pack, one pack in fifty with an alert, the
 rows the daemon writes for each, the hash chain valid) is bulk-inserted once and cached in the
@@ -20,7 +21,7 @@ route yet, the store's history function that `fmd-robot log pack` uses is timed 
 in the output).
 
 Prints one JSON line. Usage: python bench/web.py [--packs 2000] [--clients 20] [--rounds 2]
-       [--events 1000000] [--lookups 500] [--parts feed,api] [--hub mock] [--robot sim]
+       [--events 1000000] [--lookups 500] [--parts feed,api] [--hub soap] [--robot modbus-tcp]
 """
 
 from __future__ import annotations
@@ -492,8 +493,8 @@ def main() -> None:
     parser.add_argument("--packs", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--hub", default="mock")
-    parser.add_argument("--robot", default="sim")
+    parser.add_argument("--hub", default="soap")  # the demo's own world: `fmd-robot demo`
+    parser.add_argument("--robot", default="modbus-tcp")
     parser.add_argument("--move-time-ms", type=float, default=0.0)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--lookups", type=int, default=500)
