@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from robot_controller.cli_common import ConfigOption, existing_store, person_text, settings_of
 from robot_controller.cli_log_app import log_app
@@ -29,7 +28,7 @@ from robot_controller.proof.configured import (
 )
 from robot_controller.proof.keys import KeyExists, generate, public_file
 from robot_controller.proof.retention import PruneOutcome, PruneRefused, prune_log
-from robot_controller.proof.verify import Report, verify
+from robot_controller.proof.verify import UNREADABLE, Report, count, unreadable, verdict, verify
 from robot_controller.store import StoreError
 
 audit_app = typer.Typer(
@@ -99,9 +98,8 @@ def audit_verify(
     with existing_store(settings, read_only=True) as store:
         try:
             report = verify(store, keys, folder)
-        except (SQLAlchemyError, StoreError, TypeError, ValueError) as error:  # not our rows
-            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-            raise fail(f"store: its audit tables cannot be read as written: {first}", 1) from None
+        except UNREADABLE as error:  # not our rows
+            raise fail(unreadable(error), 1) from None
     if as_json:
         sys.stdout.write(json.dumps({**report.as_json(), "folder": str(folder)}) + "\n")
     else:
@@ -116,29 +114,12 @@ def _show(report: Report, folder: Path) -> None:
         )
     if report.more:
         out.print(
-            line(("broken", "bold red"), f": {_count(report.more, 'more finding')}"),
+            line(("broken", "bold red"), f": {count(report.more, 'more finding')}"),
             highlight=False,
             soft_wrap=True,
         )
-    span = f"seq {report.first_seq}–{report.last_seq}" if report.events else "none"
-    files = f"{_count(report.files, 'file')} in {folder}" if folder.is_dir() else f"no {folder}"
-    counted = (f"{_count(report.events, 'event')} ({span}), "
-               f"{_count(report.checkpoints, 'checkpoint')}, {files}")  # fmt: skip
-    if not report.ok:
-        found = _count(len(report.findings) + report.more, "finding")
-        out.print(line(("broken", "bold red"), f": {found} in {counted}"),
-                  highlight=False, soft_wrap=True)  # fmt: skip
-        return
-    unsigned = (
-        f"; {_count(report.unsigned, 'event')} after the last checkpoint" if report.unsigned else ""
-    )
-    out.print(
-        line(("intact", "bold green"), f": {counted}{unsigned}"), highlight=False, soft_wrap=True
-    )
-
-
-def _count(n: int, thing: str) -> str:
-    return f"{n} {thing}{'' if n == 1 else 's'}"
+    word = ("intact", "bold green") if report.ok else ("broken", "bold red")
+    out.print(line(word, f": {verdict(report, folder)}"), highlight=False, soft_wrap=True)
 
 
 @audit_app.command("checkpoint")

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from fmd.codes.escapes import show_controls
+from fmd.policy import Why
 from robot_controller.cli_common import ConfigOption, settings_of
 from robot_controller.config import ConfigError
 from robot_controller.console import fail, json_lines, out
@@ -30,6 +30,7 @@ from robot_controller.store.history import (
     PackRow,
     pack_history,
     search,
+    shown,
 )
 from robot_controller.wiring import open_store
 
@@ -79,6 +80,7 @@ def log_search(
     since: FromOption = None,
     until: ToOption = None,
     route: Annotated[Route | None, typer.Option(help="Where the pack ended up.")] = None,
+    why: Annotated[Why | None, typer.Option(help="Why it went there (a reason code).")] = None,
     return_code: Annotated[
         str | None, typer.Option(help="A return code any of the pack's hub calls got.")
     ] = None,
@@ -105,6 +107,7 @@ def log_search(
         since=span.since,
         until=span.until,
         route=route.value if route else None,
+        why=why.value if why else None,
         return_code=return_code,
         actor=actor,
     )
@@ -134,14 +137,6 @@ def log_search(
         out.print(Text(f"more may match: raise --limit (at most {MAX_LIMIT}) or narrow the search"))
 
 
-def _shown(happening: Happening) -> dict[str, Any]:
-    """A history entry for display: the scan's raw text spelled as `fmd-robot parse` reads it."""
-    shown = happening.as_json()
-    if happening.kind is Kind.SCAN:
-        shown["raw"] = show_controls(shown["raw"])
-    return shown
-
-
 def log_pack(
     product: Annotated[str, typer.Argument(help="The product code (GTIN, PPN…).")],
     serial: Annotated[str, typer.Argument(help="The serial number.")],
@@ -164,7 +159,7 @@ def log_pack(
     if not happenings:
         raise fail(f"the log holds no pack {product} / {serial}", code=1)
     if as_json:
-        json_lines(_shown(h) for h in happenings)
+        json_lines(shown(h) for h in happenings)
         return
     tokens = sorted({h.token for h in happenings})
     table = Table(
@@ -176,7 +171,7 @@ def log_pack(
     for happening in happenings:
         what = happening.what
         if happening.kind is Kind.SCAN:
-            what += ": " + _shown(happening)["raw"]
+            what += ": " + shown(happening)["raw"]
         table.add_row(
             Text(f"{happening.at:%Y-%m-%d %H:%M:%S.%f}"[:-3]),
             Text(str(happening.token)),

@@ -32,13 +32,22 @@ from robot_controller.robot.base import (
     fault_name,
 )
 from robot_controller.robot.readiness import command_refused, fault_refused, not_ready
+from robot_controller.robot.terminal import (
+    NO_FAULTS,
+    TAKES_NO_PACKS,
+    TAKES_PACKS,
+    flag_names,
+    last_job,
+    state_words,
+    wwks2_takes_packs,
+)
 from robot_controller.robot.wwks2 import Wwks2Robot
 from robot_controller.wiring import NO_ROBOT, open_robot, open_wwks2
 from simulators.plc import serve_plc
 from simulators.robot_model import Timings
 from simulators.serial_robot import serve_serial_robot
 from simulators.wwks2 import Faults, Malformed, RobotSettings, ScansError, Wwks2RobotSim, read_scans
-from wwks2.messages import CancelStatus, State, StatusResponse, TaskStatus
+from wwks2.messages import CancelStatus, StatusResponse, TaskStatus
 
 robot_app = typer.Typer(help="The robot control terminal.", no_args_is_help=True)
 T = TypeVar("T")
@@ -56,11 +65,10 @@ def robot_status(config: ConfigOption = None) -> None:
     table = Table(show_header=False, box=None)
     table.add_row("state", status.state.name)
     table.add_row("ready", "yes" if status.ready else "no")
-    flags = [flag.name for flag in type(status.flags) if flag and flag in status.flags]
-    table.add_row("status word", ", ".join(n for n in flags if n) or "—")
+    table.add_row("status word", ", ".join(flag_names(status.flags)) or "—")
     table.add_row("fault", fault_name(status.fault))
     table.add_row("stored / rejected", f"{status.packs_stored} / {status.packs_rejected}")
-    table.add_row("last job", _last_job(status))
+    table.add_row("last job", last_job(status))
     if status.job_ack_seq != status.job_done_seq:
         table.add_row("running job", f"{status.job_ack_seq}: token {status.acked_token or '—'}")
     refusal = not_ready(status, JobCode.PLACE_ON_SHELF)
@@ -119,9 +127,6 @@ def robot_ack(
     )
 
 
-NO_FAULTS = "a WWKS2 robot reports no faults to acknowledge here: use the robot's own terminal"
-
-
 async def _status_of(
     robot: Robot,
 ) -> tuple[RobotStatus, tuple[StatusResponse, str, int | None] | None]:
@@ -129,9 +134,7 @@ async def _status_of(
     status = await robot.status()
     if not isinstance(robot, Wwks2Robot):
         return status, None
-    link = robot.link
-    report = link.status if link.status is not None else await link.refresh_status()
-    return status, (report, link.robot_name, link.robot_id)
+    return status, (await robot.report(), robot.link.robot_name, robot.link.robot_id)
 
 
 def _wwks2_table(report: StatusResponse, name: str, robot_id: int | None) -> Table:
@@ -139,18 +142,13 @@ def _wwks2_table(report: StatusResponse, name: str, robot_id: int | None) -> Tab
     takes packs (it asks about each one itself)."""
     table = Table(show_header=False, box=None)
     table.add_row("robot", f"{name or 'unnamed'}, WWKS2 subscriber {robot_id or '—'}")
-    table.add_row("state", _state_words(report.state.value, report.state_text))
+    table.add_row("state", state_words(report.state.value, report.state_text))
     for component in report.components:
-        state = _state_words(component.state.value, component.state_text)
+        state = state_words(component.state.value, component.state_text)
         table.add_row("component", f"{component.description} ({component.type.value}): {state}")
-    ready = report.state is State.READY and all(c.state is State.READY for c in report.components)
-    takes = "yes: it scans each pack and asks" if ready else "no: see the robot's own terminal"
+    takes = TAKES_PACKS if wwks2_takes_packs(report) else TAKES_NO_PACKS
     table.add_row("takes packs", takes)
     return table
-
-
-def _state_words(state: str, text: str | None) -> str:
-    return f"{state} ({text})" if text else state
 
 
 @robot_app.command("task")
@@ -223,14 +221,6 @@ def _drive(opening: Callable[[], Awaitable[R]], action: Callable[[R], Awaitable[
         return asyncio.run(run())
     except (ConfigError, RobotError) as error:
         raise fail(str(error), code=1) from None
-
-
-def _last_job(status: RobotStatus) -> str:
-    if status.job_result is None:
-        return "—"
-    where = f" at location {status.location}" if status.location else ""
-    token = f", token {status.done_token}" if status.done_token else ""
-    return f"{status.job_done_seq}: {status.job_result.name}{where}{token}"
 
 
 def sim_plc(

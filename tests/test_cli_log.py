@@ -66,7 +66,16 @@ async def test_log_search_exit_codes(loaded: Loaded, config: Path) -> None:
     assert fmd(config, "log", "search", "--from", "2026-03-02", "--to", "2026-03-01")[0] == 2
     assert fmd(config, "log", "search", "--limit", "0")[0] == 2
     assert fmd(config, "log", "search", "--route", "lost")[0] == 2
+    assert fmd(config, "log", "search", "--why", "because")[0] == 2
     assert fmd(config, "log", "search", "--from", day(loaded), "--to", day(loaded))[0] == 0
+
+
+async def test_log_search_by_why(loaded: Loaded, config: Path) -> None:
+    code, lines = fmd(config, "log", "search", "--why", "recalled", "--json")
+    assert code == 0
+    found = [json.loads(line) for line in lines]
+    assert loaded.pack(PackKind.RECALLED)[0] in [row["token"] for row in found]
+    assert {row["why"] for row in found} == {"recalled"}
 
 
 async def test_log_pack_json_is_one_event_per_line_in_time_order(

@@ -98,6 +98,25 @@ async def test_a_stopped_robot_gets_no_pack_and_the_hub_no_change_until_it_runs_
     assert store.pending_intents() == []
 
 
+async def test_once_loading_ends_it_no_longer_says_it_waits_for_the_robot(store_url: str) -> None:
+    delivery = generate_delivery(1, seed=33, suspect_rate=0.0, today=TODAY)
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    robot = SimRobot()
+    await robot.command(MachineCommand.HOLD)
+    store = Store.open(store_url)
+    pipeline = Pipeline(store=store, hub=ResilientHub(hub.client(LOCATION)), robot=robot,
+                        site=HOSPITAL)  # fmt: skip
+    scanner = FedScanner()
+    loading = asyncio.create_task(pipeline.run([scanner]))
+    scanner.put(*delivery.raws)
+    await until(lambda: pipeline.steps.turn.paused is not None)
+    scanner.end()
+    await loading
+    assert pipeline.steps.turn.paused is None  # the robot is still held, but nothing waits
+    await pipeline.aclose()
+
+
 class StopsBetweenCheckAndJob(SimRobot):
     """A robot that says it is ready, then refuses the job: it was stopped in between."""
 

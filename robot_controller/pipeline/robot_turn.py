@@ -97,11 +97,14 @@ class RobotTurn:
         self.halt.set()
 
     async def aclose(self) -> None:
+        """Loading is over: stop watching the robot (nothing waits for it any more, so the
+        screens no longer say loading is paused)."""
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
             self._watcher = None
+        self.paused = None
 
     async def _resume_when_ready(self) -> None:
         while self.paused is not None:

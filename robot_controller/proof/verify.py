@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from robot_controller.proof import folder as files
 from robot_controller.proof.keys import PublicKey
 from robot_controller.proof.note import Checkpoint, NoteError
-from robot_controller.store import Store
+from robot_controller.store import Store, StoreError
 from robot_controller.store.chain_walk import ChainWalk, Finding
 from robot_controller.store.checkpoints import CheckpointRow, PruneRow
 from robot_controller.store.prunes import PRUNED
@@ -69,6 +71,42 @@ class Report:
             "findings": [finding.as_json() for finding in self.findings],
             "more_findings": self.more,
         }
+
+
+UNREADABLE = (SQLAlchemyError, StoreError, TypeError, ValueError)
+"""What `verify` raises on audit tables it did not write (not our rows)."""
+
+
+def unreadable(error: Exception) -> str:
+    """An `UNREADABLE` error in one line."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else repr(error)
+    return f"store: its audit tables cannot be read as written: {first}"
+
+
+def count(n: int, thing: str) -> str:
+    """`n thing(s)`."""
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
+def counted(report: Report, folder: Path) -> str:
+    """What was checked, in words: events and their seqs, checkpoints, files."""
+    span = f"seq {report.first_seq}–{report.last_seq}" if report.events else "none"
+    on_file = f"{count(report.files, 'file')} in {folder}" if folder.is_dir() else f"no {folder}"
+    return (f"{count(report.events, 'event')} ({span}), "
+            f"{count(report.checkpoints, 'checkpoint')}, {on_file}")  # fmt: skip
+
+
+def verdict(report: Report, folder: Path) -> str:
+    """The last line `audit verify` prints, without its word (`intact` or `broken`)."""
+    if not report.ok:
+        return (
+            f"{count(len(report.findings) + report.more, 'finding')} in {counted(report, folder)}"
+        )
+    unsigned = (
+        f"; {count(report.unsigned, 'event')} after the last checkpoint" if report.unsigned else ""
+    )
+    return counted(report, folder) + unsigned
 
 
 @dataclass(frozen=True, slots=True)

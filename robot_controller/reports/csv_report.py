@@ -5,7 +5,8 @@ A report file is blocks of rows, each block a header row and its rows, one empty
 blocks: the report's title block (`report`, `from`, `to`, `generated`, the audit chain's head
 and last signed checkpoint), then for the summary
 its figures (`section,name,value`), the open undo deadlines and one row per pack; for the alert
-register one row per alert and transition. Text in a report that a spreadsheet would run as a
+register one row per alert and transition; for a log search (the screens' download) its filters
+and its packs. Text in a report that a spreadsheet would run as a
 formula (`=`, `+`, `-`, `@` first) is written with a leading `'`. The audit export is one block,
 the events exactly as stored (their hashes can be recomputed from it): no title, no quoting.
 """
@@ -13,7 +14,7 @@ the events exactly as stored (their hashes can be recomputed from it): no title,
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
@@ -66,14 +67,36 @@ class Heading:
         return f"seq {seq}, hash {digest}", signed
 
 
-def _title(writer: Any, heading: Heading) -> None:
-    writer.writerow(("report", heading.kind))
-    writer.writerow(("from", heading.since.isoformat()))
-    writer.writerow(("to (excluded)", heading.until.isoformat()))
-    writer.writerow(("generated", heading.generated.isoformat()))
+def title_rows(heading: Heading) -> Iterator[tuple[str, str]]:
+    """The title block's rows."""
+    yield ("report", heading.kind)
+    yield ("from", heading.since.isoformat())
+    yield ("to (excluded)", heading.until.isoformat())
+    yield ("generated", heading.generated.isoformat())
     head, signed = heading.chain()
-    writer.writerow(("audit chain head", head))
-    writer.writerow(("last signed checkpoint", signed))
+    yield ("audit chain head", head)
+    yield ("last signed checkpoint", signed)
+
+
+def _title(writer: Any, heading: Heading) -> None:
+    writer.writerows(title_rows(heading))
+
+
+def search_rows(
+    heading: Heading, filters: dict[str, str], packs: Iterable[PackRow]
+) -> Iterator[Sequence[Any]]:
+    """A log search as CSV rows (lazily, as `packs` streams): the title block, the filters
+    it was made with (`filter,value`), then one row per pack, oldest first; text a
+    spreadsheet would run is quoted as in every report."""
+    yield from title_rows(heading)
+    yield ()
+    yield ("filter", "value")
+    yield from ((name, _cell(value)) for name, value in filters.items())
+    yield ()
+    yield PACK_COLUMNS
+    for pack in packs:
+        shown = pack.as_json()
+        yield [_cell(shown[column]) for column in PACK_COLUMNS]
 
 
 def _block(

@@ -58,7 +58,7 @@ def fault_cause(code: int) -> tuple[str, str]:
         return f"fault {code}", "see the robot's manual"
 
 
-def _latched(status: RobotStatus) -> int | None:
+def latched_fault(status: RobotStatus) -> int | None:
     """The latched fault (the FAULT bit; a driver that reports no bits: any fault code)."""
     latched = StatusFlags.FAULT in status.flags if status.flags else bool(status.fault)
     return status.fault if latched else None
@@ -97,7 +97,7 @@ def not_ready(status: RobotStatus, code: JobCode) -> NotReady | None:
 def machine_not_ready(status: RobotStatus, code: JobCode) -> str | None:
     """None when the machine can take a job of `code`; else what stops it and the next step."""
     flags = status.flags
-    if (fault := _latched(status)) is not None:
+    if (fault := latched_fault(status)) is not None:
         return f"robot is {status.state.name}: {_fault_step(fault)}"
     if StatusFlags.HOST_WATCHDOG in flags:
         return "robot host watchdog tripped: with a host connected, `fmd-robot robot ack 900`"
@@ -122,7 +122,7 @@ def machine_not_ready(status: RobotStatus, code: JobCode) -> str | None:
 def command_refused(status: RobotStatus, command: MachineCommand) -> str:
     """Why the robot refused a PackML command (read from its status after the refusal)."""
     head = f"robot refused {command.name} in state {status.state.name}"
-    if (fault := _latched(status)) is not None:
+    if (fault := latched_fault(status)) is not None:
         return f"{head}; {_fault_step(fault)}"
     step = _NEXT_STEP.get(status.state, _SETTLING)
     return f"{head}; cause: PackML allows no {command.name} from {status.state.name}; next: {step}"

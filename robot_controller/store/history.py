@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from fmd.codes.escapes import show_controls
 from robot_controller.robot.base import JobCode, fault_name
 from robot_controller.store.codec import decode_raw
 from robot_controller.store.schema import (
@@ -44,14 +45,17 @@ class PackFilter:
     """What a search asks for; every field given must match (None: any). `since` and `until`
     bound when the scan was recorded (`since` included, `until` excluded); `return_code`
     matches any hub call of the pack; `actor` a pack with an audit event by that actor (about
-    the pack, or about one of its alert cases: its pack actions, its alerts' transitions)."""
+    the pack, or about one of its alert cases: its pack actions, its alerts' transitions);
+    `why` the reason of its route; `token` that one scan."""
 
+    token: int | None = None
     product_code: str | None = None
     serial: str | None = None
     batch: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     route: str | None = None
+    why: str | None = None
     return_code: str | None = None
     actor: str | None = None
 
@@ -155,6 +159,8 @@ def _subject_id(prefix: str) -> sa.ColumnElement[int]:
 
 def _where(wanted: PackFilter) -> list[sa.ColumnElement[bool]]:
     clauses: list[sa.ColumnElement[bool]] = []
+    if wanted.token is not None:
+        clauses.append(scans.c.id == wanted.token)
     ui = {
         name: value
         for name, value in (
@@ -172,6 +178,8 @@ def _where(wanted: PackFilter) -> list[sa.ColumnElement[bool]]:
         clauses.append(scans.c.recorded_at < wanted.until)
     if wanted.route is not None:
         clauses.append(outcomes.c.route == wanted.route)
+    if wanted.why is not None:
+        clauses.append(outcomes.c.why == wanted.why)
     if wanted.return_code is not None:
         clauses.append(
             sa.exists().where(
@@ -200,12 +208,34 @@ def _pack_row(row: Any) -> PackRow:
     )
 
 
-def search(conn: Connection, wanted: PackFilter, *, limit: int = DEFAULT_LIMIT) -> list[PackRow]:
-    """The newest `limit` packs (at most `MAX_LIMIT`) that match, newest first."""
+def search(
+    conn: Connection, wanted: PackFilter, *, limit: int = DEFAULT_LIMIT, offset: int = 0
+) -> list[PackRow]:
+    """The newest `limit` packs (at most `MAX_LIMIT`) that match after the first `offset`,
+    newest first."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"a search returns 1 to {MAX_LIMIT} packs, not {limit}")
-    query = _pack_columns().where(*_where(wanted)).order_by(scans.c.id.desc()).limit(limit)
+    if offset < 0:
+        raise ValueError(f"a search starts at a pack, not at {offset}")
+    page = _matching(wanted).order_by(scans.c.id.desc()).limit(limit).offset(offset)
+    tokens: list[int] = list(conn.execute(page).scalars())  # the page's tokens first: cheap to skip
+    if not tokens:
+        return []
+    query = _pack_columns().where(scans.c.id.in_(tokens)).order_by(scans.c.id.desc())
     return [_pack_row(row) for row in conn.execute(query)]
+
+
+def count(conn: Connection, wanted: PackFilter) -> int:
+    """How many packs match."""
+    matching = _matching(wanted).subquery()
+    return int(conn.execute(sa.select(sa.func.count()).select_from(matching)).scalar() or 0)
+
+
+def _matching(wanted: PackFilter) -> sa.Select[Any]:
+    """The tokens of the packs that match (the filters need the outcome, never the newest
+    decision: the pack's row is joined only for the tokens shown)."""
+    joined = scans.outerjoin(outcomes, outcomes.c.token == scans.c.id)
+    return sa.select(scans.c.id).select_from(joined).where(*_where(wanted))
 
 
 def stream_packs(conn: Connection, wanted: PackFilter, *, batch: int = 1000) -> Iterator[PackRow]:
@@ -264,7 +294,43 @@ def tokens_of(conn: Connection, product_code: str, serial: str) -> list[int]:
 def pack_history(conn: Connection, product_code: str, serial: str) -> list[Happening]:
     """Everything the log holds about one pack (every token it was scanned as), in time order
     (entries at the same instant in the order of `Kind`); empty when it was never scanned."""
-    tokens = tokens_of(conn, product_code, serial)
+    return _history(conn, tokens_of(conn, product_code, serial))
+
+
+def token_history(conn: Connection, token: int) -> list[Happening]:
+    """The history of the pack scan `token` names (every token of its product code and
+    serial; the scan alone when it names no pack, as an unreadable one); empty when there
+    is no such scan."""
+    ui = _ui_of(conn, token)
+    if ui is not None:
+        return _history(conn, tokens_of(conn, *ui))
+    if conn.execute(sa.select(scans.c.id).where(scans.c.id == token)).first() is None:
+        return []
+    return _history(conn, [token])
+
+
+def _ui_of(conn: Connection, token: int) -> tuple[str, str] | None:
+    for table in (decisions, outcomes):
+        row = conn.execute(
+            sa.select(table.c.product_code, table.c.serial)
+            .where(table.c.token == token, table.c.product_code.is_not(None),
+                   table.c.serial.is_not(None))
+            .limit(1)
+        ).first()  # fmt: skip
+        if row is not None:
+            return str(row.product_code), str(row.serial)
+    return None
+
+
+def shown(happening: Happening) -> dict[str, Any]:
+    """A history entry for display: the scan's raw text spelled as `fmd-robot parse` reads it."""
+    entry = happening.as_json()
+    if happening.kind is Kind.SCAN:
+        entry["raw"] = show_controls(entry["raw"])
+    return entry
+
+
+def _history(conn: Connection, tokens: Sequence[int]) -> list[Happening]:
     if not tokens:
         return []
     alerted, raised = _alerts(conn, tokens)

@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.engine import Connection, Engine, make_url
 
@@ -28,7 +29,7 @@ from robot_controller.states import HubOperation, IntentStatus, Route, Stage
 from robot_controller.store import alert_register, checkpoints, intents, packs, prunes, queries
 from robot_controller.store import users as user_rows
 from robot_controller.store.alert_register import QuarantinedPack
-from robot_controller.store.audit import AuditChain, AuditEvent, ChainCheck
+from robot_controller.store.audit import AuditChain, AuditEvent, ChainCheck, actor_event
 from robot_controller.store.checkpoints import AuditSnapshot, CheckpointRow
 from robot_controller.store.db import check_schema, create_engine_for, migrate
 from robot_controller.store.errors import store_name
@@ -527,6 +528,17 @@ class Store:
         with self._tx.read() as conn:
             return checkpoints.head(conn)
 
+    def record_verified(
+        self, ok: bool, what: str, *, actor: str, at: datetime, last_seq: int, findings: int
+    ) -> None:
+        """Record that `actor` had the log verified (an `audit.verified` event about the
+        chain): whether it was intact, what was checked (`what`, in words), the last seq
+        checked and how many findings there were."""
+        event = actor_event(at, actor, "audit.verified", "audit:chain",
+                            f"{'intact' if ok else 'broken'}: {what}", ok=ok, last_seq=last_seq,
+                            findings=findings)  # fmt: skip
+        self._tx.write(lambda conn: Written(None, (event,)))
+
     def last_checkpoint(self) -> CheckpointRow | None:
         """The checkpoint of the furthest seq."""
         with self._tx.read() as conn:
@@ -604,3 +616,23 @@ class Store:
 
     def note_user_seen(self, user_id: int, *, at: datetime) -> None:
         self._tx.write(lambda conn: user_rows.touch(conn, user_id, at))
+
+    # -- what a person does that changes nothing in the store (the robot terminal) ----------
+
+    def record_action(
+        self,
+        action: str,
+        subject: str,
+        why: str,
+        *,
+        actor: str,
+        at: datetime,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        **detail: Any,
+    ) -> None:
+        """Append one event by `actor` to the audit chain: what they did (`action` to
+        `subject`, e.g. `robot.command` to `robot:main`), why, and the values before and after
+        (a PackML command, a fault acknowledged: the robot changes, not the store)."""
+        event = actor_event(at, actor, action, subject, why, before=before, after=after, **detail)
+        self._tx.write(lambda conn: Written(None, (event,)))

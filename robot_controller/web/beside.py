@@ -11,14 +11,24 @@ from robot_controller.texts import catalogue
 from robot_controller.web.app import create_app
 from robot_controller.web.feed import LiveFeed
 from robot_controller.web.server import WebServer
-from robot_controller.web.services import WebServices, web_services
+from robot_controller.web.services import ScannerState, WebServices, web_services
 from robot_controller.wiring import Daemon
+from scanners.base import Scanner
+from scanners.serial import SerialScanner
 
 
 def feed_for(config: Config) -> LiveFeed:
     """The live feed the daemon's routed packs go to (made before the daemon is built, whose
     `on_routed` publishes to it)."""
     return LiveFeed(catalogue(config.site.language))
+
+
+def scanner_state(scanner: Scanner) -> ScannerState:
+    """A scanner's name (its source) and, for a serial one, whether its port is open."""
+    name = str(getattr(scanner, "source", None) or type(scanner).__name__)
+    if isinstance(scanner, SerialScanner):
+        return ScannerState(name, scanner.port is not None)
+    return ScannerState(name)
 
 
 @asynccontextmanager
@@ -38,6 +48,8 @@ async def web_beside(
         feed=feed,
         hub_health=lambda: getattr(pipeline.hub, "health", HubHealth.ANSWERING),
         paused=lambda: pipeline.steps.turn.paused,
+        scanners=lambda: tuple(scanner_state(s) for s in daemon.scanners),
+        hand_out=pipeline.hand_out.hand_out if pipeline.hand_out is not None else None,
     )
     server = WebServer(create_app(services), config.web)
     await server.start()

@@ -96,6 +96,7 @@ class WebServer:
             self._task.result()  # it failed to start: its error
 
     async def aclose(self) -> None:
+        """Stop serving: the live feed's streams end first, so none holds the stop up."""
         if self._server is None or self._task is None:
             return
         services = getattr(self._app.state, "services", None)

@@ -10,15 +10,28 @@ from datetime import UTC, datetime, timedelta
 
 from fmd.hub.resilient import HubHealth
 from robot_controller.config import Config
+from robot_controller.dispense import HandOut
 from robot_controller.robot.base import Robot
+from robot_controller.robot.wwks2 import Wwks2Robot
 from robot_controller.store import Store
 from robot_controller.texts import Catalogue, catalogue
 from robot_controller.users import User
+from robot_controller.web.audit_check import Verified
 from robot_controller.web.feed import LiveFeed
+from robot_controller.web.heartbeat import HeartbeatWatch
 from robot_controller.web.sessions import LoginLimit, Sessions
 
 SEEN_EVERY = timedelta(minutes=5)
 """How often a user's `last_used_at` is written while they keep using the API."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScannerState:
+    """One scanner as the bench shows it: its name and whether it is connected (None: the
+    scanner cannot tell, e.g. a keyboard wedge or a file of scans)."""
+
+    name: str
+    connected: bool | None = None
 
 
 @dataclass
@@ -26,7 +39,12 @@ class WebServices:
     """The daemon's parts the screens read and drive.
 
     `robot` is None when no daemon runs (the robot's page then says so); `hub_health` tells
-    whether the national system answers; `paused` whether loading waits for the robot.
+    whether the national system answers; `paused` whether loading waits for the robot;
+    `verified` the last `audit verify` run from the screens (None: none since the start);
+    `heartbeat` when the robot's heartbeat counter last changed (on `monotonic`'s clock);
+    `robot_turn` lets one command or acknowledgement at a time read, send and read again.
+    `scanners` each scanner's state; `hand_out` records what a WWKS2 robot hands out (None:
+    the robot cannot hand out, so the bench offers no hand-out).
     """
 
     config: Config
@@ -37,7 +55,14 @@ class WebServices:
     robot: Robot | None = None
     hub_health: Callable[[], HubHealth] = lambda: HubHealth.ANSWERING
     paused: Callable[[], str | None] = lambda: None  # why loading waits for the robot
+    scanners: Callable[[], tuple[ScannerState, ...]] = lambda: ()
+    hand_out: HandOut | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    verified: Verified | None = None
+    verifying: bool = False
+    monotonic: Callable[[], float] = time.monotonic  # heartbeat ages (a test's manual clock)
+    heartbeat: HeartbeatWatch = field(default_factory=HeartbeatWatch)
+    robot_turn: asyncio.Lock = field(default_factory=asyncio.Lock)  # one command at a time
     _seen: dict[int, datetime] = field(default_factory=dict)
 
     @property
@@ -65,9 +90,14 @@ def web_services(
     feed: LiveFeed | None = None,
     hub_health: Callable[[], HubHealth] | None = None,
     paused: Callable[[], str | None] | None = None,
+    scanners: Callable[[], tuple[ScannerState, ...]] | None = None,
+    hand_out: HandOut | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> WebServices:
-    """The services for `config`'s `[web]`, over a store (and a running daemon's parts)."""
+    """The services for `config`'s `[web]`, over a store (and a running daemon's parts).
+
+    Without a `hand_out`, a WWKS2 `robot`'s hand-outs are recorded by one made here, which
+    commits their decommissions to the outbox for the daemon's replay to send."""
     web = config.web
     services = WebServices(
         config=config,
@@ -81,7 +111,18 @@ def web_services(
         ),
         logins=LoginLimit(web.login_failures_per_minute, clock),
         robot=robot,
+        monotonic=clock,
+        heartbeat=HeartbeatWatch(clock),
+        hand_out=hand_out,
     )
+    if hand_out is None and isinstance(robot, Wwks2Robot):
+        services.hand_out = HandOut(
+            store, None, services.now, community=config.site.mode == "community",
+            location=config.site.location, robot=services.robot_name, send=False,
+            separators=config.site.separators,
+        )  # fmt: skip
+    if scanners is not None:
+        services.scanners = scanners
     if hub_health is not None:
         services.hub_health = hub_health
     if paused is not None:

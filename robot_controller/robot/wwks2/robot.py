@@ -47,6 +47,7 @@ from wwks2.messages import (
     OutputResponse,
     OutputStatus,
     Priority,
+    StatusResponse,
     StockCriteria,
     StockInfoMessage,
     StockInfoRequest,
@@ -135,6 +136,11 @@ class Wwks2Robot:
         if response is None or age is None or age > self.settings.status_max_age_s:
             response = await self.link.refresh_status()
         return robot_status(response, stored=self.stored, rejected=self.rejected)
+
+    async def report(self) -> StatusResponse:
+        """The robot's own last StatusResponse (asked now when there is none yet)."""
+        known = self.link.status
+        return known if known is not None else await self.link.refresh_status()
 
     async def execute(self, job: Job) -> JobOutcome:
         """Only a retrieve to quarantine is a job we start (an output of that pack to the
