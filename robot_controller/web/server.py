@@ -74,7 +74,9 @@ class WebServer:
                 f"used: {getattr(error, 'strerror', None) or error}"
             ) from None
         family = socket.AF_INET6 if ":" in web.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named, or asyncio does not set TCP_NODELAY on the accepted sockets, and
+        # Nagle with the client's delayed ACK held every answer back ~40 ms (bench/web.py)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((web.host, web.port))
