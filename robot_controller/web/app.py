@@ -20,6 +20,7 @@ from robot_controller.web import (
     alerts,
     bench,
     compliance,
+    events,
     login,
     ops,
     pack_actions,
@@ -96,6 +97,7 @@ def create_app(services: WebServices) -> FastAPI:
         alerts,
         pack_actions,
         reports,
+        events,
     ):
         app.include_router(module.router)
     app.add_exception_handler(AccessError, _access_refused)  # type: ignore[arg-type]

@@ -2,15 +2,17 @@
 
 `publish` is called by the pipeline (`on_routed`, on the daemon's event loop) and never waits:
 each listener has a bounded queue, and a listener that falls that far behind is dropped (its
-stream ends; the browser's EventSource reconnects with `Last-Event-ID` and is sent what it
-missed, from the last `keep` events). So a slow browser never slows the loading.
+stream ends after the last event it was given, with no gap; the browser's EventSource
+reconnects with `Last-Event-ID` and is sent what it missed, from the last `keep` events). So a
+slow browser never slows the loading. `close` ends every stream (the server stops).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -101,11 +103,15 @@ class LiveFeed:
         self.counts: Counter[str] = Counter()
         self.flagged = 0
         self.dropped_listeners = 0
-        self.closed = False
+        self._closed = False
 
     @property
     def listeners(self) -> int:
         return len(self._listeners)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     @property
     def last_seq(self) -> int:
@@ -123,39 +129,64 @@ class LiveFeed:
             except asyncio.QueueFull:  # too far behind: its stream ends, it reconnects
                 self._listeners.discard(queue)
                 self.dropped_listeners += 1
-                queue.get_nowait()
-                queue.put_nowait(None)
+                _end(queue)
         return event
 
     def close(self) -> None:
-        """End every listener's stream, and any that follows from now on (the server stops)."""
-        self.closed = True
-        for queue in list(self._listeners):
-            self._listeners.discard(queue)
-            while not queue.empty():
-                queue.get_nowait()
-            queue.put_nowait(None)
+        """End every listener's stream after what it was given (the server stops); a later
+        `follow` is given only the kept events."""
+        self._closed = True
+        for queue in self._listeners:
+            _end(queue)
+        self._listeners.clear()
 
     def recent(self, *, after: int = 0, limit: int | None = None) -> list[PackEvent]:
         """The kept events after seq `after`, oldest first (the last `limit` of them)."""
         events = [e for e in self._recent if e.seq > after]
         return events if limit is None else events[-limit:]
 
-    async def follow(self, *, after: int | None = None) -> AsyncIterator[PackEvent]:
+    async def follow(self, *, after: int | None = None) -> AsyncGenerator[PackEvent, None]:
         """Every event from now on (first the kept ones after seq `after`, if given), until the
         listener falls too far behind or the feed is closed."""
-        if self.closed:
-            return
+        async with aclosing(self.follow_or_quiet(after=after, quiet_s=None)) as events:
+            async for event in events:
+                if event is not None:
+                    yield event
+
+    async def follow_or_quiet(
+        self, *, after: int | None = None, quiet_s: float | None
+    ) -> AsyncGenerator[PackEvent | None, None]:
+        """As `follow`, and None each time `quiet_s` passes without an event (a stream's cue
+        for a keep-alive)."""
         queue: asyncio.Queue[PackEvent | None] = asyncio.Queue(self._backlog)
-        self._listeners.add(queue)
+        if self._closed:
+            queue.put_nowait(None)
+        else:
+            self._listeners.add(queue)
         try:
             sent = 0
             if after is not None:
                 for event in self.recent(after=after):
                     sent = event.seq
                     yield event
-            while (item := await queue.get()) is not None:
+            while True:
+                try:
+                    async with asyncio.timeout(quiet_s):
+                        item = await queue.get()
+                except TimeoutError:
+                    yield None
+                    continue
+                if item is None:
+                    return
                 if item.seq > sent:
                     yield item
         finally:
             self._listeners.discard(queue)
+
+
+def _end(queue: asyncio.Queue[PackEvent | None]) -> None:
+    """End a listener's stream after the events it was given: the ones still queued are
+    dropped with it (so it has no gap: it resumes after the last it got)."""
+    while not queue.empty():
+        queue.get_nowait()
+    queue.put_nowait(None)

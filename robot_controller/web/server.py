@@ -24,7 +24,8 @@ from fastapi import FastAPI
 from robot_controller.config import ConfigError, WebConfig
 
 SHUTDOWN_S = 5
-"""How long open streams (the bench's live feed) get to close at a stop."""
+"""How long open requests get to finish at a stop (the live streams end at once: `aclose`
+closes the feed they follow)."""
 
 
 def check_tls(certificate: Path, private_key: Path) -> None:
@@ -112,7 +113,9 @@ class WebServer:
                 f"used: {getattr(error, 'strerror', None) or error}"
             ) from None
         family = socket.AF_INET6 if ":" in web.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named, or asyncio does not set TCP_NODELAY on the accepted sockets, and
+        # Nagle with the client's delayed ACK held every answer back ~40 ms (bench/web.py)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((web.host, web.port))
@@ -138,7 +141,7 @@ class WebServer:
         if self._server is None or self._task is None:
             return
         services = getattr(self._app.state, "services", None)
-        if services is not None:
+        if services is not None:  # the live streams end now, so the stop need not wait for them
             services.feed.close()
         self._server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
