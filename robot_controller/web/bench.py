@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
 from pydantic import BaseModel, Field
 
 from fmd.hub.resilient import HubHealth
@@ -20,10 +21,11 @@ from robot_controller.operator_console import ROUTE_WORDS
 from robot_controller.robot.base import RobotError
 from robot_controller.states import IntentStatus
 from robot_controller.web.access import OPERATE, SIGNED_IN, Principal
-from robot_controller.web.feed import PackEvent
+from robot_controller.web.feed import LiveFeed, PackEvent
 from robot_controller.web.hand_out import MAX_QUANTITY, Asked, HandedOut, hand_out
 from robot_controller.web.pages import render, templates
 from robot_controller.web.services import ScannerState, WebServices
+from robot_controller.web.sse import PING_S, SSE_HEADERS, Resume
 
 router = APIRouter()
 Viewer = Annotated[Principal, Depends(SIGNED_IN)]
@@ -206,26 +208,23 @@ async def bench_status(request: Request, who: Viewer) -> HTMLResponse:
     return render(request, "bench/_status.html", bench=await status_of(request))
 
 
-def _after(last_event_id: str | None, after: int | None) -> int | None:
-    """Where a stream resumes: the browser's Last-Event-ID, else the page's last pack."""
-    if last_event_id is not None and last_event_id.strip().isdigit():
-        return int(last_event_id)
-    return after
+@lru_cache(maxsize=1024)
+def _row(event: PackEvent) -> bytes:
+    """A pack's row on the wire, rendered once for every browser it goes to."""
+    html = templates.get_template("bench/_pack.html").render(pack=event, drop=event.seq - ROWS)
+    return format_sse_event(data_str=html, event="pack", id=str(event.seq))
 
 
-@router.get("/bench/stream", include_in_schema=False, response_class=EventSourceResponse)
-async def bench_stream(
-    request: Request,
-    who: Viewer,
-    after: Annotated[int | None, Query(ge=0)] = None,
-    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
-) -> AsyncIterable[ServerSentEvent]:
+async def _rows(feed: LiveFeed, after: int | None) -> AsyncIterator[bytes]:
+    async for event in feed.follow_or_quiet(after=after, quiet_s=PING_S):
+        yield KEEPALIVE_COMMENT if event is None else _row(event)
+
+
+@router.get("/bench/stream", include_in_schema=False)
+async def bench_stream(request: Request, who: Viewer, after: Resume) -> EventSourceResponse:
     """Each pack as an HTML row (event `pack`, id its seq) from the bench's own partial, with
-    an out-of-band delete of the row that falls off the page; FastAPI adds the keep-alive."""
-    row = templates.get_template("bench/_pack.html")
-    async for event in _services(request).feed.follow(after=_after(last_event_id, after)):
-        html = row.render(pack=event, drop=event.seq - ROWS)
-        yield ServerSentEvent(raw_data=html, event="pack", id=str(event.seq))
+    an out-of-band delete of the row that falls off the page; a ping when quiet (`web.sse`)."""
+    return EventSourceResponse(_rows(_services(request).feed, after), headers=SSE_HEADERS)
 
 
 def _destination(services: WebServices) -> int:
