@@ -26,6 +26,7 @@ from robot_controller.robot.wwks2.robot import Wwks2Settings
 from robot_controller.store import Store
 from robot_controller.store.schema import audit_events
 from robot_controller.users import Role
+from robot_controller.web.robot_view import on_screen
 from simulators.plc import PlcSimulator
 from simulators.robot_model import RobotModel, Timings
 from simulators.wwks2 import RobotSettings, Wwks2RobotSim
@@ -389,3 +390,9 @@ async def test_a_robot_that_does_not_answer_is_503_in_one_line(
     assert model.state == PackMLState.EXECUTE  # the state read failed first: nothing written
     assert model.command_ack_seq == 0
     assert _robot_events(world.store) == []
+
+
+def test_the_robots_advice_names_the_screens_buttons_not_the_command_line() -> None:
+    held = "robot is HELD: `fmd-robot robot command unhold` (or `stop`, then `reset`)"
+    assert on_screen(held) == "robot is HELD: Unhold (or Stop, then Reset)"
+    assert on_screen("yes") == "yes"

@@ -11,6 +11,7 @@ and the robot's answer, refused or not.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -206,8 +207,8 @@ async def robot_view(services: WebServices) -> RobotOut:
         ),
         heartbeat=HeartbeatOut(value=beat.value, age_s=beat.age_s, watched_s=beat.watched_s),
         last_job=last_job(status),
-        takes_a_pack="yes" if refusal is None else refusal.message,
-        loading_paused=services.paused(),
+        takes_a_pack="yes" if refusal is None else on_screen(refusal.message),
+        loading_paused=_on_screen(services.paused()),
         allowed_commands=_names(allowed),
         reported=status.reported,
         wwks2=wwks2,
@@ -329,3 +330,18 @@ async def _audit(
         services.store.record_action, action, f"robot:{services.robot_name}", why,
         actor=actor, at=services.now(), before=_state(before), after=_state(after), **detail,
     )  # fmt: skip
+
+
+_COMMAND = re.compile(r"`fmd-robot robot command (\w+)`")
+_WORD = re.compile(r"`(\w+)`")
+
+
+def on_screen(advice: str) -> str:
+    """The robot's advice for the terminal's screen: its buttons, not the CLI's commands
+    ("`fmd-robot robot command unhold` (or `stop`, …)" → "Unhold (or Stop, …)")."""
+    advice = _COMMAND.sub(lambda m: m.group(1).capitalize(), advice)
+    return _WORD.sub(lambda m: m.group(1).capitalize(), advice)
+
+
+def _on_screen(advice: str | None) -> str | None:
+    return None if advice is None else on_screen(advice)
