@@ -70,8 +70,9 @@ from robot_controller.store.schema import (
     verifications,
 )
 from robot_controller.users import Role
-from robot_controller.web import WebServer, create_app
+from robot_controller.web.app import create_app
 from robot_controller.web.beside import feed_for, web_beside
+from robot_controller.web.server import WebServer
 from robot_controller.web.services import web_services
 from robot_controller.wiring import build_daemon
 

@@ -12,8 +12,8 @@ from fastapi.routing import APIRoute
 
 from robot_controller.store import Store
 from robot_controller.users import Role
-from robot_controller.web import create_app
 from robot_controller.web.access import Guard, api_routes, check_guarded, guard_of
+from robot_controller.web.app import create_app
 from tests.support.asgi import Head, head_of
 from tests.support.web import WebWorld, web_world
 

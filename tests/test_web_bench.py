@@ -19,7 +19,7 @@ from robot_controller.pipeline import Routed, utc_now
 from robot_controller.states import HubOperation, Route
 from robot_controller.store import Store
 from robot_controller.users import Role
-from robot_controller.web import create_app
+from robot_controller.web.app import create_app
 from robot_controller.web.beside import scanner_state
 from robot_controller.web.server import SHUTDOWN_S, WebServer
 from robot_controller.web.services import ScannerState

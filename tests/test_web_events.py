@@ -21,9 +21,9 @@ from robot_controller.states import Route
 from robot_controller.store import Store
 from robot_controller.texts import catalogue
 from robot_controller.users import Role
-from robot_controller.web import WebServer
 from robot_controller.web.events import PackEventOut
 from robot_controller.web.feed import LiveFeed
+from robot_controller.web.server import WebServer
 from tests.support.web import WebWorld, web_world
 
 PATH = "/api/v1/events"

@@ -23,7 +23,7 @@ from robot_controller.store import Store
 from robot_controller.store.schema import jobs as robot_jobs
 from robot_controller.store.schema import verifications
 from robot_controller.users import Role
-from robot_controller.web import create_app
+from robot_controller.web.app import create_app
 from robot_controller.web.services import web_services
 from robot_controller.wiring import build_daemon
 from simulators.scanner import VirtualScanner

@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 from robot_controller.config import ConfigError, WebConfig
 from robot_controller.store import Store
 from robot_controller.users import Role
-from robot_controller.web import create_app
+from robot_controller.web.app import create_app
 from robot_controller.web.server import WebServer
 from tests.support.web import web_config, web_world
 

@@ -1,21 +1,27 @@
-"""The screens beside a running daemon: its store, robot, hub health and routed packs."""
+"""The screens beside a running daemon: its store, robot, hub health and routed packs.
+
+The app's own modules (FastAPI's routes, Jinja, the reports) are imported only once the
+screens are served: every `fmd-robot` command imports this module, and most never serve.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fmd.hub.resilient import HubHealth
 from robot_controller.config import Config
 from robot_controller.metrics import Metrics
 from robot_controller.texts import catalogue
-from robot_controller.web.app import create_app
 from robot_controller.web.feed import LiveFeed
-from robot_controller.web.server import WebServer
-from robot_controller.web.services import ScannerState, WebServices, web_services
 from robot_controller.wiring import Daemon
 from scanners.base import Scanner
 from scanners.serial import SerialScanner
+
+if TYPE_CHECKING:
+    from robot_controller.web.server import WebServer
+    from robot_controller.web.services import ScannerState, WebServices
 
 
 def feed_for(config: Config) -> LiveFeed:
@@ -26,6 +32,8 @@ def feed_for(config: Config) -> LiveFeed:
 
 def scanner_state(scanner: Scanner) -> ScannerState:
     """A scanner's name (its source) and, for a serial one, whether its port is open."""
+    from robot_controller.web.services import ScannerState  # only when served
+
     name = str(getattr(scanner, "source", None) or type(scanner).__name__)
     if isinstance(scanner, SerialScanner):
         return ScannerState(name, scanner.port is not None)
@@ -42,6 +50,10 @@ async def web_beside(
     if not config.web.enabled:
         yield None
         return
+    from robot_controller.web.app import create_app  # only when served (the module says why)
+    from robot_controller.web.server import WebServer
+    from robot_controller.web.services import web_services
+
     pipeline = daemon.pipeline
     services = web_services(
         config,

@@ -16,8 +16,8 @@ from robot_controller.pipeline import utc_now
 from robot_controller.robot.base import Robot
 from robot_controller.store import Store
 from robot_controller.users import Role
-from robot_controller.web import WebServices, create_app
-from robot_controller.web.services import web_services
+from robot_controller.web.app import create_app
+from robot_controller.web.services import WebServices, web_services
 from tests.support.clock import ManualClock
 
 BASE = "http://fmd.test"
