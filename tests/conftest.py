@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import structlog
+from hypothesis import HealthCheck, settings
 
 from robot_controller.store import Store
 from tests.support.browser import CHROMIUM_ARGS, artifact_name, chromium_path
@@ -20,6 +21,11 @@ from tests.support.services import require
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
+
+# Properties are judged by what they find, not by how fast a busy machine (the suite runs on
+# every core: `-n auto`) draws their examples.
+settings.register_profile("fmd", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("fmd")
 
 # A daemon a test starts serves its screens on any free port, never on the site's 8080.
 os.environ.setdefault("FMD_WEB__PORT", "0")
