@@ -54,7 +54,9 @@ def _the_schema() -> dict[str, Any]:
     return schema
 
 
-schema = schemathesis.openapi.from_dict(_the_schema())
+# The live feed never ends by itself (its own tests read it: test_web_events.py); every
+# other operation is fuzzed.
+schema = schemathesis.openapi.from_dict(_the_schema()).exclude(path="/api/v1/events")
 
 
 @schema.parametrize()
