@@ -26,7 +26,7 @@ from robot_controller.person_text import line_problem
 from robot_controller.web.access import REVIEW, Principal
 from robot_controller.web.pages import render
 from robot_controller.web.refusals import RowId, refusals
-from robot_controller.web.services import WebServices
+from robot_controller.web.services import WebServices, services_of
 
 router = APIRouter()
 Reviewer = Annotated[Principal, Depends(REVIEW)]
@@ -83,11 +83,6 @@ class TransitionIn(BaseModel):
     cause: AlertCause | None = Field(default=None, description="Closing only: why it is closed.")
 
 
-def _services(request: Request) -> WebServices:
-    services: WebServices = request.app.state.services
-    return services
-
-
 async def _detail(services: WebServices, alert: int) -> AlertDetail:
     found = await asyncio.to_thread(services.store.alert_case, alert)
     if found is None:
@@ -130,14 +125,14 @@ async def alerts_api(
     request: Request, who: Reviewer, state: AlertState | None = None
 ) -> list[AlertOut]:
     """The alert register, oldest first (`state`: only the cases in it)."""
-    cases = await asyncio.to_thread(_services(request).store.alert_cases, state)
+    cases = await asyncio.to_thread(services_of(request).store.alert_cases, state)
     return [AlertOut.of(case) for case in cases]
 
 
 @router.get("/api/v1/alerts/{alert}", response_model=AlertDetail, responses=refusals(404))
 async def alert_api(request: Request, who: Reviewer, alert: RowId) -> AlertDetail:
     """One case with its transitions, oldest first."""
-    return await _detail(_services(request), alert)
+    return await _detail(services_of(request), alert)
 
 
 @router.post(
@@ -148,7 +143,7 @@ async def transition_api(
     request: Request, who: Reviewer, alert: RowId, step: TransitionIn
 ) -> AlertDetail:
     """Move a case on in the caller's name (`fmd-robot alerts transition`)."""
-    return await move(_services(request), alert, step.to, cause=step.cause, reason=step.reason,
+    return await move(services_of(request), alert, step.to, cause=step.cause, reason=step.reason,
                       actor=who.actor)  # fmt: skip
 
 
@@ -171,7 +166,7 @@ async def alerts_page(
             raise HTTPException(
                 422, f"state: one of {', '.join(AlertState)}, not {state!r}"
             ) from None
-    every = await asyncio.to_thread(_services(request).store.alert_cases, None)
+    every = await asyncio.to_thread(services_of(request).store.alert_cases, None)
     counts = dict.fromkeys(AlertState, 0)
     for case in every:
         counts[case.state] += 1
@@ -185,7 +180,7 @@ async def alerts_page(
 
 @router.get("/compliance/alerts/{alert}", include_in_schema=False)
 async def alert_page(request: Request, who: Reviewer, alert: RowId) -> HTMLResponse:
-    detail = await _detail(_services(request), alert)
+    detail = await _detail(services_of(request), alert)
     return _case_page(request, detail)
 
 
@@ -206,7 +201,7 @@ async def transition_form(
     cause: Annotated[str, Form(max_length=40)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    services = _services(request)
+    services = services_of(request)
     detail = await _detail(services, alert)
     form = {"to": to, "cause": cause, "reason": reason}
     try:

@@ -24,7 +24,7 @@ from robot_controller.web.access import OPERATE, SIGNED_IN, Principal
 from robot_controller.web.feed import LiveFeed, PackEvent
 from robot_controller.web.hand_out import MAX_QUANTITY, Asked, HandedOut, hand_out
 from robot_controller.web.pages import render, templates
-from robot_controller.web.services import ScannerState, WebServices
+from robot_controller.web.services import ScannerState, WebServices, services_of
 from robot_controller.web.sse import PING_S, SSE_HEADERS, Resume
 
 router = APIRouter()
@@ -105,11 +105,6 @@ class Status:
         return sum(self.counts.values())
 
 
-def _services(request: Request) -> WebServices:
-    services: WebServices = request.app.state.services
-    return services
-
-
 def _queued(counts: dict[tuple[str, str], int]) -> int:
     return sum(n for (_, status), n in counts.items() if status == IntentStatus.PENDING.value)
 
@@ -131,7 +126,7 @@ async def _robot_glanced(request: Request) -> RobotOut:
     async with glance.lock:
         now = time.monotonic()
         if glance.value is None or now - glance.at >= ROBOT_STATUS_S:
-            glance.value, glance.at = await _robot(_services(request)), now
+            glance.value, glance.at = await _robot(services_of(request)), now
         return glance.value
 
 
@@ -155,7 +150,7 @@ async def _robot(services: WebServices) -> RobotOut:
 
 async def status_of(request: Request) -> Status:
     """The counters, devices and banners, now."""
-    services = _services(request)
+    services = services_of(request)
     feed = services.feed
     outbox = await asyncio.to_thread(services.store.outbox_counts, robot=services.robot_name)
     return Status(
@@ -175,7 +170,7 @@ def _newest(services: WebServices) -> list[PackEvent]:
 
 @router.get("/api/v1/bench", response_model=BenchOut)
 async def bench_api(request: Request, who: Viewer) -> BenchOut:
-    services = _services(request)
+    services = services_of(request)
     status = await status_of(request)
     return BenchOut(
         counts=status.counts,
@@ -192,7 +187,7 @@ async def bench_api(request: Request, who: Viewer) -> BenchOut:
 
 @router.get("/bench", include_in_schema=False)
 async def bench_page(request: Request, who: Viewer) -> HTMLResponse:
-    services = _services(request)
+    services = services_of(request)
     # the hand-out this browser just made (shown once: a reload hands nothing out again)
     shown = services.handed.pop(who.session.id, None) if who.session else None
     handed = shown if isinstance(shown, DispenseOut) else None
@@ -224,7 +219,7 @@ async def _rows(feed: LiveFeed, after: int | None) -> AsyncIterator[bytes]:
 async def bench_stream(request: Request, who: Viewer, after: Resume) -> EventSourceResponse:
     """Each pack as an HTML row (event `pack`, id its seq) from the bench's own partial, with
     an out-of-band delete of the row that falls off the page; a ping when quiet (`web.sse`)."""
-    return EventSourceResponse(_rows(_services(request).feed, after), headers=SSE_HEADERS)
+    return EventSourceResponse(_rows(services_of(request).feed, after), headers=SSE_HEADERS)
 
 
 def _destination(services: WebServices) -> int:
@@ -260,7 +255,7 @@ async def _dispense(services: WebServices, asked: Asked, actor: str) -> Dispense
 
 @router.post("/api/v1/dispense", response_model=DispenseOut)
 async def dispense_api(request: Request, who: Operator, body: DispenseIn) -> DispenseOut:
-    services = _services(request)
+    services = services_of(request)
     asked = Asked.of(body.product, body.article, body.quantity,
                      body.destination or _destination(services))  # fmt: skip
     return await _dispense(services, asked, who.actor)
@@ -275,7 +270,7 @@ async def dispense_form(
     quantity: Annotated[str, Form(max_length=6)] = "1",
     destination: Annotated[str, Form(max_length=6)] = "",
 ) -> Response:
-    services = _services(request)
+    services = services_of(request)
     handed, message, status = None, "", 200
     try:
         if not quantity.strip().isdigit() or not (1 <= int(quantity) <= MAX_QUANTITY):

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from fmd.hub.resilient import HubHealth
 from robot_controller.robot.base import RobotError
 from robot_controller.web.access import PUBLIC, SIGNED_IN, Principal
-from robot_controller.web.services import WebServices
+from robot_controller.web.services import WebServices, services_of
 
 router = APIRouter(tags=["operations"])
 
@@ -45,11 +45,6 @@ class Readiness(BaseModel):
     checks: list[Check]
 
 
-def _services(request: Request) -> WebServices:
-    services: WebServices = request.app.state.services
-    return services
-
-
 @router.get(
     "/metrics",
     response_class=Response,
@@ -57,7 +52,7 @@ def _services(request: Request) -> WebServices:
 )
 async def metrics(request: Request, who: Annotated[Principal, Depends(SIGNED_IN)]) -> Response:
     """Every `fmd_` metric in Prometheus' text format (the store is read in a thread)."""
-    text = await asyncio.to_thread(_services(request).metrics.exposition)
+    text = await asyncio.to_thread(services_of(request).metrics.exposition)
     return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
@@ -77,7 +72,7 @@ async def readyz(
 ) -> Readiness | JSONResponse:
     """The store can be read, the hub answers (as the daemon last saw it: no call per probe)
     and the robot answers a status read; 503 naming each part that is not ready and why."""
-    services = _services(request)
+    services = services_of(request)
     checks = [await _store(services), _hub(services), await _robot(services)]
     readiness = Readiness(ready=all(check.ready for check in checks), checks=checks)
     if not readiness.ready:

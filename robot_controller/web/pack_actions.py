@@ -28,7 +28,7 @@ from robot_controller.store.records import KnownPack
 from robot_controller.web.access import REVIEW, Principal
 from robot_controller.web.pages import render
 from robot_controller.web.refusals import RowId, refusals
-from robot_controller.web.services import WebServices
+from robot_controller.web.services import WebServices, services_of
 
 router = APIRouter()
 Reviewer = Annotated[Principal, Depends(REVIEW)]
@@ -67,11 +67,6 @@ class PackActionOut(BaseModel):
     undo_deadline: datetime | None
     cautions: list[str]
     message: str
-
-
-def _services(request: Request) -> WebServices:
-    services: WebServices = request.app.state.services
-    return services
 
 
 def _known(services: WebServices, token: int) -> KnownPack | None:
@@ -166,7 +161,7 @@ async def pack_action_api(
 ) -> PackActionOut:
     """Queue a pack action (`fmd-robot pack ACTION`) in the caller's name: 202 when committed to
     the outbox (the daemon's replay sends it), 404 unknown pack, 409 refused by the rules."""
-    return await act(_services(request), token, asked.action, asked.reason, who.actor)
+    return await act(services_of(request), token, asked.action, asked.reason, who.actor)
 
 
 @router.post("/compliance/packs/{token}/actions", include_in_schema=False)
@@ -177,7 +172,7 @@ async def pack_action_form(
     action: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> HTMLResponse:
-    services = _services(request)
+    services = services_of(request)
     done: PackActionOut | None = None
     status, message = 200, ""
     try:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from robot_controller.users import Role, User, UserRefused
 from robot_controller.web.access import ADMINISTER, Principal
 from robot_controller.web.pages import render
-from robot_controller.web.services import WebServices
+from robot_controller.web.services import WebServices, services_of
 
 router = APIRouter()
 Admin = Annotated[Principal, Depends(ADMINISTER)]
@@ -53,11 +53,6 @@ class Revocation(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-def _services(request: Request) -> WebServices:
-    services: WebServices = request.app.state.services
-    return services
-
-
 async def _add(services: WebServices, name: str, role: Role, actor: str) -> tuple[User, str]:
     try:
         return await asyncio.to_thread(
@@ -83,24 +78,24 @@ async def _revoke(services: WebServices, name: str, reason: str, actor: str) -> 
 
 @router.get("/api/v1/users", response_model=list[UserOut])
 async def list_users(request: Request, who: Admin) -> list[UserOut]:
-    users = await asyncio.to_thread(_services(request).store.users)
+    users = await asyncio.to_thread(services_of(request).store.users)
     return [UserOut.of(user) for user in users]
 
 
 @router.post("/api/v1/users", response_model=Added, status_code=201)
 async def add_user(request: Request, who: Admin, new: NewUser) -> Added:
-    user, token = await _add(_services(request), new.name, new.role, who.actor)
+    user, token = await _add(services_of(request), new.name, new.role, who.actor)
     return Added(user=UserOut.of(user), token=token)
 
 
 @router.post("/api/v1/users/{name}/revoke", response_model=UserOut)
 async def revoke_user(request: Request, who: Admin, name: str, revocation: Revocation) -> UserOut:
-    return UserOut.of(await _revoke(_services(request), name, revocation.reason, who.actor))
+    return UserOut.of(await _revoke(services_of(request), name, revocation.reason, who.actor))
 
 
 @router.get("/people", include_in_schema=False)
 async def people_page(request: Request, who: Admin) -> HTMLResponse:
-    users = await asyncio.to_thread(_services(request).store.users)
+    users = await asyncio.to_thread(services_of(request).store.users)
     return render(request, "people.html", users=users, roles=list(Role), added=None, message="")
 
 
@@ -111,7 +106,7 @@ async def people_add(
     name: Annotated[str, Form(max_length=64)] = "",
     role: Annotated[str, Form(max_length=20)] = "",
 ) -> HTMLResponse:
-    services = _services(request)
+    services = services_of(request)
     added, message, status = None, "", 200
     try:
         added = await _add(services, name, Role(role), who.actor)
@@ -131,7 +126,7 @@ async def people_revoke(
     name: str,
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> HTMLResponse:
-    services = _services(request)
+    services = services_of(request)
     message, status = "", 200
     try:
         user = await _revoke(services, name, reason, who.actor)

@@ -28,7 +28,7 @@ from robot_controller.web import charts
 from robot_controller.web.access import REVIEW, Principal
 from robot_controller.web.pages import render
 from robot_controller.web.refusals import refusals
-from robot_controller.web.services import WebServices
+from robot_controller.web.services import WebServices, services_of
 
 router = APIRouter()
 Reviewer = Annotated[Principal, Depends(REVIEW)]
@@ -89,11 +89,6 @@ class Chosen:
     until: datetime
 
 
-def _services(request: Request) -> WebServices:
-    services: WebServices = request.app.state.services
-    return services
-
-
 def chosen(since: str, until: str) -> Chosen:
     """The period `from`..`to` (both required, as for `fmd-robot report`); 422 otherwise."""
     try:
@@ -127,14 +122,14 @@ def _read(services: WebServices, span: Chosen) -> ReportOut:
 @router.get("/api/v1/reports", response_model=ReportOut, responses=refusals(422))
 async def report_api(request: Request, who: Reviewer, since: From, until: To) -> ReportOut:
     """The period's summary figures (`fmd-robot report --kind summary`), as JSON."""
-    return await asyncio.to_thread(_read, _services(request), chosen(since, until))
+    return await asyncio.to_thread(_read, services_of(request), chosen(since, until))
 
 
 async def _download(
     request: Request, fmt: Format, since: str, until: str, kind: ReportKind
 ) -> FileResponse:
     span = chosen(since, until)
-    services = _services(request)
+    services = services_of(request)
     folder = Path(tempfile.mkdtemp(prefix="fmd-report-"))
     last = span.until - timedelta(microseconds=1)  # the last instant the report covers
     name = f"fmd-{kind}-{span.since:%Y%m%d}-{last:%Y%m%d}.{fmt}"
@@ -199,7 +194,7 @@ async def reports_page(
     since: Annotated[str, Query(alias="from", max_length=40)] = "",
     until: Annotated[str, Query(alias="to", max_length=40)] = "",
 ) -> HTMLResponse:
-    services = _services(request)
+    services = services_of(request)
     today = services.now().astimezone(UTC).date()
     if not since and not until:
         since, until = (today - timedelta(days=6)).isoformat(), today.isoformat()

@@ -30,7 +30,7 @@ from robot_controller.web.robot_view import (
     robot_view,
     send_command,
 )
-from robot_controller.web.services import WebServices
+from robot_controller.web.services import WebServices, services_of
 
 router = APIRouter()
 Viewer = Annotated[Principal, Depends(SIGNED_IN)]
@@ -42,11 +42,6 @@ _REFUSALS: dict[int | str, dict[str, object]] = {
     502: {"description": "The robot refused it."},
     503: {"description": "No robot, or it does not answer."},
 }
-
-
-def _services(request: Request) -> WebServices:
-    services: WebServices = request.app.state.services
-    return services
 
 
 def _not_allowed(refusal: NotAllowed) -> JSONResponse:
@@ -61,7 +56,7 @@ def _not_allowed(refusal: NotAllowed) -> JSONResponse:
 async def robot_api(request: Request, who: Viewer) -> RobotOut:
     """The robot's state, status word, fault, counters, heartbeat age and allowed commands."""
     try:
-        return await robot_view(_services(request))
+        return await robot_view(services_of(request))
     except Unavailable as error:
         raise HTTPException(error.status, error.message) from None
 
@@ -76,7 +71,7 @@ async def command_api(request: Request, who: Operator, order: CommandIn) -> Done
     if not order.confirm:
         raise HTTPException(422, f"confirm: set it true to send {command.name.lower()}")
     try:
-        return await send_command(_services(request), command, who.actor)
+        return await send_command(services_of(request), command, who.actor)
     except NotAllowed as refusal:
         return _not_allowed(refusal)
     except Unavailable as error:
@@ -87,7 +82,7 @@ async def command_api(request: Request, who: Operator, order: CommandIn) -> Done
 async def ack_api(request: Request, who: Operator, ack: AckIn | None = None) -> Done | Response:
     """Acknowledge the robot's active fault (409 when there is none, or its cause remains)."""
     try:
-        return await acknowledge(_services(request), who.actor, ack.code if ack else None)
+        return await acknowledge(services_of(request), who.actor, ack.code if ack else None)
     except NotAllowed as refusal:
         return _not_allowed(refusal)
     except Unavailable as error:
@@ -99,7 +94,7 @@ async def ack_api(request: Request, who: Operator, ack: AckIn | None = None) -> 
 
 async def _context(request: Request, who: Principal) -> dict[str, Any]:
     """What the page and its status fragment show (the robot's view, or why there is none)."""
-    services = _services(request)
+    services = services_of(request)
     view, problem = None, ""
     try:
         view = await robot_view(services)
@@ -168,7 +163,7 @@ async def ack_form(
 
 async def _run(request: Request, who: Principal, action: _Action) -> HTMLResponse:
     try:
-        done = await action(_services(request))
+        done = await action(services_of(request))
     except NotAllowed as refusal:
         return await _answer(request, who, {"message": refusal.message, "bad": True}, 409)
     except Unavailable as error:

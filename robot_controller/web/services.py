@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from fastapi import Request
+
 from fmd.hub.resilient import HubHealth
 from robot_controller.config import Config
 from robot_controller.dispense import HandOut
@@ -140,4 +142,10 @@ def web_services(
         services.hub_health = hub_health
     if paused is not None:
         services.paused = paused
+    return services
+
+
+def services_of(request: Request) -> WebServices:
+    """The services of the app a request came to (`create_app` keeps them on its state)."""
+    services: WebServices = request.app.state.services
     return services
