@@ -24,7 +24,7 @@ from robot_controller.config import ConfigError, WebConfig
 from robot_controller.console import err, fail, line, out
 from robot_controller.demo import DemoOptions, DemoReport, DemoWeb, run_demo
 from robot_controller.logs import configure_logging
-from robot_controller.operator_console import ROUTE_WORDS, WHY_WORDS
+from robot_controller.operator_console import ENGLISH, ROUTE_WORDS
 from robot_controller.pipeline import Routed
 from robot_controller.states import Route
 from simulators.world import (
@@ -234,6 +234,6 @@ def _set_aside(packs: list[Routed]) -> Table:
     for pack in packs:
         icon, name, _ = ROUTE_WORDS[pack.route]
         serial = pack.ui.serial if pack.ui is not None else "—"
-        why = WHY_WORDS.get(pack.decision.why, pack.decision.why.value)
+        why = ENGLISH.why(pack.why)
         table.add_row(str(pack.token), Text(serial), f"{icon} {name}", Text(why))
     return table

@@ -26,10 +26,10 @@ from typing import Any
 from fmd.hub.contract import Reason
 from fmd.hub.resilient import SafeHub
 from robot_controller.alert_cases import AlertCase
-from robot_controller.dispense_rules import NOT_SHELVED_HERE, UNIDENTIFIED, LeftPack, packs_left
+from robot_controller.dispense_rules import LeftPack, packs_left
 from robot_controller.outbox import replay
 from robot_controller.pack_rules import standing_decommission
-from robot_controller.states import HubOperation, IntentStatus
+from robot_controller.states import HandOutWhy, HubOperation, IntentStatus
 from robot_controller.store import DEFAULT_ROBOT, Intent, Store
 from robot_controller.store.intents import CLAIM_LEASE
 from robot_controller.store.records import Dispensed
@@ -68,7 +68,9 @@ class Handed:
 class HandOut:
     """Records the outputs of one robot's daemon or command (`robot`) at the premises
     `location`: `community` decommissions each pack SUPPLIED; `send` False commits only (a
-    daemon that holds the store sends); `run` executes the store's calls."""
+    daemon that holds the store sends); `run` executes the store's calls; `on_handed` hears of
+    each pack that left once it is settled (a repeated report, which records nothing, is not
+    told)."""
 
     store: Store
     hub: SafeHub | None  # None: nothing is sent (hospital mode)
@@ -80,9 +82,18 @@ class HandOut:
     run: StoreCall = asyncio.to_thread
     lease: timedelta = CLAIM_LEASE
     separators: str = "\x1d"
+    on_handed: Callable[[Handed], None] | None = None
 
     async def record(self, message: OutputMessage, *, actor: str) -> list[Handed]:
         """Record every pack `message` reports and settle its decommission, in `actor`'s name."""
+        handed = await self._settle(message, actor)
+        if self.on_handed is not None:
+            for pack in handed:
+                if not pack.dispensed.already:
+                    self.on_handed(pack)
+        return handed
+
+    async def _settle(self, message: OutputMessage, actor: str) -> list[Handed]:
         source = f"wwks2:{message.source}"
         handed = [
             Handed(left, *await self.run(self._commit, left, source, actor))
@@ -103,7 +114,7 @@ class HandOut:
         """In one transaction: the pack recorded dispensed and, when due, its decommission."""
         store, at = self.store, self.clock()
         with store.batch():
-            why = NOT_SHELVED_HERE if left.ui is not None else UNIDENTIFIED
+            why = HandOutWhy.NOT_SHELVED_HERE if left.ui is not None else HandOutWhy.UNIDENTIFIED
             message = left.problem or (
                 f"handed out by the robot (pack {left.robot_pack})"
                 if left.ui is None or store.in_stock(left.ui)

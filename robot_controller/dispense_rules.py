@@ -18,11 +18,6 @@ from wwks2.messages import OutputMessage, OutputPack, OutputStatus
 MANUAL_OUTPUT_ID = "1"
 """The Id of an OutputMessage the robot sends for an output started at its own terminal."""
 
-NOT_SHELVED_HERE = "not-shelved-here"
-"""Why a pack that left is flagged: the log never had it on the shelf."""
-UNIDENTIFIED = "unidentified"
-"""Why a pack that left is flagged: the robot's report names no pack identifier we can read."""
-
 
 @dataclass(frozen=True, slots=True)
 class LeftPack:

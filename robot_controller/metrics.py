@@ -56,7 +56,7 @@ class Metrics:
     # -- the observer the daemon is given (wiring.DaemonObserver) -------------------------
 
     def routed(self, pack: Routed) -> None:
-        self.packs.labels(pack.route.value, pack.decision.why.value).inc()
+        self.packs.labels(pack.route.value, pack.why.value).inc()
 
     def hub_call(self, operation: str, seconds: float, outcome: str) -> None:
         self.hub_seconds.labels(operation or "other", outcome).observe(seconds)

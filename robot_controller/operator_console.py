@@ -59,7 +59,7 @@ _CODE: Final = re.compile(r"[A-Z0-9_]+")
 
 def instruction(pack: Routed, texts: Catalogue = ENGLISH) -> str:
     """What the person at the bench does with this pack, in plain words of `texts`."""
-    why = pack.decision.why
+    why = pack.why
     if pack.flagged:
         return texts.instruction(Step.CHECK, why, pack.message)
     if pack.route is Route.SHELVED:
@@ -67,6 +67,8 @@ def instruction(pack: Routed, texts: Catalogue = ENGLISH) -> str:
         return texts.why(why) if shelved else texts.instruction(Step.NOTHING, why)
     if pack.route is Route.RETURNED:
         return texts.instruction(Step.KEEP, why)
+    if pack.route is Route.DISPENSED:
+        return texts.instruction(Step.TAKE_OUTPUT, why)
     if why in _RESCAN:
         return texts.instruction(Step.RESCAN, why, pack.message if _words(pack.message) else "")
     if pack.route is Route.REJECTED:

@@ -15,6 +15,14 @@ class Route(StrEnum):
     DISPENSED = "dispensed"  # handed out by the robot (it left the shelf): no longer in stock
 
 
+class HandOutWhy(StrEnum):
+    """Why a pack left by hand-out (the reason a `dispensed` route is shown with)."""
+
+    HANDED_OUT = "handed-out"  # the log had it on the shelf
+    NOT_SHELVED_HERE = "not-shelved-here"  # flagged: the log never had it on the shelf
+    UNIDENTIFIED = "unidentified"  # flagged: the robot's report names no identifier we read
+
+
 class HubOperation(StrEnum):
     """What the daemon asks of the hub; an outbox intent is a verify, decommission or undo."""
 

@@ -117,11 +117,29 @@ def generate_delivery(
     return maker.delivery(packs)
 
 
+PRODUCT_NAMES = (
+    "Paracetamol 500 mg tablets, 20",
+    "Ibuprofen 400 mg film-coated tablets, 50",
+    "Amoxicillin 500 mg capsules, 21",
+    "Metformin 850 mg tablets, 120",
+    "Ramipril 5 mg tablets, 100",
+    "Atorvastatin 20 mg film-coated tablets, 30",
+    "Omeprazole 20 mg gastro-resistant capsules, 28",
+    "Salbutamol 100 µg inhaler, 200 doses",
+    "Levothyroxine 75 µg tablets, 100",
+)
+"""The names the national system gives the delivery's products, in turn."""
+
+
 def master_data(delivery: Delivery, *, supplied_elsewhere: bool = True) -> MasterData:
-    """The delivery's master data as the national system holds it; with `supplied_elsewhere`,
-    the packs already supplied at another pharmacy are in it as decommissioned."""
+    """The delivery's master data as the national system holds it (each product named from
+    `PRODUCT_NAMES`); with `supplied_elsewhere`, the packs already supplied at another pharmacy
+    are in it as decommissioned."""
+    names = PRODUCT_NAMES
     return MasterData(
-        products=tuple(Product(code) for code in delivery.products),
+        products=tuple(
+            Product(code, name=names[i % len(names)]) for i, code in enumerate(delivery.products)
+        ),
         batches=tuple(MasterBatch(b.product_code, b.batch, b.expiry) for b in delivery.batches),
         packs=tuple(Pack(ui.product_code, ui.serial, ui.batch) for ui in delivery.on_hub),
         recalled_batches=tuple(sorted(delivery.recalled)),

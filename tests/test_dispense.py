@@ -24,11 +24,13 @@ from fmd.hub import MockHub, PackState, Reason
 from fmd.policy import SitePolicy
 from robot_controller.dispense import Handed, HandOut
 from robot_controller.dispense_rules import ended
+from robot_controller.operator_console import instruction
 from robot_controller.outbox import replay
-from robot_controller.pipeline import Pipeline
+from robot_controller.pipeline import Pipeline, Routed
 from robot_controller.pipeline.context import utc_now
+from robot_controller.pipeline.hand_out import handed_out
 from robot_controller.robot.wwks2 import LinkSettings, Wwks2Robot, Wwks2Settings
-from robot_controller.states import IntentStatus, Route
+from robot_controller.states import HandOutWhy, IntentStatus, Route
 from robot_controller.store import Store
 from robot_controller.store.schema import audit_events, outcomes, verifications
 from robot_controller.wiring import hold_store
@@ -280,8 +282,10 @@ async def test_the_daemon_records_an_output_made_at_the_robots_terminal(store: S
         await stock_in(store, hub, sim, "community", *SERIALS)
         robot = driver(sim.port)
         await robot.connect()
-        pipeline = Pipeline(store=store, hub=quick(hub), robot=robot,
+        told: list[Routed] = []
+        pipeline = Pipeline(store=store, hub=quick(hub), robot=robot, on_routed=told.append,
                             site=SitePolicy(mode="community"), location=LOCATION)  # fmt: skip
+        stocked = len(told)
         stop = asyncio.Event()
         running = asyncio.create_task(pipeline.run([], stop=stop))
         try:
@@ -303,6 +307,13 @@ async def test_the_daemon_records_an_output_made_at_the_robots_terminal(store: S
     assert hub.state_changes == 1
     [event] = events(store, "pack.dispensed")
     assert event.actor == "robot robot's terminal"
+    [handed] = told[stocked:]  # the bench and the counters hear of it as of any routed pack
+    assert (handed.route, handed.why, handed.flagged) == (
+        Route.DISPENSED, HandOutWhy.HANDED_OUT, False
+    )  # fmt: skip
+    assert handed.ui is not None
+    assert handed.ui.serial == serial
+    assert handed.message.endswith("SUPPLIED at the hub")
 
 
 async def test_a_pack_never_shelved_here_is_recorded_and_flagged_and_not_decommissioned(
@@ -324,6 +335,11 @@ async def test_a_pack_never_shelved_here_is_recorded_and_flagged_and_not_decommi
     assert (handed.dispensed.shelved, handed.trouble) == (False, True)
     assert handed.intent is None
     assert hub.state_changes == 0
+    told = handed_out(handed)
+    assert (told.route, told.why, told.flagged) == (
+        Route.DISPENSED, HandOutWhy.NOT_SHELVED_HERE, True
+    )  # fmt: skip
+    assert "check this pack: handed out by the robot, but never shelved here" in instruction(told)
     with store.engine.connect() as conn:
         [row] = list(conn.execute(sa.select(outcomes)))
     assert (row.route, row.why, row.flagged, row.serial) == (

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from fmd.codes.model import PackIdentifier
 from fmd.hub.resilient import HubHealth
-from fmd.policy import Action, Decision, Why
+from fmd.policy import Why
 from robot_controller.config import load_config
 from robot_controller.operator_console import (
     WHY_WORDS,
@@ -31,7 +31,7 @@ UI = PackIdentifier("GTIN", "09506000134352", "SN[bold red]1", "B1", date(2028, 
 
 
 def routed(route: Route, why: Why, *, flagged: bool = False, message: str = "") -> Routed:
-    return Routed(1, route, Decision(Action.SHELVE, why), UI, message, flagged)
+    return Routed(1, route, why, UI, message, flagged)
 
 
 def test_every_reason_has_plain_words() -> None:

@@ -14,16 +14,19 @@ from fmd.codes.model import PackIdentifier
 from fmd.hub import HubClient, HubResult, HubUnavailable, MockHub, Reason
 from fmd.hub.resilient import ResilientHub
 from fmd.policy import SitePolicy
-from robot_controller.pipeline import Pipeline
+from robot_controller.pipeline import Pipeline, Routed
 from robot_controller.robot.base import Job, JobCode, JobOutcome, JobReason
 from robot_controller.robot.sim import SimRobot
 from robot_controller.store import Store
+from robot_controller.store.history import Kind as Happened
+from robot_controller.store.history import token_history
 from scanners.script import ScriptedScanner
 from simulators.delivery import (
     SUSPECT_KINDS,
     Delivery,
     Kind,
     generate_delivery,
+    master_data,
     seed_hub,
     supply_elsewhere,
 )
@@ -413,3 +416,32 @@ async def test_an_internal_error_rejects_the_pack_as_an_internal_error(sqlite_ur
     assert (job.code, job.reason) == (JobCode.DIVERT_TO_REJECT, JobReason.OPERATOR)
     [event] = loaded.rows("audit_events", subject="pack:2", action="pack.rejected")
     assert event.why == "internal-error"
+
+
+async def test_each_pack_is_told_with_the_product_name_the_hub_gave(store_url: str) -> None:
+    delivery = generate_delivery(6, seed=8, suspect_rate=0.0, today=TODAY)
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    names = {p.product_code: p.name for p in master_data(delivery).products}
+    store = Store.open(store_url)
+    routed: list[Routed] = []
+    pipeline = Pipeline(store=store, hub=ResilientHub(hub.client(LOCATION)), robot=SimRobot(),
+                        site=SitePolicy(), on_routed=routed.append)  # fmt: skip
+    await pipeline.run([ScriptedScanner([*delivery.raws, "not a pack"])])
+    await pipeline.aclose()
+
+    told = {r.token: r for r in routed}
+    assert len(told) == 7
+    for token, pack in zip(store_tokens(store), [*delivery.packs, None], strict=True):
+        expected = names[pack.ui.product_code] if pack is not None else ""
+        assert told[token].product_name == expected
+    assert all(told[t].product_name for t in store_tokens(store)[:6])  # every one is named
+    with store.reading() as conn:
+        first = token_history(conn, store_tokens(store)[0])
+    hub_call = next(h for h in first if h.kind is Happened.HUB)
+    assert hub_call.detail["product_name"] == told[store_tokens(store)[0]].product_name
+    assert told[store_tokens(store)[0]].product_name in hub_call.what
+
+
+def store_tokens(store: Store) -> list[int]:
+    return [token for token, _raw in store.raw_scans()]

@@ -9,7 +9,7 @@ from fmd.codes.model import PackIdentifier
 from fmd.hub import HubClient, HubResult, MockHub, Reason
 from fmd.hub.resilient import ResilientHub
 from fmd.policy import Action, Decision, SitePolicy, Why
-from robot_controller.pipeline import Pipeline
+from robot_controller.pipeline import Pipeline, Routed
 from robot_controller.robot.base import Job, JobCode
 from robot_controller.robot.sim import SimRobot
 from robot_controller.states import HubOperation, Stage
@@ -154,3 +154,29 @@ async def test_a_decommission_in_flight_at_a_crash_is_asked_about_before_it_is_s
     assert forgetful.decommissions == 0, "it had landed: asked about, never sent again"
     assert hub.state_changes == 1
     assert hub.alerts == []
+
+
+async def test_a_recovered_pack_keeps_the_product_name_the_hub_gave_before_the_crash(
+    store_url: str,
+) -> None:
+    delivery = generate_delivery(1, seed=24, suspect_rate=0.0, today=NOW.date())
+    hub = MockHub(seed=1)
+    seed_hub(hub, delivery)
+    store = Store.open(store_url)
+    raw, ui = delivery.raws[0], delivery.packs[0].ui
+    token = store.record_scan(Scan(raw, None, "bench", NOW), at=NOW)
+    answer = await hub.client(LOCATION).verify(ui)
+    assert answer.product_name  # the mock names every product of a generated delivery
+    store.record_verification(token, "verify", ui, "v1", answer, error=None, latency_s=0.01,
+                              at=NOW)  # fmt: skip
+    store.record_decision(token, Stage.VERIFY, parse_scan(raw), SHELVE, at=NOW)  # then a crash
+    routed: list[Routed] = []
+
+    pipeline = Pipeline(store=store, hub=ResilientHub(hub.client(LOCATION)), robot=SimRobot(),
+                        site=SitePolicy(mode="hospital"), on_routed=routed.append)  # fmt: skip
+    await pipeline.run([])
+    await pipeline.aclose()
+
+    assert [(r.token, r.route.value, r.product_name) for r in routed] == [
+        (token, "shelved", answer.product_name)
+    ]

@@ -303,7 +303,7 @@ class Site:
     async def last(self) -> tuple[str, str]:
         """The route and why of the pack fed last, once the daemon has recorded them."""
         routed = await self.routed.get()
-        return routed.route.value, routed.decision.why.value
+        return routed.route.value, routed.why.value
 
     def changes(self, ui: PackIdentifier) -> int:
         return self.hub.state_changes_by_pack.get((ui.product_code, ui.serial), 0)

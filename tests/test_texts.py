@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fmd.codes.model import PackIdentifier
-from fmd.policy import Action, Decision, Why
+from fmd.policy import Why
 from robot_controller.config import ConfigError, load_config
 from robot_controller.operator_console import instruction
 from robot_controller.pipeline import Routed
@@ -19,9 +19,9 @@ from robot_controller.states import Route
 from robot_controller.texts import (
     LANGUAGES,
     REASONS,
+    REFUSALS,
     ROBOT_LINE,
     Language,
-    Reason,
     Step,
     StockInWhy,
     catalogue,
@@ -40,9 +40,9 @@ def test_the_stock_in_reasons_are_not_spelt_like_a_policy_reason() -> None:
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-@pytest.mark.parametrize("reason", REASONS)
-def test_every_reason_has_words_and_a_robot_line_in_every_language(
-    language: Language, reason: Reason
+@pytest.mark.parametrize("reason", REFUSALS)
+def test_every_refusal_has_words_and_a_robot_line_in_every_language(
+    language: Language, reason: Why | StockInWhy
 ) -> None:
     texts = catalogue(language)
     assert texts.why(reason).strip()
@@ -57,7 +57,7 @@ def test_a_robot_line_keeps_its_detail_within_the_display_and_free_of_control_ch
     language: Language,
 ) -> None:
     texts = catalogue(language)
-    for reason in REASONS:
+    for reason in REFUSALS:
         line = texts.robot_reject(reason, "NMVS_NC_PC_02\r\n\x1d" + "x" * 200)
         assert len(line) <= ROBOT_LINE
         assert line.isprintable()
@@ -75,7 +75,7 @@ def test_the_robot_lines_read_as_a_pharmacy_reads_them() -> None:
 
 
 @pytest.mark.parametrize(
-    ("table", "keys"), [("why", REASONS), ("robot", REASONS), ("instruction", Step)]
+    ("table", "keys"), [("why", REASONS), ("robot", REFUSALS), ("instruction", Step)]
 )
 def test_german_is_translated_not_copied(table: str, keys: tuple[str, ...]) -> None:
     english, german = raw("en")[table], raw("de")[table]
@@ -87,12 +87,13 @@ def test_german_is_translated_not_copied(table: str, keys: tuple[str, ...]) -> N
 def test_the_catalogue_files_hold_exactly_the_keys_the_code_knows(language: Language) -> None:
     tables = raw(language)
     assert set(tables) == {"why", "robot", "instruction"}
-    assert set(tables["why"]) == set(tables["robot"]) == {str(reason) for reason in REASONS}
+    assert set(tables["why"]) == {str(reason) for reason in REASONS}
+    assert set(tables["robot"]) == {str(reason) for reason in REFUSALS}
     assert set(tables["instruction"]) == {str(step) for step in Step}
 
 
 def routed(route: Route, why: Why, *, flagged: bool = False, message: str = "") -> Routed:
-    return Routed(1, route, Decision(Action.SHELVE, why), UI, message, flagged)
+    return Routed(1, route, why, UI, message, flagged)
 
 
 def test_the_bench_speaks_german_when_told() -> None:

@@ -7,13 +7,14 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 
 from fmd.hub.resilient import HubHealth
-from fmd.policy import Action, Decision, Why
+from fmd.policy import Why
 from robot_controller.config import Config, Wwks2RobotConfig
 from robot_controller.pipeline import Routed, utc_now
 from robot_controller.states import HubOperation, Route
@@ -40,10 +41,7 @@ def world(sqlite_url: str) -> WebWorld:
 
 def routed(token: int, route: Route, why: Why, *, serial: str = "S1", flagged: bool = False,
            message: str = "") -> Routed:  # fmt: skip
-    action = {Route.SHELVED: Action.SHELVE, Route.REJECTED: Action.REJECT,
-              Route.QUARANTINED: Action.QUARANTINE}.get(route, Action.RETURN)  # fmt: skip
-    return Routed(token, route, Decision(action, why), hub_pack(serial, batch="LOT7"), message,
-                  flagged)  # fmt: skip
+    return Routed(token, route, why, hub_pack(serial, batch="LOT7"), message, flagged)
 
 
 async def test_the_bench_shows_each_pack_with_its_instruction_newest_first(
@@ -70,6 +68,25 @@ async def test_the_bench_shows_each_pack_with_its_instruction_newest_first(
     assert 'sse-connect="/bench/stream?after=3"' in text
     assert 'href="/static/bench.css"' in text
     assert "Hand out" not in text  # no WWKS2 robot here
+
+
+async def test_a_pack_shows_the_product_name_the_hub_gave_above_its_code(
+    world: WebWorld,
+) -> None:
+    feed = world.services.feed
+    named = routed(1, Route.SHELVED, Why.VERIFIED, serial="NAMED1")
+    feed.publish(replace(named, product_name="Paracetamol <500 mg> tablets, 20"))
+    feed.publish(routed(2, Route.SHELVED, Why.VERIFIED, serial="PLAIN1"))  # a SOAP hub: no name
+    async with world.browser(Role.OPERATOR) as (client, _):
+        page = await client.get("/bench")
+    async with world.api(Role.OPERATOR) as api:
+        bench = (await api.get("/api/v1/bench")).json()
+    first = page.text[page.text.index('id="pack-1"') :][:1500]
+    second = page.text[page.text.index('id="pack-2"') :][:1500]
+    assert '<span class="product">Paracetamol &lt;500 mg&gt; tablets, 20</span>' in first
+    assert f"product code <b>{GTIN}</b>" in first
+    assert f'<span class="product" title="product code">{GTIN}</span>' in second
+    assert [p["product_name"] for p in bench["packs"]] == ["", "Paracetamol <500 mg> tablets, 20"]
 
 
 async def test_the_counters_and_the_api(world: WebWorld) -> None:
@@ -272,6 +289,12 @@ async def test_an_operator_hands_packs_out_from_the_bench_in_their_own_name(
     assert set(routes(store).values()) == {"dispensed"}
     actors = [e.actor for e in events(store, "pack.dispensed")]
     assert actors == ["operator", "operator", "admin"]
+    feed = world.services.feed  # the bench's live feed and counters heard of each pack
+    assert feed.counts["dispensed"] == 3
+    newest = feed.recent()[-1]
+    assert (newest.route, newest.outcome, newest.why, newest.flagged) == (
+        "dispensed", "handed out", "handed-out", False)  # fmt: skip
+    assert newest.instruction == "handed out by the robot: take it from the robot's output"
 
 
 async def test_a_hand_out_the_robot_refuses_changes_nothing(sqlite_url: str) -> None:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from fmd.codes.model import PackIdentifier
-from fmd.policy import Action, Decision, Why
+from fmd.policy import Why
 from robot_controller.pipeline import Routed
 from robot_controller.states import Route
 from robot_controller.store import Store
@@ -31,7 +31,7 @@ PATH = "/api/v1/events"
 
 def routed(token: int, message: str = "") -> Routed:
     ui = PackIdentifier("GTIN", "09506000134352", f"SN{token}", "B1", date(2028, 12, 31), "281231")
-    return Routed(token, Route.SHELVED, Decision(Action.SHELVE, Why.VERIFIED), ui, message)
+    return Routed(token, Route.SHELVED, Why.VERIFIED, ui, message)
 
 
 @dataclass(frozen=True, slots=True)

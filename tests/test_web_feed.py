@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from fmd.codes.model import PackIdentifier
-from fmd.policy import Action, Decision, Why
+from fmd.policy import Why
 from robot_controller.pipeline import Routed
 from robot_controller.states import Route
 from robot_controller.texts import catalogue
@@ -18,7 +18,7 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 def routed(token: int, route: Route = Route.SHELVED, why: Why = Why.VERIFIED) -> Routed:
     ui = PackIdentifier("GTIN", "09506000134352", f"SN{token}", "B1", date(2028, 12, 31), "281231")
-    return Routed(token, route, Decision(Action.SHELVE, why), ui)
+    return Routed(token, route, why, ui)
 
 
 def a_feed(*, keep: int = 500, backlog: int = 1000) -> LiveFeed:

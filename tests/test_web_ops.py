@@ -114,7 +114,7 @@ async def test_the_metrics_tell_what_a_loaded_delivery_did(tmp_path: Path) -> No
     assert answer.headers["content-type"].startswith("text/plain")
     found = samples(answer.text)
 
-    packs = Counter((p.route.value, p.decision.why.value) for p in routed)
+    packs = Counter((p.route.value, p.why.value) for p in routed)
     assert len(routed) == PACKS
     assert len(packs) > 1  # a delivery with suspects: more than one route and reason
     for (route, reason), count in packs.items():

@@ -11,9 +11,9 @@ from typing import Any
 from fmd.codes import ParsedScan
 from fmd.codes.model import PackIdentifier
 from fmd.hub.resilient import SafeHub
-from fmd.policy import Decision, SitePolicy
+from fmd.policy import Decision, SitePolicy, Why
 from robot_controller.robot.base import Robot
-from robot_controller.states import Route
+from robot_controller.states import HandOutWhy, Route
 from robot_controller.store import Intent, Store
 from robot_controller.store.intents import CLAIM_LEASE
 
@@ -48,14 +48,17 @@ class Context:
 
 @dataclass(frozen=True, slots=True)
 class Routed:
-    """A pack the pipeline has finished with: where it went and why, for whoever shows it."""
+    """A pack the daemon has finished with (loaded, or handed out): where it went and why, for
+    whoever shows it. `product_name`: the national system's name of the product, when its
+    answer gave one."""
 
     token: int
     route: Route
-    decision: Decision
+    why: Why | HandOutWhy
     ui: PackIdentifier | None
     message: str = ""
     flagged: bool = False
+    product_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,7 @@ class Prepared:
     turn after asking the hub first. `sent`: a decommission went out and did not fail, so the
     hub holds the pack as decommissioned (or may): a pack that then misses the shelf is flagged.
     `refused`: why the robot could not take packs when the decommission was due (none was sent).
+    `product_name`: the national system's name of the product, from its verify answer.
     """
 
     token: int
@@ -74,3 +78,4 @@ class Prepared:
     intent: Intent | None = None
     sent: bool = False
     refused: str | None = None  # the robot could not take packs when its decommission was due
+    product_name: str = ""

@@ -1,18 +1,21 @@
 """The outputs a robot reports that the daemon did not ask for (WWKS2: an output started at
 the robot's own terminal comes as an OutputMessage with Id "1"): each is recorded, and in
-community mode decommissioned, as `fmd-robot dispense` does (`robot_controller.dispense`)."""
+community mode decommissioned, as `fmd-robot dispense` does (`robot_controller.dispense`), and
+told to `on_routed` as a pack routed `dispensed` (`handed_out`)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import structlog
 import structlog.contextvars
 
-from robot_controller.dispense import HandOut, line
-from robot_controller.pipeline.context import Context
+from robot_controller.dispense import Handed, HandOut, line
+from robot_controller.pipeline.context import Context, Routed
 from robot_controller.pipeline.until_stop import unless_stopped
+from robot_controller.states import HandOutWhy, Route
 from robot_controller.store import StoreUnwritable
 from wwks2.messages import Message, OutputMessage
 
@@ -26,16 +29,33 @@ class ReportsOutputs(Protocol):
     unsolicited: asyncio.Queue[Message]
 
 
-class HandOutRunner:
-    """Records each unsolicited output of the pipeline's robot, one after the other."""
+def handed_out(handed: Handed) -> Routed:
+    """A pack that left by hand-out, as the bench and the counters are told of it."""
+    dispensed, ui = handed.dispensed, handed.left.ui
+    if dispensed.shelved or dispensed.already:
+        why = HandOutWhy.HANDED_OUT
+    else:
+        why = HandOutWhy.NOT_SHELVED_HERE if ui is not None else HandOutWhy.UNIDENTIFIED
+    return Routed(dispensed.token, Route.DISPENSED, why, ui, line(handed), handed.trouble)
 
-    def __init__(self, context: Context, robot: ReportsOutputs) -> None:
+
+class HandOutRunner:
+    """Records each unsolicited output of the pipeline's robot, one after the other; every
+    hand-out its `hand_out` records (the bench's too) is told to `on_routed`."""
+
+    def __init__(
+        self,
+        context: Context,
+        robot: ReportsOutputs,
+        on_routed: Callable[[Routed], None] | None = None,
+    ) -> None:
         self.robot = robot
+        told = None if on_routed is None else (lambda pack: on_routed(handed_out(pack)))
         self.hand_out = HandOut(
             context.store, context.hub, context.clock,
             community=context.site.mode == "community", location=context.location,
             robot=context.robot_name, run=context.call, lease=context.claim_lease,
-            separators=context.separators,
+            separators=context.separators, on_handed=told,
         )  # fmt: skip
         self.actor = f"robot {context.robot_name}'s terminal"
 

@@ -119,7 +119,9 @@ class Pipeline:
             if isinstance(robot, AsksAtInput)
             else None
         )
-        self.hand_out = HandOutRunner(context, robot) if isinstance(robot, ReportsOutputs) else None
+        self.hand_out = (
+            HandOutRunner(context, robot, on_routed) if isinstance(robot, ReportsOutputs) else None
+        )
 
     async def aclose(self) -> None:
         """Stop the store thread (the one thing the pipeline opened)."""

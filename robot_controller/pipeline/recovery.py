@@ -68,7 +68,7 @@ async def _resolve_cut_off(steps: PackSteps, pack: Unfinished, job_id: int) -> N
     decision = pack.decision or Decision(Action.REJECT, Why.ROBOT_OUTCOME_UNKNOWN, CUT_OFF)
     if outcome is None:
         decision = Decision(decision.action, Why.ROBOT_OUTCOME_UNKNOWN, CUT_OFF)
-    item = Prepared(pack.token, parsed, decision, sent=_sent(pack))
+    item = Prepared(pack.token, parsed, decision, sent=_sent(pack), product_name=pack.product_name)
     await steps.record_route(item, job, job_id, outcome)
     log.warning(
         "recovery.robot_asked" if outcome is not None else "recovery.flagged",
@@ -119,7 +119,10 @@ async def _resume(steps: PackSteps, pack: Unfinished) -> Prepared:
     decommission = (
         intent if intent is not None and intent.operation is HubOperation.DECOMMISSION else None
     )
-    return Prepared(pack.token, parsed, decision, intent=decommission, sent=_sent(pack))
+    return Prepared(
+        pack.token, parsed, decision, intent=decommission, sent=_sent(pack),
+        product_name=pack.product_name,
+    )  # fmt: skip
 
 
 def _sent(pack: Unfinished) -> bool:

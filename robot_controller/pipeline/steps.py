@@ -109,7 +109,8 @@ class PackSteps:
         await ctx.call(
             self.record, token, Stage.VERIFY, parsed, decision, calls, settled=(verify.id, status)
         )
-        return self.decided(token, parsed, decision)
+        name = verified.product_name if verified is not None else ""
+        return self.decided(token, parsed, decision, product_name=name)
 
     async def decide_locally(
         self, token: int, parsed: ParsedScan, decision: Decision, verify: Intent | None = None
@@ -154,7 +155,9 @@ class PackSteps:
         )  # fmt: skip
         self.decided(item.token, item.parsed, final)
         maybe_landed = sent.status in (IntentStatus.DONE, IntentStatus.PENDING)
-        return Prepared(item.token, item.parsed, final, sent=maybe_landed)
+        return Prepared(
+            item.token, item.parsed, final, sent=maybe_landed, product_name=item.product_name
+        )
 
     def record(
         self,
@@ -264,7 +267,8 @@ class PackSteps:
             log.warning("pack.flagged", route=route, why=item.decision.why.value, detail=message)
         if self.on_routed is not None:
             ui = item.parsed.ui
-            self.on_routed(Routed(item.token, route, item.decision, ui, message, flagged))
+            why, name = item.decision.why, item.product_name
+            self.on_routed(Routed(item.token, route, why, ui, message, flagged, name))
 
     def _finish(
         self,
@@ -344,12 +348,14 @@ class PackSteps:
             self.release(token)
         return held
 
-    def decided(self, token: int, parsed: ParsedScan, decision: Decision) -> Prepared:
-        """A pack decided (logged)."""
+    def decided(
+        self, token: int, parsed: ParsedScan, decision: Decision, *, product_name: str = ""
+    ) -> Prepared:
+        """A pack decided (logged); `product_name` as the hub's answer gave it."""
         log.info(
             "pack.decided",
             action=decision.action.value,
             why=decision.why.value,
             detail=decision.message,
         )
-        return Prepared(token, parsed, decision)
+        return Prepared(token, parsed, decision, product_name=product_name)

@@ -98,6 +98,7 @@ def result_columns(result: HubResult) -> dict[str, Any]:
         "hub_trx_id": result.hub_trx_id,
         "alert_id": result.alert_id,
         "message": result.message,
+        "product_name": result.product_name or None,
     }
 
 

@@ -377,12 +377,14 @@ def _hub_calls(conn: Connection, tokens: Sequence[int]) -> Iterator[Happening]:
         what = f"{row.operation}: {answer}, {row.latency_s * 1000:.0f} ms"
         if row.state:
             what += f", {row.state}"
+        if row.product_name:
+            what += f", {row.product_name}"
         yield Happening(row.at, row.token, Kind.HUB, what,
                         {"operation": row.operation, "return_code": row.return_code,
                          "outcome": row.outcome, "state": row.state, "error": row.error,
                          "latency_ms": round(row.latency_s * 1000, 3), "trx": row.client_trx_id,
                          "hub_trx": row.hub_trx_id, "alert_id": row.alert_id,
-                         "message": row.message})  # fmt: skip
+                         "message": row.message, "product_name": row.product_name})  # fmt: skip
 
 
 def _intents(conn: Connection, tokens: Sequence[int]) -> Iterator[Happening]:

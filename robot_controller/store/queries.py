@@ -24,6 +24,7 @@ from robot_controller.store.schema import (
     outbox,
     outcomes,
     scans,
+    verifications,
 )
 from robot_controller.store.statements import HotPath
 
@@ -82,8 +83,8 @@ def shelved_packs(conn: Connection, robot: str) -> list[ShelvedPack]:
 
 def unfinished(conn: Connection, robot: str) -> list[Unfinished]:
     """`robot`'s scans without a final outcome, oldest first, with their newest decision, open
-    intent and started job: three queries, whatever the number of packs. Scans recorded before
-    robots had names count as the default robot's."""
+    intent, started job and the product's name: four queries, whatever the number of packs.
+    Scans recorded before robots had names count as the default robot's."""
     unsettled = scans.c.id.not_in(sa.select(outcomes.c.token)) & of_robot(robot)
     newest = (
         sa.select(sa.func.max(decisions.c.id))
@@ -108,6 +109,15 @@ def unfinished(conn: Connection, robot: str) -> list[Unfinished]:
     )
     for row in conn.execute(pending):
         open_intents.setdefault(row.token, intent_of(row))  # the oldest one
+    named = (
+        sa.select(verifications.c.token, verifications.c.product_name)
+        .where(
+            verifications.c.token.in_(sa.select(scans.c.id).where(unsettled)),
+            verifications.c.product_name.is_not(None),
+        )
+        .order_by(verifications.c.id)
+    )
+    names: dict[int, str] = {row.token: row.product_name for row in conn.execute(named)}
     rows = conn.execute(
         sa.select(scans, started.label("started_job")).where(unsettled).order_by(scans.c.id)
     )
@@ -121,6 +131,7 @@ def unfinished(conn: Connection, robot: str) -> list[Unfinished]:
             decision=latest.get(row.id),
             open_intent=open_intents.get(row.id),
             started_job=row.started_job,
+            product_name=names.get(row.id, ""),
         )
         for row in rows
     ]

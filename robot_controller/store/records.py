@@ -94,6 +94,7 @@ class Unfinished:
     decision: Decision | None  # the newest one recorded
     open_intent: Intent | None
     started_job: int | None
+    product_name: str = ""  # the hub's name of the product, from its newest answer with one
 
     @property
     def decided(self) -> bool:

@@ -114,6 +114,7 @@ verifications = sa.Table(
     _text("error", nullable=True),
     sa.Column("latency_s", sa.Float, nullable=False),
     _at("at"),
+    _text("product_name", nullable=True),  # the hub's name of the product, when it gave one
 )
 
 outbox = sa.Table(

@@ -3,8 +3,9 @@
 `catalogue(language)` is the site's `Catalogue` (`[site] language`): `why` is a reason in plain
 words, `instruction` what the person at the bench does with a pack, `robot_reject` the line a
 robot displays for a pack it was refused (a WWKS2 `Handling Text`). The reasons are
-`fmd.policy.Why` and the WWKS2 stock-in's own `StockInWhy`; a catalogue without a text for one
-of them, or with a key no code knows, fails to load.
+`fmd.policy.Why`, the WWKS2 stock-in's own `StockInWhy` and a hand-out's `HandOutWhy` (which
+no robot displays, so [robot] has none); a catalogue without a text for one of them, or with a
+key no code knows, fails to load.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from string import Formatter
 from typing import Final, Literal, get_args
 
 from fmd.policy import Why
+from robot_controller.states import HandOutWhy
 
 Language = Literal["en", "de"]
 LANGUAGES: Final[tuple[Language, ...]] = get_args(Language)
@@ -40,8 +42,10 @@ class StockInWhy(StrEnum):
     ALREADY_ON_SHELF = "already-on-shelf"
 
 
-Reason = Why | StockInWhy
-REASONS: Final[tuple[Reason, ...]] = (*Why, *StockInWhy)
+Reason = Why | StockInWhy | HandOutWhy
+REFUSALS: Final[tuple[Why | StockInWhy, ...]] = (*Why, *StockInWhy)
+"""The reasons a robot may be given a line for."""
+REASONS: Final[tuple[Reason, ...]] = (*REFUSALS, *HandOutWhy)
 
 
 class Step(StrEnum):
@@ -52,6 +56,7 @@ class Step(StrEnum):
     QUARANTINE = "quarantine"  # leave it in the quarantine chute
     KEEP = "keep"  # keep it, scan it again when loading resumes
     CHECK = "check"  # check this pack
+    TAKE_OUTPUT = "take-output"  # handed out: take it from the robot's output
     NOTHING = "nothing"
 
 
@@ -81,7 +86,7 @@ class Catalogue:
         advice = f" ({message})" if message else ""
         return self.steps[step].format(why=self.why(why), advice=advice, message=message)
 
-    def robot_reject(self, reason: Reason, detail: str | None = None) -> str:
+    def robot_reject(self, reason: Why | StockInWhy, detail: str | None = None) -> str:
         """The robot's display line for the pack, with `detail` in brackets as far as it fits."""
         text = self.robot[reason]
         shown = " ".join("".join(c if c.isprintable() else " " for c in detail or "").split())
@@ -107,7 +112,7 @@ def catalogue(language: Language) -> Catalogue:
         if not named <= PLACEHOLDERS:
             raise CatalogueError(f"{name}: instruction.{key} names {sorted(named - PLACEHOLDERS)}")
     return Catalogue(
-        language, _table(name, raw, "why", REASONS), _table(name, raw, "robot", REASONS), steps
+        language, _table(name, raw, "why", REASONS), _table(name, raw, "robot", REFUSALS), steps
     )
 
 

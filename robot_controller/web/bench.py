@@ -21,6 +21,7 @@ from robot_controller.operator_console import ROUTE_WORDS
 from robot_controller.robot.base import RobotError
 from robot_controller.states import IntentStatus
 from robot_controller.web.access import OPERATE, SIGNED_IN, Principal
+from robot_controller.web.events import PackEventOut
 from robot_controller.web.feed import LiveFeed, PackEvent
 from robot_controller.web.hand_out import MAX_QUANTITY, Asked, HandedOut, hand_out
 from robot_controller.web.pages import render, templates
@@ -34,24 +35,6 @@ ROWS = 50
 """How many packs the page shows (the stream deletes the row that falls off)."""
 ROBOT_STATUS_S = 1.0
 """How long the bench waits for the robot's status before it shows it as not answering."""
-
-
-class PackOut(BaseModel):
-    seq: int
-    at: str
-    token: int
-    route: str
-    outcome: str
-    icon: str
-    why: str
-    reason: str
-    instruction: str
-    flagged: bool
-    message: str
-    product_code: str | None
-    serial: str | None
-    batch: str | None
-    expiry: str | None
 
 
 class ScannerOut(BaseModel):
@@ -69,7 +52,7 @@ class RobotOut(BaseModel):
 class BenchOut(BaseModel):
     counts: dict[str, int] = Field(description="Packs by route, every route named")
     flagged: int
-    packs: list[PackOut] = Field(description="The newest packs, newest first")
+    packs: list[PackEventOut] = Field(description="The newest packs, newest first")
     hub: str = Field(description="How the national system answers")
     hub_offline: bool
     queued: int = Field(description="Outbox intents waiting to be sent")
@@ -175,7 +158,7 @@ async def bench_api(request: Request, who: Viewer) -> BenchOut:
     return BenchOut(
         counts=status.counts,
         flagged=status.flagged,
-        packs=[PackOut.model_validate(event.as_json()) for event in _newest(services)],
+        packs=[PackEventOut.model_validate(event.as_json()) for event in _newest(services)],
         hub=status.hub.value,
         hub_offline=status.hub_offline,
         queued=status.queued,

@@ -43,6 +43,9 @@ class PackEventOut(BaseModel):
     instruction: str = Field(description="What the person at the bench does with the pack.")
     flagged: bool = Field(description="The operator must check this pack.")
     message: str
+    product_name: str = Field(
+        description='The national system\'s name of the product ("": none given).'
+    )
     product_code: str | None
     serial: str | None
     batch: str | None

@@ -36,6 +36,7 @@ class PackEvent:
     instruction: str  # what the person at the bench does with the pack
     flagged: bool
     message: str
+    product_name: str  # the national system's name of the product ("": it gave none)
     product_code: str | None
     serial: str | None
     batch: str | None
@@ -54,6 +55,7 @@ class PackEvent:
             "instruction": self.instruction,
             "flagged": self.flagged,
             "message": self.message,
+            "product_name": self.product_name,
             "product_code": self.product_code,
             "serial": self.serial,
             "batch": self.batch,
@@ -72,11 +74,12 @@ def pack_event(seq: int, at: datetime, pack: Routed, texts: Catalogue) -> PackEv
         route=pack.route.value,
         outcome=outcome,
         icon=icon,
-        why=pack.decision.why.value,
-        reason=texts.why(pack.decision.why),
+        why=pack.why.value,
+        reason=texts.why(pack.why),
         instruction=instruction(pack, texts),
         flagged=pack.flagged,
         message=pack.message,
+        product_name=pack.product_name,
         product_code=None if ui is None else ui.product_code,
         serial=None if ui is None else ui.serial,
         batch=None if ui is None else ui.batch,

@@ -12,8 +12,9 @@ from fastapi import Request
 
 from fmd.hub.resilient import HubHealth
 from robot_controller.config import Config
-from robot_controller.dispense import HandOut
+from robot_controller.dispense import Handed, HandOut
 from robot_controller.metrics import Metrics
+from robot_controller.pipeline.hand_out import handed_out
 from robot_controller.robot.base import Robot
 from robot_controller.robot.wwks2 import Wwks2Robot
 from robot_controller.store import Store
@@ -108,7 +109,8 @@ def web_services(
     whose reconnects they read).
 
     Without a `hand_out`, a WWKS2 `robot`'s hand-outs are recorded by one made here, which
-    commits their decommissions to the outbox for the daemon's replay to send."""
+    commits their decommissions to the outbox for the daemon's replay to send, and tells each
+    pack that left to the feed and the metrics (a daemon's own tells its `on_routed`)."""
     web = config.web
     metrics = metrics or Metrics()
     robot_name = config.robot.name if config.robot else None
@@ -134,7 +136,7 @@ def web_services(
         services.hand_out = HandOut(
             store, None, services.now, community=config.site.mode == "community",
             location=config.site.location, robot=services.robot_name, send=False,
-            separators=config.site.separators,
+            separators=config.site.separators, on_handed=lambda pack: _tell(services, pack),
         )  # fmt: skip
     if scanners is not None:
         services.scanners = scanners
@@ -143,6 +145,12 @@ def web_services(
     if paused is not None:
         services.paused = paused
     return services
+
+
+def _tell(services: WebServices, handed: Handed) -> None:
+    routed = handed_out(handed)
+    services.feed.publish(routed)
+    services.metrics.routed(routed)
 
 
 def services_of(request: Request) -> WebServices:
