@@ -343,7 +343,7 @@ def run(
         typer.Option(
             "--console/--no-console",
             help="The live operator view (default: when standard output is a terminal); the "
-            "JSON log then goes to [log] file, or fmd-robot.log.",
+            "JSON log then goes to \\[log] file, or fmd-robot.log.",
         ),
     ] = None,
 ) -> None:

@@ -62,7 +62,7 @@ def sim_hub(
         bool,
         typer.Option(
             "--print-config",
-            help="Print the [hub] section that connects to it (the first of --dialects) on "
+            help="Print the \\[hub] section that connects to it (the first of --dialects) on "
             "stdout, and the rest on stderr.",
         ),
     ] = False,

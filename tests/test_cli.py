@@ -224,3 +224,15 @@ def test_sim_hub_serves_until_sigterm_and_says_where() -> None:
     assert stats["transactions"] == 0
     sim.send_signal(signal.SIGTERM)
     assert sim.wait(timeout=20) == 0
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [(["run"], "goes to [log] file"), (["sim", "hub"], "Print the [hub] section")],
+)
+def test_a_config_section_named_in_a_help_text_is_shown_not_taken_for_markup(
+    command: list[str], said: str
+) -> None:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert said in " ".join(result.output.split())
