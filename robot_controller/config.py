@@ -75,6 +75,7 @@ class Site(_Section):
     non_serialised: Literal["reject", "shelve"] = "reject"
     separators: str = Field(default="\x1d", min_length=1)
     language: Language = "en"
+    products: Path | None = None  # product code → name, where the hub's answer names none
 
     def policy(self) -> SitePolicy:
         return SitePolicy(mode=self.mode, offline=self.offline, non_serialised=self.non_serialised)

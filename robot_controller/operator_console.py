@@ -120,14 +120,14 @@ class OperatorConsole:
         """One more pack routed (the pipeline's `on_routed`)."""
         seen = (datetime.now(UTC), pack)
         self.recent.append(seen)
-        if pack.flagged or pack.route is not Route.SHELVED:
+        if pack.flagged or pack.route not in (Route.SHELVED, Route.DISPENSED):
             self.attention.append(seen)
         self.counts[pack.route] += 1
         self.flagged += pack.flagged
 
     def summary(self) -> str:
         """The counts in one line."""
-        total = sum(self.counts.values())
+        total = sum(n for route, n in self.counts.items() if route is not Route.DISPENSED)
         parts = [f"{self.counts[route]} {ROUTE_WORDS[route][1]}" for route in ROUTE_WORDS]
         flagged = f", {self.flagged} to check" if self.flagged else ""
         return f"{total} packs: {', '.join(parts)}{flagged}"

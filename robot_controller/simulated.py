@@ -31,6 +31,8 @@ from robot_controller.config import (
     SoapHubConfig,
     Wwks2RobotConfig,
 )
+from robot_controller.product_names import write_product_names
+from simulators.delivery import master_data
 from simulators.world import (
     ROBOT_CAPACITY,
     HubEndpoint,
@@ -57,7 +59,17 @@ async def simulated(config: Config, folder: Path) -> AsyncIterator[tuple[Config,
     """Start the world `config.simulation` asks for (its files in `folder`) and yield the
     configuration that reaches it, with the world itself (ground truth, moves, feed)."""
     async with simulated_world(world_spec(config, folder)) as world:
-        yield reaching(config, world), world
+        yield named(reaching(config, world), world, folder), world
+
+
+def named(config: Config, world: World, folder: Path) -> Config:
+    """`config` with the delivery's product names as the site's own (`[site] products`, a
+    file in `folder`), as a pharmacy's own system would export them; one it names is kept."""
+    if config.site.products is not None:
+        return config
+    products = master_data(world.delivery).products
+    path = write_product_names({p.product_code: p.name for p in products}, folder / "products.csv")
+    return config.model_copy(update={"site": config.site.model_copy(update={"products": path})})
 
 
 def world_spec(config: Config, folder: Path) -> WorldSpec:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -50,6 +50,7 @@ from robot_controller.config import (
 )
 from robot_controller.pipeline import Pipeline, Routed, utc_now
 from robot_controller.pipeline.stock_in import DEFAULT_TIMING, StockInTiming
+from robot_controller.product_names import NONE, ProductNamesError, load_product_names
 from robot_controller.proof.checkpointer import Checkpointer
 from robot_controller.proof.configured import checkpointer, signing_key
 from robot_controller.robot.base import Job, JobOutcome, Robot, RobotError
@@ -130,12 +131,13 @@ async def build_daemon(
 
     Nothing is generated or simulated here: every device is reached as `config` says. On a
     `ConfigError` (one line naming the section), whatever was opened is closed again; the hub
-    comes first, so bad master data or credentials the hub refuses stop everything before a
-    device is touched.
+    comes first (after the site's product names), so a bad names file, bad master data or
+    credentials the hub refuses stop everything before a device is touched.
     """
     robot_scans = isinstance(config.robot, Wwks2RobotConfig)  # the robot reads each pack
     if not config.scanners and not robot_scans:
         raise ConfigError("scanners: none configured (the daemon needs at least one scanner)")
+    names = await asyncio.to_thread(site_product_names, config)  # before any device
     opened = AsyncExitStack()
     try:
         hub = await build_hub(config)
@@ -175,6 +177,7 @@ async def build_daemon(
             stock_in=stock_in_timing(config.robot),
             absent_is_new_delivery=isinstance(config.robot, Wwks2RobotConfig)
             and config.robot.absent_is_new_delivery,
+            product_names=names,
         )
         opened.push_async_callback(pipeline.aclose)
         if observer is not None:
@@ -427,6 +430,18 @@ def mock_hub(config: MockHubConfig) -> MockHub:
         lost_reply_rate=config.lost_reply_rate,
     )
     return mock
+
+
+def site_product_names(config: Config) -> Mapping[str, str]:
+    """The site's own product names (`[site] products`; none when not set); `ConfigError`
+    naming the file and its line when they cannot be used."""
+    path = config.site.products
+    if path is None:
+        return NONE
+    try:
+        return load_product_names(path)
+    except ProductNamesError as error:
+        raise ConfigError(f"site.products: {path}: {error}") from None
 
 
 def read_master_data(path: Path) -> MasterData:

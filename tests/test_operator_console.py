@@ -24,7 +24,7 @@ from robot_controller.operator_console import (
     instruction,
 )
 from robot_controller.pipeline import Routed
-from robot_controller.states import Route
+from robot_controller.states import HandOutWhy, Route
 
 CONFIG = Path(__file__).parents[1] / "config"
 UI = PackIdentifier("GTIN", "09506000134352", "SN[bold red]1", "B1", date(2028, 12, 31), "281231")
@@ -64,6 +64,22 @@ def test_a_flagged_pack_is_to_be_checked_whatever_its_route() -> None:
     told = instruction(routed(Route.SHELVED, Why.DECOMMISSIONED, flagged=True, message="undo it"))
     assert told.startswith("check this pack")
     assert "undo it" in told
+
+
+def test_a_hand_out_is_taken_from_the_output_and_is_not_one_more_pack_loaded() -> None:
+    view = OperatorConsole()
+    view.routed(routed(Route.SHELVED, Why.DECOMMISSIONED))
+    handed = Routed(1, Route.DISPENSED, HandOutWhy.HANDED_OUT, UI)
+    view.routed(handed)
+    assert instruction(handed) == "handed out by the robot: take it from the robot's output"
+    assert not view.attention  # nobody need look at it
+    assert view.summary() == (
+        "1 packs: 1 shelved, 0 reject tray, 0 quarantine chute, 0 back to you, 1 handed out"
+    )
+    unknown = Routed(2, Route.DISPENSED, HandOutWhy.NOT_SHELVED_HERE, UI, "pack 2: …", True)
+    view.routed(unknown)
+    assert instruction(unknown).startswith("check this pack: handed out by the robot, but never")
+    assert [pack for _, pack in view.attention] == [unknown]
 
 
 def test_the_view_shows_untrusted_text_as_it_is_and_never_colour_alone() -> None:

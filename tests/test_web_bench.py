@@ -295,6 +295,10 @@ async def test_an_operator_hands_packs_out_from_the_bench_in_their_own_name(
     assert (newest.route, newest.outcome, newest.why, newest.flagged) == (
         "dispensed", "handed out", "handed-out", False)  # fmt: skip
     assert newest.instruction == "handed out by the robot: take it from the robot's output"
+    async with world.browser(Role.OPERATOR) as (browser, _):
+        status = await browser.get("/bench/status")
+    assert '<span class="n">3</span> <span aria-hidden="true">➜</span> handed out' in status.text
+    assert '<span class="n">0</span> packs' in status.text  # none loaded: three left the shelf
 
 
 async def test_a_hand_out_the_robot_refuses_changes_nothing(sqlite_url: str) -> None:

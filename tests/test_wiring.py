@@ -13,6 +13,8 @@ from fmd.hub import MockHub
 from fmd.hub.master_data import load_master_data
 from robot_controller.config import Config, ConfigError, MockHubConfig, load_config
 from robot_controller.demo import content
+from robot_controller.pipeline import Routed
+from robot_controller.product_names import write_product_names
 from robot_controller.wiring import build_daemon
 from simulators.delivery import generate_delivery, master_data
 from simulators.hub import Accounts, HubSimulator
@@ -35,6 +37,9 @@ async def test_a_site_config_with_a_soap_hub_a_modbus_robot_and_a_serial_scanner
     model = RobotModel(capacity=1000)
     plc = PlcSimulator(model, tcp=("127.0.0.1", 0))
     await plc.start()
+    names = {p.product_code: p.name for p in master_data(delivery).products}
+    products = write_product_names(names, tmp_path / "products.csv")  # the pharmacy's export
+    told: list[Routed] = []
     password = tmp_path / "hub-password"
     login = Accounts.for_location(LOCATION).soap[0]
     password.write_text(login.password)
@@ -47,7 +52,7 @@ async def test_a_site_config_with_a_soap_hub_a_modbus_robot_and_a_serial_scanner
         ):
             assert hub.pki is not None
             config = Config(
-                site={"location": LOCATION},
+                site={"location": LOCATION, "products": str(products)},
                 store={"url": f"sqlite:///{tmp_path / 'fmd.db'}"},
                 hub={
                     "kind": "soap",
@@ -63,7 +68,7 @@ async def test_a_site_config_with_a_soap_hub_a_modbus_robot_and_a_serial_scanner
                 scanners=[{"kind": "serial", "port": str(scanner.port)}],
                 pipeline={"replay_every_s": None},
             )
-            daemon = await build_daemon(config)
+            daemon = await build_daemon(config, on_routed=told.append)
             typist = typing_thread(scanner, [p.raw for p in delivery.packs])
             loaded = await load_while_typing(daemon, typist, PACKS)
     finally:
@@ -74,6 +79,9 @@ async def test_a_site_config_with_a_soap_hub_a_modbus_robot_and_a_serial_scanner
     )
     assert routed == Counter((content(p.raw), p.expected_route) for p in delivery.packs)
     assert sum(model.moves.values()) == PACKS
+    # a SOAP answer names no product: the bench is told the site's own name of each
+    assert all(r.product_name == names[r.ui.product_code] for r in told if r.ui is not None)
+    assert sum(r.ui is not None for r in told) >= PACKS // 2
 
 
 async def test_a_mock_hub_without_master_data_is_refused_before_anything_opens(
@@ -88,6 +96,38 @@ async def test_a_mock_hub_without_master_data_is_refused_before_anything_opens(
     )
     with pytest.raises(ConfigError, match=r'^hub: kind = "mock" needs master_data'):
         await build_daemon(config)
+    assert not (tmp_path / "fmd.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "product_code,name\n09506000134352,Aspirin\n9506000134352,Aspirin 100\n",
+            "line 3: 09506000134352 is named 'Aspirin' already",
+        ),
+        ("09506000134353,Aspirin\n", "line 1: '09506000134353' is not a GTIN or a PPN"),
+        (None, "cannot read it"),
+    ],
+)
+async def test_a_product_names_file_that_cannot_be_used_is_refused_before_anything_opens(
+    tmp_path: Path, text: str | None, said: str
+) -> None:
+    scans = write(tmp_path / "scans.txt", "]d201095060001343521CFG1\n")
+    data = write_master_data(master_data(generate_delivery(2, seed=1)), tmp_path / "md.json")
+    products = tmp_path / "products.csv"
+    if text is not None:
+        products.write_text(text, encoding="utf-8")
+    config = Config(
+        site={"location": LOCATION, "products": str(products)},
+        store={"url": f"sqlite:///{tmp_path / 'fmd.db'}"},
+        hub={"kind": "mock", "master_data": str(data)},
+        robot={"kind": "sim"},
+        scanners=[{"kind": "script", "path": str(scans)}],
+    )
+    with pytest.raises(ConfigError, match=r"^site\.products: ") as refused:
+        await build_daemon(config)
+    assert said in str(refused.value)
     assert not (tmp_path / "fmd.db").exists()
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,6 +44,13 @@ class Context:
     robot_name: str = "robot"  # recorded on its scans and jobs; recovery takes only its own
     location: str | None = None  # the premises ([site] location), kept on its decommissions
     claim_lease: timedelta = CLAIM_LEASE  # another daemon's outbox claims
+    product_names: Mapping[str, str] = field(default_factory=dict)  # [site] products
+
+    def product_name(self, hub_name: str, ui: PackIdentifier | None) -> str:
+        """A pack's product name: the hub's, else the site's own, else none ("")."""
+        if hub_name or ui is None:
+            return hub_name
+        return self.product_names.get(ui.product_code, "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,14 +29,15 @@ class ReportsOutputs(Protocol):
     unsolicited: asyncio.Queue[Message]
 
 
-def handed_out(handed: Handed) -> Routed:
-    """A pack that left by hand-out, as the bench and the counters are told of it."""
+def handed_out(handed: Handed, name: str = "") -> Routed:
+    """A pack that left by hand-out, as the bench and the counters are told of it (`name`:
+    its product's)."""
     dispensed, ui = handed.dispensed, handed.left.ui
     if dispensed.shelved or dispensed.already:
         why = HandOutWhy.HANDED_OUT
     else:
         why = HandOutWhy.NOT_SHELVED_HERE if ui is not None else HandOutWhy.UNIDENTIFIED
-    return Routed(dispensed.token, Route.DISPENSED, why, ui, line(handed), handed.trouble)
+    return Routed(dispensed.token, Route.DISPENSED, why, ui, line(handed), handed.trouble, name)
 
 
 class HandOutRunner:
@@ -50,12 +51,16 @@ class HandOutRunner:
         on_routed: Callable[[Routed], None] | None = None,
     ) -> None:
         self.robot = robot
-        told = None if on_routed is None else (lambda pack: on_routed(handed_out(pack)))
+
+        def told(pack: Handed) -> None:
+            if on_routed is not None:
+                on_routed(handed_out(pack, context.product_name("", pack.left.ui)))
+
         self.hand_out = HandOut(
             context.store, context.hub, context.clock,
             community=context.site.mode == "community", location=context.location,
             robot=context.robot_name, run=context.call, lease=context.claim_lease,
-            separators=context.separators, on_handed=told,
+            separators=context.separators, on_handed=told if on_routed is not None else None,
         )  # fmt: skip
         self.actor = f"robot {context.robot_name}'s terminal"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ from robot_controller.pipeline.stock_in import (
     StockIn,
     StockInTiming,
 )
+from robot_controller.product_names import NONE
 from robot_controller.robot.base import Robot
 from robot_controller.store import Store, StoreUnwritable
 from robot_controller.store.intents import CLAIM_LEASE
@@ -71,6 +72,7 @@ class Pipeline:
         reject_text: RejectText | None = None,
         stock_in: StockInTiming = DEFAULT_TIMING,
         absent_is_new_delivery: bool = True,
+        product_names: Mapping[str, str] = NONE,
     ) -> None:
         """`hub` is behind the resilience wrapper (`ResilientHub`); `replay_every_s`: how often
         the outbox is replayed in the background while loading (None: never; `fmd-robot outbox
@@ -84,7 +86,8 @@ class Pipeline:
         an outbox intent holds (a shared PostgreSQL store); a robot that scans each pack and
         asks about it (WWKS2) is answered as `stock_in` times it, its rejections worded by
         `reject_text`, a request without IsNewDelivery taken as `absent_is_new_delivery`
-        says."""
+        says; `product_names`: the site's own names of products (`[site] products`), told with
+        a pack whose hub answer names none."""
         self.store = store
         self.hub = hub
         self.robot = robot
@@ -104,6 +107,7 @@ class Pipeline:
             robot_name,
             location,
             claim_lease,
+            product_names,
         )
         turn = RobotTurn(robot, resume_every_s=resume_every_s)
         self.steps = PackSteps(context, on_routed, turn=turn)

@@ -267,7 +267,7 @@ class PackSteps:
             log.warning("pack.flagged", route=route, why=item.decision.why.value, detail=message)
         if self.on_routed is not None:
             ui = item.parsed.ui
-            why, name = item.decision.why, item.product_name
+            why, name = item.decision.why, ctx.product_name(item.product_name, ui)
             self.on_routed(Routed(item.token, route, why, ui, message, flagged, name))
 
     def _finish(

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from fmd.hub.resilient import HubHealth
 from robot_controller.operator_console import ROUTE_WORDS
 from robot_controller.robot.base import RobotError
-from robot_controller.states import IntentStatus
+from robot_controller.states import IntentStatus, Route
 from robot_controller.web.access import OPERATE, SIGNED_IN, Principal
 from robot_controller.web.events import PackEventOut
 from robot_controller.web.feed import LiveFeed, PackEvent
@@ -85,7 +85,8 @@ class Status:
 
     @property
     def total(self) -> int:
-        return sum(self.counts.values())
+        """The packs loaded (a hand-out is a pack leaving, not one more)."""
+        return sum(n for route, n in self.counts.items() if route != Route.DISPENSED)
 
 
 def _queued(counts: dict[tuple[str, str], int]) -> int:
