@@ -26,13 +26,6 @@ Prints one JSON line. Usage: python bench/web.py [--packs 2000] [--clients 20] [
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# run as `python bench/web.py`, this file's folder comes first on the path and its `wwks2.py`
-# would hide the `wwks2` package: the folder is taken off before anything imports it
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import argparse
 import asyncio
 import hashlib
@@ -42,10 +35,12 @@ import random
 import resource
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx

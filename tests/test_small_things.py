@@ -283,3 +283,12 @@ def test_text_from_outside_cannot_steer_the_terminal(capsys: pytest.CaptureFixtu
     assert "\x1b[2J" not in written
     assert "\x9b" not in written
     assert "pack unknown\\x1b[2J\\x1b]0;owned" in written
+
+
+def test_no_benchmark_hides_a_package_of_the_project() -> None:
+    """`python bench/X.py` puts bench/ first on the path: a bench/wwks2.py made every later
+    `import wwks2` in that process find the benchmark, not the codec."""
+    root = Path(__file__).resolve().parent.parent
+    packages = {p.parent.name for p in root.glob("*/__init__.py")}
+    assert {"fmd", "wwks2", "robot_controller"} <= packages
+    assert not {p.stem for p in (root / "bench").glob("*.py")} & packages

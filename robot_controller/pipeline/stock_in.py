@@ -95,7 +95,7 @@ class StockInTiming:
 
     answer_within_s: float = 3.0
     # what the answer may take after the last hub call: two commits, and a commit now and then
-    # takes a few hundred ms (seen at p99 in bench/wwks2.py on a 2-core VM)
+    # takes a few hundred ms (seen at p99 in bench/stock_in_wwks2.py on a 2-core VM)
     margin_s: float = 0.5
     stored_within_s: float = 120.0
 

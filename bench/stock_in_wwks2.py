@@ -9,17 +9,10 @@ The hub's time per pack is measured around the mock; the daemon's own share of a
 latency is its latency less that. Three runs: a hub answering at once, one taking 300 ms a call,
 and one slower than the robot's deadline (every answer must still come before it, from the
 offline policy). Prints one JSON line.
-Usage: python bench/wwks2.py [--packs 1000] [--slow-packs 200] [--deadline-s 2]
+Usage: python bench/stock_in_wwks2.py [--packs 1000] [--slow-packs 200] [--deadline-s 2]
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# run as `python bench/wwks2.py`, this file's folder comes first on the path and its name would
-# hide the `wwks2` package: the folder is taken off before anything imports it
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import asyncio
@@ -27,11 +20,13 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fmd.codes import PackIdentifier, parse_scan
