@@ -45,11 +45,15 @@ def read_product_names(text: str) -> Mapping[str, str]:
     separator = next((s for s in _SEPARATORS if s in first), ",")
     names: dict[str, str] = {}
     seen_line = False
-    for number, row in enumerate(csv.reader(lines, delimiter=separator), start=1):
-        if not any(cell.strip() for cell in row):
-            continue
-        header, seen_line = not seen_line, True
-        _take(names, number, row, header=header)
+    reader = csv.reader(lines, delimiter=separator)
+    try:
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            header, seen_line = not seen_line, True
+            _take(names, reader.line_num, row, header=header)
+    except csv.Error as error:  # a field beyond the csv module's limit (128 KiB)
+        raise ProductNamesError(f"line {reader.line_num}: {error}") from None
     return MappingProxyType(names)
 
 

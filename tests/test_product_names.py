@@ -54,6 +54,7 @@ def test_an_export_is_read_in_the_shapes_pharmacy_systems_write(text: str) -> No
         (f"{GTIN},Asp\x07irin\n", "must be printable text of 1 to 200 characters"),
         (f"{GTIN},{'x' * 201}\n", "must be printable text of 1 to 200 characters"),
         (f"{GTIN},Aspirin\n{GTIN},Ibuprofen\n", f"line 2: {GTIN} is named 'Aspirin' already"),
+        (f"{GTIN},Aspirin\n{PPN},{'x' * 200_000}\n", "line 2: field larger than field limit"),
     ],
 )
 def test_a_line_that_cannot_be_used_is_named_by_its_number(text: str, said: str) -> None:
