@@ -43,14 +43,16 @@ REFUSED = (IntentStatus.FAILED, IntentStatus.FLAGGED, IntentStatus.CANCELLED)
 @dataclass(frozen=True, slots=True)
 class Handed:
     """One pack that left: as reported, as recorded, its SUPPLIED decommission as the outbox
-    holds it now (None: none is due), why the replay stopped (None: the hub answered), and the
-    alert case of a refused decommission."""
+    holds it now (None: none is due), why the replay stopped (None: the hub answered), the
+    alert case of a refused decommission, and its product's name as the hub gave it when it
+    was loaded ("": none)."""
 
     left: LeftPack
     dispensed: Dispensed
     intent: Intent | None = None
     stopped: str | None = None
     case: AlertCase | None = None
+    product_name: str = ""
 
     @property
     def trouble(self) -> bool:
@@ -95,8 +97,8 @@ class HandOut:
 
     async def _settle(self, message: OutputMessage, actor: str) -> list[Handed]:
         source = f"wwks2:{message.source}"
-        handed = [
-            Handed(left, *await self.run(self._commit, left, source, actor))
+        handed: list[Handed] = [
+            await self.run(self._commit, left, source, actor)
             for left in packs_left(message, separators=self.separators)
         ]
         due = [
@@ -110,8 +112,14 @@ class HandOut:
         )  # fmt: skip
         return [await self.settled(h, report.stopped) for h in handed]
 
-    def _commit(self, left: LeftPack, source: str, actor: str) -> tuple[Dispensed, Intent | None]:
+    def _commit(self, left: LeftPack, source: str, actor: str) -> Handed:
         """In one transaction: the pack recorded dispensed and, when due, its decommission."""
+        dispensed, intent = self._record(left, source, actor)
+        return Handed(
+            left, dispensed, intent, product_name=self.store.product_name(dispensed.token)
+        )
+
+    def _record(self, left: LeftPack, source: str, actor: str) -> tuple[Dispensed, Intent | None]:
         store, at = self.store, self.clock()
         with store.batch():
             why = HandOutWhy.NOT_SHELVED_HERE if left.ui is not None else HandOutWhy.UNIDENTIFIED

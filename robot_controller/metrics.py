@@ -33,7 +33,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.packs = Counter(
             "fmd_packs",
-            "Packs the pipeline finished with, by where they went and why",
+            "Packs the daemon finished with (loaded, or handed out), by where they went and why",
             ["route", "reason"],
             registry=self.registry,
         )

@@ -51,10 +51,13 @@ ROOT = str(Path(__file__).resolve().parents[1])
 SERIALS = ("DSP1", "DSP2", "DSP3")
 
 
+NAME = "Aspirin 100 mg tablets, 50"
+
+
 def a_hub(*serials: str) -> MockHub:
     """A national system that knows these packs of batch B1, expiring end of 2028."""
     hub = MockHub(seed=3)
-    hub.add_product(GTIN)
+    hub.add_product(GTIN, name=NAME)
     hub.add_batch(GTIN, "B1", NOW.date().replace(year=2028, month=12, day=31))
     for serial in serials:
         hub.add_pack(hub_pack(serial))
@@ -314,6 +317,7 @@ async def test_the_daemon_records_an_output_made_at_the_robots_terminal(store: S
     assert handed.ui is not None
     assert handed.ui.serial == serial
     assert handed.message.endswith("SUPPLIED at the hub")
+    assert handed.product_name == NAME  # as the hub named it when the pack was loaded
 
 
 async def test_a_pack_never_shelved_here_is_recorded_and_flagged_and_not_decommissioned(

@@ -29,15 +29,16 @@ class ReportsOutputs(Protocol):
     unsolicited: asyncio.Queue[Message]
 
 
-def handed_out(handed: Handed, name: str = "") -> Routed:
+def handed_out(handed: Handed, name: str | None = None) -> Routed:
     """A pack that left by hand-out, as the bench and the counters are told of it (`name`:
-    its product's)."""
+    its product's; by default the hub's)."""
     dispensed, ui = handed.dispensed, handed.left.ui
     if dispensed.shelved or dispensed.already:
         why = HandOutWhy.HANDED_OUT
     else:
         why = HandOutWhy.NOT_SHELVED_HERE if ui is not None else HandOutWhy.UNIDENTIFIED
-    return Routed(dispensed.token, Route.DISPENSED, why, ui, line(handed), handed.trouble, name)
+    told = handed.product_name if name is None else name
+    return Routed(dispensed.token, Route.DISPENSED, why, ui, line(handed), handed.trouble, told)
 
 
 class HandOutRunner:
@@ -54,7 +55,7 @@ class HandOutRunner:
 
         def told(pack: Handed) -> None:
             if on_routed is not None:
-                on_routed(handed_out(pack, context.product_name("", pack.left.ui)))
+                on_routed(handed_out(pack, context.product_name(pack.product_name, pack.left.ui)))
 
         self.hand_out = HandOut(
             context.store, context.hub, context.clock,

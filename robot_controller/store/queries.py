@@ -185,6 +185,17 @@ def last_decision(conn: Connection, token: int) -> Decision | None:
     return None if row is None else decision_of(row)
 
 
+def product_name(conn: Connection, token: int) -> str:
+    """The hub's newest name of a pack's product ("": its answers named none)."""
+    query = (
+        sa.select(verifications.c.product_name)
+        .where(verifications.c.token == token, verifications.c.product_name.is_not(None))
+        .order_by(verifications.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(query).scalar() or ""
+
+
 def _count(conn: Connection, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
     query = sa.select(sa.func.count()).select_from(table).where(*where)
     return int(conn.execute(query).scalar_one())

@@ -331,6 +331,11 @@ class Store:
         with self._tx.read() as conn:
             return queries.last_decision(conn, token)
 
+    def product_name(self, token: int) -> str:
+        """The hub's newest name of a pack's product ("": its answers named none)."""
+        with self._tx.read() as conn:
+            return queries.product_name(conn, token)
+
     def intents_of(self, token: int) -> list[Intent]:
         """Every outbox intent of one pack, oldest first."""
         with self._tx.read() as conn:
