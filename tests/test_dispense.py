@@ -20,7 +20,8 @@ import pytest
 import sqlalchemy as sa
 
 from fmd.codes.encode import encode_gs1
-from fmd.hub import MockHub, PackState, Reason
+from fmd.codes.model import PackIdentifier
+from fmd.hub import HubClient, HubResult, MockHub, PackState, Reason
 from fmd.policy import SitePolicy
 from robot_controller.dispense import Handed, HandOut
 from robot_controller.dispense_rules import ended
@@ -37,6 +38,7 @@ from robot_controller.wiring import hold_store
 from simulators.wwks2 import RobotSettings, ScanPack, Wwks2RobotSim
 from tests.support.outbox import LOCATION, NOW, quick
 from tests.support.packs import GTIN, hub_pack
+from tests.support.relay import RelayClient
 from tests.support.until import until
 from wwks2.messages import (
     CancelStatus,
@@ -299,7 +301,10 @@ async def test_the_daemon_records_an_output_made_at_the_robots_terminal(store: S
             async def supplied() -> bool:
                 return hub.pack_state(GTIN, serial) == (PackState.INACTIVE, (Reason.SUPPLIED,))
 
-            await until(supplied, timeout_s=10, every_s=0.02)
+            async def told_and_supplied() -> bool:  # told once its decommission has settled
+                return len(told) > stocked and await supplied()
+
+            await until(told_and_supplied, timeout_s=10, every_s=0.02)
         finally:
             stop.set()
             await running
@@ -318,6 +323,52 @@ async def test_the_daemon_records_an_output_made_at_the_robots_terminal(store: S
     assert handed.ui.serial == serial
     assert handed.message.endswith("SUPPLIED at the hub")
     assert handed.product_name == NAME  # as the hub named it when the pack was loaded
+
+
+class HeldDecommission(RelayClient):
+    """A hub whose decommissions wait for `release` (`asked` is set when one arrives)."""
+
+    def __init__(self, inner: HubClient) -> None:
+        super().__init__(inner)
+        self.asked, self.release = asyncio.Event(), asyncio.Event()
+
+    async def decommission(
+        self, ui: PackIdentifier, to: Reason, *, trx: str | None = None
+    ) -> HubResult:
+        self.asked.set()
+        await self.release.wait()
+        return await super().decommission(ui, to, trx=trx)
+
+
+async def test_a_hand_out_under_way_when_the_daemon_stops_is_finished_first(store: Store) -> None:
+    hub = a_hub(*SERIALS)
+    async with Wwks2RobotSim(QUIET) as sim:
+        await stock_in(store, hub, sim, "community", *SERIALS)
+        robot = driver(sim.port)
+        await robot.connect()
+        held = HeldDecommission(hub.client(LOCATION))
+        told: list[Routed] = []
+        pipeline = Pipeline(store=store, hub=quick(held), robot=robot, on_routed=told.append,
+                            site=SitePolicy(mode="community"), location=LOCATION)  # fmt: skip
+        stop = asyncio.Event()
+        running = asyncio.create_task(pipeline.run([], stop=stop))
+        try:
+            await sim.manual_output(OutputCriteria(1, article_id=GTIN))
+            await asyncio.wait_for(held.asked.wait(), 10)  # its SUPPLIED decommission is out
+            stop.set()  # the daemon is told to stop meanwhile
+            held.release.set()
+            await running
+        finally:
+            stop.set()
+            held.release.set()
+            await running
+            await pipeline.aclose()
+            await robot.aclose()
+
+    [handed] = [r for r in told if r.route is Route.DISPENSED]  # told before the stop ended
+    assert handed.message.endswith("SUPPLIED at the hub")
+    assert hub.state_changes == 1
+    assert [i.status for i in store.intents_of(handed.token)][-1] is IntentStatus.DONE
 
 
 async def test_a_pack_never_shelved_here_is_recorded_and_flagged_and_not_decommissioned(

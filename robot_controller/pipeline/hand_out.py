@@ -64,10 +64,12 @@ class HandOutRunner:
             separators=context.separators, on_handed=told if on_routed is not None else None,
         )  # fmt: skip
         self.actor = f"robot {context.robot_name}'s terminal"
+        self._under_way: asyncio.Future[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Take the robot's reports until `stop` (the one under way is finished); a store that
-        cannot be written is raised, anything else logged."""
+        """Take the robot's reports until `stop` (the one under way is finished, even when this
+        is cancelled: `finish` waits for it); a store that cannot be written is raised,
+        anything else logged."""
         while not stop.is_set():
             message = await unless_stopped(self.robot.unsolicited.get(), stop)
             if message is None:
@@ -75,12 +77,25 @@ class HandOutRunner:
             if not isinstance(message, OutputMessage):
                 continue
             with structlog.contextvars.bound_contextvars(wwks2_output=message.id):
+                self._under_way = asyncio.ensure_future(self.take(message))
                 try:
-                    await asyncio.shield(self.take(message))
+                    await asyncio.shield(self._under_way)
                 except StoreUnwritable:
                     raise
                 except Exception as error:
                     log.exception("hand_out.failed", error=repr(error))
+
+    async def finish(self) -> None:
+        """Wait for the output being recorded when the loading stopped (its decommission sent
+        and settled, the bench told), before the store and the hub close."""
+        under_way = self._under_way
+        if under_way is None or under_way.done():
+            return
+        log.info("hand_out.finishing")
+        try:
+            await under_way
+        except Exception as error:  # logged; the stop goes on
+            log.exception("hand_out.failed", error=repr(error))
 
     async def take(self, message: OutputMessage) -> None:
         """Record one output the robot reported."""

@@ -175,6 +175,8 @@ class Pipeline:
             await asyncio.gather(*self._takes, return_exceptions=True)  # finish what was taken
             if self.stock_in is not None:
                 await self.stock_in.finish()
+            if self.hand_out is not None:
+                await self.hand_out.finish()
             await queue.put(None)
             await placer
             if background is not None:
