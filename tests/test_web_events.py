@@ -24,6 +24,7 @@ from robot_controller.users import Role
 from robot_controller.web.events import PackEventOut
 from robot_controller.web.feed import LiveFeed
 from robot_controller.web.server import WebServer
+from tests.support.until import until
 from tests.support.web import WebWorld, web_world
 
 PATH = "/api/v1/events"
@@ -178,11 +179,11 @@ async def test_a_quiet_stream_gets_keep_alive_comments(
 ) -> None:
     monkeypatch.setattr("robot_controller.web.events.PING_S", 0.05)  # 15 s
     async with served.client() as client, served.stream(client) as stream:
-        served_soon = asyncio.get_running_loop().call_later(0.3, served.feed.publish, routed(1))
-        event = await stream.one()
-        served_soon.cancel()
+        reading = asyncio.ensure_future(stream.one())
+        await until(lambda: "ping" in stream.comments, timeout_s=5)  # quiet: pinged meanwhile
+        served.feed.publish(routed(1))  # and a pack after the pings still arrives
+        event = await asyncio.wait_for(reading, timeout=5)
     assert event.id == "1"
-    assert "ping" in stream.comments
 
 
 async def test_stopping_the_server_ends_open_streams_at_once(served: Served) -> None:
