@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -69,13 +70,14 @@ def logged(store: Store) -> tuple[dict[tuple[str, str], float], dict[tuple[str, 
     )
 
 
-async def test_the_metrics_tell_what_a_loaded_delivery_did(tmp_path: Path) -> None:
+@pytest.mark.parametrize("robot", ["sim", "wwks2"])  # wwks2: the robot's own stock-in moves
+async def test_the_metrics_tell_what_a_loaded_delivery_did(tmp_path: Path, robot: str) -> None:
     config = load_config().model_copy(deep=True)
     config = config.model_copy(
         update={
             "store": config.store.model_copy(update={"url": f"sqlite:///{tmp_path / 'fmd.db'}"}),
             "simulation": config.simulation.model_copy(  # type: ignore[union-attr]
-                update={"packs": PACKS, "suspect_rate": 0.3, "seed": 5}
+                update={"packs": PACKS, "suspect_rate": 0.3, "seed": 5, "robot": robot}
             ),
         }
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -219,15 +220,19 @@ class StockIn:
             for job in jobs
         ]  # committed before the robot moves on our answer
         stored = self.robot.expect_stored(request.id, request.source)
+        moving = time.perf_counter()  # the robot's job: from our answer to its InputMessage
         answered = await self._send(request, answers)
         late = asyncio.get_running_loop().time() - arrival.at - self.timing.answer_within_s
         if late > 0:
             log.warning("stock_in.answer_late", late_ms=round(late * 1000, 1))
         message, again = await self._stored(stored) if answered else (None, False)
+        moved_s = time.perf_counter() - moving
         reports = _reports(message, [pack.pack for pack in packs])
         await asyncio.gather(
             *(
-                self._settle(item, job, job_id, answered, report, message, again=again)
+                self._settle(
+                    item, job, job_id, answered, report, message, again=again, moved_s=moved_s
+                )
                 for item, job, job_id, report in zip(items, jobs, job_ids, reports, strict=True)
             )
         )
@@ -242,8 +247,11 @@ class StockIn:
         message: InputMessage | None,
         *,
         again: bool = False,
+        moved_s: float = 0.0,
     ) -> None:
-        """Record where the pack went: a pack that never had a job went back to the operator."""
+        """Record where the pack went: a pack that never had a job went back to the operator.
+        A job's outcome and how long it took (`moved_s`) are told to the turn's `on_job` (the
+        job-duration metric), as a job the pipeline sends is."""
         if job is None:
             why = item.refused or item.decision.message
             await self.steps.record_route(
@@ -251,6 +259,9 @@ class StockIn:
             )
             return
         outcome = _outcome(job, answered, report, message, again=again)
+        on_job = self.steps.turn.on_job
+        if on_job is not None:
+            on_job(job, outcome, moved_s)
         await self.steps.record_route(item, job, job_id, outcome)
 
     def _packs(self, request: InputRequest | BrokenInputRequest) -> list[_AtInput]:
