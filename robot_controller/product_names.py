@@ -49,7 +49,7 @@ def read_product_names(text: str) -> Mapping[str, str]:
     """Each product code's name, from the text of a product-names file."""
     lines = _LINE_END.split(text.removeprefix("\ufeff"))
     first = next((line for line in lines if line.strip()), "")
-    separator = min(_SEPARATORS, key=lambda s: first.find(s) % (len(first) + 1))
+    separator = next((c for c in first if c in _SEPARATORS), ",")
     names: dict[str, str] = {}
     seen_line = False
     reader = csv.reader(lines, delimiter=separator, strict=True)

@@ -56,8 +56,8 @@ class Context:
 @dataclass(frozen=True, slots=True)
 class Routed:
     """A pack the daemon has finished with (loaded, or handed out): where it went and why, for
-    whoever shows it. `product_name`: the national system's name of the product, when its
-    answer gave one."""
+    whoever shows it. `product_name`: the product's name, the national system's or else the
+    site's own ("": neither has one)."""
 
     token: int
     route: Route

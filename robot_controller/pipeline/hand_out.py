@@ -52,16 +52,17 @@ class HandOutRunner:
         on_routed: Callable[[Routed], None] | None = None,
     ) -> None:
         self.robot = robot
+        told = None
+        if on_routed is not None:
 
-        def told(pack: Handed) -> None:
-            if on_routed is not None:
+            def told(pack: Handed) -> None:
                 on_routed(handed_out(pack, context.product_name(pack.product_name, pack.left.ui)))
 
         self.hand_out = HandOut(
             context.store, context.hub, context.clock,
             community=context.site.mode == "community", location=context.location,
             robot=context.robot_name, run=context.call, lease=context.claim_lease,
-            separators=context.separators, on_handed=told if on_routed is not None else None,
+            separators=context.separators, on_handed=told,
         )  # fmt: skip
         self.actor = f"robot {context.robot_name}'s terminal"
         self._under_way: asyncio.Future[None] | None = None

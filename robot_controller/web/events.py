@@ -44,7 +44,7 @@ class PackEventOut(BaseModel):
     flagged: bool = Field(description="The operator must check this pack.")
     message: str
     product_name: str = Field(
-        description='The national system\'s name of the product ("": none given).'
+        description="The product's name: the national system's, else the site's (\"\": none)."
     )
     product_code: str | None
     serial: str | None

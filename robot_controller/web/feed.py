@@ -36,7 +36,7 @@ class PackEvent:
     instruction: str  # what the person at the bench does with the pack
     flagged: bool
     message: str
-    product_name: str  # the national system's name of the product ("": it gave none)
+    product_name: str  # the hub's name of the product, else the site's ("": neither)
     product_code: str | None
     serial: str | None
     batch: str | None
