@@ -281,41 +281,59 @@ async def test_task_info_and_task_cancel(store: Store) -> None:
         assert (await site.robot.task_cancel("nope")).tasks[0].status is CancelStatus.UNKNOWN
 
 
-async def test_the_daemon_records_an_output_made_at_the_robots_terminal(store: Store) -> None:
-    hub = a_hub(*SERIALS)
+@dataclass
+class Daemon:
+    """A running daemon's robot simulator, what it told `on_routed`, and its stop."""
+
+    sim: Wwks2RobotSim
+    told: list[Routed]
+    stop: asyncio.Event
+
+
+@asynccontextmanager
+async def a_daemon(
+    store: Store, hub: MockHub, client: HubClient | None = None
+) -> AsyncIterator[Daemon]:
+    """A community daemon driving a WWKS2 robot simulator with SERIALS stocked in, running until
+    the block ends (`client`: its hub connection, the mock's own by default)."""
     async with Wwks2RobotSim(QUIET) as sim:
         await stock_in(store, hub, sim, "community", *SERIALS)
         robot = driver(sim.port)
         await robot.connect()
-        told: list[Routed] = []
-        pipeline = Pipeline(store=store, hub=quick(hub), robot=robot, on_routed=told.append,
-                            site=SitePolicy(mode="community"), location=LOCATION)  # fmt: skip
-        stocked = len(told)
-        stop = asyncio.Event()
-        running = asyncio.create_task(pipeline.run([], stop=stop))
+        daemon = Daemon(sim, [], asyncio.Event())
+        pipeline = Pipeline(store=store, hub=quick(client or hub), robot=robot,
+                            on_routed=daemon.told.append, site=SitePolicy(mode="community"),
+                            location=LOCATION)  # fmt: skip
+        running = asyncio.create_task(pipeline.run([], stop=daemon.stop))
         try:
-            manual = await sim.manual_output(OutputCriteria(1, article_id=GTIN))
-            assert manual.id == "1"
-            serial = manual.articles[0].packs[0].serial_number or ""
-
-            async def supplied() -> bool:
-                return hub.pack_state(GTIN, serial) == (PackState.INACTIVE, (Reason.SUPPLIED,))
-
-            async def told_and_supplied() -> bool:  # told once its decommission has settled
-                return len(told) > stocked and await supplied()
-
-            await until(told_and_supplied, timeout_s=10, every_s=0.02)
+            yield daemon
         finally:
-            stop.set()
+            daemon.stop.set()
             await running
             await pipeline.aclose()
             await robot.aclose()
+
+
+async def test_the_daemon_records_an_output_made_at_the_robots_terminal(store: Store) -> None:
+    hub = a_hub(*SERIALS)
+    async with a_daemon(store, hub) as daemon:
+        manual = await daemon.sim.manual_output(OutputCriteria(1, article_id=GTIN))
+        assert manual.id == "1"
+        serial = manual.articles[0].packs[0].serial_number or ""
+
+        async def supplied() -> bool:
+            return hub.pack_state(GTIN, serial) == (PackState.INACTIVE, (Reason.SUPPLIED,))
+
+        async def told_and_supplied() -> bool:  # told once its decommission has settled
+            return len(daemon.told) > 0 and await supplied()
+
+        await until(told_and_supplied, timeout_s=10, every_s=0.02)
 
     assert routes(store)[serial] == "dispensed"
     assert hub.state_changes == 1
     [event] = events(store, "pack.dispensed")
     assert event.actor == "robot robot's terminal"
-    [handed] = told[stocked:]  # the bench and the counters hear of it as of any routed pack
+    [handed] = daemon.told  # the bench and the counters hear of it as of any routed pack
     assert (handed.route, handed.why, handed.flagged) == (
         Route.DISPENSED, HandOutWhy.HANDED_OUT, False
     )  # fmt: skip
@@ -342,30 +360,16 @@ class HeldDecommission(RelayClient):
 
 async def test_a_hand_out_under_way_when_the_daemon_stops_is_finished_first(store: Store) -> None:
     hub = a_hub(*SERIALS)
-    async with Wwks2RobotSim(QUIET) as sim:
-        await stock_in(store, hub, sim, "community", *SERIALS)
-        robot = driver(sim.port)
-        await robot.connect()
-        held = HeldDecommission(hub.client(LOCATION))
-        told: list[Routed] = []
-        pipeline = Pipeline(store=store, hub=quick(held), robot=robot, on_routed=told.append,
-                            site=SitePolicy(mode="community"), location=LOCATION)  # fmt: skip
-        stop = asyncio.Event()
-        running = asyncio.create_task(pipeline.run([], stop=stop))
+    held = HeldDecommission(hub.client(LOCATION))
+    async with a_daemon(store, hub, held) as daemon:
         try:
-            await sim.manual_output(OutputCriteria(1, article_id=GTIN))
+            await daemon.sim.manual_output(OutputCriteria(1, article_id=GTIN))
             await asyncio.wait_for(held.asked.wait(), 10)  # its SUPPLIED decommission is out
-            stop.set()  # the daemon is told to stop meanwhile
-            held.release.set()
-            await running
+            daemon.stop.set()  # the daemon is told to stop meanwhile
         finally:
-            stop.set()
-            held.release.set()
-            await running
-            await pipeline.aclose()
-            await robot.aclose()
+            held.release.set()  # the block's end then waits for the daemon to stop
 
-    [handed] = [r for r in told if r.route is Route.DISPENSED]  # told before the stop ended
+    [handed] = [r for r in daemon.told if r.route is Route.DISPENSED]  # told before it stopped
     assert handed.message.endswith("SUPPLIED at the hub")
     assert hub.state_changes == 1
     assert [i.status for i in store.intents_of(handed.token)][-1] is IntentStatus.DONE
